@@ -1,0 +1,118 @@
+"""Settings -> credentials: an API key, or google-auth credentials for Vertex AI.
+
+Nothing here talks to the network: google-auth refreshes tokens lazily, on the first request,
+through its own HTTP stack (which is why the OAuth exchange never passes golden-path's
+transport; see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import TYPE_CHECKING, Any, Literal
+
+from golden_path._settings import ENV_PREFIX, Settings
+from golden_path.exceptions import ConfigError, ConfigProblem
+
+if TYPE_CHECKING:
+    from google.auth.credentials import Credentials
+
+__all__ = ["CLOUD_PLATFORM_SCOPE", "Auth", "resolve_auth"]
+
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Auth:
+    """How requests authenticate: ``mode`` says which of the fields is in use.
+
+    ``api_key`` is the only secret and never appears in repr.
+    """
+
+    mode: Literal["api_key", "vertex_express", "iam"]
+    api_key: str | None = dataclasses.field(default=None, repr=False)
+    credentials: Credentials | None = None
+    # Who the credentials are, for `golden-path config`/doctor (never a secret).
+    principal: str = ""
+
+
+def resolve_auth(settings: Settings, *, sources: dict[str, str] | None = None) -> Auth:
+    """Build the credentials the backend in ``settings`` needs."""
+    sources = sources or {}
+    key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+    if settings.backend in ("ai_studio", "emulator"):
+        return Auth(mode="api_key", api_key=key or "emulator", principal="api key")
+    if key is not None and settings.project is None:
+        return Auth(mode="vertex_express", api_key=key, principal="api key (express mode)")
+    return _iam(settings, sources)
+
+
+def _iam(settings: Settings, sources: dict[str, str]) -> Auth:
+    import google.auth
+    from google.auth import exceptions as auth_exceptions
+
+    credentials: Any
+    try:
+        if settings.credentials_file is not None:
+            info = json.loads(settings.credentials_file.read_bytes())
+            credentials, _ = google.auth.load_credentials_from_dict(
+                info, scopes=[CLOUD_PLATFORM_SCOPE]
+            )
+            principal = info.get("client_email") or info.get("type", "credentials file")
+        else:
+            credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+            principal = getattr(credentials, "service_account_email", "") or "application default"
+    except auth_exceptions.DefaultCredentialsError as exc:
+        field = "credentials_file" if settings.credentials_file else "backend"
+        # google-auth's messages name files and env vars, never key material.
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    field=field,
+                    source=sources.get(field, "Application Default Credentials"),
+                    message=f"cannot load Google Cloud credentials: {_first_line(exc)}",
+                    fix=f"set {ENV_PREFIX}CREDENTIALS_FILE to a service-account key, or run "
+                    "`gcloud auth application-default login`, or run on Google Cloud",
+                )
+            ]
+        ) from None
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    field="credentials_file",
+                    source=sources.get("credentials_file", "default"),
+                    message=f"{settings.credentials_file} is not usable: "
+                    f"{type(exc).__name__} in its fields",
+                    fix="download a fresh key file from the IAM console",
+                )
+            ]
+        ) from None
+
+    if settings.impersonate_service_account:
+        from google.auth import impersonated_credentials
+
+        target = settings.impersonate_service_account
+        credentials = impersonated_credentials.Credentials(
+            source_credentials=credentials,
+            target_principal=target,
+            target_scopes=[CLOUD_PLATFORM_SCOPE],
+            delegates=[_sa_resource(d) for d in settings.impersonate_delegates] or None,
+            lifetime=3600,
+            iam_endpoint_override=(
+                f"{settings.iam_endpoint}/v1/projects/-/serviceAccounts/{target}:generateAccessToken"
+            ),
+        )
+        principal = f"{target} (impersonated by {principal})"
+    if settings.quota_project:
+        credentials = credentials.with_quota_project(settings.quota_project)
+    return Auth(mode="iam", credentials=credentials, principal=str(principal))
+
+
+def _sa_resource(email: str) -> str:
+    return email if email.startswith("projects/") else f"projects/-/serviceAccounts/{email}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,1 @@
+"""One module per `golden-path` command group; each exposes register(subparsers)."""

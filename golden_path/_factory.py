@@ -1,0 +1,307 @@
+"""Settings -> a preconfigured ``google.genai.Client``.
+
+Everything the SDK would otherwise pick up from the machine (``GOOGLE_*``/``GEMINI_*`` variables,
+see ../shared/notes/google-genai-3.4.md) is passed explicitly, so what the configuration says is
+what goes on the wire.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from golden_path._auth import Auth, resolve_auth
+from golden_path._settings import ResolvedSettings, Settings, check, load_settings
+from golden_path._version import PINNED_SDK_VERSION, VERSION
+from golden_path.exceptions import ConfigError, VersionDriftError
+
+if TYPE_CHECKING:
+    from google import genai
+
+    from golden_path._transport import Pipeline
+    from golden_path.audit import AuditSink
+    from golden_path.emulator import Emulator
+
+__all__ = ["build_pipeline", "client", "create_client", "reset", "runtime_for"]
+
+log = logging.getLogger("golden_path")
+
+# Pinned per backend so GOOGLE_GENAI_API_VERSION on a machine changes nothing.
+DEFAULT_API_VERSIONS = {"ai_studio": "v1", "vertex": "v1beta1", "emulator": "v1"}
+_MULTI_REGION = ("us", "eu")
+
+_cache: dict[str, genai.Client] = {}
+_cache_lock = threading.Lock()
+_emulator: Emulator | None = None
+_emulator_lock = threading.Lock()
+_drift_warned = False
+
+
+def client() -> genai.Client:
+    """The process-wide client for the current configuration (built once, then reused).
+
+    Settings are read on every call, so a changed configuration gives a new client; the same
+    configuration gives the same client, from any thread.
+    """
+    resolved = load_settings()
+    key = resolved.settings.model_dump_json(exclude={"api_key"}) + _secret_digest(resolved.settings)
+    found = _cache.get(key)
+    if found is not None:
+        return found
+    with _cache_lock:
+        found = _cache.get(key)
+        if found is None:
+            found = _cache[key] = _build(resolved)
+        return found
+
+
+def create_client(
+    settings: Settings | None = None,
+    *,
+    policies: Sequence[Any] | None = None,
+    audit_sinks: Sequence[AuditSink] | None = None,
+    **overrides: Any,
+) -> genai.Client:
+    """A new client. ``settings`` (else the configured sources) with ``overrides`` on top.
+
+    ``policies`` replaces the policy chain of the policy file; ``audit_sinks`` the configured
+    audit sinks. Both are for tests and for platform teams wiring golden-path programmatically.
+    """
+    return _build(_resolve(settings, overrides), policies=policies, audit_sinks=audit_sinks)
+
+
+def reset() -> None:
+    """Forget cached clients and stop the embedded emulator (tests, reconfiguration)."""
+    global _emulator  # noqa: PLW0603 - process-wide state is what this resets
+    with _cache_lock:
+        _cache.clear()
+    with _emulator_lock:
+        if _emulator is not None:
+            _emulator.stop()
+            _emulator = None
+
+
+def _resolve(settings: Settings | None, overrides: dict[str, Any]) -> ResolvedSettings:
+    if settings is None:
+        return load_settings(**overrides)
+    unknown = sorted(set(overrides) - set(Settings.model_fields))
+    if unknown:
+        return load_settings(**overrides)  # raises the ConfigError naming them
+    merged = settings.model_dump() | {k: v for k, v in overrides.items() if v is not None}
+    # model_validate skips the settings sources: an explicit Settings object is taken as is.
+    from pydantic import ValidationError
+
+    from golden_path._settings import _problems_from
+
+    sources = {k: "keyword argument" for k in overrides} | {
+        k: "Settings object" for k in settings.model_fields_set
+    }
+    try:
+        final = Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_problems_from(exc, sources)) from None
+    problems = check(final, sources)
+    if problems:
+        raise ConfigError(problems)
+    return ResolvedSettings(final, sources, None)
+
+
+def _secret_digest(settings: Settings) -> str:
+    if settings.api_key is None:
+        return ""
+    import hashlib
+
+    return hashlib.sha256(settings.api_key.get_secret_value().encode()).hexdigest()[:16]
+
+
+def _embedded_emulator() -> Emulator:
+    global _emulator  # noqa: PLW0603 - one emulator per process, by design
+    with _emulator_lock:
+        if _emulator is None:
+            from golden_path.emulator import Emulator
+
+            _emulator = Emulator().start()
+            log.warning("golden-path is using the embedded Gemini API emulator at %s: answers are "
+                        "synthetic; set GOLDEN_PATH_BACKEND to ai_studio or vertex for real ones",
+                        _emulator.url)
+        return _emulator
+
+
+def base_url_for(settings: Settings, auth: Auth) -> str:
+    """The endpoint, computed here rather than by the SDK so no environment variable moves it."""
+    if settings.base_url:
+        return settings.base_url
+    if settings.backend == "emulator":
+        return _embedded_emulator().url
+    if settings.backend == "ai_studio":
+        return "https://generativelanguage.googleapis.com"
+    location = settings.location
+    if auth.mode == "vertex_express" or location == "global":
+        return "https://aiplatform.googleapis.com"
+    if location in _MULTI_REGION:
+        return f"https://aiplatform.{location}.rep.googleapis.com"
+    return f"https://{location}-aiplatform.googleapis.com"
+
+
+def build_pipeline(
+    settings: Settings,
+    *,
+    policies: Sequence[Any] | None = None,
+    audit_sinks: Sequence[AuditSink] | None = None,
+    surface_suffix: str = "",
+) -> Pipeline:
+    """The policy chain and audit sinks this configuration asks for."""
+    from google.genai import version as sdk_version
+
+    from golden_path._transport import Pipeline
+    from golden_path.audit import Auditor
+    from golden_path.policies import Chain, Identity
+
+    identity = Identity(
+        app=settings.app,
+        team=settings.team,
+        client_id=settings.client_id + surface_suffix,
+        backend=settings.backend or "",
+        project=settings.project if settings.backend == "vertex" else None,
+        location=settings.location if settings.backend == "vertex" else None,
+    )
+    chain = Chain(policies) if policies is not None else _load_chain(settings)
+    sinks = list(audit_sinks) if audit_sinks is not None else _load_sinks(settings)
+    tokens = " ".join(
+        f"{label}/{value}" for label, value in (("app", settings.app), ("team", settings.team))
+        if value
+    )
+    return Pipeline(
+        identity=identity,
+        chain=chain,
+        auditor=Auditor(sinks),
+        sdk_version=sdk_version.__version__,
+        version=VERSION,
+        user_agent_tokens=tokens,
+        content=_content_hook(settings),
+    )
+
+
+def _load_chain(settings: Settings) -> Any:
+    try:
+        from golden_path.policies._loader import load_chain
+    except ImportError:  # the loader is optional until policy files exist
+        from golden_path.policies import Chain
+
+        return Chain()
+    return load_chain(settings)
+
+
+def _load_sinks(settings: Settings) -> list[Any]:
+    from golden_path.audit._sinks import sink_from_setting
+
+    try:
+        return sink_from_setting(settings.audit_sink)
+    except ValueError as exc:
+        from golden_path.exceptions import ConfigProblem
+
+        raise ConfigError([ConfigProblem("audit_sink", str(exc), "GOLDEN_PATH_AUDIT_SINK",
+                                         "use stderr, stdout, file:/path, logging or none")]
+                          ) from None
+
+
+def _content_hook(settings: Settings) -> Any:
+    if settings.audit_content == "none":
+        return None
+    from golden_path.audit._content import redacted_content
+
+    return redacted_content
+
+
+def runtime_for(resolved: ResolvedSettings) -> tuple[Auth, str, str]:
+    """Credentials, base URL and API version: what `golden-path config` and doctor report."""
+    settings = resolved.settings
+    auth = resolve_auth(settings, sources=resolved.sources)
+    backend = settings.backend or "ai_studio"
+    api_version = settings.api_version or DEFAULT_API_VERSIONS[backend]
+    return auth, base_url_for(settings, auth), api_version
+
+
+def _check_sdk_version(settings: Settings) -> None:
+    global _drift_warned  # noqa: PLW0603 - warn once per process, not once per client
+    from google.genai import version as sdk_version
+
+    installed = sdk_version.__version__
+    if installed == PINNED_SDK_VERSION:
+        return
+    message = (f"google-genai {installed} is installed but golden-path {VERSION} is pinned to "
+               f"{PINNED_SDK_VERSION}; run `golden-path versions --check`")
+    if settings.version_drift == "error":
+        raise VersionDriftError(message)
+    if not _drift_warned:
+        _drift_warned = True
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def _build(
+    resolved: ResolvedSettings,
+    *,
+    policies: Sequence[Any] | None = None,
+    audit_sinks: Sequence[AuditSink] | None = None,
+) -> genai.Client:
+    import httpx2
+    from google import genai
+    from google.genai import types
+    from google.genai.client import DebugConfig
+
+    from golden_path._tls import ensure_trust, shared_context
+    from golden_path._transport import GovernedAsyncTransport, GovernedTransport
+
+    settings = resolved.settings
+    _check_sdk_version(settings)
+    auth, base_url, api_version = runtime_for(resolved)
+    pipeline = build_pipeline(settings, policies=policies, audit_sinks=audit_sinks)
+    context = shared_context()
+
+    def sync_pool() -> httpx2.BaseTransport:
+        return httpx2.HTTPTransport(verify=ensure_trust(), trust_env=True)
+
+    def async_pool() -> httpx2.AsyncBaseTransport:
+        return httpx2.AsyncHTTPTransport(verify=ensure_trust(), trust_env=True)
+
+    # The SDK passes timeout=None per request; HttpOptions.timeout (ms) is what applies.
+    sync_client = httpx2.Client(transport=GovernedTransport(pipeline, sync_pool),
+                                follow_redirects=True)
+    async_client = httpx2.AsyncClient(transport=GovernedAsyncTransport(pipeline, async_pool),
+                                      follow_redirects=True)
+    user_agent = " ".join(filter(None, [settings.client_id, pipeline.user_agent_tokens]))
+    http_options = types.HttpOptions(
+        base_url=base_url + "/",
+        api_version=api_version,
+        headers={"x-goog-api-client": settings.client_id, "user-agent": user_agent},
+        timeout=round(settings.timeout_s * 1000),
+        retry_options=types.HttpRetryOptions(
+            attempts=settings.retry_attempts,
+            initial_delay=settings.retry_initial_delay_s,
+            max_delay=settings.retry_max_delay_s,
+            exp_base=2,
+            jitter=1,
+            http_status_codes=list(settings.retry_status_codes),
+        ),
+        httpx_client=sync_client,
+        httpx_async_client=async_client,
+        # Given our own clients the SDK only needs a context for Live websockets; this one is
+        # shared, so no certificates are loaded while constructing.
+        async_client_args={"ssl": context},
+    )
+    vertex = settings.backend == "vertex"
+    express = auth.mode == "vertex_express"
+    return genai.Client(
+        vertexai=vertex,
+        api_key=auth.api_key,
+        credentials=auth.credentials,
+        # Express mode must pass neither, or GOOGLE_CLOUD_PROJECT would turn it into project mode.
+        project=settings.project if vertex and not express else None,
+        location=settings.location if vertex and not express else None,
+        http_options=http_options,
+        # Explicit, so GOOGLE_GENAI_CLIENT_MODE=replay cannot swap in a replay client.
+        debug_config=DebugConfig(client_mode=None, replays_directory=None, replay_id=None),
+    )

@@ -1,0 +1,521 @@
+"""The httpx2 transports every SDK request passes through: policies, then the wire, then audit.
+
+Why a transport and not httpx event hooks: a transport sees the request after the SDK built it
+(so app code cannot route around it with per-request options), can refuse it before any
+connection is opened, and sees a streamed response chunk by chunk without buffering it.
+
+One :class:`Call` follows one HTTP request from start to end and writes exactly one audit
+event, whichever way the request ends: sent and answered, denied, failed, cut mid-stream or
+abandoned by the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import threading
+import time
+import weakref
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx2
+
+from golden_path._wire import classify, normalize_model
+from golden_path.audit._events import AuditEvent, Outcome
+from golden_path.audit._sinks import Auditor
+from golden_path.exceptions import PolicyViolation
+from golden_path.policies._chain import Chain
+from golden_path.policies._types import GenAIRequest, GenAIResponse, Identity, Usage, usage_from
+
+__all__ = ["REQUEST_ID_HEADER", "Call", "GovernedAsyncTransport", "GovernedTransport", "Pipeline"]
+
+REQUEST_ID_HEADER = "x-golden-path-request-id"
+ContentHook = Callable[[GenAIRequest, GenAIResponse | None], dict[str, Any] | None]
+
+
+class Pipeline:
+    """What every request of one client shares: who it is, its policies and its audit sinks."""
+
+    def __init__(
+        self,
+        *,
+        identity: Identity,
+        chain: Chain,
+        auditor: Auditor,
+        sdk_version: str,
+        version: str,
+        user_agent_tokens: str,
+        content: ContentHook | None = None,
+    ) -> None:
+        self.identity = identity
+        self.chain = chain
+        self.auditor = auditor
+        self.sdk_version = sdk_version
+        self.version = version
+        self.client_id = identity.client_id
+        self.user_agent_tokens = user_agent_tokens
+        self.content = content
+
+    def start(self, request: httpx2.Request) -> Call:
+        """Begin following one request."""
+        return Call(self, request)
+
+
+class Call:
+    """One HTTP request from before it is sent until its audit event is written."""
+
+    __slots__ = (
+        "_done",
+        "_lock",
+        "_sse",
+        "entered",
+        "first_byte",
+        "pipeline",
+        "request",
+        "response",
+        "started",
+        "wall",
+    )
+
+    def __init__(self, pipeline: Pipeline, http: httpx2.Request) -> None:
+        self.pipeline = pipeline
+        self.started = time.perf_counter()
+        self.wall = time.time()
+        self.first_byte: float | None = None
+        self.entered: list[Any] = []
+        self.response: GenAIResponse | None = None
+        self._done = False
+        self._lock = threading.Lock()
+        self._sse: _SSEParser | None = None
+        url = http.url
+        wire = classify(http.method, url.path, url.query.decode("ascii", "replace"))
+        headers = httpx2.Headers(http.headers)
+        self.request = GenAIRequest(
+            request_id=os.urandom(8).hex(),
+            identity=pipeline.identity,
+            method=http.method,
+            url=url,
+            headers=headers,
+            raw=http.content,
+            surface=wire.surface,
+            api_method=wire.api_method,
+            model=wire.model,
+            stream=wire.stream,
+        )
+        if wire.surface == "openai":
+            body = self.request.body
+            if isinstance(body, dict):
+                self.request.model = normalize_model(body.get("model"))
+                self.request.stream = bool(body.get("stream"))
+
+    # ------------------------------------------------------------------ before sending
+
+    def before(self) -> httpx2.Request:
+        """Identify, run the request hooks, and build what goes on the wire.
+
+        Raises PolicyViolation (with its audit event written) when a policy denies.
+        """
+        request = self.request
+        self._identify(request.headers)
+        try:
+            self.entered = self.pipeline.chain.before(request)
+        except PolicyViolation as violation:
+            self._finish("denied", error_type=type(violation).__name__)
+            raise
+        headers = request.headers
+        content = request.serialize()
+        if request.modified:
+            headers["content-length"] = str(len(content))
+        return httpx2.Request(request.method, request.url, headers=headers, content=content)
+
+    def _identify(self, headers: httpx2.Headers) -> None:
+        # The SDK puts our client id after its own label; a per-request user-agent from app code
+        # replaces it, so it is added back here, at send time, where app code cannot reach.
+        client_id = self.pipeline.client_id
+        api_client = headers.get("x-goog-api-client", "")
+        if client_id not in api_client.split():
+            headers["x-goog-api-client"] = f"{api_client} {client_id}".strip()
+        user_agent = headers.get("user-agent", "")
+        if client_id not in user_agent.split():
+            user_agent = f"{user_agent} {client_id}".strip()
+        tokens = self.pipeline.user_agent_tokens
+        if tokens and tokens not in user_agent:
+            user_agent = f"{user_agent} {tokens}"
+        headers["user-agent"] = user_agent
+        headers[REQUEST_ID_HEADER] = self.request.request_id
+
+    # ------------------------------------------------------------------ after sending
+
+    def buffered(self, status: int, headers: httpx2.Headers, raw: bytes) -> None:
+        """A complete (non-streamed) response body arrived."""
+        self.first_byte = time.perf_counter()
+        body = _parse_json(_decode(raw, headers.get("content-encoding")))
+        response = GenAIResponse(status_code=status, headers=headers, body=body,
+                                 usage=usage_from(body))
+        self.response = response
+        self.pipeline.chain.after_response(self.entered, self.request, response)
+        outcome: Outcome = "ok" if status < 400 else "error"
+        error_type = None
+        if status >= 400:
+            error_type = _google_status(body) or f"HTTP {status}"
+        elif body is None and raw:
+            outcome, error_type = "error", "MalformedResponse"
+        self._finish(outcome, error_type=error_type)
+
+    def stream_started(self, status: int, headers: httpx2.Headers) -> None:
+        """Response headers of a streamed request arrived; chunks follow."""
+        self.response = GenAIResponse(status_code=status, headers=headers, stream=True)
+        self._sse = _SSEParser(headers.get("content-encoding"))
+
+    def chunk(self, data: bytes) -> None:
+        """Some bytes of a stream: parse whole events, give them to the chunk hooks."""
+        if self.first_byte is None:
+            self.first_byte = time.perf_counter()
+        response = self.response
+        assert response is not None and self._sse is not None  # noqa: S101 - set by stream_started
+        for event in self._sse.feed(data):
+            response.chunks += 1
+            usage = usage_from(event)
+            if usage is not None:
+                response.usage = usage
+            if isinstance(event, dict) and "error" in event:
+                response.error = _StreamError(_google_status(event) or "StreamError")
+            self.pipeline.chain.after_chunk(self.entered, self.request, event)
+
+    def stream_ended(self) -> None:
+        """The stream was read to its end."""
+        response = self.response
+        assert response is not None  # noqa: S101 - set by stream_started
+        self.pipeline.chain.after_response(self.entered, self.request, response)
+        if response.status_code >= 400:
+            self._finish("error", error_type=f"HTTP {response.status_code}")
+        elif response.error is not None:
+            self._finish("error", error_type=str(response.error))
+        else:
+            self._finish("ok")
+
+    def failed(self, error: BaseException) -> None:
+        """The request or its stream failed: transport error, timeout, cut connection."""
+        if self._done:
+            return
+        if self.response is not None:
+            self.response.error = error
+        self.pipeline.chain.after_error(self.entered, self.request, error)
+        self._finish("error", error_type=type(error).__name__)
+
+    def cancelled(self) -> None:
+        """The caller gave up (stream abandoned, task cancelled) before the end."""
+        if self._done:
+            return
+        response = self.response
+        if response is not None and response.error is not None:
+            # The server sent an error event and the SDK stopped reading: that is an error,
+            # not the caller walking away.
+            self.pipeline.chain.after_error(self.entered, self.request, response.error)
+            self._finish("error", error_type=str(response.error))
+            return
+        self.pipeline.chain.after_error(self.entered, self.request, _Cancelled())
+        self._finish("cancelled", error_type="Cancelled")
+
+    # ------------------------------------------------------------------ the audit event
+
+    def _finish(self, outcome: Outcome, *, error_type: str | None = None) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+        now = time.perf_counter()
+        request, response = self.request, self.response
+        identity = request.identity
+        usage = (response.usage if response is not None else None) or Usage()
+        content = None
+        if self.pipeline.content is not None:
+            content = self.pipeline.content(request, response)
+        event = AuditEvent(
+            timestamp=dt.datetime.fromtimestamp(self.wall, dt.UTC).isoformat(
+                timespec="milliseconds").replace("+00:00", "Z"),
+            request_id=request.request_id,
+            app=identity.app,
+            team=identity.team,
+            client_id=identity.client_id,
+            backend=identity.backend,
+            project=identity.project,
+            location=identity.location,
+            surface=request.surface,
+            model=request.model,
+            method=request.api_method,
+            http_method=request.method,
+            path=request.url.path,
+            stream=request.stream,
+            outcome=outcome,
+            http_status=response.status_code if response is not None else None,
+            error_type=error_type,
+            latency_ms=round((now - self.started) * 1000, 3),
+            ttft_ms=round((self.first_byte - self.started) * 1000, 3)
+            if request.stream and self.first_byte is not None else None,
+            prompt_tokens=usage.prompt_tokens,
+            output_tokens=usage.output_tokens,
+            cached_tokens=usage.cached_tokens,
+            thoughts_tokens=usage.thoughts_tokens,
+            total_tokens=usage.total_tokens,
+            policy=tuple(d.as_dict() for d in request.decisions),
+            sdk_version=self.pipeline.sdk_version,
+            golden_path_version=self.pipeline.version,
+            content=content,
+        )
+        self.pipeline.auditor.emit(event)
+
+
+class _StreamError(Exception):
+    """An error event inside a 200 stream (the SDK raises APIError for it)."""
+
+
+class _Cancelled(Exception):
+    """What after-hooks see when the caller abandoned the request."""
+
+
+# ---------------------------------------------------------------------------- sync transport
+
+
+class GovernedTransport(httpx2.BaseTransport):
+    """The sync transport: ``Pipeline`` around an inner ``httpx2.HTTPTransport``."""
+
+    def __init__(self, pipeline: Pipeline, make_inner: Callable[[], httpx2.BaseTransport]) -> None:
+        self.pipeline = pipeline
+        self._make_inner = make_inner
+        self._inner: httpx2.BaseTransport | None = None
+        self._lock = threading.Lock()
+
+    def _transport(self) -> httpx2.BaseTransport:
+        # Built on first use: loading CA certificates is most of a client's construction cost.
+        inner = self._inner
+        if inner is None:
+            with self._lock:
+                if self._inner is None:
+                    self._inner = self._make_inner()
+                inner = self._inner
+        return inner
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        """Run one request through policies, the wire and audit."""
+        call = self.pipeline.start(request)
+        outgoing = call.before()
+        try:
+            response = self._transport().handle_request(outgoing)
+        except BaseException as exc:
+            call.failed(exc)
+            raise
+        if call.request.stream:
+            call.stream_started(response.status_code, response.headers)
+            stream = _SyncStream(response.stream, call)
+            return httpx2.Response(response.status_code, headers=response.headers,
+                                   stream=stream, extensions=response.extensions)
+        try:
+            raw = b"".join(response.stream)
+        except BaseException as exc:
+            call.failed(exc)
+            raise
+        finally:
+            response.close()
+        call.buffered(response.status_code, response.headers, raw)
+        return httpx2.Response(response.status_code, headers=response.headers,
+                               stream=httpx2.ByteStream(raw), extensions=response.extensions)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        if self._inner is not None:
+            self._inner.close()
+
+
+class _SyncStream(httpx2.SyncByteStream):
+    def __init__(self, inner: Any, call: Call) -> None:
+        self._inner = inner
+        self._call = call
+        # The SDK does not close a sync stream the caller walks away from; when the response
+        # is garbage collected, the event is still written, as cancelled.
+        weakref.finalize(self, call.cancelled)
+
+    def __iter__(self) -> Iterator[bytes]:
+        call = self._call
+        try:
+            for data in self._inner:
+                call.chunk(data)
+                yield data
+        except Exception as exc:
+            call.failed(exc)
+            raise
+        call.stream_ended()
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            self._call.cancelled()
+
+
+# --------------------------------------------------------------------------- async transport
+
+
+class GovernedAsyncTransport(httpx2.AsyncBaseTransport):
+    """The async transport, with one inner connection pool per running event loop.
+
+    Pooled connections belong to the loop that opened them; keeping one pool per loop is what
+    lets a client outlive ``asyncio.run()`` (see ../shared/notes/google-genai-3.4.md).
+    """
+
+    def __init__(self, pipeline: Pipeline,
+                 make_inner: Callable[[], httpx2.AsyncBaseTransport]) -> None:
+        self.pipeline = pipeline
+        self._make_inner = make_inner
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
+                                               httpx2.AsyncBaseTransport] = (
+            weakref.WeakKeyDictionary())
+        self._lock = threading.Lock()
+
+    def _transport(self) -> httpx2.AsyncBaseTransport:
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None:
+            with self._lock:
+                for old in [lp for lp in self._pools if lp.is_closed()]:
+                    del self._pools[old]
+                pool = self._pools.get(loop)
+                if pool is None:
+                    pool = self._pools[loop] = self._make_inner()
+        return pool
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        """Run one request through policies, the wire and audit."""
+        call = self.pipeline.start(request)
+        outgoing = call.before()
+        try:
+            response = await self._transport().handle_async_request(outgoing)
+        except asyncio.CancelledError:
+            call.cancelled()
+            raise
+        except BaseException as exc:
+            call.failed(exc)
+            raise
+        if call.request.stream:
+            call.stream_started(response.status_code, response.headers)
+            stream = _AsyncStream(response.stream, call)
+            return httpx2.Response(response.status_code, headers=response.headers,
+                                   stream=stream, extensions=response.extensions)
+        try:
+            raw = b"".join([part async for part in response.stream])  # type: ignore[union-attr]
+        except asyncio.CancelledError:
+            call.cancelled()
+            raise
+        except BaseException as exc:
+            call.failed(exc)
+            raise
+        finally:
+            await response.aclose()
+        call.buffered(response.status_code, response.headers, raw)
+        return httpx2.Response(response.status_code, headers=response.headers,
+                               stream=httpx2.ByteStream(raw), extensions=response.extensions)
+
+    async def aclose(self) -> None:
+        """Close the pool of the running loop; pools of closed loops are dropped."""
+        loop = asyncio.get_running_loop()
+        pool = self._pools.pop(loop, None)
+        if pool is not None:
+            await pool.aclose()
+
+
+class _AsyncStream(httpx2.AsyncByteStream):
+    def __init__(self, inner: Any, call: Call) -> None:
+        self._inner = inner
+        self._call = call
+        weakref.finalize(self, call.cancelled)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        call = self._call
+        try:
+            async for data in self._inner:
+                call.chunk(data)
+                yield data
+        except asyncio.CancelledError:
+            call.cancelled()
+            raise
+        except Exception as exc:
+            call.failed(exc)
+            raise
+        call.stream_ended()
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        finally:
+            self._call.cancelled()
+
+
+# ------------------------------------------------------------------------------- decoding
+
+
+class _SSEParser:
+    """Incremental ``text/event-stream`` parser: whole ``data:`` events out, as they complete."""
+
+    __slots__ = ("_buffer", "_decoder")
+
+    def __init__(self, encoding: str | None) -> None:
+        self._buffer = b""
+        self._decoder = _decompressor(encoding)
+
+    def feed(self, data: bytes) -> list[Any]:
+        if self._decoder is not None:
+            data = self._decoder.decompress(data)
+        self._buffer += data.replace(b"\r\n", b"\n")
+        events = []
+        while b"\n\n" in self._buffer:
+            block, self._buffer = self._buffer.split(b"\n\n", 1)
+            payload = b"\n".join(
+                line[5:].lstrip(b" ") for line in block.split(b"\n") if line.startswith(b"data:")
+            )
+            if not payload or payload == b"[DONE]":
+                continue
+            events.append(_parse_json(payload))
+        return events
+
+
+def _decompressor(encoding: str | None) -> Any:
+    if encoding == "gzip":
+        return zlib.decompressobj(wbits=47)
+    if encoding == "deflate":
+        return zlib.decompressobj()
+    return None
+
+
+def _decode(raw: bytes, encoding: str | None) -> bytes:
+    decoder = _decompressor(encoding)
+    if decoder is None:
+        return raw
+    try:
+        return decoder.decompress(raw) + decoder.flush()
+    except zlib.error:
+        return b""
+
+
+def _parse_json(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _google_status(body: Any) -> str | None:
+    # Google's error shape {"error": {"status": "RESOURCE_EXHAUSTED", ...}}; the OpenAI-compatible
+    # endpoints answer {"error": {"type": ...}}, sometimes wrapped in a list.
+    if isinstance(body, list) and body:
+        body = body[0]
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        status = error.get("status") or error.get("type") or error.get("code")
+        return str(status) if status is not None else None
+    return None

@@ -1,0 +1,71 @@
+"""The audit event: one per HTTP request the client makes or a policy denies."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+__all__ = ["EVENT_NAME", "AuditEvent", "Outcome"]
+
+# Stable dotted name: log pipelines filter on it.
+EVENT_NAME = "genai.request"
+
+Outcome = Literal["ok", "denied", "error", "cancelled"]
+
+_SEVERITY = {"ok": "INFO", "denied": "WARNING", "error": "ERROR", "cancelled": "NOTICE"}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """Everything the platform team asks about one request; never a secret, no content by default.
+
+    Token fields are ``None`` when the server did not report them (a cut stream, an error).
+    """
+
+    timestamp: str
+    request_id: str
+    app: str | None
+    team: str | None
+    client_id: str
+    backend: str
+    project: str | None
+    location: str | None
+    surface: str
+    model: str | None
+    method: str
+    http_method: str
+    path: str
+    stream: bool
+    outcome: Outcome
+    http_status: int | None
+    error_type: str | None
+    latency_ms: float
+    ttft_ms: float | None
+    prompt_tokens: int | None
+    output_tokens: int | None
+    cached_tokens: int | None
+    thoughts_tokens: int | None
+    total_tokens: int | None
+    policy: tuple[dict[str, Any], ...]
+    sdk_version: str
+    golden_path_version: str
+    content: dict[str, Any] | None = None
+
+    @property
+    def severity(self) -> str:
+        """Cloud Logging severity for the outcome."""
+        return _SEVERITY[self.outcome]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON-lines shape: Cloud Logging reads ``severity`` and ``message`` as is."""
+        data = {
+            "event": EVENT_NAME,
+            "severity": self.severity,
+            "message": f"{self.method} {self.model or '-'} {self.outcome}",
+        }
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name == "content" and value is None:
+                continue
+            data[field.name] = list(value) if field.name == "policy" else value
+        return data

@@ -1,0 +1,119 @@
+"""The chain: runs policies' hooks in order, stops on deny, tears down in reverse.
+
+Modelled on pluggy's caller loop (``pluggy/_callers.py``): the hook lists are computed once,
+when the chain is built, so a request pays for the hooks it has and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from golden_path.exceptions import BudgetExceeded, PolicyViolation
+from golden_path.policies._types import Deny, GenAIRequest, GenAIResponse
+
+__all__ = ["Chain"]
+
+log = logging.getLogger("golden_path.policies")
+
+_AfterHook = Callable[..., None]
+
+
+class Chain:
+    """An ordered set of policies.
+
+    ``fail_open`` lets a request through when a policy crashes (recorded and logged);
+    by default a crashing policy denies, because an unchecked request is the worse failure.
+    A policy can also carry its own ``fail_open`` attribute.
+    """
+
+    __slots__ = ("_chunk", "_error", "_fail_open", "_request", "_response", "policies")
+
+    def __init__(self, policies: Sequence[Any] = (), *, fail_open: bool = False) -> None:
+        self.policies: tuple[Any, ...] = tuple(policies)
+        self._fail_open = fail_open
+        self._request = [(p, p.on_request) for p in self.policies if hasattr(p, "on_request")]
+        self._chunk = {id(p): p.on_chunk for p in self.policies if hasattr(p, "on_chunk")}
+        self._response = {id(p): p.on_response for p in self.policies if hasattr(p, "on_response")}
+        self._error = {id(p): p.on_error for p in self.policies if hasattr(p, "on_error")}
+
+    def __bool__(self) -> bool:
+        return bool(self.policies)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The policies' names, in order."""
+        return tuple(getattr(p, "name", type(p).__name__) for p in self.policies)
+
+    def before(self, request: GenAIRequest) -> list[Any]:
+        """Run every ``on_request`` in order; return the policies entered, for the after-hooks.
+
+        Raises PolicyViolation (after tearing down what was entered) when a policy denies.
+        """
+        entered: list[Any] = []
+        for policy, hook in self._request:
+            name = getattr(policy, "name", type(policy).__name__)
+            entered.append(policy)
+            try:
+                hook(request)
+            except Deny as deny:
+                if getattr(policy, "mode", "enforce") == "report":
+                    request.record(name, "deny", deny.reason, enforced=False)
+                    continue
+                request.record(name, "deny", deny.reason)
+                violation = self._violation(name, deny, request.request_id)
+                self.after_error(entered, request, violation)
+                raise violation from None
+            except Exception as exc:  # noqa: BLE001 - any crash of a policy is handled here
+                reason = f"policy raised {type(exc).__name__}"
+                log.error("policy %s failed on request %s", name, request.request_id,
+                          exc_info=exc)
+                if self._fail_open or getattr(policy, "fail_open", False):
+                    request.record(name, "error", f"{reason}; allowed (fail open)", enforced=False)
+                    continue
+                request.record(name, "deny", f"{reason}; denied (fail closed)")
+                violation = PolicyViolation(name, f"{reason} (fail closed)",
+                                            request_id=request.request_id)
+                self.after_error(entered, request, violation)
+                raise violation from None
+        return entered
+
+    @staticmethod
+    def _violation(name: str, deny: Deny, request_id: str) -> PolicyViolation:
+        if deny.limit is not None or deny.retry_after is not None:
+            return BudgetExceeded(name, deny.reason, limit=deny.limit or name,
+                                  retry_after=deny.retry_after, request_id=request_id)
+        return PolicyViolation(name, deny.reason, request_id=request_id)
+
+    def after_chunk(self, entered: list[Any], request: GenAIRequest, chunk: Any) -> None:
+        """Each stream event, to the entered policies in reverse order."""
+        self._after(self._chunk, entered, request, chunk)
+
+    def after_response(self, entered: list[Any], request: GenAIRequest,
+                       response: GenAIResponse) -> None:
+        """The finished response (a stream's once it ended), in reverse order."""
+        self._after(self._response, entered, request, response)
+
+    def after_error(self, entered: list[Any], request: GenAIRequest,
+                    error: BaseException) -> None:
+        """A failure (transport error, cut stream, denial further down), in reverse order."""
+        self._after(self._error, entered, request, error)
+
+    @staticmethod
+    def _after(hooks: dict[int, _AfterHook], entered: list[Any], request: GenAIRequest,
+               arg: Any) -> None:
+        if not hooks:
+            return
+        for policy in reversed(entered):
+            hook = hooks.get(id(policy))
+            if hook is None:
+                continue
+            try:
+                hook(request, arg)
+            except Exception as exc:  # noqa: BLE001 - after-hooks never break a response
+                name = getattr(policy, "name", type(policy).__name__)
+                log.error("policy %s failed after request %s", name, request.request_id,
+                          exc_info=exc)
+                request.record(name, "error", f"after-hook raised {type(exc).__name__}",
+                               enforced=False)
