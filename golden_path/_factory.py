@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from golden_path._auth import Auth, resolve_auth
@@ -152,6 +152,7 @@ def build_pipeline(
     policies: Sequence[Any] | None = None,
     audit_sinks: Sequence[AuditSink] | None = None,
     surface_suffix: str = "",
+    sources: Mapping[str, str] | None = None,
 ) -> Pipeline:
     """The policy chain and audit sinks this configuration asks for."""
     from google.genai import version as sdk_version
@@ -168,7 +169,7 @@ def build_pipeline(
         project=settings.project if settings.backend == "vertex" else None,
         location=settings.location if settings.backend == "vertex" else None,
     )
-    chain = Chain(policies) if policies is not None else _load_chain(settings)
+    chain = Chain(policies) if policies is not None else _load_chain(settings, sources or {})
     sinks = list(audit_sinks) if audit_sinks is not None else _load_sinks(settings)
     tokens = " ".join(
         f"{label}/{value}" for label, value in (("app", settings.app), ("team", settings.team))
@@ -185,14 +186,10 @@ def build_pipeline(
     )
 
 
-def _load_chain(settings: Settings) -> Any:
-    try:
-        from golden_path.policies._loader import load_chain
-    except ImportError:  # the loader is optional until policy files exist
-        from golden_path.policies import Chain
+def _load_chain(settings: Settings, sources: Mapping[str, str]) -> Any:
+    from golden_path.policies._loader import load_chain
 
-        return Chain()
-    return load_chain(settings)
+    return load_chain(settings, sources)
 
 
 def _load_sinks(settings: Settings) -> list[Any]:
@@ -258,7 +255,8 @@ def _build(
     settings = resolved.settings
     _check_sdk_version(settings)
     auth, base_url, api_version = runtime_for(resolved)
-    pipeline = build_pipeline(settings, policies=policies, audit_sinks=audit_sinks)
+    pipeline = build_pipeline(settings, policies=policies, audit_sinks=audit_sinks,
+                              sources=resolved.sources)
     context = shared_context()
 
     def sync_pool() -> httpx2.BaseTransport:

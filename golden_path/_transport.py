@@ -150,6 +150,13 @@ class Call:
 
     # ------------------------------------------------------------------ after sending
 
+    def response_headers(self, response: httpx2.Response) -> httpx2.Headers:
+        """The server's headers plus our request id, so an SDK APIError carries it
+        (``err.response.headers["x-golden-path-request-id"]``)."""
+        headers = httpx2.Headers(response.headers)
+        headers[REQUEST_ID_HEADER] = self.request.request_id
+        return headers
+
     def buffered(self, status: int, headers: httpx2.Headers, raw: bytes) -> None:
         """A complete (non-streamed) response body arrived."""
         self.first_byte = time.perf_counter()
@@ -312,7 +319,7 @@ class GovernedTransport(httpx2.BaseTransport):
         if call.request.stream:
             call.stream_started(response.status_code, response.headers)
             stream = _SyncStream(response.stream, call)
-            return httpx2.Response(response.status_code, headers=response.headers,
+            return httpx2.Response(response.status_code, headers=call.response_headers(response),
                                    stream=stream, extensions=response.extensions)
         try:
             raw = b"".join(response.stream)
@@ -322,7 +329,7 @@ class GovernedTransport(httpx2.BaseTransport):
         finally:
             response.close()
         call.buffered(response.status_code, response.headers, raw)
-        return httpx2.Response(response.status_code, headers=response.headers,
+        return httpx2.Response(response.status_code, headers=call.response_headers(response),
                                stream=httpx2.ByteStream(raw), extensions=response.extensions)
 
     def close(self) -> None:
@@ -403,7 +410,7 @@ class GovernedAsyncTransport(httpx2.AsyncBaseTransport):
         if call.request.stream:
             call.stream_started(response.status_code, response.headers)
             stream = _AsyncStream(response.stream, call)
-            return httpx2.Response(response.status_code, headers=response.headers,
+            return httpx2.Response(response.status_code, headers=call.response_headers(response),
                                    stream=stream, extensions=response.extensions)
         try:
             raw = b"".join([part async for part in response.stream])  # type: ignore[union-attr]
@@ -416,7 +423,7 @@ class GovernedAsyncTransport(httpx2.AsyncBaseTransport):
         finally:
             await response.aclose()
         call.buffered(response.status_code, response.headers, raw)
-        return httpx2.Response(response.status_code, headers=response.headers,
+        return httpx2.Response(response.status_code, headers=call.response_headers(response),
                                stream=httpx2.ByteStream(raw), extensions=response.extensions)
 
     async def aclose(self) -> None:
