@@ -1,0 +1,197 @@
+"""Deterministic answers derived from the request, so tests can assert on exact values.
+
+Nothing here is clever on purpose: an answer is ``Echo: <last user text>``, a function call
+when the prompt names a declared function, or the smallest JSON that fits a response schema.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+ECHO_PREFIX = "Echo: "
+MAX_ECHO_CHARS = 200
+"""Long prompts are echoed up to this many characters, then ``...``."""
+
+
+def estimate_tokens(text: str) -> int:
+    """Token count as Gemini roughly counts English: one token per four characters."""
+    return math.ceil(len(text) / 4)
+
+
+def part_texts(parts: Any) -> list[str]:
+    """The text of each part that has text (function calls and blobs carry none)."""
+    if not isinstance(parts, list):
+        return []
+    return [p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)]
+
+
+def content_texts(content: Any) -> list[str]:
+    """The texts of one ``Content`` object (or a bare string, which some callers send)."""
+    if isinstance(content, str):
+        return [content]
+    if isinstance(content, dict):
+        return part_texts(content.get("parts"))
+    return []
+
+
+def request_texts(body: Mapping[str, Any]) -> list[str]:
+    """Every text a generate or count request sends: system instruction, then contents."""
+    texts = content_texts(body.get("systemInstruction"))
+    contents = body.get("contents")
+    if isinstance(contents, list):
+        for content in contents:
+            texts += content_texts(content)
+    return texts
+
+
+def prompt_tokens(body: Mapping[str, Any]) -> int:
+    """``promptTokenCount`` for a request; countTokens answers the same number."""
+    return estimate_tokens("".join(request_texts(body)))
+
+
+def last_user_text(contents: Any) -> str:
+    """The text of the last user turn, or "" when there is none."""
+    if not isinstance(contents, list):
+        return ""
+    for content in reversed(contents):
+        if isinstance(content, dict) and content.get("role", "user") == "user":
+            texts = content_texts(content)
+            if texts:
+                return " ".join(texts)
+    return ""
+
+
+def echo(text: str) -> str:
+    """The default answer to a prompt."""
+    text = " ".join(text.split())
+    if len(text) > MAX_ECHO_CHARS:
+        text = text[:MAX_ECHO_CHARS] + "..."
+    return ECHO_PREFIX + text
+
+
+def mentions(text: str, name: str) -> bool:
+    """Whether ``text`` names ``name`` as a word (``get_weather``, not ``get_weathers``)."""
+    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text) is not None
+
+
+def describe_function_result(name: str, response: Any) -> str:
+    """The answer after a function ran, naming the function and its result."""
+    return f"The function {name} returned {json.dumps(response, sort_keys=True)}."
+
+
+# -- JSON for a schema ---------------------------------------------------------------------------
+
+
+def value_for_schema(schema: Any, root: Any = None, depth: int = 0) -> Any:
+    """The smallest value that satisfies ``schema``.
+
+    Accepts both Google's OpenAPI-style ``Schema`` (upper-case ``type``, ``nullable``) and JSON
+    Schema (``$ref``/``$defs``, type lists, ``const``), since the SDK sends either.
+    """
+    if not isinstance(schema, dict) or depth > 12:
+        return None
+    root = schema if root is None else root
+    if "$ref" in schema:
+        return value_for_schema(_resolve_ref(root, schema["$ref"]), root, depth + 1)
+    if "const" in schema:
+        return schema["const"]
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        branches = schema.get(key)
+        if isinstance(branches, list) and branches:
+            usable = [b for b in branches if _type_of(b) != "null"] or branches
+            return value_for_schema(usable[0], root, depth + 1)
+    return _value_for_type(_type_of(schema), schema, root, depth)
+
+
+def _value_for_type(kind: str | None, schema: dict[str, Any], root: Any, depth: int) -> Any:
+    if kind == "object" or (kind is None and isinstance(schema.get("properties"), dict)):
+        properties = schema.get("properties")
+        if not isinstance(properties, dict):
+            return {}
+        return {k: value_for_schema(v, root, depth + 1) for k, v in properties.items()}
+    if kind == "array":
+        count = max(int(schema.get("minItems", 1) or 0), 1)
+        if "maxItems" in schema:
+            count = min(count, int(schema["maxItems"]))
+        return [value_for_schema(schema.get("items", {}), root, depth + 1) for _ in range(count)]
+    if kind == "integer":
+        return int(schema.get("minimum", 0))
+    if kind == "number":
+        return float(schema.get("minimum", 0))
+    if kind == "boolean":
+        return True
+    if kind == "string":
+        return _string_for(schema)
+    return None
+
+
+def _string_for(schema: Mapping[str, Any]) -> str:
+    formats = {
+        "date-time": "2025-01-01T00:00:00Z",
+        "date": "2025-01-01",
+        "time": "00:00:00",
+        "email": "user@example.com",
+        "uri": "https://example.com/",
+        "uuid": "00000000-0000-4000-8000-000000000000",
+    }
+    value = formats.get(str(schema.get("format", "")), "emulated")
+    min_length = int(schema.get("minLength", 0) or 0)
+    return value.ljust(min_length, "x")
+
+
+def _type_of(schema: Any) -> str | None:
+    if not isinstance(schema, dict):
+        return None
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kinds = [str(k).lower() for k in kind if str(k).lower() != "null"]
+        return kinds[0] if kinds else "null"
+    return str(kind).lower() if kind else None
+
+
+def _resolve_ref(root: Any, ref: Any) -> Any:
+    if not isinstance(ref, str) or not ref.startswith("#/"):
+        return {}
+    node = root
+    for piece in ref[2:].split("/"):
+        if not isinstance(node, dict):
+            return {}
+        node = node.get(piece, {})
+    return node
+
+
+# -- embeddings ----------------------------------------------------------------------------------
+
+
+def default_dimensions(model: str) -> int:
+    """The native size of a model's vectors (gemini-embedding-* are 3072, older ones 768)."""
+    return 3072 if "gemini-embedding" in model else 768
+
+
+def embedding(text: str, model: str, dimensions: int) -> list[float]:
+    """A unit vector seeded by model and text: equal inputs embed equally, others differ."""
+    seed = int.from_bytes(hashlib.sha256(f"{model}\0{text}".encode()).digest()[:8], "big")
+    rng = random.Random(seed)  # noqa: S311 -- reproducible test vectors, not secrets
+    values = [rng.gauss(0.0, 1.0) for _ in range(dimensions)]
+    norm = math.sqrt(sum(v * v for v in values)) or 1.0
+    return [v / norm for v in values]
+
+
+def split_text(text: str, pieces: int = 3) -> list[str]:
+    """Split ``text`` into ``pieces`` near-equal, non-empty parts (fewer if it is shorter)."""
+    pieces = max(min(pieces, len(text)), 1)
+    bounds = [len(text) * i // pieces for i in range(pieces + 1)]
+    return [text[bounds[i] : bounds[i + 1]] for i in range(pieces)]
+
+
+def joined(values: Iterable[str]) -> str:
+    """Concatenate texts the way a streaming client does."""
+    return "".join(values)

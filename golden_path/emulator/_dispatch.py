@@ -1,0 +1,263 @@
+"""From a decoded request to a reply: routing, authentication, recording, latency and faults."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from golden_path.emulator import _gemini, _openai
+from golden_path.emulator._faults import MALFORMED_BODY, Fault, Faults
+from golden_path.emulator._http import (
+    DEFAULT_MESSAGES,
+    Incoming,
+    ModelCall,
+    Reply,
+    error_info,
+    google_error,
+    retry_info,
+)
+from golden_path.emulator._oauth import Authority, unauthenticated
+from golden_path.emulator._records import MODEL_API_KINDS, RecordedRequest, RequestKind
+
+_GEMINI = re.compile(r"^/(v1|v1beta|v1alpha)/models(?:/([^/:]+))?(?::([A-Za-z]+))?$")
+_VERTEX_PROJECT = re.compile(
+    r"^/(v1|v1beta1)/projects/([^/]+)/locations/([^/]+)/publishers/google/models/([^/:]+)"
+    r":([A-Za-z]+)$"
+)
+_VERTEX_PUBLISHER = re.compile(
+    r"^/(v1|v1beta1)/publishers/google/models(?:/([^/:]+))?(?::([A-Za-z]+))?$"
+)
+_GEMINI_OPENAI = re.compile(r"^/(v1beta)/openai/(chat/completions|embeddings|models)(?:/(.+))?$")
+_VERTEX_OPENAI = re.compile(
+    r"^/(v1|v1beta1)/projects/([^/]+)/locations/([^/]+)/endpoints/openapi/"
+    r"(chat/completions|embeddings|models)(?:/(.+))?$"
+)
+_IAM = re.compile(r"^/v1/projects/-/serviceAccounts/([^/]+):generateAccessToken$")
+_TOKEN_PATHS = frozenset({"/token", "/v1/token"})
+
+_GEMINI_SERVICE = "generativelanguage.googleapis.com"
+_VERTEX_SERVICE = "aiplatform.googleapis.com"
+
+
+class State:
+    """The emulator's mutable state, shared by every serving thread."""
+
+    def __init__(self, api_keys: Iterable[str] | None, token_lifetime_s: int) -> None:
+        self.authority = Authority(token_lifetime_s)
+        self.faults = Faults()
+        self._lock = threading.Lock()
+        self._accept_any_key = api_keys is None
+        self._keys = set(api_keys or ())
+        self._records: list[RecordedRequest] = []
+
+    def add_api_key(self, key: str) -> None:
+        """Accept ``key`` from now on."""
+        with self._lock:
+            self._keys.add(key)
+
+    def accepts_key(self, key: str) -> bool:
+        """Whether ``key`` authenticates (any non-empty key when no keys were configured)."""
+        with self._lock:
+            return bool(key) and (self._accept_any_key or key in self._keys)
+
+    def record(self, request: RecordedRequest) -> None:
+        """Remember one request."""
+        with self._lock:
+            self._records.append(request)
+
+    def records(self) -> list[RecordedRequest]:
+        """A snapshot of every request so far."""
+        with self._lock:
+            return list(self._records)
+
+    def clear_records(self) -> None:
+        """Forget the requests seen so far."""
+        with self._lock:
+            self._records.clear()
+
+
+class _Recorder:
+    """Records a request once, as soon as its kind and principal are known."""
+
+    def __init__(self, state: State, incoming: Incoming, received: float) -> None:
+        self._state, self._incoming, self._received = state, incoming, received
+        self._done = False
+
+    def __call__(self, kind: RequestKind, principal: str | None) -> None:
+        if self._done:
+            return
+        self._done = True
+        i = self._incoming
+        self._state.record(
+            RecordedRequest(
+                method=i.method, path=i.path, query=dict(i.query), headers=dict(i.headers),
+                body=i.body, raw_body=i.raw_body, time=self._received,
+                principal=principal, kind=kind,
+            )
+        )  # fmt: skip
+
+
+def dispatch(state: State, incoming: Incoming, received: float) -> Reply:
+    """Answer ``incoming``; the request is recorded before the reply is returned."""
+    record = _Recorder(state, incoming, received)
+    try:
+        return _route(state, incoming, record)
+    finally:
+        record("other", None)
+
+
+def _route(state: State, incoming: Incoming, record: _Recorder) -> Reply:
+    path = incoming.path
+    if path in _TOKEN_PATHS:
+        record("oauth", None)
+        return state.authority.token_endpoint(incoming)
+    if m := _IAM.match(path):
+        if incoming.method != "POST":
+            return google_error(404, "Method not found.")
+        reply, source = state.authority.generate_access_token(incoming, m[1])
+        record("oauth", source)
+        return reply
+    if m := _GEMINI.match(path):
+        call = ModelCall(incoming, "gemini", m[1], m[2] or "", m[3] or "")
+        return _model_call(state, call, record, "gemini", _key_auth(state, _GEMINI_SERVICE))
+    if m := _VERTEX_PROJECT.match(path):
+        call = ModelCall(incoming, "vertex", m[1], m[4], m[5], m[2], m[3])
+        return _model_call(state, call, record, "vertex", _bearer_auth(state, _VERTEX_SERVICE))
+    if m := _VERTEX_PUBLISHER.match(path):
+        call = ModelCall(incoming, "vertex", m[1], m[2] or "", m[3] or "")
+        auth = _key_auth(state, _VERTEX_SERVICE, missing=401)
+        return _model_call(state, call, record, "vertex", auth)
+    if m := _GEMINI_OPENAI.match(path):
+        call = _openai.call_for(incoming, "gemini", m[1], m[2], m[3] or "")
+        auth = _key_auth(state, _GEMINI_SERVICE, bearer_is_key=True)
+        return _openai.as_openai_error(_model_call(state, call, record, "openai", auth))
+    if m := _VERTEX_OPENAI.match(path):
+        call = _openai.call_for(incoming, "vertex", m[1], m[4], m[5] or "", m[2], m[3])
+        auth = _bearer_auth(state, _VERTEX_SERVICE)
+        return _openai.as_openai_error(_model_call(state, call, record, "openai", auth))
+    return google_error(404, f"The requested URL {path} was not found on this server.")
+
+
+Authenticator = Callable[[Incoming], "str | Reply"]
+
+
+def _key_auth(
+    state: State, service: str, *, missing: int = 403, bearer_is_key: bool = False
+) -> Authenticator:
+    """API key (header or ``?key=``) or an issued Bearer token; OpenAI clients send the key
+    as the Bearer value, hence ``bearer_is_key``.
+    """
+
+    def authenticate(incoming: Incoming) -> str | Reply:
+        key = incoming.headers.get("x-goog-api-key") or incoming.query.get("key", "")
+        scheme, _, bearer = incoming.headers.get("authorization", "").partition(" ")
+        bearer = bearer.strip() if scheme.lower() == "bearer" else ""
+        if not key and bearer:
+            checked = state.authority.check_token(bearer)
+            if not isinstance(checked, str):
+                return checked.subject
+            if not bearer_is_key:
+                return unauthenticated(checked, service)
+            key = bearer
+        if key:
+            return f"api_key:{key}" if state.accepts_key(key) else _invalid_key(service)
+        if missing == 401:
+            return unauthenticated("CREDENTIALS_MISSING", service)
+        return google_error(
+            403,
+            "Method doesn't allow unregistered callers (callers without established identity). "
+            "Please use API Key or other form of API consumer identity to call this API.",
+        )
+
+    return authenticate
+
+
+def _bearer_auth(state: State, service: str) -> Authenticator:
+    def authenticate(incoming: Incoming) -> str | Reply:
+        checked = state.authority.bearer(incoming, service)
+        return checked if isinstance(checked, Reply) else checked.subject
+
+    return authenticate
+
+
+def _invalid_key(service: str) -> Reply:
+    message = "API key not valid. Please pass a valid API key."
+    localized = {
+        "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+        "locale": "en-US",
+        "message": message,
+    }
+    return google_error(400, message, details=[error_info("API_KEY_INVALID", service), localized])
+
+
+def _model_call(
+    state: State, call: ModelCall, record: _Recorder, kind: RequestKind, auth: Authenticator
+) -> Reply:
+    principal = auth(call.incoming)
+    if isinstance(principal, Reply):
+        record(kind, None)
+        return principal
+    record(kind, principal)
+    if kind not in MODEL_API_KINDS:  # pragma: no cover - every caller passes a model kind
+        raise AssertionError(kind)
+    latency = state.faults.latency_s
+    if latency:
+        time.sleep(latency)
+    handler = _openai.handle if kind == "openai" else _gemini.handle
+    generation = call.action in _gemini.GENERATION_ACTIONS or call.action == "chat/completions"
+    stream = call.action in _gemini.STREAM_ACTIONS or (
+        call.action == "chat/completions" and _openai.wants_stream(call.incoming)
+    )
+    fault = state.faults.take(generation=generation, stream=stream, model=call.model)
+    if fault is None:
+        return handler(call)
+    return _apply(fault, call, handler)
+
+
+def _apply(fault: Fault, call: ModelCall, handler: Callable[[ModelCall], Reply]) -> Reply:
+    if fault.kind == "drop":
+        return Reply(drop=True)
+    if fault.kind == "malformed":
+        return Reply(body=MALFORMED_BODY)
+    if fault.kind == "script":
+        script: Any = fault.body
+        return handler(_replace(call, script_body=script, script_status=fault.status))
+    if fault.kind == "stream_error":
+        return handler(_replace(call, stream_error_after=fault.chunks))
+    return _failure(fault, call)
+
+
+def _failure(fault: Fault, call: ModelCall) -> Reply:
+    status = fault.status
+    message = fault.message or DEFAULT_MESSAGES.get(status, f"Injected failure ({status}).")
+    details: list[dict[str, Any]] = []
+    delay = fault.retry_delay_s
+    if status == 429:
+        details.append(
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [
+                    {
+                        "quotaMetric": "generativelanguage.googleapis.com/generate_content_requests",
+                        "quotaId": "GenerateRequestsPerMinutePerProjectPerModel",
+                        "quotaDimensions": {"location": "global", "model": call.model},
+                        "quotaValue": "10",
+                    }
+                ],
+            }
+        )
+        delay = 1.0 if delay is None else delay
+    if delay is not None:
+        details.append(retry_info(delay))
+    reply = google_error(status, message, details=details)
+    if delay is not None:
+        reply = Reply(status=reply.status, body=reply.body, headers=(("retry-after", f"{delay:g}"),))
+    return reply
+
+
+def _replace(call: ModelCall, **changes: Any) -> ModelCall:
+    return dataclasses.replace(call, **changes)

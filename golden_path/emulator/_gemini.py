@@ -1,0 +1,379 @@
+"""The Gemini model methods, for both backends: generate, stream, count, embed, list and get."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from golden_path.emulator import _answers, _catalogue
+from golden_path.emulator._http import (
+    SSE_TYPE,
+    ModelCall,
+    Reply,
+    google_error,
+    google_error_body,
+    json_reply,
+    sse_event,
+)
+
+# Top-level fields of GenerateContentRequest that either backend accepts; anything else is
+# rejected the way Google's JSON parser does, naming the field.
+_GENERATE_FIELDS = frozenset(
+    {
+        "contents", "systemInstruction", "tools", "toolConfig", "safetySettings",
+        "generationConfig", "cachedContent", "labels", "serviceTier", "store",
+        "modelArmorConfig", "continuationToken", "model", "sessionContext",
+    }
+)  # fmt: skip
+_MAX_CANDIDATES = 8
+
+
+def handle(call: ModelCall) -> Reply:
+    """Answer one Gemini or Vertex model call (already authenticated)."""
+    method = call.incoming.method
+    if call.action == "" and method == "GET":
+        return _get_model(call) if call.model else _list_models(call)
+    if method != "POST" or call.action not in _ACTIONS:
+        return google_error(404, "Method not found.")
+    if not _catalogue.is_served(call.model):
+        return _unknown_model(call)
+    body = call.incoming.body
+    if call.incoming.json_error is not None:
+        return google_error(
+            400, f"Invalid JSON payload received. {call.incoming.json_error}"
+        )
+    if not isinstance(body, dict):
+        return google_error(400, "Invalid JSON payload received. Expected an object.")
+    return _ACTIONS[call.action](call, body)
+
+
+def _unknown_model(call: ModelCall) -> Reply:
+    if call.backend == "vertex":
+        name = f"publishers/google/models/{call.model}"
+        if call.project:
+            name = f"projects/{call.project}/locations/{call.location}/{name}"
+        return google_error(
+            404,
+            f"Publisher Model `{name}` was not found or your project does not have access to it. "
+            "Please ensure you are using a valid model version.",
+        )
+    return google_error(
+        404,
+        f"models/{call.model} is not found for API version {call.version}, or is not supported "
+        f"for {call.action or 'get'}. Call ListModels to see the list of available models "
+        "and their supported methods.",
+    )
+
+
+# -- generate ------------------------------------------------------------------------------------
+
+
+def _validate_generate(body: dict[str, Any], request: str) -> Reply | None:
+    for name in body:
+        if name not in _GENERATE_FIELDS:
+            return _bad_field(f'Invalid JSON payload received. Unknown name "{name}": '
+                              "Cannot find field.", name)
+    contents = body.get("contents")
+    if contents is None or contents == []:
+        return _bad_field(f"* {request}.contents: contents is not specified", "contents")
+    if not isinstance(contents, list):
+        return _bad_field(
+            f"Invalid value at 'contents' (type.googleapis.com/google.ai.generativelanguage"
+            f".v1.Content), {json.dumps(contents)}", "contents")
+    for i, content in enumerate(contents):
+        if not isinstance(content, dict):
+            return _bad_field(f"Invalid value at 'contents[{i}]', expected an object", f"contents[{i}]")
+        parts = content.get("parts")
+        if not isinstance(parts, list) or not parts:
+            return _bad_field(
+                f"* {request}.contents[{i}].parts: contents.parts must not be empty.",
+                f"contents[{i}].parts")
+    for name in ("generationConfig", "systemInstruction", "toolConfig"):
+        if name in body and not isinstance(body[name], dict):
+            return _bad_field(f"Invalid value at '{name}', expected an object", name)
+    if "tools" in body and not isinstance(body["tools"], list):
+        return _bad_field("Invalid value at 'tools', expected a list", "tools")
+    return None
+
+
+def _bad_field(message: str, field: str) -> Reply:
+    violation = {"field": field, "description": message}
+    detail = {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [violation]}
+    return google_error(400, message, details=[detail])
+
+
+def _generate(call: ModelCall, body: dict[str, Any]) -> Reply:
+    if call.scripted:
+        return json_reply(call.script_body, call.script_status or 200)
+    problem = _validate_generate(body, "GenerateContentRequest")
+    if problem is not None:
+        return problem
+    return json_reply(answer(body, call.model, vertex=call.backend == "vertex"))
+
+
+def _stream(call: ModelCall, body: dict[str, Any]) -> Reply:
+    if call.scripted:
+        if call.script_status != 200:
+            return json_reply(call.script_body, call.script_status or 200)
+        events = call.script_body if isinstance(call.script_body, list) else [call.script_body]
+        return _sse(events, call.stream_error_after)
+    problem = _validate_generate(body, "GenerateContentRequest")
+    if problem is not None:
+        return problem
+    full = answer(body, call.model, vertex=call.backend == "vertex")
+    return _sse(stream_chunks(full), call.stream_error_after)
+
+
+def _sse(events: list[Any], error_after: int | None) -> Reply:
+    def frames() -> Iterator[bytes]:
+        for i, event in enumerate(events):
+            if error_after is not None and i >= error_after:
+                break
+            yield sse_event(event)
+        if error_after is not None:
+            yield sse_event(google_error_body(500, "An internal error has occurred."))
+
+    return Reply(content_type=SSE_TYPE, stream=frames(), headers=(("cache-control", "no-cache"),))
+
+
+def answer(body: dict[str, Any], model: str, *, vertex: bool) -> dict[str, Any]:
+    """The full GenerateContentResponse for a valid request."""
+    config = body.get("generationConfig") or {}
+    parts = _answer_parts(body, config)
+    finish = "STOP"
+    max_tokens = config.get("maxOutputTokens")
+    if isinstance(max_tokens, int) and max_tokens > 0:
+        for part in parts:
+            if "text" in part and _answers.estimate_tokens(part["text"]) > max_tokens:
+                part["text"] = part["text"][: max_tokens * 4]
+                finish = "MAX_TOKENS"
+    count = config.get("candidateCount", 1)
+    count = min(max(count, 1), _MAX_CANDIDATES) if isinstance(count, int) else 1
+    candidates = [
+        {
+            "content": {"role": "model", "parts": [dict(p) for p in parts]},
+            "finishReason": finish,
+            "index": i,
+        }
+        for i in range(count)
+    ]
+    output = sum(_answers.estimate_tokens(json.dumps(p) if "text" not in p else p["text"])
+                 for p in parts) * count
+    prompt = _answers.prompt_tokens(body)
+    usage: dict[str, Any] = {
+        "promptTokenCount": prompt,
+        "candidatesTokenCount": output,
+        "totalTokenCount": prompt + output,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
+    }
+    budget = (config.get("thinkingConfig") or {}).get("thinkingBudget")
+    if isinstance(budget, int) and budget > 0:
+        usage["thoughtsTokenCount"] = min(budget, 16)
+        usage["totalTokenCount"] += usage["thoughtsTokenCount"]
+    response: dict[str, Any] = {
+        "candidates": candidates,
+        "usageMetadata": usage,
+        "modelVersion": model,
+        "responseId": secrets.token_urlsafe(16),
+    }
+    if vertex:
+        response["createTime"] = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    return response
+
+
+def _answer_parts(body: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]]:
+    contents = body.get("contents") or []
+    last_parts = contents[-1].get("parts") or [] if contents else []
+    results = [p["functionResponse"] for p in last_parts
+               if isinstance(p, dict) and isinstance(p.get("functionResponse"), dict)]
+    if results:
+        text = " ".join(_answers.describe_function_result(str(r.get("name", "")), r.get("response"))
+                        for r in results)
+    else:
+        call = _function_call(body)
+        if call is not None:
+            return [{"functionCall": call}]
+        text = _answers.echo(_answers.last_user_text(contents))
+    mime = config.get("responseMimeType", "")
+    schema = config.get("responseJsonSchema") or config.get("responseSchema")
+    if mime == "application/json":
+        value = _answers.value_for_schema(schema) if schema else {"answer": text}
+        text = json.dumps(value)
+    elif mime == "text/x.enum" and isinstance(schema, dict) and schema.get("enum"):
+        text = str(schema["enum"][0])
+    return [{"text": text}]
+
+
+def _function_call(body: dict[str, Any]) -> dict[str, Any] | None:
+    declarations = [
+        d
+        for tool in body.get("tools") or []
+        if isinstance(tool, dict)
+        for d in tool.get("functionDeclarations") or []
+        if isinstance(d, dict) and isinstance(d.get("name"), str)
+    ]
+    calling = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+    mode = str(calling.get("mode", "AUTO")).upper()
+    allowed = calling.get("allowedFunctionNames")
+    if mode == "NONE":
+        return None
+    if isinstance(allowed, list):
+        declarations = [d for d in declarations if d["name"] in allowed]
+    prompt = _answers.last_user_text(body.get("contents"))
+    named = [d for d in declarations if _answers.mentions(prompt, d["name"])]
+    chosen = named[0] if named else declarations[0] if mode == "ANY" and declarations else None
+    if chosen is None:
+        return None
+    schema = chosen.get("parametersJsonSchema") or chosen.get("parameters") or {}
+    args = _answers.value_for_schema(schema)
+    return {"name": chosen["name"], "args": args if isinstance(args, dict) else {}}
+
+
+def stream_chunks(full: dict[str, Any]) -> list[dict[str, Any]]:
+    """Split a full response into the chunks a stream sends: text in >= 3 pieces, usage last."""
+    candidates = full["candidates"]
+    texts: list[list[str]] = []
+    for candidate in candidates:
+        parts = candidate["content"]["parts"]
+        if not all("text" in p for p in parts):
+            return [full]
+        texts.append(_answers.split_text(_answers.joined(p["text"] for p in parts)))
+    common = {"modelVersion": full["modelVersion"], "responseId": full["responseId"]}
+    prompt = full["usageMetadata"]["promptTokenCount"]
+    chunks: list[dict[str, Any]] = []
+    for i in range(max(len(t) for t in texts)):
+        chunk_candidates = [
+            {"content": {"role": "model", "parts": [{"text": pieces[i]}]}, "index": n}
+            for n, pieces in enumerate(texts)
+            if i < len(pieces)
+        ]
+        usage = {"promptTokenCount": prompt, "totalTokenCount": prompt}
+        chunks.append({"candidates": chunk_candidates, "usageMetadata": usage, **common})
+    for candidate in chunks[-1]["candidates"]:
+        candidate["finishReason"] = candidates[candidate["index"]]["finishReason"]
+    chunks[-1]["usageMetadata"] = full["usageMetadata"]
+    return chunks
+
+
+# -- count and embed -----------------------------------------------------------------------------
+
+
+def _count(call: ModelCall, body: dict[str, Any]) -> Reply:
+    inner = body.get("generateContentRequest")
+    request = inner if isinstance(inner, dict) else body
+    problem = _validate_generate(request, "CountTokensRequest")
+    if problem is not None:
+        return problem
+    total = _answers.prompt_tokens(request)
+    answer: dict[str, Any] = {
+        "totalTokens": total,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}],
+    }
+    if call.backend == "vertex":
+        answer["totalBillableCharacters"] = len("".join(_answers.request_texts(request)))
+    return json_reply(answer)
+
+
+def _dimensions(model: str, requested: Any) -> int | str:
+    """The vector size to answer, or the message explaining why ``requested`` is refused."""
+    native = _answers.default_dimensions(model)
+    if requested is None:
+        return native
+    if not isinstance(requested, int) or isinstance(requested, bool) or not 0 < requested <= native:
+        return f"outputDimensionality must be an integer between 1 and {native}, got {requested!r}"
+    return requested
+
+
+def _embed_one(model: str, request: Any, where: str) -> dict[str, Any] | str:
+    if not isinstance(request, dict) or not isinstance(request.get("content"), dict):
+        return f"* {where}.content: content is not specified"
+    text = " ".join(_answers.content_texts(request["content"]))
+    if not text:
+        return f"* {where}.content.parts: contents.parts must not be empty."
+    config = request.get("embedContentConfig") or {}
+    dims = _dimensions(model, config.get("outputDimensionality", request.get("outputDimensionality")))
+    if isinstance(dims, str):
+        return dims
+    return {"values": _answers.embedding(text, model, dims), "tokens": _answers.estimate_tokens(text)}
+
+
+def _embed_content(call: ModelCall, body: dict[str, Any]) -> Reply:
+    one = _embed_one(call.model, body, "EmbedContentRequest")
+    if isinstance(one, str):
+        return google_error(400, one)
+    answer: dict[str, Any] = {"embedding": {"values": one["values"]}}
+    if call.backend == "vertex":
+        tokens = one["tokens"]
+        answer["usageMetadata"] = {"promptTokenCount": tokens, "totalTokenCount": tokens}
+        answer["truncated"] = False
+    return json_reply(answer)
+
+
+def _batch_embed(call: ModelCall, body: dict[str, Any]) -> Reply:
+    requests = body.get("requests")
+    if not isinstance(requests, list) or not requests:
+        return google_error(400, "* BatchEmbedContentsRequest.requests: requests is not specified")
+    embeddings = []
+    for i, request in enumerate(requests):
+        one = _embed_one(call.model, request, f"BatchEmbedContentsRequest.requests[{i}]")
+        if isinstance(one, str):
+            return google_error(400, one)
+        embeddings.append({"values": one["values"]})
+    return json_reply({"embeddings": embeddings})
+
+
+def _predict(call: ModelCall, body: dict[str, Any]) -> Reply:
+    instances = body.get("instances")
+    if not isinstance(instances, list) or not instances:
+        return google_error(400, "instances must be a non-empty list")
+    dims = _dimensions(call.model, (body.get("parameters") or {}).get("outputDimensionality"))
+    if isinstance(dims, str):
+        return google_error(400, dims)
+    predictions = []
+    characters = 0
+    for i, instance in enumerate(instances):
+        text = instance.get("content") if isinstance(instance, dict) else None
+        if not isinstance(text, str):
+            return google_error(400, f"instances[{i}].content must be a string")
+        characters += len(text)
+        statistics = {"token_count": _answers.estimate_tokens(text), "truncated": False}
+        values = _answers.embedding(text, call.model, dims)
+        predictions.append({"embeddings": {"values": values, "statistics": statistics}})
+    return json_reply({"predictions": predictions, "metadata": {"billableCharacterCount": characters}})
+
+
+# -- models --------------------------------------------------------------------------------------
+
+
+def _list_models(call: ModelCall) -> Reply:
+    vertex = call.backend == "vertex"
+    shape = _catalogue.vertex_shape if vertex else _catalogue.gemini_shape
+    items, token = _catalogue.page([shape(m) for m in _catalogue.CATALOGUE], call.incoming.query)
+    answer: dict[str, Any] = {"publisherModels" if vertex else "models": items}
+    if token:
+        answer["nextPageToken"] = token
+    return json_reply(answer)
+
+
+def _get_model(call: ModelCall) -> Reply:
+    model = _catalogue.find(call.model)
+    if model is None:
+        return _unknown_model(call)
+    shape = _catalogue.vertex_shape if call.backend == "vertex" else _catalogue.gemini_shape
+    return json_reply(shape(model))
+
+
+_ACTIONS: dict[str, Callable[[ModelCall, dict[str, Any]], Reply]] = {
+    "generateContent": _generate,
+    "streamGenerateContent": _stream,
+    "countTokens": _count,
+    "embedContent": _embed_content,
+    "batchEmbedContents": _batch_embed,
+    "predict": _predict,
+}
+
+GENERATION_ACTIONS = frozenset({"generateContent", "streamGenerateContent"})
+STREAM_ACTIONS = frozenset({"streamGenerateContent"})

@@ -1,0 +1,304 @@
+"""The OpenAI-compatible endpoints Google serves: chat completions, embeddings and models.
+
+AI Studio serves them under ``/v1beta/openai/``, Vertex AI under
+``/v1beta1/projects/{p}/locations/{l}/endpoints/openapi/``. Answers follow the OpenAI shapes
+the ``openai`` package parses; errors use the plain OpenAI envelope.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import struct
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from golden_path.emulator import _answers, _catalogue
+from golden_path.emulator._http import (
+    CANONICAL_STATUS,
+    SSE_TYPE,
+    Incoming,
+    ModelCall,
+    Reply,
+    json_reply,
+    sse_event,
+)
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_denied_error",
+    404: "not_found_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def call_for(
+    incoming: Incoming,
+    backend: str,
+    version: str,
+    endpoint: str,
+    rest: str,
+    project: str = "",
+    location: str = "",
+) -> ModelCall:
+    """The model call for an OpenAI-compatible path; ``rest`` is a model id under ``models/``."""
+    model = rest
+    body = incoming.body
+    if not model and isinstance(body, dict) and isinstance(body.get("model"), str):
+        model = body["model"]
+    return ModelCall(incoming, backend, version, model, endpoint, project, location)
+
+
+def wants_stream(incoming: Incoming) -> bool:
+    """Whether a chat completion asks for server-sent events."""
+    return isinstance(incoming.body, dict) and incoming.body.get("stream") is True
+
+
+def bare_model(model: str) -> str:
+    """``google/gemini-2.5-flash`` and ``models/gemini-2.5-flash`` name ``gemini-2.5-flash``."""
+    return model.rsplit("/", 1)[-1]
+
+
+def error(status: int, message: str, *, param: str | None = None) -> Reply:
+    """An OpenAI-shaped error."""
+    body = {
+        "error": {
+            "message": message,
+            "type": _ERROR_TYPES.get(status, "api_error"),
+            "param": param,
+            "code": CANONICAL_STATUS.get(status, "UNKNOWN"),
+        }
+    }
+    return json_reply(body, status)
+
+
+def as_openai_error(reply: Reply) -> Reply:
+    """Rewrite a Google-shaped error (auth, injected faults) into the OpenAI shape."""
+    if reply.status < 400 or reply.stream is not None or reply.drop:
+        return reply
+    try:
+        google = json.loads(reply.body)["error"]
+        message = str(google["message"])
+    except (ValueError, KeyError, TypeError):
+        return reply
+    if not isinstance(google.get("status"), str):
+        return reply
+    converted = error(reply.status, message)
+    return Reply(status=converted.status, body=converted.body, headers=reply.headers)
+
+
+def handle(call: ModelCall) -> Reply:
+    """Answer one OpenAI-compatible call (already authenticated)."""
+    method = call.incoming.method
+    if call.action == "models":
+        if method != "GET":
+            return error(404, "Method not found.")
+        return _get_model(call) if call.model else _list_models(call)
+    if method != "POST":
+        return error(404, "Method not found.")
+    if call.scripted:
+        events = call.script_body if isinstance(call.script_body, list) else [call.script_body]
+        if wants_stream(call.incoming) and call.script_status == 200:
+            return _sse(events, call.stream_error_after)
+        return json_reply(call.script_body, call.script_status or 200)
+    body = call.incoming.body
+    if call.incoming.json_error is not None or not isinstance(body, dict):
+        return error(400, "Invalid JSON payload received: the body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        return error(400, "model is required", param="model")
+    if not _catalogue.is_served(bare_model(model)):
+        return error(404, f"The model `{model}` does not exist or you do not have access to it.")
+    if call.action == "embeddings":
+        return _embeddings(body, model)
+    return _chat(call, body, model)
+
+
+# -- chat ----------------------------------------------------------------------------------------
+
+
+def _message_text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"
+        )
+    return ""
+
+
+def _chat(call: ModelCall, body: dict[str, Any], model: str) -> Reply:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return error(400, "messages must be a non-empty list", param="messages")
+    if not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages):
+        return error(400, "each message needs a role", param="messages")
+    message, finish = _reply_message(body, messages)
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    content = message.get("content")
+    if isinstance(limit, int) and limit > 0 and isinstance(content, str):
+        if _answers.estimate_tokens(content) > limit:
+            message["content"] = content[: limit * 4]
+            finish = "length"
+    prompt = _answers.estimate_tokens("".join(_message_text(m) for m in messages))
+    completion = _answers.estimate_tokens(json.dumps(message.get("tool_calls")) if
+                                          message.get("tool_calls") else message["content"] or "")
+    usage = {"prompt_tokens": prompt, "completion_tokens": completion,
+             "total_tokens": prompt + completion}
+    common = {"id": "chatcmpl-" + secrets.token_urlsafe(16), "created": int(time.time()),
+              "model": model}
+    if wants_stream(call.incoming):
+        options = body.get("stream_options") or {}
+        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        chunks = _chunks(common, message, finish, usage if include_usage else None)
+        return _sse(chunks, call.stream_error_after)
+    choice = {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
+    return json_reply({**common, "object": "chat.completion", "choices": [choice], "usage": usage})
+
+
+def _reply_message(body: dict[str, Any], messages: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
+    last = messages[-1]
+    if last["role"] == "tool":
+        names = {
+            c.get("id"): (c.get("function") or {}).get("name", "")
+            for m in messages
+            for c in m.get("tool_calls") or []
+            if isinstance(c, dict)
+        }
+        results = [m for m in messages[messages.index(last):] if m["role"] == "tool"]
+        text = " ".join(
+            _answers.describe_function_result(str(names.get(m.get("tool_call_id"), "")),
+                                              _message_text(m))
+            for m in results
+        )
+        return {"role": "assistant", "content": text}, "stop"
+    prompt = next((_message_text(m) for m in reversed(messages) if m["role"] == "user"), "")
+    call = _tool_call(body, prompt)
+    if call is not None:
+        return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
+    text = _answers.echo(prompt)
+    response_format = body.get("response_format") or {}
+    if isinstance(response_format, dict):
+        if response_format.get("type") == "json_schema":
+            schema = (response_format.get("json_schema") or {}).get("schema") or {}
+            text = json.dumps(_answers.value_for_schema(schema))
+        elif response_format.get("type") == "json_object":
+            text = json.dumps({"answer": text})
+    return {"role": "assistant", "content": text}, "stop"
+
+
+def _tool_call(body: dict[str, Any], prompt: str) -> dict[str, Any] | None:
+    functions = [
+        t["function"]
+        for t in body.get("tools") or []
+        if isinstance(t, dict) and isinstance(t.get("function"), dict)
+        and isinstance(t["function"].get("name"), str)
+    ]
+    choice = body.get("tool_choice", "auto")
+    if choice == "none" or not functions:
+        return None
+    if isinstance(choice, dict):
+        wanted = (choice.get("function") or {}).get("name")
+        functions = [f for f in functions if f["name"] == wanted]
+    named = [f for f in functions if _answers.mentions(prompt, f["name"])]
+    forced = choice == "required" or isinstance(choice, dict)
+    chosen = named[0] if named else functions[0] if forced and functions else None
+    if chosen is None:
+        return None
+    args = _answers.value_for_schema(chosen.get("parameters") or {})
+    return {
+        "id": "call_" + secrets.token_hex(12),
+        "type": "function",
+        "function": {"name": chosen["name"], "arguments": json.dumps(args or {})},
+    }
+
+
+def _chunks(
+    common: dict[str, Any], message: dict[str, Any], finish: str, usage: dict[str, int] | None
+) -> list[dict[str, Any]]:
+    def chunk(delta: dict[str, Any], finish_reason: str | None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
+        return {**common, "object": "chat.completion.chunk", "choices": [choice]}
+
+    if message.get("tool_calls"):
+        calls = [{"index": i, **c} for i, c in enumerate(message["tool_calls"])]
+        chunks = [chunk({"role": "assistant", "content": None, "tool_calls": calls}, None)]
+    else:
+        pieces = _answers.split_text(str(message["content"]))
+        chunks = [chunk({"role": "assistant", "content": pieces[0]}, None)]
+        chunks += [chunk({"content": p}, None) for p in pieces[1:]]
+    chunks.append(chunk({}, finish))
+    if usage is not None:
+        chunks.append({**common, "object": "chat.completion.chunk", "choices": [], "usage": usage})
+    return chunks
+
+
+def _sse(events: list[Any], error_after: int | None) -> Reply:
+    def frames() -> Iterator[bytes]:
+        for i, event in enumerate(events):
+            if error_after is not None and i >= error_after:
+                message = "An internal error has occurred."
+                yield sse_event({"error": {"message": message, "type": "api_error",
+                                           "param": None, "code": "INTERNAL"}})
+                return
+            yield sse_event(event)
+        if error_after is not None and error_after >= len(events):
+            yield sse_event({"error": {"message": "An internal error has occurred.",
+                                       "type": "api_error", "param": None, "code": "INTERNAL"}})
+            return
+        yield sse_event("[DONE]")
+
+    return Reply(content_type=SSE_TYPE, stream=frames(), headers=(("cache-control", "no-cache"),))
+
+
+# -- embeddings and models -----------------------------------------------------------------------
+
+
+def _embeddings(body: dict[str, Any], model: str) -> Reply:
+    inputs = body.get("input")
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs):
+        return error(400, "input must be a string or a non-empty list of strings", param="input")
+    native = _answers.default_dimensions(bare_model(model))
+    dims = body.get("dimensions", native)
+    if not isinstance(dims, int) or isinstance(dims, bool) or not 0 < dims <= native:
+        return error(400, f"dimensions must be between 1 and {native}", param="dimensions")
+    as_base64 = body.get("encoding_format") == "base64"
+    data = []
+    for index, text in enumerate(inputs):
+        values = _answers.embedding(text, bare_model(model), dims)
+        encoded: Any = (
+            base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+            if as_base64 else values
+        )
+        data.append({"object": "embedding", "index": index, "embedding": encoded})
+    tokens = sum(_answers.estimate_tokens(t) for t in inputs)
+    usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+    return json_reply({"object": "list", "data": data, "model": model, "usage": usage})
+
+
+def _model_id(call: ModelCall, model_id: str) -> str:
+    return f"google/{model_id}" if call.backend == "vertex" else f"models/{model_id}"
+
+
+def _list_models(call: ModelCall) -> Reply:
+    data = [
+        {"id": _model_id(call, m.model_id), "object": "model", "created": 0, "owned_by": "google"}
+        for m in _catalogue.CATALOGUE
+    ]
+    return json_reply({"object": "list", "data": data})
+
+
+def _get_model(call: ModelCall) -> Reply:
+    found = _catalogue.find(bare_model(call.model))
+    if found is None:
+        return error(404, f"The model `{call.model}` does not exist.")
+    model = {"id": _model_id(call, found.model_id), "object": "model", "created": 0,
+             "owned_by": "google"}
+    return json_reply(model)
