@@ -102,6 +102,7 @@ class Settings(BaseSettings):
     client_id: str = Field(default=f"golden-path/{VERSION}", description="company-product/version")
     app: str | None = None
     team: str | None = None
+    model: str = Field(default="gemini-2.5-flash", description="default model of the CLI and demo")
     base_url: str | None = Field(default=None, description="private endpoint or emulator URL")
     api_version: str | None = Field(default=None, description="pinned per backend when unset")
     timeout_s: float = Field(default=60.0, description="per HTTP request, seconds")

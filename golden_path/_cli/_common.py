@@ -1,0 +1,60 @@
+"""Helpers shared by the command modules: printing, masking, turning SDK errors into messages."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from golden_path.exceptions import GoldenPathError
+
+__all__ = ["SECRET_FIELDS", "describe_api_error", "display_value", "err"]
+
+SECRET_FIELDS = frozenset({"api_key"})
+
+
+def err(message: str) -> None:
+    """A message for the user on stderr, prefixed with the command name."""
+    print(f"golden-path: {message}", file=sys.stderr)
+
+
+def display_value(field: str, value: Any) -> str:
+    """How a setting is shown: secrets as a mask, never even partly."""
+    if value is None:
+        return "-"
+    if field in SECRET_FIELDS:
+        return "******** (set)"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+class RemoteError(GoldenPathError):
+    """The endpoint answered with an error or could not be reached (for the CLI's message)."""
+
+
+def describe_api_error(exc: BaseException) -> RemoteError | None:
+    """A one-line, secret-free message for SDK and HTTP errors; None for anything else."""
+    from google.genai import errors
+
+    if isinstance(exc, errors.APIError):
+        status = exc.status or ""
+        message = (exc.message or "").splitlines()[0] if exc.message else ""
+        rid = ""
+        response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None)
+        if headers is not None and headers.get("x-golden-path-request-id"):
+            rid = f" [request {headers.get('x-golden-path-request-id')}]"
+        return RemoteError(f"the API answered {exc.code} {status}: {message}{rid}".strip())
+    import httpx2
+
+    if isinstance(exc, httpx2.TimeoutException):
+        return RemoteError(f"the request timed out ({type(exc).__name__}); raise "
+                           "GOLDEN_PATH_TIMEOUT_S or check the endpoint")
+    if isinstance(exc, httpx2.TransportError):
+        url = ""
+        try:
+            url = f" {exc.request.url.scheme}://{exc.request.url.host}:{exc.request.url.port}"
+        except RuntimeError:
+            pass
+        return RemoteError(f"cannot reach the endpoint{url}: {type(exc).__name__}")
+    return None

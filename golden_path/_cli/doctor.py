@@ -1,0 +1,133 @@
+"""`golden-path doctor`: is this machine ready to call Gemini the golden way? One line per check."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `doctor` command."""
+    parser = sub.add_parser("doctor", help="check configuration, pins, credentials, endpoint",
+                            description="Run every readiness check; exit 1 if any fails.")
+    parser.add_argument("--offline", action="store_true",
+                        help="skip checks that need the network (token exchange, endpoint)")
+    parser.set_defaults(handler=run)
+
+
+class _Checks:
+    def __init__(self) -> None:
+        self.failed = 0
+
+    def run(self, name: str, check: Callable[[], str]) -> bool:
+        try:
+            detail = check()
+        except Exception as exc:  # noqa: BLE001 - a doctor reports every failure, never crashes
+            self.failed += 1
+            from golden_path._cli._common import describe_api_error
+
+            remote = describe_api_error(exc)
+            message = str(remote) if remote else _safe(exc)
+            print(f"FAIL  {name}: {message}")
+            return False
+        print(f"ok    {name}: {detail}")
+        return True
+
+    def skip(self, name: str, why: str) -> None:
+        print(f"skip  {name}: {why}")
+
+
+def _safe(exc: BaseException) -> str:
+    # GoldenPathError messages are written to be shown; anything else shows its type and first
+    # line only (google-auth errors can quote server responses at length).
+    from golden_path.exceptions import GoldenPathError
+
+    if isinstance(exc, GoldenPathError):
+        return str(exc).replace("\n", " ")
+    first = (str(exc).splitlines() or [""])[0][:200]
+    return f"{type(exc).__name__}: {first}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the checks in data-flow order; later checks are skipped when an earlier one fails."""
+    from golden_path._settings import ResolvedSettings, load_settings
+
+    checks = _Checks()
+    state: dict[str, Any] = {}
+
+    def config() -> str:
+        resolved = load_settings()
+        state["resolved"] = resolved
+        s = resolved.settings
+        where = resolved.sources.get("backend", "default")
+        extra = f", project {s.project}, location {s.location}" if s.backend == "vertex" else ""
+        return f"backend {s.backend} (from {where}){extra}"
+
+    def sdk_pin() -> str:
+        from google.genai import version
+
+        from golden_path._version import PINNED_SDK_VERSION
+
+        installed = version.__version__
+        if installed != PINNED_SDK_VERSION:
+            raise RuntimeError(f"google-genai {installed} installed, pinned {PINNED_SDK_VERSION}"
+                               "; reinstall from the lock")
+        return f"google-genai {installed} (pinned)"
+
+    def locked() -> str:
+        from golden_path import _versions  # type: ignore[attr-defined]
+
+        return str(_versions.doctor_check())
+
+    def policies() -> str:
+        from golden_path.policies._loader import load_chain
+
+        resolved: ResolvedSettings = state["resolved"]
+        chain = load_chain(resolved.settings, resolved.sources)
+        names = ", ".join(chain.names) or "none"
+        return f"{len(chain.policies)} loaded ({names})"
+
+    def credentials() -> str:
+        from golden_path._factory import runtime_for
+
+        resolved: ResolvedSettings = state["resolved"]
+        auth, base_url, api_version = runtime_for(resolved)
+        state["auth"] = auth
+        if auth.credentials is not None and not args.offline:
+            import google.auth.transport.requests
+
+            auth.credentials.refresh(google.auth.transport.requests.Request())
+            return f"{auth.principal}: access token obtained"
+        return f"{auth.mode} ({auth.principal}); {base_url}/{api_version}"
+
+    def endpoint() -> str:
+        from golden_path._factory import create_client
+
+        resolved: ResolvedSettings = state["resolved"]
+        client = create_client(resolved.settings, audit_sinks=[])
+        model = resolved.settings.model
+        found = client.models.get(model=model)
+        return f"reachable; {found.name or model} available"
+
+    ok = checks.run("config", config)
+    checks.run("sdk pin", sdk_pin)
+    try:
+        import golden_path._versions  # noqa: F401
+    except ImportError:
+        checks.skip("lock", "no lock support in this installation")
+    else:
+        checks.run("lock", locked)
+    if ok:
+        checks.run("policies", policies)
+        creds_ok = checks.run("credentials", credentials)
+        if args.offline:
+            checks.skip("endpoint", "--offline")
+        elif creds_ok:
+            checks.run("endpoint", endpoint)
+    else:
+        for name in ("policies", "credentials", "endpoint"):
+            checks.skip(name, "configuration is invalid")
+    return 1 if checks.failed else 0
