@@ -70,6 +70,7 @@ class Call:
 
     __slots__ = (
         "_done",
+        "_extensions",
         "_lock",
         "_sse",
         "entered",
@@ -91,6 +92,8 @@ class Call:
         self._done = False
         self._lock = threading.Lock()
         self._sse: _SSEParser | None = None
+        # The SDK's per-request timeout rides in the extensions; dropping them drops the timeout.
+        self._extensions = http.extensions
         url = http.url
         wire = classify(http.method, url.path, url.query.decode("ascii", "replace"))
         headers = httpx2.Headers(http.headers)
@@ -130,7 +133,8 @@ class Call:
         content = request.serialize()
         if request.modified:
             headers["content-length"] = str(len(content))
-        return httpx2.Request(request.method, request.url, headers=headers, content=content)
+        return httpx2.Request(request.method, request.url, headers=headers, content=content,
+                              extensions=self._extensions)
 
     def _identify(self, headers: httpx2.Headers) -> None:
         # The SDK puts our client id after its own label; a per-request user-agent from app code
