@@ -161,10 +161,12 @@ def build_pipeline(
     from golden_path.audit import Auditor
     from golden_path.policies import Chain, Identity
 
+    # Google's partner guide suffixes the product, not the version: acme-framework-oai/1.2.0.
+    product, _, client_version = settings.client_id.partition("/")
     identity = Identity(
         app=settings.app,
         team=settings.team,
-        client_id=settings.client_id + surface_suffix,
+        client_id=f"{product}{surface_suffix}/{client_version}",
         backend=settings.backend or "",
         project=settings.project if settings.backend == "vertex" else None,
         location=settings.location if settings.backend == "vertex" else None,
