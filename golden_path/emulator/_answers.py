@@ -25,14 +25,14 @@ def estimate_tokens(text: str) -> int:
 
 
 def part_texts(parts: Any) -> list[str]:
-    """The text of each part that has text (function calls and blobs carry none)."""
+    """Return the text of each part that has text (function calls and blobs carry none)."""
     if not isinstance(parts, list):
         return []
     return [p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)]
 
 
 def content_texts(content: Any) -> list[str]:
-    """The texts of one ``Content`` object (or a bare string, which some callers send)."""
+    """Return the texts of one ``Content`` (or of a bare string, which some callers send)."""
     if isinstance(content, str):
         return [content]
     if isinstance(content, dict):
@@ -56,7 +56,7 @@ def prompt_tokens(body: Mapping[str, Any]) -> int:
 
 
 def last_user_text(contents: Any) -> str:
-    """The text of the last user turn, or "" when there is none."""
+    """Return the text of the last user turn, or "" when there is none."""
     if not isinstance(contents, list):
         return ""
     for content in reversed(contents):
@@ -68,7 +68,7 @@ def last_user_text(contents: Any) -> str:
 
 
 def echo(text: str) -> str:
-    """The default answer to a prompt."""
+    """Answer a prompt the default way: echo it, shortened when long."""
     text = " ".join(text.split())
     if len(text) > MAX_ECHO_CHARS:
         text = text[:MAX_ECHO_CHARS] + "..."
@@ -81,7 +81,7 @@ def mentions(text: str, name: str) -> bool:
 
 
 def describe_function_result(name: str, response: Any) -> str:
-    """The answer after a function ran, naming the function and its result."""
+    """Answer a function's result by naming the function and what it returned."""
     return f"The function {name} returned {json.dumps(response, sort_keys=True)}."
 
 
@@ -89,7 +89,7 @@ def describe_function_result(name: str, response: Any) -> str:
 
 
 def value_for_schema(schema: Any, root: Any = None, depth: int = 0) -> Any:
-    """The smallest value that satisfies ``schema``.
+    """Return the smallest value that satisfies ``schema``.
 
     Accepts both Google's OpenAPI-style ``Schema`` (upper-case ``type``, ``nullable``) and JSON
     Schema (``$ref``/``$defs``, type lists, ``const``), since the SDK sends either.
@@ -111,7 +111,9 @@ def value_for_schema(schema: Any, root: Any = None, depth: int = 0) -> Any:
     return _value_for_type(_type_of(schema), schema, root, depth)
 
 
-def _value_for_type(kind: str | None, schema: dict[str, Any], root: Any, depth: int) -> Any:
+def _value_for_type(  # noqa: PLR0911 -- one return per JSON type reads best
+    kind: str | None, schema: dict[str, Any], root: Any, depth: int
+) -> Any:
     if kind == "object" or (kind is None and isinstance(schema.get("properties"), dict)):
         properties = schema.get("properties")
         if not isinstance(properties, dict):
@@ -172,12 +174,12 @@ def _resolve_ref(root: Any, ref: Any) -> Any:
 
 
 def default_dimensions(model: str) -> int:
-    """The native size of a model's vectors (gemini-embedding-* are 3072, older ones 768)."""
+    """Return the native size of a model's vectors (gemini-embedding-* 3072, older 768)."""
     return 3072 if "gemini-embedding" in model else 768
 
 
 def embedding(text: str, model: str, dimensions: int) -> list[float]:
-    """A unit vector seeded by model and text: equal inputs embed equally, others differ."""
+    """Return a unit vector seeded by model and text: equal inputs embed equally."""
     seed = int.from_bytes(hashlib.sha256(f"{model}\0{text}".encode()).digest()[:8], "big")
     rng = random.Random(seed)  # noqa: S311 -- reproducible test vectors, not secrets
     values = [rng.gauss(0.0, 1.0) for _ in range(dimensions)]

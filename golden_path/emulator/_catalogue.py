@@ -28,6 +28,7 @@ class CatalogueModel:
 
 
 _GENERATE = ("generateContent", "countTokens", "createCachedContent", "batchGenerateContent")
+_EMBED_DESCRIPTION = "Obtain a distributed representation of a text."
 _EMBED = ("embedContent", "countTextTokens", "countTokens")
 
 CATALOGUE: tuple[CatalogueModel, ...] = (
@@ -48,11 +49,11 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         1_048_576, 8_192, _GENERATE,
     ),
     CatalogueModel(
-        "gemini-embedding-001", "Gemini Embedding 001", "Obtain a distributed representation of a text.",
+        "gemini-embedding-001", "Gemini Embedding 001", _EMBED_DESCRIPTION,
         2_048, 1, _EMBED,
     ),
     CatalogueModel(
-        "text-embedding-004", "Text Embedding 004", "Obtain a distributed representation of a text.",
+        "text-embedding-004", "Text Embedding 004", _EMBED_DESCRIPTION,
         2_048, 1, _EMBED,
     ),
 )  # fmt: skip
@@ -64,12 +65,12 @@ def is_served(model_id: str) -> bool:
 
 
 def find(model_id: str) -> CatalogueModel | None:
-    """The catalogue entry for ``model_id``, if listed."""
+    """Return the catalogue entry for ``model_id``, if listed."""
     return next((m for m in CATALOGUE if m.model_id == model_id), None)
 
 
 def gemini_shape(model: CatalogueModel) -> dict[str, Any]:
-    """A ``Model`` resource as the Gemini Developer API lists it."""
+    """Shape ``model`` as the Gemini Developer API lists it (a ``Model`` resource)."""
     shape: dict[str, Any] = {
         "name": f"models/{model.model_id}",
         "version": "001",
@@ -87,18 +88,20 @@ def gemini_shape(model: CatalogueModel) -> dict[str, Any]:
 
 
 def vertex_shape(model: CatalogueModel) -> dict[str, Any]:
-    """A ``PublisherModel`` as Vertex AI lists it."""
+    """Shape ``model`` as Vertex AI lists it (a ``PublisherModel``)."""
     return {
         "name": f"publishers/google/models/{model.model_id}",
         "versionId": "default",
         "openSourceCategory": "PROPRIETARY",
         "launchStage": "GA",
-        "publisherModelTemplate": f"projects/{{project}}/locations/{{location}}/publishers/google/models/{model.model_id}",
+        "publisherModelTemplate": (
+            "projects/{project}/locations/{location}/publishers/google/models/" + model.model_id
+        ),
     }
 
 
 def page(items: list[dict[str, Any]], query: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
-    """One page of ``items`` for ``pageSize``/``pageToken``; the token is just an offset."""
+    """Return one page of ``items`` and the next token; the token is just an offset."""
     try:
         start = max(int(query.get("pageToken") or 0), 0)
     except ValueError:

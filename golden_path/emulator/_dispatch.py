@@ -70,7 +70,7 @@ class State:
             self._records.append(request)
 
     def records(self) -> list[RecordedRequest]:
-        """A snapshot of every request so far."""
+        """Return a snapshot of every request so far."""
         with self._lock:
             return list(self._records)
 
@@ -110,7 +110,9 @@ def dispatch(state: State, incoming: Incoming, received: float) -> Reply:
         record("other", None)
 
 
-def _route(state: State, incoming: Incoming, record: _Recorder) -> Reply:
+def _route(  # noqa: PLR0911 -- a router: one return per route
+    state: State, incoming: Incoming, record: _Recorder
+) -> Reply:
     path = incoming.path
     if path in _TOKEN_PATHS:
         record("oauth", None)
@@ -136,7 +138,9 @@ def _route(state: State, incoming: Incoming, record: _Recorder) -> Reply:
         auth = _key_auth(state, _GEMINI_SERVICE, bearer_is_key=True)
         return _openai.as_openai_error(_model_call(state, call, record, "openai", auth))
     if m := _VERTEX_OPENAI.match(path):
-        call = _openai.call_for(incoming, "vertex", m[1], m[4], m[5] or "", m[2], m[3])
+        call = _openai.call_for(
+            incoming, "vertex", m[1], m[4], m[5] or "", project=m[2], location=m[3]
+        )
         auth = _bearer_auth(state, _VERTEX_SERVICE)
         return _openai.as_openai_error(_model_call(state, call, record, "openai", auth))
     return google_error(404, f"The requested URL {path} was not found on this server.")
@@ -148,8 +152,9 @@ Authenticator = Callable[[Incoming], "str | Reply"]
 def _key_auth(
     state: State, service: str, *, missing: int = 403, bearer_is_key: bool = False
 ) -> Authenticator:
-    """API key (header or ``?key=``) or an issued Bearer token; OpenAI clients send the key
-    as the Bearer value, hence ``bearer_is_key``.
+    """Accept an API key (header or ``?key=``) or an issued Bearer token.
+
+    OpenAI clients send the API key as the Bearer value, hence ``bearer_is_key``.
     """
 
     def authenticate(incoming: Incoming) -> str | Reply:
@@ -242,7 +247,7 @@ def _failure(fault: Fault, call: ModelCall) -> Reply:
                 "@type": "type.googleapis.com/google.rpc.QuotaFailure",
                 "violations": [
                     {
-                        "quotaMetric": "generativelanguage.googleapis.com/generate_content_requests",
+                        "quotaMetric": f"{_GEMINI_SERVICE}/generate_content_requests",
                         "quotaId": "GenerateRequestsPerMinutePerProjectPerModel",
                         "quotaDimensions": {"location": "global", "model": call.model},
                         "quotaValue": "10",
@@ -255,7 +260,9 @@ def _failure(fault: Fault, call: ModelCall) -> Reply:
         details.append(retry_info(delay))
     reply = google_error(status, message, details=details)
     if delay is not None:
-        reply = Reply(status=reply.status, body=reply.body, headers=(("retry-after", f"{delay:g}"),))
+        reply = Reply(
+            status=reply.status, body=reply.body, headers=(("retry-after", f"{delay:g}"),)
+        )
     return reply
 
 

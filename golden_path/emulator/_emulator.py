@@ -20,7 +20,7 @@ from golden_path.exceptions import EmulatorError
 if TYPE_CHECKING:
     from golden_path.emulator._server import Server
 
-_JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
+_JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"  # noqa: S105 -- a type URN
 
 
 class Emulator:
@@ -122,7 +122,7 @@ class Emulator:
         return f"{self.url}/v1/projects/-/serviceAccounts/{{}}:generateAccessToken"
 
     def iam_endpoint_for(self, email: str) -> str:
-        """The exact ``iam_endpoint_override`` for impersonating ``email``."""
+        """Return the exact ``iam_endpoint_override`` for impersonating ``email``."""
         return self.iam_endpoint.format(email)
 
     # -- recorded requests and tokens ------------------------------------------------------------
@@ -168,7 +168,7 @@ class Emulator:
         email: str = "app@emu-project.iam.gserviceaccount.com",
         project_id: str = "emu-project",
     ) -> dict[str, Any]:
-        """A real service-account key file (fresh RSA key) whose ``token_uri`` is this emulator.
+        """Create a real service-account key (fresh RSA key) whose ``token_uri`` is this emulator.
 
         The public key is registered, so google-auth's jwt-bearer grant verifies. The JSON is
         written to ``path`` when given.
@@ -197,7 +197,7 @@ class Emulator:
         email: str = "user@example.com",
         quota_project_id: str | None = None,
     ) -> dict[str, Any]:
-        """ADC user credentials (``gcloud auth application-default login``) for ``email``.
+        """Create ADC user credentials (``gcloud auth application-default login``) for ``email``.
 
         google-auth ignores a file's ``token_uri`` for this type and always calls Google, so
         build ``google.oauth2.credentials.Credentials(None, refresh_token=..., client_id=...,
@@ -231,7 +231,7 @@ class Emulator:
             "workloadIdentityPools/emu-pool/providers/emu-provider"
         ),
     ) -> dict[str, Any]:
-        """Workload identity federation config with a file-sourced subject token.
+        """Create a workload identity federation config with a file-sourced subject token.
 
         ``token_url`` is this emulator's STS endpoint; with ``impersonate`` the federated token is
         exchanged for one of that service account through the IAM endpoint here.
@@ -305,4 +305,3 @@ class Emulator:
 def _write_json(path: str | os.PathLike[str] | None, info: dict[str, Any]) -> None:
     if path is not None:
         Path(path).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-

@@ -42,12 +42,35 @@ def handle(call: ModelCall) -> Reply:
         return _unknown_model(call)
     body = call.incoming.body
     if call.incoming.json_error is not None:
-        return google_error(
-            400, f"Invalid JSON payload received. {call.incoming.json_error}"
-        )
+        return google_error(400, f"Invalid JSON payload received. {call.incoming.json_error}")
     if not isinstance(body, dict):
         return google_error(400, "Invalid JSON payload received. Expected an object.")
-    return _ACTIONS[call.action](call, body)
+    return _ACTIONS[call.action](call, camel_keys(body))
+
+
+# Google's JSON parser accepts proto field names in snake_case as well as camelCase, and the SDK
+# relies on it (tools made from Python functions arrive with ``parameters_json_schema``). Values
+# under these keys are user data or schemas whose property names must stay as they are.
+_OPAQUE = frozenset(
+    {
+        "args", "response", "labels", "parameters", "parametersJsonSchema", "responseSchema",
+        "responseJsonSchema", "properties", "metadata", "data",
+    }
+)  # fmt: skip
+
+
+def camel_keys(value: Any) -> Any:
+    """Rename snake_case keys to camelCase, leaving user data and schemas untouched."""
+    if isinstance(value, list):
+        return [camel_keys(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    renamed: dict[str, Any] = {}
+    for key, item in value.items():
+        head, *rest = str(key).split("_")
+        name = head + "".join(p[:1].upper() + p[1:] for p in rest) if rest and head else key
+        renamed[name] = item if name in _OPAQUE else camel_keys(item)
+    return renamed
 
 
 def _unknown_model(call: ModelCall) -> Reply:
@@ -71,26 +94,34 @@ def _unknown_model(call: ModelCall) -> Reply:
 # -- generate ------------------------------------------------------------------------------------
 
 
-def _validate_generate(body: dict[str, Any], request: str) -> Reply | None:
+def _validate_generate(  # noqa: PLR0911 -- one return per rule, first failure wins
+    body: dict[str, Any], request: str
+) -> Reply | None:
     for name in body:
         if name not in _GENERATE_FIELDS:
-            return _bad_field(f'Invalid JSON payload received. Unknown name "{name}": '
-                              "Cannot find field.", name)
+            return _bad_field(
+                f'Invalid JSON payload received. Unknown name "{name}": Cannot find field.', name
+            )
     contents = body.get("contents")
     if contents is None or contents == []:
         return _bad_field(f"* {request}.contents: contents is not specified", "contents")
     if not isinstance(contents, list):
         return _bad_field(
             f"Invalid value at 'contents' (type.googleapis.com/google.ai.generativelanguage"
-            f".v1.Content), {json.dumps(contents)}", "contents")
+            f".v1.Content), {json.dumps(contents)}",
+            "contents",
+        )
     for i, content in enumerate(contents):
         if not isinstance(content, dict):
-            return _bad_field(f"Invalid value at 'contents[{i}]', expected an object", f"contents[{i}]")
+            return _bad_field(
+                f"Invalid value at 'contents[{i}]', expected an object", f"contents[{i}]"
+            )
         parts = content.get("parts")
         if not isinstance(parts, list) or not parts:
             return _bad_field(
                 f"* {request}.contents[{i}].parts: contents.parts must not be empty.",
-                f"contents[{i}].parts")
+                f"contents[{i}].parts",
+            )
     for name in ("generationConfig", "systemInstruction", "toolConfig"):
         if name in body and not isinstance(body[name], dict):
             return _bad_field(f"Invalid value at '{name}', expected an object", name)
@@ -140,7 +171,7 @@ def _sse(events: list[Any], error_after: int | None) -> Reply:
 
 
 def answer(body: dict[str, Any], model: str, *, vertex: bool) -> dict[str, Any]:
-    """The full GenerateContentResponse for a valid request."""
+    """Build the full GenerateContentResponse for a valid request."""
     config = body.get("generationConfig") or {}
     parts = _answer_parts(body, config)
     finish = "STOP"
@@ -160,8 +191,12 @@ def answer(body: dict[str, Any], model: str, *, vertex: bool) -> dict[str, Any]:
         }
         for i in range(count)
     ]
-    output = sum(_answers.estimate_tokens(json.dumps(p) if "text" not in p else p["text"])
-                 for p in parts) * count
+    output = (
+        sum(
+            _answers.estimate_tokens(json.dumps(p) if "text" not in p else p["text"]) for p in parts
+        )
+        * count
+    )
     prompt = _answers.prompt_tokens(body)
     usage: dict[str, Any] = {
         "promptTokenCount": prompt,
@@ -187,11 +222,16 @@ def answer(body: dict[str, Any], model: str, *, vertex: bool) -> dict[str, Any]:
 def _answer_parts(body: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]]:
     contents = body.get("contents") or []
     last_parts = contents[-1].get("parts") or [] if contents else []
-    results = [p["functionResponse"] for p in last_parts
-               if isinstance(p, dict) and isinstance(p.get("functionResponse"), dict)]
+    results = [
+        p["functionResponse"]
+        for p in last_parts
+        if isinstance(p, dict) and isinstance(p.get("functionResponse"), dict)
+    ]
     if results:
-        text = " ".join(_answers.describe_function_result(str(r.get("name", "")), r.get("response"))
-                        for r in results)
+        text = " ".join(
+            _answers.describe_function_result(str(r.get("name", "")), r.get("response"))
+            for r in results
+        )
     else:
         call = _function_call(body)
         if call is not None:
@@ -278,7 +318,7 @@ def _count(call: ModelCall, body: dict[str, Any]) -> Reply:
 
 
 def _dimensions(model: str, requested: Any) -> int | str:
-    """The vector size to answer, or the message explaining why ``requested`` is refused."""
+    """Return the vector size to answer, or why ``requested`` is refused."""
     native = _answers.default_dimensions(model)
     if requested is None:
         return native
@@ -294,10 +334,15 @@ def _embed_one(model: str, request: Any, where: str) -> dict[str, Any] | str:
     if not text:
         return f"* {where}.content.parts: contents.parts must not be empty."
     config = request.get("embedContentConfig") or {}
-    dims = _dimensions(model, config.get("outputDimensionality", request.get("outputDimensionality")))
+    dims = _dimensions(
+        model, config.get("outputDimensionality", request.get("outputDimensionality"))
+    )
     if isinstance(dims, str):
         return dims
-    return {"values": _answers.embedding(text, model, dims), "tokens": _answers.estimate_tokens(text)}
+    return {
+        "values": _answers.embedding(text, model, dims),
+        "tokens": _answers.estimate_tokens(text),
+    }
 
 
 def _embed_content(call: ModelCall, body: dict[str, Any]) -> Reply:
@@ -342,7 +387,9 @@ def _predict(call: ModelCall, body: dict[str, Any]) -> Reply:
         statistics = {"token_count": _answers.estimate_tokens(text), "truncated": False}
         values = _answers.embedding(text, call.model, dims)
         predictions.append({"embeddings": {"values": values, "statistics": statistics}})
-    return json_reply({"predictions": predictions, "metadata": {"billableCharacterCount": characters}})
+    return json_reply(
+        {"predictions": predictions, "metadata": {"billableCharacterCount": characters}}
+    )
 
 
 # -- models --------------------------------------------------------------------------------------

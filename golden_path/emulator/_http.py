@@ -75,7 +75,7 @@ def json_reply(obj: Any, status: int = 200, headers: tuple[tuple[str, str], ...]
 def google_error_body(
     code: int, message: str, *, status: str | None = None, details: Iterable[Any] = ()
 ) -> dict[str, Any]:
-    """Google's error envelope, as every googleapis.com JSON API answers it."""
+    """Build Google's error envelope, as every googleapis.com JSON API answers it."""
     error: dict[str, Any] = {
         "code": code,
         "message": message,
@@ -90,12 +90,12 @@ def google_error_body(
 def google_error(
     code: int, message: str, *, status: str | None = None, details: Iterable[Any] = ()
 ) -> Reply:
-    """A Google-shaped error reply."""
+    """Answer with a Google-shaped error."""
     return json_reply(google_error_body(code, message, status=status, details=details), code)
 
 
 def error_info(reason: str, service: str, **metadata: str) -> dict[str, Any]:
-    """A ``google.rpc.ErrorInfo`` detail, which clients match on ``reason``."""
+    """Build a ``google.rpc.ErrorInfo`` detail, which clients match on ``reason``."""
     return {
         "@type": "type.googleapis.com/google.rpc.ErrorInfo",
         "reason": reason,
@@ -105,7 +105,7 @@ def error_info(reason: str, service: str, **metadata: str) -> dict[str, Any]:
 
 
 def retry_info(seconds: float) -> dict[str, Any]:
-    """A ``google.rpc.RetryInfo`` detail; Google writes the delay as whole seconds plus "s"."""
+    """Build a ``google.rpc.RetryInfo`` detail; Google writes the delay as seconds plus "s"."""
     return {
         "@type": "type.googleapis.com/google.rpc.RetryInfo",
         "retryDelay": f"{seconds:g}s",
@@ -113,7 +113,7 @@ def retry_info(seconds: float) -> dict[str, Any]:
 
 
 def sse_event(obj: Any) -> bytes:
-    """One server-sent event; Google frames them with CRLF, which every client accepts."""
+    """Frame one server-sent event; Google uses CRLF, which every client accepts."""
     payload = obj if isinstance(obj, str) else json.dumps(obj)
     return f"data: {payload}\r\n\r\n".encode()
 

@@ -23,10 +23,11 @@ from golden_path.emulator._records import IssuedToken
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+# Grant and token-type URNs and a URL, not secrets (hence the S105 waivers).
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
-ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
-GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105
+GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105
 CLOCK_SKEW_S = 300
 """How far a JWT's ``iat`` may be in the future, as Google tolerates."""
 _IAM_SERVICE = "iamcredentials.googleapis.com"
@@ -113,7 +114,7 @@ class Authority:
         return issued
 
     def check_token(self, token: str) -> IssuedToken | str:
-        """The issued token, or the reason (an ErrorInfo reason) it is not acceptable."""
+        """Return the issued token, or the ErrorInfo reason it is not acceptable."""
         with self._lock:
             issued = self._tokens.get(token)
         if issued is None:
@@ -152,8 +153,10 @@ class Authority:
             }
         )
 
-    def _verify_jwt(self, assertion: str) -> dict[str, Any] | str:
-        """The JWT's claims once its signature and times check out, else Google's message."""
+    def _verify_jwt(  # noqa: PLR0911 -- one return per check, first failure wins
+        self, assertion: str
+    ) -> dict[str, Any] | str:
+        """Return the JWT's claims once signature and times check out, else Google's message."""
         from cryptography.exceptions import InvalidSignature  # noqa: PLC0415 -- import cost
         from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
         from cryptography.hazmat.primitives.asymmetric import padding  # noqa: PLC0415
@@ -199,7 +202,10 @@ class Authority:
             grant = self._refresh.get(str(form.get("refresh_token", "")))
         if grant is None:
             return _oauth_error(400, "invalid_grant", "Bad Request")
-        if (form.get("client_id"), form.get("client_secret")) != (grant.client_id, grant.client_secret):
+        if (form.get("client_id"), form.get("client_secret")) != (
+            grant.client_id,
+            grant.client_secret,
+        ):
             return _oauth_error(401, "invalid_client", "The OAuth client was not found.")
         scopes = tuple(str(form.get("scope", "")).split())
         issued = self.issue(grant.subject, "refresh_token", scopes)
@@ -220,7 +226,9 @@ class Authority:
         if not audience.startswith("//iam.googleapis.com/"):
             return _oauth_error(400, "invalid_request", f"Invalid value for audience: {audience!r}")
         pool = audience.removeprefix("//iam.googleapis.com/").split("/providers/")[0]
-        subject = f"principal://iam.googleapis.com/{pool}/subject/{_external_subject(subject_token)}"
+        subject = (
+            f"principal://iam.googleapis.com/{pool}/subject/{_external_subject(subject_token)}"
+        )
         issued = self.issue(subject, "token-exchange", tuple(str(form.get("scope", "")).split()))
         return json_reply(
             {
@@ -234,7 +242,7 @@ class Authority:
     # -- IAM impersonation -----------------------------------------------------------------------
 
     def generate_access_token(self, incoming: Incoming, target: str) -> tuple[Reply, str | None]:
-        """IAM ``generateAccessToken`` for ``target``; returns the reply and the caller's subject."""
+        """Answer IAM ``generateAccessToken`` for ``target``; also return the caller's subject."""
         source = self.bearer(incoming)
         if isinstance(source, Reply):
             return source, None
@@ -254,7 +262,7 @@ class Authority:
         return json_reply({"accessToken": issued.token, "expireTime": expire}), source.subject
 
     def bearer(self, incoming: Incoming, service: str = _IAM_SERVICE) -> IssuedToken | Reply:
-        """The valid issued token in ``Authorization: Bearer``, or Google's 401."""
+        """Return the valid issued token in ``Authorization: Bearer``, or Google's 401."""
         header = incoming.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -285,7 +293,7 @@ def _b64decode(segment: str) -> bytes:
 
 
 def _external_subject(subject_token: str) -> str:
-    """The ``sub`` of a JWT subject token, else a stable digest of an opaque one."""
+    """Return the ``sub`` of a JWT subject token, else a stable digest of an opaque one."""
     pieces = subject_token.split(".")
     if len(pieces) == 3:
         try:

@@ -42,10 +42,11 @@ def call_for(
     version: str,
     endpoint: str,
     rest: str,
+    *,
     project: str = "",
     location: str = "",
 ) -> ModelCall:
-    """The model call for an OpenAI-compatible path; ``rest`` is a model id under ``models/``."""
+    """Build the model call for an OpenAI-compatible path (``rest``: a model id under models/)."""
     model = rest
     body = incoming.body
     if not model and isinstance(body, dict) and isinstance(body.get("model"), str):
@@ -64,7 +65,7 @@ def bare_model(model: str) -> str:
 
 
 def error(status: int, message: str, *, param: str | None = None) -> Reply:
-    """An OpenAI-shaped error."""
+    """Answer with an OpenAI-shaped error."""
     body = {
         "error": {
             "message": message,
@@ -91,7 +92,7 @@ def as_openai_error(reply: Reply) -> Reply:
     return Reply(status=converted.status, body=converted.body, headers=reply.headers)
 
 
-def handle(call: ModelCall) -> Reply:
+def handle(call: ModelCall) -> Reply:  # noqa: PLR0911 -- a router: one return per case
     """Answer one OpenAI-compatible call (already authenticated)."""
     method = call.incoming.method
     if call.action == "models":
@@ -127,7 +128,9 @@ def _message_text(message: dict[str, Any]) -> str:
         return content
     if isinstance(content, list):
         return " ".join(
-            str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"
+            str(p.get("text", ""))
+            for p in content
+            if isinstance(p, dict) and p.get("type") == "text"
         )
     return ""
 
@@ -141,17 +144,27 @@ def _chat(call: ModelCall, body: dict[str, Any], model: str) -> Reply:
     message, finish = _reply_message(body, messages)
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
     content = message.get("content")
-    if isinstance(limit, int) and limit > 0 and isinstance(content, str):
-        if _answers.estimate_tokens(content) > limit:
-            message["content"] = content[: limit * 4]
-            finish = "length"
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
+        limit = None
+    if limit is not None and isinstance(content, str) and _answers.estimate_tokens(content) > limit:
+        message["content"] = content[: limit * 4]
+        finish = "length"
     prompt = _answers.estimate_tokens("".join(_message_text(m) for m in messages))
-    completion = _answers.estimate_tokens(json.dumps(message.get("tool_calls")) if
-                                          message.get("tool_calls") else message["content"] or "")
-    usage = {"prompt_tokens": prompt, "completion_tokens": completion,
-             "total_tokens": prompt + completion}
-    common = {"id": "chatcmpl-" + secrets.token_urlsafe(16), "created": int(time.time()),
-              "model": model}
+    completion = _answers.estimate_tokens(
+        json.dumps(message.get("tool_calls"))
+        if message.get("tool_calls")
+        else message["content"] or ""
+    )
+    usage = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    common = {
+        "id": "chatcmpl-" + secrets.token_urlsafe(16),
+        "created": int(time.time()),
+        "model": model,
+    }
     if wants_stream(call.incoming):
         options = body.get("stream_options") or {}
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
@@ -161,7 +174,9 @@ def _chat(call: ModelCall, body: dict[str, Any], model: str) -> Reply:
     return json_reply({**common, "object": "chat.completion", "choices": [choice], "usage": usage})
 
 
-def _reply_message(body: dict[str, Any], messages: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
+def _reply_message(
+    body: dict[str, Any], messages: list[dict[str, Any]]
+) -> tuple[dict[str, Any], str]:
     last = messages[-1]
     if last["role"] == "tool":
         names = {
@@ -170,10 +185,11 @@ def _reply_message(body: dict[str, Any], messages: list[dict[str, Any]]) -> tupl
             for c in m.get("tool_calls") or []
             if isinstance(c, dict)
         }
-        results = [m for m in messages[messages.index(last):] if m["role"] == "tool"]
+        results = [m for m in messages[messages.index(last) :] if m["role"] == "tool"]
         text = " ".join(
-            _answers.describe_function_result(str(names.get(m.get("tool_call_id"), "")),
-                                              _message_text(m))
+            _answers.describe_function_result(
+                str(names.get(m.get("tool_call_id"), "")), _message_text(m)
+            )
             for m in results
         )
         return {"role": "assistant", "content": text}, "stop"
@@ -196,7 +212,8 @@ def _tool_call(body: dict[str, Any], prompt: str) -> dict[str, Any] | None:
     functions = [
         t["function"]
         for t in body.get("tools") or []
-        if isinstance(t, dict) and isinstance(t.get("function"), dict)
+        if isinstance(t, dict)
+        and isinstance(t.get("function"), dict)
         and isinstance(t["function"].get("name"), str)
     ]
     choice = body.get("tool_choice", "auto")
@@ -243,13 +260,29 @@ def _sse(events: list[Any], error_after: int | None) -> Reply:
         for i, event in enumerate(events):
             if error_after is not None and i >= error_after:
                 message = "An internal error has occurred."
-                yield sse_event({"error": {"message": message, "type": "api_error",
-                                           "param": None, "code": "INTERNAL"}})
+                yield sse_event(
+                    {
+                        "error": {
+                            "message": message,
+                            "type": "api_error",
+                            "param": None,
+                            "code": "INTERNAL",
+                        }
+                    }
+                )
                 return
             yield sse_event(event)
         if error_after is not None and error_after >= len(events):
-            yield sse_event({"error": {"message": "An internal error has occurred.",
-                                       "type": "api_error", "param": None, "code": "INTERNAL"}})
+            yield sse_event(
+                {
+                    "error": {
+                        "message": "An internal error has occurred.",
+                        "type": "api_error",
+                        "param": None,
+                        "code": "INTERNAL",
+                    }
+                }
+            )
             return
         yield sse_event("[DONE]")
 
@@ -275,7 +308,8 @@ def _embeddings(body: dict[str, Any], model: str) -> Reply:
         values = _answers.embedding(text, bare_model(model), dims)
         encoded: Any = (
             base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
-            if as_base64 else values
+            if as_base64
+            else values
         )
         data.append({"object": "embedding", "index": index, "embedding": encoded})
     tokens = sum(_answers.estimate_tokens(t) for t in inputs)
@@ -299,6 +333,10 @@ def _get_model(call: ModelCall) -> Reply:
     found = _catalogue.find(bare_model(call.model))
     if found is None:
         return error(404, f"The model `{call.model}` does not exist.")
-    model = {"id": _model_id(call, found.model_id), "object": "model", "created": 0,
-             "owned_by": "google"}
+    model = {
+        "id": _model_id(call, found.model_id),
+        "object": "model",
+        "created": 0,
+        "owned_by": "google",
+    }
     return json_reply(model)

@@ -114,8 +114,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read(self) -> Incoming | Reply:
         headers: dict[str, str] = {}
-        for name, value in self.headers.items():
-            name = name.lower()
+        for raw_name, value in self.headers.items():
+            name = raw_name.lower()
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
         raw = self._read_body(headers)
         if isinstance(raw, Reply):
@@ -207,7 +207,7 @@ def _too_large_reply() -> Reply:
 
 
 def _decode(raw: bytes, content_type: str) -> tuple[Any, str | None]:
-    """The body as JSON (or form fields), and why it could not be decoded, if it could not."""
+    """Decode the body as JSON (or form fields); also return why it failed, if it did."""
     if not raw:
         return None, None
     if content_type.split(";", maxsplit=1)[0].strip().lower() == _FORM_TYPE:

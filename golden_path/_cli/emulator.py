@@ -1,0 +1,67 @@
+"""``golden-path emulator``: serve the Gemini API emulator in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``emulator`` command."""
+    parser = subparsers.add_parser(
+        "emulator",
+        help="serve a local Gemini API emulator (no credentials, synthetic answers)",
+        description="Serve the Gemini Developer API, Vertex AI, OpenAI-compatible and OAuth2 "
+        "endpoints on loopback with deterministic answers, until Ctrl-C.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port to bind (default 8765)")
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        metavar="KEY",
+        help="accept only this API key (repeatable; default: accept any non-empty key)",
+    )
+    parser.add_argument(
+        "--token-lifetime",
+        type=int,
+        default=3600,
+        metavar="SECONDS",
+        help="lifetime of issued OAuth2 access tokens (default 3600)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, *, stop: threading.Event | None = None) -> int:
+    """Serve until interrupted (or until ``stop`` is set, which tests use); return 0."""
+    from golden_path.emulator import Emulator  # noqa: PLC0415 -- keep `golden-path --help` fast
+
+    emulator = Emulator(
+        host=args.host,
+        port=args.port,
+        api_keys=args.api_keys,
+        token_lifetime_s=args.token_lifetime,
+    )
+    with emulator:
+        key = "<one of your --api-key values>" if args.api_keys else "any-key"
+        print(
+            f"Gemini API emulator listening on {emulator.url}\n"
+            f"  OAuth2 token endpoint: {emulator.token_url}\n"
+            "Point golden-path at it:\n"
+            f"  export GOLDEN_PATH_BASE_URL={emulator.url}\n"
+            "  export GOLDEN_PATH_BACKEND=ai_studio\n"
+            f"  export GOLDEN_PATH_API_KEY={key}\n"
+            "or the bare SDK:\n"
+            f"  export GOOGLE_GEMINI_BASE_URL={emulator.url} GEMINI_API_KEY={key}\n"
+            "Press Ctrl-C to stop.",
+            flush=True,
+        )
+        waiter = stop or threading.Event()
+        try:
+            while not waiter.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            print("\nemulator stopped", file=sys.stderr)
+    return 0

@@ -1,0 +1,76 @@
+"""Fixtures for the emulator tests: a fresh emulator per test and real clients wired to it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from google import genai
+from google.genai import types
+from google.oauth2 import service_account
+
+from golden_path.emulator import Emulator
+
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+MODEL = "gemini-2.5-flash"
+
+
+@pytest.fixture(name="emu")
+def _emu() -> Iterator[Emulator]:
+    with Emulator() as emu:
+        yield emu
+
+
+@pytest.fixture(name="gemini")
+def _gemini(emu: Emulator) -> Iterator[genai.Client]:
+    client = genai.Client(api_key="test-key", http_options=types.HttpOptions(base_url=emu.url))
+    yield client
+    client.close()
+
+
+@pytest.fixture(name="raw")
+def _raw(emu: Emulator) -> Iterator[httpx2.Client]:
+    with httpx2.Client(base_url=emu.url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(name="sa_key")
+def _sa_key(emu: Emulator, tmp_path: Path) -> Path:
+    path = tmp_path / "sa.json"
+    emu.create_service_account_key(path)
+    return path
+
+
+@pytest.fixture(name="make_vertex")
+def _make_vertex(emu: Emulator) -> Iterator[Callable[[Any], genai.Client]]:
+    clients: list[genai.Client] = []
+
+    def make(credentials: Any) -> genai.Client:
+        client = genai.Client(
+            vertexai=True,
+            project="emu-project",
+            location="us-central1",
+            credentials=credentials,
+            http_options=types.HttpOptions(base_url=emu.url),
+        )
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture(name="sa_credentials")
+def _sa_credentials(sa_key: Path) -> Any:
+    return service_account.Credentials.from_service_account_file(
+        str(sa_key), scopes=[CLOUD_PLATFORM]
+    )
+
+
+@pytest.fixture(name="vertex")
+def _vertex(make_vertex: Callable[[Any], genai.Client], sa_credentials: Any) -> genai.Client:
+    return make_vertex(sa_credentials)

@@ -1,0 +1,23 @@
+"""The emulator's public surface."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import golden_path.emulator
+
+
+def test_exported_names() -> None:
+    """The package exports exactly the emulator, its request record and its token record."""
+    assert golden_path.emulator.__all__ == ["Emulator", "IssuedToken", "RecordedRequest"]
+
+
+def test_import_is_light() -> None:
+    """Importing the emulator loads neither http.server nor cryptography; start() does."""
+    code = (
+        "import sys, golden_path.emulator as e; "
+        "print('http.server' in sys.modules, 'cryptography' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
