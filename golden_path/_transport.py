@@ -222,6 +222,11 @@ class Call:
         """The caller gave up (stream abandoned, task cancelled) before the end."""
         if self._done:
             return
+        if self._sse is not None and self._sse.done:
+            # OpenAI streams end with `data: [DONE]`; openai's sync Stream closes the response
+            # right after it, without reading on to EOF. The answer was complete.
+            self.stream_ended()
+            return
         response = self.response
         if response is not None and response.error is not None:
             # The server sent an error event and the SDK stopped reading: that is an error,
@@ -471,11 +476,12 @@ class _AsyncStream(httpx2.AsyncByteStream):
 class _SSEParser:
     """Incremental ``text/event-stream`` parser: whole ``data:`` events out, as they complete."""
 
-    __slots__ = ("_buffer", "_decoder")
+    __slots__ = ("_buffer", "_decoder", "done")
 
     def __init__(self, encoding: str | None) -> None:
         self._buffer = b""
         self._decoder = _decompressor(encoding)
+        self.done = False
 
     def feed(self, data: bytes) -> list[Any]:
         if self._decoder is not None:
@@ -487,7 +493,10 @@ class _SSEParser:
             payload = b"\n".join(
                 line[5:].lstrip(b" ") for line in block.split(b"\n") if line.startswith(b"data:")
             )
-            if not payload or payload == b"[DONE]":
+            if payload == b"[DONE]":
+                self.done = True
+                continue
+            if not payload:
                 continue
             events.append(_parse_json(payload))
         return events
