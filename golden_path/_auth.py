@@ -55,9 +55,7 @@ def _iam(settings: Settings, sources: dict[str, str]) -> Auth:
     try:
         if settings.credentials_file is not None:
             info = json.loads(settings.credentials_file.read_bytes())
-            credentials, _ = google.auth.load_credentials_from_dict(
-                info, scopes=[CLOUD_PLATFORM_SCOPE]
-            )
+            credentials = _from_info(info)
             principal = info.get("client_email") or info.get("type", "credentials file")
         else:
             credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
@@ -107,6 +105,48 @@ def _iam(settings: Settings, sources: dict[str, str]) -> Auth:
     if settings.quota_project:
         credentials = credentials.with_quota_project(settings.quota_project)
     return Auth(mode="iam", credentials=credentials, principal=str(principal))
+
+
+def _from_info(info: dict[str, Any]) -> Any:
+    """Load by the file's declared type with that type's own loader.
+
+    google-auth's generic loader would accept any type; a key file is configuration from outside
+    the program, so each type gets the loader that validates exactly it (the settings check has
+    already rejected unknown types).
+    """
+    kind = info.get("type")
+    scopes = [CLOUD_PLATFORM_SCOPE]
+    if kind == "service_account":
+        from google.oauth2 import service_account
+
+        return service_account.Credentials.from_service_account_info(info, scopes=scopes)
+    if kind == "authorized_user":
+        from google.oauth2 import credentials
+
+        return credentials.Credentials.from_authorized_user_info(info, scopes=scopes)
+    if kind == "external_account":
+        source = info.get("credential_source") or {}
+        if isinstance(source, dict) and source.get("environment_id", "").startswith("aws"):
+            from google.auth import aws
+
+            return aws.Credentials.from_info(info, scopes=scopes)
+        if isinstance(source, dict) and "executable" in source:
+            from google.auth import pluggable
+
+            return pluggable.Credentials.from_info(info, scopes=scopes)
+        from google.auth import identity_pool
+
+        return identity_pool.Credentials.from_info(info, scopes=scopes)
+    if kind == "external_account_authorized_user":
+        from google.auth import external_account_authorized_user
+
+        return external_account_authorized_user.Credentials.from_info(info, scopes=scopes)
+    if kind == "impersonated_service_account":
+        from google.auth import impersonated_credentials
+
+        return impersonated_credentials.Credentials.from_impersonated_service_account_info(
+            info, scopes=scopes)
+    raise ValueError(f"unsupported credentials type {kind!r}")
 
 
 def _sa_resource(email: str) -> str:

@@ -38,6 +38,8 @@ _cache_lock = threading.Lock()
 _emulator: Emulator | None = None
 _emulator_lock = threading.Lock()
 _drift_warned = False
+# Sinks every client built from now on also writes to (golden_path.testing.capture_audit).
+_extra_sinks: list[AuditSink] = []
 
 
 def client() -> genai.Client:
@@ -173,6 +175,7 @@ def build_pipeline(
     )
     chain = Chain(policies) if policies is not None else _load_chain(settings, sources or {})
     sinks = list(audit_sinks) if audit_sinks is not None else _load_sinks(settings)
+    sinks += _extra_sinks
     tokens = " ".join(
         f"{label}/{value}" for label, value in (("app", settings.app), ("team", settings.team))
         if value

@@ -313,6 +313,8 @@ class GovernedTransport(httpx2.BaseTransport):
             with self._lock:
                 if self._inner is None:
                     self._inner = self._make_inner()
+                    # A client dropped without close() still releases its sockets.
+                    weakref.finalize(self, self._inner.close)
                 inner = self._inner
         return inner
 
@@ -387,29 +389,28 @@ class GovernedAsyncTransport(httpx2.AsyncBaseTransport):
                  make_inner: Callable[[], httpx2.AsyncBaseTransport]) -> None:
         self.pipeline = pipeline
         self._make_inner = make_inner
-        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
-                                               httpx2.AsyncBaseTransport] = (
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool] = (
             weakref.WeakKeyDictionary())
         self._lock = threading.Lock()
 
-    def _transport(self) -> httpx2.AsyncBaseTransport:
+    async def _transport(self) -> httpx2.AsyncBaseTransport:
         loop = asyncio.get_running_loop()
-        pool = self._pools.get(loop)
-        if pool is None:
+        entry = self._pools.get(loop)
+        if entry is None:
             with self._lock:
-                for old in [lp for lp in self._pools if lp.is_closed()]:
-                    del self._pools[old]
-                pool = self._pools.get(loop)
-                if pool is None:
-                    pool = self._pools[loop] = self._make_inner()
-        return pool
+                entry = self._pools.get(loop)
+                if entry is None:
+                    entry = self._pools[loop] = _LoopPool(self._make_inner())
+            await entry.watch()
+        return entry.pool
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         """Run one request through policies, the wire and audit."""
         call = self.pipeline.start(request)
         outgoing = call.before()
         try:
-            response = await self._transport().handle_async_request(outgoing)
+            pool = await self._transport()
+            response = await pool.handle_async_request(outgoing)
         except asyncio.CancelledError:
             call.cancelled()
             raise
@@ -436,11 +437,37 @@ class GovernedAsyncTransport(httpx2.AsyncBaseTransport):
                                stream=httpx2.ByteStream(raw), extensions=response.extensions)
 
     async def aclose(self) -> None:
-        """Close the pool of the running loop; pools of closed loops are dropped."""
-        loop = asyncio.get_running_loop()
-        pool = self._pools.pop(loop, None)
-        if pool is not None:
-            await pool.aclose()
+        """Close the pool of the running loop (pools of finished loops closed themselves)."""
+        entry = self._pools.pop(asyncio.get_running_loop(), None)
+        if entry is not None:
+            await entry.pool.aclose()
+
+
+class _LoopPool:
+    """One event loop's connection pool, closed while that loop is still running.
+
+    Pooled sockets belong to their loop; once ``asyncio.run()`` has closed it they can only
+    leak. ``asyncio.run()`` finalizes the loop's async generators before closing it
+    (``shutdown_asyncgens``), so a generator parked in the loop is the hook that closes the pool
+    in time.
+    """
+
+    __slots__ = ("_guard", "pool")
+
+    def __init__(self, pool: httpx2.AsyncBaseTransport) -> None:
+        self.pool = pool
+        self._guard: AsyncIterator[None] | None = None
+
+    async def watch(self) -> None:
+        if self._guard is None:
+            self._guard = self._close_at_loop_end()
+            await self._guard.__anext__()
+
+    async def _close_at_loop_end(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await self.pool.aclose()
 
 
 class _AsyncStream(httpx2.AsyncByteStream):

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from golden_path.audit import AuditEvent
+from golden_path.testing import AuditCapture as _Capture
 
 _PREFIXES = ("GOOGLE_", "GEMINI_", "GOLDEN_PATH_", "CLOUDSDK_")
 
@@ -33,14 +34,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None
     reset()
 
 
-class AuditCapture:
+class AuditCapture(_Capture):
     """An audit sink that keeps events in memory, for assertions."""
-
-    def __init__(self) -> None:
-        self.events: list[AuditEvent] = []
-
-    def write(self, event: AuditEvent) -> None:
-        self.events.append(event)
 
     def only(self) -> AuditEvent:
         assert len(self.events) == 1, self.events
