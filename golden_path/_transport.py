@@ -34,7 +34,12 @@ from golden_path.policies._types import GenAIRequest, GenAIResponse, Identity, U
 __all__ = ["REQUEST_ID_HEADER", "Call", "GovernedAsyncTransport", "GovernedTransport", "Pipeline"]
 
 REQUEST_ID_HEADER = "x-golden-path-request-id"
-ContentHook = Callable[[GenAIRequest, GenAIResponse | None], dict[str, Any] | None]
+# (request, response, the parsed stream events or None) -> the audit event's ``content``.
+ContentHook = Callable[[GenAIRequest, GenAIResponse | None, list[Any] | None],
+                       dict[str, Any] | None]
+# Stream events kept for content capture (the captured text itself is capped much lower).
+_MAX_KEPT_EVENTS = 4096
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 class Pipeline:
@@ -70,6 +75,7 @@ class Call:
 
     __slots__ = (
         "_done",
+        "_events",
         "_extensions",
         "_lock",
         "_sse",
@@ -92,6 +98,8 @@ class Call:
         self._done = False
         self._lock = threading.Lock()
         self._sse: _SSEParser | None = None
+        # Stream events kept for the audit content hook (GOLDEN_PATH_AUDIT_CONTENT), else None.
+        self._events: list[Any] | None = [] if pipeline.content is not None else None
         # The SDK's per-request timeout rides in the extensions; dropping them drops the timeout.
         self._extensions = http.extensions
         url = http.url
@@ -189,21 +197,37 @@ class Call:
         response = self.response
         assert response is not None and self._sse is not None  # noqa: S101 - set by stream_started
         for event in self._sse.feed(data):
-            response.chunks += 1
-            usage = usage_from(event)
-            if usage is not None:
-                response.usage = usage
-            if isinstance(event, dict) and "error" in event:
-                response.error = _StreamError(_google_status(event) or "StreamError")
-            self.pipeline.chain.after_chunk(self.entered, self.request, event)
+            self._event(response, event)
+
+    def _event(self, response: GenAIResponse, event: Any) -> None:
+        response.chunks += 1
+        usage = usage_from(event)
+        if usage is not None:
+            response.usage = usage
+        if isinstance(event, dict) and "error" in event:
+            response.error = _StreamError(_google_status(event) or "StreamError")
+        elif event is None and response.error is None:
+            # A data: line that is not JSON; the SDK raises on it.
+            response.error = _StreamError("MalformedResponse")
+        if self._events is not None and len(self._events) < _MAX_KEPT_EVENTS:
+            self._events.append(event)
+        self.pipeline.chain.after_chunk(self.entered, self.request, event)
 
     def stream_ended(self) -> None:
         """The stream was read to its end."""
         response = self.response
         assert response is not None  # noqa: S101 - set by stream_started
+        events, rest = self._sse.finish() if self._sse is not None else ([], b"")
+        for event in events:
+            self._event(response, event)
         self.pipeline.chain.after_response(self.entered, self.request, response)
         if response.status_code >= 400:
-            self._finish("error", error_type=f"HTTP {response.status_code}")
+            # An error status on a streamed call comes with a plain JSON body, not SSE.
+            status = _google_status(_parse_json(rest))
+            self._finish("error", error_type=status or f"HTTP {response.status_code}")
+        elif rest.strip() and response.error is None:
+            # Bytes that never formed an SSE event (a proxy's page, a cut JSON body).
+            self._finish("error", error_type="MalformedResponse")
         elif response.error is not None:
             self._finish("error", error_type=str(response.error))
         else:
@@ -250,7 +274,10 @@ class Call:
         usage = (response.usage if response is not None else None) or Usage()
         content = None
         if self.pipeline.content is not None:
-            content = self.pipeline.content(request, response)
+            try:
+                content = self.pipeline.content(request, response, self._events)
+            except Exception as exc:  # noqa: BLE001 - content capture must never lose the event
+                content = {"error": f"content capture failed ({type(exc).__name__})"}
         event = AuditEvent(
             timestamp=dt.datetime.fromtimestamp(self.wall, dt.UTC).isoformat(
                 timespec="milliseconds").replace("+00:00", "Z"),
@@ -282,6 +309,8 @@ class Call:
             sdk_version=self.pipeline.sdk_version,
             golden_path_version=self.pipeline.version,
             content=content,
+            server_address=request.url.host or None,
+            server_port=request.url.port or _DEFAULT_PORTS.get(request.url.scheme),
         )
         self.pipeline.auditor.emit(event)
 
@@ -527,6 +556,21 @@ class _SSEParser:
                 continue
             events.append(_parse_json(payload))
         return events
+
+    def finish(self) -> tuple[list[Any], bytes]:
+        """At the end of the stream: a last event that lacked its blank line, and any bytes
+        that were not SSE at all (an error status's JSON body, a broken proxy's answer)."""
+        if self._decoder is not None:
+            try:
+                self._buffer += self._decoder.flush()
+            except zlib.error:
+                pass
+            self._decoder = None
+        rest = self._buffer
+        if rest.lstrip().startswith(b"data:"):
+            return self.feed(b"\n\n"), b""
+        self._buffer = b""
+        return [], rest
 
 
 def _decompressor(encoding: str | None) -> Any:
