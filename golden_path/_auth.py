@@ -107,7 +107,7 @@ def _iam(settings: Settings, sources: dict[str, str]) -> Auth:
     return Auth(mode="iam", credentials=credentials, principal=str(principal))
 
 
-def _from_info(info: dict[str, Any]) -> Any:
+def _from_info(info: dict[str, Any]) -> Any:  # noqa: PLR0911 - one return per credential type
     """Load by the file's declared type with that type's own loader.
 
     google-auth's generic loader would accept any type; a key file is configuration from outside

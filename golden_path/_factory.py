@@ -98,9 +98,8 @@ def _resolve(settings: Settings | None, overrides: dict[str, Any]) -> ResolvedSe
 
     from golden_path._settings import _problems_from
 
-    sources = {k: "keyword argument" for k in overrides} | {
-        k: "Settings object" for k in settings.model_fields_set
-    }
+    sources = (dict.fromkeys(overrides, "keyword argument")
+               | dict.fromkeys(settings.model_fields_set, "Settings object"))
     try:
         final = Settings.model_validate(merged)
     except ValidationError as exc:

@@ -1,7 +1,8 @@
-"""Settings: every knob golden-path reads, where each value came from, and every problem at once.
+"""Settings: every knob golden-path reads, where each value came from, every problem at once.
 
 Precedence, highest first (documented in docs/configuration.md):
-keyword overrides > environment (``GOLDEN_PATH_*``) > ``.env`` > TOML file > secret files > defaults.
+keyword overrides > environment (``GOLDEN_PATH_*``) > ``.env`` > TOML file > secret files
+> defaults.
 
 The TOML file is ``$GOLDEN_PATH_CONFIG``, else ``./golden-path.toml``, else
 ``/etc/golden-path/config.toml`` (what the base image ships). Secret files live in
@@ -16,6 +17,7 @@ import os
 import re
 import threading
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -387,53 +389,57 @@ def check(settings: Settings, provided: dict[str, str]) -> list[ConfigProblem]:
 
     problems: list[ConfigProblem] = []
     if settings.backend is None:
-        problems.append(
-            problem("backend", "no backend is configured (there is no silent default)",
-                    _FIXES["backend"])
-        )
+        problems.append(problem("backend", "no backend is configured (there is no silent "
+                                "default)", _FIXES["backend"]))
     elif settings.backend == "ai_studio":
-        if settings.api_key is None:
-            problems.append(problem("api_key", "backend ai_studio needs an API key", _FIXES["api_key"]))
-        for field in ("credentials_file", "impersonate_service_account"):
-            if getattr(settings, field) is not None:
-                problems.append(
-                    problem(field, "only applies to backend vertex",
-                            f"unset {ENV_PREFIX}{field.upper()} or set {ENV_PREFIX}BACKEND=vertex")
-                )
+        problems += _check_ai_studio(settings, problem)
     elif settings.backend == "vertex":
-        if settings.project is None and settings.api_key is None:
-            problems.append(
-                problem("project", "backend vertex needs a project (or an API key for express mode)",
-                        _FIXES["project"])
-            )
-        if settings.api_key is not None and settings.credentials_file is not None:
-            problems.append(
-                problem("api_key", "an API key and a credentials file are both set; "
-                        "they are two different ways to authenticate",
-                        f"unset {ENV_PREFIX}API_KEY (IAM) or {ENV_PREFIX}CREDENTIALS_FILE (express mode)")
-            )
-        if settings.api_key is not None and settings.impersonate_service_account is not None:
-            problems.append(
-                problem("impersonate_service_account", "impersonation needs IAM credentials, "
-                        "not an API key", f"unset {ENV_PREFIX}API_KEY")
-            )
+        problems += _check_vertex(settings, problem)
     elif settings.backend == "emulator" and not settings.allow_emulator:
-        problems.append(
-            problem("backend", "the emulator backend is forbidden here (allow_emulator = false)",
-                    "configure a real backend: ai_studio or vertex")
-        )
+        problems.append(problem("backend", "the emulator backend is forbidden here "
+                                "(allow_emulator = false)",
+                                "configure a real backend: ai_studio or vertex"))
     if settings.impersonate_delegates and settings.impersonate_service_account is None:
-        problems.append(
-            problem("impersonate_delegates", "delegates without a service account to impersonate",
-                    f"set {ENV_PREFIX}IMPERSONATE_SERVICE_ACCOUNT")
-        )
+        problems.append(problem("impersonate_delegates", "delegates without a service account "
+                                "to impersonate", f"set {ENV_PREFIX}IMPERSONATE_SERVICE_ACCOUNT"))
     if settings.retry_initial_delay_s > settings.retry_max_delay_s:
-        problems.append(
-            problem("retry_initial_delay_s", "is larger than retry_max_delay_s",
-                    "make the initial delay at most the maximum delay")
-        )
+        problems.append(problem("retry_initial_delay_s", "is larger than retry_max_delay_s",
+                                "make the initial delay at most the maximum delay"))
     if settings.credentials_file is not None:
         problems.extend(_check_credentials_file(settings.credentials_file, provided))
+    return problems
+
+
+_Problem = Callable[[str, str, str], ConfigProblem]
+
+
+def _check_ai_studio(settings: Settings, problem: _Problem) -> list[ConfigProblem]:
+    problems = []
+    if settings.api_key is None:
+        problems.append(problem("api_key", "backend ai_studio needs an API key",
+                                _FIXES["api_key"]))
+    problems += [
+        problem(field, "only applies to backend vertex",
+                f"unset {ENV_PREFIX}{field.upper()} or set {ENV_PREFIX}BACKEND=vertex")
+        for field in ("credentials_file", "impersonate_service_account")
+        if getattr(settings, field) is not None
+    ]
+    return problems
+
+
+def _check_vertex(settings: Settings, problem: _Problem) -> list[ConfigProblem]:
+    problems = []
+    if settings.project is None and settings.api_key is None:
+        problems.append(problem("project", "backend vertex needs a project (or an API key for "
+                                "express mode)", _FIXES["project"]))
+    if settings.api_key is not None and settings.credentials_file is not None:
+        problems.append(problem(
+            "api_key", "an API key and a credentials file are both set; they are two different "
+            "ways to authenticate",
+            f"unset {ENV_PREFIX}API_KEY (IAM) or {ENV_PREFIX}CREDENTIALS_FILE (express mode)"))
+    if settings.api_key is not None and settings.impersonate_service_account is not None:
+        problems.append(problem("impersonate_service_account", "impersonation needs IAM "
+                                "credentials, not an API key", f"unset {ENV_PREFIX}API_KEY"))
     return problems
 
 
@@ -445,7 +451,8 @@ def _check_credentials_file(path: Path, provided: dict[str, str]) -> list[Config
     except FileNotFoundError:
         return [ConfigProblem("credentials_file", f"{path} does not exist", source, fix)]
     except OSError as exc:
-        return [ConfigProblem("credentials_file", f"cannot read {path}: {exc.strerror}", source, fix)]
+        return [ConfigProblem("credentials_file", f"cannot read {path}: {exc.strerror}", source,
+                              fix)]
     import json  # only needed when a key file is configured
 
     try:

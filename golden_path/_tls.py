@@ -29,8 +29,11 @@ def shared_context() -> ssl.SSLContext:
 
 
 def ensure_trust() -> ssl.SSLContext:
-    """Load trust anchors once: ``SSL_CERT_FILE``/``SSL_CERT_DIR`` if set, else the OS store
-    (where companies install their TLS-inspection CA), else certifi's bundle."""
+    """Load trust anchors once, then return the shared context.
+
+    ``SSL_CERT_FILE``/``SSL_CERT_DIR`` if set, else the OS store (where companies install their
+    TLS-inspection CA), else certifi's bundle.
+    """
     global _trusted  # noqa: PLW0603
     context = shared_context()
     if _trusted:

@@ -29,8 +29,11 @@ _PREFIXES = re.compile(
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class WireCall:
-    """The meaning of one request: ``api_method`` is the RPC name (``generateContent``,
-    ``streamGenerateContent``, ``countTokens``, ``models.list``, ``chat.completions``, ...)."""
+    """The meaning of one request.
+
+    ``api_method`` is the RPC name: ``generateContent``, ``streamGenerateContent``,
+    ``countTokens``, ``models.list``, ``chat.completions``, ...
+    """
 
     api_method: str
     model: str | None
@@ -54,7 +57,7 @@ def normalize_model(name: str | None) -> str | None:
     return bare.lower() or None
 
 
-def classify(method: str, path: str, query: str = "") -> WireCall:
+def classify(method: str, path: str, query: str = "") -> WireCall:  # noqa: PLR0911 - a dispatch
     """Classify a request path; unknown paths are ``rest`` calls named after the HTTP method."""
     match = _OPENAI.search(path)
     if match:

@@ -93,7 +93,10 @@ class PolicyViolation(GoldenPathError):
 
 
 class BudgetExceeded(PolicyViolation):
-    """A rate limit or budget has no capacity; retry after ``retry_after`` seconds (None: not today)."""
+    """A rate limit or budget has no capacity left.
+
+    Retry after ``retry_after`` seconds; ``None`` means not in this budget period.
+    """
 
     def __init__(
         self,

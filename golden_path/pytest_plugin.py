@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from golden_path.emulator import Emulator
     from golden_path.testing import AuditCapture
 
-__all__ = ["golden_path_audit", "golden_path_client", "gemini_emulator"]
+__all__ = ["gemini_emulator", "golden_path_audit", "golden_path_client"]
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -52,9 +53,7 @@ def describe_api_error(exc: BaseException) -> RemoteError | None:
                            "GOLDEN_PATH_TIMEOUT_S or check the endpoint")
     if isinstance(exc, httpx2.TransportError):
         url = ""
-        try:
+        with contextlib.suppress(RuntimeError):  # an error raised before a request existed
             url = f" {exc.request.url.scheme}://{exc.request.url.host}:{exc.request.url.port}"
-        except RuntimeError:
-            pass
         return RemoteError(f"cannot reach the endpoint{url}: {type(exc).__name__}")
     return None

@@ -51,7 +51,7 @@ def _safe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}"
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the checks read best in one place
     """Run the checks in data-flow order; later checks are skipped when an earlier one fails."""
     from golden_path._settings import ResolvedSettings, load_settings
 

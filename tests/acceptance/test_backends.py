@@ -85,10 +85,8 @@ def test_vertex_async_and_stream_across_event_loops(vertex_env: Path, emulator: 
     client = golden_path.client()
 
     async def go(prompt: str) -> str:
-        parts = []
         stream = await client.aio.models.generate_content_stream(model=MODEL, contents=prompt)
-        async for chunk in stream:
-            parts.append(chunk.text or "")
+        parts = [chunk.text or "" async for chunk in stream]
         response = await client.aio.models.generate_content(model=MODEL, contents=prompt)
         return "".join(parts) + "|" + (response.text or "")
 
@@ -324,7 +322,8 @@ def test_prototype_to_vertex_is_a_config_change(emulator: Emulator, sa_key: Path
     config = tmp_path / "golden-path.toml"
 
     def app() -> str:
-        return golden_path.client().models.generate_content(model=MODEL, contents="same code").text or ""
+        answer = golden_path.client().models.generate_content(model=MODEL, contents="same code")
+        return answer.text or ""
 
     config.write_text(f'backend = "ai_studio"\napi_key = "proto-key"\nbase_url = "{emulator.url}"\n'
                       'audit_sink = "none"\n')
