@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace, *, stop: threading.Event | None = None) -> int:
     """Serve until interrupted (or until ``stop`` is set, which tests use); return 0."""
-    from golden_path.emulator import Emulator  # noqa: PLC0415 -- keep `golden-path --help` fast
+    from golden_path.emulator import Emulator
 
     emulator = Emulator(
         host=args.host,

@@ -67,7 +67,7 @@ class Emulator:
             self.token_url,
         )
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05},
+            target=server.serve_forever, kwargs={"poll_interval": 0.02},
             name=f"golden-path-emulator:{self.port}", daemon=True,
         )  # fmt: skip
         self._thread.start()

@@ -21,7 +21,7 @@ from golden_path.emulator._http import Incoming, Reply, error_info, google_error
 from golden_path.emulator._records import IssuedToken
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
 # Grant and token-type URNs and a URL, not secrets (hence the S105 waivers).
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -31,6 +31,12 @@ GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105
 CLOCK_SKEW_S = 300
 """How far a JWT's ``iat`` may be in the future, as Google tolerates."""
 _IAM_SERVICE = "iamcredentials.googleapis.com"
+
+# A 2048-bit RSA key takes ~100 ms to generate, too slow for a fixture run per test; each account
+# email gets one key per process, shared by every emulator in it (each registers it under a new
+# key id, and an emulator accepts only keys registered with it).
+_KEY_CACHE: dict[str, RSAPrivateKey] = {}
+_KEY_CACHE_LOCK = threading.Lock()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -60,7 +66,12 @@ class Authority:
         from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 -- import cost
         from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
 
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        with _KEY_CACHE_LOCK:
+            key = _KEY_CACHE.get(email)
+            if key is None:
+                key = _KEY_CACHE[email] = rsa.generate_private_key(
+                    public_exponent=65537, key_size=2048
+                )
         pem = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,

@@ -13,7 +13,7 @@ from google.genai import errors, types
 
 from golden_path.emulator import Emulator
 
-from .conftest import MODEL
+from .conftest import MODEL, http_options
 
 
 def test_generate_echoes_the_prompt(gemini: genai.Client, emu: Emulator) -> None:
@@ -239,7 +239,7 @@ def test_v1beta_and_query_key(raw: httpx2.Client, emu: Emulator) -> None:
 def test_invalid_api_key_is_400() -> None:
     """A key the emulator was not given answers 400 INVALID_ARGUMENT with reason API_KEY_INVALID."""
     with Emulator(api_keys=["good"]) as emu:
-        client = genai.Client(api_key="bad", http_options=types.HttpOptions(base_url=emu.url))
+        client = genai.Client(api_key="bad", http_options=http_options(emu))
         with pytest.raises(errors.ClientError) as caught:
             client.models.generate_content(model=MODEL, contents="hi")
         client.close()
@@ -248,7 +248,7 @@ def test_invalid_api_key_is_400() -> None:
         assert caught.value.message == "API key not valid. Please pass a valid API key."
         assert caught.value.details["error"]["details"][0]["reason"] == "API_KEY_INVALID"
         emu.add_api_key("bad")
-        client = genai.Client(api_key="bad", http_options=types.HttpOptions(base_url=emu.url))
+        client = genai.Client(api_key="bad", http_options=http_options(emu))
         assert client.models.generate_content(model=MODEL, contents="hi").text == "Echo: hi"
         client.close()
 
