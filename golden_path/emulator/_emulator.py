@@ -50,7 +50,7 @@ class Emulator:
         """Bind and serve in a background thread; raise EmulatorError when the port is taken."""
         if self._server is not None:
             return self
-        from golden_path.emulator._server import Server  # noqa: PLC0415 -- http.server is slow to import
+        from golden_path.emulator._server import Server  # http.server costs ~60 ms
 
         try:
             server = Server((self.host, self.port), self._state)

@@ -63,8 +63,8 @@ class Authority:
 
     def new_service_account_key(self, email: str) -> tuple[str, str]:
         """Make an RSA key for ``email``; return its id and PEM private key."""
-        from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 -- import cost
-        from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
 
         with _KEY_CACHE_LOCK:
             key = _KEY_CACHE.get(email)
@@ -168,9 +168,9 @@ class Authority:
         self, assertion: str
     ) -> dict[str, Any] | str:
         """Return the JWT's claims once signature and times check out, else Google's message."""
-        from cryptography.exceptions import InvalidSignature  # noqa: PLC0415 -- import cost
-        from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
-        from cryptography.hazmat.primitives.asymmetric import padding  # noqa: PLC0415
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
 
         try:
             header_b64, payload_b64, signature_b64 = assertion.split(".")
