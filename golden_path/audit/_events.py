@@ -50,22 +50,39 @@ class AuditEvent:
     sdk_version: str
     golden_path_version: str
     content: dict[str, Any] | None = None
+    # Where the request went (a private endpoint, the emulator, Google): OTel's server.address.
+    server_address: str | None = None
+    server_port: int | None = None
 
     @property
     def severity(self) -> str:
         """Cloud Logging severity for the outcome."""
         return _SEVERITY[self.outcome]
 
+    @property
+    def message(self) -> str:
+        """What a log viewer shows first: ``generateContent gemini-2.5-flash ok``."""
+        return f"{self.method} {self.model or '-'} {self.outcome}"
+
     def as_dict(self) -> dict[str, Any]:
-        """The JSON-lines shape: Cloud Logging reads ``severity`` and ``message`` as is."""
-        data = {
+        """The JSON-lines shape.
+
+        Cloud Logging reads ``severity``, ``message`` and ``time`` (when the request started) as
+        is; ``content`` appears only when content capture is on.
+        """
+        data: dict[str, Any] = {
             "event": EVENT_NAME,
-            "severity": self.severity,
+            "severity": _SEVERITY[self.outcome],
             "message": f"{self.method} {self.model or '-'} {self.outcome}",
+            "time": self.timestamp,
         }
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if field.name == "content" and value is None:
-                continue
-            data[field.name] = list(value) if field.name == "policy" else value
+        for name in _FIELDS:
+            data[name] = getattr(self, name)
+        data["policy"] = list(self.policy)
+        if self.content is not None:
+            data["content"] = self.content
         return data
+
+
+# Computed once: dataclasses.fields() on every event is most of the cost of as_dict().
+_FIELDS = tuple(f.name for f in dataclasses.fields(AuditEvent) if f.name != "content")

@@ -1,77 +1,233 @@
-"""Where audit events go: sinks behind one Protocol; a failing sink never breaks a call."""
+"""Where audit events go: sinks behind one Protocol; a failing sink never breaks a call.
+
+``GOLDEN_PATH_AUDIT_SINK`` names one sink or a comma-separated list of them::
+
+    stderr (default) | stdout | file:/path/audit.jsonl | logging | otel | none
+
+Every JSON sink renders with one structlog ``JSONRenderer``, built once at import.
+"""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
+import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Protocol, runtime_checkable
+from typing import IO, Any, Protocol, runtime_checkable
+
+import structlog
 
 from golden_path.audit._events import EVENT_NAME, AuditEvent
 
-__all__ = ["AuditSink", "Auditor", "JsonLinesSink", "LoggingSink", "sink_from_setting"]
+__all__ = [
+    "AuditSink",
+    "Auditor",
+    "FileSink",
+    "JsonLinesSink",
+    "LoggingSink",
+    "render_json",
+    "sink_from_setting",
+]
 
-log = logging.getLogger("golden_path.audit")
+# Audit events go to this logger (the `logging` sink); problems with sinks go to `golden_path`,
+# so a broken sink is never reported into the audit trail itself.
+audit_log = logging.getLogger("golden_path.audit")
+log = logging.getLogger("golden_path")
+
+SINK_NAMES = ("stderr", "stdout", "file:PATH", "logging", "otel", "none")
+
+_RENDERER = structlog.processors.JSONRenderer(separators=(",", ":"), ensure_ascii=False)
+
+
+def render_json(event: AuditEvent) -> str:
+    """One JSON object, no newline: the shape every JSON-lines sink writes."""
+    return str(_RENDERER(None, EVENT_NAME, event.as_dict()))
 
 
 @runtime_checkable
 class AuditSink(Protocol):
-    """Anything that can take an event; it may raise, the Auditor contains it."""
+    """Anything that can take an event; it may raise, the Auditor contains it.
+
+    ``write`` is called on the thread that finished the request (for an abandoned stream, the
+    thread that garbage-collected it), so it must be thread-safe and should not block for long.
+    """
 
     def write(self, event: AuditEvent) -> None:
         """Persist or forward one event."""
 
 
-def _dumps(event: AuditEvent) -> str:
-    return json.dumps(event.as_dict(), separators=(",", ":"), default=str)
-
-
 class JsonLinesSink:
-    """One JSON object per line on a text stream (stderr, stdout) or an append-only file."""
+    """One JSON object per line on a text stream.
 
-    def __init__(self, stream: IO[str] | None = None, *, path: Path | None = None) -> None:
+    ``None`` means ``sys.stderr`` looked up at write time, so redirected stderr is honoured.
+    """
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
         self._stream = stream
-        self._path = path
         self._lock = threading.Lock()
 
     def write(self, event: AuditEvent) -> None:
         """Write one line; the lock keeps lines whole under threads."""
-        line = _dumps(event) + "\n"
+        line = render_json(event) + "\n"
+        stream = self._stream or sys.stderr
         with self._lock:
-            if self._path is not None:
-                with self._path.open("a", encoding="utf-8") as fh:
-                    fh.write(line)
-            else:
-                stream = self._stream or sys.stderr
-                stream.write(line)
-                stream.flush()
+            stream.write(line)
+            stream.flush()
+
+    def __repr__(self) -> str:
+        name = getattr(self._stream, "name", None) if self._stream else "<stderr>"
+        return f"JsonLinesSink({name})"
+
+
+class AuditSinkError(OSError):
+    """A built-in sink cannot deliver; the message names the target and the fix."""
+
+
+class FileSink:
+    """Appends JSON lines to a file.
+
+    One ``write(2)`` per event on an ``O_APPEND`` descriptor keeps lines whole across threads
+    and across processes sharing the file (gunicorn workers, say).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+
+    def _open(self) -> int:
+        try:
+            return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        except OSError as exc:
+            raise AuditSinkError(
+                f"audit file {self.path} cannot be opened for appending ({exc.strerror}); "
+                "audit events are being lost. Fix: create the directory and make it writable "
+                "by this process, or set GOLDEN_PATH_AUDIT_SINK to stderr"
+            ) from None
+
+    def write(self, event: AuditEvent) -> None:
+        """Append one line; the file is opened on first use and reopened after a failure."""
+        data = (render_json(event) + "\n").encode()
+        with self._lock:
+            if self._fd is None:
+                self._fd = self._open()
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._fd, view):]
+            except OSError as exc:
+                self._close()
+                raise AuditSinkError(
+                    f"cannot append to audit file {self.path} ({exc.strerror}); "
+                    "fix: free disk space or check the file's permissions"
+                ) from None
+
+    def _close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def close(self) -> None:
+        """Close the file (it is reopened if another event comes)."""
+        with self._lock:
+            self._close()
+
+    def __del__(self) -> None:
+        self._close()
+
+    def __repr__(self) -> str:
+        return f"FileSink({str(self.path)!r})"
+
+
+_LEVELS = {"INFO": logging.INFO, "NOTICE": logging.INFO, "WARNING": logging.WARNING,
+           "ERROR": logging.ERROR}
 
 
 class LoggingSink:
-    """The stdlib logger ``golden_path.audit``, for apps that already route logging."""
+    """The stdlib logger ``golden_path.audit``, for apps that already route logging.
+
+    The message is the JSON line (so a plain handler shows everything); structured handlers
+    find the event as a dict in ``record.audit``.
+    """
 
     def write(self, event: AuditEvent) -> None:
-        """Log at the level matching the outcome, with the event as ``extra``."""
-        level = logging.WARNING if event.outcome in ("denied", "error") else logging.INFO
-        log.log(level, EVENT_NAME, extra={"audit": event.as_dict()})
+        """Log at the level matching the event's severity."""
+        level = _LEVELS[event.severity]
+        if audit_log.isEnabledFor(level):
+            data = event.as_dict()
+            audit_log.log(level, "%s", _LazyJson(data), extra={"audit": data})
+
+    def __repr__(self) -> str:
+        return "LoggingSink(golden_path.audit)"
+
+
+class _LazyJson:
+    """Rendered only if a handler formats the record."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __str__(self) -> str:
+        return str(_RENDERER(None, EVENT_NAME, dict(self._data)))
+
+
+def _otel_sink() -> AuditSink:
+    try:
+        from golden_path.audit._otel import OTelSink
+    except ImportError as exc:
+        raise ValueError(
+            f"audit sink 'otel' needs OpenTelemetry, which is not installed ({exc.name} is "
+            "missing); fix: pip install 'golden-path[otel]'"
+        ) from None
+    return OTelSink()
+
+
+_NAMED: dict[str, Callable[[], AuditSink]] = {
+    "stderr": JsonLinesSink,
+    "stdout": lambda: JsonLinesSink(sys.stdout),
+    "logging": LoggingSink,
+    "otel": _otel_sink,
+}
 
 
 def sink_from_setting(value: str) -> list[AuditSink]:
-    """``stderr`` | ``stdout`` | ``file:/path`` | ``logging`` | ``none``."""
-    if value == "none":
-        return []
-    if value == "stderr":
-        return [JsonLinesSink()]
-    if value == "stdout":
-        return [JsonLinesSink(sys.stdout)]
-    if value == "logging":
-        return [LoggingSink()]
-    if value.startswith("file:"):
-        return [JsonLinesSink(path=Path(value.removeprefix("file:")))]
-    raise ValueError(f"unknown audit sink {value!r}")
+    """The sinks a ``GOLDEN_PATH_AUDIT_SINK`` value names; ValueError says what is accepted."""
+    parts = [part.strip() for part in value.split(",")]
+    if not any(parts):
+        raise ValueError(f"audit sink is empty; use one or more of {', '.join(SINK_NAMES)}")
+    sinks: list[AuditSink] = []
+    for part in parts:
+        if part == "none":
+            if len(parts) > 1:
+                raise ValueError(f"audit sink {value!r} combines 'none' with other sinks; "
+                                 "use 'none' alone")
+            return []
+        if part.startswith("file:"):
+            path = part.removeprefix("file:").strip()
+            if not path:
+                raise ValueError("audit sink 'file:' needs a path, for example "
+                                 "file:/var/log/golden-path/audit.jsonl")
+            sinks.append(FileSink(Path(path).expanduser()))
+            continue
+        factory = _NAMED.get(part.lower())
+        if factory is None:
+            raise ValueError(f"unknown audit sink {part!r}; use one or more of "
+                             f"{', '.join(SINK_NAMES)}, separated by commas")
+        sinks.append(factory())
+    return sinks
+
+
+# Which (auditor, event) pairs wait on this thread: an event finished while this thread is
+# already inside a sink (a garbage-collected stream's finalizer runs wherever the collector
+# runs) is queued and delivered after the current one, never into a half-written line or a
+# held lock.
+_local = threading.local()
 
 
 class Auditor:
@@ -80,16 +236,51 @@ class Auditor:
     def __init__(self, sinks: Sequence[AuditSink]) -> None:
         self.sinks = tuple(sinks)
         self.failures = 0
+        self.failures_by_sink: dict[str, int] = {}
         self._reported: set[int] = set()
+        self._lock = threading.Lock()
 
     def emit(self, event: AuditEvent) -> None:
         """Deliver to every sink; never raises."""
+        if not self.sinks:
+            return
+        pending: list[tuple[Auditor, AuditEvent]] | None = getattr(_local, "pending", None)
+        if pending is not None:
+            pending.append((self, event))
+            return
+        pending = _local.pending = [(self, event)]
+        try:
+            while pending:
+                auditor, queued = pending.pop(0)
+                auditor._deliver(queued)
+        finally:
+            _local.pending = None
+        # Anything queued between the loop's last check and the reset above.
+        for auditor, queued in pending:
+            auditor.emit(queued)
+
+    def _deliver(self, event: AuditEvent) -> None:
         for sink in self.sinks:
             try:
                 sink.write(event)
             except Exception as exc:  # noqa: BLE001 - a sink failure must not fail the call
-                self.failures += 1
-                if id(sink) not in self._reported:
-                    self._reported.add(id(sink))
-                    log.warning("audit sink %s failed (%s); further failures are counted, "
-                                "not logged", type(sink).__name__, type(exc).__name__)
+                self._failed(sink, exc)
+
+    def _failed(self, sink: AuditSink, exc: Exception) -> None:
+        with self._lock:
+            self.failures += 1
+            name = repr(sink) if type(sink).__repr__ is not object.__repr__ else type(
+                sink).__name__
+            self.failures_by_sink[name] = self.failures_by_sink.get(name, 0) + 1
+            first = id(sink) not in self._reported
+            self._reported.add(id(sink))
+        if first:
+            # Our own sinks' messages name the target and the fix; a custom sink's exception
+            # text is its own business, so only its type is shown.
+            detail = str(exc) if isinstance(exc, AuditSinkError) else type(exc).__name__
+            log.warning("golden-path audit sink %s failed: %s; the call went on, further "
+                        "failures of this sink are counted (Auditor.failures), not logged",
+                        name, detail)
+
+    def __repr__(self) -> str:
+        return f"Auditor(sinks={list(self.sinks)!r}, failures={self.failures})"
