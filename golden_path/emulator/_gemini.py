@@ -154,8 +154,11 @@ def _stream(call: ModelCall, body: dict[str, Any]) -> Reply:
     problem = _validate_generate(body, "GenerateContentRequest")
     if problem is not None:
         return problem
-    full = answer(body, call.model, vertex=call.backend == "vertex")
-    return _sse(stream_chunks(full), call.stream_error_after)
+    chunks = stream_chunks(answer(body, call.model, vertex=call.backend == "vertex"))
+    if call.incoming.query.get("alt") != "sse":
+        # Without alt=sse Google answers the whole stream as one JSON array.
+        return json_reply(chunks)
+    return _sse(chunks, call.stream_error_after)
 
 
 def _sse(events: list[Any], error_after: int | None) -> Reply:
