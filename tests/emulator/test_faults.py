@@ -77,11 +77,10 @@ def test_latency(gemini: genai.Client, emu: Emulator) -> None:
 def test_mid_stream_error(gemini: genai.Client, emu: Emulator) -> None:
     """stream_error_after(1) delivers one chunk, then the SDK raises APIError while iterating."""
     emu.stream_error_after(1)
-    received: list[str] = []
+    stream = gemini.models.generate_content_stream(model=MODEL, contents="break me")
+    assert next(stream).text == "Echo"  # the first third of "Echo: break me"
     with pytest.raises(errors.APIError) as caught:
-        for chunk in gemini.models.generate_content_stream(model=MODEL, contents="break me"):
-            received.append(chunk.text or "")
-    assert received == ["Echo"]  # the first third of "Echo: break me"
+        next(stream)
     assert caught.value.code == 500
 
 
