@@ -20,6 +20,8 @@ from golden_path.exceptions import (
 
 if TYPE_CHECKING:
     from golden_path._factory import client, create_client
+    from golden_path._http import async_http_client, http_client
+    from golden_path._openai import async_openai_client, openai_client
     from golden_path._settings import Settings, load_settings
 
 __all__ = [
@@ -31,14 +33,22 @@ __all__ = [
     "Settings",
     "VersionDriftError",
     "__version__",
+    "async_http_client",
+    "async_openai_client",
     "client",
     "create_client",
+    "http_client",
     "load_settings",
+    "openai_client",
 ]
 
 _LAZY = {
     "client": ("golden_path._factory", "client"),
     "create_client": ("golden_path._factory", "create_client"),
+    "http_client": ("golden_path._http", "http_client"),
+    "async_http_client": ("golden_path._http", "async_http_client"),
+    "openai_client": ("golden_path._openai", "openai_client"),
+    "async_openai_client": ("golden_path._openai", "async_openai_client"),
     "Settings": ("golden_path._settings", "Settings"),
     "load_settings": ("golden_path._settings", "load_settings"),
     "__version__": ("golden_path._version", "VERSION"),

@@ -1,0 +1,141 @@
+"""The OpenAI-compatible path: a real ``openai.OpenAI`` on the golden path (extra ``openai``).
+
+Google serves an OpenAI-compatible API on both backends (docs/integration-paths.md):
+
+- AI Studio: ``https://generativelanguage.googleapis.com/v1beta/openai/``, the API key as the
+  Bearer token;
+- Vertex AI: ``https://{location}-aiplatform.googleapis.com/v1beta1/projects/{p}/locations/{l}/
+  endpoints/openapi/``, a google-auth access token as the Bearer token.
+
+The ``openai`` package knows nothing of Google credentials, so the token is set per request by
+the governed transport (after the policy chain) and refreshed before it expires. Requests carry
+``x-goog-api-client: <product>-oai/<version>``, as Google's partner guide asks of OpenAI-SDK
+traffic, and pass the same policy chain and audit as the SDK's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import httpx2
+
+from golden_path._factory import _resolve, build_pipeline, runtime_for
+from golden_path._http import Authorizer, governed_async_transport, governed_transport
+from golden_path._settings import ResolvedSettings, Settings
+from golden_path.exceptions import ConfigError, ConfigProblem
+
+if TYPE_CHECKING:
+    import openai
+
+    from golden_path._auth import Auth
+    from golden_path.audit import AuditSink
+
+__all__ = ["OPENAI_SUFFIX", "async_openai_client", "openai_base_url", "openai_client"]
+
+OPENAI_SUFFIX = "-oai"
+# Placeholder handed to the openai package on Vertex AI, where the governed transport replaces
+# the Authorization header with a fresh access token on every request.
+_NO_KEY = "google-auth"
+
+
+def openai_client(
+    settings: Settings | None = None,
+    *,
+    policies: Sequence[Any] | None = None,
+    audit_sinks: Sequence[AuditSink] | None = None,
+    **overrides: Any,
+) -> openai.OpenAI:
+    """A real ``openai.OpenAI`` for the configured backend, governed like the SDK client.
+
+    ``settings``, ``policies``, ``audit_sinks`` and ``overrides`` work as for ``create_client``.
+    Raises ImportError without the ``openai`` extra, ConfigError for Vertex express mode (the
+    OpenAI-compatible endpoint needs a project and location).
+    """
+    _require_openai()
+    import openai
+
+    resolved = _resolve(settings, overrides)
+    auth, base_url, kwargs = _common(resolved)
+    pipeline = build_pipeline(resolved.settings, policies=policies, audit_sinks=audit_sinks,
+                              surface_suffix=OPENAI_SUFFIX, sources=resolved.sources)
+    http = httpx2.Client(transport=governed_transport(pipeline, _authorizer(auth)),
+                         timeout=resolved.settings.timeout_s, follow_redirects=True)
+    return openai.OpenAI(base_url=base_url, http_client=http,
+                         default_headers={"x-goog-api-client": pipeline.client_id}, **kwargs)
+
+
+def async_openai_client(
+    settings: Settings | None = None,
+    *,
+    policies: Sequence[Any] | None = None,
+    audit_sinks: Sequence[AuditSink] | None = None,
+    **overrides: Any,
+) -> openai.AsyncOpenAI:
+    """The ``openai.AsyncOpenAI`` twin of :func:`openai_client` (usable across event loops)."""
+    _require_openai()
+    import openai
+
+    resolved = _resolve(settings, overrides)
+    auth, base_url, kwargs = _common(resolved)
+    pipeline = build_pipeline(resolved.settings, policies=policies, audit_sinks=audit_sinks,
+                              surface_suffix=OPENAI_SUFFIX, sources=resolved.sources)
+    http = httpx2.AsyncClient(transport=governed_async_transport(pipeline, _authorizer(auth)),
+                              timeout=resolved.settings.timeout_s, follow_redirects=True)
+    return openai.AsyncOpenAI(base_url=base_url, http_client=http,
+                              default_headers={"x-goog-api-client": pipeline.client_id},
+                              **kwargs)
+
+
+def openai_base_url(settings: Settings, auth: Auth, endpoint: str) -> str:
+    """The OpenAI-compatible root of the configured backend, with a trailing slash."""
+    endpoint = endpoint.rstrip("/")
+    if settings.backend != "vertex":
+        # Only v1beta serves the OpenAI layer on AI Studio, whatever the SDK's version pin.
+        return f"{endpoint}/v1beta/openai/"
+    if auth.mode == "vertex_express":
+        raise ConfigError([ConfigProblem(
+            field="project",
+            message="Vertex AI's OpenAI-compatible endpoint needs a project and location; "
+                    "express mode (an API key and no project) does not serve it",
+            source="not set",
+            fix="set GOLDEN_PATH_PROJECT and use Google Cloud credentials, or use "
+                "backend ai_studio with the API key",
+        )])
+    version = settings.api_version or "v1beta1"
+    return (f"{endpoint}/{version}/projects/{settings.project}/locations/{settings.location}"
+            "/endpoints/openapi/")
+
+
+def _common(resolved: ResolvedSettings) -> tuple[Auth, str, dict[str, Any]]:
+    settings = resolved.settings
+    auth, endpoint, _ = runtime_for(resolved)
+    base_url = openai_base_url(settings, auth, endpoint)
+    kwargs = {
+        # The key (AI Studio) is sent by the openai package itself as the Bearer token.
+        "api_key": auth.api_key if auth.credentials is None and auth.api_key else _NO_KEY,
+        # OpenAI's own retries, with golden-path's attempt count (1 = no retries).
+        "max_retries": settings.retry_attempts - 1,
+        "timeout": settings.timeout_s,
+    }
+    return auth, base_url, kwargs
+
+
+def _authorizer(auth: Auth) -> Authorizer:
+    # With google-auth credentials the transport replaces the placeholder Bearer token; with an
+    # API key the openai package already sends it, and the transport sets it again so a
+    # per-request override cannot swap in another key.
+    return Authorizer(auth, bearer_key=True)
+
+
+def _require_openai() -> None:
+    try:
+        import openai
+    except ImportError:
+        raise ImportError("golden_path.openai_client() needs the openai package: "
+                          "pip install 'golden-path[openai]'") from None
+    if not hasattr(openai, "DefaultHttpx2Client"):
+        version = getattr(openai, "__version__", "unknown")
+        raise ImportError(f"openai {version} is built on the classic httpx package; "
+                          "golden-path needs a release built on httpx2: "
+                          "pip install -U 'golden-path[openai]'")
