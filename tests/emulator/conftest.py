@@ -32,6 +32,11 @@ def http_options(emu: Emulator) -> types.HttpOptions:
     )
 
 
+def raw_client(url: str) -> httpx2.Client:
+    """A plain HTTP client for ``url`` that reuses the shared SSL context."""
+    return httpx2.Client(base_url=url, timeout=10, verify=_SSL_CONTEXT)
+
+
 @pytest.fixture(name="emu")
 def _emu() -> Iterator[Emulator]:
     with Emulator() as emu:
@@ -47,7 +52,7 @@ def _gemini(emu: Emulator) -> Iterator[genai.Client]:
 
 @pytest.fixture(name="raw")
 def _raw(emu: Emulator) -> Iterator[httpx2.Client]:
-    with httpx2.Client(base_url=emu.url, timeout=10) as client:
+    with raw_client(emu.url) as client:
         yield client
 
 
