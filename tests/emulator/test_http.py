@@ -140,9 +140,7 @@ def test_survives_abrupt_disconnect_mid_stream(emu: Emulator, raw: httpx2.Client
             sock.sendall(request)
             assert sock.recv(4096).startswith(b"HTTP/1.1 200")
             # RST instead of FIN, as a killed process would.
-            sock.setsockopt(
-                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
-            )
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     ok = raw.post(GENERATE, headers=KEY, json={"contents": [{"parts": [{"text": "alive"}]}]})
     assert ok.json()["candidates"][0]["content"]["parts"][0]["text"] == "Echo: alive"
 
