@@ -94,25 +94,28 @@ class Settings(BaseSettings):
     credentials_file: Path | None = Field(
         default=None, description="service-account or external_account JSON; else ADC"
     )
-    impersonate_service_account: str | None = None
-    impersonate_delegates: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    impersonate_service_account: str | None = Field(
+        default=None, description="service account to impersonate (Vertex)")
+    impersonate_delegates: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="delegation chain for impersonation, comma-separated")
     quota_project: str | None = Field(default=None, description="sent as x-goog-user-project")
     iam_endpoint: str = Field(
         default="https://iamcredentials.googleapis.com",
         description="IAM Credentials API base, for impersonation through a private endpoint",
     )
     client_id: str = Field(default=f"golden-path/{VERSION}", description="company-product/version")
-    app: str | None = None
-    team: str | None = None
+    app: str | None = Field(default=None, description="calling application (user-agent, audit)")
+    team: str | None = Field(default=None, description="owning team (user-agent, audit, limits)")
     model: str = Field(default="gemini-2.5-flash", description="default model of the CLI and demo")
     base_url: str | None = Field(default=None, description="private endpoint or emulator URL")
     api_version: str | None = Field(default=None, description="pinned per backend when unset")
     timeout_s: float = Field(default=60.0, description="per HTTP request, seconds")
     retry_attempts: int = Field(default=4, description="1 turns retries off")
-    retry_initial_delay_s: float = 1.0
-    retry_max_delay_s: float = 30.0
+    retry_initial_delay_s: float = Field(default=1.0, description="first backoff, seconds")
+    retry_max_delay_s: float = Field(default=30.0, description="longest backoff, seconds")
     retry_status_codes: Annotated[list[int], NoDecode] = Field(
-        default_factory=lambda: list(DEFAULT_RETRY_STATUS_CODES)
+        default_factory=lambda: list(DEFAULT_RETRY_STATUS_CODES),
+        description="HTTP statuses that are retried, comma-separated",
     )
     allow_emulator: bool = Field(default=True, description="false forbids backend=emulator")
     version_drift: Literal["warn", "error"] = Field(
@@ -120,7 +123,8 @@ class Settings(BaseSettings):
     )
     policy_file: Path | None = Field(default=None, description="TOML file or directory")
     audit_sink: str = Field(default="stderr", description="stderr|stdout|file:PATH|logging|none")
-    audit_content: Literal["none", "redacted"] = "none"
+    audit_content: Literal["none", "redacted"] = Field(
+        default="none", description="none, or redacted prompt/response text in audit events")
     state_url: str = Field(default="memory://", description="memory:// or redis://host:port/db")
 
     _list_fields: ClassVar[tuple[str, ...]] = ("impersonate_delegates", "retry_status_codes")

@@ -1,0 +1,39 @@
+"""The docs keep up with the code: every setting and command is documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from golden_path._settings import Settings
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_every_setting_is_in_the_configuration_reference() -> None:
+    """docs/configuration.md has a row for every field of Settings."""
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`GOLDEN_PATH_{name.upper()}`" not in text]
+    assert missing == []
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    """The README's first code block installs and runs the demo, then runs the tests."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("```bash", 1)[1].split("```", 1)[0]
+    commands = [line for line in block.splitlines() if line and not line.startswith("#")]
+    assert commands == [
+        "python3 -m venv .venv && .venv/bin/pip install -q . && .venv/bin/golden-path demo",
+        "bash tests/run",
+    ]
+    assert "bash tests/run" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_command_is_in_the_readme() -> None:
+    """Each golden-path command the CLI registers appears in the README's command table."""
+    from golden_path.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    readme = (ROOT / "README.md").read_text()
+    missing = [name for name in sub.choices if f"`golden-path {name}" not in readme]
+    assert missing == []
