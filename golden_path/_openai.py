@@ -15,7 +15,7 @@ traffic, and pass the same policy chain and audit as the SDK's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx2
@@ -87,8 +87,12 @@ def async_openai_client(
                               **kwargs)
 
 
-def openai_base_url(settings: Settings, auth: Auth, endpoint: str) -> str:
-    """The OpenAI-compatible root of the configured backend, with a trailing slash."""
+def openai_base_url(settings: Settings, auth: Auth, endpoint: str,
+                    sources: Mapping[str, str] | None = None) -> str:
+    """The OpenAI-compatible root of the configured backend, with a trailing slash.
+
+    ``sources`` (field -> where its value came from) only improves the error message.
+    """
     endpoint = endpoint.rstrip("/")
     if settings.backend != "vertex":
         # Only v1beta serves the OpenAI layer on AI Studio, whatever the SDK's version pin.
@@ -98,7 +102,7 @@ def openai_base_url(settings: Settings, auth: Auth, endpoint: str) -> str:
             field="project",
             message="Vertex AI's OpenAI-compatible endpoint needs a project and location; "
                     "express mode (an API key and no project) does not serve it",
-            source="not set",
+            source=f"project not set; api_key from {(sources or {}).get('api_key', 'settings')}",
             fix="set GOLDEN_PATH_PROJECT and use Google Cloud credentials, or use "
                 "backend ai_studio with the API key",
         )])
@@ -110,7 +114,7 @@ def openai_base_url(settings: Settings, auth: Auth, endpoint: str) -> str:
 def _common(resolved: ResolvedSettings) -> tuple[Auth, str, dict[str, Any]]:
     settings = resolved.settings
     auth, endpoint, _ = runtime_for(resolved)
-    base_url = openai_base_url(settings, auth, endpoint)
+    base_url = openai_base_url(settings, auth, endpoint, resolved.sources)
     kwargs = {
         # The key (AI Studio) is sent by the openai package itself as the Bearer token.
         "api_key": auth.api_key if auth.credentials is None and auth.api_key else _NO_KEY,
