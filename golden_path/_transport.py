@@ -237,6 +237,11 @@ class Call:
         """The request or its stream failed: transport error, timeout, cut connection."""
         if self._done:
             return
+        # httpx errors reach the caller unchanged; a note (PEP 678, shown in the traceback and
+        # in __notes__) is how the id of the audit event travels with them.
+        note = f"golden-path request id: {self.request.request_id}"
+        if note not in getattr(error, "__notes__", ()):
+            error.add_note(note)
         if self.response is not None:
             self.response.error = error
         self.pipeline.chain.after_error(self.entered, self.request, error)
