@@ -15,6 +15,7 @@ MODEL_API_KINDS: frozenset[str] = frozenset({"gemini", "vertex", "openai"})
 class RecordedRequest:
     """One HTTP request as the emulator received it.
 
+    ``path`` is percent-decoded and has no query string (that is in ``query``).
     ``headers`` has lower-case names; a repeated header's values are joined with ", ".
     ``body`` is the parsed JSON (or form fields for the token endpoint), None when absent or
     unparsable; ``raw_body`` keeps the exact bytes. ``principal`` names who authenticated:

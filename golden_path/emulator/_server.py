@@ -123,7 +123,9 @@ class _Handler(BaseHTTPRequestHandler):
         split = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(split.query, keep_blank_values=True))
         body, problem = _decode(raw, headers.get("content-type", ""))
-        return Incoming(self.command, split.path, query, headers, raw, body, problem)
+        # Decoded like Google's frontends do: clients escape "/" in ids (models%2Fgemini-...).
+        path = urllib.parse.unquote(split.path)
+        return Incoming(self.command, path, query, headers, raw, body, problem)
 
     def _read_body(self, headers: dict[str, str]) -> bytes | Reply:
         if "chunked" in headers.get("transfer-encoding", "").lower():
