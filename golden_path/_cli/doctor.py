@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the checks read bes
         return f"google-genai {installed} (pinned)"
 
     def locked() -> str:
-        from golden_path import _versions  # type: ignore[attr-defined]
+        from golden_path import _versions
 
         return str(_versions.doctor_check())
 
