@@ -336,3 +336,22 @@ def test_prototype_to_vertex_is_a_config_change(emulator: Emulator, sa_key: Path
     assert first.path.startswith("/v1/models/")
     assert second.path.startswith(VERTEX_PATH)
     assert json.loads(second.raw_body)["contents"][0]["parts"][0]["text"] == "same code"
+
+
+def test_async_never_switches_to_aiohttp(make_client: Any, emulator: Emulator,
+                                         audit: Any) -> None:
+    """With aiohttp installed, async calls still pass golden-path's transport (and are audited)."""
+    import importlib.util
+
+    assert importlib.util.find_spec("aiohttp") is not None, "the test extra installs aiohttp"
+    client = make_client()
+
+    async def go() -> None:
+        await client.aio.models.generate_content(model=MODEL, contents="a")
+        stream = await client.aio.models.generate_content_stream(model=MODEL, contents="b")
+        async for _ in stream:
+            pass
+
+    asyncio.run(go())
+    assert [e.method for e in audit.events] == ["generateContent", "streamGenerateContent"]
+    assert all("x-golden-path-request-id" in c.headers for c in _model_calls(emulator))
