@@ -1,0 +1,152 @@
+"""``golden-path policy check`` and ``golden-path policy explain``: policy files, offline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from golden_path.exceptions import ConfigError, PolicyViolation
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add ``policy`` and its subcommands."""
+    parser = subparsers.add_parser("policy", help="validate policy files; explain a request",
+                                   description="Work with declarative policy files offline.")
+    sub = parser.add_subparsers(dest="policy_command", metavar="SUBCOMMAND", required=True)
+
+    check = sub.add_parser("check", help="validate policy files or directories (exit 0 or 2)")
+    check.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    check.set_defaults(handler=_check)
+
+    explain = sub.add_parser(
+        "explain", help="run a request body through the chain, offline (exit 0 allowed, "
+        "1 denied)")
+    explain.add_argument("request", type=Path, metavar="REQUEST.json",
+                         help="a request body as JSON (generateContent shape, or OpenAI "
+                         "chat.completions with --surface openai); - reads stdin")
+    explain.add_argument("--model", help="the model the request is for (default: the body's "
+                         "model, else gemini-2.5-flash)")
+    explain.add_argument("--policy-file", type=Path,
+                         help="policy file or directory (default: GOLDEN_PATH_POLICY_FILE)")
+    explain.add_argument("--backend", choices=("ai_studio", "vertex", "emulator"),
+                         help="the backend to pretend (default: the configured one)")
+    explain.add_argument("--location", help="Vertex location (default: the configured one)")
+    explain.add_argument("--method", default="generateContent",
+                         help="API method, e.g. streamGenerateContent, countTokens "
+                         "(default: generateContent)")
+    explain.add_argument("--surface", choices=("genai", "openai"), default="genai")
+    explain.add_argument("--show-body", action="store_true",
+                         help="print the body as it would be sent")
+    explain.set_defaults(handler=_explain)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from golden_path.policies._loader import load_policy_set
+
+    try:
+        policy_set = load_policy_set(args.paths, settings=_settings())
+    except ConfigError as exc:
+        for problem in exc.problems:
+            fix = f" ({problem.fix})" if problem.fix else ""
+            print(f"{problem.source}: {problem.field}: {problem.message}{fix}", file=sys.stderr)
+        return 2
+    names = ", ".join(getattr(p, "name", type(p).__name__) for p in policy_set.policies)
+    files = len(policy_set.files)
+    print(f"ok: {files} file{'s' * (files != 1)}; chain: {names or '(empty)'}")
+    return 0
+
+
+def _settings() -> Any:
+    from golden_path._settings import Settings, load_settings
+
+    try:
+        return load_settings().settings
+    except ConfigError:
+        # `policy check` judges the policy files, not the rest of the configuration.
+        return Settings.model_construct()
+
+
+def _explain(args: argparse.Namespace) -> int:
+    import httpx2
+
+    from golden_path.policies import Chain, GenAIRequest, Identity
+    from golden_path.policies._loader import load_policy_set
+
+    settings = _settings()
+    policy_file = args.policy_file or settings.policy_file
+    chain = load_policy_set([policy_file], settings=settings).chain() if policy_file else Chain()
+    raw = sys.stdin.buffer.read() if str(args.request) == "-" else _read(args.request)
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{args.request} is not JSON: {exc}") from None
+    backend = args.backend or settings.backend or "ai_studio"
+    location = args.location or settings.location or "global"
+    model = args.model or (body.get("model") if isinstance(body, dict) else None) \
+        or "gemini-2.5-flash"
+    url = _url(backend, location, settings.project or "my-project", model, args.method,
+               args.surface)
+    identity = Identity(app=settings.app, team=settings.team, client_id=settings.client_id,
+                        backend=backend, project=settings.project if backend == "vertex" else None,
+                        location=location if backend == "vertex" else None)
+    from golden_path._wire import classify, normalize_model
+
+    http_url = httpx2.URL(url)
+    wire = classify("POST", http_url.path, http_url.query.decode())
+    request = GenAIRequest(
+        request_id="explain", identity=identity, method="POST", url=http_url,
+        headers=httpx2.Headers({"content-type": "application/json"}), raw=raw,
+        surface=wire.surface, api_method=wire.api_method,
+        model=normalize_model(body.get("model")) if args.surface == "openai"
+        and isinstance(body, dict) else wire.model, stream=wire.stream)
+    print(f"request: {request.api_method} {request.model} ({backend}) -> {http_url.path}")
+    print(f"chain: {', '.join(chain.names) or '(empty)'}")
+    denied: PolicyViolation | None = None
+    try:
+        chain.before(request)
+    except PolicyViolation as exc:
+        denied = exc
+    for decision in request.decisions:
+        note = "" if decision.enforced else " (report only)"
+        print(f"  {decision.policy}: {decision.action}{note}: {decision.reason}")
+    if not request.decisions:
+        print("  (no policy changed or refused anything)")
+    if args.show_body and denied is None:
+        print(request.serialize().decode())
+    if denied is not None:
+        print(f"denied by {denied.policy}: {denied.reason}")
+        return 1
+    print("allowed")
+    return 0
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _url(backend: str, location: str, project: str, model: str, method: str,  # noqa: PLR0917
+         surface: str) -> str:
+    from golden_path._wire import normalize_model
+
+    bare = normalize_model(model) or model
+    if backend == "vertex":
+        host = "https://aiplatform.googleapis.com" if location == "global" else \
+            f"https://{location}-aiplatform.googleapis.com"
+        prefix = f"/v1beta1/projects/{project}/locations/{location}"
+        if surface == "openai":
+            return f"{host}{prefix}/endpoints/openapi/chat/completions"
+        suffix = "?alt=sse" if method.startswith("stream") else ""
+        return f"{host}{prefix}/publishers/google/models/{bare}:{method}{suffix}"
+    host = "https://generativelanguage.googleapis.com"
+    if surface == "openai":
+        return f"{host}/v1beta/openai/chat/completions"
+    suffix = "?alt=sse" if method.startswith("stream") else ""
+    return f"{host}/v1/models/{bare}:{method}{suffix}"

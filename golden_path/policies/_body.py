@@ -1,0 +1,169 @@
+"""Where things are in a request: models, tools, generation settings, text.
+
+The built-in policies share these readers so that every one of them looks in the same places,
+on both spellings Google's JSON parser accepts (``generationConfig`` and ``generation_config``),
+on both backends, on the OpenAI-compatible surface and in the Live API's setup.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote
+
+from golden_path._wire import normalize_model
+from golden_path.policies._types import GenAIRequest
+
+__all__ = [
+    "GENERATE_METHODS",
+    "ModelRef",
+    "canonical_model",
+    "generate_requests",
+    "get_either",
+    "model_refs",
+    "structure",
+    "url_locations",
+]
+
+# Methods whose body is one GenerateContentRequest (Live's setup has the same fields).
+GENERATE_METHODS = frozenset({"generateContent", "streamGenerateContent", "live.connect"})
+
+# Subtrees that hold user content or schemas, never request structure: a function's parameter
+# called "model" or a tool result with a "model" field is data, not a model to call.
+_NOT_STRUCTURE = frozenset({
+    "contents", "parts", "systemInstruction", "system_instruction", "messages", "content",
+    "text", "inlineData", "inline_data", "fileData", "file_data", "functionResponse",
+    "function_response", "functionCall", "function_call", "args", "response", "instances",
+    "input", "prompt", "parameters", "parametersJsonSchema", "parameters_json_schema",
+    "responseSchema", "response_schema", "responseJsonSchema", "response_json_schema",
+    "properties", "labels", "metadata", "safetySettings", "safety_settings",
+})  # fmt: skip
+MODEL_KEYS = frozenset({"model", "baseModel", "base_model"})
+_URL_MODEL = re.compile(r"(?:^|/)(models|tunedModels|endpoints)/([^/:]+)", re.IGNORECASE)
+_URL_LOCATION = re.compile(r"(?:^|/)locations/([^/:]+)", re.IGNORECASE)
+_STATE_KEY = "golden_path.structure"
+
+
+class ModelRef:
+    """One place a request names a model: the URL path, or ``container[key]`` in the body."""
+
+    __slots__ = ("container", "key", "raw", "where")
+
+    def __init__(self, raw: str, where: str, container: Any = None, key: Any = None) -> None:
+        self.raw = raw
+        self.where = where
+        self.container = container
+        self.key = key
+
+    @property
+    def name(self) -> str:
+        """The canonical id the allowlist is matched against."""
+        return canonical_model(self.raw)
+
+
+def canonical_model(raw: str) -> str:
+    """The id an allowlist sees: URL-decoded, prefixes, case and whitespace removed.
+
+    Tuned models and endpoints keep their collection (``tunedmodels/abc``, ``endpoints/123``)
+    so an allowlist of base-model globs does not let them through by accident.
+    """
+    text = _decode(raw)
+    squeezed = "".join(text.split()).strip("/")
+    match = re.search(r"(?:^|/)(tunedModels|endpoints)/([^/:]+)", squeezed, re.IGNORECASE)
+    if match:
+        return f"{match.group(1).lower()}/{match.group(2).lower()}"
+    return normalize_model(squeezed) or ""
+
+
+def _decode(text: str) -> str:
+    # Decode until stable: a proxy on the way may decode twice, so the policy must too.
+    for _ in range(4):
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
+def url_path(request: GenAIRequest) -> str:
+    """The request path, percent-decoded until stable."""
+    return _decode(request.url.path)
+
+
+def structure(request: GenAIRequest) -> list[tuple[dict[str, Any], str, Any]]:
+    """Every ``(container, key, value)`` of the body outside user content, cached per body."""
+    body = request.body
+    cached = request.state.get(_STATE_KEY)
+    if cached is not None and cached[0] is body:
+        return cached[1]  # type: ignore[no-any-return]
+    entries: list[tuple[dict[str, Any], str, Any]] = []
+    stack = [body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                entries.append((node, key, value))
+                if key not in _NOT_STRUCTURE and isinstance(value, (dict, list)):
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(item for item in node if isinstance(item, (dict, list)))
+    request.state[_STATE_KEY] = (body, entries)
+    return entries
+
+
+def model_refs(request: GenAIRequest) -> list[ModelRef]:
+    """Every model the request names, in its URL path and anywhere in its body."""
+    refs = [ModelRef(m.group(0).lstrip("/"), "URL path")
+            for m in _URL_MODEL.finditer(url_path(request))
+            # Vertex's OpenAI-compatible surface lives under endpoints/openapi: not a model.
+            if not (m.group(1).lower() == "endpoints" and m.group(2).lower() == "openapi")]
+    if request.raw:
+        for container, key, value in structure(request):
+            if key in MODEL_KEYS and isinstance(value, str):
+                refs.append(ModelRef(value, f"body field {key!r}", container, key))
+    return refs
+
+
+def url_locations(request: GenAIRequest) -> list[str]:
+    """Vertex locations named by the URL: ``locations/{l}`` in the path, or the regional host."""
+    found = [m.group(1).lower() for m in _URL_LOCATION.finditer(url_path(request))]
+    host = request.url.host.lower()
+    if host.endswith("-aiplatform.googleapis.com"):
+        found.append(host.removesuffix("-aiplatform.googleapis.com"))
+    elif host.startswith("aiplatform.") and host.endswith(".rep.googleapis.com"):
+        found.append(host.removeprefix("aiplatform.").removesuffix(".rep.googleapis.com"))
+    return found
+
+
+def generate_requests(request: GenAIRequest) -> list[dict[str, Any]]:
+    """The GenerateContentRequest-shaped dicts of a request (one, or a batch's inline ones)."""
+    body = request.body
+    if not isinstance(body, dict) or request.surface == "openai":
+        return []
+    method = request.api_method
+    if method in GENERATE_METHODS:
+        return [body]
+    if method == "batchGenerateContent" or method.startswith(("batches.",
+                                                              "batchPredictionJobs.")):
+        return [value for _, key, value in structure(request)
+                if key == "request" and isinstance(value, dict)]
+    return []
+
+
+def get_either(container: dict[str, Any], camel: str, snake: str) -> tuple[str, Any]:
+    """``(key, value)`` under whichever spelling the body uses (camelCase preferred)."""
+    if camel in container:
+        return camel, container[camel]
+    if snake in container:
+        return snake, container[snake]
+    return camel, None
+
+
+def iter_tools(request: GenAIRequest) -> Iterator[dict[str, Any]]:
+    """Every tool declaration in the body (Gemini ``tools`` lists and OpenAI ``tools``)."""
+    if not request.raw:
+        return
+    for _, key, value in structure(request):
+        if key == "tools" and isinstance(value, list):
+            yield from (tool for tool in value if isinstance(tool, dict))

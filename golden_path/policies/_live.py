@@ -1,0 +1,135 @@
+"""The Live API guard: the policy chain at connect time, for websockets httpx never sees.
+
+``client.aio.live.connect(model=..., config=...)`` (and ``client.aio.live.music.connect``)
+open a websocket outside the governed HTTP transport. :func:`guard_live` replaces ``connect``
+on the instances of one client with a guarded async context manager: it builds a
+``GenAIRequest`` for the setup (``api_method="live.connect"``, body = the model plus the
+LiveConnectConfig in its camelCase wire spelling), runs the chain (a deny raises
+PolicyViolation, nothing is connected), applies rewrites (an alias, a clamped token cap, added
+safety settings, redacted system instruction) and only then connects. One audit event per
+session: written when it is denied, fails to connect, or closes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from google import genai
+
+    from golden_path._transport import Call, Pipeline
+
+__all__ = ["guard_live"]
+
+
+def guard_live(client: genai.Client, pipeline: Pipeline) -> genai.Client:
+    """Put the chain in front of ``client``'s Live connects; returns ``client``."""
+    live = client.aio.live
+    api_client = client._api_client
+    live.connect = _guarded(live.connect, pipeline, api_client, music=False)  # type: ignore[method-assign]
+    music = live.music
+    music.connect = _guarded(music.connect, pipeline, api_client, music=True)  # type: ignore[method-assign]
+    return client
+
+
+def _guarded(original: Callable[..., Any], pipeline: Pipeline, api_client: Any, *,
+             music: bool) -> Callable[..., Any]:
+    @contextlib.asynccontextmanager
+    async def connect(*, model: str, config: Any = None) -> AsyncIterator[Any]:
+        from golden_path._tls import ensure_trust
+
+        call = _start(pipeline, api_client, model, config, music=music)
+        call.before()  # PolicyViolation: audited, nothing connected
+        model, config = _applied(call, model, config)
+        # The shared SSL context loads its CA certificates lazily; websockets needs them now.
+        ensure_trust()
+        kwargs: dict[str, Any] = {"model": model}
+        if not music:
+            kwargs["config"] = config
+        try:
+            async with original(**kwargs) as session:
+                call.stream_started(101, _headers())
+                yield session
+        except BaseException as exc:
+            call.failed(exc)
+            raise
+        call.stream_ended()
+
+    return connect
+
+
+def _headers() -> Any:
+    import httpx2
+
+    return httpx2.Headers()
+
+
+def _start(pipeline: Pipeline, api_client: Any, model: str, config: Any, *,
+           music: bool) -> Call:
+    import httpx2
+
+    from golden_path._wire import normalize_model
+
+    body: dict[str, Any] = {"model": model}
+    body.update(_config_body(config))
+    options = api_client._http_options
+    base = str(options.base_url or "").rstrip("/")
+    _, sep, rest = base.partition("://")
+    url = (f"wss://{rest}" if sep else base) + (
+        f"/ws/live/{options.api_version}" + ("/music" if music else ""))
+    raw = json.dumps(body, separators=(",", ":"), default=str).encode()
+    call = pipeline.start(httpx2.Request("POST", url, content=raw))
+    request = call.request
+    request.api_method = "live.music.connect" if music else "live.connect"
+    request.model = normalize_model(model)
+    request.surface = "genai"
+    request.stream = True
+    return call
+
+
+def _config_body(config: Any) -> dict[str, Any]:
+    if config is None:
+        return {}
+    from google.genai import types
+
+    if isinstance(config, dict):
+        config = types.LiveConnectConfig(**config)
+    exclude = {"http_options"}
+    try:
+        return dict(config.model_dump(mode="json", by_alias=True, exclude_none=True,
+                                      exclude=exclude))
+    except Exception:  # noqa: BLE001 - tools given as Python functions do not serialise
+        body = dict(config.model_dump(mode="json", by_alias=True, exclude_none=True,
+                                      exclude=exclude | {"tools"}))
+        body["tools"] = [_tool(tool) for tool in config.tools or []]
+        return body
+
+
+def _tool(tool: Any) -> Any:
+    if callable(tool) and not hasattr(tool, "model_dump"):
+        return {"functionDeclarations": [{"name": getattr(tool, "__name__", "function")}]}
+    return tool.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _applied(call: Call, model: str, config: Any) -> tuple[str, Any]:
+    """The model and config to connect with, after the policies' rewrites."""
+    request = call.request
+    if not request.modified:
+        return model, config
+    from google.genai import types
+
+    body = dict(request.body)
+    new_model = str(body.pop("model", model))
+    if config is None and not body:
+        return new_model, None
+    original = types.LiveConnectConfig(**config) if isinstance(config, dict) else config
+    tools = original.tools if original is not None else None
+    body.pop("tools", None)  # policies deny tools, never rewrite them: keep the caller's objects
+    rebuilt = types.LiveConnectConfig.model_validate(body)
+    rebuilt.tools = tools
+    if original is not None:
+        rebuilt.http_options = original.http_options
+    return new_model, rebuilt

@@ -1,0 +1,150 @@
+"""``[models]``: aliases, then the allowlist, applied wherever a request names a model."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+
+from golden_path.policies._body import ModelRef, canonical_model, model_refs
+from golden_path.policies._config import Section
+from golden_path.policies._types import Deny, GenAIRequest
+
+__all__ = ["ModelsPolicy"]
+
+_GLOB = re.compile(r"^[a-z0-9.*?_\-\[\]!/@]+$")
+
+
+class ModelsPolicy:
+    """Resolve ``[models.aliases]``, then refuse any model outside ``allow`` (or inside ``deny``).
+
+    Names are compared after :func:`canonical_model`: URL-decoded, without ``models/``,
+    ``publishers/google/models/`` or ``projects/.../models/`` prefixes, lower case, no blanks.
+    Every place a request names a model is checked (URL path, body ``model``/``baseModel``,
+    batch and batch-embed entries, Live setup); one disallowed name denies the request.
+    """
+
+    name = "models"
+
+    def __init__(self, *, allow: list[str] | None, deny: list[str] | None = None,
+                 aliases: dict[str, str] | None = None, mode: str = "enforce") -> None:
+        self.mode = mode
+        self.allow = list(allow) if allow is not None else None
+        self.deny = list(deny or [])
+        self.aliases = {canonical_model(k): canonical_model(v) for k, v in (aliases or {}).items()}
+        self._allow = _compile(self.allow) if self.allow is not None else None
+        self._deny = _compile(self.deny) if self.deny else None
+
+    @classmethod
+    def configure(cls, section: Section) -> ModelsPolicy | None:
+        """Build from ``[models]``; problems go to the section."""
+        mode = section.mode()
+        allow = section.strings("allow", None)
+        deny = section.strings("deny", None)
+        aliases = section.table_of_strings("aliases")
+        section.finish()
+        bad_glob = False
+        for key, globs in (("allow", allow), ("deny", deny)):
+            for glob in globs or ():
+                error = glob_error(glob)
+                if error:
+                    bad_glob = True
+                    section.problem(key, f"invalid glob {glob!r}: {error}",
+                                    'use a bare model id with * and ?, e.g. "gemini-2.5-*"')
+        if bad_glob:
+            return None
+        policy = cls(allow=allow, deny=deny, aliases=aliases, mode=mode)
+        for alias in policy.aliases:
+            try:
+                target = policy.resolve(alias)
+            except ValueError as exc:
+                section.problem(f"aliases.{alias}", str(exc), "make every alias end at a model id")
+                continue
+            if not policy.allowed(target):
+                section.problem(f"aliases.{alias}",
+                                f"points at {target!r}, which [models] does not allow",
+                                "point it at an allowed model or allow that model")
+        return policy if section.ok else None
+
+    def resolve(self, name: str) -> str:
+        """Follow aliases to a model id; ValueError on a loop."""
+        seen = [name]
+        while name in self.aliases:
+            name = self.aliases[name]
+            if name in seen:
+                raise ValueError("alias loop: " + " -> ".join([*seen, name]))
+            seen.append(name)
+        return name
+
+    def allowed(self, name: str) -> bool:
+        """Whether the canonical ``name`` passes ``allow`` and ``deny``."""
+        if self._deny is not None and self._deny.match(name):
+            return False
+        return self._allow is None or bool(self._allow.match(name))
+
+    def on_request(self, request: GenAIRequest) -> None:
+        """Rewrite aliases, then deny a request naming any model that is not allowed."""
+        refs = model_refs(request)
+        if not refs:
+            return
+        enforce = self.mode == "enforce"
+        for ref in refs:
+            name = ref.name
+            target = self.resolve(name) if self.aliases else name
+            if target != name:
+                request.record(self.name, "alias", f"{name} -> {target}", enforced=enforce)
+                if enforce:
+                    _rewrite(request, ref, target)
+                # Report mode judges what enforcing would have sent.
+                name = target
+            if not self.allowed(name):
+                shown = ", ".join(self.allow or []) or "none"
+                raise Deny(f"model {name!r} ({ref.where}) is not allowed; allowed: {shown}")
+
+
+def glob_error(glob: str) -> str | None:
+    """Why ``glob`` is not a usable model glob (None when it is)."""
+    if glob != glob.strip() or not glob:
+        return "blank or surrounded by spaces"
+    if glob != glob.lower():
+        return "model ids are compared in lower case; write the glob in lower case"
+    if not _GLOB.match(glob):
+        return "only letters, digits, '.', '-', '_', '/', '@' and the wildcards * ? [] are allowed"
+    if glob.count("[") != glob.count("]"):
+        return "unbalanced [ ]"
+    if glob.startswith("models/"):
+        return "globs match the bare model id; drop the models/ prefix"
+    return None
+
+
+def _compile(globs: list[str]) -> re.Pattern[str]:
+    return re.compile("|".join(fnmatch.translate(g) for g in globs))
+
+
+def _rewrite(request: GenAIRequest, ref: ModelRef, target: str) -> None:
+    if ref.container is None:
+        _rewrite_url(request, target)
+        return
+    old: str = ref.container[ref.key]
+    # Keep the resource prefix the caller used (models/fast -> models/gemini-2.5-flash).
+    bare = old.strip()
+    index = bare.lower().rfind("models/")
+    ref.container[ref.key] = bare[: index + len("models/")] + target if index >= 0 else target
+    request.mark_modified()
+    if request.surface == "openai" or request.api_method == "live.connect":
+        request.model = target
+
+
+def _rewrite_url(request: GenAIRequest, target: str) -> None:
+    import httpx2
+
+    path = request.url.raw_path.decode("ascii")
+    head, sep, tail = path.partition("?")
+    index = head.lower().rfind("/models/")
+    if index < 0:
+        return
+    end = head.find(":", index)
+    end = len(head) if end < 0 else end
+    head = head[: index + len("/models/")] + target + head[end:]
+    request.url = httpx2.URL(request.url, raw_path=(head + sep + tail).encode("ascii"))
+    request.model = target
+
