@@ -255,6 +255,7 @@ def _build(
 
     from golden_path._tls import ensure_trust, shared_context
     from golden_path._transport import GovernedAsyncTransport, GovernedTransport
+    from golden_path.policies._live import guard_live
 
     settings = resolved.settings
     _check_sdk_version(settings)
@@ -296,7 +297,7 @@ def _build(
     )
     vertex = settings.backend == "vertex"
     express = auth.mode == "vertex_express"
-    return genai.Client(
+    client = genai.Client(
         vertexai=vertex,
         api_key=auth.api_key,
         credentials=auth.credentials,
@@ -307,3 +308,5 @@ def _build(
         # Explicit, so GOOGLE_GENAI_CLIENT_MODE=replay cannot swap in a replay client.
         debug_config=DebugConfig(client_mode=None, replays_directory=None, replay_id=None),
     )
+    # Live API websockets bypass httpx: the policy chain runs at connect time instead.
+    return guard_live(client, pipeline)
