@@ -1,0 +1,113 @@
+"""``memory://``: counters in this process, exact under threads and asyncio (one lock)."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Sequence
+
+from golden_path._state._types import Counter, Reserved
+
+__all__ = ["MemoryStore"]
+
+# Expired keys are swept when the table grows past this many entries, so a long-running
+# process with many scopes and windows keeps a bounded table without a background thread.
+_SWEEP_AT = 4096
+
+
+class MemoryStore:
+    """Counters in a dict under one lock.
+
+    ``time.monotonic`` drives expiry, so a wall-clock jump never resurrects or kills a
+    counter early.
+    """
+
+    def __init__(self, url: str = "memory://") -> None:
+        self._url = url
+        self._lock = threading.Lock()
+        self._values: dict[str, tuple[int, float]] = {}
+
+    @property
+    def display_url(self) -> str:
+        """The URL (memory URLs carry no secret)."""
+        return self._url
+
+    def _get(self, key: str, now: float) -> int:
+        entry = self._values.get(key)
+        if entry is None:
+            return 0
+        if entry[1] <= now:
+            del self._values[key]
+            return 0
+        return entry[0]
+
+    def _ttl(self, key: str, now: float) -> float:
+        entry = self._values.get(key)
+        if entry is None or entry[1] <= now:
+            return 0.0
+        return entry[1] - now
+
+    def reserve(self, counters: Sequence[Counter], cooldown_key: str | None) -> Reserved:
+        """Check every counter and add to all of them, or to none, under the lock."""
+        now = time.monotonic()
+        with self._lock:
+            if len(self._values) > _SWEEP_AT:
+                self._sweep(now)
+            if cooldown_key is not None:
+                left = self._ttl(cooldown_key, now)
+                if left > 0:
+                    return Reserved(ok=False, index=-1, cooldown_ms=math.ceil(left * 1000))
+            for index, counter in enumerate(counters):
+                used = self._get(counter.key, now)
+                prev = self._get(counter.prev_key, now) if counter.prev_key else 0
+                if used + math.floor(prev * counter.prev_weight) + counter.amount > counter.limit:
+                    return Reserved(ok=False, index=index, used=used, prev=prev)
+            for counter in counters:
+                if counter.amount:
+                    value = self._get(counter.key, now) + counter.amount
+                    self._values[counter.key] = (value, now + counter.ttl_ms / 1000)
+        return Reserved(ok=True)
+
+    def adjust(self, changes: Sequence[tuple[str, int, int]]) -> None:
+        """Reconcile or release: add each delta, clamped at zero."""
+        now = time.monotonic()
+        with self._lock:
+            for key, delta, ttl_ms in changes:
+                if key not in self._values or self._values[key][1] <= now:
+                    if delta <= 0:
+                        continue
+                    self._values[key] = (delta, now + ttl_ms / 1000)
+                    continue
+                value, expires = self._values[key]
+                self._values[key] = (max(value + delta, 0), expires)
+
+    def cooldown(self, key: str, seconds: float) -> None:
+        """Start or extend a cooldown; a shorter one never shortens a running one."""
+        now = time.monotonic()
+        with self._lock:
+            if self._ttl(key, now) < seconds:
+                self._values[key] = (1, now + seconds)
+
+    def read(self, keys: Sequence[str]) -> list[int]:
+        """Current values, 0 for missing keys."""
+        now = time.monotonic()
+        with self._lock:
+            return [self._get(key, now) for key in keys]
+
+    def cooldown_left(self, key: str) -> float:
+        """Seconds left of a cooldown."""
+        with self._lock:
+            return self._ttl(key, time.monotonic())
+
+    def clear(self) -> None:
+        """Forget every counter (tests)."""
+        with self._lock:
+            self._values.clear()
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def _sweep(self, now: float) -> None:
+        for key in [k for k, (_, expires) in self._values.items() if expires <= now]:
+            del self._values[key]

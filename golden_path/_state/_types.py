@@ -1,0 +1,97 @@
+"""The state-store protocol: counters that many callers reserve against atomically.
+
+A limiter asks the store one question per request: "add these amounts to these counters, but
+only if every counter stays within its limit, and only if the scope is not cooling down".
+The check and the add happen as one atomic step (one lock in memory, one Lua script in Redis),
+so concurrent callers can never both take the last unit of capacity.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Protocol
+
+__all__ = ["Counter", "Reserved", "StateStore", "StoreUnavailable"]
+
+
+class StoreUnavailable(Exception):
+    """The store could not be reached, or not in time.
+
+    The limiter applies ``on_store_error``; this never reaches app code as such.
+    """
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Counter:
+    """One limit checked by a reservation.
+
+    ``key`` is the counter of the current window, ``prev_key`` that of the window before
+    (sliding windows: the previous count weighs ``prev_weight``, 1 at the start of the window
+    falling to 0 at its end). ``ttl_ms`` keeps the key long enough to be reconciled and read.
+    """
+
+    key: str
+    limit: int
+    amount: int
+    ttl_ms: int
+    prev_key: str | None = None
+    prev_weight: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reserved:
+    """What a reservation attempt found.
+
+    ``ok``: the amounts were added. Otherwise ``index`` is the counter that had no room
+    (with ``used`` and ``prev`` as found), or -1 when the scope is cooling down for
+    ``cooldown_ms`` more milliseconds. ``resets`` lists keys that held garbage and were reset.
+    """
+
+    ok: bool
+    index: int = 0
+    used: int = 0
+    prev: int = 0
+    cooldown_ms: int = 0
+    resets: tuple[str, ...] = ()
+
+
+class StateStore(Protocol):
+    """Where counters live: ``memory://`` (one process) or ``redis://`` (a fleet).
+
+    Every method raises :class:`StoreUnavailable` when the store cannot answer in time;
+    none raises for missing keys (zero) or garbage in a key (reset to zero, logged).
+    """
+
+    @property
+    def display_url(self) -> str:
+        """The URL without any password, for messages."""
+        ...
+
+    def reserve(self, counters: Sequence[Counter], cooldown_key: str | None) -> Reserved:
+        """Atomically: unless cooling down, add every ``amount`` if every counter has room."""
+        ...
+
+    def adjust(self, changes: Sequence[tuple[str, int, int]]) -> None:
+        """Add ``delta`` to each ``(key, delta, ttl_ms)``.
+
+        Never below zero, and never creating a key for a negative delta (a key that expired
+        has nothing left to release).
+        """
+        ...
+
+    def cooldown(self, key: str, seconds: float) -> None:
+        """Make ``key`` a cooldown lasting at least ``seconds`` from now."""
+        ...
+
+    def read(self, keys: Sequence[str]) -> list[int]:
+        """The counters' values (0 for missing or garbage keys)."""
+        ...
+
+    def cooldown_left(self, key: str) -> float:
+        """Seconds the cooldown ``key`` still lasts (0 when none)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,82 @@
+"""One process of the fleet test: N threads spending one Redis-backed budget until it is gone.
+
+Run as ``python fleet_worker.py EMULATOR_URL REDIS_URL BUDGET THREADS GO_FILE NOW``; prints one
+JSON line: the calls allowed, their real token usage, and the largest amount by which a call's
+real usage exceeded its reservation (what can overshoot while it is in flight).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import golden_path
+from golden_path._settings import Settings
+from golden_path.exceptions import BudgetExceeded
+from golden_path.policies._limits import build_limit_policies
+
+
+class Observe:
+    """Sits after the limiter, so its after-hook runs first and still sees the reservation."""
+
+    name = "observe"
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.excess = 0
+
+    def on_request(self, request: Any) -> None:
+        pass
+
+    def on_response(self, request: Any, response: Any) -> None:
+        plan = request.state.get("limits.reservation")
+        if plan is not None and response.usage is not None:
+            with self.lock:
+                self.excess = max(self.excess, response.usage.total_tokens - plan.estimate)
+
+
+def main() -> None:
+    emulator_url, redis_url, budget, threads, go_file, now = sys.argv[1:7]
+    policies = build_limit_policies(
+        {"budgets": {"tokens_per_day": int(budget), "default_output_tokens": 1}},
+        settings=Settings(state_url=redis_url, team="fleet"),
+        locate=lambda field: field,
+        clock=lambda: float(now),
+    )
+    observe = Observe()
+    client = golden_path.create_client(
+        backend="ai_studio", api_key="k", base_url=emulator_url, retry_attempts=1,
+        team="fleet", audit_sink="none", policies=[*policies, observe])
+    totals = {"allowed": 0, "tokens": 0}
+    lock = threading.Lock()
+
+    def work(seed: int) -> None:
+        rng = random.Random(seed)
+        while True:
+            words = " ".join("word" for _ in range(rng.randint(1, 12)))
+            try:
+                response = client.models.generate_content(model="gemini-2.5-flash",
+                                                          contents=words)
+            except BudgetExceeded:
+                return
+            with lock:
+                totals["allowed"] += 1
+                totals["tokens"] += response.usage_metadata.total_token_count
+
+    while not Path(go_file).exists():
+        time.sleep(0.005)
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(int(threads))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    print(json.dumps({**totals, "max_excess": observe.excess}))
+
+
+if __name__ == "__main__":
+    main()
