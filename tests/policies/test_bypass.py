@@ -1,0 +1,243 @@
+"""The bypass battery: ways an app might reach a denied model or tool. All are refused before
+the network: the emulator records no request at all."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from google.genai import types
+
+import golden_path
+
+POLICY = """
+[models]
+allow = ["gemini-2.5-*", "gemini-embedding-*"]
+[tools]
+deny = ["google_search", "code_execution"]
+"""
+DENIED = "gemini-1.5-pro"
+SEARCH = types.Tool(google_search=types.GoogleSearch())
+
+
+@pytest.fixture(name="client")
+def _client(governed: Callable[..., Any]) -> Any:
+    return governed(POLICY)
+
+
+def _refused(emulator: Any, attempt: Callable[[], Any], policy: str = "models", *,
+             token_fetch_ok: bool = False) -> None:
+    with pytest.raises(golden_path.PolicyViolation) as caught:
+        attempt()
+    assert caught.value.policy == policy
+    # On Vertex the SDK fetches an OAuth token before the request reaches the transport.
+    sent = emulator.api_requests() if token_fetch_ok else emulator.requests
+    assert sent == []
+
+
+@pytest.mark.parametrize("name", [
+    DENIED,
+    f"models/{DENIED}",
+    DENIED.upper(),
+    f"  {DENIED} ",
+    f"publishers/google/models/{DENIED}",
+    f"projects/p/locations/us-central1/publishers/google/models/{DENIED}",
+    "gemini%2D1.5-pro",
+    "gemini%252D1.5-pro",
+    "Models/Gemini-1.5-Pro",
+    "tunedModels/my-tuned-model",
+])
+def test_name_variants(client: Any, emulator: Any, name: str) -> None:
+    """Prefixes, case, whitespace, URL encoding and tuned-model names cannot dodge the allowlist."""
+    _refused(emulator, lambda: client.models.generate_content(model=name, contents="hi"))
+
+
+def test_stream(client: Any, emulator: Any) -> None:
+    """Streaming is checked before the stream opens."""
+    _refused(emulator, lambda: list(client.models.generate_content_stream(
+        model=DENIED, contents="hi")))
+
+
+def test_count_tokens(client: Any, emulator: Any) -> None:
+    """countTokens names the model in its URL and is checked."""
+    _refused(emulator, lambda: client.models.count_tokens(model=DENIED, contents="hi"))
+
+
+def test_embed(client: Any, emulator: Any) -> None:
+    """An embedding model outside the allowlist is refused."""
+    _refused(emulator, lambda: client.models.embed_content(model="text-embedding-004",
+                                                           contents="hi"))
+
+
+def test_batch_embed_per_request_model(client: Any, emulator: Any) -> None:
+    """batchEmbedContents' per-request model fields are checked, not only the URL's model."""
+    extra = {"requests": [{"model": "models/text-embedding-004",
+                           "content": {"parts": [{"text": "hi"}]}}]}
+    _refused(emulator, lambda: client.models.embed_content(
+        model="gemini-embedding-001", contents="hi",
+        config=types.EmbedContentConfig(http_options=types.HttpOptions(extra_body=extra))))
+
+
+def test_body_model_field(client: Any, emulator: Any) -> None:
+    """A model named in the body of an allowed URL is checked too."""
+    _refused(emulator, lambda: client.models.generate_content(
+        model="gemini-2.5-flash", contents="hi", config=types.GenerateContentConfig(
+            http_options=types.HttpOptions(extra_body={"model": f"models/{DENIED}"}))))
+
+
+def test_models_get(client: Any, emulator: Any) -> None:
+    """models.get of a denied model is refused like any request naming it."""
+    _refused(emulator, lambda: client.models.get(model=DENIED))
+
+
+def test_cached_contents_create(client: Any, emulator: Any) -> None:
+    """A cache for a denied model (usable later by name only) is refused at creation."""
+    config = types.CreateCachedContentConfig(contents=["a long document"])
+    _refused(emulator, lambda: client.caches.create(model=DENIED, config=config))
+
+
+def test_batches_create(client: Any, emulator: Any) -> None:
+    """A batch job for a denied model is refused."""
+    src = [{"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}]
+    _refused(emulator, lambda: client.batches.create(model=DENIED, src=src))
+
+
+def test_tunings(client: Any, emulator: Any) -> None:
+    """Tuning a denied base model is refused (baseModel in the body)."""
+    from google.genai.errors import ExperimentalWarning
+
+    dataset = types.TuningDataset(examples=[types.TuningExample(text_input="a", output="b")])
+    with pytest.warns(ExperimentalWarning):
+        _refused(emulator, lambda: client.tunings.tune(base_model=DENIED,
+                                                       training_dataset=dataset))
+
+
+@pytest.mark.parametrize("options", [
+    {"api_version": "v1beta"},
+    {"headers": {"x-goog-api-key": "another-key", "user-agent": "not-golden-path"}},
+    {"base_url": "http://127.0.0.1:9/"},
+])
+def test_per_request_http_options(client: Any, emulator: Any, options: dict[str, Any]) -> None:
+    """Per-request api_version, headers or base_url still go through the governed transport."""
+    config = types.GenerateContentConfig(http_options=types.HttpOptions(**options))
+    _refused(emulator, lambda: client.models.generate_content(model=DENIED, contents="hi",
+                                                              config=config))
+
+
+def test_chats(client: Any, emulator: Any) -> None:
+    """A chat session on a denied model is refused at its first message."""
+    chat = client.chats.create(model=DENIED)
+    _refused(emulator, lambda: chat.send_message("hi"))
+
+
+def test_async_and_async_stream(client: Any, emulator: Any) -> None:
+    """The async client and async streams are governed the same way."""
+    async def generate() -> None:
+        await client.aio.models.generate_content(model=DENIED, contents="hi")
+
+    async def stream() -> None:
+        async for _ in await client.aio.models.generate_content_stream(model=DENIED,
+                                                                       contents="hi"):
+            pass
+
+    _refused(emulator, lambda: asyncio.run(generate()))
+    _refused(emulator, lambda: asyncio.run(stream()))
+
+
+def test_live_connect(client: Any, emulator: Any) -> None:
+    """A Live session on a denied model is refused before any connection."""
+    async def connect() -> None:
+        async with client.aio.live.connect(model=DENIED):
+            pass
+
+    _refused(emulator, lambda: asyncio.run(connect()))
+
+
+def test_tools_in_generate_chats_caches_and_live(client: Any, emulator: Any) -> None:
+    """A denied tool is refused in generate, a chat's config, a cache and a Live setup."""
+    config = types.GenerateContentConfig(tools=[SEARCH])
+    _refused(emulator, lambda: client.models.generate_content(
+        model="gemini-2.5-flash", contents="hi", config=config), "tools")
+    chat = client.chats.create(model="gemini-2.5-flash", config=config)
+    _refused(emulator, lambda: chat.send_message("hi"), "tools")
+    _refused(emulator, lambda: client.caches.create(
+        model="gemini-2.5-flash", config=types.CreateCachedContentConfig(
+            contents=["doc"], tools=[SEARCH])), "tools")
+
+    async def live() -> None:
+        async with client.aio.live.connect(model="gemini-2.5-flash",
+                                           config={"tools": [{"code_execution": {}}]}):
+            pass
+
+    _refused(emulator, lambda: asyncio.run(live()), "tools")
+
+
+def test_tools_snake_case_and_batches(client: Any, emulator: Any) -> None:
+    """snake_case tool keys and tools inside a batch's inline requests are refused."""
+    extra = {"tools": [{"google_search": {}}]}
+    _refused(emulator, lambda: client.models.generate_content(
+        model="gemini-2.5-flash", contents="hi", config=types.GenerateContentConfig(
+            http_options=types.HttpOptions(extra_body=extra))), "tools")
+    src = [{"contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+            "config": {"tools": [{"code_execution": {}}]}}]
+    _refused(emulator, lambda: client.batches.create(model="gemini-2.5-flash", src=src), "tools")
+
+
+@pytest.fixture(name="openai_http")
+def _openai_http(emulator: Any, audit: Any, policy_file: Callable[..., Path]) -> httpx2.Client:
+    """A real httpx2 client on the governed transport, as the OpenAI-surface client uses it."""
+    from golden_path._factory import build_pipeline
+    from golden_path._settings import load_settings
+    from golden_path._transport import GovernedTransport
+
+    settings = load_settings(backend="ai_studio", api_key="k",
+                             policy_file=str(policy_file(POLICY))).settings
+    pipeline = build_pipeline(settings, audit_sinks=[audit])
+    transport = GovernedTransport(pipeline, httpx2.HTTPTransport)
+    return httpx2.Client(transport=transport, base_url=emulator.url,
+                         headers={"authorization": "Bearer k"})
+
+
+@pytest.mark.parametrize("body", [
+    {"model": DENIED, "messages": [{"role": "user", "content": "hi"}]},
+    {"model": f"google/{DENIED.upper()}", "messages": [{"role": "user", "content": "hi"}]},
+    {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}],
+     "tools": [{"type": "code_interpreter"}]},
+    {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}],
+     "web_search_options": {}},
+])
+def test_openai_surface(openai_http: httpx2.Client, emulator: Any, body: dict[str, Any]) -> None:
+    """OpenAI-compatible chat completions get the same model and tool rules."""
+    def post() -> None:
+        openai_http.post("/v1beta/openai/chat/completions", json=body)
+
+    _refused(emulator, post, "tools" if "tools" in body or "web_search_options" in body
+             else "models")
+
+
+def test_duplicate_json_keys_send_what_was_checked(openai_http: httpx2.Client,
+                                                   emulator: Any) -> None:
+    """A body repeating "model" is re-serialised: the server gets the one the policy allowed."""
+    raw = (b'{"model": "gemini-1.5-pro", "model": "gemini-2.5-flash", '
+           b'"messages": [{"role": "user", "content": "hi"}]}')
+    response = openai_http.post("/v1beta/openai/chat/completions", content=raw,
+                                headers={"content-type": "application/json"})
+    assert response.status_code == 200
+    (sent,) = emulator.api_requests()
+    assert sent.raw_body.count(b'"model"') == 1
+    assert json.loads(sent.raw_body)["model"] == "gemini-2.5-flash"
+
+
+def test_vertex_path_variants(vertex_governed: Callable[..., Any], emulator: Any) -> None:
+    """On Vertex the project/location/publisher path is checked the same way."""
+    client = vertex_governed(POLICY)
+    _refused(emulator, lambda: client.models.generate_content(model=DENIED, contents="hi"),
+             token_fetch_ok=True)
+    _refused(emulator, lambda: client.models.generate_content(
+        model=f"projects/emu-project/locations/europe-west4/publishers/google/models/{DENIED}",
+        contents="hi"), token_fetch_ok=True)
