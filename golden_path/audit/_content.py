@@ -36,8 +36,13 @@ def redacted_content(
     """
     counts: dict[str, int] = {}
     state = {"truncated": False}
+    own = _credentials(request)
 
     def clean(text: str) -> str:
+        for secret in own:
+            if secret in text:
+                counts["secret"] = counts.get("secret", 0) + text.count(secret)
+                text = text.replace(secret, "[REDACTED:secret]")
         redacted, findings = redact_text(text)
         for finding in findings:
             counts[finding.kind] = counts.get(finding.kind, 0) + 1
@@ -71,6 +76,20 @@ def redacted_content(
 
 
 # ------------------------------------------------------------------------------ requests
+
+
+def _credentials(request: GenAIRequest) -> list[str]:
+    """The key or token this very request carries: removed verbatim whatever its shape, since
+    a pattern only knows the shapes it was written for."""
+    found = []
+    key = request.headers.get("x-goog-api-key")
+    if key:
+        found.append(key)
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token:
+        found.append(token)
+    # Too short to be a credential; replacing it would shred ordinary words.
+    return [secret for secret in found if len(secret) >= 8]
 
 
 def _system_text(body: Any) -> str:
