@@ -41,6 +41,7 @@ _NOT_STRUCTURE = frozenset({
 })  # fmt: skip
 MODEL_KEYS = frozenset({"model", "baseModel", "base_model"})
 _URL_MODEL = re.compile(r"(?:^|/)(models|tunedModels|endpoints)/([^/:]+)", re.IGNORECASE)
+_TUNED = re.compile(r"(?:^|/)(tunedModels|endpoints)/([^/:]+)", re.IGNORECASE)
 _URL_LOCATION = re.compile(r"(?:^|/)locations/([^/:]+)", re.IGNORECASE)
 _STATE_KEY = "golden_path.structure"
 
@@ -68,9 +69,9 @@ def canonical_model(raw: str) -> str:
     Tuned models and endpoints keep their collection (``tunedmodels/abc``, ``endpoints/123``)
     so an allowlist of base-model globs does not let them through by accident.
     """
-    text = _decode(raw)
+    text = _decode(raw) if "%" in raw else raw
     squeezed = "".join(text.split()).strip("/")
-    match = re.search(r"(?:^|/)(tunedModels|endpoints)/([^/:]+)", squeezed, re.IGNORECASE)
+    match = _TUNED.search(squeezed) if "/" in squeezed else None
     if match:
         return f"{match.group(1).lower()}/{match.group(2).lower()}"
     return normalize_model(squeezed) or ""
@@ -88,7 +89,8 @@ def _decode(text: str) -> str:
 
 def url_path(request: GenAIRequest) -> str:
     """The request path, percent-decoded until stable."""
-    return _decode(request.url.path)
+    path = request.url.path
+    return _decode(path) if "%" in path else path
 
 
 def structure(request: GenAIRequest) -> list[tuple[dict[str, Any], str, Any]]:
