@@ -79,8 +79,10 @@ def redacted_content(
 
 
 def _credentials(request: GenAIRequest) -> list[str]:
-    """The key or token this very request carries: removed verbatim whatever its shape, since
-    a pattern only knows the shapes it was written for."""
+    """The key or token this very request carries, to remove verbatim whatever its shape.
+
+    A pattern only knows the shapes it was written for.
+    """
     found = []
     key = request.headers.get("x-goog-api-key")
     if key:
