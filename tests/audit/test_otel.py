@@ -121,7 +121,7 @@ def test_duration_and_token_metrics(otel_client: Callable[..., Any], telemetry: 
     client = otel_client()
     for _ in range(3):
         client.models.generate_content(model=MODEL, contents="hello there")
-    ((metric, point),) = telemetry.points("gen_ai.client.operation.duration")
+    ((_metric, point),) = telemetry.points("gen_ai.client.operation.duration")
     assert point.count == 3
     assert point.sum == pytest.approx(sum(e.latency_ms for e in audit.events) / 1000)
     assert point.attributes == {"gen_ai.operation.name": "generate_content",
