@@ -368,6 +368,8 @@ class LabelsPolicy:
     def __init__(self, labels: dict[str, str], *, mode: str = "enforce") -> None:
         self.labels = labels
         self.mode = mode
+        # One client has one identity: its label values are computed once, not per request.
+        self._values: dict[Any, dict[str, str]] = {}
 
     @classmethod
     def configure(cls, section: Section) -> LabelsPolicy | None:
@@ -415,6 +417,9 @@ class LabelsPolicy:
     def values(self, request: GenAIRequest) -> dict[str, str]:
         """The label values for this request's identity."""
         identity = request.identity
+        cached = self._values.get(identity)
+        if cached is not None:
+            return cached
         fields = {field: getattr(identity, field) for field in _LABEL_FIELDS}
         out: dict[str, str] = {}
         for key, template in self.labels.items():
@@ -422,4 +427,6 @@ class LabelsPolicy:
                 continue
             value = _PLACEHOLDER.sub(lambda m: str(fields[m.group(1)]), template)
             out[key] = _LABEL_VALUE_BAD.sub("-", value.lower())[:63]
+        if len(self._values) < 64:
+            self._values[identity] = out
         return out
