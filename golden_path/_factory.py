@@ -125,7 +125,7 @@ def _embedded_emulator() -> Emulator:
             from golden_path.emulator import Emulator
 
             _emulator = Emulator().start()
-            log.warning("golden-path is using the embedded Gemini API emulator at %s: answers are "
+            log.warning("using the embedded Gemini API emulator at %s: answers are "
                         "synthetic; set GOLDEN_PATH_BACKEND to ai_studio or vertex for real ones",
                         _emulator.url)
         return _emulator

@@ -65,10 +65,9 @@ class Chain:
                 violation = self._violation(name, deny, request.request_id)
                 self.after_error(entered, request, violation)
                 raise violation from None
-            except Exception as exc:  # noqa: BLE001 - any crash of a policy is handled here
+            except Exception as exc:  # any crash of a policy is handled here
                 reason = f"policy raised {type(exc).__name__}"
-                log.error("policy %s failed on request %s", name, request.request_id,
-                          exc_info=exc)
+                log.exception("policy %s failed on request %s", name, request.request_id)
                 if self._fail_open or getattr(policy, "fail_open", False):
                     request.record(name, "error", f"{reason}; allowed (fail open)", enforced=False)
                     continue
@@ -111,9 +110,8 @@ class Chain:
                 continue
             try:
                 hook(request, arg)
-            except Exception as exc:  # noqa: BLE001 - after-hooks never break a response
+            except Exception as exc:  # after-hooks never break a response
                 name = getattr(policy, "name", type(policy).__name__)
-                log.error("policy %s failed after request %s", name, request.request_id,
-                          exc_info=exc)
+                log.exception("policy %s failed after request %s", name, request.request_id)
                 request.record(name, "error", f"after-hook raised {type(exc).__name__}",
                                enforced=False)

@@ -39,7 +39,7 @@ __all__ = [
 Mode = Literal["enforce", "report"]
 
 
-class Deny(Exception):  # noqa: N818 - a signal, like StopIteration, not an error of the policy
+class Deny(Exception):  # a signal, like StopIteration, not an error of the policy
     """Raised by an ``on_request`` hook to refuse the request.
 
     ``retry_after``/``limit`` turn the resulting error into ``BudgetExceeded``.
