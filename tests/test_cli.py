@@ -147,3 +147,18 @@ def test_version_and_help() -> None:
     bare: Any = run()
     assert bare.returncode == 2
     assert "config" in bare.stdout
+
+
+def test_demo_runs_with_no_configuration() -> None:
+    """`demo` on a machine with nothing configured: every step, a denial, the audit trail."""
+    result = run("demo")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for step in ("1. generate", "2. streaming", "3. token counting", "4. embeddings",
+                 "5. policy", "6. audit trail"):
+        assert step in out
+    assert "denied  gemini-1.0-pro" in out
+    audit_lines = [json.loads(line) for line in out.splitlines() if line.startswith("   {")]
+    assert [e["outcome"] for e in audit_lines] == ["ok", "ok", "ok", "ok", "denied"]
+    assert "embedded Gemini API emulator" in result.stderr
+    _no_leak(result)
