@@ -95,11 +95,11 @@ def _redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSer
 
 
 @pytest.fixture(name="redis_url")
-def _redis_url(redis_server: RedisServer) -> Iterator[str]:
+def _redis_url(redis_server: RedisServer) -> str:
     """The session's Redis, emptied for this test."""
     with redis_server.client() as client:
         client.flushall()
-    yield redis_server.url
+    return redis_server.url
 
 
 @pytest.fixture(name="own_redis")

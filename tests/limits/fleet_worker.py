@@ -8,6 +8,7 @@ real usage exceeded its reservation (what can overshoot while it is in flight).
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 import threading
@@ -53,6 +54,7 @@ def main() -> None:
         backend="ai_studio", api_key="k", base_url=emulator_url, retry_attempts=1,
         team="fleet", audit_sink="none", policies=[*policies, observe])
     totals = {"allowed": 0, "tokens": 0}
+    errors: list[str] = []
     lock = threading.Lock()
 
     def work(seed: int) -> None:
@@ -64,10 +66,16 @@ def main() -> None:
                                                           contents=words)
             except BudgetExceeded:
                 return
+            except Exception as exc:  # reported to the test, which fails on any
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                return
             with lock:
                 totals["allowed"] += 1
                 totals["tokens"] += response.usage_metadata.total_token_count
 
+    # Ready (imports done, client built): the test starts every process's threads at once.
+    Path(f"{go_file}.ready.{os.getpid()}").touch()
     while not Path(go_file).exists():
         time.sleep(0.005)
     workers = [threading.Thread(target=work, args=(i,)) for i in range(int(threads))]
@@ -75,7 +83,7 @@ def main() -> None:
         worker.start()
     for worker in workers:
         worker.join()
-    print(json.dumps({**totals, "max_excess": observe.excess}))
+    print(json.dumps({**totals, "max_excess": observe.excess, "errors": errors}))
 
 
 if __name__ == "__main__":
