@@ -1,0 +1,82 @@
+"""``golden-path versions``: installed packages next to the lock; ``--check`` fails on drift."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``versions`` command."""
+    parser = sub.add_parser(
+        "versions",
+        help="compare installed packages with the lock (--check: exit 1 on drift)",
+        description="List every locked and installed distribution with its status. The lock is "
+        "--lock, else $GOLDEN_PATH_LOCK, else /etc/golden-path/requirements.lock, else this "
+        "checkout's base-image/requirements.lock.",
+    )
+    parser.add_argument("--check", action="store_true",
+                        help="print only the differences; exit 1 if there is any")
+    parser.add_argument("--lock", type=Path, metavar="PATH", help="the requirements.lock to use")
+    parser.add_argument("--allow-extra", action="store_true",
+                        help="installed packages that are not in the lock are not drift "
+                        "(for images built FROM the base image with the app's own packages)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """List or check; 0 when clean (or listing), 1 on drift with --check; bad lock raises."""
+    from golden_path._versions import compare, find_lock, installed_distributions, read_lock
+    from golden_path.exceptions import ConfigError, ConfigProblem
+
+    found = find_lock(args.lock)
+    if found is None:
+        raise ConfigError([ConfigProblem(
+            "lock", "no lock file found (looked at $GOLDEN_PATH_LOCK, "
+            "/etc/golden-path/requirements.lock and this checkout's base-image/)", "default",
+            "pass --lock PATH or set GOLDEN_PATH_LOCK")])
+    lock = read_lock(*found)
+    installed = installed_distributions()
+    differences = compare(lock, installed)
+    drift = [d for d in differences if not (args.allow_extra and d.status == "extra")]
+    status = {d.name: d.status for d in differences}
+    if args.json:
+        names = sorted(set(lock.pins) | set(installed))
+        report = {
+            "lock": str(lock.path),
+            "lock_source": lock.source,
+            "python": sys.executable,
+            "clean": not drift,
+            "packages": [
+                {
+                    "name": name,
+                    "locked": lock.pins[name].version if name in lock.pins else None,
+                    "installed": installed.get(name),
+                    "status": status.get(name, "ok"),
+                }
+                for name in names
+            ],
+            "differences": [str(d) for d in drift],
+        }
+        print(json.dumps(report, indent=2))
+    elif args.check:
+        for difference in drift:
+            print(difference)
+        if not drift:
+            print(f"ok: {len(lock.pins)} locked packages installed as locked "
+                  f"({lock.path}, from {lock.source})")
+    else:
+        print(f"lock: {lock.path} (from {lock.source})")
+        names = sorted(set(lock.pins) | set(installed))
+        width = max(len(name) for name in names)
+        print(f"{'package':<{width}}  {'locked':<12}  {'installed':<12}  status")
+        for name in names:
+            locked = lock.pins[name].version if name in lock.pins else "-"
+            print(f"{name:<{width}}  {locked:<12}  {installed.get(name, '-'):<12}  "
+                  f"{status.get(name, 'ok')}")
+    return 1 if args.check and drift else 0
