@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import operator
 from typing import Any, Literal
 
 __all__ = ["EVENT_NAME", "AuditEvent", "Outcome"]
@@ -76,8 +77,7 @@ class AuditEvent:
             "message": f"{self.method} {self.model or '-'} {self.outcome}",
             "time": self.timestamp,
         }
-        for name in _FIELDS:
-            data[name] = getattr(self, name)
+        data.update(zip(_FIELDS, _VALUES(self), strict=True))
         data["policy"] = list(self.policy)
         if self.content is not None:
             data["content"] = self.content
@@ -86,3 +86,4 @@ class AuditEvent:
 
 # Computed once: dataclasses.fields() on every event is most of the cost of as_dict().
 _FIELDS = tuple(f.name for f in dataclasses.fields(AuditEvent) if f.name != "content")
+_VALUES = operator.attrgetter(*_FIELDS)
