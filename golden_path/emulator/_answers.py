@@ -197,3 +197,16 @@ def split_text(text: str, pieces: int = 3) -> list[str]:
 def joined(values: Iterable[str]) -> str:
     """Concatenate texts the way a streaming client does."""
     return "".join(values)
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """Return ``value`` if it is a JSON object, else {}.
+
+    Optional fields of the wrong type are ignored rather than allowed to crash an answer.
+    """
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    """Return ``value`` if it is a JSON array, else []."""
+    return value if isinstance(value, list) else []

@@ -207,7 +207,7 @@ def answer(body: dict[str, Any], model: str, *, vertex: bool) -> dict[str, Any]:
         "totalTokenCount": prompt + output,
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
     }
-    budget = (config.get("thinkingConfig") or {}).get("thinkingBudget")
+    budget = _answers.as_dict(config.get("thinkingConfig")).get("thinkingBudget")
     if isinstance(budget, int) and budget > 0:
         usage["thoughtsTokenCount"] = min(budget, 16)
         usage["totalTokenCount"] += usage["thoughtsTokenCount"]
@@ -253,12 +253,14 @@ def _answer_parts(body: dict[str, Any], config: dict[str, Any]) -> list[dict[str
 def _function_call(body: dict[str, Any]) -> dict[str, Any] | None:
     declarations = [
         d
-        for tool in body.get("tools") or []
+        for tool in _answers.as_list(body.get("tools"))
         if isinstance(tool, dict)
-        for d in tool.get("functionDeclarations") or []
+        for d in _answers.as_list(tool.get("functionDeclarations"))
         if isinstance(d, dict) and isinstance(d.get("name"), str)
     ]
-    calling = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+    calling = _answers.as_dict(
+        _answers.as_dict(body.get("toolConfig")).get("functionCallingConfig")
+    )
     mode = str(calling.get("mode", "AUTO")).upper()
     allowed = calling.get("allowedFunctionNames")
     if mode == "NONE":
@@ -336,7 +338,7 @@ def _embed_one(model: str, request: Any, where: str) -> dict[str, Any] | str:
     text = " ".join(_answers.content_texts(request["content"]))
     if not text:
         return f"* {where}.content.parts: contents.parts must not be empty."
-    config = request.get("embedContentConfig") or {}
+    config = _answers.as_dict(request.get("embedContentConfig"))
     dims = _dimensions(
         model, config.get("outputDimensionality", request.get("outputDimensionality"))
     )
@@ -377,7 +379,9 @@ def _predict(call: ModelCall, body: dict[str, Any]) -> Reply:
     instances = body.get("instances")
     if not isinstance(instances, list) or not instances:
         return google_error(400, "instances must be a non-empty list")
-    dims = _dimensions(call.model, (body.get("parameters") or {}).get("outputDimensionality"))
+    dims = _dimensions(
+        call.model, _answers.as_dict(body.get("parameters")).get("outputDimensionality")
+    )
     if isinstance(dims, str):
         return google_error(400, dims)
     predictions = []

@@ -17,6 +17,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from golden_path.emulator._answers import as_list
 from golden_path.emulator._http import Incoming, Reply, error_info, google_error, json_reply
 from golden_path.emulator._records import IssuedToken
 
@@ -264,8 +265,8 @@ class Authority:
                 "target principal, e.g. emu.iam_endpoint.format(email).",
             ), source.subject
         body = incoming.body if isinstance(incoming.body, dict) else {}
-        delegates = tuple(str(d).rsplit("/", 1)[-1] for d in body.get("delegates") or [])
-        scopes = tuple(str(s) for s in body.get("scope") or [])
+        delegates = tuple(str(d).rsplit("/", 1)[-1] for d in as_list(body.get("delegates")))
+        scopes = tuple(str(s) for s in as_list(body.get("scope")))
         issued = self.issue(
             target, "impersonation", scopes, delegates=delegates, source=source.subject
         )

@@ -180,15 +180,15 @@ def _reply_message(
     last = messages[-1]
     if last["role"] == "tool":
         names = {
-            c.get("id"): (c.get("function") or {}).get("name", "")
+            str(c.get("id")): str(_answers.as_dict(c.get("function")).get("name", ""))
             for m in messages
-            for c in m.get("tool_calls") or []
+            for c in _answers.as_list(m.get("tool_calls"))
             if isinstance(c, dict)
         }
         results = [m for m in messages[messages.index(last) :] if m["role"] == "tool"]
         text = " ".join(
             _answers.describe_function_result(
-                str(names.get(m.get("tool_call_id"), "")), _message_text(m)
+                names.get(str(m.get("tool_call_id")), ""), _message_text(m)
             )
             for m in results
         )
@@ -201,7 +201,7 @@ def _reply_message(
     response_format = body.get("response_format") or {}
     if isinstance(response_format, dict):
         if response_format.get("type") == "json_schema":
-            schema = (response_format.get("json_schema") or {}).get("schema") or {}
+            schema = _answers.as_dict(response_format.get("json_schema")).get("schema")
             text = json.dumps(_answers.value_for_schema(schema))
         elif response_format.get("type") == "json_object":
             text = json.dumps({"answer": text})
@@ -211,7 +211,7 @@ def _reply_message(
 def _tool_call(body: dict[str, Any], prompt: str) -> dict[str, Any] | None:
     functions = [
         t["function"]
-        for t in body.get("tools") or []
+        for t in _answers.as_list(body.get("tools"))
         if isinstance(t, dict)
         and isinstance(t.get("function"), dict)
         and isinstance(t["function"].get("name"), str)
@@ -220,7 +220,7 @@ def _tool_call(body: dict[str, Any], prompt: str) -> dict[str, Any] | None:
     if choice == "none" or not functions:
         return None
     if isinstance(choice, dict):
-        wanted = (choice.get("function") or {}).get("name")
+        wanted = _answers.as_dict(choice.get("function")).get("name")
         functions = [f for f in functions if f["name"] == wanted]
     named = [f for f in functions if _answers.mentions(prompt, f["name"])]
     forced = choice == "required" or isinstance(choice, dict)
