@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import re
 import threading
@@ -39,6 +40,9 @@ _VERTEX_OPENAI = re.compile(
 _IAM = re.compile(r"^/v1/projects/-/serviceAccounts/([^/]+):generateAccessToken$")
 _TOKEN_PATHS = frozenset({"/token", "/v1/token"})
 
+MAX_RECORDS = 100_000
+"""Only the latest requests are kept, so a long-running ``golden-path emulator`` stays small."""
+
 _GEMINI_SERVICE = "generativelanguage.googleapis.com"
 _VERTEX_SERVICE = "aiplatform.googleapis.com"
 
@@ -52,7 +56,7 @@ class State:
         self._lock = threading.Lock()
         self._accept_any_key = api_keys is None
         self._keys = set(api_keys or ())
-        self._records: list[RecordedRequest] = []
+        self._records: collections.deque[RecordedRequest] = collections.deque(maxlen=MAX_RECORDS)
 
     def add_api_key(self, key: str) -> None:
         """Accept ``key`` from now on."""

@@ -155,9 +155,12 @@ def test_vertex_openai_endpoint(raw: httpx2.Client, emu: Emulator) -> None:
     creds.refresh(Request())
     path = "/v1beta1/projects/p/locations/us-central1/endpoints/openapi/chat/completions"
     body = {"model": f"google/{MODEL}", "messages": [{"role": "user", "content": "vertex"}]}
-    answer = raw.post(path, headers={"authorization": f"Bearer {creds.token}"}, json=body)
+    auth = {"authorization": f"Bearer {creds.token}"}
+    answer = raw.post(path, headers=auth, json=body)
     assert answer.json()["choices"][0]["message"]["content"] == "Echo: vertex"
     assert emu.api_requests()[-1].principal == info["client_email"]
+    models = raw.get(path.replace("chat/completions", "models"), headers=auth).json()
+    assert f"google/{MODEL}" in [m["id"] for m in models["data"]]
     refused = raw.post(path, headers=BEARER, json=body)
     assert refused.status_code == 401
     assert refused.json()["error"]["type"] == "authentication_error"

@@ -200,6 +200,20 @@ def test_impersonation(
     assert emu.api_requests()[0].principal == target
 
 
+def test_unformatted_iam_endpoint_is_explained(
+    make_vertex: Callable[[Any], genai.Client], sa_credentials: Any, emu: Emulator
+) -> None:
+    """google-auth uses iam_endpoint_override verbatim, so the template must be formatted first."""
+    creds = impersonated_credentials.Credentials(
+        source_credentials=sa_credentials,
+        target_principal="target@emu-project.iam.gserviceaccount.com",
+        target_scopes=[CLOUD_PLATFORM],
+        iam_endpoint_override=emu.iam_endpoint,
+    )
+    with pytest.raises(RefreshError, match=r"emu.iam_endpoint.format\(email\)"):
+        creds.refresh(Request())
+
+
 def test_iam_needs_a_valid_source_token(raw: httpx2.Client, emu: Emulator) -> None:
     """generateAccessToken without an issued Bearer token answers 401."""
     url = emu.iam_endpoint_for("x@p.iam.gserviceaccount.com").removeprefix(emu.url)
