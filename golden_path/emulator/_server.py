@@ -60,6 +60,9 @@ class Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes; with Nagle on, the body waits for the client's
+    # delayed ACK (~40 ms per response on Linux loopback).
+    disable_nagle_algorithm = True
     server_version = "golden-path-emulator"
     sys_version = ""
     timeout = _IDLE_TIMEOUT_S
