@@ -81,9 +81,7 @@ class Authorizer:
             if not credentials.valid:
                 import google.auth.transport.requests
 
-                # google-auth's refresh() is untyped.
-                credentials.refresh(  # type: ignore[no-untyped-call]
-                    google.auth.transport.requests.Request())
+                credentials.refresh(google.auth.transport.requests.Request())
 
     def _set(self, request: httpx2.Request) -> None:
         headers = request.headers
@@ -91,7 +89,7 @@ class Authorizer:
         if credentials is not None:
             applied: dict[str, str] = {}
             # Authorization, plus x-goog-user-project when the credentials carry a quota project.
-            credentials.apply(applied)  # type: ignore[no-untyped-call] # untyped in google-auth
+            credentials.apply(applied)
             for name, value in applied.items():
                 headers[name] = value
             return

@@ -12,6 +12,7 @@ abandoned by the caller.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -137,6 +138,24 @@ class Call:
         except PolicyViolation as violation:
             self._finish("denied", error_type=type(violation).__name__)
             raise
+        return self._outgoing()
+
+    async def abefore(self) -> httpx2.Request:
+        """:meth:`before` on an event loop: policies that wait for capacity await."""
+        request = self.request
+        self._identify(request.headers)
+        try:
+            self.entered = await self.pipeline.chain.abefore(request)
+        except PolicyViolation as violation:
+            self._finish("denied", error_type=type(violation).__name__)
+            raise
+        except asyncio.CancelledError:
+            self.cancelled()
+            raise
+        return self._outgoing()
+
+    def _outgoing(self) -> httpx2.Request:
+        request = self.request
         headers = request.headers
         content = request.serialize()
         if request.modified:
@@ -163,8 +182,10 @@ class Call:
     # ------------------------------------------------------------------ after sending
 
     def response_headers(self, response: httpx2.Response) -> httpx2.Headers:
-        """The server's headers plus our request id, so an SDK APIError carries it
-        (``err.response.headers["x-golden-path-request-id"]``)."""
+        """The server's headers plus our request id.
+
+        An SDK APIError then carries it: ``err.response.headers["x-golden-path-request-id"]``.
+        """
         headers = httpx2.Headers(response.headers)
         headers[REQUEST_ID_HEADER] = self.request.request_id
         return headers
@@ -195,8 +216,10 @@ class Call:
         if self.first_byte is None:
             self.first_byte = time.perf_counter()
         response = self.response
-        assert response is not None and self._sse is not None  # noqa: S101 - set by stream_started
-        for event in self._sse.feed(data):
+        sse = self._sse
+        assert response is not None  # set by stream_started
+        assert sse is not None
+        for event in sse.feed(data):
             self._event(response, event)
 
     def _event(self, response: GenAIResponse, event: Any) -> None:
@@ -216,7 +239,7 @@ class Call:
     def stream_ended(self) -> None:
         """The stream was read to its end."""
         response = self.response
-        assert response is not None  # noqa: S101 - set by stream_started
+        assert response is not None
         events, rest = self._sse.finish() if self._sse is not None else ([], b"")
         for event in events:
             self._event(response, event)
@@ -367,7 +390,7 @@ class GovernedTransport(httpx2.BaseTransport):
             return httpx2.Response(response.status_code, headers=call.response_headers(response),
                                    stream=stream, extensions=response.extensions)
         try:
-            raw = b"".join(response.stream)
+            raw = b"".join(response.iter_raw())
         except BaseException as exc:
             call.failed(exc)
             raise
@@ -441,7 +464,7 @@ class GovernedAsyncTransport(httpx2.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         """Run one request through policies, the wire and audit."""
         call = self.pipeline.start(request)
-        outgoing = call.before()
+        outgoing = await call.abefore()
         try:
             pool = await self._transport()
             response = await pool.handle_async_request(outgoing)
@@ -563,13 +586,14 @@ class _SSEParser:
         return events
 
     def finish(self) -> tuple[list[Any], bytes]:
-        """At the end of the stream: a last event that lacked its blank line, and any bytes
-        that were not SSE at all (an error status's JSON body, a broken proxy's answer)."""
+        """What is left at the end of the stream.
+
+        A last event that lacked its blank line, and any bytes that were not SSE at all (an
+        error status's JSON body, a broken proxy's answer).
+        """
         if self._decoder is not None:
-            try:
+            with contextlib.suppress(zlib.error):
                 self._buffer += self._decoder.flush()
-            except zlib.error:
-                pass
             self._decoder = None
         rest = self._buffer
         if rest.lstrip().startswith(b"data:"):
@@ -591,9 +615,10 @@ def _decode(raw: bytes, encoding: str | None) -> bytes:
     if decoder is None:
         return raw
     try:
-        return decoder.decompress(raw) + decoder.flush()
+        decoded: bytes = decoder.decompress(raw) + decoder.flush()
     except zlib.error:
         return b""
+    return decoded
 
 
 def _parse_json(raw: bytes) -> Any:

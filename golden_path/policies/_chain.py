@@ -28,12 +28,19 @@ class Chain:
     A policy can also carry its own ``fail_open`` attribute.
     """
 
-    __slots__ = ("_chunk", "_error", "_fail_open", "_request", "_response", "policies")
+    __slots__ = ("_arequest", "_chunk", "_error", "_fail_open", "_request", "_response",
+                 "policies")
 
     def __init__(self, policies: Sequence[Any] = (), *, fail_open: bool = False) -> None:
         self.policies: tuple[Any, ...] = tuple(policies)
         self._fail_open = fail_open
         self._request = [(p, p.on_request) for p in self.policies if hasattr(p, "on_request")]
+        # Policies that can wait (a rate limiter) offer ``aon_request``; the async transport
+        # awaits it so waiting never blocks the event loop. None when no policy needs it.
+        self._arequest = [
+            (p, getattr(p, "aon_request", None) or p.on_request)
+            for p in self.policies if hasattr(p, "aon_request") or hasattr(p, "on_request")
+        ] if any(hasattr(p, "aon_request") for p in self.policies) else None
         self._chunk = {id(p): p.on_chunk for p in self.policies if hasattr(p, "on_chunk")}
         self._response = {id(p): p.on_response for p in self.policies if hasattr(p, "on_response")}
         self._error = {id(p): p.on_error for p in self.policies if hasattr(p, "on_error")}
@@ -53,30 +60,58 @@ class Chain:
         """
         entered: list[Any] = []
         for policy, hook in self._request:
-            name = getattr(policy, "name", type(policy).__name__)
             entered.append(policy)
             try:
                 hook(request)
             except Deny as deny:
-                if getattr(policy, "mode", "enforce") == "report":
-                    request.record(name, "deny", deny.reason, enforced=False)
-                    continue
-                request.record(name, "deny", deny.reason)
-                violation = self._violation(name, deny, request.request_id)
-                self.after_error(entered, request, violation)
-                raise violation from None
-            except Exception as exc:  # any crash of a policy is handled here
-                reason = f"policy raised {type(exc).__name__}"
-                log.exception("policy %s failed on request %s", name, request.request_id)
-                if self._fail_open or getattr(policy, "fail_open", False):
-                    request.record(name, "error", f"{reason}; allowed (fail open)", enforced=False)
-                    continue
-                request.record(name, "deny", f"{reason}; denied (fail closed)")
-                violation = PolicyViolation(name, f"{reason} (fail closed)",
-                                            request_id=request.request_id)
-                self.after_error(entered, request, violation)
-                raise violation from None
+                self._denied(policy, deny, entered, request)
+            except Exception as exc:  # noqa: BLE001 - a crashing policy is handled, not raised
+                self._crashed(policy, exc, entered, request)
         return entered
+
+    async def abefore(self, request: GenAIRequest) -> list[Any]:
+        """:meth:`before` for the async transport: ``aon_request`` hooks are awaited."""
+        if self._arequest is None:
+            return self.before(request)
+        import inspect
+
+        entered: list[Any] = []
+        for policy, hook in self._arequest:
+            entered.append(policy)
+            try:
+                result = hook(request)
+                if inspect.isawaitable(result):
+                    await result
+            except Deny as deny:
+                self._denied(policy, deny, entered, request)
+            except Exception as exc:  # noqa: BLE001 - a crashing policy is handled, not raised
+                self._crashed(policy, exc, entered, request)
+        return entered
+
+    def _denied(self, policy: Any, deny: Deny, entered: list[Any],
+                request: GenAIRequest) -> None:
+        name = getattr(policy, "name", type(policy).__name__)
+        if getattr(policy, "mode", "enforce") == "report":
+            request.record(name, "deny", deny.reason, enforced=False)
+            return
+        request.record(name, "deny", deny.reason)
+        violation = self._violation(name, deny, request.request_id)
+        self.after_error(entered, request, violation)
+        raise violation from None
+
+    def _crashed(self, policy: Any, exc: Exception, entered: list[Any],
+                 request: GenAIRequest) -> None:
+        name = getattr(policy, "name", type(policy).__name__)
+        reason = f"policy raised {type(exc).__name__}"
+        log.error("policy %s failed on request %s", name, request.request_id, exc_info=exc)
+        if self._fail_open or getattr(policy, "fail_open", False):
+            request.record(name, "error", f"{reason}; allowed (fail open)", enforced=False)
+            return
+        request.record(name, "deny", f"{reason}; denied (fail closed)")
+        violation = PolicyViolation(name, f"{reason} (fail closed)",
+                                    request_id=request.request_id)
+        self.after_error(entered, request, violation)
+        raise violation from None
 
     @staticmethod
     def _violation(name: str, deny: Deny, request_id: str) -> PolicyViolation:

@@ -17,9 +17,10 @@ Windows: per-minute limits are sliding-window counters (this minute's count plus
 minute's, weighted by how much of it still overlaps the last 60 s), so there is no burst of
 twice the limit at a minute boundary. Budgets are UTC calendar days and months.
 
-Waiting: a sync call sleeps; ``aon_request`` (for an async chain) awaits. The chain in this
-release is sync and also runs on the event-loop thread of the async transport, where sleeping
-would stall every task: there, ``on_request`` never waits (it denies with ``retry_after``).
+Waiting: a sync call sleeps in ``on_request``; the async transport awaits ``aon_request``
+(``Chain.abefore``), so an async call waits up to ``max_wait_s`` without stalling the loop's
+other tasks. ``on_request`` called on an event-loop thread anyway (a sync client used from async
+code) never sleeps there: it denies with ``retry_after``.
 """
 
 from __future__ import annotations
