@@ -1,0 +1,38 @@
+"""The benchmark command runs end to end in its tiny mode (no timing is asserted: speed is
+measured by ``python -m benchmarks`` itself, never by the test suite)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_quick_run_prints_every_section_and_writes_the_report(tmp_path: Path) -> None:
+    """`python -m benchmarks --quick --out F` exits 0, reaches no network, prints a row (or a
+    visible "not available") for every benchmark, and splices the report between F's markers."""
+    out = tmp_path / "benchmarks.md"
+    out.write_text("# Before\n<!-- results:start -->\nold\n<!-- results:end -->\n# After\n",
+                   encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = done.stdout
+    assert "| Benchmark | Variant | Median | vs raw SDK | Target | Result |" in table
+    for section in ("1. Per-call latency", "2. Streaming", "3. Async throughput, 64 in flight",
+                    "3. Async throughput, 256 in flight", "4. Cold start",
+                    "4. Peak RSS after one call", "5. Client construction",
+                    "6. Policy chain cost", "6. Redis limiter"):
+        assert section in table, section
+    for row in ("raw google-genai SDK, small prompt", "golden-path, no policies, small prompt",
+                "golden-path, every built-in on, 10 KB prompt", "LiteLLM, small prompt"):
+        assert row in table, row
+    assert "network attempts blocked: 0" in table
+    assert "Traceback" not in done.stderr
+    written = out.read_text(encoding="utf-8")
+    assert written.startswith("# Before\n<!-- results:start -->\n")
+    assert written.endswith("<!-- results:end -->\n# After\n")
+    assert "old" not in written
+    assert "| Benchmark | Variant |" in written
