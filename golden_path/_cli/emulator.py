@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 
@@ -45,23 +46,34 @@ def run(args: argparse.Namespace, *, stop: threading.Event | None = None) -> int
         token_lifetime_s=args.token_lifetime,
     )
     with emulator:
-        key = "<one of your --api-key values>" if args.api_keys else "any-key"
-        print(
-            f"Gemini API emulator listening on {emulator.url}\n"
-            f"  OAuth2 token endpoint: {emulator.token_url}\n"
-            "Point golden-path at it:\n"
-            f"  export GOLDEN_PATH_BASE_URL={emulator.url}\n"
-            "  export GOLDEN_PATH_BACKEND=ai_studio\n"
-            f"  export GOLDEN_PATH_API_KEY={key}\n"
-            "or the bare SDK:\n"
-            f"  export GOOGLE_GEMINI_BASE_URL={emulator.url} GEMINI_API_KEY={key}\n"
+        lines = [
+            f"Gemini API emulator listening on {emulator.url}",
+            f"  OAuth2 token endpoint: {emulator.token_url}",
+            "Point golden-path at it:",
+            "  export GOLDEN_PATH_BACKEND=emulator",
+            f"  export GOLDEN_PATH_BASE_URL={emulator.url}",
+        ]
+        key = "any-key"
+        if args.api_keys:
+            key = "<one of your --api-key values>"
+            lines.append(f"  export GOLDEN_PATH_API_KEY={key}")
+        lines += [
+            "or the bare SDK:",
+            f"  export GOOGLE_GEMINI_BASE_URL={emulator.url} GEMINI_API_KEY={key}",
             "Press Ctrl-C to stop.",
-            flush=True,
-        )
+        ]
+        print("\n".join(lines), flush=True)
         waiter = stop or threading.Event()
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            # `docker stop` and process managers send SIGTERM: stop as cleanly as on Ctrl-C.
+            previous = signal.signal(signal.SIGTERM, lambda *_: waiter.set())
         try:
             while not waiter.wait(0.5):
                 pass
         except KeyboardInterrupt:
             print("\nemulator stopped", file=sys.stderr)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
     return 0

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -208,3 +211,25 @@ def test_cli_port_in_use_raises(emu: Emulator) -> None:
     args = _cli_args("--port", str(emu.port))
     with pytest.raises(EmulatorError, match=f"port {emu.port} on 127.0.0.1 is in use"):
         emulator_cli.run(args)
+
+
+def test_cli_process_stops_on_sigterm() -> None:
+    """`golden-path emulator` in its own process answers, then exits 0 on SIGTERM."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "golden_path", "emulator", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        url = first.rsplit(" ", 1)[-1].strip()
+        assert url.startswith("http://127.0.0.1:")
+        with raw_client(url) as client:
+            assert client.get("/v1/models", headers=KEY).status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
+        process.communicate()
