@@ -76,6 +76,19 @@ def test_every_pin_is_exact_and_hashed(lock: _versions.Lock) -> None:
     assert "pip" in lock.pins, "the image venv gets pip from the lock (base-image/image.in)"
 
 
+def test_build_tools_are_locked_too() -> None:
+    """The tools the build runs (SBOM generator, build backend) are hash-pinned and satisfy
+    pyproject's build-system, so the image build itself is reproducible."""
+    tools = _versions.read_lock(REPO / "base-image" / "build-tools.lock", "base-image")
+    assert not [name for name, pin in tools.pins.items() if not pin.hashes]
+    with (REPO / "pyproject.toml").open("rb") as fh:
+        backend = [Requirement(r) for r in tomllib.load(fh)["build-system"]["requires"]]
+    assert "cyclonedx-bom" in tools.pins
+    for requirement in backend:
+        pin = tools.pins[_versions.normalize(requirement.name)]
+        assert requirement.specifier.contains(Version(pin.version)), (requirement, pin.version)
+
+
 def test_lock_names_its_generator() -> None:
     """The lock's header names the documented command that regenerates it."""
     header = LOCK.read_text(encoding="utf-8").splitlines()[:2]

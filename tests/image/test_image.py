@@ -1,7 +1,7 @@
 """The base image, built for real with podman by base-image/build, smoke-tested and rebuilt.
 
-Two builds from the same commit, each in fresh private storage (the second with --no-cache,
-which also makes the Debian base again), must give the same image ID. Outside CI these tests
+Two builds from the same commit, each in fresh private storage, the second with --no-cache,
+must give the same image ID. Outside CI these tests
 skip, with the reason, where podman cannot run; with CI set they fail instead.
 """
 
@@ -20,13 +20,21 @@ import pytest
 
 from golden_path._version import PINNED_SDK_VERSION, VERSION
 
-pytestmark = pytest.mark.image
+# One worker builds once for the whole module (pytest -n with --dist loadgroup).
+pytestmark = [pytest.mark.image, pytest.mark.xdist_group("base-image")]
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "base-image" / "build"
 DOCKERFILE = REPO / "base-image" / "Dockerfile"
 # The build's caches live under the real home; captured before the autouse fixture moves HOME.
 _ENV = dict(os.environ)
+
+
+def _epoch() -> str:
+    """One SOURCE_DATE_EPOCH for both builds, even if a commit lands between them."""
+    done = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%ct"],
+                          capture_output=True, text=True, check=False)
+    return done.stdout.strip() or "1767225600"
 
 
 def _why_podman_cannot_run() -> str | None:
@@ -48,6 +56,9 @@ def _require_podman() -> None:
     pytest.skip(reason)
 
 
+_EPOCH = _epoch()
+
+
 @dataclass(frozen=True)
 class Build:
     """One run of base-image/build: its exit code, log, image ID and saved archive."""
@@ -64,6 +75,7 @@ def _build(workdir: Path, *options: str, archive: bool = False) -> Build:
     env = {key: value for key, value in _ENV.items()
            if not key.startswith(("GOLDEN_PATH_", "GOOGLE_", "GEMINI_"))}
     env["PYTHON"] = sys.executable
+    env["SOURCE_DATE_EPOCH"] = _EPOCH
     if "GOLDEN_PATH_IMAGE_CACHE" in _ENV:
         env["GOLDEN_PATH_IMAGE_CACHE"] = _ENV["GOLDEN_PATH_IMAGE_CACHE"]
     command = [str(BUILD), "--iidfile", str(iid), *options]
@@ -86,7 +98,7 @@ def _first(tmp_path_factory: pytest.TempPathFactory) -> Build:
 
 @pytest.fixture(name="second", scope="module")
 def _second(first: Build, tmp_path_factory: pytest.TempPathFactory) -> Build:
-    """The same commit built again from nothing: --no-cache, fresh storage, fresh base."""
+    """The same commit built again: --no-cache, in fresh private storage."""
     build = _build(tmp_path_factory.mktemp("second"), "--no-cache")
     assert build.returncode == 0, build.log[-6000:]
     return build
