@@ -13,6 +13,7 @@ from typing import Any
 
 from golden_path.emulator._dispatch import State, dispatch
 from golden_path.emulator._http import Incoming, Reply, google_error
+from golden_path.emulator._records import RecordedRequest
 
 MAX_BODY_BYTES = 20 * 1024 * 1024
 """Google rejects larger inline requests; so does the emulator, with 413."""
@@ -107,7 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         received = time.time()
         try:
-            incoming = self._read()
+            incoming = self._read(received)
             if isinstance(incoming, Reply):
                 self._send(incoming)
                 return
@@ -119,19 +120,23 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(Exception):
                 self._send(google_error(500, "The emulator failed on this request."))
 
-    def _read(self) -> Incoming | Reply:
+    def _read(self, received: float) -> Incoming | Reply:
         headers: dict[str, str] = {}
         for raw_name, value in self.headers.items():
             name = raw_name.lower()
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        raw = self._read_body(headers)
-        if isinstance(raw, Reply):
-            return raw
         split = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(split.query, keep_blank_values=True))
-        body, problem = _decode(raw, headers.get("content-type", ""))
         # Decoded like Google's frontends do: clients escape "/" in ids (models%2Fgemini-...).
         path = urllib.parse.unquote(split.path)
+        raw = self._read_body(headers)
+        if isinstance(raw, Reply):
+            # Refused before routing (too large, bad framing) but still seen: record it bodiless.
+            self.server.state.record(
+                RecordedRequest(self.command, path, query, headers, None, b"", received)
+            )
+            return raw
+        body, problem = _decode(raw, headers.get("content-type", ""))
         return Incoming(self.command, path, query, headers, raw, body, problem)
 
     def _read_body(self, headers: dict[str, str]) -> bytes | Reply:

@@ -70,6 +70,8 @@ def test_oversized_body_is_413(raw: httpx2.Client, emu: Emulator) -> None:
     response = raw.post(GENERATE, headers=KEY, content=b"x" * (20 * 1024 * 1024 + 1))
     assert response.status_code == 413
     assert "exceeds the limit" in response.json()["error"]["message"]
+    [refused] = emu.requests
+    assert (refused.path, refused.raw_body, refused.kind) == (GENERATE, b"", "other")
     ok = raw.post(GENERATE, headers=KEY, json={"contents": [{"parts": [{"text": "after"}]}]})
     assert ok.status_code == 200
 
