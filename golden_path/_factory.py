@@ -204,8 +204,8 @@ def _load_sinks(settings: Settings) -> list[Any]:
     except ValueError as exc:
         from golden_path.exceptions import ConfigProblem
 
-        raise ConfigError([ConfigProblem("audit_sink", str(exc), "GOLDEN_PATH_AUDIT_SINK",
-                                         "use stderr, stdout, file:/path, logging or none")]
+        fix = "use stderr, stdout, file:/path, logging, otel or none, or a comma-separated list"
+        raise ConfigError([ConfigProblem("audit_sink", str(exc), "GOLDEN_PATH_AUDIT_SINK", fix)]
                           ) from None
 
 

@@ -1,4 +1,9 @@
-"""``redis://``: counters shared by a fleet, one Lua script (one round trip) per reservation.
+"""``redis://``: counters shared by a fleet, one round trip per request.
+
+A request needs two writes: the reservation before it, the reconciliation (estimate -> real
+usage) after it. Reconciliations are queued and sent with the next reservation, in the same
+pipeline write, so the steady state is one round trip per request; a timer flushes the queue
+within ``_FLUSH_S`` when no reservation comes. Deltas for one key are summed while they wait.
 
 Why Lua: the check ("is there room?") and the add must be one atomic step, or two replicas
 both take the last unit. A script runs atomically on the server, in one round trip, which a
@@ -12,6 +17,7 @@ decides, instead of the call hanging. After a failure the store fails fast for a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -30,6 +36,9 @@ log = logging.getLogger("golden_path.state")
 # After a failure, calls fail fast for this long: a dead Redis costs requests nothing but a
 # clock read, and a returning one is noticed within this delay.
 _BREAKER_S = 0.25
+# How long a reconciliation may wait for a reservation to ride with. Counters lag real usage by
+# at most this long (plus what is in flight), in every replica.
+_FLUSH_S = 0.05
 
 # Shared by the scripts: a counter's value, where a missing key is 0 and anything that is not
 # a non-negative integer (garbage, a hash, a list) is deleted, reported, and counted as 0.
@@ -140,6 +149,13 @@ class RedisStore:
         self._cooldown = self._client.register_script(_COOLDOWN)
         self._down_until = 0.0
         self._lock = threading.Lock()
+        # key -> [delta, ttl_ms], waiting to ride with the next reservation.
+        self._pending: dict[str, list[int]] = {}
+        self._pending_lock = threading.Lock()
+        self._flush_timer: threading.Timer | None = None
+        self._noscript: type[BaseException] = redis.exceptions.NoScriptError
+        # Exchanges with Redis (a single command or one pipeline write); the benchmark reads it.
+        self.round_trips = 0
 
     @property
     def display_url(self) -> str:
@@ -147,6 +163,7 @@ class RedisStore:
         return self._display
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        self.round_trips += 1
         if time.monotonic() < self._down_until:
             raise StoreUnavailable(f"{self._display} was unreachable moments ago")
         try:
@@ -161,14 +178,24 @@ class RedisStore:
             raise StoreUnavailable(f"{self._display}: {type(exc).__name__}") from exc
 
     def reserve(self, counters: Sequence[Counter], cooldown_key: str | None) -> Reserved:
-        """One EVALSHA: check and add, or report which counter had no room."""
+        """Check and add in one script; queued reconciliations ride in the same round trip."""
         keys: list[str] = [cooldown_key or "-"]
         args: list[Any] = ["1" if cooldown_key else "0", len(counters)]
         for counter in counters:
             keys += [counter.key, counter.prev_key or counter.key]
             args += [counter.limit, counter.amount, max(counter.ttl_ms, 1),
                      repr(counter.prev_weight if counter.prev_key else 0.0)]
-        reply = self._call("reserve", self._reserve, keys=keys, args=args)
+        pending = self._take_pending()
+        if not pending:
+            reply = self._call("reserve", self._reserve, keys=keys, args=args)
+        else:
+            try:
+                adjusted, reply = self._call("reserve", self._pipelined, pending, keys, args)
+            except StoreUnavailable:
+                self._queue(pending)
+                raise
+            if isinstance(adjusted, list):
+                _warn_resets(self._display, tuple(_text(k) for k in adjusted))
         try:
             status, index, used, prev, cooldown_ms = (int(x) for x in reply[:5])
             resets = tuple(_text(k) for k in reply[5:])
@@ -180,26 +207,85 @@ class RedisStore:
         return Reserved(ok=False, index=index, used=used, prev=prev, cooldown_ms=cooldown_ms,
                         resets=resets)
 
+    def _pipelined(self, pending: list[tuple[str, int, int]], keys: list[str],
+                   args: list[Any]) -> list[Any]:
+        # Plain EVALSHA in a non-transactional pipeline: one write, one read. (redis-py's Script
+        # objects in a pipeline would add a SCRIPT EXISTS round trip to every execute.)
+        adjust_keys, adjust_args = _adjust_params(pending)
+        pipe = self._client.pipeline(transaction=False)
+        pipe.evalsha(self._adjust.sha, len(adjust_keys), *adjust_keys, *adjust_args)
+        pipe.evalsha(self._reserve.sha, len(keys), *keys, *args)
+        adjusted, reserved = pipe.execute(raise_on_error=False)
+        # A Redis that restarted (or never ran these scripts) answers NOSCRIPT per command; the
+        # other command did run, so only the failed one is sent again, through the Script object
+        # that loads it: resending both would reserve twice.
+        if isinstance(adjusted, self._noscript):
+            adjusted = self._adjust(keys=adjust_keys, args=adjust_args)
+        if isinstance(reserved, self._noscript):
+            reserved = self._reserve(keys=keys, args=args)
+        for reply in (adjusted, reserved):
+            if isinstance(reply, BaseException):
+                raise reply
+        return [adjusted, reserved]
+
     def adjust(self, changes: Sequence[tuple[str, int, int]]) -> None:
-        """One EVALSHA for all the deltas of a request."""
-        if not changes:
+        """Queue the deltas of a request: they ride with the next reservation."""
+        if changes:
+            self._queue(changes)
+
+    def flush(self) -> None:
+        """Send queued reconciliations now (one script call)."""
+        pending = self._take_pending()
+        if not pending:
             return
-        keys = [key for key, _, _ in changes]
-        args: list[Any] = []
-        for _, delta, ttl_ms in changes:
-            args += [delta, max(ttl_ms, 1)]
-        reply = self._call("adjust", self._adjust, keys=keys, args=args)
+        keys, args = _adjust_params(pending)
+        try:
+            reply = self._call("adjust", self._adjust, keys=keys, args=args)
+        except StoreUnavailable:
+            self._queue(pending)
+            raise
         if isinstance(reply, list):
             _warn_resets(self._display, tuple(_text(k) for k in reply))
+
+    def _queue(self, changes: Sequence[tuple[str, int, int]]) -> None:
+        with self._pending_lock:
+            for key, delta, ttl_ms in changes:
+                entry = self._pending.setdefault(key, [0, 0])
+                entry[0] += delta
+                entry[1] = max(entry[1], ttl_ms)
+            if self._flush_timer is None:
+                timer = threading.Timer(_FLUSH_S, self._flush_later)
+                timer.daemon = True
+                self._flush_timer = timer
+                timer.start()
+
+    def _take_pending(self) -> list[tuple[str, int, int]]:
+        if not self._pending:  # unlocked peek: the common case costs nothing
+            return []
+        with self._pending_lock:
+            items = [(k, d, t) for k, (d, t) in self._pending.items() if d]
+            self._pending.clear()
+        return items
+
+    def _flush_later(self) -> None:
+        with self._pending_lock:
+            self._flush_timer = None
+        # On failure it stays queued; the next reservation or timer tries again.
+        with contextlib.suppress(StoreUnavailable):
+            self.flush()
 
     def cooldown(self, key: str, seconds: float) -> None:
         """Start or extend a cooldown."""
         self._call("cooldown", self._cooldown, keys=[key], args=[max(int(seconds * 1000), 1)])
 
     def read(self, keys: Sequence[str]) -> list[int]:
-        """MGET; garbage reads as 0 (the next write resets it)."""
+        """MGET; garbage reads as 0 (the next write resets it).
+
+        Queued reconciliations are sent first, so a process reads its own writes.
+        """
         if not keys:
             return []
+        self.flush()
         values = self._call("read", self._client.mget, list(keys))
         return [_as_count(v) for v in values] if isinstance(values, list) else [0] * len(keys)
 
@@ -213,8 +299,22 @@ class RedisStore:
         self._call("ping", self._client.ping)
 
     def close(self) -> None:
-        """Close pooled connections."""
+        """Send what is queued (best effort), then close pooled connections."""
+        with contextlib.suppress(StoreUnavailable):
+            self.flush()
+        with self._pending_lock:
+            if self._flush_timer is not None:
+                self._flush_timer.cancel()
+                self._flush_timer = None
         self._client.close()
+
+
+def _adjust_params(changes: Sequence[tuple[str, int, int]]) -> tuple[list[str], list[Any]]:
+    keys = [key for key, _, _ in changes]
+    args: list[Any] = []
+    for _, delta, ttl_ms in changes:
+        args += [delta, max(ttl_ms, 1)]
+    return keys, args
 
 
 def _text(value: Any) -> str:

@@ -59,13 +59,16 @@ def test_status_on_redis_shows_real_usage(policy_file: Path, redis_url: str,
     import tomllib
 
     sections = tomllib.loads(POLICY)
-    client = make_client(team="search", policies=limits(state_url=redis_url, team="search",
-                                                        **sections))
+    policies = limits(state_url=redis_url, team="search", **sections)
+    client = make_client(team="search", policies=policies)
     total = sum(
         client.models.generate_content(model="gemini-2.5-flash", contents=text)
         .usage_metadata.total_token_count
         for text in ("one", "two words", "three words here")
     )
+    # The app's last reconciliation reaches Redis within 50 ms (or at its next call); send it
+    # now, as the app's shutdown would.
+    policies[0].store.flush()
     monkeypatch.setenv("GOLDEN_PATH_STATE_URL", redis_url)
     assert main(["budget", "status", "--scope", "team=search", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

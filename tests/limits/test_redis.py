@@ -63,6 +63,8 @@ def test_redis_budget_holds_real_usage_in_expiring_keys(
     response = client.models.generate_content(model=MODEL, contents="count my tokens")
     with redis_server.client() as raw:
         key = "acme:team=ml:tokens:d2026-01-01"
+        # Reconciliations ride with the next reservation or a flush within 50 ms; flush now.
+        policies[0].store.flush()
         assert int(raw.get(key)) == response.usage_metadata.total_token_count
         assert raw.pttl(key) > 0
 
@@ -233,3 +235,21 @@ def test_a_429_cooldown_is_shared_through_redis(limits: Callable[..., list[Any]]
     assert caught.value.limit == "rate_limits.cooldown"
     assert caught.value.retry_after is not None
     assert 25 < caught.value.retry_after <= 30
+
+
+def test_counts_stay_exact_when_redis_forgets_its_scripts(
+        limits: Callable[..., list[Any]], make_client: Any, redis_server: RedisServer,
+        redis_url: str) -> None:
+    """A Redis that lost its scripts (restart, SCRIPT FLUSH) mid-run never double-reserves."""
+    policies = limits(state_url=f"{redis_url}?prefix=flush", budgets={"tokens_per_day": 100_000},
+                      clock=lambda: FIXED_NOW)
+    client = make_client(team="ml", policies=policies)
+    total = 0
+    for text in ("one", "two words", "three words here", "four more words here"):
+        with redis_server.client() as raw:
+            raw.script_flush()
+        response = client.models.generate_content(model=MODEL, contents=text)
+        total += response.usage_metadata.total_token_count
+    policies[0].store.flush()
+    with redis_server.client() as raw:
+        assert int(raw.get("flush:team=ml:tokens:d2026-01-01")) == total
