@@ -206,7 +206,10 @@ class GenAIRequest:
         """The body as it will be sent: the original bytes unless a hook changed it."""
         if not self._dirty:
             return self.raw
-        return json.dumps(self._body, separators=(",", ":"), ensure_ascii=False).encode()
+        # For an ASCII body both spellings give the same bytes, and the ASCII encoder is about
+        # twice as fast; other text stays UTF-8 rather than growing into \u escapes.
+        ascii_only = self.raw.isascii()
+        return json.dumps(self._body, separators=(",", ":"), ensure_ascii=ascii_only).encode()
 
 
 @dataclasses.dataclass(slots=True)
