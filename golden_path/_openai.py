@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import openai
 
     from golden_path._auth import Auth
+    from golden_path._transport import Pipeline
     from golden_path.audit import AuditSink
 
 __all__ = ["OPENAI_SUFFIX", "async_openai_client", "openai_base_url", "openai_client"]
@@ -52,13 +53,10 @@ def openai_client(
     Raises ImportError without the ``openai`` extra, ConfigError for Vertex express mode (the
     OpenAI-compatible endpoint needs a project and location).
     """
-    _require_openai()
     import openai
 
-    resolved = _resolve(settings, overrides)
-    auth, base_url, kwargs = _common(resolved)
-    pipeline = build_pipeline(resolved.settings, policies=policies, audit_sinks=audit_sinks,
-                              surface_suffix=OPENAI_SUFFIX, sources=resolved.sources)
+    resolved, auth, base_url, kwargs, pipeline = _prepare(settings, policies, audit_sinks,
+                                                          overrides)
     http = httpx2.Client(transport=governed_transport(pipeline, _authorizer(auth)),
                          timeout=resolved.settings.timeout_s, follow_redirects=True)
     return openai.OpenAI(base_url=base_url, http_client=http,
@@ -73,18 +71,27 @@ def async_openai_client(
     **overrides: Any,
 ) -> openai.AsyncOpenAI:
     """The ``openai.AsyncOpenAI`` twin of :func:`openai_client` (usable across event loops)."""
-    _require_openai()
     import openai
 
-    resolved = _resolve(settings, overrides)
-    auth, base_url, kwargs = _common(resolved)
-    pipeline = build_pipeline(resolved.settings, policies=policies, audit_sinks=audit_sinks,
-                              surface_suffix=OPENAI_SUFFIX, sources=resolved.sources)
+    resolved, auth, base_url, kwargs, pipeline = _prepare(settings, policies, audit_sinks,
+                                                          overrides)
     http = httpx2.AsyncClient(transport=governed_async_transport(pipeline, _authorizer(auth)),
                               timeout=resolved.settings.timeout_s, follow_redirects=True)
     return openai.AsyncOpenAI(base_url=base_url, http_client=http,
                               default_headers={"x-goog-api-client": pipeline.client_id},
                               **kwargs)
+
+
+def _prepare(settings: Settings | None, policies: Sequence[Any] | None,
+             audit_sinks: Sequence[AuditSink] | None, overrides: dict[str, Any],
+             ) -> tuple[ResolvedSettings, Auth, str, dict[str, Any], Pipeline]:
+    # What the sync and async clients share: settings, credentials, endpoint, pipeline.
+    _require_openai()
+    resolved = _resolve(settings, overrides)
+    auth, base_url, kwargs = _common(resolved)
+    pipeline = build_pipeline(resolved.settings, policies=policies, audit_sinks=audit_sinks,
+                              surface_suffix=OPENAI_SUFFIX, sources=resolved.sources)
+    return resolved, auth, base_url, kwargs, pipeline
 
 
 def openai_base_url(settings: Settings, auth: Auth, endpoint: str,

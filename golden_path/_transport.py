@@ -190,8 +190,23 @@ class Call:
         headers[REQUEST_ID_HEADER] = self.request.request_id
         return headers
 
-    def buffered(self, status: int, headers: httpx2.Headers, raw: bytes) -> None:
-        """A complete (non-streamed) response body arrived."""
+    def streamed(self, response: httpx2.Response,
+                 stream: httpx2.SyncByteStream | httpx2.AsyncByteStream) -> httpx2.Response:
+        """Response headers of a streamed request arrived.
+
+        The response handed back runs the chunk hooks as the caller reads its stream.
+        """
+        self.stream_started(response.status_code, response.headers)
+        return httpx2.Response(response.status_code, headers=self.response_headers(response),
+                               stream=stream, extensions=response.extensions)
+
+    def buffered(self, response: httpx2.Response, raw: bytes) -> httpx2.Response:
+        """A complete (non-streamed) response body arrived: run the hooks, audit, hand it on."""
+        self._buffered(response.status_code, response.headers, raw)
+        return httpx2.Response(response.status_code, headers=self.response_headers(response),
+                               stream=httpx2.ByteStream(raw), extensions=response.extensions)
+
+    def _buffered(self, status: int, headers: httpx2.Headers, raw: bytes) -> None:
         self.first_byte = time.perf_counter()
         body = _parse_json(_decode(raw, headers.get("content-encoding")))
         response = GenAIResponse(status_code=status, headers=headers, body=body,
@@ -385,10 +400,7 @@ class GovernedTransport(httpx2.BaseTransport):
             call.failed(exc)
             raise
         if call.request.stream:
-            call.stream_started(response.status_code, response.headers)
-            stream = _SyncStream(response.stream, call)
-            return httpx2.Response(response.status_code, headers=call.response_headers(response),
-                                   stream=stream, extensions=response.extensions)
+            return call.streamed(response, _SyncStream(response.stream, call))
         try:
             raw = b"".join(response.iter_raw())
         except BaseException as exc:
@@ -396,9 +408,7 @@ class GovernedTransport(httpx2.BaseTransport):
             raise
         finally:
             response.close()
-        call.buffered(response.status_code, response.headers, raw)
-        return httpx2.Response(response.status_code, headers=call.response_headers(response),
-                               stream=httpx2.ByteStream(raw), extensions=response.extensions)
+        return call.buffered(response, raw)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -475,10 +485,7 @@ class GovernedAsyncTransport(httpx2.AsyncBaseTransport):
             call.failed(exc)
             raise
         if call.request.stream:
-            call.stream_started(response.status_code, response.headers)
-            stream = _AsyncStream(response.stream, call)
-            return httpx2.Response(response.status_code, headers=call.response_headers(response),
-                                   stream=stream, extensions=response.extensions)
+            return call.streamed(response, _AsyncStream(response.stream, call))
         try:
             raw = b"".join([part async for part in response.stream])  # type: ignore[union-attr]
         except asyncio.CancelledError:
@@ -489,9 +496,7 @@ class GovernedAsyncTransport(httpx2.AsyncBaseTransport):
             raise
         finally:
             await response.aclose()
-        call.buffered(response.status_code, response.headers, raw)
-        return httpx2.Response(response.status_code, headers=call.response_headers(response),
-                               stream=httpx2.ByteStream(raw), extensions=response.extensions)
+        return call.buffered(response, raw)
 
     async def aclose(self) -> None:
         """Close the pool of the running loop (pools of finished loops closed themselves)."""
