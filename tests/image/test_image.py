@@ -129,7 +129,7 @@ def test_rebuild_without_cache_gives_the_same_image_id(first: Build, second: Bui
 
 
 def test_image_metadata(first: Build) -> None:
-    """Labels carry both versions; the user is numeric; the healthcheck runs doctor --offline."""
+    """Labels carry both versions; the user is numeric; the default command is the doctor."""
     assert first.archive is not None
     config = _image_config(first.archive)["config"]
     assert isinstance(config, dict)
@@ -138,7 +138,7 @@ def test_image_metadata(first: Build) -> None:
     assert labels["golden-path.version"] == VERSION
     assert labels["golden-path.google-genai.version"] == PINNED_SDK_VERSION
     assert config["User"] == "10001:10001"
-    assert config["Healthcheck"]["Test"] == ["CMD", "golden-path", "doctor", "--offline"]
+    assert config["Cmd"] == ["golden-path", "doctor", "--offline"]
     assert "PATH=/opt/golden-path/bin:" in " ".join(config["Env"])
 
 
