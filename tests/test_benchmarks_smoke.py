@@ -14,7 +14,7 @@ def test_quick_run_prints_every_section_and_writes_the_report(tmp_path: Path) ->
     """`python -m benchmarks --quick --out F` exits 0, reaches no network, prints a row (or a
     visible "not available") for every benchmark, and splices the report between F's markers."""
     out = tmp_path / "benchmarks.md"
-    out.write_text("# Before\n<!-- results:start -->\nold\n<!-- results:end -->\n# After\n",
+    out.write_text("# Before\n<!-- results:start -->\nSTALE RESULTS\n<!-- results:end -->\n# After\n",
                    encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
                           cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
@@ -24,7 +24,7 @@ def test_quick_run_prints_every_section_and_writes_the_report(tmp_path: Path) ->
     for section in ("1. Per-call latency", "2. Streaming", "3. Async throughput, 64 in flight",
                     "3. Async throughput, 256 in flight", "4. Cold start",
                     "4. Peak RSS after one call", "5. Client construction",
-                    "6. Policy chain cost", "6. Redis limiter"):
+                    "6. Policy chain", "6. Rate limits + budgets"):
         assert section in table, section
     for row in ("raw google-genai SDK, small prompt", "golden-path, no policies, small prompt",
                 "golden-path, every built-in on, 10 KB prompt", "LiteLLM, small prompt"):
@@ -34,5 +34,5 @@ def test_quick_run_prints_every_section_and_writes_the_report(tmp_path: Path) ->
     written = out.read_text(encoding="utf-8")
     assert written.startswith("# Before\n<!-- results:start -->\n")
     assert written.endswith("<!-- results:end -->\n# After\n")
-    assert "old" not in written
+    assert "STALE RESULTS" not in written
     assert "| Benchmark | Variant |" in written
