@@ -14,8 +14,8 @@ def test_quick_run_prints_every_section_and_writes_the_report(tmp_path: Path) ->
     """`python -m benchmarks --quick --out F` exits 0, reaches no network, prints a row (or a
     visible "not available") for every benchmark, and splices the report between F's markers."""
     out = tmp_path / "benchmarks.md"
-    out.write_text("# Before\n<!-- results:start -->\nSTALE RESULTS\n<!-- results:end -->\n# After\n",
-                   encoding="utf-8")
+    out.write_text("# Before\n<!-- results:start -->\nSTALE RESULTS\n"
+                   "<!-- results:end -->\n# After\n", encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
                           cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
