@@ -8,13 +8,21 @@ what goes on the wire.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from golden_path._auth import Auth, resolve_auth
-from golden_path._settings import ResolvedSettings, Settings, check, load_settings
+from golden_path._settings import (
+    DEFAULT_CONFIG_PATHS,
+    DEFAULT_SECRETS_DIR,
+    ResolvedSettings,
+    Settings,
+    check,
+    load_settings,
+)
 from golden_path._version import PINNED_SDK_VERSION, VERSION
 from golden_path.exceptions import ConfigError, VersionDriftError
 
@@ -34,6 +42,8 @@ DEFAULT_API_VERSIONS = {"ai_studio": "v1", "vertex": "v1beta1", "emulator": "v1"
 _MULTI_REGION = ("us", "eu")
 
 _cache: dict[str, genai.Client] = {}
+# The fingerprint of the configuration client() last resolved, and its client.
+_last: tuple[tuple[Any, ...], genai.Client] | None = None
 _cache_lock = threading.Lock()
 _emulator: Emulator | None = None
 _emulator_lock = threading.Lock()
@@ -45,19 +55,45 @@ _extra_sinks: list[AuditSink] = []
 def client() -> genai.Client:
     """The process-wide client for the current configuration (built once, then reused).
 
-    Settings are read on every call, so a changed configuration gives a new client; the same
-    configuration gives the same client, from any thread.
+    A changed configuration gives a new client; the same configuration gives the same client,
+    from any thread. Settings are read again only when something they come from changed
+    (``GOLDEN_PATH_*`` variables, the working directory, the config, .env and secret files),
+    so apps may call this per request.
     """
+    fingerprint = _fingerprint()
+    last = _last
+    if last is not None and last[0] == fingerprint:
+        return last[1]
     resolved = load_settings()
     key = resolved.settings.model_dump_json(exclude={"api_key"}) + _secret_digest(resolved.settings)
-    found = _cache.get(key)
-    if found is not None:
-        return found
     with _cache_lock:
         found = _cache.get(key)
         if found is None:
             found = _cache[key] = _build(resolved)
+        _remember(fingerprint, found)
         return found
+
+
+def _remember(fingerprint: tuple[Any, ...], found: genai.Client) -> None:
+    global _last  # noqa: PLW0603 - one slot: the configuration the process last asked for
+    _last = (fingerprint, found)
+
+
+def _fingerprint() -> tuple[Any, ...]:
+    """Everything load_settings reads, cheaply: variables, cwd, and the files' stat results."""
+    environ = os.environ
+    variables = tuple(sorted((k, v) for k, v in environ.items()
+                             if k.startswith(("GOLDEN_PATH_", "GOOGLE_APPLICATION_CREDENTIALS"))))
+    files = [".env", *map(str, DEFAULT_CONFIG_PATHS), environ.get("GOLDEN_PATH_CONFIG", ""),
+             environ.get("GOLDEN_PATH_SECRETS_DIR", str(DEFAULT_SECRETS_DIR))]
+    stats = []
+    for name in files:
+        try:
+            st = os.stat(name) if name else None
+        except OSError:
+            st = None
+        stats.append((st.st_mtime_ns, st.st_size, st.st_ino) if st else None)
+    return (os.getcwd(), variables, tuple(stats))
 
 
 def create_client(
@@ -80,10 +116,16 @@ def reset() -> None:
     global _emulator  # noqa: PLW0603 - process-wide state is what this resets
     with _cache_lock:
         _cache.clear()
+        _remember_nothing()
     with _emulator_lock:
         if _emulator is not None:
             _emulator.stop()
             _emulator = None
+
+
+def _remember_nothing() -> None:
+    global _last  # noqa: PLW0603 - see _remember
+    _last = None
 
 
 def _resolve(settings: Settings | None, overrides: dict[str, Any]) -> ResolvedSettings:
@@ -191,6 +233,12 @@ def build_pipeline(
 
 
 def _load_chain(settings: Settings, sources: Mapping[str, str]) -> Any:
+    if settings.policy_file is None:
+        # No policy file, no policies: skip importing the loader, the built-ins and the PII
+        # patterns (a measurable part of start-up).
+        from golden_path.policies._chain import Chain
+
+        return Chain()
     from golden_path.policies._loader import load_chain
 
     return load_chain(settings, sources)

@@ -78,6 +78,7 @@ class Call:
         "_done",
         "_events",
         "_extensions",
+        "_http",
         "_lock",
         "_sse",
         "entered",
@@ -103,9 +104,11 @@ class Call:
         self._events: list[Any] | None = [] if pipeline.content is not None else None
         # The SDK's per-request timeout rides in the extensions; dropping them drops the timeout.
         self._extensions = http.extensions
+        self._http = http
         url = http.url
         wire = classify(http.method, url.path, url.query.decode("ascii", "replace"))
-        headers = httpx2.Headers(http.headers)
+        # The SDK's own request, headers and all: when no policy rewrites it, it is what is sent.
+        headers = http.headers
         self.request = GenAIRequest(
             request_id=os.urandom(8).hex(),
             identity=pipeline.identity,
@@ -156,6 +159,9 @@ class Call:
 
     def _outgoing(self) -> httpx2.Request:
         request = self.request
+        if not request.modified and request.url is self._http.url:
+            # Identification went into its headers in place; nothing else changed.
+            return self._http
         headers = request.headers
         content = request.serialize()
         if request.modified:
@@ -311,6 +317,8 @@ class Call:
             if self._done:
                 return
             self._done = True
+        if not self.pipeline.auditor.sinks and self.pipeline.content is None:
+            return  # audit_sink=none: nobody would read the event
         now = time.perf_counter()
         request, response = self.request, self.response
         identity = request.identity

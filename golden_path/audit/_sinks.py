@@ -19,8 +19,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol, runtime_checkable
 
-import structlog
-
 from golden_path.audit._events import EVENT_NAME, AuditEvent
 
 __all__ = [
@@ -50,12 +48,23 @@ def _serialize(obj: Any, **_: Any) -> str:
     return _ENCODER.encode(obj)
 
 
-_RENDERER = structlog.processors.JSONRenderer(serializer=_serialize)
+_RENDERER: Callable[..., Any] | None = None
+
+
+def _renderer() -> Callable[..., Any]:
+    # structlog is imported with the first event, not with golden_path: a client that audits
+    # nowhere (or not yet) does not pay for it at start-up.
+    global _RENDERER  # noqa: PLW0603 - built once, then shared by every sink
+    if _RENDERER is None:
+        import structlog
+
+        _RENDERER = structlog.processors.JSONRenderer(serializer=_serialize)
+    return _RENDERER
 
 
 def render_json(event: AuditEvent) -> str:
     """One JSON object, no newline: the shape every JSON-lines sink writes."""
-    return str(_RENDERER(None, EVENT_NAME, event.as_dict()))
+    return str(_renderer()(None, EVENT_NAME, event.as_dict()))
 
 
 @runtime_checkable
@@ -185,7 +194,7 @@ class _LazyJson:
         self._data = data
 
     def __str__(self) -> str:
-        return str(_RENDERER(None, EVENT_NAME, dict(self._data)))
+        return str(_renderer()(None, EVENT_NAME, dict(self._data)))
 
 
 def _otel_sink() -> AuditSink:
