@@ -114,10 +114,20 @@ def raw_async_default(url: str) -> Variant | None:
 
 
 def golden_path(url: str, key: str, label: str, policy_file: Path | None = None,
-                prompt: str = SMALL_PROMPT) -> Variant:
-    """golden-path's client with a null audit sink and the given policy set."""
+                prompt: str = SMALL_PROMPT, *, audit: bool = False) -> Variant:
+    """golden-path's client with the given policy set.
+
+    ``audit`` writes the audit trail to a JSON-lines file, as a deployment would (stderr would
+    flood the terminal); without it the audit trail is off and only the transport is timed.
+    """
+    import tempfile
+
     import golden_path as gp
 
+    audit_sink = "none"
+    if audit:
+        folder = tempfile.mkdtemp(prefix="golden-path-bench-")
+        audit_sink = f"file:{folder}/audit.jsonl"
     overrides: dict[str, Any] = {}
     if policy_file is not None:
         if not policy_file.exists():
@@ -125,7 +135,7 @@ def golden_path(url: str, key: str, label: str, policy_file: Path | None = None,
         overrides["policy_file"] = policy_file
     try:
         client = gp.create_client(backend="ai_studio", api_key=API_KEY, base_url=url,
-                                  audit_sink="none", app="bench-app", team="bench-team",
+                                  audit_sink=audit_sink, app="bench-app", team="bench-team",
                                   **overrides)
         sync, stream, make_async = _genai_calls(client)
         sync(prompt)  # a policy that denies the benchmark's own request would measure nothing

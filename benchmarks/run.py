@@ -387,11 +387,13 @@ def build_variants(url: str) -> dict[str, Variant]:
     found: dict[str, Variant] = {
         "raw": _variants.raw(url),
         "raw_httpx2": _variants.raw_async_httpx2(url),
-        "gp_none": _variants.golden_path(url, "gp_none", "golden-path, no policies"),
-        "gp_default": _variants.golden_path(url, "gp_default", "golden-path, default policies",
-                                            _variants.DEFAULT_POLICIES),
-        "gp_all": _variants.golden_path(url, "gp_all", "golden-path, every built-in on",
-                                        _variants.ALL_BUILTINS, prompt=LARGE_PROMPT),
+        "gp_none": _variants.golden_path(url, "gp_none", "golden-path, no policies, no audit"),
+        "gp_default": _variants.golden_path(url, "gp_default",
+                                            "golden-path, default policies, audit to a file",
+                                            _variants.DEFAULT_POLICIES, audit=True),
+        "gp_all": _variants.golden_path(url, "gp_all",
+                                        "golden-path, every built-in on, audit to a file",
+                                        _variants.ALL_BUILTINS, prompt=LARGE_PROMPT, audit=True),
         "litellm": _variants.litellm(url),
     }
     aiohttp = _variants.raw_async_default(url)

@@ -65,10 +65,31 @@ class Pipeline:
         self.client_id = identity.client_id
         self.user_agent_tokens = user_agent_tokens
         self.content = content
+        self._identified: dict[tuple[str, str], tuple[str, str]] = {}
 
     def start(self, request: httpx2.Request) -> Call:
         """Begin following one request."""
         return Call(self, request)
+
+    def identified(self, sent: tuple[str, str]) -> tuple[str, str]:
+        """``(x-goog-api-client, user-agent)`` as sent, with our identification ensured."""
+        found = self._identified.get(sent)
+        if found is None:
+            api_client, user_agent = sent
+            client_id = self.client_id
+            if client_id not in api_client.split():
+                api_client = f"{api_client} {client_id}".strip()
+            if client_id not in user_agent.split():
+                user_agent = f"{user_agent} {client_id}".strip()
+            tokens = self.user_agent_tokens
+            if tokens and tokens not in user_agent:
+                user_agent = f"{user_agent} {tokens}"
+            found = (api_client, user_agent)
+            # The SDK sends the same few header values on every request; a bound keeps an app
+            # that varies its user-agent per request from growing this without limit.
+            if len(self._identified) < 256:
+                self._identified[sent] = found
+        return found
 
 
 class Call:
@@ -172,17 +193,12 @@ class Call:
     def _identify(self, headers: httpx2.Headers) -> None:
         # The SDK puts our client id after its own label; a per-request user-agent from app code
         # replaces it, so it is added back here, at send time, where app code cannot reach.
-        client_id = self.pipeline.client_id
-        api_client = headers.get("x-goog-api-client", "")
-        if client_id not in api_client.split():
-            headers["x-goog-api-client"] = f"{api_client} {client_id}".strip()
-        user_agent = headers.get("user-agent", "")
-        if client_id not in user_agent.split():
-            user_agent = f"{user_agent} {client_id}".strip()
-        tokens = self.pipeline.user_agent_tokens
-        if tokens and tokens not in user_agent:
-            user_agent = f"{user_agent} {tokens}"
-        headers["user-agent"] = user_agent
+        sent = (headers.get("x-goog-api-client", ""), headers.get("user-agent", ""))
+        api_client, user_agent = self.pipeline.identified(sent)
+        if api_client != sent[0]:
+            headers["x-goog-api-client"] = api_client
+        if user_agent != sent[1]:
+            headers["user-agent"] = user_agent
         headers[REQUEST_ID_HEADER] = self.request.request_id
 
     # ------------------------------------------------------------------ after sending
@@ -192,7 +208,8 @@ class Call:
 
         An SDK APIError then carries it: ``err.response.headers["x-golden-path-request-id"]``.
         """
-        headers = httpx2.Headers(response.headers)
+        # The inner response is discarded after this, so its headers are reused, not copied.
+        headers = response.headers
         headers[REQUEST_ID_HEADER] = self.request.request_id
         return headers
 

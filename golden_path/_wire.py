@@ -8,6 +8,7 @@ OpenAI-compatible endpoints are recognised.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 
 __all__ = ["WireCall", "classify", "normalize_model"]
@@ -57,8 +58,12 @@ def normalize_model(name: str | None) -> str | None:
     return bare.lower() or None
 
 
+@functools.lru_cache(maxsize=4096)
 def classify(method: str, path: str, query: str = "") -> WireCall:  # noqa: PLR0911 - a dispatch
-    """Classify a request path; unknown paths are ``rest`` calls named after the HTTP method."""
+    """Classify a request path; unknown paths are ``rest`` calls named after the HTTP method.
+
+    Cached: an app calls the same few paths over and over, and a WireCall is immutable.
+    """
     match = _OPENAI.search(path)
     if match:
         rest = match.group("rest") or match.group("rest2") or ""

@@ -26,8 +26,10 @@ def test_quick_run_prints_every_section_and_writes_the_report(tmp_path: Path) ->
                     "4. Peak RSS after one call", "5. Client construction",
                     "6. Policy chain", "6. Rate limits + budgets"):
         assert section in table, section
-    for row in ("raw google-genai SDK, small prompt", "golden-path, no policies, small prompt",
-                "golden-path, every built-in on, 10 KB prompt", "LiteLLM, small prompt"):
+    for row in ("raw google-genai SDK, small prompt",
+                "golden-path, no policies, no audit, small prompt",
+                "golden-path, every built-in on, audit to a file, 10 KB prompt",
+                "LiteLLM, small prompt"):
         assert row in table, row
     assert "network attempts blocked: 0" in table
     assert "Traceback" not in done.stderr
