@@ -7,11 +7,12 @@ what goes on the wire.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from golden_path._auth import Auth, resolve_auth
@@ -345,16 +346,58 @@ def _build(
     )
     vertex = settings.backend == "vertex"
     express = auth.mode == "vertex_express"
-    client = genai.Client(
-        vertexai=vertex,
-        api_key=auth.api_key,
-        credentials=auth.credentials,
-        # Express mode must pass neither, or GOOGLE_CLOUD_PROJECT would turn it into project mode.
-        project=settings.project if vertex and not express else None,
-        location=settings.location if vertex and not express else None,
-        http_options=http_options,
-        # Explicit, so GOOGLE_GENAI_CLIENT_MODE=replay cannot swap in a replay client.
-        debug_config=DebugConfig(client_mode=None, replays_directory=None, replay_id=None),
-    )
+    with _sdk_environment():
+        client = genai.Client(
+            vertexai=vertex,
+            api_key=auth.api_key,
+            credentials=auth.credentials,
+            # Express mode must pass neither, or GOOGLE_CLOUD_PROJECT would make it project mode.
+            project=settings.project if vertex and not express else None,
+            location=settings.location if vertex and not express else None,
+            http_options=http_options,
+            # Explicit, so GOOGLE_GENAI_CLIENT_MODE=replay cannot swap in a replay client.
+            debug_config=DebugConfig(client_mode=None, replays_directory=None, replay_id=None),
+        )
     # Live API websockets bypass httpx: the policy chain runs at connect time instead.
     return guard_live(client, pipeline)
+
+
+_env_lock = threading.Lock()
+_HTTP_CLIENT_VAR = "GOOGLE_GENAI_HTTP_CLIENT"
+
+
+def _sdk_has(library: str) -> bool:
+    """Whether the SDK itself could import ``library`` (it keeps None where the import failed)."""
+    from google.genai import _api_client
+
+    module = getattr(_api_client, library, _api_client)
+    if module is not _api_client:
+        return module is not None
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(library) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def _sdk_environment() -> Iterator[None]:
+    """Hide GOOGLE_GENAI_HTTP_CLIENT from the SDK's constructor when it would crash it.
+
+    golden-path hands the SDK its own httpx2 clients, so the variable decides nothing; but the
+    constructor reads it first and raises ImportError when it names a library that is not
+    installed (``httpx`` on a machine with only httpx2). Only in that case, and only while the
+    constructor runs, under a lock, is the variable set aside and then restored.
+    """
+    wanted = os.environ.get(_HTTP_CLIENT_VAR, "").strip().lower()
+    if wanted not in ("httpx", "httpx2") or _sdk_has(wanted):
+        yield
+        return
+    with _env_lock:
+        saved = os.environ.pop(_HTTP_CLIENT_VAR, None)
+        try:
+            yield
+        finally:
+            if saved is not None:
+                os.environ[_HTTP_CLIENT_VAR] = saved

@@ -355,3 +355,35 @@ def test_async_never_switches_to_aiohttp(make_client: Any, emulator: Emulator,
     asyncio.run(go())
     assert [e.method for e in audit.events] == ["generateContent", "streamGenerateContent"]
     assert all("x-golden-path-request-id" in c.headers for c in _model_calls(emulator))
+
+
+def test_http_client_variable_naming_a_missing_library_changes_nothing(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """GOOGLE_GENAI_HTTP_CLIENT=httpx without httpx installed would crash the SDK's constructor;
+    golden-path's client is built and works, and the variable is left as it was."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import os, sys\n"
+        "sys.modules['httpx'] = None  # as on a machine where httpx is not installed\n"
+        "import golden_path\n"
+        "client = golden_path.create_client(backend='ai_studio', api_key='k', base_url=sys.argv[1],"
+        " audit_sink='none', retry_attempts=1)\n"
+        "answer = client.models.generate_content(model='gemini-2.5-flash', contents='still fine')\n"
+        "print(answer.text)\n"
+        "print(os.environ['GOOGLE_GENAI_HTTP_CLIENT'])\n"
+        "from google import genai\n"
+        "try:\n"
+        "    genai.Client(api_key='k')\n"
+        "except ImportError:\n"
+        "    print('raw SDK fails')\n")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GOOGLE_GENAI_HTTP_CLIENT": "httpx"}
+    result = subprocess.run([sys.executable, str(script), emulator.url], env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "still fine" in lines[0]
+    assert lines[1:] == ["httpx", "raw SDK fails"]
