@@ -16,7 +16,8 @@ MODEL = "gemini-2.5-flash"
 API_KEY = "bench-key-not-a-secret"
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_POLICIES = REPO / "policies"
-ALL_BUILTINS = Path(__file__).resolve().parent / "all_builtins.toml"
+# A directory: the loader merges 10-builtins.toml and 20-limits.toml in name order.
+ALL_BUILTINS = Path(__file__).resolve().parent / "all_builtins"
 
 SMALL_PROMPT = "Say hello to the benchmark."
 # About 10 KB of ordinary prose, no PII: every scanner reads all of it and none fires.
