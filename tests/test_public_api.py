@@ -16,8 +16,7 @@ def test_exported_names() -> None:
         "load_settings", "openai_client", "async_openai_client", "http_client",
         "async_http_client",
     }
-    assert set(golden_path.__all__) >= expected - {"openai_client", "async_openai_client",
-                                                   "http_client", "async_http_client"}
+    assert set(golden_path.__all__) == expected
     for name in golden_path.__all__:
         assert getattr(golden_path, name) is not None
     assert golden_path.__version__ == golden_path._version.VERSION
