@@ -96,23 +96,23 @@ def test_models_list_and_get(vertex: genai.Client, emu: Emulator) -> None:
     assert emu.api_requests()[0].path == "/v1beta1/publishers/google/models"
 
 
+def _vertex_with_key(emu: Emulator, tmp_path: Path) -> genai.Client:
+    """A Vertex client on ``emu`` authenticated by a fresh service-account key file."""
+    path = tmp_path / "sa.json"
+    emu.create_service_account_key(path)
+    creds = service_account.Credentials.from_service_account_file(
+        str(path), scopes=[CLOUD_PLATFORM]
+    )
+    return genai.Client(vertexai=True, project="emu-project", location="us-central1",
+                        credentials=creds, http_options=http_options(emu))
+
+
 def test_short_lived_tokens_are_refreshed(
     make_vertex: Callable[[Any], genai.Client], tmp_path: Path
 ) -> None:
     """With a lifetime under google-auth's 225 s margin, every call fetches a fresh token."""
     with Emulator(token_lifetime_s=200) as emu:
-        path = tmp_path / "sa.json"
-        emu.create_service_account_key(path)
-        creds = service_account.Credentials.from_service_account_file(
-            str(path), scopes=[CLOUD_PLATFORM]
-        )
-        client = genai.Client(
-            vertexai=True,
-            project="emu-project",
-            location="us-central1",
-            credentials=creds,
-            http_options=http_options(emu),
-        )
+        client = _vertex_with_key(emu, tmp_path)
         for _ in range(3):
             client.models.generate_content(model=MODEL, contents="again")
         client.close()
@@ -143,18 +143,7 @@ def test_unknown_token_is_401(make_vertex: Callable[[Any], genai.Client]) -> Non
 def test_expired_token_is_401(tmp_path: Path) -> None:
     """A token past its lifetime answers 401 with reason ACCESS_TOKEN_EXPIRED."""
     with Emulator(token_lifetime_s=0) as emu:
-        path = tmp_path / "sa.json"
-        emu.create_service_account_key(path)
-        creds = service_account.Credentials.from_service_account_file(
-            str(path), scopes=[CLOUD_PLATFORM]
-        )
-        client = genai.Client(
-            vertexai=True,
-            project="emu-project",
-            location="us-central1",
-            credentials=creds,
-            http_options=http_options(emu),
-        )
+        client = _vertex_with_key(emu, tmp_path)
         with pytest.raises(errors.ClientError) as caught:
             client.models.generate_content(model=MODEL, contents="hi")
         client.close()
