@@ -18,8 +18,13 @@ ENV = {
     "LITELLM_LOCAL_BLOG_POSTS": "True",
 }
 _LOOPBACK = ("127.", "::1", "localhost", "0:0:0:0:0:0:0:1")
-_EVENTS = ("socket.connect", "socket.getaddrinfo", "socket.gethostbyname",
-           "socket.gethostbyname_ex", "socket.sendto")
+_EVENTS = (
+    "socket.connect",
+    "socket.getaddrinfo",
+    "socket.gethostbyname",
+    "socket.gethostbyname_ex",
+    "socket.sendto",
+)
 
 attempts: list[str] = []
 

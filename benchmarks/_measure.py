@@ -28,8 +28,9 @@ def share(variant: Variant, size: int) -> int:
     return max(1, round(size * variant.weight))
 
 
-def per_call(variants: Sequence[Variant], prompt: str, n: int, block: int = 25,
-             warmup: int = 20) -> dict[str, tuple[list[float], list[float]]]:
+def per_call(
+    variants: Sequence[Variant], prompt: str, n: int, block: int = 25, warmup: int = 20
+) -> dict[str, tuple[list[float], list[float]]]:
     """(wall seconds, this thread's CPU seconds) per sync ``generate_content``.
 
     CPU time is what the client itself spends; unlike wall time it does not grow when other
@@ -54,8 +55,9 @@ def per_call(variants: Sequence[Variant], prompt: str, n: int, block: int = 25,
     return samples
 
 
-def streaming(variants: Sequence[Variant], prompt: str, n: int, block: int = 20,
-              warmup: int = 10) -> dict[str, tuple[list[float], list[float]]]:
+def streaming(
+    variants: Sequence[Variant], prompt: str, n: int, block: int = 20, warmup: int = 10
+) -> dict[str, tuple[list[float], list[float]]]:
     """(seconds to first chunk, seconds to the end of the stream) per variant."""
     live = [v for v in variants if v.available and v.stream is not None]
 
@@ -82,8 +84,9 @@ def streaming(variants: Sequence[Variant], prompt: str, n: int, block: int = 20,
     return samples
 
 
-def throughput(variants: Sequence[Variant], prompt: str, concurrency: Sequence[int],
-               requests: int, rounds: int) -> dict[int, dict[str, list[float]]]:
+def throughput(
+    variants: Sequence[Variant], prompt: str, concurrency: Sequence[int], requests: int, rounds: int
+) -> dict[int, dict[str, list[float]]]:
     """Requests per second with ``c`` requests in flight, ``rounds`` runs per variant.
 
     One event loop for everything: SDK async clients are bound to the loop that first used

@@ -29,39 +29,57 @@ _USAGE = {"promptTokenCount": 4, "candidatesTokenCount": 6, "totalTokenCount": 1
 
 
 def _candidate(text: str, *, final: bool) -> dict[str, object]:
-    candidate: dict[str, object] = {"content": {"role": "model", "parts": [{"text": text}]},
-                                    "index": 0}
+    candidate: dict[str, object] = {
+        "content": {"role": "model", "parts": [{"text": text}]},
+        "index": 0,
+    }
     if final:
         candidate["finishReason"] = "STOP"
     return candidate
 
 
-_ANSWER = json.dumps({
-    "candidates": [_candidate("Echo: hello from the benchmark server", final=True)],
-    "usageMetadata": _USAGE,
-    "modelVersion": "gemini-2.5-flash",
-    "responseId": "bench-0000000000000000",
-}).encode()
+_ANSWER = json.dumps(
+    {
+        "candidates": [_candidate("Echo: hello from the benchmark server", final=True)],
+        "usageMetadata": _USAGE,
+        "modelVersion": "gemini-2.5-flash",
+        "responseId": "bench-0000000000000000",
+    }
+).encode()
 
 
 def _event(text: str, *, final: bool) -> bytes:
-    body = json.dumps({"candidates": [_candidate(text, final=final)], "usageMetadata": _USAGE,
-                       "modelVersion": "gemini-2.5-flash", "responseId": "bench-stream"})
+    body = json.dumps(
+        {
+            "candidates": [_candidate(text, final=final)],
+            "usageMetadata": _USAGE,
+            "modelVersion": "gemini-2.5-flash",
+            "responseId": "bench-stream",
+        }
+    )
     data = b"data: " + body.encode() + b"\r\n\r\n"
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-_OK_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=UTF-8\r\n"
-            b"Content-Length: %d\r\n\r\n" % len(_ANSWER))
+_OK_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=UTF-8\r\n"
+    b"Content-Length: %d\r\n\r\n" % len(_ANSWER)
+)
 ANSWER = _OK_HEAD + _ANSWER
-STREAM_FIRST = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                b"Transfer-Encoding: chunked\r\n\r\n" + _event("Echo: hello", final=False))
-STREAM_REST = (_event(" from the", final=False) + _event(" benchmark server", final=True)
-               + b"0\r\n\r\n")
-_NOT_FOUND_BODY = json.dumps({"error": {"code": 404, "message": "not served by the benchmark "
-                                        "server", "status": "NOT_FOUND"}}).encode()
-NOT_FOUND = (b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
-             b"Content-Length: %d\r\n\r\n" % len(_NOT_FOUND_BODY) + _NOT_FOUND_BODY)
+STREAM_FIRST = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n" + _event("Echo: hello", final=False)
+)
+STREAM_REST = (
+    _event(" from the", final=False) + _event(" benchmark server", final=True) + b"0\r\n\r\n"
+)
+_NOT_FOUND_BODY = json.dumps(
+    {"error": {"code": 404, "message": "not served by the benchmark server", "status": "NOT_FOUND"}}
+).encode()
+NOT_FOUND = (
+    b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
+    b"Content-Length: %d\r\n\r\n" % len(_NOT_FOUND_BODY) + _NOT_FOUND_BODY
+)
 
 
 class _Connection(asyncio.Protocol):

@@ -29,37 +29,58 @@ class Child:
 
 def children(url: str, litellm_available: bool) -> list[Child]:
     found = [
-        Child("raw", "raw: `from google import genai; genai.Client(api_key=...)`",
-              f"from google import genai; c = genai.Client(api_key={API_KEY!r}, "
-              f"http_options={{'base_url': {url!r}}})",
-              f"c.models.generate_content(model={MODEL!r}, contents='hi')", {}),
-        Child("gp", "golden-path: `import golden_path; golden_path.client()`",
-              "import golden_path; c = golden_path.client()",
-              f"c.models.generate_content(model={MODEL!r}, contents='hi')",
-              {"GOLDEN_PATH_BACKEND": "ai_studio", "GOLDEN_PATH_API_KEY": API_KEY,
-               "GOLDEN_PATH_BASE_URL": url, "GOLDEN_PATH_AUDIT_SINK": "none"}),
+        Child(
+            "raw",
+            "raw: `from google import genai; genai.Client(api_key=...)`",
+            f"from google import genai; c = genai.Client(api_key={API_KEY!r}, "
+            f"http_options={{'base_url': {url!r}}})",
+            f"c.models.generate_content(model={MODEL!r}, contents='hi')",
+            {},
+        ),
+        Child(
+            "gp",
+            "golden-path: `import golden_path; golden_path.client()`",
+            "import golden_path; c = golden_path.client()",
+            f"c.models.generate_content(model={MODEL!r}, contents='hi')",
+            {
+                "GOLDEN_PATH_BACKEND": "ai_studio",
+                "GOLDEN_PATH_API_KEY": API_KEY,
+                "GOLDEN_PATH_BASE_URL": url,
+                "GOLDEN_PATH_AUDIT_SINK": "none",
+            },
+        ),
     ]
     if litellm_available:
-        found.append(Child(
-            "litellm", "LiteLLM: `import litellm`", "import litellm",
-            f"litellm.completion(model='gemini/{MODEL}', api_base={url + '/v1beta'!r}, "
-            f"api_key={API_KEY!r}, messages=[{{'role': 'user', 'content': 'hi'}}])", {}))
+        found.append(
+            Child(
+                "litellm",
+                "LiteLLM: `import litellm`",
+                "import litellm",
+                f"litellm.completion(model='gemini/{MODEL}', api_base={url + '/v1beta'!r}, "
+                f"api_key={API_KEY!r}, messages=[{{'role': 'user', 'content': 'hi'}}])",
+                {},
+            )
+        )
     return found
 
 
 def _script(child: Child) -> str:
-    return (CHILD_PRELUDE + child.statement + "\n"
-            "import time as _t; print(_t.time(), flush=True)\n"
-            + child.call + "\n"
-            # VmHWM, not getrusage: ru_maxrss survives exec, so a child would report the
-            # parent's peak (Linux carries it over in the signal struct).
-            "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
-            "\n")
+    return (
+        CHILD_PRELUDE + child.statement + "\n"
+        "import time as _t; print(_t.time(), flush=True)\n" + child.call + "\n"
+        # VmHWM, not getrusage: ru_maxrss survives exec, so a child would report the
+        # parent's peak (Linux carries it over in the signal struct).
+        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
+        "\n"
+    )
 
 
 def _environment(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GOOGLE_", "GEMINI_", "GOLDEN_PATH_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GOOGLE_", "GEMINI_", "GOLDEN_PATH_"))
+    }
     env.update(ENV)
     env.update(extra)
     return env
@@ -70,17 +91,26 @@ def run_once(child: Child, cwd: str) -> tuple[float, float]:
     script = _script(child)
     env = _environment(child.env)
     started = time.time()
-    done = subprocess.run([sys.executable, "-c", script], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     if done.returncode != 0 or "NETWORK-ESCAPE" in done.stderr:
-        raise RuntimeError(f"cold-start child {child.key} failed ({done.returncode}):\n"
-                           + done.stderr[-2000:])
+        raise RuntimeError(
+            f"cold-start child {child.key} failed ({done.returncode}):\n" + done.stderr[-2000:]
+        )
     ready_line, rss_line = done.stdout.split()[-2:]
     return float(ready_line) - started, int(rss_line) / 1024
 
 
-def cold_start(kids: list[Child], rounds: int, warmup: int = 1
-               ) -> dict[str, tuple[list[float], list[float]]]:
+def cold_start(
+    kids: list[Child], rounds: int, warmup: int = 1
+) -> dict[str, tuple[list[float], list[float]]]:
     """Per child: (ready seconds, RSS MiB), ``rounds`` fresh processes each, interleaved."""
     results: dict[str, tuple[list[float], list[float]]] = {c.key: ([], []) for c in kids}
     # An empty directory: no .env or golden-path.toml of the checkout changes the settings.

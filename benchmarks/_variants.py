@@ -21,8 +21,10 @@ ALL_BUILTINS = Path(__file__).resolve().parent / "all_builtins"
 
 SMALL_PROMPT = "Say hello to the benchmark."
 # About 10 KB of ordinary prose, no PII: every scanner reads all of it and none fires.
-_SENTENCE = ("The quarterly planning review covers roadmap items, staffing, open risks and the "
-             "migration of batch jobs to the new scheduler; owners report status in turn. ")
+_SENTENCE = (
+    "The quarterly planning review covers roadmap items, staffing, open risks and the "
+    "migration of batch jobs to the new scheduler; owners report status in turn. "
+)
 LARGE_PROMPT = (_SENTENCE * (10_240 // len(_SENTENCE) + 1))[:10_240]
 
 
@@ -46,8 +48,13 @@ class Variant:
         return self.error is None
 
 
-def _genai_calls(client: Any) -> tuple[Callable[[str], Any], Callable[[str], Iterator[Any]],
-                                       Callable[[], Callable[[str], Awaitable[Any]]]]:
+def _genai_calls(
+    client: Any,
+) -> tuple[
+    Callable[[str], Any],
+    Callable[[str], Iterator[Any]],
+    Callable[[], Callable[[str], Awaitable[Any]]],
+]:
     models = client.models
 
     def sync(prompt: str) -> Any:
@@ -89,12 +96,15 @@ def raw_async_httpx2(url: str) -> Variant:
 
     def make_async() -> Callable[[str], Awaitable[Any]]:
         # Built inside the running loop: an SDK async client is bound to its first loop.
-        client = genai.Client(api_key=API_KEY, http_options=types.HttpOptions(
-            base_url=url, async_client_args={"transport": httpx2.AsyncHTTPTransport()}))
+        client = genai.Client(
+            api_key=API_KEY,
+            http_options=types.HttpOptions(
+                base_url=url, async_client_args={"transport": httpx2.AsyncHTTPTransport()}
+            ),
+        )
         return _genai_calls(client)[2]()
 
-    return Variant("raw_httpx2", "raw google-genai SDK (async on httpx2)",
-                   make_async=make_async)
+    return Variant("raw_httpx2", "raw google-genai SDK (async on httpx2)", make_async=make_async)
 
 
 def raw_async_default(url: str) -> Variant | None:
@@ -110,12 +120,22 @@ def raw_async_default(url: str) -> Variant | None:
         client = genai.Client(api_key=API_KEY, http_options=types.HttpOptions(base_url=url))
         return _genai_calls(client)[2]()
 
-    return Variant("raw_aiohttp", "raw google-genai SDK (async on aiohttp, its default here)",
-                   make_async=make_async)
+    return Variant(
+        "raw_aiohttp",
+        "raw google-genai SDK (async on aiohttp, its default here)",
+        make_async=make_async,
+    )
 
 
-def golden_path(url: str, key: str, label: str, policy_file: Path | None = None,
-                prompt: str = SMALL_PROMPT, *, audit: bool = False) -> Variant:
+def golden_path(
+    url: str,
+    key: str,
+    label: str,
+    policy_file: Path | None = None,
+    prompt: str = SMALL_PROMPT,
+    *,
+    audit: bool = False,
+) -> Variant:
     """golden-path's client with the given policy set.
 
     ``audit`` writes the audit trail to a JSON-lines file, as a deployment would (stderr would
@@ -135,9 +155,15 @@ def golden_path(url: str, key: str, label: str, policy_file: Path | None = None,
             return Variant(key, label, error=f"{_rel(policy_file)} does not exist yet")
         overrides["policy_file"] = policy_file
     try:
-        client = gp.create_client(backend="ai_studio", api_key=API_KEY, base_url=url,
-                                  audit_sink=audit_sink, app="bench-app", team="bench-team",
-                                  **overrides)
+        client = gp.create_client(
+            backend="ai_studio",
+            api_key=API_KEY,
+            base_url=url,
+            audit_sink=audit_sink,
+            app="bench-app",
+            team="bench-team",
+            **overrides,
+        )
         sync, stream, make_async = _genai_calls(client)
         sync(prompt)  # a policy that denies the benchmark's own request would measure nothing
     except Exception as exc:
@@ -150,8 +176,11 @@ def litellm(url: str) -> Variant:
     try:
         import litellm as llm
     except ImportError:
-        return Variant("litellm", "LiteLLM", error="litellm is not installed "
-                       "(pip install 'golden-path[bench]')")
+        return Variant(
+            "litellm",
+            "LiteLLM",
+            error="litellm is not installed (pip install 'golden-path[bench]')",
+        )
     api_base = url + "/v1beta"  # LiteLLM appends /models/{m}:generateContent
     model = f"gemini/{MODEL}"
 
@@ -159,17 +188,26 @@ def litellm(url: str) -> Variant:
         return [{"role": "user", "content": prompt}]
 
     def sync(prompt: str) -> Any:
-        return llm.completion(model=model, api_base=api_base, api_key=API_KEY,
-                              messages=messages(prompt))
+        return llm.completion(
+            model=model, api_base=api_base, api_key=API_KEY, messages=messages(prompt)
+        )
 
     def stream(prompt: str) -> Iterator[Any]:
-        return iter(llm.completion(model=model, api_base=api_base, api_key=API_KEY,
-                                   messages=messages(prompt), stream=True))
+        return iter(
+            llm.completion(
+                model=model,
+                api_base=api_base,
+                api_key=API_KEY,
+                messages=messages(prompt),
+                stream=True,
+            )
+        )
 
     def make_async() -> Callable[[str], Awaitable[Any]]:
         async def call(prompt: str) -> Any:
-            return await llm.acompletion(model=model, api_base=api_base, api_key=API_KEY,
-                                         messages=messages(prompt))
+            return await llm.acompletion(
+                model=model, api_base=api_base, api_key=API_KEY, messages=messages(prompt)
+            )
 
         return call
 
@@ -178,8 +216,9 @@ def litellm(url: str) -> Variant:
     except Exception as exc:
         return Variant("litellm", "LiteLLM", error=_reason(exc))
     version = getattr(llm, "version", None) or _dist_version("litellm")
-    return Variant("litellm", "LiteLLM", sync, stream, make_async,
-                   info={"version": str(version)}, weight=0.25)
+    return Variant(
+        "litellm", "LiteLLM", sync, stream, make_async, info={"version": str(version)}, weight=0.25
+    )
 
 
 def _dist_version(name: str) -> str:

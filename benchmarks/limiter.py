@@ -36,22 +36,41 @@ SECTIONS: dict[str, dict[str, Any]] = {
     "budgets": {"tokens_per_day": 10**14, "tokens_per_month": 10**15},
 }
 PATH = "/v1/models/gemini-2.5-flash:generateContent"
-BODY = json.dumps({"contents": [{"role": "user", "parts": [{"text": "hello " * 50}]}],
-                   "generationConfig": {"maxOutputTokens": 256}}).encode()
-IDENTITY = Identity(app="bench", team="bench", client_id="acme-gp/1.0", backend="ai_studio",
-                    project=None, location=None)
+BODY = json.dumps(
+    {
+        "contents": [{"role": "user", "parts": [{"text": "hello " * 50}]}],
+        "generationConfig": {"maxOutputTokens": 256},
+    }
+).encode()
+IDENTITY = Identity(
+    app="bench",
+    team="bench",
+    client_id="acme-gp/1.0",
+    backend="ai_studio",
+    project=None,
+    location=None,
+)
 
 
 def _request(i: int) -> GenAIRequest:
     wire = classify("POST", PATH)
-    return GenAIRequest(request_id=f"r{i}", identity=IDENTITY, method="POST",
-                        url=httpx2.URL(f"http://127.0.0.1{PATH}"), headers=httpx2.Headers(),
-                        raw=BODY, surface=wire.surface, api_method=wire.api_method,
-                        model=wire.model, stream=False)
+    return GenAIRequest(
+        request_id=f"r{i}",
+        identity=IDENTITY,
+        method="POST",
+        url=httpx2.URL(f"http://127.0.0.1{PATH}"),
+        headers=httpx2.Headers(),
+        raw=BODY,
+        surface=wire.surface,
+        api_method=wire.api_method,
+        model=wire.model,
+        stream=False,
+    )
 
 
-_RESPONSE = GenAIResponse(status_code=200, headers={},
-                          usage=Usage(prompt_tokens=80, output_tokens=40, total_tokens=120))
+_RESPONSE = GenAIResponse(
+    status_code=200, headers={}, usage=Usage(prompt_tokens=80, output_tokens=40, total_tokens=120)
+)
 
 
 @contextmanager
@@ -67,9 +86,23 @@ def redis_server() -> Iterator[str]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with tempfile.TemporaryDirectory() as workdir:
-        proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no", "--dir", workdir],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                workdir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             import redis
 
@@ -95,14 +128,17 @@ def _commands(url: str) -> int:
     with redis.Redis.from_url(url) as client:
         stats = client.info("commandstats")
     # Only commands a client sends: GET/INCRBY run inside the scripts are counted by Redis too.
-    return sum(int(v["calls"]) for k, v in stats.items()
-               if k.removeprefix("cmdstat_") in ("evalsha", "eval"))
+    return sum(
+        int(v["calls"])
+        for k, v in stats.items()
+        if k.removeprefix("cmdstat_") in ("evalsha", "eval")
+    )
 
 
 def _time(url: str, n: int) -> dict[str, list[float]]:
-    (policy,) = build_limit_policies(SECTIONS, settings=Settings(state_url=url, team="bench",
-                                                                 app="bench"),
-                                     locate=lambda f: f)
+    (policy,) = build_limit_policies(
+        SECTIONS, settings=Settings(state_url=url, team="bench", app="bench"), locate=lambda f: f
+    )
     for i in range(200):  # warm up: connection, script cache, allocator
         request = _request(i)
         policy.on_request(request)
@@ -124,8 +160,10 @@ def _time(url: str, n: int) -> dict[str, list[float]]:
 
 def _summary(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
-    return {"median_ms": round(statistics.median(ordered) * 1000, 4),
-            "p99_ms": round(ordered[int(len(ordered) * 0.99) - 1] * 1000, 4)}
+    return {
+        "median_ms": round(statistics.median(ordered) * 1000, 4),
+        "p99_ms": round(ordered[int(len(ordered) * 0.99) - 1] * 1000, 4),
+    }
 
 
 def measure(n: int = 2000) -> dict[str, Any]:
@@ -150,8 +188,10 @@ def measure(n: int = 2000) -> dict[str, Any]:
         "scripts_per_request": round(per_request, 2),
         # The round trip itself: Redis minus memory, both doing the same Python work.
         "reserve_added_over_memory_median_ms": round(
-            (statistics.median(redis_times["reserve"])
-             - statistics.median(memory_times["reserve"])) * 1000, 4),
+            (statistics.median(redis_times["reserve"]) - statistics.median(memory_times["reserve"]))
+            * 1000,
+            4,
+        ),
     }
     result["memory"] = {
         "reserve": _summary(memory_times["reserve"]),

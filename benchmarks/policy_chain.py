@@ -26,8 +26,10 @@ from typing import Any
 # Every built-in of issue 4 (rate limits and budgets are issue 6's, measured by limiter.py).
 POLICY_FILE = Path(__file__).resolve().parent / "all_builtins" / "10-builtins.toml"
 
-_SENTENCE = ("Summarise the customer feedback from the third quarter of 2025 for the product "
-             "team, grouping the 214 comments by theme and noting version 2.5.1 regressions. ")
+_SENTENCE = (
+    "Summarise the customer feedback from the third quarter of 2025 for the product "
+    "team, grouping the 214 comments by theme and noting version 2.5.1 regressions. "
+)
 
 
 def _prompt(size: int = 10_000) -> str:
@@ -35,11 +37,14 @@ def _prompt(size: int = 10_000) -> str:
 
 
 def _body() -> bytes:
-    return json.dumps({
-        "contents": [{"role": "user", "parts": [{"text": _prompt()}]}],
-        "systemInstruction": {"parts": [{"text": "You are a careful analyst."}]},
-        "generationConfig": {"temperature": 0.2, "maxOutputTokens": 2048},
-    }, separators=(",", ":")).encode()
+    return json.dumps(
+        {
+            "contents": [{"role": "user", "parts": [{"text": _prompt()}]}],
+            "systemInstruction": {"parts": [{"text": "You are a careful analyst."}]},
+            "generationConfig": {"temperature": 0.2, "maxOutputTokens": 2048},
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 def _request(raw: bytes) -> Any:
@@ -48,16 +53,32 @@ def _request(raw: bytes) -> Any:
     from golden_path._wire import classify
     from golden_path.policies import GenAIRequest, Identity
 
-    url = httpx2.URL("https://europe-west4-aiplatform.googleapis.com/v1beta1/projects/p/"
-                     "locations/europe-west4/publishers/google/models/gemini-2.5-flash"
-                     ":generateContent")
+    url = httpx2.URL(
+        "https://europe-west4-aiplatform.googleapis.com/v1beta1/projects/p/"
+        "locations/europe-west4/publishers/google/models/gemini-2.5-flash"
+        ":generateContent"
+    )
     wire = classify("POST", url.path)
-    identity = Identity(app="chat", team="ml", client_id="acme-golden-path/1.0",
-                        backend="vertex", project="p", location="europe-west4")
-    return GenAIRequest(request_id="bench", identity=identity, method="POST", url=url,
-                        headers=httpx2.Headers({"content-type": "application/json"}), raw=raw,
-                        surface=wire.surface, api_method=wire.api_method, model=wire.model,
-                        stream=wire.stream)
+    identity = Identity(
+        app="chat",
+        team="ml",
+        client_id="acme-golden-path/1.0",
+        backend="vertex",
+        project="p",
+        location="europe-west4",
+    )
+    return GenAIRequest(
+        request_id="bench",
+        identity=identity,
+        method="POST",
+        url=url,
+        headers=httpx2.Headers({"content-type": "application/json"}),
+        raw=raw,
+        surface=wire.surface,
+        api_method=wire.api_method,
+        model=wire.model,
+        stream=wire.stream,
+    )
 
 
 def measure(n: int = 2000) -> dict[str, Any]:

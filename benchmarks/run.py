@@ -46,10 +46,28 @@ class Plan:
     extra_n: int
 
 
-FULL = Plan(per_call_n=2000, stream_n=1000, async_requests=512, async_rounds=3,
-            concurrency=(64, 256), cold_rounds=10, cold_warmup=1, construct_n=60, extra_n=2000)
-QUICK = Plan(per_call_n=20, stream_n=20, async_requests=128, async_rounds=1,
-             concurrency=(64, 256), cold_rounds=1, cold_warmup=0, construct_n=3, extra_n=20)
+FULL = Plan(
+    per_call_n=2000,
+    stream_n=1000,
+    async_requests=512,
+    async_rounds=3,
+    concurrency=(64, 256),
+    cold_rounds=10,
+    cold_warmup=1,
+    construct_n=60,
+    extra_n=2000,
+)
+QUICK = Plan(
+    per_call_n=20,
+    stream_n=20,
+    async_requests=128,
+    async_rounds=1,
+    concurrency=(64, 256),
+    cold_rounds=1,
+    cold_warmup=0,
+    construct_n=3,
+    extra_n=20,
+)
 
 
 @dataclass
@@ -76,14 +94,18 @@ class Report:
         self.add(section, label, f"not available: {reason}", result="n/a")
 
     def markdown(self) -> str:
-        lines = ["| Benchmark | Variant | Median | vs raw SDK | Target | Result |",
-                 "|---|---|---|---|---|---|"]
+        lines = [
+            "| Benchmark | Variant | Median | vs raw SDK | Target | Result |",
+            "|---|---|---|---|---|---|",
+        ]
         last = None
         for row in self.rows:
             section = row.section if row.section != last else ""
             last = row.section
-            lines.append(f"| {section} | {row.variant} | {row.value} | {row.ratio} | "
-                         f"{row.target} | {row.result} |")
+            lines.append(
+                f"| {section} | {row.variant} | {row.value} | {row.ratio} | "
+                f"{row.target} | {row.result} |"
+            )
         return "\n".join(lines)
 
 
@@ -125,8 +147,10 @@ def _first(variants: Sequence[Variant | None]) -> Variant | None:
 
 
 def section_per_call(report: Report, plan: Plan, v: dict[str, Variant]) -> None:
-    name = (f"1. Per-call latency, sync `generate_content` (N={plan.per_call_n} each, "
-            f"LiteLLM {_measure.share(v['litellm'], plan.per_call_n)})")
+    name = (
+        f"1. Per-call latency, sync `generate_content` (N={plan.per_call_n} each, "
+        f"LiteLLM {_measure.share(v['litellm'], plan.per_call_n)})"
+    )
     groups = (
         ("small", SMALL_PROMPT, ["raw", "gp_none", "gp_default", "litellm"]),
         ("10 KB", LARGE_PROMPT, ["raw", "gp_none", "gp_all", "litellm"]),
@@ -136,8 +160,7 @@ def section_per_call(report: Report, plan: Plan, v: dict[str, Variant]) -> None:
         samples = _measure.per_call([v[k] for k in keys], prompt, plan.per_call_n)
         base = median(samples["raw"][0]) if "raw" in samples else float("nan")
         base_cpu = median(samples["raw"][1]) if "raw" in samples else float("nan")
-        gp = _first([v.get("gp_default" if prompt is SMALL_PROMPT else "gp_all"),
-                     v.get("gp_none")])
+        gp = _first([v.get("gp_default" if prompt is SMALL_PROMPT else "gp_all"), v.get("gp_none")])
         for key in keys:
             variant = v[key]
             label = f"{variant.label}, {prompt_name} prompt"
@@ -157,18 +180,20 @@ def section_per_call(report: Report, plan: Plan, v: dict[str, Variant]) -> None:
             shown = f"{ms(value)} (CPU {ms(cpu_value)})"
             vs_raw = fmt_ratio(r)
             if key != "raw":
-                vs_raw += (f" ({added_us(value, base)}; CPU "
-                           f"{fmt_ratio(ratio(cpu_value, base_cpu))})")
+                vs_raw += f" ({added_us(value, base)}; CPU {fmt_ratio(ratio(cpu_value, base_cpu))})"
             report.add(name, label, shown, vs_raw, target, result)
     report.notes.append(
         "Per-call: 'CPU' is the calling thread's CPU time per call (the client's own work; "
         "other processes move it less than wall time). The ratio and verdict use wall time; "
-        "the CPU ratio in brackets backs it up on a busy machine.")
+        "the CPU ratio in brackets backs it up on a busy machine."
+    )
 
 
 def section_stream(report: Report, plan: Plan, v: dict[str, Variant]) -> None:
-    name = (f"2. Streaming `generate_content_stream` (N={plan.stream_n} each, "
-            f"LiteLLM {_measure.share(v['litellm'], plan.stream_n)})")
+    name = (
+        f"2. Streaming `generate_content_stream` (N={plan.stream_n} each, "
+        f"LiteLLM {_measure.share(v['litellm'], plan.stream_n)})"
+    )
     keys = ["raw", "gp_none", "gp_default", "litellm"]
     progress("streaming: " + ", ".join(keys))
     samples = _measure.streaming([v[k] for k in keys], SMALL_PROMPT, plan.stream_n)
@@ -189,27 +214,35 @@ def section_stream(report: Report, plan: Plan, v: dict[str, Variant]) -> None:
             target = f"slower than {gp.label}"
             gp_first, gp_total = (median(s) for s in samples[gp.key])
             result = verdict(gp_first < first and gp_total < total)
-        report.add(name, variant.label,
-                   f"first {ms(first)} / total {ms(total)}",
-                   f"{fmt_ratio(r_first)} / {fmt_ratio(ratio(total, base_total))}",
-                   target, result)
+        report.add(
+            name,
+            variant.label,
+            f"first {ms(first)} / total {ms(total)}",
+            f"{fmt_ratio(r_first)} / {fmt_ratio(ratio(total, base_total))}",
+            target,
+            result,
+        )
     report.notes.append(
         "Streaming: the server sends the first event at once and the other two "
         f"{1000 * _server_gap():.0f} ms later, so 'first' is the time to the first chunk and "
-        "'total' includes that gap for every client.")
+        "'total' includes that gap for every client."
+    )
 
 
 def section_async(report: Report, plan: Plan, v: dict[str, Variant]) -> None:
     keys = ["raw_httpx2", "raw_aiohttp", "gp_none", "gp_default", "litellm"]
     variants = [v[k] for k in keys if k in v]
     progress("async throughput: " + ", ".join(x.key for x in variants))
-    results = _measure.throughput(variants, SMALL_PROMPT, plan.concurrency,
-                                  plan.async_requests, plan.async_rounds)
+    results = _measure.throughput(
+        variants, SMALL_PROMPT, plan.concurrency, plan.async_requests, plan.async_rounds
+    )
     gp = _first([v["gp_default"], v["gp_none"]])
     for c, per in results.items():
-        name = (f"3. Async throughput, {c} in flight ({plan.async_requests} requests x "
-                f"{plan.async_rounds} runs; LiteLLM "
-                f"{_measure.share(v['litellm'], plan.async_requests)} x {plan.async_rounds})")
+        name = (
+            f"3. Async throughput, {c} in flight ({plan.async_requests} requests x "
+            f"{plan.async_rounds} runs; LiteLLM "
+            f"{_measure.share(v['litellm'], plan.async_requests)} x {plan.async_rounds})"
+        )
         base = median(per.get("raw_httpx2", []))
         for variant in variants:
             if variant.key not in per:
@@ -222,12 +255,19 @@ def section_async(report: Report, plan: Plan, v: dict[str, Variant]) -> None:
             elif variant.key == "litellm" and gp is not None and gp.key in per:
                 target = f"slower than {gp.label}"
                 result = verdict(median(per[gp.key]) > value)
-            report.add(name, variant.label, f"{value:,.0f} req/s",
-                       fmt_ratio(ratio(value, base)), target, result)
+            report.add(
+                name,
+                variant.label,
+                f"{value:,.0f} req/s",
+                fmt_ratio(ratio(value, base)),
+                target,
+                result,
+            )
     report.notes.append(
         "Async ratios are to the raw SDK on httpx2 (golden-path's stack). With aiohttp "
         "installed (LiteLLM depends on it) the raw SDK sends async calls through aiohttp by "
-        "default; that row is shown for information.")
+        "default; that row is shown for information."
+    )
 
 
 def section_cold(report: Report, plan: Plan, url: str, litellm_ok: bool) -> None:
@@ -248,13 +288,28 @@ def section_cold(report: Report, plan: Plan, url: str, litellm_ok: bool) -> None
             target, result = "slower than golden-path", verdict(median(results["gp"][0]) < ready)
             rss_target = "more than golden-path"
             rss_result = verdict(median(results["gp"][1]) < rss)
-        ready_rows.append(Row(name, child.label, ms(ready), fmt_ratio(ratio(ready, base_ready)),
-                              target, result))
-        rss_rows.append(Row(rss_name, child.label, f"{rss:.1f} MiB",
-                            fmt_ratio(ratio(rss, base_rss)), rss_target, rss_result))
+        ready_rows.append(
+            Row(name, child.label, ms(ready), fmt_ratio(ratio(ready, base_ready)), target, result)
+        )
+        rss_rows.append(
+            Row(
+                rss_name,
+                child.label,
+                f"{rss:.1f} MiB",
+                fmt_ratio(ratio(rss, base_rss)),
+                rss_target,
+                rss_result,
+            )
+        )
     if not litellm_ok:
-        ready_rows.append(Row(name, "LiteLLM: `import litellm`", "not available: litellm is "
-                              "not installed", result="n/a"))
+        ready_rows.append(
+            Row(
+                name,
+                "LiteLLM: `import litellm`",
+                "not available: litellm is not installed",
+                result="n/a",
+            )
+        )
     report.rows.extend(ready_rows + rss_rows)
 
 
@@ -264,45 +319,65 @@ def section_construct(report: Report, plan: Plan, url: str) -> None:
 
     import golden_path
 
-    os.environ.update({"GOLDEN_PATH_BACKEND": "ai_studio", "GOLDEN_PATH_API_KEY": _variants.API_KEY,
-                       "GOLDEN_PATH_BASE_URL": url, "GOLDEN_PATH_AUDIT_SINK": "none"})
+    os.environ.update(
+        {
+            "GOLDEN_PATH_BACKEND": "ai_studio",
+            "GOLDEN_PATH_API_KEY": _variants.API_KEY,
+            "GOLDEN_PATH_BASE_URL": url,
+            "GOLDEN_PATH_AUDIT_SINK": "none",
+        }
+    )
     builders: dict[str, Callable[[], Any]] = {
-        "raw": lambda: genai.Client(api_key=_variants.API_KEY,
-                                    http_options=types.HttpOptions(base_url=url)),
-        "create": lambda: golden_path.create_client(backend="ai_studio",
-                                                    api_key=_variants.API_KEY, base_url=url,
-                                                    audit_sink="none"),
+        "raw": lambda: genai.Client(
+            api_key=_variants.API_KEY, http_options=types.HttpOptions(base_url=url)
+        ),
+        "create": lambda: golden_path.create_client(
+            backend="ai_studio", api_key=_variants.API_KEY, base_url=url, audit_sink="none"
+        ),
         "cached": golden_path.client,
     }
     progress(f"construction: {plan.construct_n} rounds")
     samples = _measure.construction(builders, plan.construct_n)
     name = f"5. Client construction, in process ({plan.construct_n} each)"
     base = median(samples["raw"])
-    labels = {"raw": "`genai.Client(api_key=..., http_options=...)`",
-              "create": "`golden_path.create_client(...)` (new client)",
-              "cached": "`golden_path.client()` (the cached client; reads settings)"}
+    labels = {
+        "raw": "`genai.Client(api_key=..., http_options=...)`",
+        "create": "`golden_path.create_client(...)` (new client)",
+        "cached": "`golden_path.client()` (the cached client; reads settings)",
+    }
     for key, label in labels.items():
         value = median(samples[key])
-        target, result = ("<= 0.1x", verdict(ratio(value, base) <= 0.1)) if key == "create" \
-            else ("", "")
+        target, result = (
+            ("<= 0.1x", verdict(ratio(value, base) <= 0.1)) if key == "create" else ("", "")
+        )
         report.add(name, label, ms(value), fmt_ratio(ratio(value, base)), target, result)
-    report.add(name, "LiteLLM", "n/a: `litellm.completion` has no client to construct",
-               result="n/a")
+    report.add(
+        name, "LiteLLM", "n/a: `litellm.completion` has no client to construct", result="n/a"
+    )
 
 
 def section_extra(report: Report, plan: Plan) -> None:
     """Rows measured by the policies and budgets engineers' modules: ``measure(n) -> dict``."""
     for module, name, render in (
-        ("benchmarks.policy_chain", "6. Policy chain, every built-in on, 10 KB prompt "
-         "(in process, no I/O)", _policy_chain_rows),
-        ("benchmarks.limiter", "6. Rate limits + budgets (4 limits) on Redis, loopback",
-         _limiter_rows),
+        (
+            "benchmarks.policy_chain",
+            "6. Policy chain, every built-in on, 10 KB prompt (in process, no I/O)",
+            _policy_chain_rows,
+        ),
+        (
+            "benchmarks.limiter",
+            "6. Rate limits + budgets (4 limits) on Redis, loopback",
+            _limiter_rows,
+        ),
     ):
         try:
             measure = importlib.import_module(module).measure
         except ImportError as exc:
-            why = ("not written yet" if getattr(exc, "name", None) == module
-                   else _variants._reason(exc))
+            why = (
+                "not written yet"
+                if getattr(exc, "name", None) == module
+                else _variants._reason(exc)
+            )
             report.add(name, f"`{module}`", f"not available: {why}", result="n/a")
             continue
         progress(f"{module}.measure(n={plan.extra_n})")
@@ -310,32 +385,47 @@ def section_extra(report: Report, plan: Plan) -> None:
             found = measure(n=plan.extra_n)
             render(report, name, found)
         except Exception as exc:
-            report.add(name, f"`{module}`", f"not available: {_variants._reason(exc)}",
-                       result="n/a")
+            report.add(
+                name, f"`{module}`", f"not available: {_variants._reason(exc)}", result="n/a"
+            )
 
 
 def _policy_chain_rows(report: Report, name: str, found: dict[str, Any]) -> None:
     overhead = float(found["overhead_us"])
-    report.add(name, f"chain.before + after_response, {len(found.get('policies', []))} "
-               "policies, over the bare request path",
-               f"+{overhead:.0f} µs (bare {found['bare_us']:.0f} µs, with chain "
-               f"{found['chain_us']:.0f} µs; PII scan alone {found['pii_us']:.0f} µs)",
-               f"{float(found['ratio']):.2f}x bare", "< 300 µs added (issue 4)",
-               verdict(overhead < 300))
+    report.add(
+        name,
+        f"chain.before + after_response, {len(found.get('policies', []))} "
+        "policies, over the bare request path",
+        f"+{overhead:.0f} µs (bare {found['bare_us']:.0f} µs, with chain "
+        f"{found['chain_us']:.0f} µs; PII scan alone {found['pii_us']:.0f} µs)",
+        f"{float(found['ratio']):.2f}x bare",
+        "< 300 µs added (issue 4)",
+        verdict(overhead < 300),
+    )
 
 
 def _limiter_rows(report: Report, name: str, found: dict[str, Any]) -> None:
     redis, memory = found["redis"], found["memory"]
     added = float(redis["reserve_added_over_memory_median_ms"])
     trips = float(redis["round_trips_per_request"])
-    report.add(name, "Redis reserve, added over memory://",
-               f"+{added * 1000:.0f} µs (reserve {redis['reserve']['median_ms'] * 1000:.0f} µs, "
-               f"memory {memory['reserve']['median_ms'] * 1000:.0f} µs)", "",
-               "< 500 µs added (issue 6)", verdict(added < 0.5))
-    report.add(name, "Redis round trips per request (reserve + reconcile)",
-               f"{trips:g} (reserve + reconcile "
-               f"{redis['reserve_and_reconcile']['median_ms'] * 1000:.0f} µs)", "",
-               "1 round trip (issue 6)", verdict(trips <= 1.0))
+    report.add(
+        name,
+        "Redis reserve, added over memory://",
+        f"+{added * 1000:.0f} µs (reserve {redis['reserve']['median_ms'] * 1000:.0f} µs, "
+        f"memory {memory['reserve']['median_ms'] * 1000:.0f} µs)",
+        "",
+        "< 500 µs added (issue 6)",
+        verdict(added < 0.5),
+    )
+    report.add(
+        name,
+        "Redis round trips per request (reserve + reconcile)",
+        f"{trips:g} (reserve + reconcile "
+        f"{redis['reserve_and_reconcile']['median_ms'] * 1000:.0f} µs)",
+        "",
+        "1 round trip (issue 6)",
+        verdict(trips <= 1.0),
+    )
 
 
 def _server_gap() -> float:
@@ -357,8 +447,10 @@ def _machine() -> list[str]:
     except OSError:
         pass
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return [f"{os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}",
-            f"Python {platform.python_version()}; load average at start {load}"]
+    return [
+        f"{os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}",
+        f"Python {platform.python_version()}; load average at start {load}",
+    ]
 
 
 def _versions() -> str:
@@ -374,9 +466,13 @@ def _versions() -> str:
 
 
 def _start_server() -> tuple[subprocess.Popen[str], str]:
-    server = subprocess.Popen([sys.executable, "-m", "benchmarks._server"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                              cwd=Path(__file__).resolve().parent.parent)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks._server"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert server.stdout is not None
     port = int(server.stdout.readline())
     return server, f"http://127.0.0.1:{port}"
@@ -388,12 +484,21 @@ def build_variants(url: str) -> dict[str, Variant]:
         "raw": _variants.raw(url),
         "raw_httpx2": _variants.raw_async_httpx2(url),
         "gp_none": _variants.golden_path(url, "gp_none", "golden-path, no policies, no audit"),
-        "gp_default": _variants.golden_path(url, "gp_default",
-                                            "golden-path, default policies, audit to a file",
-                                            _variants.DEFAULT_POLICIES, audit=True),
-        "gp_all": _variants.golden_path(url, "gp_all",
-                                        "golden-path, every built-in on, audit to a file",
-                                        _variants.ALL_BUILTINS, prompt=LARGE_PROMPT, audit=True),
+        "gp_default": _variants.golden_path(
+            url,
+            "gp_default",
+            "golden-path, default policies, audit to a file",
+            _variants.DEFAULT_POLICIES,
+            audit=True,
+        ),
+        "gp_all": _variants.golden_path(
+            url,
+            "gp_all",
+            "golden-path, every built-in on, audit to a file",
+            _variants.ALL_BUILTINS,
+            prompt=LARGE_PROMPT,
+            audit=True,
+        ),
         "litellm": _variants.litellm(url),
     }
     aiohttp = _variants.raw_async_default(url)
@@ -403,13 +508,22 @@ def build_variants(url: str) -> dict[str, Variant]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split(
-        "\n", 1)[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny sample sizes: proves the command works, measures nothing")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.split("\n", 1)[0]
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sample sizes: proves the command works, measures nothing",
+    )
     parser.add_argument("--out", type=Path, help="write the report into this markdown file")
-    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS),
-                        help="run only these sections")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=SECTIONS,
+        default=list(SECTIONS),
+        help="run only these sections",
+    )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     began = time.perf_counter()

@@ -145,7 +145,8 @@ def _from_info(info: dict[str, Any]) -> Any:  # noqa: PLR0911 - one return per c
         from google.auth import impersonated_credentials
 
         return impersonated_credentials.Credentials.from_impersonated_service_account_info(
-            info, scopes=scopes)
+            info, scopes=scopes
+        )
     raise ValueError(f"unsupported credentials type {kind!r}")
 
 

@@ -83,10 +83,19 @@ def _remember(fingerprint: tuple[Any, ...], found: genai.Client) -> None:
 def _fingerprint() -> tuple[Any, ...]:
     """Everything load_settings reads, cheaply: variables, cwd, and the files' stat results."""
     environ = os.environ
-    variables = tuple(sorted((k, v) for k, v in environ.items()
-                             if k.startswith(("GOLDEN_PATH_", "GOOGLE_APPLICATION_CREDENTIALS"))))
-    files = [".env", *map(str, DEFAULT_CONFIG_PATHS), environ.get("GOLDEN_PATH_CONFIG", ""),
-             environ.get("GOLDEN_PATH_SECRETS_DIR", str(DEFAULT_SECRETS_DIR))]
+    variables = tuple(
+        sorted(
+            (k, v)
+            for k, v in environ.items()
+            if k.startswith(("GOLDEN_PATH_", "GOOGLE_APPLICATION_CREDENTIALS"))
+        )
+    )
+    files = [
+        ".env",
+        *map(str, DEFAULT_CONFIG_PATHS),
+        environ.get("GOLDEN_PATH_CONFIG", ""),
+        environ.get("GOLDEN_PATH_SECRETS_DIR", str(DEFAULT_SECRETS_DIR)),
+    ]
     stats = []
     for name in files:
         try:
@@ -141,8 +150,9 @@ def _resolve(settings: Settings | None, overrides: dict[str, Any]) -> ResolvedSe
 
     from golden_path._settings import _problems_from
 
-    sources = (dict.fromkeys(overrides, "keyword argument")
-               | dict.fromkeys(settings.model_fields_set, "Settings object"))
+    sources = dict.fromkeys(overrides, "keyword argument") | dict.fromkeys(
+        settings.model_fields_set, "Settings object"
+    )
     try:
         final = Settings.model_validate(merged)
     except ValidationError as exc:
@@ -168,9 +178,11 @@ def _embedded_emulator() -> Emulator:
             from golden_path.emulator import Emulator
 
             _emulator = Emulator().start()
-            log.warning("using the embedded Gemini API emulator at %s: answers are "
-                        "synthetic; set GOLDEN_PATH_BACKEND to ai_studio or vertex for real ones",
-                        _emulator.url)
+            log.warning(
+                "using the embedded Gemini API emulator at %s: answers are "
+                "synthetic; set GOLDEN_PATH_BACKEND to ai_studio or vertex for real ones",
+                _emulator.url,
+            )
         return _emulator
 
 
@@ -219,7 +231,8 @@ def build_pipeline(
     sinks = list(audit_sinks) if audit_sinks is not None else _load_sinks(settings)
     sinks += _extra_sinks
     tokens = " ".join(
-        f"{label}/{value}" for label, value in (("app", settings.app), ("team", settings.team))
+        f"{label}/{value}"
+        for label, value in (("app", settings.app), ("team", settings.team))
         if value
     )
     return Pipeline(
@@ -254,8 +267,9 @@ def _load_sinks(settings: Settings) -> list[Any]:
         from golden_path.exceptions import ConfigProblem
 
         fix = "use stderr, stdout, file:/path, logging, otel or none, or a comma-separated list"
-        raise ConfigError([ConfigProblem("audit_sink", str(exc), "GOLDEN_PATH_AUDIT_SINK", fix)]
-                          ) from None
+        raise ConfigError(
+            [ConfigProblem("audit_sink", str(exc), "GOLDEN_PATH_AUDIT_SINK", fix)]
+        ) from None
 
 
 def _content_hook(settings: Settings) -> Any:
@@ -282,8 +296,10 @@ def _check_sdk_version(settings: Settings) -> None:
     installed = sdk_version.__version__
     if installed == PINNED_SDK_VERSION:
         return
-    message = (f"google-genai {installed} is installed but golden-path {VERSION} is pinned to "
-               f"{PINNED_SDK_VERSION}; run `golden-path versions --check`")
+    message = (
+        f"google-genai {installed} is installed but golden-path {VERSION} is pinned to "
+        f"{PINNED_SDK_VERSION}; run `golden-path versions --check`"
+    )
     if settings.version_drift == "error":
         raise VersionDriftError(message)
     if not _drift_warned:
@@ -309,8 +325,9 @@ def _build(
     settings = resolved.settings
     _check_sdk_version(settings)
     auth, base_url, api_version = runtime_for(resolved)
-    pipeline = build_pipeline(settings, policies=policies, audit_sinks=audit_sinks,
-                              sources=resolved.sources)
+    pipeline = build_pipeline(
+        settings, policies=policies, audit_sinks=audit_sinks, sources=resolved.sources
+    )
     context = shared_context()
 
     def sync_pool() -> httpx2.BaseTransport:
@@ -320,10 +337,12 @@ def _build(
         return httpx2.AsyncHTTPTransport(verify=ensure_trust(), trust_env=True)
 
     # The SDK passes timeout=None per request; HttpOptions.timeout (ms) is what applies.
-    sync_client = httpx2.Client(transport=GovernedTransport(pipeline, sync_pool),
-                                follow_redirects=True)
-    async_client = httpx2.AsyncClient(transport=GovernedAsyncTransport(pipeline, async_pool),
-                                      follow_redirects=True)
+    sync_client = httpx2.Client(
+        transport=GovernedTransport(pipeline, sync_pool), follow_redirects=True
+    )
+    async_client = httpx2.AsyncClient(
+        transport=GovernedAsyncTransport(pipeline, async_pool), follow_redirects=True
+    )
     user_agent = " ".join(filter(None, [settings.client_id, pipeline.user_agent_tokens]))
     http_options = types.HttpOptions(
         base_url=base_url + "/",

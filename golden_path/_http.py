@@ -140,8 +140,7 @@ def governed_transport(pipeline: Pipeline, authorizer: Authorizer) -> GovernedTr
     return GovernedTransport(pipeline, pool)
 
 
-def governed_async_transport(pipeline: Pipeline,
-                             authorizer: Authorizer) -> GovernedAsyncTransport:
+def governed_async_transport(pipeline: Pipeline, authorizer: Authorizer) -> GovernedAsyncTransport:
     """The async twin; one pool per event loop, so a client survives ``asyncio.run()``."""
     from golden_path._tls import ensure_trust
     from golden_path._transport import GovernedAsyncTransport
@@ -199,17 +198,20 @@ def async_http_client(
     """The ``httpx2.AsyncClient`` twin of :func:`http_client` (usable across event loops)."""
     resolved = _resolve(settings, overrides)
     pipeline, authorizer, options = _parts(resolved, policies, audit_sinks)
-    return httpx2.AsyncClient(transport=governed_async_transport(pipeline, authorizer),
-                              **options)
+    return httpx2.AsyncClient(transport=governed_async_transport(pipeline, authorizer), **options)
 
 
-def _parts(resolved: ResolvedSettings, policies: Sequence[Any] | None,
-           audit_sinks: Sequence[AuditSink] | None) -> tuple[Pipeline, Authorizer, dict[str, Any]]:
+def _parts(
+    resolved: ResolvedSettings,
+    policies: Sequence[Any] | None,
+    audit_sinks: Sequence[AuditSink] | None,
+) -> tuple[Pipeline, Authorizer, dict[str, Any]]:
     settings = resolved.settings
     auth, endpoint, _ = runtime_for(resolved)
     # No product suffix: the partner guide identifies direct REST traffic like the SDK's.
-    pipeline = build_pipeline(settings, policies=policies, audit_sinks=audit_sinks,
-                              sources=resolved.sources)
+    pipeline = build_pipeline(
+        settings, policies=policies, audit_sinks=audit_sinks, sources=resolved.sources
+    )
     user_agent = " ".join(filter(None, [pipeline.client_id, pipeline.user_agent_tokens]))
     options: dict[str, Any] = {
         "base_url": rest_base_url(settings, auth, endpoint),

@@ -55,12 +55,20 @@ def openai_client(
     """
     import openai
 
-    resolved, auth, base_url, kwargs, pipeline = _prepare(settings, policies, audit_sinks,
-                                                          overrides)
-    http = httpx2.Client(transport=governed_transport(pipeline, _authorizer(auth)),
-                         timeout=resolved.settings.timeout_s, follow_redirects=True)
-    return openai.OpenAI(base_url=base_url, http_client=http,
-                         default_headers={"x-goog-api-client": pipeline.client_id}, **kwargs)
+    resolved, auth, base_url, kwargs, pipeline = _prepare(
+        settings, policies, audit_sinks, overrides
+    )
+    http = httpx2.Client(
+        transport=governed_transport(pipeline, _authorizer(auth)),
+        timeout=resolved.settings.timeout_s,
+        follow_redirects=True,
+    )
+    return openai.OpenAI(
+        base_url=base_url,
+        http_client=http,
+        default_headers={"x-goog-api-client": pipeline.client_id},
+        **kwargs,
+    )
 
 
 def async_openai_client(
@@ -73,29 +81,45 @@ def async_openai_client(
     """The ``openai.AsyncOpenAI`` twin of :func:`openai_client` (usable across event loops)."""
     import openai
 
-    resolved, auth, base_url, kwargs, pipeline = _prepare(settings, policies, audit_sinks,
-                                                          overrides)
-    http = httpx2.AsyncClient(transport=governed_async_transport(pipeline, _authorizer(auth)),
-                              timeout=resolved.settings.timeout_s, follow_redirects=True)
-    return openai.AsyncOpenAI(base_url=base_url, http_client=http,
-                              default_headers={"x-goog-api-client": pipeline.client_id},
-                              **kwargs)
+    resolved, auth, base_url, kwargs, pipeline = _prepare(
+        settings, policies, audit_sinks, overrides
+    )
+    http = httpx2.AsyncClient(
+        transport=governed_async_transport(pipeline, _authorizer(auth)),
+        timeout=resolved.settings.timeout_s,
+        follow_redirects=True,
+    )
+    return openai.AsyncOpenAI(
+        base_url=base_url,
+        http_client=http,
+        default_headers={"x-goog-api-client": pipeline.client_id},
+        **kwargs,
+    )
 
 
-def _prepare(settings: Settings | None, policies: Sequence[Any] | None,
-             audit_sinks: Sequence[AuditSink] | None, overrides: dict[str, Any],
-             ) -> tuple[ResolvedSettings, Auth, str, dict[str, Any], Pipeline]:
+def _prepare(
+    settings: Settings | None,
+    policies: Sequence[Any] | None,
+    audit_sinks: Sequence[AuditSink] | None,
+    overrides: dict[str, Any],
+) -> tuple[ResolvedSettings, Auth, str, dict[str, Any], Pipeline]:
     # What the sync and async clients share: settings, credentials, endpoint, pipeline.
     _require_openai()
     resolved = _resolve(settings, overrides)
     auth, base_url, kwargs = _common(resolved)
-    pipeline = build_pipeline(resolved.settings, policies=policies, audit_sinks=audit_sinks,
-                              surface_suffix=OPENAI_SUFFIX, sources=resolved.sources)
+    pipeline = build_pipeline(
+        resolved.settings,
+        policies=policies,
+        audit_sinks=audit_sinks,
+        surface_suffix=OPENAI_SUFFIX,
+        sources=resolved.sources,
+    )
     return resolved, auth, base_url, kwargs, pipeline
 
 
-def openai_base_url(settings: Settings, auth: Auth, endpoint: str,
-                    sources: Mapping[str, str] | None = None) -> str:
+def openai_base_url(
+    settings: Settings, auth: Auth, endpoint: str, sources: Mapping[str, str] | None = None
+) -> str:
     """The OpenAI-compatible root of the configured backend, with a trailing slash.
 
     ``sources`` (field -> where its value came from) only improves the error message.
@@ -105,17 +129,23 @@ def openai_base_url(settings: Settings, auth: Auth, endpoint: str,
         # Only v1beta serves the OpenAI layer on AI Studio, whatever the SDK's version pin.
         return f"{endpoint}/v1beta/openai/"
     if auth.mode == "vertex_express":
-        raise ConfigError([ConfigProblem(
-            field="project",
-            message="Vertex AI's OpenAI-compatible endpoint needs a project and location; "
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    field="project",
+                    message="Vertex AI's OpenAI-compatible endpoint needs a project and location; "
                     "express mode (an API key and no project) does not serve it",
-            source=f"project not set; api_key from {(sources or {}).get('api_key', 'settings')}",
-            fix="set GOLDEN_PATH_PROJECT and use Google Cloud credentials, or use "
-                "backend ai_studio with the API key",
-        )])
+                    source=f"project not set; api_key from {(sources or {}).get('api_key', 'settings')}",
+                    fix="set GOLDEN_PATH_PROJECT and use Google Cloud credentials, or use "
+                    "backend ai_studio with the API key",
+                )
+            ]
+        )
     version = settings.api_version or "v1beta1"
-    return (f"{endpoint}/{version}/projects/{settings.project}/locations/{settings.location}"
-            "/endpoints/openapi/")
+    return (
+        f"{endpoint}/{version}/projects/{settings.project}/locations/{settings.location}"
+        "/endpoints/openapi/"
+    )
 
 
 def _common(resolved: ResolvedSettings) -> tuple[Auth, str, dict[str, Any]]:
@@ -143,10 +173,14 @@ def _require_openai() -> None:
     try:
         import openai
     except ImportError:
-        raise ImportError("golden_path.openai_client() needs the openai package: "
-                          "pip install 'golden-path[openai]'") from None
+        raise ImportError(
+            "golden_path.openai_client() needs the openai package: "
+            "pip install 'golden-path[openai]'"
+        ) from None
     if not hasattr(openai, "DefaultHttpx2Client"):
         version = getattr(openai, "__version__", "unknown")
-        raise ImportError(f"openai {version} is built on the classic httpx package; "
-                          "golden-path needs a release built on httpx2: "
-                          "pip install -U 'golden-path[openai]'")
+        raise ImportError(
+            f"openai {version} is built on the classic httpx package; "
+            "golden-path needs a release built on httpx2: "
+            "pip install -U 'golden-path[openai]'"
+        )

@@ -129,7 +129,7 @@ def find(text: str, kinds: Iterable[str] = ALL_KINDS) -> list[Finding]:
             for m in _NUMBER_SHAPE.finditer(shape):
                 start, end = m.span()
                 # Fewer than 9 digits is a date or a short number, unless "+" starts a phone.
-                if shape.count(b"0", start, end) < 9 and raw[start - 2:start].find(b"+") < 0:
+                if shape.count(b"0", start, end) < 9 and raw[start - 2 : start].find(b"+") < 0:
                     continue
                 if not ascii_only:
                     start, end = _chars(raw, start), _chars(raw, end)
@@ -192,7 +192,7 @@ def redact_text(text: str, kinds: Iterable[str] = ALL_KINDS) -> tuple[str, list[
     pieces: list[str] = []
     at = 0
     for finding in findings:
-        pieces += (text[at:finding.start], f"[REDACTED:{finding.kind}]")
+        pieces += (text[at : finding.start], f"[REDACTED:{finding.kind}]")
         at = finding.end
     pieces.append(text[at:])
     return "".join(pieces), findings
@@ -201,14 +201,23 @@ def redact_text(text: str, kinds: Iterable[str] = ALL_KINDS) -> tuple[str, list[
 def _numbers(run: str, offset: int, kinds: frozenset[str]) -> list[Finding]:
     found: list[Finding] = []
     if "credit_card" in kinds:
-        found += [Finding("credit_card", offset + m.start(), offset + m.end())
-                  for m in _CARD.finditer(run) if _card_ok(m.group())]
+        found += [
+            Finding("credit_card", offset + m.start(), offset + m.end())
+            for m in _CARD.finditer(run)
+            if _card_ok(m.group())
+        ]
     if "us_ssn" in kinds:
-        found += [Finding("us_ssn", offset + m.start(), offset + m.end())
-                  for m in _SSN.finditer(run) if _ssn_ok(m.group(1), m.group(3), m.group(4))]
+        found += [
+            Finding("us_ssn", offset + m.start(), offset + m.end())
+            for m in _SSN.finditer(run)
+            if _ssn_ok(m.group(1), m.group(3), m.group(4))
+        ]
     if "phone" in kinds:
-        found += [Finding("phone", offset + m.start(), offset + m.end())
-                  for m in _PHONE.finditer(run) if _phone_ok(m.group())]
+        found += [
+            Finding("phone", offset + m.start(), offset + m.end())
+            for m in _PHONE.finditer(run)
+            if _phone_ok(m.group())
+        ]
     return found
 
 

@@ -95,9 +95,11 @@ class Settings(BaseSettings):
         default=None, description="service-account or external_account JSON; else ADC"
     )
     impersonate_service_account: str | None = Field(
-        default=None, description="service account to impersonate (Vertex)")
+        default=None, description="service account to impersonate (Vertex)"
+    )
     impersonate_delegates: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="delegation chain for impersonation, comma-separated")
+        default_factory=list, description="delegation chain for impersonation, comma-separated"
+    )
     quota_project: str | None = Field(default=None, description="sent as x-goog-user-project")
     iam_endpoint: str = Field(
         default="https://iamcredentials.googleapis.com",
@@ -124,7 +126,8 @@ class Settings(BaseSettings):
     policy_file: Path | None = Field(default=None, description="TOML file or directory")
     audit_sink: str = Field(default="stderr", description="stderr|stdout|file:PATH|logging|none")
     audit_content: Literal["none", "redacted"] = Field(
-        default="none", description="none, or redacted prompt/response text in audit events")
+        default="none", description="none, or redacted prompt/response text in audit events"
+    )
     state_url: str = Field(default="memory://", description="memory:// or redis://host:port/db")
 
     _list_fields: ClassVar[tuple[str, ...]] = ("impersonate_delegates", "retry_status_codes")
@@ -393,22 +396,41 @@ def check(settings: Settings, provided: dict[str, str]) -> list[ConfigProblem]:
 
     problems: list[ConfigProblem] = []
     if settings.backend is None:
-        problems.append(problem("backend", "no backend is configured (there is no silent "
-                                "default)", _FIXES["backend"]))
+        problems.append(
+            problem(
+                "backend",
+                "no backend is configured (there is no silent default)",
+                _FIXES["backend"],
+            )
+        )
     elif settings.backend == "ai_studio":
         problems += _check_ai_studio(settings, problem)
     elif settings.backend == "vertex":
         problems += _check_vertex(settings, problem)
     elif settings.backend == "emulator" and not settings.allow_emulator:
-        problems.append(problem("backend", "the emulator backend is forbidden here "
-                                "(allow_emulator = false)",
-                                "configure a real backend: ai_studio or vertex"))
+        problems.append(
+            problem(
+                "backend",
+                "the emulator backend is forbidden here (allow_emulator = false)",
+                "configure a real backend: ai_studio or vertex",
+            )
+        )
     if settings.impersonate_delegates and settings.impersonate_service_account is None:
-        problems.append(problem("impersonate_delegates", "delegates without a service account "
-                                "to impersonate", f"set {ENV_PREFIX}IMPERSONATE_SERVICE_ACCOUNT"))
+        problems.append(
+            problem(
+                "impersonate_delegates",
+                "delegates without a service account to impersonate",
+                f"set {ENV_PREFIX}IMPERSONATE_SERVICE_ACCOUNT",
+            )
+        )
     if settings.retry_initial_delay_s > settings.retry_max_delay_s:
-        problems.append(problem("retry_initial_delay_s", "is larger than retry_max_delay_s",
-                                "make the initial delay at most the maximum delay"))
+        problems.append(
+            problem(
+                "retry_initial_delay_s",
+                "is larger than retry_max_delay_s",
+                "make the initial delay at most the maximum delay",
+            )
+        )
     if settings.credentials_file is not None:
         problems.extend(_check_credentials_file(settings.credentials_file, provided))
     return problems
@@ -420,11 +442,13 @@ _Problem = Callable[[str, str, str], ConfigProblem]
 def _check_ai_studio(settings: Settings, problem: _Problem) -> list[ConfigProblem]:
     problems = []
     if settings.api_key is None:
-        problems.append(problem("api_key", "backend ai_studio needs an API key",
-                                _FIXES["api_key"]))
+        problems.append(problem("api_key", "backend ai_studio needs an API key", _FIXES["api_key"]))
     problems += [
-        problem(field, "only applies to backend vertex",
-                f"unset {ENV_PREFIX}{field.upper()} or set {ENV_PREFIX}BACKEND=vertex")
+        problem(
+            field,
+            "only applies to backend vertex",
+            f"unset {ENV_PREFIX}{field.upper()} or set {ENV_PREFIX}BACKEND=vertex",
+        )
         for field in ("credentials_file", "impersonate_service_account")
         if getattr(settings, field) is not None
     ]
@@ -434,16 +458,30 @@ def _check_ai_studio(settings: Settings, problem: _Problem) -> list[ConfigProble
 def _check_vertex(settings: Settings, problem: _Problem) -> list[ConfigProblem]:
     problems = []
     if settings.project is None and settings.api_key is None:
-        problems.append(problem("project", "backend vertex needs a project (or an API key for "
-                                "express mode)", _FIXES["project"]))
+        problems.append(
+            problem(
+                "project",
+                "backend vertex needs a project (or an API key for express mode)",
+                _FIXES["project"],
+            )
+        )
     if settings.api_key is not None and settings.credentials_file is not None:
-        problems.append(problem(
-            "api_key", "an API key and a credentials file are both set; they are two different "
-            "ways to authenticate",
-            f"unset {ENV_PREFIX}API_KEY (IAM) or {ENV_PREFIX}CREDENTIALS_FILE (express mode)"))
+        problems.append(
+            problem(
+                "api_key",
+                "an API key and a credentials file are both set; they are two different "
+                "ways to authenticate",
+                f"unset {ENV_PREFIX}API_KEY (IAM) or {ENV_PREFIX}CREDENTIALS_FILE (express mode)",
+            )
+        )
     if settings.api_key is not None and settings.impersonate_service_account is not None:
-        problems.append(problem("impersonate_service_account", "impersonation needs IAM "
-                                "credentials, not an API key", f"unset {ENV_PREFIX}API_KEY"))
+        problems.append(
+            problem(
+                "impersonate_service_account",
+                "impersonation needs IAM credentials, not an API key",
+                f"unset {ENV_PREFIX}API_KEY",
+            )
+        )
     return problems
 
 
@@ -455,8 +493,9 @@ def _check_credentials_file(path: Path, provided: dict[str, str]) -> list[Config
     except FileNotFoundError:
         return [ConfigProblem("credentials_file", f"{path} does not exist", source, fix)]
     except OSError as exc:
-        return [ConfigProblem("credentials_file", f"cannot read {path}: {exc.strerror}", source,
-                              fix)]
+        return [
+            ConfigProblem("credentials_file", f"cannot read {path}: {exc.strerror}", source, fix)
+        ]
     import json  # only needed when a key file is configured
 
     try:
@@ -464,8 +503,13 @@ def _check_credentials_file(path: Path, provided: dict[str, str]) -> list[Config
     except ValueError:
         # Never echo the content: a broken key file may still hold a private key.
         return [ConfigProblem("credentials_file", f"{path} is not valid JSON", source, fix)]
-    kinds = ("service_account", "external_account", "authorized_user",
-             "impersonated_service_account", "external_account_authorized_user")
+    kinds = (
+        "service_account",
+        "external_account",
+        "authorized_user",
+        "impersonated_service_account",
+        "external_account_authorized_user",
+    )
     kind = info.get("type") if isinstance(info, dict) else None
     if kind not in kinds:
         return [

@@ -36,8 +36,9 @@ __all__ = ["REQUEST_ID_HEADER", "Call", "GovernedAsyncTransport", "GovernedTrans
 
 REQUEST_ID_HEADER = "x-golden-path-request-id"
 # (request, response, the parsed stream events or None) -> the audit event's ``content``.
-ContentHook = Callable[[GenAIRequest, GenAIResponse | None, list[Any] | None],
-                       dict[str, Any] | None]
+ContentHook = Callable[
+    [GenAIRequest, GenAIResponse | None, list[Any] | None], dict[str, Any] | None
+]
 # Stream events kept for content capture (the captured text itself is capped much lower).
 _MAX_KEPT_EVENTS = 4096
 _DEFAULT_PORTS = {"https": 443, "http": 80}
@@ -187,8 +188,13 @@ class Call:
         content = request.serialize()
         if request.modified:
             headers["content-length"] = str(len(content))
-        return httpx2.Request(request.method, request.url, headers=headers, content=content,
-                              extensions=self._extensions)
+        return httpx2.Request(
+            request.method,
+            request.url,
+            headers=headers,
+            content=content,
+            extensions=self._extensions,
+        )
 
     def _identify(self, headers: httpx2.Headers) -> None:
         # The SDK puts our client id after its own label; a per-request user-agent from app code
@@ -213,27 +219,37 @@ class Call:
         headers[REQUEST_ID_HEADER] = self.request.request_id
         return headers
 
-    def streamed(self, response: httpx2.Response,
-                 stream: httpx2.SyncByteStream | httpx2.AsyncByteStream) -> httpx2.Response:
+    def streamed(
+        self, response: httpx2.Response, stream: httpx2.SyncByteStream | httpx2.AsyncByteStream
+    ) -> httpx2.Response:
         """Response headers of a streamed request arrived.
 
         The response handed back runs the chunk hooks as the caller reads its stream.
         """
         self.stream_started(response.status_code, response.headers)
-        return httpx2.Response(response.status_code, headers=self.response_headers(response),
-                               stream=stream, extensions=response.extensions)
+        return httpx2.Response(
+            response.status_code,
+            headers=self.response_headers(response),
+            stream=stream,
+            extensions=response.extensions,
+        )
 
     def buffered(self, response: httpx2.Response, raw: bytes) -> httpx2.Response:
         """A complete (non-streamed) response body arrived: run the hooks, audit, hand it on."""
         self._buffered(response.status_code, response.headers, raw)
-        return httpx2.Response(response.status_code, headers=self.response_headers(response),
-                               stream=httpx2.ByteStream(raw), extensions=response.extensions)
+        return httpx2.Response(
+            response.status_code,
+            headers=self.response_headers(response),
+            stream=httpx2.ByteStream(raw),
+            extensions=response.extensions,
+        )
 
     def _buffered(self, status: int, headers: httpx2.Headers, raw: bytes) -> None:
         self.first_byte = time.perf_counter()
         body = _parse_json(_decode(raw, headers.get("content-encoding")))
-        response = GenAIResponse(status_code=status, headers=headers, body=body,
-                                 usage=usage_from(body))
+        response = GenAIResponse(
+            status_code=status, headers=headers, body=body, usage=usage_from(body)
+        )
         self.response = response
         self.pipeline.chain.after_response(self.entered, self.request, response)
         outcome: Outcome = "ok" if status < 400 else "error"
@@ -347,8 +363,9 @@ class Call:
             except Exception as exc:  # noqa: BLE001 - content capture must never lose the event
                 content = {"error": f"content capture failed ({type(exc).__name__})"}
         event = AuditEvent(
-            timestamp=dt.datetime.fromtimestamp(self.wall, dt.UTC).isoformat(
-                timespec="milliseconds").replace("+00:00", "Z"),
+            timestamp=dt.datetime.fromtimestamp(self.wall, dt.UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             request_id=request.request_id,
             app=identity.app,
             team=identity.team,
@@ -367,7 +384,8 @@ class Call:
             error_type=error_type,
             latency_ms=round((now - self.started) * 1000, 3),
             ttft_ms=round((self.first_byte - self.started) * 1000, 3)
-            if request.stream and self.first_byte is not None else None,
+            if request.stream and self.first_byte is not None
+            else None,
             prompt_tokens=usage.prompt_tokens,
             output_tokens=usage.output_tokens,
             cached_tokens=usage.cached_tokens,
@@ -477,12 +495,14 @@ class GovernedAsyncTransport(httpx2.AsyncBaseTransport):
     lets a client outlive ``asyncio.run()`` (see ../shared/notes/google-genai-3.4.md).
     """
 
-    def __init__(self, pipeline: Pipeline,
-                 make_inner: Callable[[], httpx2.AsyncBaseTransport]) -> None:
+    def __init__(
+        self, pipeline: Pipeline, make_inner: Callable[[], httpx2.AsyncBaseTransport]
+    ) -> None:
         self.pipeline = pipeline
         self._make_inner = make_inner
         self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool] = (
-            weakref.WeakKeyDictionary())
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.Lock()
 
     async def _transport(self) -> httpx2.AsyncBaseTransport:

@@ -133,8 +133,9 @@ def read_lock(path: Path, source: str = "--lock") -> Lock:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise problem(f"cannot read lock file {path}: {reason}",
-                      "check the path and the file's permissions") from None
+        raise problem(
+            f"cannot read lock file {path}: {reason}", "check the path and the file's permissions"
+        ) from None
     pins: dict[str, Pin] = {}
     for lineno, logical in _logical_lines(text):
         where = f"{path}:{lineno}"
@@ -143,14 +144,18 @@ def read_lock(path: Path, source: str = "--lock") -> Lock:
             raise problem(f"{where}: {logical[:80]!r} is not a `name==version` pin")
         rest = match["rest"]
         if rest.startswith(";"):
-            raise problem(f"{where}: environment markers are not supported in the lock",
-                          "lock for the image's one platform: " + _REGENERATE)
+            raise problem(
+                f"{where}: environment markers are not supported in the lock",
+                "lock for the image's one platform: " + _REGENERATE,
+            )
         hashes = []
         for option in _split_options(rest):
             found = _HASH_RE.match(option)
             if found is None:
-                raise problem(f"{where}: unexpected {option[:40]!r} after the pin "
-                              "(only --hash=sha256:... may follow)")
+                raise problem(
+                    f"{where}: unexpected {option[:40]!r} after the pin "
+                    "(only --hash=sha256:... may follow)"
+                )
             hashes.append(found["hash"])
         name = normalize(match["name"])
         if name in pins:
@@ -238,8 +243,10 @@ def doctor_check() -> str:
     if drift:
         shown = "; ".join(str(d) for d in drift[:5])
         more = f" (and {len(drift) - 5} more)" if len(drift) > 5 else ""
-        raise VersionDriftError(f"{len(drift)} locked package(s) drifted from {lock.path}: "
-                                f"{shown}{more}; run `golden-path versions --check`")
+        raise VersionDriftError(
+            f"{len(drift)} locked package(s) drifted from {lock.path}: "
+            f"{shown}{more}; run `golden-path versions --check`"
+        )
     extra = len(differences)
     tail = f", {extra} extra" if extra else ""
     return f"{len(lock.pins)} packages match {lock.path}{tail}"

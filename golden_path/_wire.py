@@ -17,8 +17,10 @@ __all__ = ["WireCall", "classify", "normalize_model"]
 _MODEL_METHOD = re.compile(r"/models/(?P<model>[^/:]+):(?P<method>[A-Za-z]+)$")
 _MODEL_GET = re.compile(r"/models/(?P<model>[^/:]+)$")
 _TUNED = re.compile(r"/(?:tunedModels|endpoints)/(?P<model>[^/:]+):(?P<method>[A-Za-z]+)$")
-_OPENAI = re.compile(r"/openai/(?P<rest>chat/completions|embeddings|models(?:/[^/]+)?)$|"
-                     r"/endpoints/openapi/(?P<rest2>chat/completions|embeddings|models(?:/[^/]+)?)$")
+_OPENAI = re.compile(
+    r"/openai/(?P<rest>chat/completions|embeddings|models(?:/[^/]+)?)$|"
+    r"/endpoints/openapi/(?P<rest2>chat/completions|embeddings|models(?:/[^/]+)?)$"
+)
 _RESOURCE = re.compile(
     r"/(?P<kind>cachedContents|batches|tuningJobs|batchPredictionJobs|files|operations|"
     r"fileSearchStores|documents|interactions)(?:/(?P<rest>.*))?$"
@@ -69,8 +71,9 @@ def classify(method: str, path: str, query: str = "") -> WireCall:  # noqa: PLR0
         rest = match.group("rest") or match.group("rest2") or ""
         if rest.startswith("models"):
             model = rest.split("/", 1)[1] if "/" in rest else None
-            return WireCall("models.get" if model else "models.list", normalize_model(model),
-                            False, "openai")
+            return WireCall(
+                "models.get" if model else "models.list", normalize_model(model), False, "openai"
+            )
         # The model is in the body; the transport reads it from there.
         return WireCall(rest.replace("/", "."), None, False, "openai")
     match = _MODEL_METHOD.search(path) or _TUNED.search(path)

@@ -18,8 +18,17 @@ __all__ = ["main"]
 
 # Command modules, each with register(subparsers). Imported lazily by name so `--help` and one
 # command do not pay for the others' imports.
-COMMANDS = ("config", "doctor", "generate", "demo", "emulator", "policy", "audit", "budget",
-            "versions")
+COMMANDS = (
+    "config",
+    "doctor",
+    "generate",
+    "demo",
+    "emulator",
+    "policy",
+    "audit",
+    "budget",
+    "versions",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,8 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module.register(sub)
     return parser
-
-
 
 
 def main(argv: Sequence[str] | None = None) -> int:

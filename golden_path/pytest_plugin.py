@@ -46,8 +46,9 @@ def golden_path_audit() -> Iterator[AuditCapture]:
 
 
 @pytest.fixture
-def golden_path_client(gemini_emulator: Emulator,
-                       golden_path_audit: AuditCapture) -> Iterator[genai.Client]:
+def golden_path_client(
+    gemini_emulator: Emulator, golden_path_audit: AuditCapture
+) -> Iterator[genai.Client]:
     """``golden_path.client()`` on the emulator, under the project's policies."""
     import golden_path
     from golden_path.testing import emulated

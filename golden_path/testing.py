@@ -75,8 +75,12 @@ def emulated(emulator: Emulator | None = None, *, api_key: str = "test-key") -> 
         "GOLDEN_PATH_BASE_URL": emu.url,
         "GOLDEN_PATH_API_KEY": api_key,
     }
-    cleared = ("GOLDEN_PATH_CREDENTIALS_FILE", "GOLDEN_PATH_IMPERSONATE_SERVICE_ACCOUNT",
-               "GOLDEN_PATH_IMPERSONATE_DELEGATES", "GOLDEN_PATH_PROJECT")
+    cleared = (
+        "GOLDEN_PATH_CREDENTIALS_FILE",
+        "GOLDEN_PATH_IMPERSONATE_SERVICE_ACCOUNT",
+        "GOLDEN_PATH_IMPERSONATE_DELEGATES",
+        "GOLDEN_PATH_PROJECT",
+    )
     saved = {name: os.environ.get(name) for name in (*overrides, *cleared)}
     os.environ.update(overrides)
     for name in cleared:

@@ -14,22 +14,39 @@ def test_quick_run_prints_every_section_and_writes_the_report(tmp_path: Path) ->
     """`python -m benchmarks --quick --out F` exits 0, reaches no network, prints a row (or a
     visible "not available") for every benchmark, and splices the report between F's markers."""
     out = tmp_path / "benchmarks.md"
-    out.write_text("# Before\n<!-- results:start -->\nSTALE RESULTS\n"
-                   "<!-- results:end -->\n# After\n", encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
-                          cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+    out.write_text(
+        "# Before\n<!-- results:start -->\nSTALE RESULTS\n<!-- results:end -->\n# After\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     table = done.stdout
     assert "| Benchmark | Variant | Median | vs raw SDK | Target | Result |" in table
-    for section in ("1. Per-call latency", "2. Streaming", "3. Async throughput, 64 in flight",
-                    "3. Async throughput, 256 in flight", "4. Cold start",
-                    "4. Peak RSS after one call", "5. Client construction",
-                    "6. Policy chain", "6. Rate limits + budgets"):
+    for section in (
+        "1. Per-call latency",
+        "2. Streaming",
+        "3. Async throughput, 64 in flight",
+        "3. Async throughput, 256 in flight",
+        "4. Cold start",
+        "4. Peak RSS after one call",
+        "5. Client construction",
+        "6. Policy chain",
+        "6. Rate limits + budgets",
+    ):
         assert section in table, section
-    for row in ("raw google-genai SDK, small prompt",
-                "golden-path, no policies, no audit, small prompt",
-                "golden-path, every built-in on, audit to a file, 10 KB prompt",
-                "LiteLLM, small prompt"):
+    for row in (
+        "raw google-genai SDK, small prompt",
+        "golden-path, no policies, no audit, small prompt",
+        "golden-path, every built-in on, audit to a file, 10 KB prompt",
+        "LiteLLM, small prompt",
+    ):
         assert row in table, row
     assert "network attempts blocked: 0" in table
     assert "Traceback" not in done.stderr

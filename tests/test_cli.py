@@ -16,12 +16,20 @@ from golden_path.emulator import Emulator
 SECRET = "AIzaSyTEST-SECRET-KEY-0000000000000000"
 
 
-def run(*args: str, env: dict[str, str] | None = None,
-        stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("GOLDEN_PATH_")}
     environ.update(env or {})
-    return subprocess.run([sys.executable, "-m", "golden_path", *args], env=environ,
-                          capture_output=True, text=True, timeout=120, input=stdin, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "golden_path", *args],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=stdin,
+        check=False,
+    )
 
 
 def _no_leak(result: subprocess.CompletedProcess[str], *secrets: str) -> None:
@@ -33,8 +41,12 @@ def _no_leak(result: subprocess.CompletedProcess[str], *secrets: str) -> None:
 
 @pytest.fixture(name="studio")
 def _studio(emulator: Emulator) -> dict[str, str]:
-    return {"GOLDEN_PATH_BACKEND": "ai_studio", "GOLDEN_PATH_API_KEY": SECRET,
-            "GOLDEN_PATH_BASE_URL": emulator.url, "GOLDEN_PATH_AUDIT_SINK": "none"}
+    return {
+        "GOLDEN_PATH_BACKEND": "ai_studio",
+        "GOLDEN_PATH_API_KEY": SECRET,
+        "GOLDEN_PATH_BASE_URL": emulator.url,
+        "GOLDEN_PATH_AUDIT_SINK": "none",
+    }
 
 
 def test_config_shows_sources_and_masks_secrets(studio: dict[str, str]) -> None:
@@ -52,8 +64,14 @@ def test_config_shows_sources_and_masks_secrets(studio: dict[str, str]) -> None:
 
 def test_config_errors_exit_2_without_traceback() -> None:
     """Invalid configuration: every problem on stderr, exit 2, no traceback, no secret."""
-    result = run("config", env={"GOLDEN_PATH_BACKEND": "bogus", "GOLDEN_PATH_TIMEOUT_S": "-1",
-                                "GOLDEN_PATH_API_KEY": SECRET})
+    result = run(
+        "config",
+        env={
+            "GOLDEN_PATH_BACKEND": "bogus",
+            "GOLDEN_PATH_TIMEOUT_S": "-1",
+            "GOLDEN_PATH_API_KEY": SECRET,
+        },
+    )
     assert result.returncode == 2
     assert "GOLDEN_PATH_BACKEND" in result.stderr
     assert "timeout_s" in result.stderr
@@ -95,9 +113,13 @@ def test_doctor_gets_a_real_token_for_vertex(emulator: Emulator, tmp_path: Path)
     """Online, doctor exchanges the key file for an access token at the token endpoint."""
     key = tmp_path / "sa.json"
     info = emulator.create_service_account_key(key)
-    env = {"GOLDEN_PATH_BACKEND": "vertex", "GOLDEN_PATH_PROJECT": "emu-project",
-           "GOLDEN_PATH_CREDENTIALS_FILE": str(key), "GOLDEN_PATH_BASE_URL": emulator.url,
-           "GOLDEN_PATH_AUDIT_SINK": "none"}
+    env = {
+        "GOLDEN_PATH_BACKEND": "vertex",
+        "GOLDEN_PATH_PROJECT": "emu-project",
+        "GOLDEN_PATH_CREDENTIALS_FILE": str(key),
+        "GOLDEN_PATH_BASE_URL": emulator.url,
+        "GOLDEN_PATH_AUDIT_SINK": "none",
+    }
     result = run("doctor", env=env)
     assert result.returncode == 0, result.stdout
     assert "access token obtained" in result.stdout
@@ -122,8 +144,7 @@ def test_generate_streams_the_answer(studio: dict[str, str], emulator: Emulator)
 def test_generate_api_errors_are_one_line(studio: dict[str, str], emulator: Emulator) -> None:
     """An API error is one line with its status and request id, exit 1, no traceback."""
     emulator.fail_next(status=429, times=5)
-    result = run("generate", "hi", "--no-stream",
-                 env=studio | {"GOLDEN_PATH_RETRY_ATTEMPTS": "1"})
+    result = run("generate", "hi", "--no-stream", env=studio | {"GOLDEN_PATH_RETRY_ATTEMPTS": "1"})
     assert result.returncode == 1
     assert "429 RESOURCE_EXHAUSTED" in result.stderr
     assert "[request " in result.stderr
@@ -154,8 +175,14 @@ def test_demo_runs_with_no_configuration() -> None:
     result = run("demo")
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    for step in ("1. generate", "2. streaming", "3. token counting", "4. embeddings",
-                 "5. policy", "6. audit trail"):
+    for step in (
+        "1. generate",
+        "2. streaming",
+        "3. token counting",
+        "4. embeddings",
+        "5. policy",
+        "6. audit trail",
+    ):
         assert step in out
     assert "denied  gemini-1.0-pro" in out
     audit_lines = [json.loads(line) for line in out.splitlines() if line.startswith("   {")]

@@ -12,7 +12,9 @@ ROOT = Path(__file__).parent.parent
 def test_every_setting_is_in_the_configuration_reference() -> None:
     """docs/configuration.md has a row for every field of Settings."""
     text = (ROOT / "docs" / "configuration.md").read_text()
-    missing = [name for name in Settings.model_fields if f"`GOLDEN_PATH_{name.upper()}`" not in text]
+    missing = [
+        name for name in Settings.model_fields if f"`GOLDEN_PATH_{name.upper()}`" not in text
+    ]
     assert missing == []
 
 

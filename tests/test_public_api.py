@@ -11,9 +11,20 @@ import golden_path
 def test_exported_names() -> None:
     """__all__ is the documented API, every name resolves, nothing private leaks."""
     expected = {
-        "BudgetExceeded", "ConfigError", "EmulatorError", "GoldenPathError", "PolicyViolation",
-        "Settings", "VersionDriftError", "__version__", "client", "create_client",
-        "load_settings", "openai_client", "async_openai_client", "http_client",
+        "BudgetExceeded",
+        "ConfigError",
+        "EmulatorError",
+        "GoldenPathError",
+        "PolicyViolation",
+        "Settings",
+        "VersionDriftError",
+        "__version__",
+        "client",
+        "create_client",
+        "load_settings",
+        "openai_client",
+        "async_openai_client",
+        "http_client",
         "async_http_client",
     }
     assert set(golden_path.__all__) == expected
@@ -24,18 +35,26 @@ def test_exported_names() -> None:
 
 def test_exception_tree() -> None:
     """One base class: everything golden-path raises on purpose is a GoldenPathError."""
-    for name in ("ConfigError", "PolicyViolation", "BudgetExceeded", "EmulatorError",
-                 "VersionDriftError"):
+    for name in (
+        "ConfigError",
+        "PolicyViolation",
+        "BudgetExceeded",
+        "EmulatorError",
+        "VersionDriftError",
+    ):
         assert issubclass(getattr(golden_path, name), golden_path.GoldenPathError)
     assert issubclass(golden_path.BudgetExceeded, golden_path.PolicyViolation)
 
 
 def test_import_is_lazy() -> None:
     """`import golden_path` loads neither the SDK nor pydantic-settings nor opentelemetry."""
-    code = ("import sys, golden_path; heavy = [m for m in ('google.genai', 'pydantic_settings', "
-            "'opentelemetry', 'redis', 'openai') if m in sys.modules]; print(heavy)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    code = (
+        "import sys, golden_path; heavy = [m for m in ('google.genai', 'pydantic_settings', "
+        "'opentelemetry', 'redis', 'openai') if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "[]"
 
 

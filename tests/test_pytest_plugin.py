@@ -15,11 +15,21 @@ def test_app_team_example_passes_with_only_the_plugin(tmp_path: Path) -> None:
     project = tmp_path / "app"
     shutil.copytree(EXAMPLE, project)
     (project / "pytest.ini").write_text("[pytest]\nfilterwarnings = error\n")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GOLDEN_PATH_AUDIT_SINK": "none",
-           "GOLDEN_PATH_RETRY_ATTEMPTS": "1"}
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-                            cwd=project, env=env, capture_output=True, text=True, timeout=300,
-                            check=False)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "GOLDEN_PATH_AUDIT_SINK": "none",
+        "GOLDEN_PATH_RETRY_ATTEMPTS": "1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed" in result.stdout
 
@@ -36,9 +46,16 @@ def test_fixtures_undo_what_they_did(tmp_path: Path) -> None:
         "    assert 'GOLDEN_PATH_BACKEND' not in os.environ\n"
         "    assert 'GOLDEN_PATH_BASE_URL' not in os.environ\n"
         "    from golden_path import _factory\n"
-        "    assert not _factory._cache and not _factory._extra_sinks\n")
+        "    assert not _factory._cache and not _factory._extra_sinks\n"
+    )
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GOLDEN_PATH_AUDIT_SINK": "none"}
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-                            cwd=project, env=env, capture_output=True, text=True, timeout=300,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -27,8 +27,9 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def test_each_source_is_read(tmp_path: Path, secrets_dir: Path,
-                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_source_is_read(
+    tmp_path: Path, secrets_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Env, .env, the TOML file and secret files each supply settings, and say so."""
     _write(tmp_path / "golden-path.toml", 'backend = "ai_studio"\nteam = "from-toml"\n')
     _write(tmp_path / ".env", "GOLDEN_PATH_APP=from-dotenv\n")
@@ -56,8 +57,10 @@ def test_precedence(tmp_path: Path, secrets_dir: Path, monkeypatch: pytest.Monke
     _write(secrets_dir / "golden_path_team", "secret-team")
     _write(secrets_dir / "golden_path_model", "secret-model")
     _write(secrets_dir / "golden_path_project", "secret-project")
-    _write(tmp_path / "golden-path.toml",
-           'backend = "vertex"\napp = "toml-app"\nteam = "toml-team"\nmodel = "toml-model"\n')
+    _write(
+        tmp_path / "golden-path.toml",
+        'backend = "vertex"\napp = "toml-app"\nteam = "toml-team"\nmodel = "toml-model"\n',
+    )
     _write(tmp_path / ".env", "GOLDEN_PATH_APP=dotenv-app\nGOLDEN_PATH_TEAM=dotenv-team\n")
     monkeypatch.setenv("GOLDEN_PATH_APP", "env-app")
     settings = load_settings(app="kw-app").settings
@@ -123,22 +126,35 @@ def test_every_problem_is_listed_with_field_source_and_fix(
     [
         ({"backend": "vertex"}, "project", "needs a project"),
         ({"backend": "ai_studio"}, "api_key", "needs an API key"),
-        ({"backend": "vertex", "project": "p", "api_key": "k", "credentials_file": "/x.json"},
-         "api_key", "both set"),
-        ({"backend": "ai_studio", "api_key": "k", "credentials_file": "/x.json"},
-         "credentials_file", "only applies to backend vertex"),
-        ({"backend": "vertex", "project": "p", "impersonate_delegates": "a@b.com"},
-         "impersonate_delegates", "without a service account"),
-        ({"backend": "emulator", "retry_initial_delay_s": 10, "retry_max_delay_s": 1},
-         "retry_initial_delay_s", "larger than"),
+        (
+            {"backend": "vertex", "project": "p", "api_key": "k", "credentials_file": "/x.json"},
+            "api_key",
+            "both set",
+        ),
+        (
+            {"backend": "ai_studio", "api_key": "k", "credentials_file": "/x.json"},
+            "credentials_file",
+            "only applies to backend vertex",
+        ),
+        (
+            {"backend": "vertex", "project": "p", "impersonate_delegates": "a@b.com"},
+            "impersonate_delegates",
+            "without a service account",
+        ),
+        (
+            {"backend": "emulator", "retry_initial_delay_s": 10, "retry_max_delay_s": 1},
+            "retry_initial_delay_s",
+            "larger than",
+        ),
         ({"backend": "emulator", "base_url": "localhost:8080"}, "base_url", "not an http"),
         ({"backend": "emulator", "retry_attempts": 0}, "retry_attempts", "at least 1"),
         ({"backend": "emulator", "retry_status_codes": "200"}, "retry_status_codes", "4xx/5xx"),
         ({"backend": "emulator", "colour": "blue"}, "colour", "unknown setting"),
     ],
 )
-def test_conflicting_or_invalid_settings(settings: dict[str, object], field: str,
-                                         words: str) -> None:
+def test_conflicting_or_invalid_settings(
+    settings: dict[str, object], field: str, words: str
+) -> None:
     """Each conflicting or invalid combination names the field and says what is wrong."""
     with pytest.raises(ConfigError) as caught:
         golden_path.create_client(**settings)
@@ -156,8 +172,9 @@ def test_conflicting_or_invalid_settings(settings: dict[str, object], field: str
         (json.dumps(["service_account"]), "has type None"),
     ],
 )
-def test_bad_credentials_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                               content: str | None, words: str) -> None:
+def test_bad_credentials_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str | None, words: str
+) -> None:
     """A missing, non-JSON or wrongly typed credentials file is named with its source."""
     path = tmp_path / "key.json"
     if content is not None:
@@ -192,8 +209,16 @@ def test_service_account_file_with_a_broken_key_never_prints_it(
     """A key file whose private key is mangled is rejected without echoing key material."""
     path = tmp_path / "sa.json"
     mangled = "-----BEGIN PRIVATE KEY-----\nTOPSECRETKEYMATERIAL\n-----END PRIVATE KEY-----\n"
-    path.write_text(json.dumps({"type": "service_account", "client_email": "a@b.iam",
-                                "private_key": mangled, "token_uri": "http://127.0.0.1:9/t"}))
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "client_email": "a@b.iam",
+                "private_key": mangled,
+                "token_uri": "http://127.0.0.1:9/t",
+            }
+        )
+    )
     monkeypatch.setenv("GOLDEN_PATH_CREDENTIALS_FILE", str(path))
     with pytest.raises(ConfigError) as caught:
         golden_path.create_client(backend="vertex", project="p")

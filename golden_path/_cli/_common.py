@@ -49,8 +49,10 @@ def describe_api_error(exc: BaseException) -> RemoteError | None:
     import httpx2
 
     if isinstance(exc, httpx2.TimeoutException):
-        return RemoteError(f"the request timed out ({type(exc).__name__}); raise "
-                           "GOLDEN_PATH_TIMEOUT_S or check the endpoint")
+        return RemoteError(
+            f"the request timed out ({type(exc).__name__}); raise "
+            "GOLDEN_PATH_TIMEOUT_S or check the endpoint"
+        )
     if isinstance(exc, httpx2.TransportError):
         url = ""
         with contextlib.suppress(RuntimeError):  # an error raised before a request existed

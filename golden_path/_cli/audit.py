@@ -19,8 +19,19 @@ from pathlib import Path
 from typing import IO, Any
 
 EVENT_NAME = "genai.request"  # the same as golden_path.audit.EVENT_NAME, without the import
-GROUP_KEYS = ("app", "team", "model", "method", "backend", "client_id", "outcome", "stream",
-              "surface", "project", "location")
+GROUP_KEYS = (
+    "app",
+    "team",
+    "model",
+    "method",
+    "backend",
+    "client_id",
+    "outcome",
+    "stream",
+    "surface",
+    "project",
+    "location",
+)
 _OUTCOME_MARK = {"ok": "ok", "denied": "DENIED", "error": "ERROR", "cancelled": "cancel"}
 
 
@@ -35,22 +46,41 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=lambda _args: _usage(parser))
     commands = parser.add_subparsers(dest="audit_command", metavar="COMMAND")
 
-    tail = commands.add_parser("tail", help="show events one readable line each",
-                               description="Show the last events of FILE, one line each.")
+    tail = commands.add_parser(
+        "tail",
+        help="show events one readable line each",
+        description="Show the last events of FILE, one line each.",
+    )
     tail.add_argument("file", metavar="FILE", help="audit JSON-lines file, or - for stdin")
-    tail.add_argument("-n", "--lines", type=_non_negative, default=20, metavar="N",
-                      help="how many of the last events to show first (0: all; default 20)")
-    tail.add_argument("-f", "--follow", action="store_true",
-                      help="keep printing events as they are appended, until Ctrl-C")
+    tail.add_argument(
+        "-n",
+        "--lines",
+        type=_non_negative,
+        default=20,
+        metavar="N",
+        help="how many of the last events to show first (0: all; default 20)",
+    )
+    tail.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="keep printing events as they are appended, until Ctrl-C",
+    )
     tail.set_defaults(handler=run_tail)
 
     summary = commands.add_parser(
-        "summary", help="requests, denials, errors, tokens and p50/p95 latency per group",
-        description="Summarise FILE per app, team and model (or --by other fields).")
+        "summary",
+        help="requests, denials, errors, tokens and p50/p95 latency per group",
+        description="Summarise FILE per app, team and model (or --by other fields).",
+    )
     summary.add_argument("file", metavar="FILE", help="audit JSON-lines file, or - for stdin")
-    summary.add_argument("--by", default="app,team,model", metavar="FIELDS",
-                         help=f"comma-separated fields to group by (default app,team,model; "
-                         f"any of {', '.join(GROUP_KEYS)})")
+    summary.add_argument(
+        "--by",
+        default="app,team,model",
+        metavar="FIELDS",
+        help=f"comma-separated fields to group by (default app,team,model; "
+        f"any of {', '.join(GROUP_KEYS)})",
+    )
     summary.add_argument("--json", action="store_true", help="print the rows as JSON")
     summary.set_defaults(handler=run_summary)
 
@@ -99,7 +129,7 @@ class _Reader:
         # The logging sink's lines may carry a prefix before the JSON object.
         if event is None and "{" in text:
             try:
-                event = json.loads(text[text.index("{"):])
+                event = json.loads(text[text.index("{") :])
             except ValueError:
                 event = None
         if not isinstance(event, dict) or event.get("event") != EVENT_NAME:
@@ -111,8 +141,11 @@ class _Reader:
 
     def report(self, name: str) -> None:
         if self.skipped:
-            print(f"golden-path: skipped {self.skipped} line(s) of {name} that are not "
-                  f"genai.request events (first at line {self.first_skipped})", file=sys.stderr)
+            print(
+                f"golden-path: skipped {self.skipped} line(s) of {name} that are not "
+                f"genai.request events (first at line {self.first_skipped})",
+                file=sys.stderr,
+            )
 
 
 def _open(name: str) -> IO[str] | None:
@@ -130,8 +163,11 @@ def _open(name: str) -> IO[str] | None:
         problem = "cannot be read (permission denied)"
     except OSError as exc:
         problem = f"cannot be read ({exc.strerror})"
-    print(f"golden-path: audit file {name} {problem}; write one with "
-          "GOLDEN_PATH_AUDIT_SINK=file:/path/audit.jsonl", file=sys.stderr)
+    print(
+        f"golden-path: audit file {name} {problem}; write one with "
+        "GOLDEN_PATH_AUDIT_SINK=file:/path/audit.jsonl",
+        file=sys.stderr,
+    )
     return None
 
 
@@ -179,7 +215,7 @@ def run_tail(args: argparse.Namespace, *, stop: threading.Event | None = None) -
     reader = _Reader()
     try:
         events = list(reader.events(stream))
-        for event in events[-args.lines:] if args.lines else events:
+        for event in events[-args.lines :] if args.lines else events:
             print(render_line(event), flush=False)
         sys.stdout.flush()
         if args.follow and args.file != "-":
@@ -265,8 +301,11 @@ def run_summary(args: argparse.Namespace) -> int:
     keys = [k.strip() for k in args.by.split(",") if k.strip()]
     unknown = [k for k in keys if k not in GROUP_KEYS]
     if unknown or not keys:
-        print(f"golden-path: cannot group by {', '.join(unknown) or 'nothing'}; use any of "
-              f"{', '.join(GROUP_KEYS)} (for example --by app,team,model)", file=sys.stderr)
+        print(
+            f"golden-path: cannot group by {', '.join(unknown) or 'nothing'}; use any of "
+            f"{', '.join(GROUP_KEYS)} (for example --by app,team,model)",
+            file=sys.stderr,
+        )
         return 2
     stream = _open(args.file)
     if stream is None:
@@ -300,14 +339,29 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
-_COLUMNS = ("requests", "denied", "errors", "cancelled", "in_tokens", "out_tokens", "p50_ms",
-            "p95_ms")
+_COLUMNS = (
+    "requests",
+    "denied",
+    "errors",
+    "cancelled",
+    "in_tokens",
+    "out_tokens",
+    "p50_ms",
+    "p95_ms",
+)
 
 
 def _numbers(group: _Group) -> list[str]:
-    return [str(group.requests), str(group.denied), str(group.errors), str(group.cancelled),
-            str(group.input_tokens), str(group.output_tokens),
-            _ms(percentile(group.latencies, 50)), _ms(percentile(group.latencies, 95))]
+    return [
+        str(group.requests),
+        str(group.denied),
+        str(group.errors),
+        str(group.cancelled),
+        str(group.input_tokens),
+        str(group.output_tokens),
+        _ms(percentile(group.latencies, 50)),
+        _ms(percentile(group.latencies, 95)),
+    ]
 
 
 def _table(keys: list[str], rows: list[tuple[list[str], _Group]]) -> str:
@@ -317,8 +371,10 @@ def _table(keys: list[str], rows: list[tuple[list[str], _Group]]) -> str:
     numeric = len(keys)
 
     def fmt(row: list[str]) -> str:
-        cells = [cell.ljust(w) if i < numeric else cell.rjust(w)
-                 for i, (cell, w) in enumerate(zip(row, widths, strict=True))]
+        cells = [
+            cell.ljust(w) if i < numeric else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
         return "  ".join(cells).rstrip()
 
     lines = [fmt(header), fmt(["-" * w for w in widths])]
@@ -330,7 +386,14 @@ def _table(keys: list[str], rows: list[tuple[list[str], _Group]]) -> str:
 
 
 def _as_json(keys: list[str], labels: list[str], group: _Group) -> dict[str, Any]:
-    return {**dict(zip(keys, labels, strict=True)), "requests": group.requests,
-            "denied": group.denied, "errors": group.errors, "cancelled": group.cancelled,
-            "input_tokens": group.input_tokens, "output_tokens": group.output_tokens,
-            "p50_ms": percentile(group.latencies, 50), "p95_ms": percentile(group.latencies, 95)}
+    return {
+        **dict(zip(keys, labels, strict=True)),
+        "requests": group.requests,
+        "denied": group.denied,
+        "errors": group.errors,
+        "cancelled": group.cancelled,
+        "input_tokens": group.input_tokens,
+        "output_tokens": group.output_tokens,
+        "p50_ms": percentile(group.latencies, 50),
+        "p95_ms": percentile(group.latencies, 95),
+    }

@@ -73,34 +73,73 @@ def run_status(args: argparse.Namespace) -> int:
     needed = {part for spec in config.limits for part in spec.scope.split("+")}
     missing = sorted(needed - {k for k, v in scope.items() if v})
     if missing:
-        raise ConfigError([ConfigProblem(
-            "--scope", f"the limits are per {'+'.join(sorted(needed))}; no {', '.join(missing)} "
-            "given", "command line", "pass --scope " + ",".join(f"{m}=NAME" for m in missing))])
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    "--scope",
+                    f"the limits are per {'+'.join(sorted(needed))}; no {', '.join(missing)} given",
+                    "command line",
+                    "pass --scope " + ",".join(f"{m}=NAME" for m in missing),
+                )
+            ]
+        )
     store = open_store(state)
     try:
-        rows = usage_rows(config, store, prefix=state.prefix, team=scope.get("team"),
-                          app=scope.get("app"), model=scope.get("model"))
+        rows = usage_rows(
+            config,
+            store,
+            prefix=state.prefix,
+            team=scope.get("team"),
+            app=scope.get("app"),
+            model=scope.get("model"),
+        )
         cooldown = _cooldown(store, state.prefix, config, scope)
     except StoreUnavailable as exc:
         raise StoreUnreachable(f"cannot read usage: state store unreachable ({exc})") from None
     if args.json:
-        print(json.dumps({
-            "policy_file": where, "state_url": state.display, "cooldown_s": cooldown,
-            "limits": [{"limit": r.limit, "scope": r.scope, "used": r.used, "allowed": r.allowed,
-                        "window": r.window, "resets_in_s": r.resets_in_s} for r in rows],
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "policy_file": where,
+                    "state_url": state.display,
+                    "cooldown_s": cooldown,
+                    "limits": [
+                        {
+                            "limit": r.limit,
+                            "scope": r.scope,
+                            "used": r.used,
+                            "allowed": r.allowed,
+                            "window": r.window,
+                            "resets_in_s": r.resets_in_s,
+                        }
+                        for r in rows
+                    ],
+                },
+                indent=2,
+            )
+        )
         return 0
     print(f"limits from {where}; usage from {state.display}")
     if state.kind == "memory":
         print("note: memory:// counts inside each app process only; this process made no calls")
     table = [("LIMIT", "SCOPE", "USED", "ALLOWED", "USED %", "WINDOW", "RESETS IN")]
-    table += [(r.limit, r.scope, f"{r.used:,}", f"{r.allowed:,}",
-               f"{100 * r.used / r.allowed:.1f}%", r.window, _duration(r.resets_in_s))
-              for r in rows]
+    table += [
+        (
+            r.limit,
+            r.scope,
+            f"{r.used:,}",
+            f"{r.allowed:,}",
+            f"{100 * r.used / r.allowed:.1f}%",
+            r.window,
+            _duration(r.resets_in_s),
+        )
+        for r in rows
+    ]
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-              .rstrip())
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
     if cooldown:
         print(f"cooling down after a 429 from Google: {cooldown:.1f}s left")
     return 0
@@ -114,8 +153,14 @@ def _settings() -> Settings:
     except ConfigError as exc:
         # Reading usage needs no backend or credentials: problems with those alone must not
         # stop this command, so try again with a backend that needs nothing.
-        if not set(exc.fields) <= {"backend", "api_key", "project", "credentials_file",
-                                   "impersonate_service_account", "allow_emulator"}:
+        if not set(exc.fields) <= {
+            "backend",
+            "api_key",
+            "project",
+            "credentials_file",
+            "impersonate_service_account",
+            "allow_emulator",
+        }:
             raise
         return load_settings(backend="emulator", allow_emulator=True).settings
 
@@ -124,9 +169,16 @@ def _policy_sections(settings: Settings) -> tuple[dict[str, Any], Any, str]:
     """The ``[rate_limits]``/``[budgets]`` tables of the policy file (or directory)."""
     path = settings.policy_file
     if path is None:
-        raise ConfigError([ConfigProblem(
-            "policy_file", "no policy file is configured, so there are no limits to show",
-            "default", "set GOLDEN_PATH_POLICY_FILE to the policy file or directory")])
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    "policy_file",
+                    "no policy file is configured, so there are no limits to show",
+                    "default",
+                    "set GOLDEN_PATH_POLICY_FILE to the policy file or directory",
+                )
+            ]
+        )
     files = sorted(path.glob("*.toml")) if path.is_dir() else [path]
     sections: dict[str, Any] = {}
     origin: dict[str, Path] = {}
@@ -134,20 +186,42 @@ def _policy_sections(settings: Settings) -> tuple[dict[str, Any], Any, str]:
         try:
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except OSError as exc:
-            raise ConfigError([ConfigProblem("policy_file", f"cannot read {file}: "
-                                             f"{exc.strerror}", "GOLDEN_PATH_POLICY_FILE",
-                                             "check the path and its permissions")]) from None
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        "policy_file",
+                        f"cannot read {file}: {exc.strerror}",
+                        "GOLDEN_PATH_POLICY_FILE",
+                        "check the path and its permissions",
+                    )
+                ]
+            ) from None
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError([ConfigProblem("policy_file", f"not valid TOML: {exc}", str(file),
-                                             "fix the syntax (see https://toml.io)")]) from None
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        "policy_file",
+                        f"not valid TOML: {exc}",
+                        str(file),
+                        "fix the syntax (see https://toml.io)",
+                    )
+                ]
+            ) from None
         for name in _SECTIONS:
             if name in data:
                 sections[name] = data[name]
                 origin[name] = file
     if not sections:
-        raise ConfigError([ConfigProblem(
-            "policy_file", "has no [rate_limits] or [budgets] table", str(path),
-            "add the limits (see docs/limits.md)")])
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    "policy_file",
+                    "has no [rate_limits] or [budgets] table",
+                    str(path),
+                    "add the limits (see docs/limits.md)",
+                )
+            ]
+        )
 
     def locate(field: str) -> str:
         section, _, key = field.partition(".")
@@ -182,9 +256,16 @@ def _scope(values: list[str], settings: Settings) -> dict[str, str | None]:
             key, sep, name = part.partition("=")
             key, name = key.strip(), name.strip()
             if not sep or key not in _SCOPE_KEYS or not name:
-                raise ConfigError([ConfigProblem(
-                    "--scope", f"{part!r} is not KEY=VALUE with KEY one of "
-                    f"{', '.join(_SCOPE_KEYS)}", "command line", "e.g. --scope team=ml")])
+                raise ConfigError(
+                    [
+                        ConfigProblem(
+                            "--scope",
+                            f"{part!r} is not KEY=VALUE with KEY one of {', '.join(_SCOPE_KEYS)}",
+                            "command line",
+                            "e.g. --scope team=ml",
+                        )
+                    ]
+                )
             if key == "model":
                 from golden_path._wire import normalize_model
 
@@ -198,8 +279,12 @@ def _cooldown(store: Any, prefix: str, config: Any, scope: dict[str, str | None]
 
     if "model" in config.cooldown_scope and not scope.get("model"):
         return 0.0
-    label = scope_label(config.cooldown_scope, team=scope.get("team"), app=scope.get("app"),
-                        model=scope.get("model"))
+    label = scope_label(
+        config.cooldown_scope,
+        team=scope.get("team"),
+        app=scope.get("app"),
+        model=scope.get("model"),
+    )
     return float(store.cooldown_left(f"{prefix}:{label}:cooldown"))
 
 

@@ -13,9 +13,12 @@ __all__ = ["register"]
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `config` command."""
-    parser = sub.add_parser("config", help="show the resolved settings and their sources",
-                            description="Show every setting, its value (secrets masked) and "
-                            "where it came from, in precedence order.")
+    parser = sub.add_parser(
+        "config",
+        help="show the resolved settings and their sources",
+        description="Show every setting, its value (secrets masked) and "
+        "where it came from, in precedence order.",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(handler=run)
 
@@ -29,16 +32,20 @@ def run(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     for field in Settings.model_fields:
         value = getattr(settings, field)
-        rows.append({
-            "setting": field,
-            "env": f"GOLDEN_PATH_{field.upper()}",
-            "value": display_value(field, value if not hasattr(value, "get_secret_value")
-                                   else "secret"),
-            "source": resolved.sources.get(field, "default"),
-        })
+        rows.append(
+            {
+                "setting": field,
+                "env": f"GOLDEN_PATH_{field.upper()}",
+                "value": display_value(
+                    field, value if not hasattr(value, "get_secret_value") else "secret"
+                ),
+                "source": resolved.sources.get(field, "default"),
+            }
+        )
     if args.json:
-        print(json.dumps({"config_file": str(resolved.config_file or ""), "settings": rows},
-                         indent=2))
+        print(
+            json.dumps({"config_file": str(resolved.config_file or ""), "settings": rows}, indent=2)
+        )
         return 0
     print(f"config file: {resolved.config_file or '(none)'}")
     width = max(len(r["setting"]) for r in rows)

@@ -16,12 +16,17 @@ DENIED_MODEL = "gemini-1.0-pro"
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `demo` command."""
     parser = sub.add_parser(
-        "demo", help="show generate, streaming, tokens, embeddings, a policy denial and audit",
+        "demo",
+        help="show generate, streaming, tokens, embeddings, a policy denial and audit",
         description="Run the golden path end to end. With no backend configured it uses the "
         "embedded Gemini API emulator (no credentials, no network); with one configured it "
-        "uses that backend and its policies.")
-    parser.add_argument("--emulator", action="store_true",
-                        help="use the embedded emulator even when a backend is configured")
+        "uses that backend and its policies.",
+    )
+    parser.add_argument(
+        "--emulator",
+        action="store_true",
+        help="use the embedded emulator even when a backend is configured",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -57,8 +62,12 @@ def _backend(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     from golden_path.exceptions import ConfigError
 
     demo_policies = resources.files("golden_path._cli").joinpath("demo_policies.toml")
-    emulated = {"backend": "emulator", "policy_file": str(demo_policies), "app": "demo",
-                "team": "golden-path"}
+    emulated = {
+        "backend": "emulator",
+        "policy_file": str(demo_policies),
+        "app": "demo",
+        "team": "golden-path",
+    }
     if args.emulator:
         return "embedded emulator", emulated
     try:
@@ -98,7 +107,8 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - a script, read top 
         chunks = 0
         sys.stdout.write(f"   {'answer':<10} ")
         for chunk in client.models.generate_content_stream(
-                model=model, contents="Stream a short answer about golden paths"):
+            model=model, contents="Stream a short answer about golden paths"
+        ):
             chunks += 1
             sys.stdout.write(chunk.text or "")
             sys.stdout.flush()
@@ -106,16 +116,19 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - a script, read top 
         out.line("chunks", str(chunks))
 
         out.section("token counting")
-        counted = client.models.count_tokens(model=model,
-                                             contents="How many tokens is this sentence?")
+        counted = client.models.count_tokens(
+            model=model, contents="How many tokens is this sentence?"
+        )
         out.line("tokens", str(counted.total_tokens))
 
         out.section("embeddings")
         from google.genai import types
 
         embedded = client.models.embed_content(
-            model="gemini-embedding-001", contents=["golden", "path"],
-            config=types.EmbedContentConfig(output_dimensionality=256))
+            model="gemini-embedding-001",
+            contents=["golden", "path"],
+            config=types.EmbedContentConfig(output_dimensionality=256),
+        )
         vectors = embedded.embeddings or []
         out.line("vectors", f"{len(vectors)} x {len(vectors[0].values or []) if vectors else 0}")
 
@@ -123,8 +136,10 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - a script, read top 
         try:
             client.models.generate_content(model=DENIED_MODEL, contents="hi")
         except PolicyViolation as violation:
-            out.denied(f"{DENIED_MODEL}: {violation.reason} (policy {violation.policy!r}, "
-                       f"request {violation.request_id}); nothing was sent")
+            out.denied(
+                f"{DENIED_MODEL}: {violation.reason} (policy {violation.policy!r}, "
+                f"request {violation.request_id}); nothing was sent"
+            )
         else:
             out.ok(f"{DENIED_MODEL} was allowed: no model allowlist is configured")
     except Exception as exc:
@@ -134,8 +149,16 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - a script, read top 
         raise remote from None
 
     out.section("audit trail (one event per request)")
-    keys = ("request_id", "method", "model", "outcome", "http_status", "latency_ms",
-            "prompt_tokens", "output_tokens")
+    keys = (
+        "request_id",
+        "method",
+        "model",
+        "outcome",
+        "http_status",
+        "latency_ms",
+        "prompt_tokens",
+        "output_tokens",
+    )
     for event in audit.events:
         data = event.as_dict()
         print("   " + json.dumps({k: data.get(k) for k in keys}, separators=(",", ":")))

@@ -11,10 +11,16 @@ __all__ = ["register"]
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `doctor` command."""
-    parser = sub.add_parser("doctor", help="check configuration, pins, credentials, endpoint",
-                            description="Run every readiness check; exit 1 if any fails.")
-    parser.add_argument("--offline", action="store_true",
-                        help="skip checks that need the network (token exchange, endpoint)")
+    parser = sub.add_parser(
+        "doctor",
+        help="check configuration, pins, credentials, endpoint",
+        description="Run every readiness check; exit 1 if any fails.",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="skip checks that need the network (token exchange, endpoint)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -73,8 +79,10 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the checks read bes
 
         installed = version.__version__
         if installed != PINNED_SDK_VERSION:
-            raise RuntimeError(f"google-genai {installed} installed, pinned {PINNED_SDK_VERSION}"
-                               "; reinstall from the lock")
+            raise RuntimeError(
+                f"google-genai {installed} installed, pinned {PINNED_SDK_VERSION}"
+                "; reinstall from the lock"
+            )
         return f"google-genai {installed} (pinned)"
 
     def locked() -> str:

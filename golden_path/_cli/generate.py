@@ -10,13 +10,19 @@ __all__ = ["register"]
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `generate` command."""
-    parser = sub.add_parser("generate", help="generate text from a prompt (streamed)",
-                            description="Send PROMPT through the configured golden-path client "
-                            "and stream the answer. Use '-' to read the prompt from stdin.")
+    parser = sub.add_parser(
+        "generate",
+        help="generate text from a prompt (streamed)",
+        description="Send PROMPT through the configured golden-path client "
+        "and stream the answer. Use '-' to read the prompt from stdin.",
+    )
     parser.add_argument("prompt", help="the prompt, or - for standard input")
     parser.add_argument("--model", help="model id or alias (default: GOLDEN_PATH_MODEL)")
-    parser.add_argument("--json", action="store_true",
-                        help="print each response chunk as a JSON line instead of text")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print each response chunk as a JSON line instead of text",
+    )
     parser.add_argument("--no-stream", action="store_true", help="one request, one response")
     parser.set_defaults(handler=run)
 

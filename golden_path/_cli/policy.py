@@ -15,8 +15,11 @@ __all__ = ["register"]
 
 def register(subparsers: Any) -> None:
     """Add ``policy`` and its subcommands."""
-    parser = subparsers.add_parser("policy", help="validate policy files; explain a request",
-                                   description="Work with declarative policy files offline.")
+    parser = subparsers.add_parser(
+        "policy",
+        help="validate policy files; explain a request",
+        description="Work with declarative policy files offline.",
+    )
     sub = parser.add_subparsers(dest="policy_command", metavar="SUBCOMMAND", required=True)
 
     check = sub.add_parser("check", help="validate policy files or directories (exit 0 or 2)")
@@ -24,24 +27,39 @@ def register(subparsers: Any) -> None:
     check.set_defaults(handler=_check)
 
     explain = sub.add_parser(
-        "explain", help="run a request body through the chain, offline (exit 0 allowed, "
-        "1 denied)")
-    explain.add_argument("request", type=Path, metavar="REQUEST.json",
-                         help="a request body as JSON (generateContent shape, or OpenAI "
-                         "chat.completions with --surface openai); - reads stdin")
-    explain.add_argument("--model", help="the model the request is for (default: the body's "
-                         "model, else gemini-2.5-flash)")
-    explain.add_argument("--policy-file", type=Path,
-                         help="policy file or directory (default: GOLDEN_PATH_POLICY_FILE)")
-    explain.add_argument("--backend", choices=("ai_studio", "vertex", "emulator"),
-                         help="the backend to pretend (default: the configured one)")
+        "explain", help="run a request body through the chain, offline (exit 0 allowed, 1 denied)"
+    )
+    explain.add_argument(
+        "request",
+        type=Path,
+        metavar="REQUEST.json",
+        help="a request body as JSON (generateContent shape, or OpenAI "
+        "chat.completions with --surface openai); - reads stdin",
+    )
+    explain.add_argument(
+        "--model",
+        help="the model the request is for (default: the body's model, else gemini-2.5-flash)",
+    )
+    explain.add_argument(
+        "--policy-file",
+        type=Path,
+        help="policy file or directory (default: GOLDEN_PATH_POLICY_FILE)",
+    )
+    explain.add_argument(
+        "--backend",
+        choices=("ai_studio", "vertex", "emulator"),
+        help="the backend to pretend (default: the configured one)",
+    )
     explain.add_argument("--location", help="Vertex location (default: the configured one)")
-    explain.add_argument("--method", default="generateContent",
-                         help="API method, e.g. streamGenerateContent, countTokens "
-                         "(default: generateContent)")
+    explain.add_argument(
+        "--method",
+        default="generateContent",
+        help="API method, e.g. streamGenerateContent, countTokens (default: generateContent)",
+    )
     explain.add_argument("--surface", choices=("genai", "openai"), default="genai")
-    explain.add_argument("--show-body", action="store_true",
-                         help="print the body as it would be sent")
+    explain.add_argument(
+        "--show-body", action="store_true", help="print the body as it would be sent"
+    )
     explain.set_defaults(handler=_explain)
 
 
@@ -87,23 +105,38 @@ def _explain(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.request} is not JSON: {exc}") from None
     backend = args.backend or settings.backend or "ai_studio"
     location = args.location or settings.location or "global"
-    model = args.model or (body.get("model") if isinstance(body, dict) else None) \
-        or "gemini-2.5-flash"
-    url = _url(backend, location, settings.project or "my-project", model, args.method,
-               args.surface)
-    identity = Identity(app=settings.app, team=settings.team, client_id=settings.client_id,
-                        backend=backend, project=settings.project if backend == "vertex" else None,
-                        location=location if backend == "vertex" else None)
+    model = (
+        args.model or (body.get("model") if isinstance(body, dict) else None) or "gemini-2.5-flash"
+    )
+    url = _url(
+        backend, location, settings.project or "my-project", model, args.method, args.surface
+    )
+    identity = Identity(
+        app=settings.app,
+        team=settings.team,
+        client_id=settings.client_id,
+        backend=backend,
+        project=settings.project if backend == "vertex" else None,
+        location=location if backend == "vertex" else None,
+    )
     from golden_path._wire import classify, normalize_model
 
     http_url = httpx2.URL(url)
     wire = classify("POST", http_url.path, http_url.query.decode())
     request = GenAIRequest(
-        request_id="explain", identity=identity, method="POST", url=http_url,
-        headers=httpx2.Headers({"content-type": "application/json"}), raw=raw,
-        surface=wire.surface, api_method=wire.api_method,
-        model=normalize_model(body.get("model")) if args.surface == "openai"
-        and isinstance(body, dict) else wire.model, stream=wire.stream)
+        request_id="explain",
+        identity=identity,
+        method="POST",
+        url=http_url,
+        headers=httpx2.Headers({"content-type": "application/json"}),
+        raw=raw,
+        surface=wire.surface,
+        api_method=wire.api_method,
+        model=normalize_model(body.get("model"))
+        if args.surface == "openai" and isinstance(body, dict)
+        else wire.model,
+        stream=wire.stream,
+    )
     print(f"request: {request.api_method} {request.model} ({backend}) -> {http_url.path}")
     print(f"chain: {', '.join(chain.names) or '(empty)'}")
     denied: PolicyViolation | None = None
@@ -132,14 +165,23 @@ def _read(path: Path) -> bytes:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def _url(backend: str, location: str, project: str, model: str, method: str,  # noqa: PLR0917
-         surface: str) -> str:
+def _url(
+    backend: str,
+    location: str,
+    project: str,
+    model: str,
+    method: str,  # noqa: PLR0917
+    surface: str,
+) -> str:
     from golden_path._wire import normalize_model
 
     bare = normalize_model(model) or model
     if backend == "vertex":
-        host = "https://aiplatform.googleapis.com" if location == "global" else \
-            f"https://{location}-aiplatform.googleapis.com"
+        host = (
+            "https://aiplatform.googleapis.com"
+            if location == "global"
+            else f"https://{location}-aiplatform.googleapis.com"
+        )
         prefix = f"/v1beta1/projects/{project}/locations/{location}"
         if surface == "openai":
             return f"{host}{prefix}/endpoints/openapi/chat/completions"

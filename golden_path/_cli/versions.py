@@ -19,12 +19,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--lock, else $GOLDEN_PATH_LOCK, else /etc/golden-path/requirements.lock, else this "
         "checkout's base-image/requirements.lock.",
     )
-    parser.add_argument("--check", action="store_true",
-                        help="print only the differences; exit 1 if there is any")
+    parser.add_argument(
+        "--check", action="store_true", help="print only the differences; exit 1 if there is any"
+    )
     parser.add_argument("--lock", type=Path, metavar="PATH", help="the requirements.lock to use")
-    parser.add_argument("--allow-extra", action="store_true",
-                        help="installed packages that are not in the lock are not drift "
-                        "(for images built FROM the base image with the app's own packages)")
+    parser.add_argument(
+        "--allow-extra",
+        action="store_true",
+        help="installed packages that are not in the lock are not drift "
+        "(for images built FROM the base image with the app's own packages)",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=run)
 
@@ -36,10 +40,17 @@ def run(args: argparse.Namespace) -> int:
 
     found = find_lock(args.lock)
     if found is None:
-        raise ConfigError([ConfigProblem(
-            "lock", "no lock file found (looked at $GOLDEN_PATH_LOCK, "
-            "/etc/golden-path/requirements.lock and this checkout's base-image/)", "default",
-            "pass --lock PATH or set GOLDEN_PATH_LOCK")])
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    "lock",
+                    "no lock file found (looked at $GOLDEN_PATH_LOCK, "
+                    "/etc/golden-path/requirements.lock and this checkout's base-image/)",
+                    "default",
+                    "pass --lock PATH or set GOLDEN_PATH_LOCK",
+                )
+            ]
+        )
     lock = read_lock(*found)
     installed = installed_distributions()
     differences = compare(lock, installed)
@@ -68,8 +79,10 @@ def run(args: argparse.Namespace) -> int:
         for difference in drift:
             print(difference)
         if not drift:
-            print(f"ok: {len(lock.pins)} locked packages installed as locked "
-                  f"({lock.path}, from {lock.source})")
+            print(
+                f"ok: {len(lock.pins)} locked packages installed as locked "
+                f"({lock.path}, from {lock.source})"
+            )
     else:
         print(f"lock: {lock.path} (from {lock.source})")
         names = sorted(set(lock.pins) | set(installed))
@@ -77,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'package':<{width}}  {'locked':<12}  {'installed':<12}  status")
         for name in names:
             locked = lock.pins[name].version if name in lock.pins else "-"
-            print(f"{name:<{width}}  {locked:<12}  {installed.get(name, '-'):<12}  "
-                  f"{status.get(name, 'ok')}")
+            print(
+                f"{name:<{width}}  {locked:<12}  {installed.get(name, '-'):<12}  "
+                f"{status.get(name, 'ok')}"
+            )
     return 1 if args.check and drift else 0

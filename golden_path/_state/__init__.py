@@ -58,8 +58,10 @@ class StateURL:
     timeout_s: float
 
 
-_FIX = ("use memory:// (one process) or redis://HOST:PORT/DB "
-        "(options: ?prefix=NAME&timeout_ms=100), e.g. redis://127.0.0.1:6379/0")
+_FIX = (
+    "use memory:// (one process) or redis://HOST:PORT/DB "
+    "(options: ?prefix=NAME&timeout_ms=100), e.g. redis://127.0.0.1:6379/0"
+)
 
 
 def parse_state_url(url: str) -> StateURL:
@@ -72,8 +74,9 @@ def parse_state_url(url: str) -> StateURL:
     if scheme == "memory":
         if parts.query or parts.path.strip("/"):
             raise StateURLError("memory:// takes only an optional name: memory://NAME", _FIX)
-        return StateURL("memory", f"memory://{parts.netloc}", f"memory://{parts.netloc}",
-                        DEFAULT_PREFIX, 0.0)
+        return StateURL(
+            "memory", f"memory://{parts.netloc}", f"memory://{parts.netloc}", DEFAULT_PREFIX, 0.0
+        )
     if scheme not in ("redis", "rediss"):
         shown = f"{scheme}://" if scheme else repr(_display(url))
         raise StateURLError(f"unsupported state store {shown}", _FIX)
@@ -95,8 +98,11 @@ def parse_state_url(url: str) -> StateURL:
         raise StateURLError("prefix must be a non-empty word", _FIX)
     raw_timeout = query.get("timeout_ms", [str(DEFAULT_TIMEOUT_MS)])[-1]
     if not raw_timeout.isdigit() or not 1 <= int(raw_timeout) <= 10_000:
-        raise StateURLError(f"timeout_ms must be a whole number of milliseconds from 1 to "
-                            f"10000, got {raw_timeout!r}", _FIX)
+        raise StateURLError(
+            f"timeout_ms must be a whole number of milliseconds from 1 to "
+            f"10000, got {raw_timeout!r}",
+            _FIX,
+        )
     client_url = urllib.parse.urlunsplit((scheme, parts.netloc, parts.path, "", ""))
     return StateURL("redis", client_url, _display(url), prefix, int(raw_timeout) / 1000)
 
@@ -140,8 +146,9 @@ def open_store(state: StateURL) -> StateStore:
             else:
                 from golden_path._state._redis import RedisStore
 
-                store = RedisStore(state.client_url, display_url=state.display,
-                                   timeout_s=state.timeout_s)
+                store = RedisStore(
+                    state.client_url, display_url=state.display, timeout_s=state.timeout_s
+                )
             _stores[key] = store
         return store
 

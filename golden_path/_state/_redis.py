@@ -63,7 +63,9 @@ end
 # ARGV: has_cooldown, n, then (limit, amount, ttl_ms, prev_weight) per counter.
 # Returns {status, index, used, prev, cooldown_ms, reset keys...}: status 1 reserved,
 # 0 no room in counter `index`, 2 cooling down.
-_RESERVE = _NUM + """
+_RESERVE = (
+    _NUM
+    + """
 if ARGV[1] == '1' then
   local t = redis.call('PTTL', KEYS[1])
   if t > 0 then return {2, -1, 0, 0, t} end
@@ -95,10 +97,13 @@ local r = {1, 0, 0, 0, 0}
 for _, k in ipairs(resets) do table.insert(r, k) end
 return r
 """
+)
 
 # KEYS: counters; ARGV: (delta, ttl_ms) per key. Clamped at 0; a vanished key is only
 # recreated for a positive delta (usage that really happened), never as a negative debt.
-_ADJUST = _NUM + """
+_ADJUST = (
+    _NUM
+    + """
 for i, key in ipairs(KEYS) do
   local delta = tonumber(ARGV[2 * i - 1])
   local v = num(key)
@@ -114,6 +119,7 @@ for i, key in ipairs(KEYS) do
 end
 return resets
 """
+)
 
 # KEYS: cooldown; ARGV: ms. Never shortens a running cooldown.
 _COOLDOWN = """
@@ -173,8 +179,13 @@ class RedisStore:
                 first = time.monotonic() >= self._down_until
                 self._down_until = time.monotonic() + _BREAKER_S
             if first:
-                log.warning("state store %s failed on %s: %s: %s", self._display, what,
-                            type(exc).__name__, exc)
+                log.warning(
+                    "state store %s failed on %s: %s: %s",
+                    self._display,
+                    what,
+                    type(exc).__name__,
+                    exc,
+                )
             raise StoreUnavailable(f"{self._display}: {type(exc).__name__}") from exc
 
     def reserve(self, counters: Sequence[Counter], cooldown_key: str | None) -> Reserved:
@@ -183,8 +194,12 @@ class RedisStore:
         args: list[Any] = ["1" if cooldown_key else "0", len(counters)]
         for counter in counters:
             keys += [counter.key, counter.prev_key or counter.key]
-            args += [counter.limit, counter.amount, max(counter.ttl_ms, 1),
-                     repr(counter.prev_weight if counter.prev_key else 0.0)]
+            args += [
+                counter.limit,
+                counter.amount,
+                max(counter.ttl_ms, 1),
+                repr(counter.prev_weight if counter.prev_key else 0.0),
+            ]
         pending = self._take_pending()
         if not pending:
             reply = self._call("reserve", self._reserve, keys=keys, args=args)
@@ -204,11 +219,13 @@ class RedisStore:
         _warn_resets(self._display, resets)
         if status == 1:
             return Reserved(ok=True, resets=resets)
-        return Reserved(ok=False, index=index, used=used, prev=prev, cooldown_ms=cooldown_ms,
-                        resets=resets)
+        return Reserved(
+            ok=False, index=index, used=used, prev=prev, cooldown_ms=cooldown_ms, resets=resets
+        )
 
-    def _pipelined(self, pending: list[tuple[str, int, int]], keys: list[str],
-                   args: list[Any]) -> list[Any]:
+    def _pipelined(
+        self, pending: list[tuple[str, int, int]], keys: list[str], args: list[Any]
+    ) -> list[Any]:
         # Plain EVALSHA in a non-transactional pipeline: one write, one read. (redis-py's Script
         # objects in a pipeline would add a SCRIPT EXISTS round trip to every execute.)
         adjust_keys, adjust_args = _adjust_params(pending)
@@ -328,5 +345,8 @@ def _as_count(value: Any) -> int:
 
 def _warn_resets(display: str, resets: tuple[str, ...]) -> None:
     for key in resets:
-        log.warning("state store %s: key %s held something that is not a counter; "
-                    "reset it to 0", display, key)
+        log.warning(
+            "state store %s: key %s held something that is not a counter; reset it to 0",
+            display,
+            key,
+        )

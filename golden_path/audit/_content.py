@@ -20,9 +20,18 @@ MAX_TEXT = 2000
 MAX_MESSAGES = 16
 """Messages kept of a conversation: the most recent ones, which say what was asked."""
 
-_PART_KINDS = ("inlineData", "fileData", "functionCall", "functionResponse", "executableCode",
-               "codeExecutionResult", "inline_data", "file_data", "function_call",
-               "function_response")
+_PART_KINDS = (
+    "inlineData",
+    "fileData",
+    "functionCall",
+    "functionResponse",
+    "executableCode",
+    "codeExecutionResult",
+    "inline_data",
+    "file_data",
+    "function_call",
+    "function_response",
+)
 
 
 def redacted_content(
@@ -116,15 +125,24 @@ def _messages(body: Any) -> list[tuple[str, str]]:
     elif isinstance(body.get("content"), dict):  # embedContent
         out = [("user", _parts_text(body["content"].get("parts")))]
     elif isinstance(body.get("requests"), list):  # batchEmbedContents
-        out = [("user", _parts_text(item["content"].get("parts"))) for item in body["requests"]
-               if isinstance(item, dict) and isinstance(item.get("content"), dict)]
+        out = [
+            ("user", _parts_text(item["content"].get("parts")))
+            for item in body["requests"]
+            if isinstance(item, dict) and isinstance(item.get("content"), dict)
+        ]
     elif isinstance(body.get("messages"), list):  # OpenAI chat
-        out = [(str(m.get("role") or "user"), _openai_text(m.get("content")))
-               for m in body["messages"] if isinstance(m, dict)]
+        out = [
+            (str(m.get("role") or "user"), _openai_text(m.get("content")))
+            for m in body["messages"]
+            if isinstance(m, dict)
+        ]
     elif "input" in body:  # OpenAI embeddings
         items = body["input"]
-        out = [("user", item) for item in (items if isinstance(items, list) else [items])
-               if isinstance(item, str)]
+        out = [
+            ("user", item)
+            for item in (items if isinstance(items, list) else [items])
+            if isinstance(item, str)
+        ]
     else:
         out = []
     return [(role, text) for role, text in out if text]

@@ -25,10 +25,38 @@ DURATION_METRIC = "gen_ai.client.operation.duration"
 TOKEN_METRIC = "gen_ai.client.token.usage"  # noqa: S105 - a metric name, not a secret
 
 # The buckets the semantic conventions advise for these two histograms.
-_DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48,
-                     40.96, 81.92)
-_TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304,
-                  16777216, 67108864)
+_DURATION_BUCKETS = (
+    0.01,
+    0.02,
+    0.04,
+    0.08,
+    0.16,
+    0.32,
+    0.64,
+    1.28,
+    2.56,
+    5.12,
+    10.24,
+    20.48,
+    40.96,
+    81.92,
+)
+_TOKEN_BUCKETS = (
+    1,
+    4,
+    16,
+    64,
+    256,
+    1024,
+    4096,
+    16384,
+    65536,
+    262144,
+    1048576,
+    4194304,
+    16777216,
+    67108864,
+)
 
 _OPERATIONS = {
     "generateContent": "generate_content",
@@ -61,16 +89,25 @@ class OTelSink:
     Pass providers to use others than the global ones (tests use in-memory ones).
     """
 
-    def __init__(self, tracer_provider: trace.TracerProvider | None = None,
-                 meter_provider: metrics.MeterProvider | None = None) -> None:
+    def __init__(
+        self,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+    ) -> None:
         self._tracer = trace.get_tracer("golden_path", VERSION, tracer_provider=tracer_provider)
         meter = metrics.get_meter("golden_path", VERSION, meter_provider=meter_provider)
         self._duration = meter.create_histogram(
-            DURATION_METRIC, unit="s", description="GenAI operation duration",
-            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS)
+            DURATION_METRIC,
+            unit="s",
+            description="GenAI operation duration",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        )
         self._tokens = meter.create_histogram(
-            TOKEN_METRIC, unit="{token}", description="Number of input and output tokens used",
-            explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS)
+            TOKEN_METRIC,
+            unit="{token}",
+            description="Number of input and output tokens used",
+            explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
+        )
 
     def write(self, event: AuditEvent) -> None:
         """Record the span and the metrics of one finished request."""
@@ -98,25 +135,31 @@ class OTelSink:
         attributes["golden_path.method"] = event.method
         attributes["golden_path.stream"] = event.stream
         attributes["golden_path.client_id"] = event.client_id
-        optional = (("gen_ai.usage.input_tokens", event.prompt_tokens),
-                    ("gen_ai.usage.output_tokens", event.output_tokens),
-                    ("http.response.status_code", event.http_status),
-                    ("golden_path.app", event.app),
-                    ("golden_path.team", event.team),
-                    ("golden_path.ttft_ms", event.ttft_ms),
-                    ("gcp.project_id", event.project),
-                    ("cloud.region", event.location))
+        optional = (
+            ("gen_ai.usage.input_tokens", event.prompt_tokens),
+            ("gen_ai.usage.output_tokens", event.output_tokens),
+            ("http.response.status_code", event.http_status),
+            ("golden_path.app", event.app),
+            ("golden_path.team", event.team),
+            ("golden_path.ttft_ms", event.ttft_ms),
+            ("gcp.project_id", event.project),
+            ("cloud.region", event.location),
+        )
         attributes.update((key, value) for key, value in optional if value is not None)
-        denials = [d["policy"] for d in event.policy if d.get("action") == "deny"
-                   and d.get("enforced", True)]
+        denials = [
+            d["policy"]
+            for d in event.policy
+            if d.get("action") == "deny" and d.get("enforced", True)
+        ]
         if denials:
             attributes["golden_path.policy.denied_by"] = denials
 
         start = _start_ns(event)
         end = start + int(event.latency_ms * 1_000_000)
         name = f"{operation} {event.model}" if event.model else operation
-        span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes,
-                                       start_time=start)
+        span = self._tracer.start_span(
+            name, kind=SpanKind.CLIENT, attributes=attributes, start_time=start
+        )
         if event.outcome in ("error", "denied"):
             span.set_status(Status(StatusCode.ERROR, error_type))
         span.end(end_time=end)

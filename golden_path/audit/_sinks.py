@@ -137,7 +137,7 @@ class FileSink:
             try:
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(self._fd, view):]
+                    view = view[os.write(self._fd, view) :]
             except OSError as exc:
                 self._close()
                 raise AuditSinkError(
@@ -163,8 +163,12 @@ class FileSink:
         return f"FileSink({str(self.path)!r})"
 
 
-_LEVELS = {"INFO": logging.INFO, "NOTICE": logging.INFO, "WARNING": logging.WARNING,
-           "ERROR": logging.ERROR}
+_LEVELS = {
+    "INFO": logging.INFO,
+    "NOTICE": logging.INFO,
+    "WARNING": logging.WARNING,
+    "ERROR": logging.ERROR,
+}
 
 
 class LoggingSink:
@@ -225,20 +229,25 @@ def sink_from_setting(value: str) -> list[AuditSink]:
     for part in parts:
         if part == "none":
             if len(parts) > 1:
-                raise ValueError(f"audit sink {value!r} combines 'none' with other sinks; "
-                                 "use 'none' alone")
+                raise ValueError(
+                    f"audit sink {value!r} combines 'none' with other sinks; use 'none' alone"
+                )
             return []
         if part.startswith("file:"):
             path = part.removeprefix("file:").strip()
             if not path:
-                raise ValueError("audit sink 'file:' needs a path, for example "
-                                 "file:/var/log/golden-path/audit.jsonl")
+                raise ValueError(
+                    "audit sink 'file:' needs a path, for example "
+                    "file:/var/log/golden-path/audit.jsonl"
+                )
             sinks.append(FileSink(Path(path).expanduser()))
             continue
         factory = _NAMED.get(part.lower())
         if factory is None:
-            raise ValueError(f"unknown audit sink {part!r}; use one or more of "
-                             f"{', '.join(SINK_NAMES)}, separated by commas")
+            raise ValueError(
+                f"unknown audit sink {part!r}; use one or more of "
+                f"{', '.join(SINK_NAMES)}, separated by commas"
+            )
         sinks.append(factory())
     return sinks
 
@@ -289,8 +298,7 @@ class Auditor:
     def _failed(self, sink: AuditSink, exc: Exception) -> None:
         with self._lock:
             self.failures += 1
-            name = repr(sink) if type(sink).__repr__ is not object.__repr__ else type(
-                sink).__name__
+            name = repr(sink) if type(sink).__repr__ is not object.__repr__ else type(sink).__name__
             self.failures_by_sink[name] = self.failures_by_sink.get(name, 0) + 1
             first = id(sink) not in self._reported
             self._reported.add(id(sink))
@@ -298,9 +306,12 @@ class Auditor:
             # Our own sinks' messages name the target and the fix; a custom sink's exception
             # text is its own business, so only its type is shown.
             detail = str(exc) if isinstance(exc, AuditSinkError) else type(exc).__name__
-            log.warning("golden-path audit sink %s failed: %s; the call went on, further "
-                        "failures of this sink are counted (Auditor.failures), not logged",
-                        name, detail)
+            log.warning(
+                "golden-path audit sink %s failed: %s; the call went on, further "
+                "failures of this sink are counted (Auditor.failures), not logged",
+                name,
+                detail,
+            )
 
     def __repr__(self) -> str:
         return f"Auditor(sinks={list(self.sinks)!r}, failures={self.failures})"

@@ -13,5 +13,15 @@ from golden_path.policies._types import (
     usage_from,
 )
 
-__all__ = ["Chain", "Decision", "Deny", "GenAIRequest", "GenAIResponse", "Identity", "Mode",
-           "Policy", "Usage", "usage_from"]
+__all__ = [
+    "Chain",
+    "Decision",
+    "Deny",
+    "GenAIRequest",
+    "GenAIResponse",
+    "Identity",
+    "Mode",
+    "Policy",
+    "Usage",
+    "usage_from",
+]

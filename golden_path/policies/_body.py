@@ -116,10 +116,12 @@ def structure(request: GenAIRequest) -> list[tuple[dict[str, Any], str, Any]]:
 
 def model_refs(request: GenAIRequest) -> list[ModelRef]:
     """Every model the request names, in its URL path and anywhere in its body."""
-    refs = [ModelRef(m.group(0).lstrip("/"), "URL path")
-            for m in _URL_MODEL.finditer(url_path(request))
-            # Vertex's OpenAI-compatible surface lives under endpoints/openapi: not a model.
-            if not (m.group(1).lower() == "endpoints" and m.group(2).lower() == "openapi")]
+    refs = [
+        ModelRef(m.group(0).lstrip("/"), "URL path")
+        for m in _URL_MODEL.finditer(url_path(request))
+        # Vertex's OpenAI-compatible surface lives under endpoints/openapi: not a model.
+        if not (m.group(1).lower() == "endpoints" and m.group(2).lower() == "openapi")
+    ]
     if request.raw:
         for container, key, value in structure(request):
             if key in MODEL_KEYS and isinstance(value, str):
@@ -146,10 +148,12 @@ def generate_requests(request: GenAIRequest) -> list[dict[str, Any]]:
     method = request.api_method
     if method in GENERATE_METHODS:
         return [body]
-    if method == "batchGenerateContent" or method.startswith(("batches.",
-                                                              "batchPredictionJobs.")):
-        return [value for _, key, value in structure(request)
-                if key == "request" and isinstance(value, dict)]
+    if method == "batchGenerateContent" or method.startswith(("batches.", "batchPredictionJobs.")):
+        return [
+            value
+            for _, key, value in structure(request)
+            if key == "request" and isinstance(value, dict)
+        ]
     return []
 
 

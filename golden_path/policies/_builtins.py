@@ -62,8 +62,11 @@ class LimitsPolicy:
         size = section.positive_int("max_request_bytes", None)
         section.finish()
         if size is None and section.ok:
-            section.problem("max_request_bytes", "is required in [limits]",
-                            "write max_request_bytes = 1_000_000")
+            section.problem(
+                "max_request_bytes",
+                "is required in [limits]",
+                "write max_request_bytes = 1_000_000",
+            )
         return cls(max_request_bytes=size, mode=mode) if section.ok and size else None
 
     def on_request(self, request: GenAIRequest) -> None:
@@ -78,8 +81,9 @@ class GenerationPolicy:
 
     name = "generation"
 
-    def __init__(self, *, max_output_tokens: int, on_exceed: str = "clamp",
-                 mode: str = "enforce") -> None:
+    def __init__(
+        self, *, max_output_tokens: int, on_exceed: str = "clamp", mode: str = "enforce"
+    ) -> None:
         self.max_output_tokens = max_output_tokens
         self.on_exceed = on_exceed
         self.mode = mode
@@ -92,10 +96,14 @@ class GenerationPolicy:
         on_exceed = section.choice("on_exceed", ("clamp", "deny"), "clamp")
         section.finish()
         if cap is None and section.ok:
-            section.problem("max_output_tokens", "is required in [generation]",
-                            "write max_output_tokens = 8192")
-        return cls(max_output_tokens=cap, on_exceed=on_exceed, mode=mode) \
-            if section.ok and cap else None
+            section.problem(
+                "max_output_tokens", "is required in [generation]", "write max_output_tokens = 8192"
+            )
+        return (
+            cls(max_output_tokens=cap, on_exceed=on_exceed, mode=mode)
+            if section.ok and cap
+            else None
+        )
 
     def on_request(self, request: GenAIRequest) -> None:
         """Clamp, add or deny output-token caps."""
@@ -129,8 +137,13 @@ class GenerationPolicy:
                 found = True
                 self._cap(request, body, key, body[key])
         if not found:
-            self._act(request, "clamp", f"max_completion_tokens unset; set to "
-                      f"{self.max_output_tokens}", body, "max_completion_tokens")
+            self._act(
+                request,
+                "clamp",
+                f"max_completion_tokens unset; set to {self.max_output_tokens}",
+                body,
+                "max_completion_tokens",
+            )
 
     def _cap(self, request: GenAIRequest, target: dict[str, Any], key: str, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -145,8 +158,9 @@ class GenerationPolicy:
             raise Deny(f"{key} {number} exceeds the limit of {self.max_output_tokens}")
         self._act(request, "clamp", f"{key} {number} -> {self.max_output_tokens}", target, key)
 
-    def _add(self, request: GenAIRequest, body: dict[str, Any], config_key: str,
-             config: Any) -> None:
+    def _add(
+        self, request: GenAIRequest, body: dict[str, Any], config_key: str, config: Any
+    ) -> None:
         if not isinstance(config, dict):
             config = {}
             if self.mode == "enforce":
@@ -154,8 +168,9 @@ class GenerationPolicy:
         key = "max_output_tokens" if config_key == "generation_config" else "maxOutputTokens"
         self._act(request, "clamp", f"{key} unset; set to {self.max_output_tokens}", config, key)
 
-    def _act(self, request: GenAIRequest, action: str, reason: str, target: dict[str, Any],
-             key: str) -> None:
+    def _act(
+        self, request: GenAIRequest, action: str, reason: str, target: dict[str, Any], key: str
+    ) -> None:
         enforce = self.mode == "enforce"
         request.record(self.name, action, reason, enforced=enforce)
         if enforce:
@@ -164,10 +179,19 @@ class GenerationPolicy:
 
 
 # Strictest first. Unknown or unspecified thresholds count as the laxest.
-_THRESHOLDS = {"BLOCK_LOW_AND_ABOVE": 3, "BLOCK_MEDIUM_AND_ABOVE": 2, "BLOCK_ONLY_HIGH": 1,
-               "BLOCK_NONE": 0, "OFF": 0}
-_DEFAULT_CATEGORIES = ("HARM_CATEGORY_HARASSMENT", "HARM_CATEGORY_HATE_SPEECH",
-                       "HARM_CATEGORY_SEXUALLY_EXPLICIT", "HARM_CATEGORY_DANGEROUS_CONTENT")
+_THRESHOLDS = {
+    "BLOCK_LOW_AND_ABOVE": 3,
+    "BLOCK_MEDIUM_AND_ABOVE": 2,
+    "BLOCK_ONLY_HIGH": 1,
+    "BLOCK_NONE": 0,
+    "OFF": 0,
+}
+_DEFAULT_CATEGORIES = (
+    "HARM_CATEGORY_HARASSMENT",
+    "HARM_CATEGORY_HATE_SPEECH",
+    "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+    "HARM_CATEGORY_DANGEROUS_CONTENT",
+)
 _CATEGORY = re.compile(r"^HARM_CATEGORY_[A-Z_]+$")
 
 
@@ -194,19 +218,22 @@ class SafetyPolicy:
         overrides = section.table_of_strings("thresholds")
         section.finish()
         choices = ", ".join(t for t in _THRESHOLDS if t != "OFF")
-        for key, value in [("minimum", minimum)] + [(f"thresholds.{k}", v)
-                                                     for k, v in overrides.items()]:
+        for key, value in [("minimum", minimum)] + [
+            (f"thresholds.{k}", v) for k, v in overrides.items()
+        ]:
             if value is not None and value not in _THRESHOLDS:
                 section.problem(key, f"unknown threshold {value!r}", f"use one of {choices}")
         for category in [*(categories or []), *overrides]:
             if not _CATEGORY.match(category):
-                section.problem("categories" if category not in overrides
-                                else f"thresholds.{category}",
-                                f"{category!r} is not a HARM_CATEGORY_* name",
-                                "e.g. HARM_CATEGORY_DANGEROUS_CONTENT")
+                section.problem(
+                    "categories" if category not in overrides else f"thresholds.{category}",
+                    f"{category!r} is not a HARM_CATEGORY_* name",
+                    "e.g. HARM_CATEGORY_DANGEROUS_CONTENT",
+                )
         if minimum is None and not overrides and section.ok:
-            section.problem("minimum", "[safety] sets no threshold",
-                            'write minimum = "BLOCK_MEDIUM_AND_ABOVE"')
+            section.problem(
+                "minimum", "[safety] sets no threshold", 'write minimum = "BLOCK_MEDIUM_AND_ABOVE"'
+            )
         if not section.ok:
             return None
         thresholds = dict.fromkeys(categories or [], minimum) if minimum else {}
@@ -224,8 +251,9 @@ class SafetyPolicy:
             changes: list[str] = []
             updated = [dict(s) if isinstance(s, dict) else s for s in settings]
             for category, minimum in self.thresholds.items():
-                entries = [s for s in updated if isinstance(s, dict)
-                           and s.get("category") == category]
+                entries = [
+                    s for s in updated if isinstance(s, dict) and s.get("category") == category
+                ]
                 if not entries:
                     updated.append({"category": category, "threshold": minimum})
                     changes.append(f"{category} unset -> {minimum}")
@@ -257,9 +285,14 @@ TOOL_KINDS: dict[str, tuple[str, ...]] = {
     "mcp_servers": ("mcp_servers",),
 }
 # OpenAI-compatible tool types -> the Gemini kind they turn into.
-_OPENAI_TOOLS = {"function": "function_declarations", "web_search": "google_search",
-                 "web_search_preview": "google_search", "code_interpreter": "code_execution",
-                 "file_search": "file_search", "mcp": "mcp_servers"}
+_OPENAI_TOOLS = {
+    "function": "function_declarations",
+    "web_search": "google_search",
+    "web_search_preview": "google_search",
+    "code_interpreter": "code_execution",
+    "file_search": "file_search",
+    "mcp": "mcp_servers",
+}
 _SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
 
 
@@ -285,8 +318,9 @@ class ToolsPolicy:
         section.finish()
         for kind in deny or []:
             if kind not in TOOL_KINDS:
-                section.problem("deny", f"unknown tool {kind!r}",
-                                f"use any of {', '.join(TOOL_KINDS)}")
+                section.problem(
+                    "deny", f"unknown tool {kind!r}", f"use any of {', '.join(TOOL_KINDS)}"
+                )
         return cls(deny=deny or [], mode=mode) if section.ok else None
 
     def on_request(self, request: GenAIRequest) -> None:
@@ -297,9 +331,12 @@ class ToolsPolicy:
                 if kind is not None:
                     raise Deny(f"tool {kind!r} is not allowed")
         body = request.body
-        if (request.surface == "openai" and isinstance(body, dict)
-                and body.get("web_search_options") is not None
-                and "google_search" in self.deny):
+        if (
+            request.surface == "openai"
+            and isinstance(body, dict)
+            and body.get("web_search_options") is not None
+            and "google_search" in self.deny
+        ):
             raise Deny("tool 'google_search' (web_search_options) is not allowed")
 
     def _kind(self, key: str, tool: dict[str, Any]) -> str | None:
@@ -330,8 +367,9 @@ class VertexPolicy:
         locations = section.strings("locations", None)
         section.finish()
         if locations is None and section.ok:
-            section.problem("locations", "is required in [vertex]",
-                            'write locations = ["europe-west4"]')
+            section.problem(
+                "locations", "is required in [vertex]", 'write locations = ["europe-west4"]'
+            )
         return cls(locations=locations, mode=mode) if section.ok and locations else None
 
     def on_request(self, request: GenAIRequest) -> None:
@@ -344,8 +382,10 @@ class VertexPolicy:
             return  # not a Vertex request
         for location in found:
             if location not in self.locations:
-                raise Deny(f"Vertex location {location!r} is not allowed; allowed: "
-                           f"{', '.join(self.locations)}")
+                raise Deny(
+                    f"Vertex location {location!r} is not allowed; allowed: "
+                    f"{', '.join(self.locations)}"
+                )
 
 
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -383,12 +423,19 @@ class LabelsPolicy:
             if value is None:
                 continue
             if not _LABEL_KEY.match(key):
-                section.problem(key, "label keys are 1-63 lower-case letters, digits, _ or -, "
-                                "starting with a letter", "rename the label")
+                section.problem(
+                    key,
+                    "label keys are 1-63 lower-case letters, digits, _ or -, "
+                    "starting with a letter",
+                    "rename the label",
+                )
             for field in _PLACEHOLDER.findall(value):
                 if field not in _LABEL_FIELDS:
-                    section.problem(key, f"unknown placeholder {{{field}}}",
-                                    f"use any of {', '.join('{' + f + '}' for f in _LABEL_FIELDS)}")
+                    section.problem(
+                        key,
+                        f"unknown placeholder {{{field}}}",
+                        f"use any of {', '.join('{' + f + '}' for f in _LABEL_FIELDS)}",
+                    )
             labels[key] = value
         section.finish()
         return cls(labels, mode=mode) if section.ok else None
@@ -396,7 +443,9 @@ class LabelsPolicy:
     def on_request(self, request: GenAIRequest) -> None:
         """Merge the labels into a Vertex generate request's ``labels``."""
         if request.identity.backend != "vertex" or request.api_method not in (
-                "generateContent", "streamGenerateContent"):
+            "generateContent",
+            "streamGenerateContent",
+        ):
             return
         body = request.body
         if not isinstance(body, dict):
@@ -408,8 +457,9 @@ class LabelsPolicy:
         if not changed:
             return
         enforce = self.mode == "enforce"
-        request.record(self.name, "label", ", ".join(f"{k}={v}" for k, v in changed.items()),
-                       enforced=enforce)
+        request.record(
+            self.name, "label", ", ".join(f"{k}={v}" for k, v in changed.items()), enforced=enforce
+        )
         if enforce:
             body["labels"] = {**current, **values}
             request.mark_modified()

@@ -28,8 +28,7 @@ class Chain:
     A policy can also carry its own ``fail_open`` attribute.
     """
 
-    __slots__ = ("_arequest", "_chunk", "_error", "_fail_open", "_request", "_response",
-                 "policies")
+    __slots__ = ("_arequest", "_chunk", "_error", "_fail_open", "_request", "_response", "policies")
 
     def __init__(self, policies: Sequence[Any] = (), *, fail_open: bool = False) -> None:
         self.policies: tuple[Any, ...] = tuple(policies)
@@ -37,10 +36,15 @@ class Chain:
         self._request = [(p, p.on_request) for p in self.policies if hasattr(p, "on_request")]
         # Policies that can wait (a rate limiter) offer ``aon_request``; the async transport
         # awaits it so waiting never blocks the event loop. None when no policy needs it.
-        self._arequest = [
-            (p, getattr(p, "aon_request", None) or p.on_request)
-            for p in self.policies if hasattr(p, "aon_request") or hasattr(p, "on_request")
-        ] if any(hasattr(p, "aon_request") for p in self.policies) else None
+        self._arequest = (
+            [
+                (p, getattr(p, "aon_request", None) or p.on_request)
+                for p in self.policies
+                if hasattr(p, "aon_request") or hasattr(p, "on_request")
+            ]
+            if any(hasattr(p, "aon_request") for p in self.policies)
+            else None
+        )
         self._chunk = {id(p): p.on_chunk for p in self.policies if hasattr(p, "on_chunk")}
         self._response = {id(p): p.on_response for p in self.policies if hasattr(p, "on_response")}
         self._error = {id(p): p.on_error for p in self.policies if hasattr(p, "on_error")}
@@ -88,8 +92,7 @@ class Chain:
                 self._crashed(policy, exc, entered, request)
         return entered
 
-    def _denied(self, policy: Any, deny: Deny, entered: list[Any],
-                request: GenAIRequest) -> None:
+    def _denied(self, policy: Any, deny: Deny, entered: list[Any], request: GenAIRequest) -> None:
         name = getattr(policy, "name", type(policy).__name__)
         if getattr(policy, "mode", "enforce") == "report":
             request.record(name, "deny", deny.reason, enforced=False)
@@ -99,8 +102,9 @@ class Chain:
         self.after_error(entered, request, violation)
         raise violation from None
 
-    def _crashed(self, policy: Any, exc: Exception, entered: list[Any],
-                 request: GenAIRequest) -> None:
+    def _crashed(
+        self, policy: Any, exc: Exception, entered: list[Any], request: GenAIRequest
+    ) -> None:
         name = getattr(policy, "name", type(policy).__name__)
         reason = f"policy raised {type(exc).__name__}"
         log.error("policy %s failed on request %s", name, request.request_id, exc_info=exc)
@@ -108,35 +112,40 @@ class Chain:
             request.record(name, "error", f"{reason}; allowed (fail open)", enforced=False)
             return
         request.record(name, "deny", f"{reason}; denied (fail closed)")
-        violation = PolicyViolation(name, f"{reason} (fail closed)",
-                                    request_id=request.request_id)
+        violation = PolicyViolation(name, f"{reason} (fail closed)", request_id=request.request_id)
         self.after_error(entered, request, violation)
         raise violation from None
 
     @staticmethod
     def _violation(name: str, deny: Deny, request_id: str) -> PolicyViolation:
         if deny.limit is not None or deny.retry_after is not None:
-            return BudgetExceeded(name, deny.reason, limit=deny.limit or name,
-                                  retry_after=deny.retry_after, request_id=request_id)
+            return BudgetExceeded(
+                name,
+                deny.reason,
+                limit=deny.limit or name,
+                retry_after=deny.retry_after,
+                request_id=request_id,
+            )
         return PolicyViolation(name, deny.reason, request_id=request_id)
 
     def after_chunk(self, entered: list[Any], request: GenAIRequest, chunk: Any) -> None:
         """Each stream event, to the entered policies in reverse order."""
         self._after(self._chunk, entered, request, chunk)
 
-    def after_response(self, entered: list[Any], request: GenAIRequest,
-                       response: GenAIResponse) -> None:
+    def after_response(
+        self, entered: list[Any], request: GenAIRequest, response: GenAIResponse
+    ) -> None:
         """The finished response (a stream's once it ended), in reverse order."""
         self._after(self._response, entered, request, response)
 
-    def after_error(self, entered: list[Any], request: GenAIRequest,
-                    error: BaseException) -> None:
+    def after_error(self, entered: list[Any], request: GenAIRequest, error: BaseException) -> None:
         """A failure (transport error, cut stream, denial further down), in reverse order."""
         self._after(self._error, entered, request, error)
 
     @staticmethod
-    def _after(hooks: dict[int, _AfterHook], entered: list[Any], request: GenAIRequest,
-               arg: Any) -> None:
+    def _after(
+        hooks: dict[int, _AfterHook], entered: list[Any], request: GenAIRequest, arg: Any
+    ) -> None:
         if not hooks:
             return
         for policy in reversed(entered):
@@ -148,5 +157,6 @@ class Chain:
             except Exception as exc:  # after-hooks never break a response
                 name = getattr(policy, "name", type(policy).__name__)
                 log.exception("policy %s failed after request %s", name, request.request_id)
-                request.record(name, "error", f"after-hook raised {type(exc).__name__}",
-                               enforced=False)
+                request.record(
+                    name, "error", f"after-hook raised {type(exc).__name__}", enforced=False
+                )

@@ -21,8 +21,13 @@ _MISSING = object()
 class Section:
     """One table of a policy file (``[models]``), read with provenance."""
 
-    def __init__(self, name: str, table: dict[str, Any], locate: Callable[[str], str],
-                 problems: list[ConfigProblem]) -> None:
+    def __init__(
+        self,
+        name: str,
+        table: dict[str, Any],
+        locate: Callable[[str], str],
+        problems: list[ConfigProblem],
+    ) -> None:
         self.name = name
         self.table = table
         self.locate = locate
@@ -41,8 +46,7 @@ class Section:
 
     def problem(self, key: str, message: str, fix: str = "") -> None:
         """Report a problem with ``key`` of this section."""
-        self.problems.append(ConfigProblem(self.key(key), message, self.locate(self.key(key)),
-                                           fix))
+        self.problems.append(ConfigProblem(self.key(key), message, self.locate(self.key(key)), fix))
 
     def raw(self, key: str) -> Any:
         """The value as written (or a sentinel when absent), marked as known."""
@@ -60,8 +64,11 @@ class Section:
         if value is _MISSING:
             return default
         if not isinstance(value, str) or value not in options:
-            self.problem(key, f"must be one of {', '.join(map(repr, options))}, got {value!r}",
-                         f'write {key} = "{options[0]}"')
+            self.problem(
+                key,
+                f"must be one of {', '.join(map(repr, options))}, got {value!r}",
+                f'write {key} = "{options[0]}"',
+            )
             return default
         return value
 
@@ -81,8 +88,9 @@ class Section:
         if value is _MISSING:
             return default
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            self.problem(key, f"must be a whole number greater than 0, got {value!r}",
-                         f"write {key} = 8192")
+            self.problem(
+                key, f"must be a whole number greater than 0, got {value!r}", f"write {key} = 8192"
+            )
             return default
         return value
 
@@ -92,8 +100,7 @@ class Section:
         if value is _MISSING:
             return default
         if not isinstance(value, str) or not value.strip():
-            self.problem(key, f"must be a non-empty string, got {value!r}",
-                         f'write {key} = "..."')
+            self.problem(key, f"must be a non-empty string, got {value!r}", f'write {key} = "..."')
             return default
         return value
 
@@ -102,10 +109,10 @@ class Section:
         value = self.raw(key)
         if value is _MISSING:
             return default
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip()
-                                                  for v in value):
-            self.problem(key, f"must be a list of non-empty strings, got {value!r}",
-                         f'write {key} = ["..."]')
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            self.problem(
+                key, f"must be a list of non-empty strings, got {value!r}", f'write {key} = ["..."]'
+            )
             return default
         return value
 
@@ -120,9 +127,14 @@ class Section:
         good: dict[str, str] = {}
         for name, item in value.items():
             if not isinstance(item, str) or not item.strip():
-                self.problems.append(ConfigProblem(
-                    f"{self.key(key)}.{name}", f"must be a non-empty string, got {item!r}",
-                    self.locate(f"{self.key(key)}.{name}"), f'write {name} = "..."'))
+                self.problems.append(
+                    ConfigProblem(
+                        f"{self.key(key)}.{name}",
+                        f"must be a non-empty string, got {item!r}",
+                        self.locate(f"{self.key(key)}.{name}"),
+                        f'write {name} = "..."',
+                    )
+                )
             else:
                 good[str(name)] = item
         return good
@@ -134,8 +146,11 @@ class Section:
             if key in self._seen or key in known:
                 continue
             close = difflib.get_close_matches(key, known, n=1)
-            fix = f"did you mean {close[0]!r}?" if close else (
-                f"known keys: {', '.join(known)}" if known else "remove it")
+            fix = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else (f"known keys: {', '.join(known)}" if known else "remove it")
+            )
             self.problem(key, f"unknown key in [{self.name}]", fix)
 
 

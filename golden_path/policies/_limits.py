@@ -143,15 +143,14 @@ class _Parsed:
 _Problem = Callable[[str, str, str], None]
 
 
-def parse_limits(
-    sections: Mapping[str, Any], *, locate: Callable[[str], str]
-) -> LimitsConfig:
+def parse_limits(sections: Mapping[str, Any], *, locate: Callable[[str], str]) -> LimitsConfig:
     """Validate the raw ``rate_limits``/``budgets`` tables; ConfigError lists every problem."""
     problems: list[ConfigProblem] = []
 
     def problem(field: str, message: str, fix: str) -> None:
-        problems.append(ConfigProblem(field=field, message=message, source=_safe(locate, field),
-                                      fix=fix))
+        problems.append(
+            ConfigProblem(field=field, message=message, source=_safe(locate, field), fix=fix)
+        )
 
     parsed = _Parsed()
     for section in ("rate_limits", "budgets"):
@@ -159,17 +158,26 @@ def parse_limits(
             continue
         table = sections[section]
         if not isinstance(table, Mapping):
-            problem(section, f"must be a table, got {_kind(table)}",
-                    f"write it as a [{section}] table of keys")
+            problem(
+                section,
+                f"must be a table, got {_kind(table)}",
+                f"write it as a [{section}] table of keys",
+            )
             continue
         _unknown_keys(section, table, problem)
         _parse_section(section, table, parsed, problem)
     if len(set(parsed.stores.values())) > 1:
-        problem("budgets.on_store_error", "differs from rate_limits.on_store_error",
-                "set the same value in both sections (one check covers both)")
+        problem(
+            "budgets.on_store_error",
+            "differs from rate_limits.on_store_error",
+            "set the same value in both sections (one check covers both)",
+        )
     if len(set(parsed.outputs.values())) > 1:
-        problem("budgets.default_output_tokens", "differs from rate_limits.default_output_tokens",
-                "set the same value in both sections (one estimate covers both)")
+        problem(
+            "budgets.default_output_tokens",
+            "differs from rate_limits.default_output_tokens",
+            "set the same value in both sections (one estimate covers both)",
+        )
     if problems:
         raise ConfigError(problems)
     return LimitsConfig(
@@ -188,16 +196,19 @@ def _unknown_keys(section: str, table: Mapping[str, Any], problem: _Problem) -> 
             continue
         close = difflib.get_close_matches(str(key), known, n=1)
         hint = f"did you mean {close[0]}? " if close else ""
-        other = next((s for s, keys in _SECTION_KEYS.items() if s != section and key in keys),
-                     None)
+        other = next((s for s, keys in _SECTION_KEYS.items() if s != section and key in keys), None)
         if other:
             hint = f"{key} belongs in [{other}]; "
-        problem(f"{section}.{key}", "unknown key",
-                f"{hint}known keys of [{section}]: {', '.join(known)}")
+        problem(
+            f"{section}.{key}",
+            "unknown key",
+            f"{hint}known keys of [{section}]: {', '.join(known)}",
+        )
 
 
-def _parse_section(section: str, table: Mapping[str, Any], parsed: _Parsed,
-                   problem: _Problem) -> None:
+def _parse_section(
+    section: str, table: Mapping[str, Any], parsed: _Parsed, problem: _Problem
+) -> None:
     scope = table.get("scope", "team")
     if scope not in SCOPES:
         problem(f"{section}.scope", f"unknown scope {scope!r}", f"use one of: {', '.join(SCOPES)}")
@@ -217,40 +228,58 @@ def _parse_section(section: str, table: Mapping[str, Any], parsed: _Parsed,
         if choice in ("deny", "allow"):
             parsed.stores[section] = choice
         else:
-            problem(f"{section}.on_store_error", f"must be \"deny\" or \"allow\", got {choice!r}",
-                    "deny (the default) refuses calls while the state store is unreachable; "
-                    "allow lets them through unlimited")
+            problem(
+                f"{section}.on_store_error",
+                f'must be "deny" or "allow", got {choice!r}',
+                "deny (the default) refuses calls while the state store is unreachable; "
+                "allow lets them through unlimited",
+            )
     if "default_output_tokens" in table:
-        value = _whole(table["default_output_tokens"], f"{section}.default_output_tokens",
-                       "tokens", problem)
+        value = _whole(
+            table["default_output_tokens"], f"{section}.default_output_tokens", "tokens", problem
+        )
         if value is not None:
             parsed.outputs[section] = value
     if "max_wait_s" in table:
         parsed.max_wait = _seconds(table["max_wait_s"], f"{section}.max_wait_s", problem)
 
 
-def _whole(value: Any, field: str, unit: str, problem: _Problem
-           ) -> int | None:
+def _whole(value: Any, field: str, unit: str, problem: _Problem) -> int | None:
     example = f"{field.rsplit('.', 1)[1]} = 1_000_000"
     if isinstance(value, str):
-        problem(field, f"wrong unit: {value!r} is text; the unit ({unit}"
-                f"{_per(field)}) is in the key's name", f"write a plain number: {example}")
+        problem(
+            field,
+            f"wrong unit: {value!r} is text; the unit ({unit}{_per(field)}) is in the key's name",
+            f"write a plain number: {example}",
+        )
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        problem(field, f"must be a whole number of {unit}, got {_kind(value)}",
-                f"write a plain number: {example}")
+        problem(
+            field,
+            f"must be a whole number of {unit}, got {_kind(value)}",
+            f"write a plain number: {example}",
+        )
         return None
     if isinstance(value, float) and not value.is_integer():
-        problem(field, f"must be a whole number of {unit}, got {value}",
-                f"round it: {field.rsplit('.', 1)[1]} = {math.floor(value)}")
+        problem(
+            field,
+            f"must be a whole number of {unit}, got {value}",
+            f"round it: {field.rsplit('.', 1)[1]} = {math.floor(value)}",
+        )
         return None
     if value <= 0:
-        problem(field, f"must be greater than 0, got {value:g}",
-                "remove the key to have no such limit; 0 would refuse every call")
+        problem(
+            field,
+            f"must be greater than 0, got {value:g}",
+            "remove the key to have no such limit; 0 would refuse every call",
+        )
         return None
     if value > MAX_LIMIT:
-        problem(field, f"must be at most {MAX_LIMIT:_}, got {value:_}",
-                "remove the key to have no such limit")
+        problem(
+            field,
+            f"must be at most {MAX_LIMIT:_}, got {value:_}",
+            "remove the key to have no such limit",
+        )
         return None
     return int(value)
 
@@ -264,23 +293,33 @@ def _per(field: str) -> str:
 
 def _seconds(value: Any, field: str, problem: _Problem) -> float:
     if isinstance(value, str):
-        problem(field, f"wrong unit: {value!r} is text; the unit (seconds) is in the key's name",
-                "write a number of seconds: max_wait_s = 5")
+        problem(
+            field,
+            f"wrong unit: {value!r} is text; the unit (seconds) is in the key's name",
+            "write a number of seconds: max_wait_s = 5",
+        )
         return 0.0
     if isinstance(value, bool) or not isinstance(value, int | float):
-        problem(field, f"must be a number of seconds, got {_kind(value)}",
-                "write a number of seconds: max_wait_s = 5")
+        problem(
+            field,
+            f"must be a number of seconds, got {_kind(value)}",
+            "write a number of seconds: max_wait_s = 5",
+        )
         return 0.0
     if not 0 <= value <= MAX_WAIT_S:
-        problem(field, f"must be between 0 and {MAX_WAIT_S} seconds, got {value:g}",
-                "0 denies at once; a few seconds smooths short bursts")
+        problem(
+            field,
+            f"must be between 0 and {MAX_WAIT_S} seconds, got {value:g}",
+            "0 denies at once; a few seconds smooths short bursts",
+        )
         return 0.0
     return float(value)
 
 
 def _kind(value: Any) -> str:
-    return {bool: "true/false", list: "a list", dict: "a table"}.get(type(value),
-                                                                    type(value).__name__)
+    return {bool: "true/false", list: "a list", dict: "a table"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _safe(locate: Callable[[str], str], field: str) -> str:
@@ -298,8 +337,14 @@ def check_state_url(settings: Settings) -> tuple[StateURL | None, list[ConfigPro
     except StateURLError as exc:
         return None, [ConfigProblem("state_url", exc.message, source, exc.fix)]
     if state.kind == "redis" and not redis_available():
-        return None, [ConfigProblem("state_url", "redis:// needs the redis client, which is "
-                                    "not installed", source, REDIS_EXTRA_HINT)]
+        return None, [
+            ConfigProblem(
+                "state_url",
+                "redis:// needs the redis client, which is not installed",
+                source,
+                REDIS_EXTRA_HINT,
+            )
+        ]
     return state, []
 
 
@@ -331,10 +376,14 @@ def build_limit_policies(
                 continue
             who = scope.split("+")[0]
             if needs[who] is None:
-                problems.append(ConfigProblem(
-                    f"{section}.scope", f"scope {scope!r} needs the caller's {who}, which is "
-                    "not configured", _safe(locate, f"{section}.scope"),
-                    f"set GOLDEN_PATH_{who.upper()}, or pick another scope"))
+                problems.append(
+                    ConfigProblem(
+                        f"{section}.scope",
+                        f"scope {scope!r} needs the caller's {who}, which is not configured",
+                        _safe(locate, f"{section}.scope"),
+                        f"set GOLDEN_PATH_{who.upper()}, or pick another scope",
+                    )
+                )
     if problems or config is None or state is None:
         raise ConfigError(problems)
     if not config.limits:
@@ -377,8 +426,15 @@ def window(period: Period, now: float) -> _Window:
         elapsed = now - index * 60
         # Kept through the next minute, where it is the "previous" window, plus some slack.
         ttl = (120 - elapsed + 5) * 1000
-        return _Window(f"m{index}", f"m{index - 1}", 1 - elapsed / 60, math.ceil(ttl), elapsed,
-                       60.0, 60 - elapsed)
+        return _Window(
+            f"m{index}",
+            f"m{index - 1}",
+            1 - elapsed / 60,
+            math.ceil(ttl),
+            elapsed,
+            60.0,
+            60 - elapsed,
+        )
     moment = dt.datetime.fromtimestamp(now, dt.UTC)
     if period == "day":
         start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -392,8 +448,15 @@ def window(period: Period, now: float) -> _Window:
     ends_in = end.timestamp() - now
     # A response that finishes just after midnight still finds its reservation to reconcile.
     ttl = (ends_in + 3600) * 1000
-    return _Window(name, None, 0.0, math.ceil(ttl), now - start.timestamp(),
-                   end.timestamp() - start.timestamp(), ends_in)
+    return _Window(
+        name,
+        None,
+        0.0,
+        math.ceil(ttl),
+        now - start.timestamp(),
+        end.timestamp() - start.timestamp(),
+        ends_in,
+    )
 
 
 def counter_key(prefix: str, spec: LimitSpec, label: str, window_name: str) -> str:
@@ -418,10 +481,21 @@ def estimate_tokens(request: GenAIRequest, default_output: int = DEFAULT_OUTPUT_
     return max(prompt + _output_cap(body, default_output), 1)
 
 
-_MEDIA_KEYS = frozenset({"inlineData", "inline_data", "fileData", "file_data", "image_url",
-                         "input_audio"})
-_SKIP_KEYS = frozenset({"generationConfig", "safetySettings", "model", "role", "mimeType",
-                        "responseMimeType", "stream", "cachedContent"})
+_MEDIA_KEYS = frozenset(
+    {"inlineData", "inline_data", "fileData", "file_data", "image_url", "input_audio"}
+)
+_SKIP_KEYS = frozenset(
+    {
+        "generationConfig",
+        "safetySettings",
+        "model",
+        "role",
+        "mimeType",
+        "responseMimeType",
+        "stream",
+        "cachedContent",
+    }
+)
 
 
 def _measure(value: Any, depth: int = 0) -> tuple[int, int]:
@@ -493,8 +567,14 @@ class LimitsPolicy:
 
     name = "limits"
 
-    def __init__(self, config: LimitsConfig, store: StateStore, *, prefix: str = "golden-path",
-                 clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        config: LimitsConfig,
+        store: StateStore,
+        *,
+        prefix: str = "golden-path",
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.prefix = prefix
@@ -539,8 +619,9 @@ class LimitsPolicy:
         if waited > 0 and _STATE in request.state:
             request.record(self.name, "wait", f"waited {waited:.3f}s for capacity")
 
-    def _attempt(self, request: GenAIRequest, plan: _Plan, deadline: float, *,
-                 on_loop: bool) -> float | None:
+    def _attempt(
+        self, request: GenAIRequest, plan: _Plan, deadline: float, *, on_loop: bool
+    ) -> float | None:
         """Try once.
 
         Returns None when done (reserved, or allowed without a store), else the seconds to
@@ -565,29 +646,44 @@ class LimitsPolicy:
 
     def _store_failed(self, request: GenAIRequest, exc: StoreUnavailable) -> None:
         if self.config.on_store_error == "allow":
-            request.record(self.name, "allow", f"state store unreachable ({exc}); allowed "
-                           "without limits (on_store_error = allow)", enforced=False)
+            request.record(
+                self.name,
+                "allow",
+                f"state store unreachable ({exc}); allowed without limits (on_store_error = allow)",
+                enforced=False,
+            )
             return
         raise Deny(f"state store unreachable ({exc}); denied (on_store_error = deny)") from None
 
     def _explain(self, plan: _Plan, found: Reserved) -> tuple[str, float | None, str]:
         if found.index < 0:
             seconds = found.cooldown_ms / 1000
-            return ("rate_limits.cooldown", seconds,
-                    f"Google answered 429 for {plan.cooldown_label}; cooling down for "
-                    f"{seconds:.3f}s more, as its retry delay asked")
+            return (
+                "rate_limits.cooldown",
+                seconds,
+                f"Google answered 429 for {plan.cooldown_label}; cooling down for "
+                f"{seconds:.3f}s more, as its retry delay asked",
+            )
         spec = plan.specs[found.index]
         win = plan.windows[found.index]
         amount = plan.counters[found.index].amount
         label = plan.labels[found.index]
         used = found.used + math.floor(found.prev * win.weight)
         if amount > spec.limit:
-            return (spec.name, None, f"{spec.name}: this request needs {amount} {spec.unit}, "
-                    f"more than the whole limit of {spec.limit} for {label}")
+            return (
+                spec.name,
+                None,
+                f"{spec.name}: this request needs {amount} {spec.unit}, "
+                f"more than the whole limit of {spec.limit} for {label}",
+            )
         retry = _retry_after(spec, win, found.used, found.prev, amount)
         what = "in the last minute" if spec.period == "minute" else f"this {spec.period} (UTC)"
-        return (spec.name, retry, f"{spec.name}: {used} of {spec.limit} {spec.unit} used "
-                f"{what} for {label}; this request needs {amount}; retry in {retry:.3f}s")
+        return (
+            spec.name,
+            retry,
+            f"{spec.name}: {used} of {spec.limit} {spec.unit} used "
+            f"{what} for {label}; this request needs {amount}; retry in {retry:.3f}s",
+        )
 
     def _plan(self, request: GenAIRequest) -> _Plan:
         now = self._clock()
@@ -595,25 +691,37 @@ class LimitsPolicy:
         estimate = estimate_tokens(request, self.config.default_output_tokens)
         counters, specs, windows, labels = [], [], [], []
         for spec in self.config.limits:
-            label = scope_label(spec.scope, team=identity.team, app=identity.app,
-                                model=request.model)
+            label = scope_label(
+                spec.scope, team=identity.team, app=identity.app, model=request.model
+            )
             win = window(spec.period, now)
-            counters.append(Counter(
-                key=counter_key(self.prefix, spec, label, win.current),
-                limit=spec.limit,
-                amount=1 if spec.unit == "requests" else estimate,
-                ttl_ms=win.ttl_ms,
-                prev_key=counter_key(self.prefix, spec, label, win.previous)
-                if win.previous else None,
-                prev_weight=win.weight,
-            ))
+            counters.append(
+                Counter(
+                    key=counter_key(self.prefix, spec, label, win.current),
+                    limit=spec.limit,
+                    amount=1 if spec.unit == "requests" else estimate,
+                    ttl_ms=win.ttl_ms,
+                    prev_key=counter_key(self.prefix, spec, label, win.previous)
+                    if win.previous
+                    else None,
+                    prev_weight=win.weight,
+                )
+            )
             specs.append(spec)
             windows.append(win)
             labels.append(label)
-        cooldown_label = scope_label(self.config.cooldown_scope, team=identity.team,
-                                     app=identity.app, model=request.model)
-        return _Plan(counters, specs, windows, labels, f"{self.prefix}:{cooldown_label}:cooldown",
-                     cooldown_label, estimate)
+        cooldown_label = scope_label(
+            self.config.cooldown_scope, team=identity.team, app=identity.app, model=request.model
+        )
+        return _Plan(
+            counters,
+            specs,
+            windows,
+            labels,
+            f"{self.prefix}:{cooldown_label}:cooldown",
+            cooldown_label,
+            estimate,
+        )
 
     # -- after
 
@@ -645,11 +753,13 @@ class LimitsPolicy:
         usage = request.state.get(_USAGE)
         actual = _tokens(usage) if isinstance(usage, Usage) else None
         # A request refused further down the chain was never sent: it costs no request either.
-        self._settle(request, plan, actual or 0,
-                     release_requests=isinstance(error, PolicyViolation))
+        self._settle(
+            request, plan, actual or 0, release_requests=isinstance(error, PolicyViolation)
+        )
 
-    def _settle(self, request: GenAIRequest, plan: _Plan, actual: int, *,
-                release_requests: bool) -> None:
+    def _settle(
+        self, request: GenAIRequest, plan: _Plan, actual: int, *, release_requests: bool
+    ) -> None:
         changes = []
         for counter, spec in zip(plan.counters, plan.specs, strict=True):
             if spec.unit == "tokens" and actual != plan.estimate:
@@ -661,8 +771,12 @@ class LimitsPolicy:
         try:
             self.store.adjust(changes)
         except StoreUnavailable as exc:
-            request.record(self.name, "error", f"usage not reconciled: state store "
-                           f"unreachable ({exc})", enforced=False)
+            request.record(
+                self.name,
+                "error",
+                f"usage not reconciled: state store unreachable ({exc})",
+                enforced=False,
+            )
 
     def _cooldown(self, request: GenAIRequest, response: GenAIResponse) -> None:
         delay = retry_delay(response)
@@ -674,11 +788,18 @@ class LimitsPolicy:
         try:
             self.store.cooldown(plan.cooldown_key, delay)
         except StoreUnavailable as exc:
-            request.record(self.name, "error", f"cooldown not recorded: state store "
-                           f"unreachable ({exc})", enforced=False)
+            request.record(
+                self.name,
+                "error",
+                f"cooldown not recorded: state store unreachable ({exc})",
+                enforced=False,
+            )
             return
-        request.record(self.name, "cooldown", f"Google answered 429; {plan.cooldown_label} "
-                       f"waits {delay:g}s as its retry delay asked")
+        request.record(
+            self.name,
+            "cooldown",
+            f"Google answered 429; {plan.cooldown_label} waits {delay:g}s as its retry delay asked",
+        )
 
 
 def _retry_after(spec: LimitSpec, win: _Window, used: int, prev: int, amount: int) -> float:
@@ -753,9 +874,16 @@ class UsageRow:
     resets_in_s: float
 
 
-def usage_rows(config: LimitsConfig, store: StateStore, *, prefix: str, team: str | None,
-               app: str | None, model: str | None,
-               clock: Callable[[], float] | None = None) -> list[UsageRow]:
+def usage_rows(
+    config: LimitsConfig,
+    store: StateStore,
+    *,
+    prefix: str,
+    team: str | None,
+    app: str | None,
+    model: str | None,
+    clock: Callable[[], float] | None = None,
+) -> list[UsageRow]:
     """Usage against each limit for one scope, now. Raises StoreUnavailable."""
     now = (clock or time.time)()
     keys: list[str] = []
@@ -774,7 +902,10 @@ def usage_rows(config: LimitsConfig, store: StateStore, *, prefix: str, team: st
         prev_key = keys[2 * index + 1]
         if prev_key:
             used += math.floor(found.get(prev_key, 0) * win.weight)
-        name = {"minute": "last 60 s (sliding)", "day": f"{win.current[1:]} (UTC day)",
-                "month": f"{win.current[2:]} (UTC month)"}[spec.period]
+        name = {
+            "minute": "last 60 s (sliding)",
+            "day": f"{win.current[1:]} (UTC day)",
+            "month": f"{win.current[2:]} (UTC month)",
+        }[spec.period]
         rows.append(UsageRow(spec.name, label, used, spec.limit, name, round(win.ends_in, 1)))
     return rows

@@ -35,8 +35,9 @@ def guard_live(client: genai.Client, pipeline: Pipeline) -> genai.Client:
     return client
 
 
-def _guarded(original: Callable[..., Any], pipeline: Pipeline, api_client: Any, *,
-             music: bool) -> Callable[..., Any]:
+def _guarded(
+    original: Callable[..., Any], pipeline: Pipeline, api_client: Any, *, music: bool
+) -> Callable[..., Any]:
     @contextlib.asynccontextmanager
     async def connect(*, model: str, config: Any = None) -> AsyncIterator[Any]:
         from golden_path._tls import ensure_trust
@@ -67,8 +68,7 @@ def _headers() -> Any:
     return httpx2.Headers()
 
 
-def _start(pipeline: Pipeline, api_client: Any, model: str, config: Any, *,
-           music: bool) -> Call:
+def _start(pipeline: Pipeline, api_client: Any, model: str, config: Any, *, music: bool) -> Call:
     import httpx2
 
     from golden_path._wire import normalize_model
@@ -79,7 +79,8 @@ def _start(pipeline: Pipeline, api_client: Any, model: str, config: Any, *,
     base = str(options.base_url or "").rstrip("/")
     _, sep, rest = base.partition("://")
     url = (f"wss://{rest}" if sep else base) + (
-        f"/ws/live/{options.api_version}" + ("/music" if music else ""))
+        f"/ws/live/{options.api_version}" + ("/music" if music else "")
+    )
     raw = json.dumps(body, separators=(",", ":"), default=str).encode()
     call = pipeline.start(httpx2.Request("POST", url, content=raw))
     request = call.request
@@ -99,11 +100,15 @@ def _config_body(config: Any) -> dict[str, Any]:
         config = types.LiveConnectConfig(**config)
     exclude = {"http_options"}
     try:
-        return dict(config.model_dump(mode="json", by_alias=True, exclude_none=True,
-                                      exclude=exclude))
+        return dict(
+            config.model_dump(mode="json", by_alias=True, exclude_none=True, exclude=exclude)
+        )
     except Exception:  # noqa: BLE001 - tools given as Python functions do not serialise
-        body = dict(config.model_dump(mode="json", by_alias=True, exclude_none=True,
-                                      exclude=exclude | {"tools"}))
+        body = dict(
+            config.model_dump(
+                mode="json", by_alias=True, exclude_none=True, exclude=exclude | {"tools"}
+            )
+        )
         body["tools"] = [_tool(tool) for tool in config.tools or []]
         return body
 

@@ -84,8 +84,9 @@ def load_chain(settings: Settings, sources: Mapping[str, str] | None = None) -> 
     return load_policy_set([settings.policy_file], settings=settings, source=source).chain()
 
 
-def policy_files(paths: Iterable[Path], source: str = "argument"
-                 ) -> tuple[list[Path], list[ConfigProblem]]:
+def policy_files(
+    paths: Iterable[Path], source: str = "argument"
+) -> tuple[list[Path], list[ConfigProblem]]:
     """The TOML files ``paths`` name (directories expanded in name order), and what is wrong."""
     files: list[Path] = []
     problems: list[ConfigProblem] = []
@@ -93,20 +94,32 @@ def policy_files(paths: Iterable[Path], source: str = "argument"
         if path.is_dir():
             found = sorted(p for p in path.glob("*.toml") if p.is_file())
             if not found:
-                problems.append(ConfigProblem("policy_file", f"{path} contains no *.toml file",
-                                              source, "add a policy file or point elsewhere"))
+                problems.append(
+                    ConfigProblem(
+                        "policy_file",
+                        f"{path} contains no *.toml file",
+                        source,
+                        "add a policy file or point elsewhere",
+                    )
+                )
             files += found
         elif path.is_file():
             files.append(path)
         else:
-            problems.append(ConfigProblem("policy_file", f"{path} does not exist", source,
-                                          "point GOLDEN_PATH_POLICY_FILE at a TOML file or a "
-                                          "directory of them"))
+            problems.append(
+                ConfigProblem(
+                    "policy_file",
+                    f"{path} does not exist",
+                    source,
+                    "point GOLDEN_PATH_POLICY_FILE at a TOML file or a directory of them",
+                )
+            )
     return files, problems
 
 
-def load_policy_set(paths: Sequence[Path], *, settings: Settings | None = None,
-                    source: str = "argument") -> PolicySet:
+def load_policy_set(
+    paths: Sequence[Path], *, settings: Settings | None = None, source: str = "argument"
+) -> PolicySet:
     """Parse, merge, validate and build; ConfigError listing every problem otherwise."""
     files, problems = policy_files(paths, source)
     merged = _Merged()
@@ -135,26 +148,38 @@ class _Merged:
         try:
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            problems.append(ConfigProblem("policy_file", f"cannot read {file}: {exc}",
-                                          str(file), "make it a readable UTF-8 TOML file"))
+            problems.append(
+                ConfigProblem(
+                    "policy_file",
+                    f"cannot read {file}: {exc}",
+                    str(file),
+                    "make it a readable UTF-8 TOML file",
+                )
+            )
             return
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             line = re.search(r"line (\d+)", str(exc))
             number = line.group(1) if line else str(max(1, len(text.splitlines())))
-            problems.append(ConfigProblem(
-                "toml", f"not valid TOML: {exc}", f"{file}:{number}",
-                "fix the syntax (https://toml.io); strings need quotes, tables [brackets]"))
+            problems.append(
+                ConfigProblem(
+                    "toml",
+                    f"not valid TOML: {exc}",
+                    f"{file}:{number}",
+                    "fix the syntax (https://toml.io); strings need quotes, tables [brackets]",
+                )
+            )
             return
         lines = _key_lines(text)
         self.first = self.first or f"{file}:1"
-        offset = len(self.data.get("custom", [])) if isinstance(self.data.get("custom"),
-                                                                list) else 0
+        offset = (
+            len(self.data.get("custom", [])) if isinstance(self.data.get("custom"), list) else 0
+        )
 
         def place(key: str) -> str:
             if offset and key.startswith("custom["):
-                index, _, rest = key[len("custom["):].partition("]")
+                index, _, rest = key[len("custom[") :].partition("]")
                 key = f"custom[{int(index) - offset}]{rest}"
             return f"{file}:{_line_for(lines, key)}"
 
@@ -168,8 +193,9 @@ class _Merged:
         while probe:
             if probe in self.where:
                 return self.where[probe]
-            prefixes = [k for k in self.where if k.startswith(probe + ".")
-                        or k.startswith(probe + "[")]
+            prefixes = [
+                k for k in self.where if k.startswith(probe + ".") or k.startswith(probe + "[")
+            ]
             if prefixes:
                 return self.where[min(prefixes, key=lambda k: self.where[k])]
             probe = probe.rpartition(".")[0]
@@ -225,10 +251,13 @@ def _key_lines(text: str) -> dict[str, int]:
             continue
         assign = _ASSIGN.match(line)
         if assign:
-            key = f"{table}.{_unquote_key(assign.group(1))}" if table else \
-                _unquote_key(assign.group(1))
+            key = (
+                f"{table}.{_unquote_key(assign.group(1))}"
+                if table
+                else _unquote_key(assign.group(1))
+            )
             lines.setdefault(key, number)
-            for inner in _INLINE_KEY.findall(line[assign.end():]):
+            for inner in _INLINE_KEY.findall(line[assign.end() :]):
                 lines.setdefault(f"{key}.{_unquote_key(inner)}", number)
     return lines
 
@@ -249,21 +278,35 @@ def _line_for(lines: Mapping[str, int], key: str) -> int:
 # ------------------------------------------------------------------------------- building
 
 
-def _build(merged: _Merged, settings: Settings | None,
-           problems: list[ConfigProblem]) -> tuple[list[Any], bool]:
+def _build(
+    merged: _Merged, settings: Settings | None, problems: list[ConfigProblem]
+) -> tuple[list[Any], bool]:
     data = merged.data
     locate = merged.locate
     for name, value in data.items():
         if name not in SECTIONS:
             close = difflib.get_close_matches(name, SECTIONS, n=1)
-            problems.append(ConfigProblem(
-                name, f"unknown section [{name}]" if isinstance(value, dict)
-                else "unknown top-level key", locate(name),
-                f"did you mean [{close[0]}]?" if close else
-                f"known sections: {', '.join(SECTIONS)}"))
+            problems.append(
+                ConfigProblem(
+                    name,
+                    f"unknown section [{name}]"
+                    if isinstance(value, dict)
+                    else "unknown top-level key",
+                    locate(name),
+                    f"did you mean [{close[0]}]?"
+                    if close
+                    else f"known sections: {', '.join(SECTIONS)}",
+                )
+            )
         elif name != "custom" and not isinstance(value, dict):
-            problems.append(ConfigProblem(name, f"must be a table [{name}], got {value!r}",
-                                          locate(name), f"write [{name}] on a line of its own"))
+            problems.append(
+                ConfigProblem(
+                    name,
+                    f"must be a table [{name}], got {value!r}",
+                    locate(name),
+                    f"write [{name}] on a line of its own",
+                )
+            )
     policies: list[Any] = []
     for name, configure in _BUILTINS:
         table = data.get(name)
@@ -284,8 +327,12 @@ def _build(merged: _Merged, settings: Settings | None,
     return policies, fail_open
 
 
-def _limit_policies(data: Mapping[str, Any], settings: Settings | None,
-                    locate: Callable[[str], str], problems: list[ConfigProblem]) -> list[Any]:
+def _limit_policies(
+    data: Mapping[str, Any],
+    settings: Settings | None,
+    locate: Callable[[str], str],
+    problems: list[ConfigProblem],
+) -> list[Any]:
     sections = {name: data[name] for name in _LIMIT_SECTIONS if isinstance(data.get(name), dict)}
     if not sections:
         return []
@@ -294,14 +341,22 @@ def _limit_policies(data: Mapping[str, Any], settings: Settings | None,
     except ModuleNotFoundError as exc:
         if exc.name != "golden_path.policies._limits":
             raise
-        problems.extend(ConfigProblem(name, "rate limits and budgets are not available in this "
-                                      "installation", locate(name),
-                                      "remove the section or upgrade golden-path")
-                        for name in sections)
+        problems.extend(
+            ConfigProblem(
+                name,
+                "rate limits and budgets are not available in this installation",
+                locate(name),
+                "remove the section or upgrade golden-path",
+            )
+            for name in sections
+        )
         return []
     try:
-        return list(build_limit_policies(sections, settings=settings or Settings.model_construct(),
-                                         locate=locate))
+        return list(
+            build_limit_policies(
+                sections, settings=settings or Settings.model_construct(), locate=locate
+            )
+        )
     except ConfigError as exc:
         problems.extend(exc.problems)
         return []
@@ -330,13 +385,18 @@ class CustomPolicy:
         return f"<CustomPolicy {self.name} ({self.mode})>"
 
 
-def _customs(value: Any, locate: Callable[[str], str],
-             problems: list[ConfigProblem]) -> list[Any]:
+def _customs(value: Any, locate: Callable[[str], str], problems: list[ConfigProblem]) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        problems.append(ConfigProblem("custom", "must be an array of tables", locate("custom"),
-                                      "write [[custom]] (double brackets) for each policy"))
+        problems.append(
+            ConfigProblem(
+                "custom",
+                "must be an array of tables",
+                locate("custom"),
+                "write [[custom]] (double brackets) for each policy",
+            )
+        )
         return []
     built = []
     for index, entry in enumerate(value):
@@ -360,12 +420,18 @@ def _custom(section: Section) -> Any:  # noqa: PLR0911 - one return per way to b
     elif missing(options):
         kwargs = {}
     else:
-        section.problem("options", f"must be a table, got {options!r}",
-                        f"write [{section.name.split('[')[0]}.options] after [[custom]]")
+        section.problem(
+            "options",
+            f"must be a table, got {options!r}",
+            f"write [{section.name.split('[')[0]}.options] after [[custom]]",
+        )
         return None
     if (path is None) == (entry_point is None):
-        section.problem("path", "each [[custom]] needs exactly one of path or entry_point",
-                        'write path = "package.module:Policy" or entry_point = "name"')
+        section.problem(
+            "path",
+            "each [[custom]] needs exactly one of path or entry_point",
+            'write path = "package.module:Policy" or entry_point = "name"',
+        )
         return None
     if not section.ok:
         return None
@@ -380,19 +446,27 @@ def _custom(section: Section) -> Any:  # noqa: PLR0911 - one return per way to b
         try:
             inner = target(**kwargs)
         except Exception as exc:  # noqa: BLE001 - any failure to build is a config problem
-            section.problem("options" if kwargs else key,
-                            f"building {label} failed: {type(exc).__name__}: {exc}",
-                            "check the options the policy accepts")
+            section.problem(
+                "options" if kwargs else key,
+                f"building {label} failed: {type(exc).__name__}: {exc}",
+                "check the options the policy accepts",
+            )
             return None
     elif kwargs:
-        section.problem("options", f"{label} is an object, not a class or factory; it takes "
-                        "no options", "remove [custom.options] or point at a class")
+        section.problem(
+            "options",
+            f"{label} is an object, not a class or factory; it takes no options",
+            "remove [custom.options] or point at a class",
+        )
         return None
     else:
         inner = target
     if not any(callable(getattr(inner, hook, None)) for hook in HOOKS):
-        section.problem(key, f"{label} has none of the hooks {', '.join(HOOKS)}",
-                        "point at a policy object or class (see docs/policies.md)")
+        section.problem(
+            key,
+            f"{label} has none of the hooks {', '.join(HOOKS)}",
+            "point at a policy object or class (see docs/policies.md)",
+        )
         return None
     final_name = name or getattr(inner, "name", None) or label
     return CustomPolicy(inner, name=str(final_name), mode=mode, fail_open=fail_open)
@@ -411,17 +485,22 @@ def _import(path: str) -> Any:
     try:
         target: Any = importlib.import_module(module_name)
     except ImportError as exc:
-        raise _LoadError(f"cannot import {module_name!r}: {exc}",
-                         "install the package that provides it in this environment") from None
+        raise _LoadError(
+            f"cannot import {module_name!r}: {exc}",
+            "install the package that provides it in this environment",
+        ) from None
     except Exception as exc:  # noqa: BLE001 - a module failing at import is a config problem
-        raise _LoadError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}",
-                         "fix the module") from None
+        raise _LoadError(
+            f"importing {module_name!r} failed: {type(exc).__name__}: {exc}", "fix the module"
+        ) from None
     for part in attr.split("."):
         try:
             target = getattr(target, part)
         except AttributeError:
-            raise _LoadError(f"{module_name!r} has no attribute {attr!r}",
-                             "check the spelling of the attribute after the colon") from None
+            raise _LoadError(
+                f"{module_name!r} has no attribute {attr!r}",
+                "check the spelling of the attribute after the colon",
+            ) from None
     return target
 
 
@@ -432,10 +511,13 @@ def _entry_point(name: str) -> Any:
             try:
                 return entry.load()
             except Exception as exc:  # noqa: BLE001 - a broken plugin is a config problem
-                raise _LoadError(f"loading entry point {name!r} ({entry.value}) failed: "
-                                 f"{type(exc).__name__}: {exc}", "fix or reinstall the plugin"
-                                 ) from None
+                raise _LoadError(
+                    f"loading entry point {name!r} ({entry.value}) failed: "
+                    f"{type(exc).__name__}: {exc}",
+                    "fix or reinstall the plugin",
+                ) from None
     names = sorted(e.name for e in found)
-    raise _LoadError(f"no {ENTRY_POINT_GROUP!r} entry point named {name!r}",
-                     f"installed: {', '.join(names)}" if names else
-                     "install the package that registers it")
+    raise _LoadError(
+        f"no {ENTRY_POINT_GROUP!r} entry point named {name!r}",
+        f"installed: {', '.join(names)}" if names else "install the package that registers it",
+    )

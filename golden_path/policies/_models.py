@@ -25,8 +25,14 @@ class ModelsPolicy:
 
     name = "models"
 
-    def __init__(self, *, allow: list[str] | None, deny: list[str] | None = None,
-                 aliases: dict[str, str] | None = None, mode: str = "enforce") -> None:
+    def __init__(
+        self,
+        *,
+        allow: list[str] | None,
+        deny: list[str] | None = None,
+        aliases: dict[str, str] | None = None,
+        mode: str = "enforce",
+    ) -> None:
         self.mode = mode
         self.allow = list(allow) if allow is not None else None
         self.deny = list(deny or [])
@@ -48,8 +54,11 @@ class ModelsPolicy:
                 error = glob_error(glob)
                 if error:
                     bad_glob = True
-                    section.problem(key, f"invalid glob {glob!r}: {error}",
-                                    'use a bare model id with * and ?, e.g. "gemini-2.5-*"')
+                    section.problem(
+                        key,
+                        f"invalid glob {glob!r}: {error}",
+                        'use a bare model id with * and ?, e.g. "gemini-2.5-*"',
+                    )
         if bad_glob:
             return None
         policy = cls(allow=allow, deny=deny, aliases=aliases, mode=mode)
@@ -60,9 +69,11 @@ class ModelsPolicy:
                 section.problem(f"aliases.{alias}", str(exc), "make every alias end at a model id")
                 continue
             if not policy.allowed(target):
-                section.problem(f"aliases.{alias}",
-                                f"points at {target!r}, which [models] does not allow",
-                                "point it at an allowed model or allow that model")
+                section.problem(
+                    f"aliases.{alias}",
+                    f"points at {target!r}, which [models] does not allow",
+                    "point it at an allowed model or allow that model",
+                )
         return policy if section.ok else None
 
     def resolve(self, name: str) -> str:
@@ -147,4 +158,3 @@ def _rewrite_url(request: GenAIRequest, target: str) -> None:
     head = head[: index + len("/models/")] + target + head[end:]
     request.url = httpx2.URL(request.url, raw_path=(head + sep + tail).encode("ascii"))
     request.model = target
-

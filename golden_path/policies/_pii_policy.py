@@ -38,8 +38,9 @@ class PiiPolicy:
 
     name = "pii"
 
-    def __init__(self, *, action: str = "redact", detect: list[str] | None = None,
-                 mode: str = "enforce") -> None:
+    def __init__(
+        self, *, action: str = "redact", detect: list[str] | None = None, mode: str = "enforce"
+    ) -> None:
         self.action = action
         self.detect = frozenset(detect if detect is not None else ALL_KINDS)
         self.mode = "report" if action == "report" else mode
@@ -53,8 +54,9 @@ class PiiPolicy:
         section.finish()
         for kind in detect or []:
             if kind not in ALL_KINDS:
-                section.problem("detect", f"unknown kind {kind!r}",
-                                f"use any of {', '.join(ALL_KINDS)}")
+                section.problem(
+                    "detect", f"unknown kind {kind!r}", f"use any of {', '.join(ALL_KINDS)}"
+                )
         return cls(action=action, detect=detect, mode=mode) if section.ok else None
 
     def on_request(self, request: GenAIRequest) -> None:

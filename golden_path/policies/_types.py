@@ -45,8 +45,9 @@ class Deny(Exception):  # a signal, like StopIteration, not an error of the poli
     ``retry_after``/``limit`` turn the resulting error into ``BudgetExceeded``.
     """
 
-    def __init__(self, reason: str, *, limit: str | None = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: str, *, limit: str | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.limit = limit
@@ -68,8 +69,12 @@ class Decision:
 
     def as_dict(self) -> dict[str, Any]:
         """The audit trail's shape."""
-        return {"policy": self.policy, "action": self.action, "reason": self.reason,
-                "enforced": self.enforced}
+        return {
+            "policy": self.policy,
+            "action": self.action,
+            "reason": self.reason,
+            "enforced": self.enforced,
+        }
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -257,14 +262,17 @@ def usage_from(body: Any) -> Usage | None:
             prompt_tokens=_int(usage.get("prompt_tokens")),
             output_tokens=_int(usage.get("completion_tokens")),
             cached_tokens=_int(prompt_details.get("cached_tokens"))
-            if isinstance(prompt_details, dict) else None,
+            if isinstance(prompt_details, dict)
+            else None,
             thoughts_tokens=_int(output_details.get("reasoning_tokens"))
-            if isinstance(output_details, dict) else None,
+            if isinstance(output_details, dict)
+            else None,
             total_tokens=_int(usage.get("total_tokens")),
         )
     if "totalTokens" in body:  # countTokens
-        return Usage(prompt_tokens=_int(body.get("totalTokens")),
-                     total_tokens=_int(body.get("totalTokens")))
+        return Usage(
+            prompt_tokens=_int(body.get("totalTokens")), total_tokens=_int(body.get("totalTokens"))
+        )
     return None
 
 

@@ -20,8 +20,9 @@ VERTEX_PATH = "/v1beta1/projects/acme-prod/locations/europe-west4/publishers/goo
 @pytest.fixture(name="sa_key")
 def _sa_key(emulator: Emulator, tmp_path: Path) -> Path:
     path = tmp_path / "sa.json"
-    emulator.create_service_account_key(path, email="runner@acme-prod.iam.gserviceaccount.com",
-                                        project_id="acme-prod")
+    emulator.create_service_account_key(
+        path, email="runner@acme-prod.iam.gserviceaccount.com", project_id="acme-prod"
+    )
     return path
 
 
@@ -97,13 +98,13 @@ def test_vertex_async_and_stream_across_event_loops(vertex_env: Path, emulator: 
     assert len(_model_calls(emulator)) == 4
 
 
-def test_vertex_impersonation(vertex_env: Path, emulator: Emulator,
-                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vertex_impersonation(
+    vertex_env: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Impersonation exchanges the key's token for the target's at the IAM endpoint."""
     target = "gemini-caller@acme-prod.iam.gserviceaccount.com"
     monkeypatch.setenv("GOLDEN_PATH_IMPERSONATE_SERVICE_ACCOUNT", target)
-    monkeypatch.setenv("GOLDEN_PATH_IMPERSONATE_DELEGATES",
-                       "hop@acme-prod.iam.gserviceaccount.com")
+    monkeypatch.setenv("GOLDEN_PATH_IMPERSONATE_DELEGATES", "hop@acme-prod.iam.gserviceaccount.com")
     monkeypatch.setenv("GOLDEN_PATH_IAM_ENDPOINT", emulator.url)
     client = golden_path.client()
     client.models.generate_content(model=MODEL, contents="as someone else")
@@ -114,11 +115,13 @@ def test_vertex_impersonation(vertex_env: Path, emulator: Emulator,
     iam_call = next(r for r in emulator.requests if r.path.endswith(":generateAccessToken"))
     assert iam_call.path == f"/v1/projects/-/serviceAccounts/{target}:generateAccessToken"
     assert iam_call.body["delegates"] == [
-        "projects/-/serviceAccounts/hop@acme-prod.iam.gserviceaccount.com"]
+        "projects/-/serviceAccounts/hop@acme-prod.iam.gserviceaccount.com"
+    ]
 
 
-def test_vertex_application_default_credentials(vertex_env: Path, emulator: Emulator,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vertex_application_default_credentials(
+    vertex_env: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without a credentials file, ADC (GOOGLE_APPLICATION_CREDENTIALS) is used."""
     monkeypatch.delenv("GOLDEN_PATH_CREDENTIALS_FILE")
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(vertex_env))
@@ -126,9 +129,9 @@ def test_vertex_application_default_credentials(vertex_env: Path, emulator: Emul
     assert _model_calls(emulator)[-1].principal == "runner@acme-prod.iam.gserviceaccount.com"
 
 
-def test_vertex_workload_identity_federation(vertex_env: Path, emulator: Emulator,
-                                             monkeypatch: pytest.MonkeyPatch,
-                                             tmp_path: Path) -> None:
+def test_vertex_workload_identity_federation(
+    vertex_env: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """An external_account file: the subject token is exchanged at STS, then used on Vertex."""
     subject = tmp_path / "oidc-token"
     subject.write_text("eyJhbGciOiJub25lIn0.eyJzdWIiOiJjaS1qb2IifQ.")
@@ -140,21 +143,24 @@ def test_vertex_workload_identity_federation(vertex_env: Path, emulator: Emulato
     assert _model_calls(emulator)[-1].headers["authorization"].startswith("Bearer ")
 
 
-def test_quota_project_header(vertex_env: Path, emulator: Emulator,
-                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_quota_project_header(
+    vertex_env: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """GOLDEN_PATH_QUOTA_PROJECT bills another project through x-goog-user-project."""
     monkeypatch.setenv("GOLDEN_PATH_QUOTA_PROJECT", "acme-billing")
     golden_path.client().models.generate_content(model=MODEL, contents="bill elsewhere")
     assert _model_calls(emulator)[-1].headers["x-goog-user-project"] == "acme-billing"
 
 
-def test_vertex_express_mode(emulator: Emulator, audit: Any,
-                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vertex_express_mode(
+    emulator: Emulator, audit: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """backend=vertex with an API key and no project is express mode, whatever the env says."""
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "hostile-project")
     monkeypatch.setenv("GOOGLE_CLOUD_LOCATION", "asia-east1")
-    client = golden_path.create_client(backend="vertex", api_key="express-key",
-                                       base_url=emulator.url, audit_sinks=[audit])
+    client = golden_path.create_client(
+        backend="vertex", api_key="express-key", base_url=emulator.url, audit_sinks=[audit]
+    )
     client.models.generate_content(model=MODEL, contents="express")
     call = _model_calls(emulator)[-1]
     assert call.path == f"/v1beta1/publishers/google/models/{MODEL}:generateContent"
@@ -164,11 +170,14 @@ def test_vertex_express_mode(emulator: Emulator, audit: Any,
 def test_counting_embedding_and_models(make_client: Any, emulator: Emulator) -> None:
     """Token counting, embeddings and the model catalogue all go through the governed client."""
     client = make_client()
-    assert (client.models.count_tokens(model=MODEL, contents="four words right here")
-            .total_tokens or 0) > 0
-    embedded = client.models.embed_content(model="gemini-embedding-001", contents=["a", "b"],
-                                           config=types.EmbedContentConfig(
-                                               output_dimensionality=64))
+    assert (
+        client.models.count_tokens(model=MODEL, contents="four words right here").total_tokens or 0
+    ) > 0
+    embedded = client.models.embed_content(
+        model="gemini-embedding-001",
+        contents=["a", "b"],
+        config=types.EmbedContentConfig(output_dimensionality=64),
+    )
     assert [len(e.values or []) for e in embedded.embeddings or []] == [64, 64]
     assert any(MODEL in (m.name or "") for m in client.models.list())
 
@@ -199,8 +208,10 @@ def test_hostile_google_variables_change_nothing_ai_studio(
     for chunk in client.models.generate_content_stream(model=MODEL, contents="steady"):
         assert chunk is not None
     calls = _model_calls(emulator)
-    assert [c.path for c in calls] == [f"/v1/models/{MODEL}:generateContent",
-                                       f"/v1/models/{MODEL}:streamGenerateContent"]
+    assert [c.path for c in calls] == [
+        f"/v1/models/{MODEL}:generateContent",
+        f"/v1/models/{MODEL}:streamGenerateContent",
+    ]
     assert {c.headers["x-goog-api-key"] for c in calls} == {"test-key"}
 
 
@@ -223,8 +234,11 @@ def test_identification_headers_survive_per_request_override(
     """x-goog-api-client and user-agent carry the client id, even when app code overrides them."""
     client = make_client(client_id="acme-golden-path/1.4.0", app="checkout", team="payments")
     client.models.generate_content(model=MODEL, contents="plain")
-    override = types.GenerateContentConfig(http_options=types.HttpOptions(
-        headers={"user-agent": "sneaky/1.0", "x-goog-api-client": "sneaky/1.0"}))
+    override = types.GenerateContentConfig(
+        http_options=types.HttpOptions(
+            headers={"user-agent": "sneaky/1.0", "x-goog-api-client": "sneaky/1.0"}
+        )
+    )
     client.models.generate_content(model=MODEL, contents="override", config=override)
     plain, overridden = _model_calls(emulator)
     assert plain.headers["x-goog-api-client"].startswith("google-genai-sdk/3.4.0 ")
@@ -236,8 +250,9 @@ def test_identification_headers_survive_per_request_override(
         assert len(call.headers["x-golden-path-request-id"]) == 16
 
 
-def test_request_id_reaches_server_and_error(make_client: Any, emulator: Emulator,
-                                             audit: Any) -> None:
+def test_request_id_reaches_server_and_error(
+    make_client: Any, emulator: Emulator, audit: Any
+) -> None:
     """The request id the server sees is the one on the SDK error and in the audit event."""
     emulator.fail_next(status=500)
     with pytest.raises(errors.ServerError) as caught:
@@ -248,8 +263,9 @@ def test_request_id_reaches_server_and_error(make_client: Any, emulator: Emulato
     assert audit.only().outcome == "error"
 
 
-def test_default_retries_recover_from_transient_errors(make_client: Any,
-                                                       emulator: Emulator) -> None:
+def test_default_retries_recover_from_transient_errors(
+    make_client: Any, emulator: Emulator
+) -> None:
     """Production default: a 503 is retried with backoff (the SDK alone would not retry)."""
     emulator.fail_next(status=503, times=2)
     client = make_client(retry_attempts=3, retry_initial_delay_s=0.01, retry_max_delay_s=0.02)
@@ -277,8 +293,9 @@ def test_timeout_applies(make_client: Any, emulator: Emulator, audit: Any) -> No
     assert audit.only().error_type == "ReadTimeout"
 
 
-def test_client_is_cached_per_configuration(emulator: Emulator,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_client_is_cached_per_configuration(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """client() returns one instance per resolved configuration, from any thread."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -293,8 +310,9 @@ def test_client_is_cached_per_configuration(emulator: Emulator,
     assert golden_path.create_client() is not golden_path.client()
 
 
-def test_emulator_backend_starts_one_embedded_emulator(monkeypatch: pytest.MonkeyPatch,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_emulator_backend_starts_one_embedded_emulator(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """backend=emulator needs no credentials: one in-process emulator, with a warning."""
     monkeypatch.setenv("GOLDEN_PATH_BACKEND", "emulator")
     monkeypatch.setenv("GOLDEN_PATH_AUDIT_SINK", "none")
@@ -315,9 +333,9 @@ def test_emulator_backend_can_be_forbidden(monkeypatch: pytest.MonkeyPatch) -> N
     assert caught.value.fields == ("backend",)
 
 
-def test_prototype_to_vertex_is_a_config_change(emulator: Emulator, sa_key: Path,
-                                                monkeypatch: pytest.MonkeyPatch,
-                                                tmp_path: Path) -> None:
+def test_prototype_to_vertex_is_a_config_change(
+    emulator: Emulator, sa_key: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """The same app code runs on AI Studio, then on Vertex, by changing the config file only."""
     config = tmp_path / "golden-path.toml"
 
@@ -325,12 +343,16 @@ def test_prototype_to_vertex_is_a_config_change(emulator: Emulator, sa_key: Path
         answer = golden_path.client().models.generate_content(model=MODEL, contents="same code")
         return answer.text or ""
 
-    config.write_text(f'backend = "ai_studio"\napi_key = "proto-key"\nbase_url = "{emulator.url}"\n'
-                      'audit_sink = "none"\n')
+    config.write_text(
+        f'backend = "ai_studio"\napi_key = "proto-key"\nbase_url = "{emulator.url}"\n'
+        'audit_sink = "none"\n'
+    )
     assert "same code" in app()
-    config.write_text(f'backend = "vertex"\nproject = "acme-prod"\nlocation = "europe-west4"\n'
-                      f'credentials_file = "{sa_key}"\nbase_url = "{emulator.url}"\n'
-                      'audit_sink = "none"\n')
+    config.write_text(
+        f'backend = "vertex"\nproject = "acme-prod"\nlocation = "europe-west4"\n'
+        f'credentials_file = "{sa_key}"\nbase_url = "{emulator.url}"\n'
+        'audit_sink = "none"\n'
+    )
     assert "same code" in app()
     first, second = _model_calls(emulator)
     assert first.path.startswith("/v1/models/")
@@ -338,8 +360,7 @@ def test_prototype_to_vertex_is_a_config_change(emulator: Emulator, sa_key: Path
     assert json.loads(second.raw_body)["contents"][0]["parts"][0]["text"] == "same code"
 
 
-def test_async_never_switches_to_aiohttp(make_client: Any, emulator: Emulator,
-                                         audit: Any) -> None:
+def test_async_never_switches_to_aiohttp(make_client: Any, emulator: Emulator, audit: Any) -> None:
     """With aiohttp installed, async calls still pass golden-path's transport (and are audited)."""
     import importlib.util
 
@@ -379,10 +400,17 @@ def test_http_client_variable_naming_a_missing_library_changes_nothing(
         "try:\n"
         "    genai.Client(api_key='k')\n"
         "except ImportError:\n"
-        "    print('raw SDK fails')\n")
+        "    print('raw SDK fails')\n"
+    )
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GOOGLE_GENAI_HTTP_CLIENT": "httpx"}
-    result = subprocess.run([sys.executable, str(script), emulator.url], env=env,
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, str(script), emulator.url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "still fine" in lines[0]

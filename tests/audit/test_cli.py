@@ -34,17 +34,45 @@ def _trail(tmp_path: Path) -> Path:
     """Two apps, two models; latencies 10..100 ms for chat's flash calls."""
     lines = [event_line(request_id=f"ok{n:02d}", latency_ms=float(n * 10)) for n in range(1, 11)]
     lines += [
-        event_line(request_id="den1", outcome="denied", error_type="PolicyViolation",
-                   http_status=None, latency_ms=0.1, prompt_tokens=None, output_tokens=None,
-                   policy=({"policy": "models", "action": "deny", "reason": "no pro",
-                            "enforced": True},), model="gemini-2.5-pro"),
-        event_line(request_id="err1", outcome="error", error_type="RESOURCE_EXHAUSTED",
-                   http_status=429, latency_ms=5.0, prompt_tokens=None, output_tokens=None),
-        event_line(request_id="bat1", app="batch", team="data", latency_ms=300.0,
-                   prompt_tokens=100, output_tokens=200),
-        event_line(request_id="can1", app="batch", team="data", outcome="cancelled",
-                   error_type="Cancelled", stream=True, ttft_ms=12.0, latency_ms=50.0,
-                   method="streamGenerateContent"),
+        event_line(
+            request_id="den1",
+            outcome="denied",
+            error_type="PolicyViolation",
+            http_status=None,
+            latency_ms=0.1,
+            prompt_tokens=None,
+            output_tokens=None,
+            policy=({"policy": "models", "action": "deny", "reason": "no pro", "enforced": True},),
+            model="gemini-2.5-pro",
+        ),
+        event_line(
+            request_id="err1",
+            outcome="error",
+            error_type="RESOURCE_EXHAUSTED",
+            http_status=429,
+            latency_ms=5.0,
+            prompt_tokens=None,
+            output_tokens=None,
+        ),
+        event_line(
+            request_id="bat1",
+            app="batch",
+            team="data",
+            latency_ms=300.0,
+            prompt_tokens=100,
+            output_tokens=200,
+        ),
+        event_line(
+            request_id="can1",
+            app="batch",
+            team="data",
+            outcome="cancelled",
+            error_type="Cancelled",
+            stream=True,
+            ttft_ms=12.0,
+            latency_ms=50.0,
+            method="streamGenerateContent",
+        ),
     ]
     return write(tmp_path / "audit.jsonl", *lines)
 
@@ -54,16 +82,42 @@ def test_summary_table(trail: Path, capsys: pytest.CaptureFixture[str]) -> None:
     and a total."""
     assert main(["audit", "summary", str(trail)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["app", "team", "model", "requests", "denied", "errors",
-                              "cancelled", "in_tokens", "out_tokens", "p50_ms", "p95_ms"]
+    assert out[0].split() == [
+        "app",
+        "team",
+        "model",
+        "requests",
+        "denied",
+        "errors",
+        "cancelled",
+        "in_tokens",
+        "out_tokens",
+        "p50_ms",
+        "p95_ms",
+    ]
     rows = {tuple(line.split()[:3]): line.split()[3:] for line in out[2:] if line[0] != "-"}
     # chat/search flash: 10 ok (10..100 ms, 3+5 tokens each) and one 429 (5 ms, no tokens).
-    assert rows[("chat", "search", "gemini-2.5-flash")] == ["11", "0", "1", "0", "30", "50",
-                                                            "50", "100"]
-    assert rows[("chat", "search", "gemini-2.5-pro")] == ["1", "1", "0", "0", "0", "0", "-",
-                                                          "-"]
-    assert rows[("batch", "data", "gemini-2.5-flash")] == ["2", "0", "0", "1", "103", "205",
-                                                           "50", "300"]
+    assert rows[("chat", "search", "gemini-2.5-flash")] == [
+        "11",
+        "0",
+        "1",
+        "0",
+        "30",
+        "50",
+        "50",
+        "100",
+    ]
+    assert rows[("chat", "search", "gemini-2.5-pro")] == ["1", "1", "0", "0", "0", "0", "-", "-"]
+    assert rows[("batch", "data", "gemini-2.5-flash")] == [
+        "2",
+        "0",
+        "0",
+        "1",
+        "103",
+        "205",
+        "50",
+        "300",
+    ]
     total = next(line for line in out if line.startswith("TOTAL")).split()
     assert total[1:] == ["14", "1", "1", "1", "133", "255", "50", "300"]
     # Aligned: every line's columns end at the same place.
@@ -86,13 +140,16 @@ def test_summary_counts_malformed_lines(trail: Path, capsys: pytest.CaptureFixtu
     captured = capsys.readouterr()
     assert "skipped 3 line(s)" in captured.err
     assert "first at line 15" in captured.err
-    assert next(line for line in captured.out.splitlines()
-                if line.startswith("TOTAL")).split()[1] == "14"
+    assert (
+        next(line for line in captured.out.splitlines() if line.startswith("TOTAL")).split()[1]
+        == "14"
+    )
 
 
 @pytest.mark.parametrize("command", ["tail", "summary"])
-def test_missing_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                       command: str) -> None:
+def test_missing_file_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
     """A missing file exits 2 with a message naming it and how audit files are written."""
     assert main(["audit", command, str(tmp_path / "nope.jsonl")]) == 2
     err = capsys.readouterr().err
@@ -101,8 +158,9 @@ def test_missing_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFix
     assert "Traceback" not in err
 
 
-def test_directory_and_bad_grouping(tmp_path: Path, trail: Path,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_directory_and_bad_grouping(
+    tmp_path: Path, trail: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A directory, or a grouping field that does not exist, exit 2 with a message."""
     assert main(["audit", "summary", str(tmp_path)]) == 2
     assert "is a directory" in capsys.readouterr().err
@@ -110,8 +168,9 @@ def test_directory_and_bad_grouping(tmp_path: Path, trail: Path,
     assert "cannot group by colour" in capsys.readouterr().err
 
 
-def test_tail_renders_one_readable_line_per_event(trail: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_tail_renders_one_readable_line_per_event(
+    trail: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """tail shows the last -n events, one line each: time, outcome, method, model, who,
     status, error, latency, tokens, policy decisions and request id."""
     assert main(["audit", "tail", "-n", "4", str(trail)]) == 0
@@ -131,16 +190,18 @@ def test_tail_renders_one_readable_line_per_event(trail: Path,
     assert len(capsys.readouterr().out.splitlines()) == 14
 
 
-def test_tail_reads_stdin(trail: Path, capsys: pytest.CaptureFixture[str],
-                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tail_reads_stdin(
+    trail: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """FILE '-' reads the events from standard input (a pipe from kubectl logs)."""
     monkeypatch.setattr("sys.stdin", io.StringIO(trail.read_text()))
     assert main(["audit", "tail", "-n", "1", "-"]) == 0
     assert "id=can1" in capsys.readouterr().out
 
 
-def test_tail_follow_prints_appended_events(trail: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_tail_follow_prints_appended_events(
+    trail: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """--follow prints events appended after it started, including after a rotation."""
     stop = threading.Event()
     args = argparse.Namespace(file=str(trail), lines=1, follow=True)

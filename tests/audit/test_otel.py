@@ -62,16 +62,21 @@ def _telemetry() -> Telemetry:
 @pytest.fixture(name="otel_client")
 def _otel_client(emulator: Emulator, telemetry: Telemetry, audit: Any) -> Callable[..., Any]:
     def make(**overrides: Any) -> Any:
-        settings: dict[str, Any] = {"backend": "ai_studio", "api_key": "k",
-                                    "base_url": emulator.url, "retry_attempts": 1}
+        settings: dict[str, Any] = {
+            "backend": "ai_studio",
+            "api_key": "k",
+            "base_url": emulator.url,
+            "retry_attempts": 1,
+        }
         settings.update(overrides)
         return golden_path.create_client(audit_sinks=[audit, telemetry.sink], **settings)
 
     return make
 
 
-def test_span_follows_genai_conventions(otel_client: Callable[..., Any], telemetry: Telemetry,
-                                        audit: Any, emulator: Emulator) -> None:
+def test_span_follows_genai_conventions(
+    otel_client: Callable[..., Any], telemetry: Telemetry, audit: Any, emulator: Emulator
+) -> None:
     """A successful call is one CLIENT span named after operation and model, with gen_ai.*
     attributes, token usage, server address and the audit event's start and end."""
     otel_client(app="chat", team="search").models.generate_content(model=MODEL, contents="hi")
@@ -99,8 +104,9 @@ def test_span_follows_genai_conventions(otel_client: Callable[..., Any], telemet
     assert span.end_time - span.start_time == pytest.approx(event.latency_ms * 1e6, abs=1e3)
 
 
-def test_error_span_and_metrics(otel_client: Callable[..., Any], telemetry: Telemetry,
-                                emulator: Emulator) -> None:
+def test_error_span_and_metrics(
+    otel_client: Callable[..., Any], telemetry: Telemetry, emulator: Emulator
+) -> None:
     """A failed call sets error.type on the span (status ERROR) and on the duration metric."""
     emulator.fail_next(429)
     with pytest.raises(errors.ClientError):
@@ -115,8 +121,9 @@ def test_error_span_and_metrics(otel_client: Callable[..., Any], telemetry: Tele
     assert telemetry.points("gen_ai.client.token.usage") == []  # no usage on an error
 
 
-def test_duration_and_token_metrics(otel_client: Callable[..., Any], telemetry: Telemetry,
-                                    audit: Any) -> None:
+def test_duration_and_token_metrics(
+    otel_client: Callable[..., Any], telemetry: Telemetry, audit: Any
+) -> None:
     """Durations are recorded in seconds; tokens as input and output points of one histogram."""
     client = otel_client()
     for _ in range(3):
@@ -124,20 +131,24 @@ def test_duration_and_token_metrics(otel_client: Callable[..., Any], telemetry: 
     ((_metric, point),) = telemetry.points("gen_ai.client.operation.duration")
     assert point.count == 3
     assert point.sum == pytest.approx(sum(e.latency_ms for e in audit.events) / 1000)
-    assert point.attributes == {"gen_ai.operation.name": "generate_content",
-                                "gen_ai.provider.name": "gcp.gemini",
-                                "gen_ai.request.model": MODEL, "server.address": "127.0.0.1",
-                                "server.port": point.attributes["server.port"]}
+    assert point.attributes == {
+        "gen_ai.operation.name": "generate_content",
+        "gen_ai.provider.name": "gcp.gemini",
+        "gen_ai.request.model": MODEL,
+        "server.address": "127.0.0.1",
+        "server.port": point.attributes["server.port"],
+    }
     assert 0.01 in point.explicit_bounds  # the advised GenAI buckets
-    tokens = {p.attributes["gen_ai.token.type"]: p for _, p in
-              telemetry.points("gen_ai.client.token.usage")}
+    tokens = {
+        p.attributes["gen_ai.token.type"]: p
+        for _, p in telemetry.points("gen_ai.client.token.usage")
+    }
     assert tokens["input"].sum == sum(e.prompt_tokens for e in audit.events)
     assert tokens["output"].sum == sum(e.output_tokens for e in audit.events)
     assert tokens["input"].count == 3
 
 
-def test_denied_and_cancelled_spans(otel_client: Callable[..., Any],
-                                    telemetry: Telemetry) -> None:
+def test_denied_and_cancelled_spans(otel_client: Callable[..., Any], telemetry: Telemetry) -> None:
     """A denial is an ERROR span naming the policy; an abandoned stream a span with
     error.type Cancelled but no ERROR status (the caller chose to stop)."""
 
@@ -163,15 +174,21 @@ def test_denied_and_cancelled_spans(otel_client: Callable[..., Any],
     assert (cancelled.attributes or {})["golden_path.stream"] is True
 
 
-def test_vertex_provider_and_other_operations(emulator: Emulator, telemetry: Telemetry,
-                                              tmp_path: Any) -> None:
+def test_vertex_provider_and_other_operations(
+    emulator: Emulator, telemetry: Telemetry, tmp_path: Any
+) -> None:
     """Vertex calls say gcp.vertex_ai; embeddings and other methods get their operation names."""
     key = tmp_path / "sa.json"
     emulator.create_service_account_key(key)
     client = golden_path.create_client(
-        backend="vertex", project="emu-project", location="europe-west4",
-        credentials_file=str(key), base_url=emulator.url, retry_attempts=1,
-        audit_sinks=[telemetry.sink])
+        backend="vertex",
+        project="emu-project",
+        location="europe-west4",
+        credentials_file=str(key),
+        base_url=emulator.url,
+        retry_attempts=1,
+        audit_sinks=[telemetry.sink],
+    )
     client.models.embed_content(model="gemini-embedding-001", contents="hi")
     client.models.count_tokens(model=MODEL, contents="hi")
     embed, count = telemetry.finished()
@@ -181,8 +198,9 @@ def test_vertex_provider_and_other_operations(emulator: Emulator, telemetry: Tel
     assert (count.attributes or {})["gen_ai.operation.name"] == "countTokens"
 
 
-def test_span_parent_is_the_callers_span(otel_client: Callable[..., Any],
-                                         telemetry: Telemetry) -> None:
+def test_span_parent_is_the_callers_span(
+    otel_client: Callable[..., Any], telemetry: Telemetry
+) -> None:
     """A call made inside an app's span becomes its child, so traces show the model call."""
     tracer = TracerProvider().get_tracer("app")
     with tracer.start_as_current_span("handle-request") as parent:
@@ -204,8 +222,14 @@ def test_otel_setting_builds_the_sink(emulator: Emulator, monkeypatch: pytest.Mo
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOLDEN_PATH_")}
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_no_opentelemetry_import_unless_configured(emulator: Emulator) -> None:

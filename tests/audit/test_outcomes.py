@@ -43,8 +43,9 @@ async def settle(audit: AuditCapture, count: int) -> None:
         await asyncio.sleep(0.01)
 
 
-def test_ok_event_is_complete(make_client: Callable[..., Any], audit: AuditCapture,
-                              emulator: Emulator) -> None:
+def test_ok_event_is_complete(
+    make_client: Callable[..., Any], audit: AuditCapture, emulator: Emulator
+) -> None:
     """A successful call writes one event with identity, usage, versions and the request id
     the server saw."""
     client = make_client(app="chat", team="search")
@@ -66,9 +67,9 @@ def test_ok_event_is_complete(make_client: Callable[..., Any], audit: AuditCaptu
     assert server_ids(emulator) == [event.request_id]
 
 
-def test_denied_event_carries_the_policy_and_the_id(make_client: Callable[..., Any],
-                                                    audit: AuditCapture,
-                                                    emulator: Emulator) -> None:
+def test_denied_event_carries_the_policy_and_the_id(
+    make_client: Callable[..., Any], audit: AuditCapture, emulator: Emulator
+) -> None:
     """A denial writes a denied event whose id is on the PolicyViolation; nothing is sent."""
 
     class NoPro:
@@ -85,47 +86,64 @@ def test_denied_event_carries_the_policy_and_the_id(make_client: Callable[..., A
     assert event.severity == "WARNING"
     assert event.error_type == "PolicyViolation"
     assert event.http_status is None
-    assert event.policy == ({"policy": "models", "action": "deny",
-                             "reason": "gemini-2.5-pro is not allowed for this app",
-                             "enforced": True},)
+    assert event.policy == (
+        {
+            "policy": "models",
+            "action": "deny",
+            "reason": "gemini-2.5-pro is not allowed for this app",
+            "enforced": True,
+        },
+    )
     assert caught.value.request_id == event.request_id
     assert emulator.api_requests() == []
 
 
-@pytest.mark.parametrize(("status", "google_status", "error"), [
-    (429, "RESOURCE_EXHAUSTED", errors.ClientError),
-    (500, "INTERNAL", errors.ServerError),
-    (503, "UNAVAILABLE", errors.ServerError),
-])
-def test_http_error_event(make_client: Callable[..., Any], audit: AuditCapture,
-                          emulator: Emulator, status: int, google_status: str,
-                          error: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    ("status", "google_status", "error"),
+    [
+        (429, "RESOURCE_EXHAUSTED", errors.ClientError),
+        (500, "INTERNAL", errors.ServerError),
+        (503, "UNAVAILABLE", errors.ServerError),
+    ],
+)
+def test_http_error_event(
+    make_client: Callable[..., Any],
+    audit: AuditCapture,
+    emulator: Emulator,
+    status: int,
+    google_status: str,
+    error: type[Exception],
+) -> None:
     """An HTTP error writes an error event with the status and Google's error status; the
     SDK's APIError carries the same request id in its response headers."""
     emulator.fail_next(status)
     with pytest.raises(error) as caught:
         make_client().models.generate_content(model=MODEL, contents="hi")
     event = audit.only()
-    assert (event.outcome, event.http_status, event.error_type) == ("error", status,
-                                                                   google_status)
+    assert (event.outcome, event.http_status, event.error_type) == ("error", status, google_status)
     response = caught.value.response  # type: ignore[attr-defined]
     assert response.headers[RID] == event.request_id == server_ids(emulator)[0]
 
 
-def test_dropped_connection_event(make_client: Callable[..., Any], audit: AuditCapture,
-                                  emulator: Emulator) -> None:
+def test_dropped_connection_event(
+    make_client: Callable[..., Any], audit: AuditCapture, emulator: Emulator
+) -> None:
     """A connection closed without an answer writes an error event with no status."""
     emulator.drop_next()
     with pytest.raises(httpx2.RemoteProtocolError):
         make_client().models.generate_content(model=MODEL, contents="hi")
     event = audit.only()
-    assert (event.outcome, event.http_status, event.error_type) == ("error", None,
-                                                                   "RemoteProtocolError")
+    assert (event.outcome, event.http_status, event.error_type) == (
+        "error",
+        None,
+        "RemoteProtocolError",
+    )
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_timeout_event(make_client: Callable[..., Any], audit: AuditCapture,
-                       emulator: Emulator, stream: bool) -> None:
+def test_timeout_event(
+    make_client: Callable[..., Any], audit: AuditCapture, emulator: Emulator, stream: bool
+) -> None:
     """A server slower than timeout_s ends the call with ReadTimeout and an error event."""
     emulator.set_latency(2)
     client = make_client(timeout_s=0.2)
@@ -136,20 +154,25 @@ def test_timeout_event(make_client: Callable[..., Any], audit: AuditCapture,
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_malformed_response_event(make_client: Callable[..., Any], audit: AuditCapture,
-                                  emulator: Emulator, stream: bool) -> None:
+def test_malformed_response_event(
+    make_client: Callable[..., Any], audit: AuditCapture, emulator: Emulator, stream: bool
+) -> None:
     """A 200 whose body is not JSON (a broken proxy) is an error event, not ok."""
     emulator.malformed_next()
     client = make_client()
     with pytest.raises(Exception):  # noqa: B017, PT011 - the SDK raises its own parse errors
         call(client, stream)
     event = audit.only()
-    assert (event.outcome, event.http_status, event.error_type) == ("error", 200,
-                                                                   "MalformedResponse")
+    assert (event.outcome, event.http_status, event.error_type) == (
+        "error",
+        200,
+        "MalformedResponse",
+    )
 
 
-def test_stream_event_has_ttft_and_usage(make_client: Callable[..., Any],
-                                         audit: AuditCapture) -> None:
+def test_stream_event_has_ttft_and_usage(
+    make_client: Callable[..., Any], audit: AuditCapture
+) -> None:
     """A stream read to the end writes one ok event when it ends, with ttft and usage."""
     chunks = list(make_client().models.generate_content_stream(model=MODEL, contents=LONG))
     assert len(chunks) > 1
@@ -160,21 +183,24 @@ def test_stream_event_has_ttft_and_usage(make_client: Callable[..., Any],
     assert event.output_tokens
 
 
-def test_stream_error_status_names_google_status(make_client: Callable[..., Any],
-                                                 audit: AuditCapture,
-                                                 emulator: Emulator) -> None:
+def test_stream_error_status_names_google_status(
+    make_client: Callable[..., Any], audit: AuditCapture, emulator: Emulator
+) -> None:
     """A 429 on opening a stream names RESOURCE_EXHAUSTED, like the unary call does."""
     emulator.fail_next(429)
     with pytest.raises(errors.ClientError):
         list(make_client().models.generate_content_stream(model=MODEL, contents="hi"))
     event = audit.only()
-    assert (event.outcome, event.http_status, event.error_type) == ("error", 429,
-                                                                   "RESOURCE_EXHAUSTED")
+    assert (event.outcome, event.http_status, event.error_type) == (
+        "error",
+        429,
+        "RESOURCE_EXHAUSTED",
+    )
 
 
-def test_mid_stream_error_is_error_not_cancelled(make_client: Callable[..., Any],
-                                                 audit: AuditCapture,
-                                                 emulator: Emulator) -> None:
+def test_mid_stream_error_is_error_not_cancelled(
+    make_client: Callable[..., Any], audit: AuditCapture, emulator: Emulator
+) -> None:
     """An error event inside a 200 stream makes the SDK raise; the event says error."""
     emulator.stream_error_after(1)
     stream = make_client().models.generate_content_stream(model=MODEL, contents=LONG)
@@ -187,8 +213,9 @@ def test_mid_stream_error_is_error_not_cancelled(make_client: Callable[..., Any]
     assert (event.outcome, event.http_status, event.error_type) == ("error", 200, "INTERNAL")
 
 
-def test_abandoned_sync_stream_is_one_cancelled_event(make_client: Callable[..., Any],
-                                                      audit: AuditCapture) -> None:
+def test_abandoned_sync_stream_is_one_cancelled_event(
+    make_client: Callable[..., Any], audit: AuditCapture
+) -> None:
     """A caller that stops reading a stream and drops it gets exactly one cancelled event."""
     stream = make_client().models.generate_content_stream(model=MODEL, contents=LONG)
     next(stream)
@@ -200,8 +227,9 @@ def test_abandoned_sync_stream_is_one_cancelled_event(make_client: Callable[...,
     assert event.ttft_ms is not None
 
 
-def test_closed_sync_stream_is_one_cancelled_event(make_client: Callable[..., Any],
-                                                   audit: AuditCapture) -> None:
+def test_closed_sync_stream_is_one_cancelled_event(
+    make_client: Callable[..., Any], audit: AuditCapture
+) -> None:
     """Closing a half-read stream explicitly gives one cancelled event, not a second at GC."""
     stream = make_client().models.generate_content_stream(model=MODEL, contents=LONG)
     next(stream)
@@ -211,8 +239,9 @@ def test_closed_sync_stream_is_one_cancelled_event(make_client: Callable[..., An
     assert audit.only().outcome == "cancelled"
 
 
-def test_async_outcomes(make_client: Callable[..., Any], audit: AuditCapture,
-                        emulator: Emulator) -> None:
+def test_async_outcomes(
+    make_client: Callable[..., Any], audit: AuditCapture, emulator: Emulator
+) -> None:
     """Async: ok, stream ok, mid-stream error, abandoned and closed streams, and a cancelled
     task each give exactly one event with the right outcome."""
     client = make_client()
@@ -223,16 +252,16 @@ def test_async_outcomes(make_client: Callable[..., Any], audit: AuditCapture,
         await settle(audit, 1)
         seen.append(audit.events[-1].outcome)
 
-        async for _ in await client.aio.models.generate_content_stream(model=MODEL,
-                                                                       contents=LONG):
+        async for _ in await client.aio.models.generate_content_stream(model=MODEL, contents=LONG):
             pass
         await settle(audit, 2)
         seen.append(audit.events[-1].outcome)
 
         emulator.stream_error_after(1)
         with pytest.raises(errors.APIError):
-            async for _ in await client.aio.models.generate_content_stream(model=MODEL,
-                                                                           contents=LONG):
+            async for _ in await client.aio.models.generate_content_stream(
+                model=MODEL, contents=LONG
+            ):
                 pass
         await settle(audit, 3)
         seen.append(f"{audit.events[-1].outcome}:{audit.events[-1].error_type}")
@@ -252,8 +281,7 @@ def test_async_outcomes(make_client: Callable[..., Any], audit: AuditCapture,
         seen.append(audit.events[-1].outcome)
 
         emulator.set_latency(5)
-        task = asyncio.ensure_future(client.aio.models.generate_content(model=MODEL,
-                                                                        contents="hi"))
+        task = asyncio.ensure_future(client.aio.models.generate_content(model=MODEL, contents="hi"))
         while not emulator.api_requests() or len(emulator.api_requests()) < 6:
             await asyncio.sleep(0.01)
         task.cancel()
@@ -264,37 +292,56 @@ def test_async_outcomes(make_client: Callable[..., Any], audit: AuditCapture,
         seen.append(audit.events[-1].outcome)
         return seen
 
-    assert asyncio.run(scenario()) == ["ok", "ok", "error:INTERNAL", "cancelled", "cancelled",
-                                       "cancelled"]
+    assert asyncio.run(scenario()) == [
+        "ok",
+        "ok",
+        "error:INTERNAL",
+        "cancelled",
+        "cancelled",
+        "cancelled",
+    ]
     gc.collect()
     assert len(audit.events) == 6
     assert len({e.request_id for e in audit.events}) == 6
     assert {e.request_id for e in audit.events} == set(server_ids(emulator))
 
 
-def test_retries_write_one_event_per_attempt(make_client: Callable[..., Any],
-                                             audit: AuditCapture,
-                                             emulator: Emulator) -> None:
+def test_retries_write_one_event_per_attempt(
+    make_client: Callable[..., Any], audit: AuditCapture, emulator: Emulator
+) -> None:
     """With SDK retries on, every attempt is its own HTTP request and its own event."""
     emulator.fail_next(503, times=2)
     client = make_client(retry_attempts=3, retry_initial_delay_s=0.01, retry_max_delay_s=0.02)
     client.models.generate_content(model=MODEL, contents="hi")
     assert [(e.outcome, e.http_status) for e in audit.events] == [
-        ("error", 503), ("error", 503), ("ok", 200)]
+        ("error", 503),
+        ("error", 503),
+        ("ok", 200),
+    ]
     assert [e.request_id for e in audit.events] == server_ids(emulator)
     assert len(set(server_ids(emulator))) == 3
 
 
-def test_vertex_event_names_project_and_location(emulator: Emulator, audit: AuditCapture,
-                                                 tmp_path: Any) -> None:
+def test_vertex_event_names_project_and_location(
+    emulator: Emulator, audit: AuditCapture, tmp_path: Any
+) -> None:
     """A Vertex client's events carry backend, project and location."""
     key = tmp_path / "sa.json"
     emulator.create_service_account_key(key)
     client = golden_path.create_client(
-        audit_sinks=[audit], backend="vertex", project="emu-project", location="europe-west4",
-        credentials_file=str(key), base_url=emulator.url, retry_attempts=1)
+        audit_sinks=[audit],
+        backend="vertex",
+        project="emu-project",
+        location="europe-west4",
+        credentials_file=str(key),
+        base_url=emulator.url,
+        retry_attempts=1,
+    )
     client.models.generate_content(model=MODEL, contents="hi")
     event = audit.only()
-    assert (event.backend, event.project, event.location) == ("vertex", "emu-project",
-                                                              "europe-west4")
+    assert (event.backend, event.project, event.location) == (
+        "vertex",
+        "emu-project",
+        "europe-west4",
+    )
     assert event.outcome == "ok"

@@ -53,8 +53,10 @@ class Evidence:
         self.texts += [str(exc), repr(exc), "".join(traceback.format_exception(exc))]
         response = getattr(exc, "response", None)
         if response is not None:
-            self.texts += [repr(getattr(response, "headers", "")),
-                           repr(getattr(response, "body_segments", ""))]
+            self.texts += [
+                repr(getattr(response, "headers", "")),
+                repr(getattr(response, "body_segments", "")),
+            ]
 
     def attempt(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a call and keep its exception, if any."""
@@ -89,10 +91,16 @@ def exercise(client: Any, emulator: Emulator, evidence: Evidence, pasted: str = 
     evidence.attempt(models.generate_content, model=MODEL, contents="hi")
     # The prompt itself carries the client's own credential (and ``pasted``): content capture
     # must redact them, in the prompt and in the echoed answer.
-    own = API_KEY if emulator.api_requests()[-1].principal.startswith("api_key:") else (
-        emulator.issued_tokens[-1].token)
-    evidence.attempt(models.generate_content, model=MODEL,
-                     contents=f"my credential is {own}, please keep it. {pasted}")
+    own = (
+        API_KEY
+        if emulator.api_requests()[-1].principal.startswith("api_key:")
+        else (emulator.issued_tokens[-1].token)
+    )
+    evidence.attempt(
+        models.generate_content,
+        model=MODEL,
+        contents=f"my credential is {own}, please keep it. {pasted}",
+    )
     for fault in ("429", "500", "503"):
         emulator.fail_next(int(fault))
         evidence.attempt(models.generate_content, model=MODEL, contents="hi")
@@ -119,8 +127,9 @@ def exercise(client: Any, emulator: Emulator, evidence: Evidence, pasted: str = 
         await asyncio.sleep(0)
         emulator.set_latency(0.5)
         try:
-            await asyncio.wait_for(client.aio.models.generate_content(model=MODEL,
-                                                                      contents="hi"), 0.1)
+            await asyncio.wait_for(
+                client.aio.models.generate_content(model=MODEL, contents="hi"), 0.1
+            )
         except TimeoutError as exc:
             evidence.exception(exc)
         emulator.set_latency(0)
@@ -147,8 +156,11 @@ class NoPro:
 
 
 def test_no_secret_in_sinks_errors_or_reprs(
-    emulator: Emulator, secrets_env: dict[str, Any], tmp_path: Path,
-    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+    emulator: Emulator,
+    secrets_env: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Through an AI Studio key and a Vertex service account, every failure path leaves no
     key, token or private key in any sink (stderr, stdout, file, logging, OTel), exception
@@ -160,51 +172,90 @@ def test_no_secret_in_sinks_errors_or_reprs(
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     reader = InMemoryMetricReader()
     otel = OTelSink(tracer_provider, MeterProvider(metric_readers=[reader]))
-    sinks = [evidence, JsonLinesSink(), JsonLinesSink(sys.stdout), FileSink(audit_file),
-             LoggingSink(), otel]
+    sinks = [
+        evidence,
+        JsonLinesSink(),
+        JsonLinesSink(sys.stdout),
+        FileSink(audit_file),
+        LoggingSink(),
+        otel,
+    ]
 
-    common = {"base_url": emulator.url, "retry_attempts": 1, "timeout_s": 0.3,
-              "audit_content": "redacted", "app": "secrets", "team": "sec"}
-    studio = golden_path.create_client(backend="ai_studio", api_key=API_KEY, audit_sinks=sinks,
-                                       policies=[NoPro()], **common)
+    common = {
+        "base_url": emulator.url,
+        "retry_attempts": 1,
+        "timeout_s": 0.3,
+        "audit_content": "redacted",
+        "app": "secrets",
+        "team": "sec",
+    }
+    studio = golden_path.create_client(
+        backend="ai_studio", api_key=API_KEY, audit_sinks=sinks, policies=[NoPro()], **common
+    )
     vertex = golden_path.create_client(
-        backend="vertex", project="emu-project", location="europe-west4",
-        credentials_file=str(secrets_env["key_file"]), audit_sinks=sinks, policies=[NoPro()],
-        **common)
-    express = golden_path.create_client(backend="vertex", api_key=API_KEY, audit_sinks=sinks,
-                                        **common)
+        backend="vertex",
+        project="emu-project",
+        location="europe-west4",
+        credentials_file=str(secrets_env["key_file"]),
+        audit_sinks=sinks,
+        policies=[NoPro()],
+        **common,
+    )
+    express = golden_path.create_client(
+        backend="vertex", api_key=API_KEY, audit_sinks=sinks, **common
+    )
     with caplog.at_level(logging.DEBUG):
         exercise(studio, emulator, evidence)
         key_text = secrets_env["key_file"].read_text()
         exercise(vertex, emulator, evidence, pasted=json.loads(key_text)["private_key"])
         exercise(express, emulator, evidence)
         # A key the server refuses, and a key file whose token endpoint fails.
-        bad = golden_path.create_client(backend="ai_studio", api_key=API_KEY[:-4] + "9999",
-                                        audit_sinks=sinks, **common)
+        bad = golden_path.create_client(
+            backend="ai_studio", api_key=API_KEY[:-4] + "9999", audit_sinks=sinks, **common
+        )
         evidence.attempt(bad.models.generate_content, model=MODEL, contents="hi")
         emulator.fail_next(500)
         evidence.attempt(vertex.models.generate_content, model=MODEL, contents="hi")
 
     settings = golden_path.load_settings(backend="ai_studio", api_key=API_KEY).settings
-    evidence.texts += [repr(settings), str(settings), repr(settings.model_dump()),
-                       settings.model_dump_json(), repr(studio), repr(vertex),
-                       repr(vertex._api_client), repr(sinks), repr(otel)]
+    evidence.texts += [
+        repr(settings),
+        str(settings),
+        repr(settings.model_dump()),
+        settings.model_dump_json(),
+        repr(studio),
+        repr(vertex),
+        repr(vertex._api_client),
+        repr(sinks),
+        repr(otel),
+    ]
     for client in (studio, vertex, express):
         transport = client._api_client._httpx_client._transport
-        evidence.texts += [repr(transport), repr(transport.pipeline.auditor),
-                           repr(transport.pipeline.identity)]
+        evidence.texts += [
+            repr(transport),
+            repr(transport.pipeline.auditor),
+            repr(transport.pipeline.identity),
+        ]
     captured = capsys.readouterr()
     evidence.texts += [captured.out, captured.err, audit_file.read_text()]
     evidence.texts += [r.getMessage() for r in caplog.records]
-    evidence.texts += [json.dumps(dict(s.attributes or {})) + s.name for s in
-                       spans.get_finished_spans()]
+    evidence.texts += [
+        json.dumps(dict(s.attributes or {})) + s.name for s in spans.get_finished_spans()
+    ]
     evidence.texts.append(reader.get_metrics_data().to_json())
 
     # The paths were really taken: every outcome, both backends, and redacted content.
     outcomes = {(e.backend, e.outcome) for e in evidence.events}
-    assert {("ai_studio", "ok"), ("ai_studio", "error"), ("ai_studio", "denied"),
-            ("ai_studio", "cancelled"), ("vertex", "ok"), ("vertex", "error"),
-            ("vertex", "denied"), ("vertex", "cancelled")} <= outcomes
+    assert {
+        ("ai_studio", "ok"),
+        ("ai_studio", "error"),
+        ("ai_studio", "denied"),
+        ("ai_studio", "cancelled"),
+        ("vertex", "ok"),
+        ("vertex", "error"),
+        ("vertex", "denied"),
+        ("vertex", "cancelled"),
+    } <= outcomes
     redacted = [e for e in evidence.events if e.content and "redactions" in e.content]
     assert redacted
     assert "[REDACTED:secret]" in json.dumps(redacted[0].content)
@@ -220,35 +271,58 @@ def test_no_secret_in_sinks_errors_or_reprs(
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """The golden-path command as a user runs it."""
-    environ = {k: v for k, v in os.environ.items()
-               if not k.startswith(("GOLDEN_PATH_", "GOOGLE_", "GEMINI_"))}
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GOLDEN_PATH_", "GOOGLE_", "GEMINI_"))
+    }
     environ.update(env)
-    return subprocess.run([sys.executable, "-m", "golden_path", *args], env=environ,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "golden_path", *args],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
-def test_no_secret_in_cli_output(emulator: Emulator, secrets_env: dict[str, Any],
-                                 tmp_path: Path) -> None:
+def test_no_secret_in_cli_output(
+    emulator: Emulator, secrets_env: dict[str, Any], tmp_path: Path
+) -> None:
     """config, doctor, generate (ok and failing) and audit tail/summary print no secret, for
     an API key and for a service-account key file."""
     emulator.add_api_key(API_KEY)
     audit_file = tmp_path / "audit.jsonl"
-    studio = {"GOLDEN_PATH_BACKEND": "ai_studio", "GOLDEN_PATH_API_KEY": API_KEY,
-              "GOLDEN_PATH_BASE_URL": emulator.url, "GOLDEN_PATH_AUDIT_SINK": f"file:{audit_file}",
-              "GOLDEN_PATH_AUDIT_CONTENT": "redacted", "GOLDEN_PATH_RETRY_ATTEMPTS": "1"}
-    vertex = {"GOLDEN_PATH_BACKEND": "vertex", "GOLDEN_PATH_PROJECT": "emu-project",
-              "GOLDEN_PATH_LOCATION": "europe-west4",
-              "GOLDEN_PATH_CREDENTIALS_FILE": str(secrets_env["key_file"]),
-              "GOLDEN_PATH_BASE_URL": emulator.url, "GOLDEN_PATH_AUDIT_SINK": "stderr",
-              "GOLDEN_PATH_AUDIT_CONTENT": "redacted", "GOLDEN_PATH_RETRY_ATTEMPTS": "1"}
+    studio = {
+        "GOLDEN_PATH_BACKEND": "ai_studio",
+        "GOLDEN_PATH_API_KEY": API_KEY,
+        "GOLDEN_PATH_BASE_URL": emulator.url,
+        "GOLDEN_PATH_AUDIT_SINK": f"file:{audit_file}",
+        "GOLDEN_PATH_AUDIT_CONTENT": "redacted",
+        "GOLDEN_PATH_RETRY_ATTEMPTS": "1",
+    }
+    vertex = {
+        "GOLDEN_PATH_BACKEND": "vertex",
+        "GOLDEN_PATH_PROJECT": "emu-project",
+        "GOLDEN_PATH_LOCATION": "europe-west4",
+        "GOLDEN_PATH_CREDENTIALS_FILE": str(secrets_env["key_file"]),
+        "GOLDEN_PATH_BASE_URL": emulator.url,
+        "GOLDEN_PATH_AUDIT_SINK": "stderr",
+        "GOLDEN_PATH_AUDIT_CONTENT": "redacted",
+        "GOLDEN_PATH_RETRY_ATTEMPTS": "1",
+    }
     wrong_key = {**studio, "GOLDEN_PATH_API_KEY": API_KEY[:-4] + "9999"}
     bad_setting = {**studio, "GOLDEN_PATH_TIMEOUT_S": "-1", "GOLDEN_PATH_AUDIT_SINK": "syslog"}
     runs = [
-        (studio, ("config", "--json")), (studio, ("doctor",)),
+        (studio, ("config", "--json")),
+        (studio, ("doctor",)),
         (studio, ("generate", "--model", MODEL, f"repeat {API_KEY}")),
-        (vertex, ("config",)), (vertex, ("doctor",)),
+        (vertex, ("config",)),
+        (vertex, ("doctor",)),
         (vertex, ("generate", "--no-stream", "--json", "--model", MODEL, "hi")),
-        (wrong_key, ("generate", "--model", MODEL, "hi")), (bad_setting, ("config",)),
+        (wrong_key, ("generate", "--model", MODEL, "hi")),
+        (bad_setting, ("config",)),
     ]
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda run: run_cli(*run[1], env=run[0]), runs))
@@ -257,8 +331,10 @@ def test_no_secret_in_cli_output(emulator: Emulator, secrets_env: dict[str, Any]
     pasted = results[2]
     assert pasted.returncode == 0
     results[2] = subprocess.CompletedProcess(pasted.args, 0, "", pasted.stderr)
-    results += [run_cli("audit", "tail", "-n", "0", str(audit_file), env={}),
-                run_cli("audit", "summary", str(audit_file), env={})]
+    results += [
+        run_cli("audit", "tail", "-n", "0", str(audit_file), env={}),
+        run_cli("audit", "summary", str(audit_file), env={}),
+    ]
     assert "[REDACTED:secret]" in audit_file.read_text()
     assert any(r.returncode == 0 for r in results)
     assert any(r.returncode != 0 for r in results)

@@ -28,25 +28,66 @@ from golden_path.audit import (
 from golden_path.emulator import Emulator
 
 REQUIRED_FIELDS = {
-    "timestamp", "request_id", "app", "team", "client_id", "backend", "project", "location",
-    "model", "method", "stream", "outcome", "http_status", "error_type", "latency_ms", "ttft_ms",
-    "prompt_tokens", "output_tokens", "cached_tokens", "thoughts_tokens", "total_tokens",
-    "policy", "sdk_version", "golden_path_version", "severity", "message",
+    "timestamp",
+    "request_id",
+    "app",
+    "team",
+    "client_id",
+    "backend",
+    "project",
+    "location",
+    "model",
+    "method",
+    "stream",
+    "outcome",
+    "http_status",
+    "error_type",
+    "latency_ms",
+    "ttft_ms",
+    "prompt_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "thoughts_tokens",
+    "total_tokens",
+    "policy",
+    "sdk_version",
+    "golden_path_version",
+    "severity",
+    "message",
 }
 
 
 def make_event(**changes: Any) -> AuditEvent:
     """A complete event with plausible values."""
     event = AuditEvent(
-        timestamp="2026-01-02T03:04:05.678Z", request_id="0123456789abcdef", app="chat",
-        team="search", client_id="acme-golden-path/1.0", backend="ai_studio", project=None,
-        location=None, surface="genai", model="gemini-2.5-flash", method="generateContent",
-        http_method="POST", path="/v1/models/gemini-2.5-flash:generateContent", stream=False,
-        outcome="ok", http_status=200, error_type=None, latency_ms=12.5, ttft_ms=None,
-        prompt_tokens=3, output_tokens=5, cached_tokens=None, thoughts_tokens=None,
-        total_tokens=8, policy=({"policy": "models", "action": "allow", "reason": "",
-                                 "enforced": True},),
-        sdk_version="3.4.0", golden_path_version="0.1.0", server_address="127.0.0.1",
+        timestamp="2026-01-02T03:04:05.678Z",
+        request_id="0123456789abcdef",
+        app="chat",
+        team="search",
+        client_id="acme-golden-path/1.0",
+        backend="ai_studio",
+        project=None,
+        location=None,
+        surface="genai",
+        model="gemini-2.5-flash",
+        method="generateContent",
+        http_method="POST",
+        path="/v1/models/gemini-2.5-flash:generateContent",
+        stream=False,
+        outcome="ok",
+        http_status=200,
+        error_type=None,
+        latency_ms=12.5,
+        ttft_ms=None,
+        prompt_tokens=3,
+        output_tokens=5,
+        cached_tokens=None,
+        thoughts_tokens=None,
+        total_tokens=8,
+        policy=({"policy": "models", "action": "allow", "reason": "", "enforced": True},),
+        sdk_version="3.4.0",
+        golden_path_version="0.1.0",
+        server_address="127.0.0.1",
         server_port=8080,
     )
     return dataclasses.replace(event, **changes)
@@ -73,13 +114,16 @@ def test_json_line_has_every_field_cloud_logging_reads() -> None:
     assert data["severity"] == "INFO"
     assert data["message"] == "generateContent gemini-2.5-flash ok"
     assert data["time"] == data["timestamp"] == "2026-01-02T03:04:05.678Z"
-    assert data["policy"] == [{"policy": "models", "action": "allow", "reason": "",
-                               "enforced": True}]
+    assert data["policy"] == [
+        {"policy": "models", "action": "allow", "reason": "", "enforced": True}
+    ]
     assert "content" not in data
 
 
-@pytest.mark.parametrize(("outcome", "severity"), [
-    ("ok", "INFO"), ("denied", "WARNING"), ("error", "ERROR"), ("cancelled", "NOTICE")])
+@pytest.mark.parametrize(
+    ("outcome", "severity"),
+    [("ok", "INFO"), ("denied", "WARNING"), ("error", "ERROR"), ("cancelled", "NOTICE")],
+)
 def test_severity_follows_outcome(outcome: str, severity: str) -> None:
     """Each outcome maps to the Cloud Logging severity an on-call would filter on."""
     assert json.loads(render_json(make_event(outcome=outcome)))["severity"] == severity
@@ -91,14 +135,17 @@ def test_content_appears_only_when_captured() -> None:
     assert data["content"] == {"response": "hi"}
 
 
-@pytest.mark.parametrize(("value", "kinds"), [
-    ("stderr", [JsonLinesSink]),
-    ("stdout", [JsonLinesSink]),
-    ("logging", [LoggingSink]),
-    ("none", []),
-    ("file:/tmp/x/audit.jsonl", [FileSink]),
-    ("stderr, logging", [JsonLinesSink, LoggingSink]),
-])
+@pytest.mark.parametrize(
+    ("value", "kinds"),
+    [
+        ("stderr", [JsonLinesSink]),
+        ("stdout", [JsonLinesSink]),
+        ("logging", [LoggingSink]),
+        ("none", []),
+        ("file:/tmp/x/audit.jsonl", [FileSink]),
+        ("stderr, logging", [JsonLinesSink, LoggingSink]),
+    ],
+)
 def test_sink_settings(value: str, kinds: list[type]) -> None:
     """Each documented value (and a comma-separated list) builds the matching sinks."""
     sinks = sink_from_setting(value)
@@ -106,12 +153,15 @@ def test_sink_settings(value: str, kinds: list[type]) -> None:
     assert all(isinstance(s, AuditSink) for s in sinks)
 
 
-@pytest.mark.parametrize(("value", "words"), [
-    ("syslog", ["syslog", "stderr", "file:PATH", "otel"]),
-    ("file:", ["needs a path"]),
-    ("", ["empty"]),
-    ("none,stderr", ["'none' alone"]),
-])
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("syslog", ["syslog", "stderr", "file:PATH", "otel"]),
+        ("file:", ["needs a path"]),
+        ("", ["empty"]),
+        ("none,stderr", ["'none' alone"]),
+    ],
+)
 def test_bad_sink_settings_say_what_is_accepted(value: str, words: list[str]) -> None:
     """Unknown or incomplete values raise ValueError naming the problem and the choices."""
     with pytest.raises(ValueError, match="audit sink") as caught:
@@ -120,8 +170,9 @@ def test_bad_sink_settings_say_what_is_accepted(value: str, words: list[str]) ->
         assert word in str(caught.value)
 
 
-def test_unknown_sink_is_a_config_error_naming_the_field(emulator: Emulator,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_sink_is_a_config_error_naming_the_field(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """GOLDEN_PATH_AUDIT_SINK=syslog fails client construction with a ConfigError on audit_sink."""
     monkeypatch.setenv("GOLDEN_PATH_AUDIT_SINK", "syslog")
     with pytest.raises(golden_path.ConfigError) as caught:
@@ -130,11 +181,13 @@ def test_unknown_sink_is_a_config_error_naming_the_field(emulator: Emulator,
     assert "syslog" in str(caught.value)
 
 
-def test_stderr_sink_writes_one_line_per_request(capsys: pytest.CaptureFixture[str],
-                                                 emulator: Emulator) -> None:
+def test_stderr_sink_writes_one_line_per_request(
+    capsys: pytest.CaptureFixture[str], emulator: Emulator
+) -> None:
     """The default sink writes each request's event as one JSON line on stderr."""
-    client = golden_path.create_client(backend="ai_studio", api_key="k", base_url=emulator.url,
-                                       retry_attempts=1)
+    client = golden_path.create_client(
+        backend="ai_studio", api_key="k", base_url=emulator.url, retry_attempts=1
+    )
     client.models.generate_content(model="gemini-2.5-flash", contents="hi")
     client.models.generate_content(model="gemini-2.5-flash", contents="again")
     captured = capsys.readouterr()
@@ -145,8 +198,9 @@ def test_stderr_sink_writes_one_line_per_request(capsys: pytest.CaptureFixture[s
 
 def test_stdout_sink(emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
     """audit_sink=stdout writes the JSON lines on stdout instead."""
-    client = golden_path.create_client(backend="ai_studio", api_key="k", base_url=emulator.url,
-                                       audit_sink="stdout")
+    client = golden_path.create_client(
+        backend="ai_studio", api_key="k", base_url=emulator.url, audit_sink="stdout"
+    )
     client.models.generate_content(model="gemini-2.5-flash", contents="hi")
     captured = capsys.readouterr()
     assert json.loads(captured.out)["outcome"] == "ok"
@@ -175,19 +229,27 @@ def test_file_sink_appends_whole_lines_from_many_threads(tmp_path: Path) -> None
 def test_file_sink_setting_end_to_end(emulator: Emulator, tmp_path: Path) -> None:
     """audit_sink=file:PATH creates the file and appends one line per request."""
     path = tmp_path / "audit.jsonl"
-    client = golden_path.create_client(backend="ai_studio", api_key="k", base_url=emulator.url,
-                                       audit_sink=f"file:{path}", app="chat", team="search")
+    client = golden_path.create_client(
+        backend="ai_studio",
+        api_key="k",
+        base_url=emulator.url,
+        audit_sink=f"file:{path}",
+        app="chat",
+        team="search",
+    )
     client.models.generate_content(model="gemini-2.5-flash", contents="hi")
     event = json.loads(path.read_text())
     assert (event["app"], event["team"], event["outcome"]) == ("chat", "search", "ok")
 
 
-def test_unwritable_file_warns_once_and_calls_go_on(emulator: Emulator, tmp_path: Path,
-                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_unwritable_file_warns_once_and_calls_go_on(
+    emulator: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A file sink in a missing directory warns once, naming the path and the fix; calls work."""
     path = tmp_path / "missing" / "audit.jsonl"
-    client = golden_path.create_client(backend="ai_studio", api_key="k", base_url=emulator.url,
-                                       audit_sink=f"file:{path}")
+    client = golden_path.create_client(
+        backend="ai_studio", api_key="k", base_url=emulator.url, audit_sink=f"file:{path}"
+    )
     with caplog.at_level(logging.WARNING, logger="golden_path"):
         for _ in range(3):
             assert client.models.generate_content(model="gemini-2.5-flash", contents="hi").text
@@ -202,9 +264,9 @@ def test_unwritable_file_warns_once_and_calls_go_on(emulator: Emulator, tmp_path
     assert json.loads(path.read_text())["outcome"] == "ok"
 
 
-def test_failing_sink_never_breaks_the_call(make_client: Callable[..., Any],
-                                            emulator: Emulator,
-                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_failing_sink_never_breaks_the_call(
+    make_client: Callable[..., Any], emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
     """A sink that raises is contained: the call succeeds, other sinks still get the event,
     failures are counted and reported once."""
     broken, kept = Broken(), []
@@ -213,8 +275,9 @@ def test_failing_sink_never_breaks_the_call(make_client: Callable[..., Any],
         def write(self, event: AuditEvent) -> None:
             kept.append(event)
 
-    client = golden_path.create_client(backend="ai_studio", api_key="k", base_url=emulator.url,
-                                       audit_sinks=[broken, Keep()])
+    client = golden_path.create_client(
+        backend="ai_studio", api_key="k", base_url=emulator.url, audit_sinks=[broken, Keep()]
+    )
     with caplog.at_level(logging.WARNING, logger="golden_path"):
         for _ in range(3):
             client.models.generate_content(model="gemini-2.5-flash", contents="hi")
@@ -261,8 +324,11 @@ def test_logging_sink_uses_golden_path_audit_logger(caplog: pytest.LogCaptureFix
         sink.write(make_event())
         sink.write(make_event(outcome="error", error_type="INTERNAL"))
     ok, error = caplog.records
-    assert (ok.name, ok.levelno, error.levelno) == ("golden_path.audit", logging.INFO,
-                                                    logging.ERROR)
+    assert (ok.name, ok.levelno, error.levelno) == (
+        "golden_path.audit",
+        logging.INFO,
+        logging.ERROR,
+    )
     assert json.loads(ok.getMessage())["request_id"] == "0123456789abcdef"
     assert ok.audit["outcome"] == "ok"  # type: ignore[attr-defined]
 

@@ -126,8 +126,9 @@ def inject(emu: Emulator, fault: str) -> None:
         emu.malformed_next()
 
 
-def sync_op(client: Any, slow: Any, stream: bool, fault: str | None, abandon: bool,
-            deny: bool, n: int) -> Seen:
+def sync_op(
+    client: Any, slow: Any, stream: bool, fault: str | None, abandon: bool, deny: bool, n: int
+) -> Seen:
     """One SDK call from a thread."""
     target = slow if fault == "timeout" else client
     contents = f"{PROMPT} deny-me" if deny else f"{PROMPT} {n}"
@@ -151,8 +152,9 @@ def sync_op(client: Any, slow: Any, stream: bool, fault: str | None, abandon: bo
         return _classify(exc, got_chunk)
 
 
-async def async_op(client: Any, slow: Any, stream: bool, fault: str | None, abandon: bool,
-                   deny: bool, n: int) -> Seen:
+async def async_op(
+    client: Any, slow: Any, stream: bool, fault: str | None, abandon: bool, deny: bool, n: int
+) -> Seen:
     """One SDK call from an asyncio task."""
     target = slow if fault == "timeout" else client
     contents = f"{PROMPT} deny-me" if deny else f"{PROMPT} {n}"
@@ -161,8 +163,7 @@ async def async_op(client: Any, slow: Any, stream: bool, fault: str | None, aban
         if not stream:
             response = await target.aio.models.generate_content(model=MODEL, contents=contents)
             return Seen("ok", _header_rid(response))
-        chunks = await target.aio.models.generate_content_stream(model=MODEL,
-                                                                 contents=contents)
+        chunks = await target.aio.models.generate_content_stream(model=MODEL, contents=contents)
         rid = None
         async for chunk in chunks:
             got_chunk = True
@@ -185,7 +186,9 @@ def _slow_emulator() -> Any:
 
 
 def test_one_complete_event_per_request_under_load(
-    emulator: Emulator, slow_emulator: Emulator, tmp_path: Path,
+    emulator: Emulator,
+    slow_emulator: Emulator,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """2,000+ requests from 32 threads and 64 asyncio tasks, ~10% faults (429, 500, dropped
@@ -198,8 +201,16 @@ def test_one_complete_event_per_request_under_load(
 
     def make(app: str, base_url: str, **extra: Any) -> Any:
         return golden_path.create_client(
-            backend="ai_studio", api_key="k", base_url=base_url, retry_attempts=1, app=app,
-            team="stress", audit_sinks=sinks, policies=[NoDenyMe()], **extra)
+            backend="ai_studio",
+            api_key="k",
+            base_url=base_url,
+            retry_attempts=1,
+            app=app,
+            team="stress",
+            audit_sinks=sinks,
+            policies=[NoDenyMe()],
+            **extra,
+        )
 
     sync_client = make("stress-sync", emulator.url)
     sync_slow = make("stress-sync", slow_emulator.url, timeout_s=0.1)
@@ -245,9 +256,11 @@ def test_one_complete_event_per_request_under_load(
     # Faults queued near the end may still wait; streams consume every kind.
     injected_total = sum(1 for s in seen if s.fault not in (None, "timeout"))
     for n in range(100):
-        hit = sum(s.kind in ("http_error", "stream_error", "malformed")
-                  or (s.kind == "transport" and s.error == "RemoteProtocolError")
-                  for s in seen)
+        hit = sum(
+            s.kind in ("http_error", "stream_error", "malformed")
+            or (s.kind == "transport" and s.error == "RemoteProtocolError")
+            for s in seen
+        )
         if hit >= injected_total:
             break
         seen.append(sync_op(sync_client, sync_slow, True, None, False, False, n))
@@ -264,8 +277,9 @@ def test_one_complete_event_per_request_under_load(
     assert len(events) == len(seen)
     assert [rid for rid, evs in by_rid.items() if len(evs) > 1] == []
     denied = {s.rid for s in seen if s.kind == "denied"}
-    unreached = {s.rid for s in seen if s.kind == "transport" and s.error
-                 and s.error.startswith("Connect")}
+    unreached = {
+        s.rid for s in seen if s.kind == "transport" and s.error and s.error.startswith("Connect")
+    }
     expected_server = set(by_rid) - denied - unreached
     server = _server_ids(emulator, slow_emulator, expected_server)
     assert len(server) == len(set(server))
@@ -281,15 +295,21 @@ def test_one_complete_event_per_request_under_load(
     leftovers = [s for s in seen if s.rid is None]
     assert all(s.kind == "malformed" for s in leftovers), leftovers
     assert sorted((e.outcome, e.error_type) for (e,) in unclaimed.values()) == [
-        ("error", "MalformedResponse")] * len(leftovers)
+        ("error", "MalformedResponse")
+    ] * len(leftovers)
 
     # About 10% faults, and every kind of them happened.
     kinds = collections.Counter(s.kind for s in seen)
     faults = len(seen) - kinds["ok"] - kinds["stream_ok"] - kinds["abandoned"] - kinds["denied"]
     assert 0.06 * len(seen) < faults < 0.16 * len(seen), kinds
     errors_seen = collections.Counter(e.error_type for e in events if e.outcome == "error")
-    for error_type in ("RESOURCE_EXHAUSTED", "INTERNAL", "RemoteProtocolError", "ReadTimeout",
-                       "MalformedResponse"):
+    for error_type in (
+        "RESOURCE_EXHAUSTED",
+        "INTERNAL",
+        "RemoteProtocolError",
+        "ReadTimeout",
+        "MalformedResponse",
+    ):
         assert errors_seen[error_type] > 0, errors_seen
     assert kinds["abandoned"] > 10
     assert kinds["denied"] > 10
@@ -327,8 +347,9 @@ def _check(s: Seen, event: AuditEvent) -> None:
     elif s.kind == "http_error":
         assert (event.outcome, event.http_status) == ("error", s.status), pair
     elif s.kind == "stream_error":
-        assert (event.outcome, event.http_status, event.error_type) == (
-            "error", 200, "INTERNAL"), pair
+        assert (event.outcome, event.http_status, event.error_type) == ("error", 200, "INTERNAL"), (
+            pair
+        )
     elif s.kind == "transport":
         assert (event.outcome, event.error_type) == ("error", s.error), pair
     elif s.kind == "denied":
@@ -336,8 +357,10 @@ def _check(s: Seen, event: AuditEvent) -> None:
         assert event.policy[-1]["action"] == "deny"
     elif s.kind == "abandoned":
         # The error event after the first chunk may already be read when the caller leaves.
-        assert (event.outcome, event.error_type) in (("cancelled", "Cancelled"),
-                                                     ("error", "INTERNAL")), pair
+        assert (event.outcome, event.error_type) in (
+            ("cancelled", "Cancelled"),
+            ("error", "INTERNAL"),
+        ), pair
     else:  # pragma: no cover - every kind with an id is listed above
         pytest.fail(f"unexpected observation {s}")
 
@@ -346,10 +369,14 @@ def _complete(event: AuditEvent) -> bool:
     return bool(
         re.fullmatch(r"[0-9a-f]{16}", event.request_id)
         and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", event.timestamp)
-        and event.app in ("stress-sync", "stress-async") and event.team == "stress"
-        and event.client_id and event.backend == "ai_studio" and event.model == MODEL
+        and event.app in ("stress-sync", "stress-async")
+        and event.team == "stress"
+        and event.client_id
+        and event.backend == "ai_studio"
+        and event.model == MODEL
         and event.method in ("generateContent", "streamGenerateContent")
-        and event.latency_ms >= 0 and event.sdk_version and event.golden_path_version
+        and event.latency_ms >= 0
+        and event.sdk_version
+        and event.golden_path_version
         and (event.outcome == "denied") == (event.error_type == "PolicyViolation")
     )
-

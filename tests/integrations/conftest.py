@@ -36,8 +36,15 @@ class Allowlist:
 @pytest.fixture(name="ai_studio")
 def _ai_studio(emulator: Any) -> dict[str, Any]:
     """Settings for AI Studio on the emulator (passed as keyword overrides)."""
-    return {"backend": "ai_studio", "api_key": "test-key", "base_url": emulator.url,
-            "retry_attempts": 1, "client_id": CLIENT_ID, "app": "checkout", "team": "payments"}
+    return {
+        "backend": "ai_studio",
+        "api_key": "test-key",
+        "base_url": emulator.url,
+        "retry_attempts": 1,
+        "client_id": CLIENT_ID,
+        "app": "checkout",
+        "team": "payments",
+    }
 
 
 @pytest.fixture(name="vertex_env")
@@ -46,8 +53,12 @@ def _vertex_env(emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     key_file = tmp_path / "sa.json"
     emulator.create_service_account_key(key_file)
     for name, value in {
-        "BACKEND": "vertex", "CREDENTIALS_FILE": str(key_file), "PROJECT": PROJECT,
-        "LOCATION": LOCATION, "BASE_URL": emulator.url, "RETRY_ATTEMPTS": "1",
+        "BACKEND": "vertex",
+        "CREDENTIALS_FILE": str(key_file),
+        "PROJECT": PROJECT,
+        "LOCATION": LOCATION,
+        "BASE_URL": emulator.url,
+        "RETRY_ATTEMPTS": "1",
         "CLIENT_ID": CLIENT_ID,
     }.items():
         monkeypatch.setenv(f"GOLDEN_PATH_{name}", value)

@@ -24,16 +24,20 @@ def _http(ai_studio: dict[str, Any], audit: Any) -> httpx2.Client:
     return golden_path.http_client(policies=[Allowlist(MODEL)], audit_sinks=[audit], **ai_studio)
 
 
-def test_count_tokens_of_a_whole_request(http: httpx2.Client, emulator: Any,
-                                         audit: Any) -> None:
+def test_count_tokens_of_a_whole_request(http: httpx2.Client, emulator: Any, audit: Any) -> None:
     """countTokens with a ``generateContentRequest`` (system instruction and tools, which the
     SDK refuses on the Gemini API) goes to v1beta with the key header and is audited."""
     bare = http.post(f"models/{MODEL}:countTokens", json={"contents": CONTENTS})
-    full = http.post(f"models/{MODEL}:countTokens", json={"generateContentRequest": {
-        "model": f"models/{MODEL}",
-        "contents": CONTENTS,
-        "systemInstruction": {"parts": [{"text": "Answer in one word, in French."}]},
-    }})
+    full = http.post(
+        f"models/{MODEL}:countTokens",
+        json={
+            "generateContentRequest": {
+                "model": f"models/{MODEL}",
+                "contents": CONTENTS,
+                "systemInstruction": {"parts": [{"text": "Answer in one word, in French."}]},
+            }
+        },
+    )
 
     assert bare.status_code == full.status_code == 200
     assert full.json()["totalTokens"] > bare.json()["totalTokens"]
@@ -46,15 +50,24 @@ def test_count_tokens_of_a_whole_request(http: httpx2.Client, emulator: Any,
     assert seen.headers[REQUEST_ID_HEADER] == audit.events[0].request_id
     assert full.headers[REQUEST_ID_HEADER] == event.request_id
     assert (event.method, event.model, event.outcome, event.prompt_tokens) == (
-        "countTokens", MODEL, "ok", full.json()["totalTokens"])
+        "countTokens",
+        MODEL,
+        "ok",
+        full.json()["totalTokens"],
+    )
 
 
 def test_raw_stream_is_audited_with_usage(http: httpx2.Client, audit: Any) -> None:
     """A raw streamGenerateContent read line by line is one ``ok`` event with usage."""
-    with http.stream("POST", f"models/{MODEL}:streamGenerateContent",
-                     params={"alt": "sse"}, json={"contents": CONTENTS}) as response:
-        events = [json.loads(line[6:]) for line in response.iter_lines()
-                  if line.startswith("data: ")]
+    with http.stream(
+        "POST",
+        f"models/{MODEL}:streamGenerateContent",
+        params={"alt": "sse"},
+        json={"contents": CONTENTS},
+    ) as response:
+        events = [
+            json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: ")
+        ]
 
     text = "".join(p["text"] for e in events for p in e["candidates"][0]["content"]["parts"])
     assert "capital of France" in text
@@ -63,8 +76,9 @@ def test_raw_stream_is_audited_with_usage(http: httpx2.Client, audit: Any) -> No
     assert event.output_tokens == events[-1]["usageMetadata"]["candidatesTokenCount"]
 
 
-def test_denied_model_is_refused_before_the_network(http: httpx2.Client, emulator: Any,
-                                                    audit: Any) -> None:
+def test_denied_model_is_refused_before_the_network(
+    http: httpx2.Client, emulator: Any, audit: Any
+) -> None:
     """A raw request for a denied model raises PolicyViolation; the emulator sees nothing."""
     with pytest.raises(PolicyViolation) as caught:
         http.post("models/gemini-2.5-pro:generateContent", json={"contents": CONTENTS})
@@ -74,8 +88,7 @@ def test_denied_model_is_refused_before_the_network(http: httpx2.Client, emulato
     assert (event.outcome, event.request_id) == ("denied", caught.value.request_id)
 
 
-def test_server_errors_are_plain_responses(http: httpx2.Client, emulator: Any,
-                                           audit: Any) -> None:
+def test_server_errors_are_plain_responses(http: httpx2.Client, emulator: Any, audit: Any) -> None:
     """REST callers get the server's error response as is (Google's shape), audited."""
     emulator.fail_next(429)
     response = http.post(f"models/{MODEL}:generateContent", json={"contents": CONTENTS})
@@ -86,8 +99,9 @@ def test_server_errors_are_plain_responses(http: httpx2.Client, emulator: Any,
     assert (event.outcome, event.error_type) == ("error", "RESOURCE_EXHAUSTED")
 
 
-def test_vertex_rest_with_token_refresh(vertex_env: Path, audit: Any,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vertex_rest_with_token_refresh(
+    vertex_env: Path, audit: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """On Vertex AI the base URL is the project's location, and a short-lived token is
     refreshed for each request."""
     from golden_path.emulator import Emulator
@@ -97,25 +111,34 @@ def test_vertex_rest_with_token_refresh(vertex_env: Path, audit: Any,
         monkeypatch.setenv("GOLDEN_PATH_BASE_URL", short.url)
         with golden_path.http_client(policies=[], audit_sinks=[audit]) as http:
             assert str(http.base_url) == (
-                f"{short.url}/v1beta1/projects/{PROJECT}/locations/{LOCATION}/")
+                f"{short.url}/v1beta1/projects/{PROJECT}/locations/{LOCATION}/"
+            )
             for _ in range(2):
-                response = http.post(f"publishers/google/models/{MODEL}:generateContent",
-                                     json={"contents": CONTENTS})
+                response = http.post(
+                    f"publishers/google/models/{MODEL}:generateContent", json={"contents": CONTENTS}
+                )
                 assert response.status_code == 200
         tokens = [f"Bearer {t.token}" for t in short.issued_tokens]
         sent = [r.headers["authorization"] for r in short.api_requests()]
     assert len(tokens) == 2
     assert sent == tokens
     assert [(e.backend, e.project, e.model) for e in audit.events] == [
-        ("vertex", PROJECT, MODEL)] * 2
+        ("vertex", PROJECT, MODEL)
+    ] * 2
 
 
 def test_vertex_express_rest_uses_the_key(emulator: Any, audit: Any) -> None:
     """Vertex express mode (a key, no project) roots REST at /v1beta1/ with x-goog-api-key."""
-    with golden_path.http_client(backend="vertex", api_key="express-key", base_url=emulator.url,
-                                 policies=[], audit_sinks=[audit]) as http:
-        response = http.post(f"publishers/google/models/{MODEL}:generateContent",
-                             json={"contents": CONTENTS})
+    with golden_path.http_client(
+        backend="vertex",
+        api_key="express-key",
+        base_url=emulator.url,
+        policies=[],
+        audit_sinks=[audit],
+    ) as http:
+        response = http.post(
+            f"publishers/google/models/{MODEL}:generateContent", json={"contents": CONTENTS}
+        )
 
     assert response.status_code == 200
     seen = emulator.api_requests()[0]
@@ -124,16 +147,22 @@ def test_vertex_express_rest_uses_the_key(emulator: Any, audit: Any) -> None:
     assert "authorization" not in seen.headers
 
 
-def test_async_rest_across_event_loops(vertex_env: Path, audit: Any,
-                                       token_requests: Callable[[], int]) -> None:
+def test_async_rest_across_event_loops(
+    vertex_env: Path, audit: Any, token_requests: Callable[[], int]
+) -> None:
     """The async client works in two ``asyncio.run()`` calls; concurrent requests share one
     token refresh, done off the event loop."""
     client = golden_path.async_http_client(policies=[], audit_sinks=[audit])
 
     async def burst() -> list[int]:
-        responses = await asyncio.gather(*[
-            client.post(f"publishers/google/models/{MODEL}:countTokens",
-                        json={"contents": CONTENTS}) for _ in range(4)])
+        responses = await asyncio.gather(
+            *[
+                client.post(
+                    f"publishers/google/models/{MODEL}:countTokens", json={"contents": CONTENTS}
+                )
+                for _ in range(4)
+            ]
+        )
         return [r.status_code for r in responses]
 
     assert asyncio.run(burst()) == [200] * 4

@@ -47,10 +47,27 @@ class RedisServer:
 
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir), "--daemonize", "no",
-             "--loglevel", "warning", "--enable-debug-command", "local"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--daemonize",
+                "no",
+                "--loglevel",
+                "warning",
+                "--enable-debug-command",
+                "local",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         with redis.Redis(port=self.port, socket_timeout=0.5) as client:
@@ -130,10 +147,14 @@ def locate(field: str) -> str:
 def _limits() -> Callable[..., list[Any]]:
     """Build the limit policies from TOML-shaped tables, the way the loader does."""
 
-    def build(state_url: str = "memory://", team: str | None = "ml", app: str | None = None,
-              clock: Callable[[], float] | None = None, **sections: dict[str, Any]) -> list[Any]:
+    def build(
+        state_url: str = "memory://",
+        team: str | None = "ml",
+        app: str | None = None,
+        clock: Callable[[], float] | None = None,
+        **sections: dict[str, Any],
+    ) -> list[Any]:
         settings = Settings(state_url=state_url, team=team, app=app)
-        return build_limit_policies(dict(sections), settings=settings, locate=locate,
-                                    clock=clock)
+        return build_limit_policies(dict(sections), settings=settings, locate=locate, clock=clock)
 
     return build

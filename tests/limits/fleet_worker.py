@@ -51,8 +51,14 @@ def main() -> None:
     )
     observe = Observe()
     client = golden_path.create_client(
-        backend="ai_studio", api_key="k", base_url=emulator_url, retry_attempts=1,
-        team="fleet", audit_sink="none", policies=[*policies, observe])
+        backend="ai_studio",
+        api_key="k",
+        base_url=emulator_url,
+        retry_attempts=1,
+        team="fleet",
+        audit_sink="none",
+        policies=[*policies, observe],
+    )
     totals = {"allowed": 0, "tokens": 0}
     errors: list[str] = []
     lock = threading.Lock()
@@ -62,8 +68,7 @@ def main() -> None:
         while True:
             words = " ".join("word" for _ in range(rng.randint(1, 12)))
             try:
-                response = client.models.generate_content(model="gemini-2.5-flash",
-                                                          contents=words)
+                response = client.models.generate_content(model="gemini-2.5-flash", contents=words)
             except BudgetExceeded:
                 return
             except Exception as exc:  # reported to the test, which fails on any

@@ -18,15 +18,26 @@ def test_every_bad_limit_is_named_at_once(limits: Callable[..., list[Any]]) -> N
     one error, each with the key, its location and a fix."""
     with pytest.raises(ConfigError) as caught:
         limits(
-            rate_limits={"requests_per_minute": -5, "tokens_per_minute": "1M", "max_wait_s": "5s",
-                         "scope": "org", "on_store_error": "ignore", "tokens_per_hour": 10},
+            rate_limits={
+                "requests_per_minute": -5,
+                "tokens_per_minute": "1M",
+                "max_wait_s": "5s",
+                "scope": "org",
+                "on_store_error": "ignore",
+                "tokens_per_hour": 10,
+            },
             budgets={"tokens_per_day": 0, "tokens_per_month": 1.5, "requests_per_minute": 3},
         )
     problems = {p.field: p for p in caught.value.problems}
     assert set(problems) == {
-        "rate_limits.requests_per_minute", "rate_limits.tokens_per_minute",
-        "rate_limits.max_wait_s", "rate_limits.scope", "rate_limits.on_store_error",
-        "rate_limits.tokens_per_hour", "budgets.tokens_per_day", "budgets.tokens_per_month",
+        "rate_limits.requests_per_minute",
+        "rate_limits.tokens_per_minute",
+        "rate_limits.max_wait_s",
+        "rate_limits.scope",
+        "rate_limits.on_store_error",
+        "rate_limits.tokens_per_hour",
+        "budgets.tokens_per_day",
+        "budgets.tokens_per_month",
         "budgets.requests_per_minute",
     }
     assert "greater than 0" in problems["rate_limits.requests_per_minute"].message
@@ -67,8 +78,9 @@ def test_a_section_that_is_not_a_table_is_an_error(limits: Callable[..., list[An
         ("127.0.0.1:6379", "unsupported"),
     ],
 )
-def test_a_malformed_state_url_names_state_url(limits: Callable[..., list[Any]], url: str,
-                                               words: str) -> None:
+def test_a_malformed_state_url_names_state_url(
+    limits: Callable[..., list[Any]], url: str, words: str
+) -> None:
     """A state URL that cannot work is a ConfigError on state_url from GOLDEN_PATH_STATE_URL."""
     with pytest.raises(ConfigError) as caught:
         limits(state_url=url, rate_limits={"requests_per_minute": 10})
@@ -82,8 +94,10 @@ def test_a_malformed_state_url_names_state_url(limits: Callable[..., list[Any]],
 def test_a_state_url_password_is_never_shown(limits: Callable[..., list[Any]]) -> None:
     """The password of a Redis URL appears in no error message."""
     with pytest.raises(ConfigError) as caught:
-        limits(state_url="redis://user:hunter2@127.0.0.1:6379/0?bogus=1",
-               rate_limits={"requests_per_minute": 10})
+        limits(
+            state_url="redis://user:hunter2@127.0.0.1:6379/0?bogus=1",
+            rate_limits={"requests_per_minute": 10},
+        )
     assert "hunter2" not in str(caught.value)
 
 
@@ -106,16 +120,26 @@ def test_a_team_scope_needs_a_team(limits: Callable[..., list[Any]]) -> None:
 def test_conflicting_store_error_settings_are_refused() -> None:
     """One reservation covers both sections, so they must agree on on_store_error."""
     with pytest.raises(ConfigError) as caught:
-        parse_limits({"rate_limits": {"requests_per_minute": 1, "on_store_error": "allow"},
-                      "budgets": {"tokens_per_day": 1, "on_store_error": "deny"}}, locate=locate)
+        parse_limits(
+            {
+                "rate_limits": {"requests_per_minute": 1, "on_store_error": "allow"},
+                "budgets": {"tokens_per_day": 1, "on_store_error": "deny"},
+            },
+            locate=locate,
+        )
     assert caught.value.fields == ("budgets.on_store_error",)
 
 
 def test_a_valid_file_builds_one_limits_policy(limits: Callable[..., list[Any]]) -> None:
     """The issue's example file gives one policy holding the four limits with their scopes."""
     (policy,) = limits(
-        rate_limits={"requests_per_minute": 600, "tokens_per_minute": 1_000_000,
-                     "scope": "team+model", "max_wait_s": 5, "on_store_error": "allow"},
+        rate_limits={
+            "requests_per_minute": 600,
+            "tokens_per_minute": 1_000_000,
+            "scope": "team+model",
+            "max_wait_s": 5,
+            "on_store_error": "allow",
+        },
         budgets={"tokens_per_day": 5_000_000, "tokens_per_month": 100_000_000, "scope": "team"},
     )
     assert isinstance(policy, LimitsPolicy)

@@ -22,22 +22,33 @@ MODEL = "gemini-2.5-flash"
 
 def usage(policy: LimitsPolicy, team: str = "ml") -> dict[str, int]:
     """Current usage per limit, as ``budget status`` reads it."""
-    rows = usage_rows(policy.config, policy.store, prefix=policy.prefix, team=team, app=None,
-                      model=MODEL, clock=lambda: FIXED_NOW)
+    rows = usage_rows(
+        policy.config,
+        policy.store,
+        prefix=policy.prefix,
+        team=team,
+        app=None,
+        model=MODEL,
+        clock=lambda: FIXED_NOW,
+    )
     return {row.limit: row.used for row in rows}
 
 
 def generations(emulator: Any) -> int:
-    return sum(1 for r in emulator.api_requests() if "generateContent" in r.path
-               or "GenerateContent" in r.path)
+    return sum(
+        1
+        for r in emulator.api_requests()
+        if "generateContent" in r.path or "GenerateContent" in r.path
+    )
 
 
 def decisions(event: Any) -> list[dict[str, Any]]:
     return [d for d in event.policy if d["policy"] == "limits"]
 
 
-def test_exact_under_32_threads(limits: Callable[..., list[Any]], make_client: Any,
-                                emulator: Any) -> None:
+def test_exact_under_32_threads(
+    limits: Callable[..., list[Any]], make_client: Any, emulator: Any
+) -> None:
     """1,000 calls from 32 threads against 500 requests per minute: exactly 500 go out."""
     policies = limits(rate_limits={"requests_per_minute": 500}, clock=lambda: FIXED_NOW)
     client = make_client(team="ml", policies=policies)
@@ -60,8 +71,9 @@ def test_exact_under_32_threads(limits: Callable[..., list[Any]], make_client: A
     assert usage(policies[0])["rate_limits.requests_per_minute"] == 500
 
 
-def test_exact_under_asyncio(limits: Callable[..., list[Any]], make_client: Any,
-                             emulator: Any) -> None:
+def test_exact_under_asyncio(
+    limits: Callable[..., list[Any]], make_client: Any, emulator: Any
+) -> None:
     """1,000 concurrent async calls against 500 requests per minute: exactly 500 go out."""
     policies = limits(rate_limits={"requests_per_minute": 500}, clock=lambda: FIXED_NOW)
     client = make_client(team="ml", policies=policies)
@@ -84,33 +96,39 @@ def test_exact_under_asyncio(limits: Callable[..., list[Any]], make_client: Any,
     assert generations(emulator) == 500
 
 
-def test_budget_is_charged_real_usage(limits: Callable[..., list[Any]],
-                                      make_client: Any) -> None:
+def test_budget_is_charged_real_usage(limits: Callable[..., list[Any]], make_client: Any) -> None:
     """After a call, the day and month budgets hold its real totalTokenCount, not the estimate."""
-    policies = limits(budgets={"tokens_per_day": 1_000_000, "tokens_per_month": 10_000_000},
-                      clock=lambda: FIXED_NOW)
+    policies = limits(
+        budgets={"tokens_per_day": 1_000_000, "tokens_per_month": 10_000_000},
+        clock=lambda: FIXED_NOW,
+    )
     client = make_client(team="ml", policies=policies)
     response = client.models.generate_content(model=MODEL, contents="how many tokens is this?")
     total = response.usage_metadata.total_token_count
     assert total
-    assert usage(policies[0]) == {"budgets.tokens_per_day": total,
-                                  "budgets.tokens_per_month": total}
+    assert usage(policies[0]) == {
+        "budgets.tokens_per_day": total,
+        "budgets.tokens_per_month": total,
+    }
 
 
-def test_a_stream_is_charged_the_usage_of_its_last_chunk(limits: Callable[..., list[Any]],
-                                                         make_client: Any) -> None:
+def test_a_stream_is_charged_the_usage_of_its_last_chunk(
+    limits: Callable[..., list[Any]], make_client: Any
+) -> None:
     """A sync stream read to its end is reconciled with the usage its last chunk reports."""
     policies = limits(rate_limits={"tokens_per_minute": 100_000}, clock=lambda: FIXED_NOW)
     client = make_client(team="ml", policies=policies)
-    chunks = list(client.models.generate_content_stream(
-        model=MODEL, contents="stream me a few words please"))
+    chunks = list(
+        client.models.generate_content_stream(model=MODEL, contents="stream me a few words please")
+    )
     total = chunks[-1].usage_metadata.total_token_count
     assert total
     assert usage(policies[0])["rate_limits.tokens_per_minute"] == total
 
 
-def test_an_async_stream_is_charged_its_real_usage(limits: Callable[..., list[Any]],
-                                                   make_client: Any) -> None:
+def test_an_async_stream_is_charged_its_real_usage(
+    limits: Callable[..., list[Any]], make_client: Any
+) -> None:
     """An async stream is reconciled the same way."""
     policies = limits(budgets={"tokens_per_day": 100_000}, clock=lambda: FIXED_NOW)
     client = make_client(team="ml", policies=policies)
@@ -118,7 +136,8 @@ def test_an_async_stream_is_charged_its_real_usage(limits: Callable[..., list[An
     async def main() -> int:
         last = None
         async for chunk in await client.aio.models.generate_content_stream(
-                model=MODEL, contents="an async stream of words"):
+            model=MODEL, contents="an async stream of words"
+        ):
             last = chunk
         assert last is not None
         return int(last.usage_metadata.total_token_count)
@@ -127,8 +146,9 @@ def test_an_async_stream_is_charged_its_real_usage(limits: Callable[..., list[An
     assert usage(policies[0])["budgets.tokens_per_day"] == total
 
 
-def test_a_cut_stream_costs_the_usage_seen_so_far(limits: Callable[..., list[Any]],
-                                                  make_client: Any, emulator: Any) -> None:
+def test_a_cut_stream_costs_the_usage_seen_so_far(
+    limits: Callable[..., list[Any]], make_client: Any, emulator: Any
+) -> None:
     """A stream broken by an error event is charged the prompt tokens its chunks reported."""
     policies = limits(budgets={"tokens_per_day": 100_000}, clock=lambda: FIXED_NOW)
     client = make_client(team="ml", policies=policies)
@@ -144,7 +164,8 @@ def test_a_cut_stream_costs_the_usage_seen_so_far(limits: Callable[..., list[Any
 
 
 def test_a_denied_call_says_which_limit_and_when_to_retry(
-        limits: Callable[..., list[Any]], make_client: Any, audit: Any, emulator: Any) -> None:
+    limits: Callable[..., list[Any]], make_client: Any, audit: Any, emulator: Any
+) -> None:
     """Over the limit: BudgetExceeded with limit and retry_after; the audit event names it."""
     policies = limits(rate_limits={"requests_per_minute": 1}, clock=lambda: FIXED_NOW)
     client = make_client(team="ml", policies=policies)
@@ -164,8 +185,9 @@ def test_a_denied_call_says_which_limit_and_when_to_retry(
     assert generations(emulator) == 1
 
 
-def test_a_sliding_window_frees_capacity_gradually(limits: Callable[..., list[Any]],
-                                                   make_client: Any) -> None:
+def test_a_sliding_window_frees_capacity_gradually(
+    limits: Callable[..., list[Any]], make_client: Any
+) -> None:
     """The previous minute counts by how much of it is still in the last 60 s, and
     retry_after says when enough of it has slid out."""
     now = [FIXED_NOW]
@@ -184,11 +206,13 @@ def test_a_sliding_window_frees_capacity_gradually(limits: Callable[..., list[An
     assert caught.value.retry_after == 6.0
 
 
-def test_an_exhausted_budget_retries_after_midnight_utc(limits: Callable[..., list[Any]],
-                                                        make_client: Any) -> None:
+def test_an_exhausted_budget_retries_after_midnight_utc(
+    limits: Callable[..., list[Any]], make_client: Any
+) -> None:
     """A day budget without room denies with retry_after = seconds to the next UTC day."""
-    policies = limits(budgets={"tokens_per_day": 200, "default_output_tokens": 50},
-                      clock=lambda: FIXED_NOW)
+    policies = limits(
+        budgets={"tokens_per_day": 200, "default_output_tokens": 50}, clock=lambda: FIXED_NOW
+    )
     client = make_client(team="ml", policies=policies)
     client.models.generate_content(model=MODEL, contents="short")
     with pytest.raises(BudgetExceeded) as caught:
@@ -198,33 +222,40 @@ def test_an_exhausted_budget_retries_after_midnight_utc(limits: Callable[..., li
 
 
 def test_a_request_bigger_than_the_limit_has_no_retry_after(
-        limits: Callable[..., list[Any]], make_client: Any) -> None:
+    limits: Callable[..., list[Any]], make_client: Any
+) -> None:
     """A request that could never fit says so: retry_after None."""
     policies = limits(rate_limits={"tokens_per_minute": 100}, clock=lambda: FIXED_NOW)
     client = make_client(team="ml", policies=policies)
     with pytest.raises(BudgetExceeded) as caught:
         client.models.generate_content(
-            model=MODEL, contents="hello",
-            config=types.GenerateContentConfig(max_output_tokens=500))
+            model=MODEL, contents="hello", config=types.GenerateContentConfig(max_output_tokens=500)
+        )
     assert caught.value.retry_after is None
     assert "more than the whole limit" in caught.value.reason
 
 
-def test_a_failed_call_gives_its_tokens_back(limits: Callable[..., list[Any]],
-                                             make_client: Any, emulator: Any) -> None:
+def test_a_failed_call_gives_its_tokens_back(
+    limits: Callable[..., list[Any]], make_client: Any, emulator: Any
+) -> None:
     """A call the API fails costs no tokens; it still counts as a request sent."""
-    policies = limits(rate_limits={"requests_per_minute": 10, "tokens_per_minute": 10_000},
-                      clock=lambda: FIXED_NOW)
+    policies = limits(
+        rate_limits={"requests_per_minute": 10, "tokens_per_minute": 10_000},
+        clock=lambda: FIXED_NOW,
+    )
     client = make_client(team="ml", policies=policies)
     emulator.fail_next(500)
     with pytest.raises(errors.APIError):
         client.models.generate_content(model=MODEL, contents="this will fail")
-    assert usage(policies[0]) == {"rate_limits.requests_per_minute": 1,
-                                  "rate_limits.tokens_per_minute": 0}
+    assert usage(policies[0]) == {
+        "rate_limits.requests_per_minute": 1,
+        "rate_limits.tokens_per_minute": 0,
+    }
 
 
 def test_a_call_denied_further_down_the_chain_costs_nothing(
-        limits: Callable[..., list[Any]], make_client: Any) -> None:
+    limits: Callable[..., list[Any]], make_client: Any
+) -> None:
     """When a later policy refuses the call, the reservation is released entirely."""
 
     class Refuse:
@@ -233,17 +264,22 @@ def test_a_call_denied_further_down_the_chain_costs_nothing(
         def on_request(self, request: GenAIRequest) -> None:
             raise Deny("not today")
 
-    policies = limits(rate_limits={"requests_per_minute": 10, "tokens_per_minute": 10_000},
-                      clock=lambda: FIXED_NOW)
+    policies = limits(
+        rate_limits={"requests_per_minute": 10, "tokens_per_minute": 10_000},
+        clock=lambda: FIXED_NOW,
+    )
     client = make_client(team="ml", policies=[*policies, Refuse()])
     with pytest.raises(PolicyViolation):
         client.models.generate_content(model=MODEL, contents="refused")
-    assert usage(policies[0]) == {"rate_limits.requests_per_minute": 0,
-                                  "rate_limits.tokens_per_minute": 0}
+    assert usage(policies[0]) == {
+        "rate_limits.requests_per_minute": 0,
+        "rate_limits.tokens_per_minute": 0,
+    }
 
 
-def test_a_429_puts_the_scope_in_cooldown(limits: Callable[..., list[Any]], make_client: Any,
-                                          emulator: Any, audit: Any) -> None:
+def test_a_429_puts_the_scope_in_cooldown(
+    limits: Callable[..., list[Any]], make_client: Any, emulator: Any, audit: Any
+) -> None:
     """After a 429 with a retryDelay, calls are held back until then instead of hammering:
     denied with that retry_after when they may not wait, sent after waiting when they may."""
     client = make_client(team="ml", policies=limits(rate_limits={"requests_per_minute": 100}))
@@ -260,19 +296,21 @@ def test_a_429_puts_the_scope_in_cooldown(limits: Callable[..., list[Any]], make
     assert 0 < denied.value.retry_after <= 0.4
     assert generations(emulator) == 1
     # Another client of the same process and team, allowed to wait, waits it out.
-    patient = make_client(team="ml", policies=limits(
-        rate_limits={"requests_per_minute": 100, "max_wait_s": 5}))
+    patient = make_client(
+        team="ml", policies=limits(rate_limits={"requests_per_minute": 100, "max_wait_s": 5})
+    )
     patient.models.generate_content(model=MODEL, contents="waited")
     assert [d["action"] for d in decisions(audit.events[-1])] == ["wait"]
     assert generations(emulator) == 2
 
 
-def test_async_calls_wait_without_blocking_the_event_loop(limits: Callable[..., list[Any]],
-                                                          make_client: Any,
-                                                          emulator: Any) -> None:
+def test_async_calls_wait_without_blocking_the_event_loop(
+    limits: Callable[..., list[Any]], make_client: Any, emulator: Any
+) -> None:
     """An async call in a cooldown awaits capacity; other tasks keep running meanwhile."""
-    client = make_client(team="ml", policies=limits(
-        rate_limits={"requests_per_minute": 100, "max_wait_s": 5}))
+    client = make_client(
+        team="ml", policies=limits(rate_limits={"requests_per_minute": 100, "max_wait_s": 5})
+    )
     emulator.fail_next(429, retry_delay_s=1)
     with pytest.raises(errors.APIError):
         client.models.generate_content(model=MODEL, contents="too much")
@@ -306,19 +344,32 @@ def make_request(body: dict[str, Any], path: str, team: str = "ml") -> GenAIRequ
     wire = classify("POST", path)
     return GenAIRequest(
         request_id="r1",
-        identity=Identity(app=None, team=team, client_id="acme-gp/1.0", backend="ai_studio",
-                          project=None, location=None),
-        method="POST", url=httpx2.URL(f"http://127.0.0.1{path}"), headers=httpx2.Headers(),
-        raw=json.dumps(body).encode(), surface=wire.surface, api_method=wire.api_method,
-        model=wire.model or body.get("model"), stream=wire.stream)
+        identity=Identity(
+            app=None,
+            team=team,
+            client_id="acme-gp/1.0",
+            backend="ai_studio",
+            project=None,
+            location=None,
+        ),
+        method="POST",
+        url=httpx2.URL(f"http://127.0.0.1{path}"),
+        headers=httpx2.Headers(),
+        raw=json.dumps(body).encode(),
+        surface=wire.surface,
+        api_method=wire.api_method,
+        model=wire.model or body.get("model"),
+        stream=wire.stream,
+    )
 
 
 def test_aon_request_awaits_capacity(limits: Callable[..., list[Any]]) -> None:
     """The async hook (for a chain that awaits hooks) waits out a cooldown without blocking."""
     (policy,) = limits(rate_limits={"requests_per_minute": 100, "max_wait_s": 5})
     policy.store.cooldown(f"{policy.prefix}:team=ml:cooldown", 0.2)
-    request = make_request({"contents": [{"parts": [{"text": "hi"}]}]},
-                           f"/v1/models/{MODEL}:generateContent")
+    request = make_request(
+        {"contents": [{"parts": [{"text": "hi"}]}]}, f"/v1/models/{MODEL}:generateContent"
+    )
 
     async def main() -> int:
         ticks = 0
@@ -341,19 +392,46 @@ def test_aon_request_awaits_capacity(limits: Callable[..., list[Any]]) -> None:
 @pytest.mark.parametrize(
     ("body", "path", "expected"),
     [
-        ({"contents": [{"parts": [{"text": "x" * 400}]}],
-          "generationConfig": {"maxOutputTokens": 50}},
-         f"/v1/models/{MODEL}:generateContent", 100 + 50),
-        ({"contents": [{"parts": [{"text": "x" * 40}]}],
-          "generationConfig": {"maxOutputTokens": 10, "candidateCount": 3}},
-         f"/v1/models/{MODEL}:streamGenerateContent", 10 + 30),
-        ({"contents": [{"parts": [
-            {"text": "x" * 40}, {"inlineData": {"mimeType": "image/png", "data": "A" * 99999}}]}]},
-         f"/v1/models/{MODEL}:generateContent", 10 + 258 + 1024),
-        ({"model": MODEL, "messages": [{"role": "user", "content": "y" * 80}], "max_tokens": 7},
-         "/v1beta/openai/chat/completions", 20 + 7),
-        ({"content": {"parts": [{"text": "z" * 400}]}},
-         "/v1/models/text-embedding-004:embedContent", 100),
+        (
+            {
+                "contents": [{"parts": [{"text": "x" * 400}]}],
+                "generationConfig": {"maxOutputTokens": 50},
+            },
+            f"/v1/models/{MODEL}:generateContent",
+            100 + 50,
+        ),
+        (
+            {
+                "contents": [{"parts": [{"text": "x" * 40}]}],
+                "generationConfig": {"maxOutputTokens": 10, "candidateCount": 3},
+            },
+            f"/v1/models/{MODEL}:streamGenerateContent",
+            10 + 30,
+        ),
+        (
+            {
+                "contents": [
+                    {
+                        "parts": [
+                            {"text": "x" * 40},
+                            {"inlineData": {"mimeType": "image/png", "data": "A" * 99999}},
+                        ]
+                    }
+                ]
+            },
+            f"/v1/models/{MODEL}:generateContent",
+            10 + 258 + 1024,
+        ),
+        (
+            {"model": MODEL, "messages": [{"role": "user", "content": "y" * 80}], "max_tokens": 7},
+            "/v1beta/openai/chat/completions",
+            20 + 7,
+        ),
+        (
+            {"content": {"parts": [{"text": "z" * 400}]}},
+            "/v1/models/text-embedding-004:embedContent",
+            100,
+        ),
     ],
 )
 def test_estimates(body: dict[str, Any], path: str, expected: int) -> None:
@@ -361,8 +439,9 @@ def test_estimates(body: dict[str, Any], path: str, expected: int) -> None:
     assert estimate_tokens(make_request(body, path)) == expected
 
 
-def test_calls_that_spend_no_quota_are_not_limited(limits: Callable[..., list[Any]],
-                                                   make_client: Any) -> None:
+def test_calls_that_spend_no_quota_are_not_limited(
+    limits: Callable[..., list[Any]], make_client: Any
+) -> None:
     """countTokens and listing models pass even with no capacity left."""
     policies = limits(rate_limits={"requests_per_minute": 1}, clock=lambda: FIXED_NOW)
     client = make_client(team="ml", policies=policies)

@@ -28,16 +28,25 @@ DAY_KEY = "golden-path:team=ml:tokens:d2026-01-01"
 
 
 def usage(policy: LimitsPolicy, team: str = "ml") -> dict[str, int]:
-    rows = usage_rows(policy.config, policy.store, prefix=policy.prefix, team=team, app=None,
-                      model=MODEL, clock=lambda: FIXED_NOW)
+    rows = usage_rows(
+        policy.config,
+        policy.store,
+        prefix=policy.prefix,
+        team=team,
+        app=None,
+        model=MODEL,
+        clock=lambda: FIXED_NOW,
+    )
     return {row.limit: row.used for row in rows}
 
 
-def test_exact_under_32_threads_on_redis(limits: Callable[..., list[Any]], make_client: Any,
-                                         redis_url: str, emulator: Any) -> None:
+def test_exact_under_32_threads_on_redis(
+    limits: Callable[..., list[Any]], make_client: Any, redis_url: str, emulator: Any
+) -> None:
     """400 calls from 32 threads against 200 requests per minute in Redis: exactly 200 go out."""
-    policies = limits(state_url=redis_url, rate_limits={"requests_per_minute": 200},
-                      clock=lambda: FIXED_NOW)
+    policies = limits(
+        state_url=redis_url, rate_limits={"requests_per_minute": 200}, clock=lambda: FIXED_NOW
+    )
     client = make_client(team="ml", policies=policies)
 
     def call(_: int) -> bool:
@@ -54,11 +63,14 @@ def test_exact_under_32_threads_on_redis(limits: Callable[..., list[Any]], make_
 
 
 def test_redis_budget_holds_real_usage_in_expiring_keys(
-        limits: Callable[..., list[Any]], make_client: Any, redis_server: RedisServer,
-        redis_url: str) -> None:
+    limits: Callable[..., list[Any]], make_client: Any, redis_server: RedisServer, redis_url: str
+) -> None:
     """Counters live under the URL's prefix, hold the real usage, and expire on their own."""
-    policies = limits(state_url=f"{redis_url}?prefix=acme&timeout_ms=200",
-                      budgets={"tokens_per_day": 100_000}, clock=lambda: FIXED_NOW)
+    policies = limits(
+        state_url=f"{redis_url}?prefix=acme&timeout_ms=200",
+        budgets={"tokens_per_day": 100_000},
+        clock=lambda: FIXED_NOW,
+    )
     client = make_client(team="ml", policies=policies)
     response = client.models.generate_content(model=MODEL, contents="count my tokens")
     with redis_server.client() as raw:
@@ -70,12 +82,20 @@ def test_redis_budget_holds_real_usage_in_expiring_keys(
 
 
 def test_garbage_in_a_key_never_crashes_a_call(
-        limits: Callable[..., list[Any]], make_client: Any, redis_server: RedisServer,
-        redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    limits: Callable[..., list[Any]],
+    make_client: Any,
+    redis_server: RedisServer,
+    redis_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """A counter holding text, or a key of the wrong type, is reset with a warning; the call
     goes through and the counter then holds exactly its usage."""
-    policies = limits(state_url=redis_url, budgets={"tokens_per_day": 100_000},
-                      rate_limits={"requests_per_minute": 10}, clock=lambda: FIXED_NOW)
+    policies = limits(
+        state_url=redis_url,
+        budgets={"tokens_per_day": 100_000},
+        rate_limits={"requests_per_minute": 10},
+        clock=lambda: FIXED_NOW,
+    )
     client = make_client(team="ml", policies=policies)
     minute = f"golden-path:team=ml:requests:m{int(FIXED_NOW // 60)}"
     with redis_server.client() as raw:
@@ -92,17 +112,25 @@ def test_garbage_in_a_key_never_crashes_a_call(
 
 
 def test_keys_lost_mid_call_are_not_corrupted(
-        limits: Callable[..., list[Any]], make_client: Any, redis_server: RedisServer,
-        redis_url: str, emulator: Any) -> None:
+    limits: Callable[..., list[Any]],
+    make_client: Any,
+    redis_server: RedisServer,
+    redis_url: str,
+    emulator: Any,
+) -> None:
     """Keys wiped while a call is in flight: its reconciliation neither crashes nor leaves a
     negative or made-up count."""
-    policies = limits(state_url=redis_url, budgets={"tokens_per_day": 100_000},
-                      clock=lambda: FIXED_NOW)
+    policies = limits(
+        state_url=redis_url, budgets={"tokens_per_day": 100_000}, clock=lambda: FIXED_NOW
+    )
     client = make_client(team="ml", policies=policies)
     emulator.set_latency(0.5)
     done: list[Any] = []
-    thread = threading.Thread(target=lambda: done.append(
-        client.models.generate_content(model=MODEL, contents="in flight")))
+    thread = threading.Thread(
+        target=lambda: done.append(
+            client.models.generate_content(model=MODEL, contents="in flight")
+        )
+    )
     thread.start()
     deadline = time.monotonic() + 10
     while not emulator.api_requests() and time.monotonic() < deadline:
@@ -120,13 +148,20 @@ def test_keys_lost_mid_call_are_not_corrupted(
 
 
 @pytest.mark.parametrize("on_store_error", ["deny", "allow"])
-def test_redis_outage_then_recovery(limits: Callable[..., list[Any]], make_client: Any,
-                                    own_redis: RedisServer, audit: Any,
-                                    on_store_error: str) -> None:
+def test_redis_outage_then_recovery(
+    limits: Callable[..., list[Any]],
+    make_client: Any,
+    own_redis: RedisServer,
+    audit: Any,
+    on_store_error: str,
+) -> None:
     """Redis stopped mid-run: calls are denied (fail closed) or allowed, as configured, and
     audited; when Redis is back the limits apply again without a restart."""
-    policies = limits(state_url=own_redis.url, clock=lambda: FIXED_NOW, rate_limits={
-        "requests_per_minute": 1000, "on_store_error": on_store_error})
+    policies = limits(
+        state_url=own_redis.url,
+        clock=lambda: FIXED_NOW,
+        rate_limits={"requests_per_minute": 1000, "on_store_error": on_store_error},
+    )
     client = make_client(team="ml", policies=policies)
     client.models.generate_content(model=MODEL, contents="before")
     own_redis.stop()
@@ -159,13 +194,16 @@ def test_redis_outage_then_recovery(limits: Callable[..., list[Any]], make_clien
     assert not [d for d in audit.events[-1].policy if d["policy"] == "limits"]
 
 
-def test_a_slow_redis_is_bounded_by_the_timeout(limits: Callable[..., list[Any]],
-                                                make_client: Any, own_redis: RedisServer,
-                                                emulator: Any) -> None:
+def test_a_slow_redis_is_bounded_by_the_timeout(
+    limits: Callable[..., list[Any]], make_client: Any, own_redis: RedisServer, emulator: Any
+) -> None:
     """A Redis that does not answer in time counts as unreachable (here: denied), instead of
     holding the call for as long as Redis is stuck."""
-    policies = limits(state_url=f"{own_redis.url}?timeout_ms=50",
-                      rate_limits={"requests_per_minute": 1000}, clock=lambda: FIXED_NOW)
+    policies = limits(
+        state_url=f"{own_redis.url}?timeout_ms=50",
+        rate_limits={"requests_per_minute": 1000},
+        clock=lambda: FIXED_NOW,
+    )
     client = make_client(team="ml", policies=policies)
     client.models.generate_content(model=MODEL, contents="warm up the connection")
     with own_redis.client() as raw:
@@ -179,8 +217,9 @@ def test_a_slow_redis_is_bounded_by_the_timeout(limits: Callable[..., list[Any]]
     assert len(emulator.api_requests()) == 1
 
 
-def test_fleet_never_overspends_beyond_in_flight(redis_url: str, redis_server: RedisServer,
-                                                 emulator: Any, tmp_path: Path) -> None:
+def test_fleet_never_overspends_beyond_in_flight(
+    redis_url: str, redis_server: RedisServer, emulator: Any, tmp_path: Path
+) -> None:
     """4 processes x 8 threads spend one Redis budget: the overshoot stays within what can be
     in flight (32 calls x the largest excess of real usage over a reservation), and the
     counter equals the real usage of every allowed call."""
@@ -189,9 +228,20 @@ def test_fleet_never_overspends_beyond_in_flight(redis_url: str, redis_server: R
     worker = Path(__file__).with_name("fleet_worker.py")
     procs = [
         subprocess.Popen(
-            [sys.executable, str(worker), emulator.url, redis_url, str(budget), str(threads),
-             str(go), str(FIXED_NOW)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                str(worker),
+                emulator.url,
+                redis_url,
+                str(budget),
+                str(threads),
+                str(go),
+                str(FIXED_NOW),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(processes)
     ]
     deadline = time.monotonic() + 60
@@ -210,8 +260,10 @@ def test_fleet_never_overspends_beyond_in_flight(redis_url: str, redis_server: R
     real = sum(r["tokens"] for r in results)
     bound = processes * threads * max(r["max_excess"] for r in results)
     overshoot = counted - budget
-    print(f"\nfleet: {sum(r['allowed'] for r in results)} calls allowed, budget {budget}, "
-          f"counted {counted}, overshoot {overshoot}, in-flight bound {bound}")
+    print(
+        f"\nfleet: {sum(r['allowed'] for r in results)} calls allowed, budget {budget}, "
+        f"counted {counted}, overshoot {overshoot}, in-flight bound {bound}"
+    )
     assert [e for r in results for e in r["errors"]] == []
     assert counted == real, results
     assert overshoot <= bound, results
@@ -219,14 +271,16 @@ def test_fleet_never_overspends_beyond_in_flight(redis_url: str, redis_server: R
     assert all(r["allowed"] > 0 for r in results), results
 
 
-def test_a_429_cooldown_is_shared_through_redis(limits: Callable[..., list[Any]],
-                                                make_client: Any, redis_url: str,
-                                                emulator: Any) -> None:
+def test_a_429_cooldown_is_shared_through_redis(
+    limits: Callable[..., list[Any]], make_client: Any, redis_url: str, emulator: Any
+) -> None:
     """A 429 seen by one replica holds back the others of the same scope."""
-    one = make_client(team="ml", policies=limits(state_url=redis_url,
-                                                 rate_limits={"requests_per_minute": 100}))
-    other = make_client(team="ml", policies=limits(state_url=redis_url,
-                                                   rate_limits={"requests_per_minute": 100}))
+    one = make_client(
+        team="ml", policies=limits(state_url=redis_url, rate_limits={"requests_per_minute": 100})
+    )
+    other = make_client(
+        team="ml", policies=limits(state_url=redis_url, rate_limits={"requests_per_minute": 100})
+    )
     emulator.fail_next(429, retry_delay_s=30)
     with pytest.raises(errors.APIError):
         one.models.generate_content(model=MODEL, contents="too much")
@@ -238,11 +292,14 @@ def test_a_429_cooldown_is_shared_through_redis(limits: Callable[..., list[Any]]
 
 
 def test_counts_stay_exact_when_redis_forgets_its_scripts(
-        limits: Callable[..., list[Any]], make_client: Any, redis_server: RedisServer,
-        redis_url: str) -> None:
+    limits: Callable[..., list[Any]], make_client: Any, redis_server: RedisServer, redis_url: str
+) -> None:
     """A Redis that lost its scripts (restart, SCRIPT FLUSH) mid-run never double-reserves."""
-    policies = limits(state_url=f"{redis_url}?prefix=flush", budgets={"tokens_per_day": 100_000},
-                      clock=lambda: FIXED_NOW)
+    policies = limits(
+        state_url=f"{redis_url}?prefix=flush",
+        budgets={"tokens_per_day": 100_000},
+        clock=lambda: FIXED_NOW,
+    )
     client = make_client(team="ml", policies=policies)
     total = 0
     for text in ("one", "two words", "three words here", "four more words here"):

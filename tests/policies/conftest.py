@@ -50,8 +50,9 @@ def _policy_file(tmp_path: Path) -> Callable[[str], Path]:
 
 
 @pytest.fixture(name="governed")
-def _governed(make_client: Callable[..., Any], policy_file: Callable[[str], Path]
-              ) -> Callable[..., Any]:
+def _governed(
+    make_client: Callable[..., Any], policy_file: Callable[[str], Path]
+) -> Callable[..., Any]:
     """An AI Studio client on the emulator governed by the given policy text."""
 
     def make(text: str, **overrides: Any) -> Any:
@@ -61,8 +62,9 @@ def _governed(make_client: Callable[..., Any], policy_file: Callable[[str], Path
 
 
 @pytest.fixture(name="vertex_governed")
-def _vertex_governed(emulator: Any, audit: Any, policy_file: Callable[[str], Path],
-                     tmp_path: Path) -> Callable[..., Any]:
+def _vertex_governed(
+    emulator: Any, audit: Any, policy_file: Callable[[str], Path], tmp_path: Path
+) -> Callable[..., Any]:
     """A Vertex client (service-account key issued by the emulator) with a policy file."""
     import golden_path
 
@@ -71,9 +73,15 @@ def _vertex_governed(emulator: Any, audit: Any, policy_file: Callable[[str], Pat
 
     def make(text: str, **overrides: Any) -> Any:
         settings: dict[str, Any] = {
-            "backend": "vertex", "project": "emu-project", "location": "europe-west4",
-            "credentials_file": str(key), "base_url": emulator.url, "retry_attempts": 1,
-            "policy_file": str(policy_file(text)), "team": "ML Platform", "app": "chat-bot",
+            "backend": "vertex",
+            "project": "emu-project",
+            "location": "europe-west4",
+            "credentials_file": str(key),
+            "base_url": emulator.url,
+            "retry_attempts": 1,
+            "policy_file": str(policy_file(text)),
+            "team": "ML Platform",
+            "app": "chat-bot",
         }
         settings.update(overrides)
         return golden_path.create_client(audit_sinks=[audit], **settings)

@@ -25,21 +25,29 @@ def _decisions(audit: Any, policy: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_alias_resolves_before_the_allowlist(governed: Governed, emulator: Any, audit: Any,
-                                             mode: str) -> None:
+def test_alias_resolves_before_the_allowlist(
+    governed: Governed, emulator: Any, audit: Any, mode: str
+) -> None:
     """An alias is rewritten in the URL and the allowlist judges the model it resolves to."""
-    client = governed('[models]\nallow = ["gemini-2.5-*"]\n[models.aliases]\n'
-                      'fast = "gemini-2.5-flash"\n')
+    client = governed(
+        '[models]\nallow = ["gemini-2.5-*"]\n[models.aliases]\nfast = "gemini-2.5-flash"\n'
+    )
     generate(client, mode, "fast", "hello")
     assert "/models/gemini-2.5-flash:" in _sent(emulator).path
     assert _decisions(audit, "models") == [
-        {"policy": "models", "action": "alias", "reason": "fast -> gemini-2.5-flash",
-         "enforced": True}]
+        {
+            "policy": "models",
+            "action": "alias",
+            "reason": "fast -> gemini-2.5-flash",
+            "enforced": True,
+        }
+    ]
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_allowlist_denies_before_the_network(governed: Governed, emulator: Any, audit: Any,
-                                             mode: str) -> None:
+def test_allowlist_denies_before_the_network(
+    governed: Governed, emulator: Any, audit: Any, mode: str
+) -> None:
     """A model outside the allowlist raises PolicyViolation naming policy, reason and request."""
     client = governed('[models]\nallow = ["gemini-2.5-*"]\n')
     with pytest.raises(golden_path.PolicyViolation) as caught:
@@ -52,11 +60,14 @@ def test_allowlist_denies_before_the_network(governed: Governed, emulator: Any, 
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_models_report_mode_changes_nothing(governed: Governed, emulator: Any, audit: Any,
-                                            mode: str) -> None:
+def test_models_report_mode_changes_nothing(
+    governed: Governed, emulator: Any, audit: Any, mode: str
+) -> None:
     """In report mode a disallowed model and an alias are recorded, not enforced."""
-    client = governed('[models]\nmode = "report"\nallow = ["gemini-2.5-pro"]\n'
-                      '[models.aliases]\nfast = "gemini-2.5-pro"\n')
+    client = governed(
+        '[models]\nmode = "report"\nallow = ["gemini-2.5-pro"]\n'
+        '[models.aliases]\nfast = "gemini-2.5-pro"\n'
+    )
     generate(client, mode, "gemini-2.5-flash", "hello")
     assert "/models/gemini-2.5-flash:" in _sent(emulator).path
     decisions = _decisions(audit, "models")
@@ -67,8 +78,9 @@ def test_models_report_mode_changes_nothing(governed: Governed, emulator: Any, a
 def test_generation_clamps_output_tokens(governed: Governed, emulator: Any, mode: str) -> None:
     """A larger maxOutputTokens is clamped to the cap; a missing one is set to it."""
     client = governed("[generation]\nmax_output_tokens = 100\n")
-    generate(client, mode, "gemini-2.5-flash", "hi",
-             types.GenerateContentConfig(max_output_tokens=5000))
+    generate(
+        client, mode, "gemini-2.5-flash", "hi", types.GenerateContentConfig(max_output_tokens=5000)
+    )
     generate(client, mode, "gemini-2.5-flash", "hi")
     bodies = [r.body for r in emulator.api_requests()]
     assert [b["generationConfig"]["maxOutputTokens"] for b in bodies] == [100, 100]
@@ -79,10 +91,16 @@ def test_generation_deny_on_exceed(governed: Governed, emulator: Any, mode: str)
     """With on_exceed = "deny" a request above the cap is refused; one below it passes as is."""
     client = governed('[generation]\nmax_output_tokens = 100\non_exceed = "deny"\n')
     with pytest.raises(golden_path.PolicyViolation, match="exceeds the limit of 100"):
-        generate(client, mode, "gemini-2.5-flash", "hi",
-                 types.GenerateContentConfig(max_output_tokens=101))
-    generate(client, mode, "gemini-2.5-flash", "hi",
-             types.GenerateContentConfig(max_output_tokens=99))
+        generate(
+            client,
+            mode,
+            "gemini-2.5-flash",
+            "hi",
+            types.GenerateContentConfig(max_output_tokens=101),
+        )
+    generate(
+        client, mode, "gemini-2.5-flash", "hi", types.GenerateContentConfig(max_output_tokens=99)
+    )
     assert _sent(emulator).body["generationConfig"]["maxOutputTokens"] == 99
 
 
@@ -90,9 +108,14 @@ def test_generation_clamps_snake_case_spelling(governed: Governed, emulator: Any
     """The cap also applies to max_output_tokens, the spelling Google's parser also accepts."""
     client = governed("[generation]\nmax_output_tokens = 100\n")
     client.models.generate_content(
-        model="gemini-2.5-flash", contents="hi", config=types.GenerateContentConfig(
+        model="gemini-2.5-flash",
+        contents="hi",
+        config=types.GenerateContentConfig(
             http_options=types.HttpOptions(
-                extra_body={"generation_config": {"max_output_tokens": 9999}})))
+                extra_body={"generation_config": {"max_output_tokens": 9999}}
+            )
+        ),
+    )
     assert _sent(emulator).body["generationConfig"] == {"max_output_tokens": 100}
 
 
@@ -100,21 +123,27 @@ def test_generation_clamps_snake_case_spelling(governed: Governed, emulator: Any
 def test_generation_report_mode(governed: Governed, emulator: Any, audit: Any, mode: str) -> None:
     """Report mode records the clamp with enforced=False and sends the caller's value."""
     client = governed('[generation]\nmode = "report"\nmax_output_tokens = 100\n')
-    generate(client, mode, "gemini-2.5-flash", "hi",
-             types.GenerateContentConfig(max_output_tokens=5000))
+    generate(
+        client, mode, "gemini-2.5-flash", "hi", types.GenerateContentConfig(max_output_tokens=5000)
+    )
     assert _sent(emulator).body["generationConfig"]["maxOutputTokens"] == 5000
     assert [(d["action"], d["enforced"]) for d in _decisions(audit, "generation")] == [
-        ("clamp", False)]
+        ("clamp", False)
+    ]
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_safety_raises_and_adds_thresholds(governed: Governed, emulator: Any, mode: str) -> None:
     """Lax settings are raised, missing categories added, stricter app settings kept."""
     client = governed('[safety]\nminimum = "BLOCK_MEDIUM_AND_ABOVE"\n')
-    config = types.GenerateContentConfig(safety_settings=[
-        types.SafetySetting(category="HARM_CATEGORY_HARASSMENT", threshold="BLOCK_NONE"),
-        types.SafetySetting(category="HARM_CATEGORY_HATE_SPEECH",
-                            threshold="BLOCK_LOW_AND_ABOVE")])
+    config = types.GenerateContentConfig(
+        safety_settings=[
+            types.SafetySetting(category="HARM_CATEGORY_HARASSMENT", threshold="BLOCK_NONE"),
+            types.SafetySetting(
+                category="HARM_CATEGORY_HATE_SPEECH", threshold="BLOCK_LOW_AND_ABOVE"
+            ),
+        ]
+    )
     generate(client, mode, "gemini-2.5-flash", "hi", config)
     settings = {s["category"]: s["threshold"] for s in _sent(emulator).body["safetySettings"]}
     assert settings == {
@@ -130,16 +159,18 @@ def test_safety_report_mode(governed: Governed, emulator: Any, audit: Any) -> No
     client = governed('[safety]\nmode = "report"\nminimum = "BLOCK_ONLY_HIGH"\n')
     generate(client, "sync", "gemini-2.5-flash", "hi")
     assert "safetySettings" not in _sent(emulator).body
-    assert [(d["action"], d["enforced"]) for d in _decisions(audit, "safety")] == [
-        ("raise", False)]
+    assert [(d["action"], d["enforced"]) for d in _decisions(audit, "safety")] == [("raise", False)]
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("tool", [
-    types.Tool(google_search=types.GoogleSearch()),
-    types.Tool(code_execution=types.ToolCodeExecution()),
-    types.Tool(url_context=types.UrlContext()),
-])
+@pytest.mark.parametrize(
+    "tool",
+    [
+        types.Tool(google_search=types.GoogleSearch()),
+        types.Tool(code_execution=types.ToolCodeExecution()),
+        types.Tool(url_context=types.UrlContext()),
+    ],
+)
 def test_tools_deny(governed: Governed, emulator: Any, mode: str, tool: types.Tool) -> None:
     """Each denied tool refuses the request; nothing is sent."""
     client = governed('[tools]\ndeny = ["google_search", "code_execution", "url_context"]\n')
@@ -160,24 +191,44 @@ def test_tools_allows_function_declarations(governed: Governed, emulator: Any) -
 def test_tools_report_mode(governed: Governed, emulator: Any, audit: Any) -> None:
     """Report mode sends the denied tool and records the deny with enforced=False."""
     client = governed('[tools]\nmode = "report"\ndeny = ["google_search"]\n')
-    generate(client, "sync", "gemini-2.5-flash", "hi", types.GenerateContentConfig(
-        tools=[types.Tool(google_search=types.GoogleSearch())]))
+    generate(
+        client,
+        "sync",
+        "gemini-2.5-flash",
+        "hi",
+        types.GenerateContentConfig(tools=[types.Tool(google_search=types.GoogleSearch())]),
+    )
     assert _sent(emulator).body["tools"] == [{"googleSearch": {}}]
-    assert [(d["action"], d["enforced"]) for d in _decisions(audit, "tools")] == [
-        ("deny", False)]
+    assert [(d["action"], d["enforced"]) for d in _decisions(audit, "tools")] == [("deny", False)]
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_pii_redacts_every_text(governed: Governed, emulator: Any, audit: Any,
-                                mode: str) -> None:
+def test_pii_redacts_every_text(governed: Governed, emulator: Any, audit: Any, mode: str) -> None:
     """Contents, system instruction and function responses are redacted; values never logged."""
     client = governed('[pii]\naction = "redact"\n')
     contents = [
         types.Content(role="user", parts=[types.Part(text="mail jane.doe@example.com")]),
-        types.Content(role="model", parts=[types.Part(function_call=types.FunctionCall(
-            name="lookup", args={"card": "4111 1111 1111 1111"}))]),
-        types.Content(role="user", parts=[types.Part(function_response=types.FunctionResponse(
-            name="lookup", response={"result": '{"iban": "DE89 3704 0044 0532 0130 00"}'}))]),
+        types.Content(
+            role="model",
+            parts=[
+                types.Part(
+                    function_call=types.FunctionCall(
+                        name="lookup", args={"card": "4111 1111 1111 1111"}
+                    )
+                )
+            ],
+        ),
+        types.Content(
+            role="user",
+            parts=[
+                types.Part(
+                    function_response=types.FunctionResponse(
+                        name="lookup",
+                        response={"result": '{"iban": "DE89 3704 0044 0532 0130 00"}'},
+                    )
+                )
+            ],
+        ),
     ]
     config = types.GenerateContentConfig(system_instruction="Key AKIAIOSFODNN7EXAMPLE")
     generate(client, mode, "gemini-2.5-flash", contents, config)
@@ -205,12 +256,10 @@ def test_pii_report_mode(governed: Governed, emulator: Any, audit: Any) -> None:
     client = governed('[pii]\naction = "report"\n')
     generate(client, "sync", "gemini-2.5-flash", "call +44 20 7946 0958")
     assert "+44 20 7946 0958" in _sent(emulator).raw_body.decode()
-    assert [(d["action"], d["enforced"]) for d in _decisions(audit, "pii")] == [
-        ("redact", False)]
+    assert [(d["action"], d["enforced"]) for d in _decisions(audit, "pii")] == [("redact", False)]
 
 
-def test_pii_leaves_ordinary_numbers_alone(governed: Governed, emulator: Any,
-                                           audit: Any) -> None:
+def test_pii_leaves_ordinary_numbers_alone(governed: Governed, emulator: Any, audit: Any) -> None:
     """Order numbers, dates and versions are not phones or cards: nothing is redacted."""
     client = governed("[pii]\n")
     text = "Order 1234567890123456 shipped 2024-03-14, build 10.0.19041.1, v2.5.1"
@@ -233,16 +282,17 @@ def test_limits_report_mode(governed: Governed, emulator: Any, audit: Any) -> No
     client = governed('[limits]\nmode = "report"\nmax_request_bytes = 1000\n')
     generate(client, "stream", "gemini-2.5-flash", "x" * 2000)
     assert len(emulator.api_requests()) == 1
-    assert [(d["action"], d["enforced"]) for d in _decisions(audit, "limits")] == [
-        ("deny", False)]
+    assert [(d["action"], d["enforced"]) for d in _decisions(audit, "limits")] == [("deny", False)]
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_vertex_labels_and_residency(vertex_governed: Governed, emulator: Any, audit: Any,
-                                     mode: str) -> None:
+def test_vertex_labels_and_residency(
+    vertex_governed: Governed, emulator: Any, audit: Any, mode: str
+) -> None:
     """On Vertex, labels from the identity are added; an allowed location passes."""
-    client = vertex_governed('[vertex]\nlocations = ["europe-west4"]\n'
-                             '[labels]\nteam = "{team}"\napp = "{app}"\n')
+    client = vertex_governed(
+        '[vertex]\nlocations = ["europe-west4"]\n[labels]\nteam = "{team}"\napp = "{app}"\n'
+    )
     generate(client, mode, "gemini-2.5-flash", "hi")
     sent = _sent(emulator)
     assert "/locations/europe-west4/" in sent.path
@@ -260,12 +310,16 @@ def test_vertex_location_denied(vertex_governed: Governed, emulator: Any, mode: 
 
 def test_vertex_report_mode(vertex_governed: Governed, emulator: Any, audit: Any) -> None:
     """Report mode sends the request from a disallowed location and records the deny."""
-    client = vertex_governed('[vertex]\nmode = "report"\nlocations = ["eu"]\n'
-                             '[labels]\nmode = "report"\nteam = "{team}"\n')
+    client = vertex_governed(
+        '[vertex]\nmode = "report"\nlocations = ["eu"]\n'
+        '[labels]\nmode = "report"\nteam = "{team}"\n'
+    )
     generate(client, "sync", "gemini-2.5-flash", "hi")
     assert "labels" not in _sent(emulator).body
     assert [(d["policy"], d["action"], d["enforced"]) for d in audit.only().policy] == [
-        ("vertex", "deny", False), ("labels", "label", False)]
+        ("vertex", "deny", False),
+        ("labels", "label", False),
+    ]
 
 
 def test_labels_not_sent_to_ai_studio(governed: Governed, emulator: Any) -> None:
@@ -275,8 +329,9 @@ def test_labels_not_sent_to_ai_studio(governed: Governed, emulator: Any) -> None
     assert "labels" not in _sent(emulator).body
 
 
-def test_full_policy_file_on_a_normal_request(governed: Governed, emulator: Any,
-                                              audit: Any) -> None:
+def test_full_policy_file_on_a_normal_request(
+    governed: Governed, emulator: Any, audit: Any
+) -> None:
     """With every built-in on, an ordinary request goes through with its decisions audited."""
     from tests.policies.conftest import FULL_POLICY
 

@@ -30,8 +30,13 @@ def _client(governed: Callable[..., Any]) -> Any:
     return governed(POLICY)
 
 
-def _refused(emulator: Any, attempt: Callable[[], Any], policy: str = "models", *,
-             token_fetch_ok: bool = False) -> None:
+def _refused(
+    emulator: Any,
+    attempt: Callable[[], Any],
+    policy: str = "models",
+    *,
+    token_fetch_ok: bool = False,
+) -> None:
     with pytest.raises(golden_path.PolicyViolation) as caught:
         attempt()
     assert caught.value.policy == policy
@@ -40,18 +45,21 @@ def _refused(emulator: Any, attempt: Callable[[], Any], policy: str = "models", 
     assert sent == []
 
 
-@pytest.mark.parametrize("name", [
-    DENIED,
-    f"models/{DENIED}",
-    DENIED.upper(),
-    f"  {DENIED} ",
-    f"publishers/google/models/{DENIED}",
-    f"projects/p/locations/us-central1/publishers/google/models/{DENIED}",
-    "gemini%2D1.5-pro",
-    "gemini%252D1.5-pro",
-    "Models/Gemini-1.5-Pro",
-    "tunedModels/my-tuned-model",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        DENIED,
+        f"models/{DENIED}",
+        DENIED.upper(),
+        f"  {DENIED} ",
+        f"publishers/google/models/{DENIED}",
+        f"projects/p/locations/us-central1/publishers/google/models/{DENIED}",
+        "gemini%2D1.5-pro",
+        "gemini%252D1.5-pro",
+        "Models/Gemini-1.5-Pro",
+        "tunedModels/my-tuned-model",
+    ],
+)
 def test_name_variants(client: Any, emulator: Any, name: str) -> None:
     """Prefixes, case, whitespace, URL encoding and tuned-model names cannot dodge the allowlist."""
     _refused(emulator, lambda: client.models.generate_content(model=name, contents="hi"))
@@ -59,8 +67,9 @@ def test_name_variants(client: Any, emulator: Any, name: str) -> None:
 
 def test_stream(client: Any, emulator: Any) -> None:
     """Streaming is checked before the stream opens."""
-    _refused(emulator, lambda: list(client.models.generate_content_stream(
-        model=DENIED, contents="hi")))
+    _refused(
+        emulator, lambda: list(client.models.generate_content_stream(model=DENIED, contents="hi"))
+    )
 
 
 def test_count_tokens(client: Any, emulator: Any) -> None:
@@ -70,24 +79,38 @@ def test_count_tokens(client: Any, emulator: Any) -> None:
 
 def test_embed(client: Any, emulator: Any) -> None:
     """An embedding model outside the allowlist is refused."""
-    _refused(emulator, lambda: client.models.embed_content(model="text-embedding-004",
-                                                           contents="hi"))
+    _refused(
+        emulator, lambda: client.models.embed_content(model="text-embedding-004", contents="hi")
+    )
 
 
 def test_batch_embed_per_request_model(client: Any, emulator: Any) -> None:
     """batchEmbedContents' per-request model fields are checked, not only the URL's model."""
-    extra = {"requests": [{"model": "models/text-embedding-004",
-                           "content": {"parts": [{"text": "hi"}]}}]}
-    _refused(emulator, lambda: client.models.embed_content(
-        model="gemini-embedding-001", contents="hi",
-        config=types.EmbedContentConfig(http_options=types.HttpOptions(extra_body=extra))))
+    extra = {
+        "requests": [{"model": "models/text-embedding-004", "content": {"parts": [{"text": "hi"}]}}]
+    }
+    _refused(
+        emulator,
+        lambda: client.models.embed_content(
+            model="gemini-embedding-001",
+            contents="hi",
+            config=types.EmbedContentConfig(http_options=types.HttpOptions(extra_body=extra)),
+        ),
+    )
 
 
 def test_body_model_field(client: Any, emulator: Any) -> None:
     """A model named in the body of an allowed URL is checked too."""
-    _refused(emulator, lambda: client.models.generate_content(
-        model="gemini-2.5-flash", contents="hi", config=types.GenerateContentConfig(
-            http_options=types.HttpOptions(extra_body={"model": f"models/{DENIED}"}))))
+    _refused(
+        emulator,
+        lambda: client.models.generate_content(
+            model="gemini-2.5-flash",
+            contents="hi",
+            config=types.GenerateContentConfig(
+                http_options=types.HttpOptions(extra_body={"model": f"models/{DENIED}"})
+            ),
+        ),
+    )
 
 
 def test_models_get(client: Any, emulator: Any) -> None:
@@ -113,20 +136,23 @@ def test_tunings(client: Any, emulator: Any) -> None:
 
     dataset = types.TuningDataset(examples=[types.TuningExample(text_input="a", output="b")])
     with pytest.warns(ExperimentalWarning):
-        _refused(emulator, lambda: client.tunings.tune(base_model=DENIED,
-                                                       training_dataset=dataset))
+        _refused(emulator, lambda: client.tunings.tune(base_model=DENIED, training_dataset=dataset))
 
 
-@pytest.mark.parametrize("options", [
-    {"api_version": "v1beta"},
-    {"headers": {"x-goog-api-key": "another-key", "user-agent": "not-golden-path"}},
-    {"base_url": "http://127.0.0.1:9/"},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"api_version": "v1beta"},
+        {"headers": {"x-goog-api-key": "another-key", "user-agent": "not-golden-path"}},
+        {"base_url": "http://127.0.0.1:9/"},
+    ],
+)
 def test_per_request_http_options(client: Any, emulator: Any, options: dict[str, Any]) -> None:
     """Per-request api_version, headers or base_url still go through the governed transport."""
     config = types.GenerateContentConfig(http_options=types.HttpOptions(**options))
-    _refused(emulator, lambda: client.models.generate_content(model=DENIED, contents="hi",
-                                                              config=config))
+    _refused(
+        emulator, lambda: client.models.generate_content(model=DENIED, contents="hi", config=config)
+    )
 
 
 def test_chats(client: Any, emulator: Any) -> None:
@@ -137,12 +163,12 @@ def test_chats(client: Any, emulator: Any) -> None:
 
 def test_async_and_async_stream(client: Any, emulator: Any) -> None:
     """The async client and async streams are governed the same way."""
+
     async def generate() -> None:
         await client.aio.models.generate_content(model=DENIED, contents="hi")
 
     async def stream() -> None:
-        async for _ in await client.aio.models.generate_content_stream(model=DENIED,
-                                                                       contents="hi"):
+        async for _ in await client.aio.models.generate_content_stream(model=DENIED, contents="hi"):
             pass
 
     _refused(emulator, lambda: asyncio.run(generate()))
@@ -151,6 +177,7 @@ def test_async_and_async_stream(client: Any, emulator: Any) -> None:
 
 def test_live_connect(client: Any, emulator: Any) -> None:
     """A Live session on a denied model is refused before any connection."""
+
     async def connect() -> None:
         async with client.aio.live.connect(model=DENIED):
             pass
@@ -161,17 +188,28 @@ def test_live_connect(client: Any, emulator: Any) -> None:
 def test_tools_in_generate_chats_caches_and_live(client: Any, emulator: Any) -> None:
     """A denied tool is refused in generate, a chat's config, a cache and a Live setup."""
     config = types.GenerateContentConfig(tools=[SEARCH])
-    _refused(emulator, lambda: client.models.generate_content(
-        model="gemini-2.5-flash", contents="hi", config=config), "tools")
+    _refused(
+        emulator,
+        lambda: client.models.generate_content(
+            model="gemini-2.5-flash", contents="hi", config=config
+        ),
+        "tools",
+    )
     chat = client.chats.create(model="gemini-2.5-flash", config=config)
     _refused(emulator, lambda: chat.send_message("hi"), "tools")
-    _refused(emulator, lambda: client.caches.create(
-        model="gemini-2.5-flash", config=types.CreateCachedContentConfig(
-            contents=["doc"], tools=[SEARCH])), "tools")
+    _refused(
+        emulator,
+        lambda: client.caches.create(
+            model="gemini-2.5-flash",
+            config=types.CreateCachedContentConfig(contents=["doc"], tools=[SEARCH]),
+        ),
+        "tools",
+    )
 
     async def live() -> None:
-        async with client.aio.live.connect(model="gemini-2.5-flash",
-                                           config={"tools": [{"code_execution": {}}]}):
+        async with client.aio.live.connect(
+            model="gemini-2.5-flash", config={"tools": [{"code_execution": {}}]}
+        ):
             pass
 
     _refused(emulator, lambda: asyncio.run(live()), "tools")
@@ -180,11 +218,21 @@ def test_tools_in_generate_chats_caches_and_live(client: Any, emulator: Any) -> 
 def test_tools_snake_case_and_batches(client: Any, emulator: Any) -> None:
     """snake_case tool keys and tools inside a batch's inline requests are refused."""
     extra = {"tools": [{"google_search": {}}]}
-    _refused(emulator, lambda: client.models.generate_content(
-        model="gemini-2.5-flash", contents="hi", config=types.GenerateContentConfig(
-            http_options=types.HttpOptions(extra_body=extra))), "tools")
-    src = [{"contents": [{"role": "user", "parts": [{"text": "hi"}]}],
-            "config": {"tools": [{"code_execution": {}}]}}]
+    _refused(
+        emulator,
+        lambda: client.models.generate_content(
+            model="gemini-2.5-flash",
+            contents="hi",
+            config=types.GenerateContentConfig(http_options=types.HttpOptions(extra_body=extra)),
+        ),
+        "tools",
+    )
+    src = [
+        {
+            "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+            "config": {"tools": [{"code_execution": {}}]},
+        }
+    ]
     _refused(emulator, lambda: client.batches.create(model="gemini-2.5-flash", src=src), "tools")
 
 
@@ -195,38 +243,55 @@ def _openai_http(emulator: Any, audit: Any, policy_file: Callable[..., Path]) ->
     from golden_path._settings import load_settings
     from golden_path._transport import GovernedTransport
 
-    settings = load_settings(backend="ai_studio", api_key="k",
-                             policy_file=str(policy_file(POLICY))).settings
+    settings = load_settings(
+        backend="ai_studio", api_key="k", policy_file=str(policy_file(POLICY))
+    ).settings
     pipeline = build_pipeline(settings, audit_sinks=[audit])
     transport = GovernedTransport(pipeline, httpx2.HTTPTransport)
-    return httpx2.Client(transport=transport, base_url=emulator.url,
-                         headers={"authorization": "Bearer k"})
+    return httpx2.Client(
+        transport=transport, base_url=emulator.url, headers={"authorization": "Bearer k"}
+    )
 
 
-@pytest.mark.parametrize("body", [
-    {"model": DENIED, "messages": [{"role": "user", "content": "hi"}]},
-    {"model": f"google/{DENIED.upper()}", "messages": [{"role": "user", "content": "hi"}]},
-    {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}],
-     "tools": [{"type": "code_interpreter"}]},
-    {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}],
-     "web_search_options": {}},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": DENIED, "messages": [{"role": "user", "content": "hi"}]},
+        {"model": f"google/{DENIED.upper()}", "messages": [{"role": "user", "content": "hi"}]},
+        {
+            "model": "gemini-2.5-flash",
+            "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"type": "code_interpreter"}],
+        },
+        {
+            "model": "gemini-2.5-flash",
+            "messages": [{"role": "user", "content": "hi"}],
+            "web_search_options": {},
+        },
+    ],
+)
 def test_openai_surface(openai_http: httpx2.Client, emulator: Any, body: dict[str, Any]) -> None:
     """OpenAI-compatible chat completions get the same model and tool rules."""
+
     def post() -> None:
         openai_http.post("/v1beta/openai/chat/completions", json=body)
 
-    _refused(emulator, post, "tools" if "tools" in body or "web_search_options" in body
-             else "models")
+    _refused(
+        emulator, post, "tools" if "tools" in body or "web_search_options" in body else "models"
+    )
 
 
-def test_duplicate_json_keys_send_what_was_checked(openai_http: httpx2.Client,
-                                                   emulator: Any) -> None:
+def test_duplicate_json_keys_send_what_was_checked(
+    openai_http: httpx2.Client, emulator: Any
+) -> None:
     """A body repeating "model" is re-serialised: the server gets the one the policy allowed."""
-    raw = (b'{"model": "gemini-1.5-pro", "model": "gemini-2.5-flash", '
-           b'"messages": [{"role": "user", "content": "hi"}]}')
-    response = openai_http.post("/v1beta/openai/chat/completions", content=raw,
-                                headers={"content-type": "application/json"})
+    raw = (
+        b'{"model": "gemini-1.5-pro", "model": "gemini-2.5-flash", '
+        b'"messages": [{"role": "user", "content": "hi"}]}'
+    )
+    response = openai_http.post(
+        "/v1beta/openai/chat/completions", content=raw, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 200
     (sent,) = emulator.api_requests()
     assert sent.raw_body.count(b'"model"') == 1
@@ -236,8 +301,16 @@ def test_duplicate_json_keys_send_what_was_checked(openai_http: httpx2.Client,
 def test_vertex_path_variants(vertex_governed: Callable[..., Any], emulator: Any) -> None:
     """On Vertex the project/location/publisher path is checked the same way."""
     client = vertex_governed(POLICY)
-    _refused(emulator, lambda: client.models.generate_content(model=DENIED, contents="hi"),
-             token_fetch_ok=True)
-    _refused(emulator, lambda: client.models.generate_content(
-        model=f"projects/emu-project/locations/europe-west4/publishers/google/models/{DENIED}",
-        contents="hi"), token_fetch_ok=True)
+    _refused(
+        emulator,
+        lambda: client.models.generate_content(model=DENIED, contents="hi"),
+        token_fetch_ok=True,
+    )
+    _refused(
+        emulator,
+        lambda: client.models.generate_content(
+            model=f"projects/emu-project/locations/europe-west4/publishers/google/models/{DENIED}",
+            contents="hi",
+        ),
+        token_fetch_ok=True,
+    )

@@ -32,15 +32,31 @@ def test_check_invalid(policy_file: Write, capsys: pytest.CaptureFixture[str]) -
     ]
 
 
-def test_explain_allowed_with_body(policy_file: Write, tmp_path: Path,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_explain_allowed_with_body(
+    policy_file: Write, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """explain prints each decision and, with --show-body, the body as it would be sent."""
     request = tmp_path / "request.json"
-    request.write_text(json.dumps({
-        "contents": [{"role": "user", "parts": [{"text": "I am jane@example.com"}]}],
-        "generationConfig": {"maxOutputTokens": 99999}}))
-    code = main(["policy", "explain", str(request), "--model", "fast", "--policy-file",
-                 str(policy_file(FULL_POLICY)), "--show-body"])
+    request.write_text(
+        json.dumps(
+            {
+                "contents": [{"role": "user", "parts": [{"text": "I am jane@example.com"}]}],
+                "generationConfig": {"maxOutputTokens": 99999},
+            }
+        )
+    )
+    code = main(
+        [
+            "policy",
+            "explain",
+            str(request),
+            "--model",
+            "fast",
+            "--policy-file",
+            str(policy_file(FULL_POLICY)),
+            "--show-body",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "models: alias: fast -> gemini-2.5-flash" in out
@@ -49,33 +65,58 @@ def test_explain_allowed_with_body(policy_file: Write, tmp_path: Path,
     assert sent["contents"][0]["parts"][0]["text"] == "I am [REDACTED:email]"
 
 
-def test_explain_denied(policy_file: Write, tmp_path: Path,
-                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_explain_denied(
+    policy_file: Write, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A denied request exits 1 and names the policy; nothing is sent anywhere."""
     request = tmp_path / "request.json"
     request.write_text('{"contents": [{"parts": [{"text": "hi"}]}]}')
-    code = main(["policy", "explain", str(request), "--model", "gemini-1.5-pro",
-                 "--policy-file", str(policy_file(FULL_POLICY))])
+    code = main(
+        [
+            "policy",
+            "explain",
+            str(request),
+            "--model",
+            "gemini-1.5-pro",
+            "--policy-file",
+            str(policy_file(FULL_POLICY)),
+        ]
+    )
     assert code == 1
     assert "denied by models" in capsys.readouterr().out
 
 
-def test_explain_vertex_location(policy_file: Write, tmp_path: Path,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_explain_vertex_location(
+    policy_file: Write, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """--backend vertex --location applies the residency rule offline."""
     request = tmp_path / "request.json"
     request.write_text('{"contents": [{"parts": [{"text": "hi"}]}]}')
-    code = main(["policy", "explain", str(request), "--backend", "vertex", "--location",
-                 "us-central1", "--policy-file", str(policy_file(FULL_POLICY))])
+    code = main(
+        [
+            "policy",
+            "explain",
+            str(request),
+            "--backend",
+            "vertex",
+            "--location",
+            "us-central1",
+            "--policy-file",
+            str(policy_file(FULL_POLICY)),
+        ]
+    )
     assert code == 1
     assert "us-central1" in capsys.readouterr().out
 
 
-def test_explain_not_json(policy_file: Write, tmp_path: Path,
-                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_explain_not_json(
+    policy_file: Write, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A request file that is not JSON is a clear error (exit 2), not a traceback."""
     request = tmp_path / "request.json"
     request.write_text("{nope")
-    assert main(["policy", "explain", str(request), "--policy-file",
-                 str(policy_file(FULL_POLICY))]) == 2
+    assert (
+        main(["policy", "explain", str(request), "--policy-file", str(policy_file(FULL_POLICY))])
+        == 2
+    )
     assert "is not JSON" in capsys.readouterr().err

@@ -51,10 +51,12 @@ def _plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     (root / "gp_test_plugin.py").write_text(MODULE, encoding="utf-8")
     dist = root / "gp_test_plugin-1.0.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: gp-test-plugin\nVersion: 1.0\n",
-                                   encoding="utf-8")
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: gp-test-plugin\nVersion: 1.0\n", encoding="utf-8"
+    )
     (dist / "entry_points.txt").write_text(
-        "[golden_path.policies]\nrecorder = gp_test_plugin:Recorder\n", encoding="utf-8")
+        "[golden_path.policies]\nrecorder = gp_test_plugin:Recorder\n", encoding="utf-8"
+    )
     monkeypatch.syspath_prepend(str(root))
     import importlib
 
@@ -65,8 +67,7 @@ def _plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     sys.modules.pop("gp_test_plugin", None)
 
 
-def test_dotted_path_with_options(plugin: Any, governed: Callable[..., Any],
-                                  emulator: Any) -> None:
+def test_dotted_path_with_options(plugin: Any, governed: Callable[..., Any], emulator: Any) -> None:
     """A [[custom]] path builds the policy with its options; its deny stops the request."""
     client = governed("""
         [[custom]]
@@ -78,8 +79,7 @@ def test_dotted_path_with_options(plugin: Any, governed: Callable[..., Any],
         client.models.generate_content(model="gemini-2.5-flash", contents="hi")
     assert (caught.value.policy, caught.value.reason) == ("recorder", "custom says no")
     assert emulator.requests == []
-    assert plugin.Recorder.seen == [("request", "generateContent"),
-                                    ("error", "PolicyViolation")]
+    assert plugin.Recorder.seen == [("request", "generateContent"), ("error", "PolicyViolation")]
 
 
 def test_entry_point(plugin: Any, governed: Callable[..., Any], emulator: Any) -> None:
@@ -93,42 +93,51 @@ def test_entry_point(plugin: Any, governed: Callable[..., Any], emulator: Any) -
     assert len(emulator.api_requests()) == 1
 
 
-def test_custom_report_mode(plugin: Any, governed: Callable[..., Any], emulator: Any,
-                            audit: Any) -> None:
+def test_custom_report_mode(
+    plugin: Any, governed: Callable[..., Any], emulator: Any, audit: Any
+) -> None:
     """A custom policy in report mode has its deny recorded, not enforced."""
-    client = governed('[[custom]]\npath = "gp_test_plugin:Recorder"\nmode = "report"\n'
-                      '[custom.options]\nverdict = "deny"\n')
+    client = governed(
+        '[[custom]]\npath = "gp_test_plugin:Recorder"\nmode = "report"\n'
+        '[custom.options]\nverdict = "deny"\n'
+    )
     client.models.generate_content(model="gemini-2.5-flash", contents="hi")
     assert len(emulator.api_requests()) == 1
-    assert audit.only().policy == ({"policy": "recorder", "action": "deny",
-                                    "reason": "custom says no", "enforced": False},)
+    assert audit.only().policy == (
+        {"policy": "recorder", "action": "deny", "reason": "custom says no", "enforced": False},
+    )
 
 
 def test_crash_fails_closed(plugin: Any, governed: Callable[..., Any], emulator: Any) -> None:
     """A policy that raises an unexpected exception denies the request."""
-    client = governed('[[custom]]\npath = "gp_test_plugin:Recorder"\n'
-                      '[custom.options]\nverdict = "crash"\n')
+    client = governed(
+        '[[custom]]\npath = "gp_test_plugin:Recorder"\n[custom.options]\nverdict = "crash"\n'
+    )
     with pytest.raises(golden_path.PolicyViolation, match="fail closed"):
         client.models.generate_content(model="gemini-2.5-flash", contents="hi")
     assert emulator.requests == []
 
 
 @pytest.mark.parametrize("where", ["chain", "policy"])
-def test_crash_fails_open_when_configured(plugin: Any, governed: Callable[..., Any],
-                                          emulator: Any, audit: Any, where: str) -> None:
+def test_crash_fails_open_when_configured(
+    plugin: Any, governed: Callable[..., Any], emulator: Any, audit: Any, where: str
+) -> None:
     """[chain] fail_open or the policy's own fail_open lets the request through, recorded."""
     setting = "[chain]\nfail_open = true\n" if where == "chain" else ""
     own = "fail_open = true\n" if where == "policy" else ""
-    client = governed(f'{setting}[[custom]]\npath = "gp_test_plugin:Recorder"\n{own}'
-                      '[custom.options]\nverdict = "crash"\n')
+    client = governed(
+        f'{setting}[[custom]]\npath = "gp_test_plugin:Recorder"\n{own}'
+        '[custom.options]\nverdict = "crash"\n'
+    )
     client.models.generate_content(model="gemini-2.5-flash", contents="hi")
     assert len(emulator.api_requests()) == 1
     (decision,) = audit.only().policy
     assert (decision["action"], decision["enforced"]) == ("error", False)
 
 
-def test_malformed_response_runs_after_hooks(plugin: Any, governed: Callable[..., Any],
-                                             emulator: Any) -> None:
+def test_malformed_response_runs_after_hooks(
+    plugin: Any, governed: Callable[..., Any], emulator: Any
+) -> None:
     """A 200 whose body is not JSON reaches the caller as the SDK's error; on_response ran."""
     client = governed('[[custom]]\npath = "gp_test_plugin:Recorder"\n')
     emulator.malformed_next()
@@ -138,22 +147,25 @@ def test_malformed_response_runs_after_hooks(plugin: Any, governed: Callable[...
     assert ("response", 200) in plugin.Recorder.seen
 
 
-def test_broken_stream_runs_after_hooks(plugin: Any, governed: Callable[..., Any],
-                                        emulator: Any) -> None:
+def test_broken_stream_runs_after_hooks(
+    plugin: Any, governed: Callable[..., Any], emulator: Any
+) -> None:
     """A stream cut by an error event raises the SDK's APIError; chunk and end hooks ran."""
     client = governed('[[custom]]\npath = "gp_test_plugin:Recorder"\n')
     emulator.stream_error_after(1)
     with pytest.raises(errors.APIError):
-        for _ in client.models.generate_content_stream(model="gemini-2.5-flash",
-                                                       contents="tell me a long story"):
+        for _ in client.models.generate_content_stream(
+            model="gemini-2.5-flash", contents="tell me a long story"
+        ):
             pass
     kinds = [kind for kind, _ in plugin.Recorder.seen]
     assert "chunk" in kinds
     assert kinds[-1] in ("response", "error")
 
 
-def test_dropped_connection_runs_error_hook(plugin: Any, governed: Callable[..., Any],
-                                            emulator: Any) -> None:
+def test_dropped_connection_runs_error_hook(
+    plugin: Any, governed: Callable[..., Any], emulator: Any
+) -> None:
     """A connection closed without an answer reaches the caller; on_error saw it."""
     client = governed('[[custom]]\npath = "gp_test_plugin:Recorder"\n')
     emulator.drop_next()
@@ -167,10 +179,12 @@ def test_module_not_a_policy(plugin: Any, policy_file: Callable[..., Path]) -> N
     """A dotted path to something without hooks is a ConfigError naming file, line and key."""
     from golden_path.policies._loader import load_policy_set
 
-    path = policy_file(textwrap.dedent('''
+    path = policy_file(
+        textwrap.dedent("""
         [[custom]]
         path = "gp_test_plugin:Recorder.seen"
-        '''))
+        """)
+    )
     with pytest.raises(golden_path.ConfigError) as caught:
         load_policy_set([path])
     (problem,) = caught.value.problems

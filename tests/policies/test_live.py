@@ -13,8 +13,7 @@ import pytest
 
 import golden_path
 
-POLICY = '[models]\nallow = ["gemini-2.5-*"]\n[models.aliases]\nlive = "gemini-2.5-flash"\n' \
-         '[pii]\n'
+POLICY = '[models]\nallow = ["gemini-2.5-*"]\n[models.aliases]\nlive = "gemini-2.5-flash"\n[pii]\n'
 
 
 class Listener:
@@ -54,8 +53,13 @@ def _listener() -> Iterator[Listener]:
 @pytest.fixture(name="live_client")
 def _live_client(listener: Listener, audit: Any, policy_file: Callable[[str], Path]) -> Any:
     return golden_path.create_client(
-        backend="ai_studio", api_key="k", base_url=f"http://127.0.0.1:{listener.port}",
-        retry_attempts=1, policy_file=str(policy_file(POLICY)), audit_sinks=[audit])
+        backend="ai_studio",
+        api_key="k",
+        base_url=f"http://127.0.0.1:{listener.port}",
+        retry_attempts=1,
+        policy_file=str(policy_file(POLICY)),
+        audit_sinks=[audit],
+    )
 
 
 def _connect(client: Any, model: str, config: Any = None) -> None:
@@ -74,24 +78,32 @@ def test_denied_model_never_connects(live_client: Any, listener: Listener, audit
     assert listener.accepted == 0
     event = audit.only()
     assert (event.method, event.outcome, event.request_id) == (
-        "live.connect", "denied", caught.value.request_id)
+        "live.connect",
+        "denied",
+        caught.value.request_id,
+    )
 
 
-def test_allowed_model_reaches_the_network(live_client: Any, listener: Listener,
-                                           audit: Any) -> None:
+def test_allowed_model_reaches_the_network(
+    live_client: Any, listener: Listener, audit: Any
+) -> None:
     """An allowed (aliased) model passes the chain and the websocket connect is attempted."""
     with pytest.raises(Exception) as caught:  # noqa: PT011 - the listener hangs up: any error
         _connect(live_client, "live", {"system_instruction": "I am jane@example.com"})
     assert not isinstance(caught.value, golden_path.PolicyViolation)
     assert listener.accepted == 1
     event = audit.only()
-    assert (event.method, event.model, event.outcome) == ("live.connect", "gemini-2.5-flash",
-                                                          "error")
+    assert (event.method, event.model, event.outcome) == (
+        "live.connect",
+        "gemini-2.5-flash",
+        "error",
+    )
     assert [d["action"] for d in event.policy] == ["alias", "redact"]
 
 
 def test_music_connect_is_guarded(live_client: Any, listener: Listener) -> None:
     """client.aio.live.music.connect goes through the chain as well."""
+
     async def run() -> None:
         async with live_client.aio.live.music.connect(model="lyria-realtime-exp"):
             pass

@@ -38,8 +38,11 @@ def test_every_problem_with_file_line_and_key(policy_file: Write) -> None:
         """)
     found = {(field, source.rsplit(":", 1)[1]) for field, source, _ in _problems([path])}
     assert found == {
-        ("models.alow", "2"), ("models.deny", "3"), ("generation.max_output_tokens", "8"),
-        ("tools.deny", "10"), ("modles", "11"),
+        ("models.alow", "2"),
+        ("models.deny", "3"),
+        ("generation.max_output_tokens", "8"),
+        ("tools.deny", "10"),
+        ("modles", "11"),
     }
 
 
@@ -48,14 +51,17 @@ def test_alias_loop(policy_file: Write) -> None:
     path = policy_file('[models.aliases]\nfast = "quick"\nquick = "fast"\n')
     problems = _problems([path])
     assert [(f, s) for f, s, _ in problems] == [
-        ("models.aliases.fast", f"{path}:2"), ("models.aliases.quick", f"{path}:3")]
+        ("models.aliases.fast", f"{path}:2"),
+        ("models.aliases.quick", f"{path}:3"),
+    ]
     assert "alias loop: fast -> quick -> fast" in problems[0][2]
 
 
 def test_alias_to_a_denied_model(policy_file: Write) -> None:
     """An alias pointing outside the allowlist is a configuration error, not a runtime deny."""
-    path = policy_file('[models]\nallow = ["gemini-2.5-*"]\n'
-                       '[models.aliases]\nold = "gemini-1.5-pro"\n')
+    path = policy_file(
+        '[models]\nallow = ["gemini-2.5-*"]\n[models.aliases]\nold = "gemini-1.5-pro"\n'
+    )
     assert [f for f, _, _ in _problems([path])] == ["models.aliases.old"]
 
 
@@ -70,9 +76,11 @@ def test_malformed_toml(policy_file: Write) -> None:
 
 def test_directory_merges_in_name_order(policy_file: Write, tmp_path: Path) -> None:
     """A directory's files merge in name order: later values win, problems name their file."""
-    policy_file('[models]\nallow = ["gemini-2.5-*"]\n[generation]\nmax_output_tokens = 10\n',
-                name="00-base.toml")
-    policy_file('[generation]\nmax_output_tokens = 20\n', name="10-team.toml")
+    policy_file(
+        '[models]\nallow = ["gemini-2.5-*"]\n[generation]\nmax_output_tokens = 10\n',
+        name="00-base.toml",
+    )
+    policy_file("[generation]\nmax_output_tokens = 20\n", name="10-team.toml")
     policy_set = load_policy_set([tmp_path])
     generation = next(p for p in policy_set.policies if p.name == "generation")
     assert generation.max_output_tokens == 20
@@ -88,8 +96,9 @@ def test_missing_file_and_empty_directory(tmp_path: Path) -> None:
     assert [f for f, _, _ in fields] == ["policy_file", "policy_file"]
 
 
-def test_client_creation_fails_whole(make_client: Callable[..., Any], policy_file: Write,
-                                     emulator: Any) -> None:
+def test_client_creation_fails_whole(
+    make_client: Callable[..., Any], policy_file: Write, emulator: Any
+) -> None:
     """A bad policy file fails client creation with every problem; nothing is half loaded."""
     path = policy_file('[models]\nallow = ["gemini-2.5-*"]\n[pii]\naction = "scrub"\n')
     with pytest.raises(golden_path.ConfigError) as caught:
@@ -105,8 +114,9 @@ def test_unset_policy_file_is_an_empty_chain() -> None:
     assert not load_chain(Settings.model_construct(policy_file=None))
 
 
-def test_policy_file_from_env(monkeypatch: pytest.MonkeyPatch, policy_file: Write,
-                              emulator: Any) -> None:
+def test_policy_file_from_env(
+    monkeypatch: pytest.MonkeyPatch, policy_file: Write, emulator: Any
+) -> None:
     """GOLDEN_PATH_POLICY_FILE is what the default client loads."""
     path = policy_file('[models]\nallow = ["gemini-2.5-pro"]\n')
     monkeypatch.setenv("GOLDEN_PATH_POLICY_FILE", str(path))
@@ -117,17 +127,20 @@ def test_policy_file_from_env(monkeypatch: pytest.MonkeyPatch, policy_file: Writ
         golden_path.client().models.generate_content(model="gemini-2.5-flash", contents="hi")
 
 
-@pytest.mark.parametrize(("text", "field"), [
-    ('[safety]\nminimum = "BLOCK_SOME"\n', "safety.minimum"),
-    ('[labels]\nTeam = "{team}"\n', "labels.Team"),
-    ('[labels]\nteam = "{squad}"\n', "labels.team"),
-    ('[vertex]\nlocations = "eu"\n', "vertex.locations"),
-    ('[limits]\nmax_request_bytes = -1\n', "limits.max_request_bytes"),
-    ('[chain]\nfail_open = "yes"\n', "chain.fail_open"),
-    ('[[custom]]\nname = "x"\n', "custom[0].path"),
-    ('[custom]\npath = "a:b"\n', "custom"),
-    ('mode = "report"\n', "mode"),
-])
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('[safety]\nminimum = "BLOCK_SOME"\n', "safety.minimum"),
+        ('[labels]\nTeam = "{team}"\n', "labels.Team"),
+        ('[labels]\nteam = "{squad}"\n', "labels.team"),
+        ('[vertex]\nlocations = "eu"\n', "vertex.locations"),
+        ("[limits]\nmax_request_bytes = -1\n", "limits.max_request_bytes"),
+        ('[chain]\nfail_open = "yes"\n', "chain.fail_open"),
+        ('[[custom]]\nname = "x"\n', "custom[0].path"),
+        ('[custom]\npath = "a:b"\n', "custom"),
+        ('mode = "report"\n', "mode"),
+    ],
+)
 def test_each_section_validates(policy_file: Write, text: str, field: str) -> None:
     """Each section rejects its own bad values, naming the key."""
     assert field in [f for f, _, _ in _problems([policy_file(text)])]

@@ -27,8 +27,12 @@ def platform_code(settings: golden_path.Settings) -> genai.Client:
 
 
 def other_paths() -> tuple[openai.OpenAI, openai.AsyncOpenAI, httpx2.Client, httpx2.AsyncClient]:
-    return (golden_path.openai_client(), golden_path.async_openai_client(),
-            golden_path.http_client(), golden_path.async_http_client())
+    return (
+        golden_path.openai_client(),
+        golden_path.async_openai_client(),
+        golden_path.http_client(),
+        golden_path.async_http_client(),
+    )
 
 
 class TeamPolicy:

@@ -6,7 +6,8 @@ import golden_path
 def summarise(text: str) -> str:
     """One-line summary of ``text``."""
     response = golden_path.client().models.generate_content(
-        model="gemini-2.5-flash", contents=f"Summarise in one line: {text}")
+        model="gemini-2.5-flash", contents=f"Summarise in one line: {text}"
+    )
     return (response.text or "").strip()
 
 

@@ -7,8 +7,16 @@ from my_app import summarise
 
 def test_summary_comes_from_the_model(golden_path_client, gemini_emulator, golden_path_audit):
     """The app returns what the model answered, and the call is audited."""
-    gemini_emulator.script_response({"candidates": [{"content": {"role": "model", "parts": [
-        {"text": "short summary"}]}, "finishReason": "STOP"}]})
+    gemini_emulator.script_response(
+        {
+            "candidates": [
+                {
+                    "content": {"role": "model", "parts": [{"text": "short summary"}]},
+                    "finishReason": "STOP",
+                }
+            ]
+        }
+    )
     assert summarise("a very long text") == "short summary"
     assert golden_path_audit.outcomes() == ["ok"]
     sent = gemini_emulator.api_requests()[0]
@@ -20,8 +28,7 @@ def test_default_answers_echo_the_prompt(golden_path_client):
     assert "hello world" in summarise("hello world")
 
 
-def test_rate_limited_calls_surface_as_sdk_errors(golden_path_client, gemini_emulator,
-                                                  monkeypatch):
+def test_rate_limited_calls_surface_as_sdk_errors(golden_path_client, gemini_emulator, monkeypatch):
     """A 429 from the API reaches app code as the SDK's own ClientError."""
     gemini_emulator.fail_next(status=429, times=10)
     with pytest.raises(errors.ClientError) as caught:
