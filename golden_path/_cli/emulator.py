@@ -62,12 +62,14 @@ def run(args: argparse.Namespace, *, stop: threading.Event | None = None) -> int
             f"  export GOOGLE_GEMINI_BASE_URL={emulator.url} GEMINI_API_KEY={key}",
             "Press Ctrl-C to stop.",
         ]
-        print("\n".join(lines), flush=True)
         waiter = stop or threading.Event()
         previous = None
         if threading.current_thread() is threading.main_thread():
             # `docker stop` and process managers send SIGTERM: stop as cleanly as on Ctrl-C.
+            # Installed before the URL is printed, so a supervisor that reacts to the URL at
+            # once cannot send SIGTERM while the default (kill) disposition still stands.
             previous = signal.signal(signal.SIGTERM, lambda *_: waiter.set())
+        print("\n".join(lines), flush=True)
         try:
             while not waiter.wait(0.5):
                 pass
