@@ -1,8 +1,8 @@
 """Settings -> a preconfigured ``google.genai.Client``.
 
-Everything the SDK would otherwise pick up from the machine (``GOOGLE_*``/``GEMINI_*`` variables,
-see ../shared/notes/google-genai-3.4.md) is passed explicitly, so what the configuration says is
-what goes on the wire.
+Everything the SDK would otherwise pick up from the machine (``GOOGLE_*``/``GEMINI_*``
+variables, default API versions, its own HTTP client) is passed explicitly, so what the
+configuration says is what goes on the wire.
 """
 
 from __future__ import annotations
@@ -319,8 +319,7 @@ def _build(
     from google.genai.client import DebugConfig
 
     from golden_path._tls import ensure_trust, shared_context
-    from golden_path._transport import GovernedAsyncTransport, GovernedTransport
-    from golden_path.policies._live import guard_live
+    from golden_path._transport import GovernedAsyncTransport, GovernedTransport, guard_live
 
     settings = resolved.settings
     _check_sdk_version(settings)

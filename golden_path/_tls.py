@@ -1,7 +1,7 @@
 """One SSL context per process, with its trust anchors loaded on first use.
 
 The SDK builds two default contexts per ``Client()`` (about 45 ms of its 47 ms construction,
-../shared/notes/google-genai-3.4.md). golden-path builds one bare context per process (well
+measured in docs/benchmarks.md). golden-path builds one bare context per process (well
 under a millisecond) and loads certificates into it the first time a connection needs them.
 """
 

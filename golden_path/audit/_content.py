@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from golden_path._model import GenAIRequest, GenAIResponse
 from golden_path._pii import redact_text
-from golden_path.policies._types import GenAIRequest, GenAIResponse
 
 __all__ = ["MAX_MESSAGES", "MAX_TEXT", "redacted_content"]
 

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
 
+from golden_path._model import GenAIRequest
 from golden_path._wire import normalize_model
-from golden_path.policies._types import GenAIRequest
 
 __all__ = [
     "GENERATE_METHODS",

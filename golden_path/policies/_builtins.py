@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from golden_path._model import GenAIRequest
 from golden_path.policies._body import generate_requests, get_either, iter_tools, url_locations
 from golden_path.policies._config import Section
-from golden_path.policies._types import Deny, GenAIRequest
+from golden_path.policies._types import Deny
 
 __all__ = [
     "CanonicalJson",

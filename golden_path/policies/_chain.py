@@ -10,8 +10,9 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from golden_path._model import GenAIRequest, GenAIResponse
 from golden_path.exceptions import BudgetExceeded, PolicyViolation
-from golden_path.policies._types import Deny, GenAIRequest, GenAIResponse
+from golden_path.policies._types import Deny
 
 __all__ = ["Chain"]
 

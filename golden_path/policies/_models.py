@@ -5,9 +5,10 @@ from __future__ import annotations
 import fnmatch
 import re
 
+from golden_path._model import GenAIRequest
 from golden_path.policies._body import ModelRef, canonical_model, model_refs
 from golden_path.policies._config import Section
-from golden_path.policies._types import Deny, GenAIRequest
+from golden_path.policies._types import Deny
 
 __all__ = ["ModelsPolicy"]
 

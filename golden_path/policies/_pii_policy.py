@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from golden_path._model import GenAIRequest
 from golden_path._pii import ALL_KINDS, find, redact_text
 from golden_path.policies._config import Section
-from golden_path.policies._types import Deny, GenAIRequest
+from golden_path.policies._types import Deny
 
 __all__ = ["PiiPolicy"]
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from google import genai
 
-    from golden_path._transport import Call, Pipeline
+    from golden_path._transport._call import Call, Pipeline
 
 __all__ = ["guard_live"]
 

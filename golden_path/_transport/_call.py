@@ -1,8 +1,4 @@
-"""The httpx2 transports every SDK request passes through: policies, then the wire, then audit.
-
-Why a transport and not httpx event hooks: a transport sees the request after the SDK built it
-(so app code cannot route around it with per-request options), can refuse it before any
-connection is opened, and sees a streamed response chunk by chunk without buffering it.
+"""The call lifecycle: policies, then the wire, then audit, for one request.
 
 One :class:`Call` follows one HTTP request from start to end and writes exactly one audit
 event, whichever way the request ends: sent and answered, denied, failed, cut mid-stream or
@@ -12,27 +8,24 @@ abandoned by the caller.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
-import json
 import os
 import threading
 import time
-import weakref
-import zlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx2
 
+from golden_path._model import GenAIRequest, GenAIResponse, Identity, Usage, usage_from
+from golden_path._transport._decode import SSEParser, decode, google_status, parse_json
 from golden_path._wire import classify, normalize_model
 from golden_path.audit._events import AuditEvent, Outcome
 from golden_path.audit._sinks import Auditor
 from golden_path.exceptions import PolicyViolation
 from golden_path.policies._chain import Chain
-from golden_path.policies._types import GenAIRequest, GenAIResponse, Identity, Usage, usage_from
 
-__all__ = ["REQUEST_ID_HEADER", "Call", "GovernedAsyncTransport", "GovernedTransport", "Pipeline"]
+__all__ = ["REQUEST_ID_HEADER", "Call", "ContentHook", "Pipeline"]
 
 REQUEST_ID_HEADER = "x-golden-path-request-id"
 # (request, response, the parsed stream events or None) -> the audit event's ``content``.
@@ -121,7 +114,7 @@ class Call:
         self.response: GenAIResponse | None = None
         self._done = False
         self._lock = threading.Lock()
-        self._sse: _SSEParser | None = None
+        self._sse: SSEParser | None = None
         # Stream events kept for the audit content hook (GOLDEN_PATH_AUDIT_CONTENT), else None.
         self._events: list[Any] | None = [] if pipeline.content is not None else None
         # The SDK's per-request timeout rides in the extensions; dropping them drops the timeout.
@@ -246,7 +239,7 @@ class Call:
 
     def _buffered(self, status: int, headers: httpx2.Headers, raw: bytes) -> None:
         self.first_byte = time.perf_counter()
-        body = _parse_json(_decode(raw, headers.get("content-encoding")))
+        body = parse_json(decode(raw, headers.get("content-encoding")))
         response = GenAIResponse(
             status_code=status, headers=headers, body=body, usage=usage_from(body)
         )
@@ -255,7 +248,7 @@ class Call:
         outcome: Outcome = "ok" if status < 400 else "error"
         error_type = None
         if status >= 400:
-            error_type = _google_status(body) or f"HTTP {status}"
+            error_type = google_status(body) or f"HTTP {status}"
         elif body is None and raw:
             outcome, error_type = "error", "MalformedResponse"
         self._finish(outcome, error_type=error_type)
@@ -263,7 +256,7 @@ class Call:
     def stream_started(self, status: int, headers: httpx2.Headers) -> None:
         """Response headers of a streamed request arrived; chunks follow."""
         self.response = GenAIResponse(status_code=status, headers=headers, stream=True)
-        self._sse = _SSEParser(headers.get("content-encoding"))
+        self._sse = SSEParser(headers.get("content-encoding"))
 
     def chunk(self, data: bytes) -> None:
         """Some bytes of a stream: parse whole events, give them to the chunk hooks."""
@@ -282,7 +275,7 @@ class Call:
         if usage is not None:
             response.usage = usage
         if isinstance(event, dict) and "error" in event:
-            response.error = _StreamError(_google_status(event) or "StreamError")
+            response.error = _StreamError(google_status(event) or "StreamError")
         elif event is None and response.error is None:
             # A data: line that is not JSON; the SDK raises on it.
             response.error = _StreamError("MalformedResponse")
@@ -300,7 +293,7 @@ class Call:
         self.pipeline.chain.after_response(self.entered, self.request, response)
         if response.status_code >= 400:
             # An error status on a streamed call comes with a plain JSON body, not SSE.
-            status = _google_status(_parse_json(rest))
+            status = google_status(parse_json(rest))
             self._finish("error", error_type=status or f"HTTP {response.status_code}")
         elif rest.strip() and response.error is None:
             # Bytes that never formed an SSE event (a proxy's page, a cut JSON body).
@@ -407,286 +400,3 @@ class _StreamError(Exception):
 
 class _Cancelled(Exception):
     """What after-hooks see when the caller abandoned the request."""
-
-
-# ---------------------------------------------------------------------------- sync transport
-
-
-class GovernedTransport(httpx2.BaseTransport):
-    """The sync transport: ``Pipeline`` around an inner ``httpx2.HTTPTransport``."""
-
-    def __init__(self, pipeline: Pipeline, make_inner: Callable[[], httpx2.BaseTransport]) -> None:
-        self.pipeline = pipeline
-        self._make_inner = make_inner
-        self._inner: httpx2.BaseTransport | None = None
-        self._lock = threading.Lock()
-
-    def _transport(self) -> httpx2.BaseTransport:
-        # Built on first use: loading CA certificates is most of a client's construction cost.
-        inner = self._inner
-        if inner is None:
-            with self._lock:
-                if self._inner is None:
-                    self._inner = self._make_inner()
-                    # A client dropped without close() still releases its sockets.
-                    weakref.finalize(self, self._inner.close)
-                inner = self._inner
-        return inner
-
-    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        """Run one request through policies, the wire and audit."""
-        call = self.pipeline.start(request)
-        outgoing = call.before()
-        try:
-            response = self._transport().handle_request(outgoing)
-        except BaseException as exc:
-            call.failed(exc)
-            raise
-        if call.request.stream:
-            return call.streamed(response, _SyncStream(response.stream, call))
-        try:
-            raw = b"".join(response.iter_raw())
-        except BaseException as exc:
-            call.failed(exc)
-            raise
-        finally:
-            response.close()
-        return call.buffered(response, raw)
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        if self._inner is not None:
-            self._inner.close()
-
-
-class _SyncStream(httpx2.SyncByteStream):
-    def __init__(self, inner: Any, call: Call) -> None:
-        self._inner = inner
-        self._call = call
-        # The SDK does not close a sync stream the caller walks away from; when the response
-        # is garbage collected, the event is still written, as cancelled.
-        weakref.finalize(self, call.cancelled)
-
-    def __iter__(self) -> Iterator[bytes]:
-        call = self._call
-        try:
-            for data in self._inner:
-                call.chunk(data)
-                yield data
-        except Exception as exc:
-            call.failed(exc)
-            raise
-        call.stream_ended()
-
-    def close(self) -> None:
-        try:
-            self._inner.close()
-        finally:
-            self._call.cancelled()
-
-
-# --------------------------------------------------------------------------- async transport
-
-
-class GovernedAsyncTransport(httpx2.AsyncBaseTransport):
-    """The async transport, with one inner connection pool per running event loop.
-
-    Pooled connections belong to the loop that opened them; keeping one pool per loop is what
-    lets a client outlive ``asyncio.run()`` (see ../shared/notes/google-genai-3.4.md).
-    """
-
-    def __init__(
-        self, pipeline: Pipeline, make_inner: Callable[[], httpx2.AsyncBaseTransport]
-    ) -> None:
-        self.pipeline = pipeline
-        self._make_inner = make_inner
-        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._lock = threading.Lock()
-
-    async def _transport(self) -> httpx2.AsyncBaseTransport:
-        loop = asyncio.get_running_loop()
-        entry = self._pools.get(loop)
-        if entry is None:
-            with self._lock:
-                entry = self._pools.get(loop)
-                if entry is None:
-                    entry = self._pools[loop] = _LoopPool(self._make_inner())
-            await entry.watch()
-        return entry.pool
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        """Run one request through policies, the wire and audit."""
-        call = self.pipeline.start(request)
-        outgoing = await call.abefore()
-        try:
-            pool = await self._transport()
-            response = await pool.handle_async_request(outgoing)
-        except asyncio.CancelledError:
-            call.cancelled()
-            raise
-        except BaseException as exc:
-            call.failed(exc)
-            raise
-        if call.request.stream:
-            return call.streamed(response, _AsyncStream(response.stream, call))
-        try:
-            raw = b"".join([part async for part in response.stream])  # type: ignore[union-attr]
-        except asyncio.CancelledError:
-            call.cancelled()
-            raise
-        except BaseException as exc:
-            call.failed(exc)
-            raise
-        finally:
-            await response.aclose()
-        return call.buffered(response, raw)
-
-    async def aclose(self) -> None:
-        """Close the pool of the running loop (pools of finished loops closed themselves)."""
-        entry = self._pools.pop(asyncio.get_running_loop(), None)
-        if entry is not None:
-            await entry.pool.aclose()
-
-
-class _LoopPool:
-    """One event loop's connection pool, closed while that loop is still running.
-
-    Pooled sockets belong to their loop; once ``asyncio.run()`` has closed it they can only
-    leak. ``asyncio.run()`` finalizes the loop's async generators before closing it
-    (``shutdown_asyncgens``), so a generator parked in the loop is the hook that closes the pool
-    in time.
-    """
-
-    __slots__ = ("_guard", "pool")
-
-    def __init__(self, pool: httpx2.AsyncBaseTransport) -> None:
-        self.pool = pool
-        self._guard: AsyncIterator[None] | None = None
-
-    async def watch(self) -> None:
-        if self._guard is None:
-            self._guard = self._close_at_loop_end()
-            await self._guard.__anext__()
-
-    async def _close_at_loop_end(self) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await self.pool.aclose()
-
-
-class _AsyncStream(httpx2.AsyncByteStream):
-    def __init__(self, inner: Any, call: Call) -> None:
-        self._inner = inner
-        self._call = call
-        weakref.finalize(self, call.cancelled)
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        call = self._call
-        try:
-            async for data in self._inner:
-                call.chunk(data)
-                yield data
-        except asyncio.CancelledError:
-            call.cancelled()
-            raise
-        except Exception as exc:
-            call.failed(exc)
-            raise
-        call.stream_ended()
-
-    async def aclose(self) -> None:
-        try:
-            await self._inner.aclose()
-        finally:
-            self._call.cancelled()
-
-
-# ------------------------------------------------------------------------------- decoding
-
-
-class _SSEParser:
-    """Incremental ``text/event-stream`` parser: whole ``data:`` events out, as they complete."""
-
-    __slots__ = ("_buffer", "_decoder", "done")
-
-    def __init__(self, encoding: str | None) -> None:
-        self._buffer = b""
-        self._decoder = _decompressor(encoding)
-        self.done = False
-
-    def feed(self, data: bytes) -> list[Any]:
-        if self._decoder is not None:
-            data = self._decoder.decompress(data)
-        self._buffer += data.replace(b"\r\n", b"\n")
-        events = []
-        while b"\n\n" in self._buffer:
-            block, self._buffer = self._buffer.split(b"\n\n", 1)
-            payload = b"\n".join(
-                line[5:].lstrip(b" ") for line in block.split(b"\n") if line.startswith(b"data:")
-            )
-            if payload == b"[DONE]":
-                self.done = True
-                continue
-            if not payload:
-                continue
-            events.append(_parse_json(payload))
-        return events
-
-    def finish(self) -> tuple[list[Any], bytes]:
-        """What is left at the end of the stream.
-
-        A last event that lacked its blank line, and any bytes that were not SSE at all (an
-        error status's JSON body, a broken proxy's answer).
-        """
-        if self._decoder is not None:
-            with contextlib.suppress(zlib.error):
-                self._buffer += self._decoder.flush()
-            self._decoder = None
-        rest = self._buffer
-        if rest.lstrip().startswith(b"data:"):
-            return self.feed(b"\n\n"), b""
-        self._buffer = b""
-        return [], rest
-
-
-def _decompressor(encoding: str | None) -> Any:
-    if encoding == "gzip":
-        return zlib.decompressobj(wbits=47)
-    if encoding == "deflate":
-        return zlib.decompressobj()
-    return None
-
-
-def _decode(raw: bytes, encoding: str | None) -> bytes:
-    decoder = _decompressor(encoding)
-    if decoder is None:
-        return raw
-    try:
-        decoded: bytes = decoder.decompress(raw) + decoder.flush()
-    except zlib.error:
-        return b""
-    return decoded
-
-
-def _parse_json(raw: bytes) -> Any:
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
-def _google_status(body: Any) -> str | None:
-    # Google's error shape {"error": {"status": "RESOURCE_EXHAUSTED", ...}}; the OpenAI-compatible
-    # endpoints answer {"error": {"type": ...}}, sometimes wrapped in a list.
-    if isinstance(body, list) and body:
-        body = body[0]
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):
-        status = error.get("status") or error.get("type") or error.get("code")
-        return str(status) if status is not None else None
-    return None

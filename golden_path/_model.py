@@ -1,0 +1,252 @@
+"""The request/response model: the transport's own data, read by policies and audit alike.
+
+One :class:`GenAIRequest` is built per HTTP request (or Live session) by the transport; policy
+hooks read and rewrite it, and the audit event is written from it and its
+:class:`GenAIResponse`. It sits below the transport, ``policies`` and ``audit`` so that none of
+them imports another for it (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx2
+
+__all__ = [
+    "Decision",
+    "GenAIRequest",
+    "GenAIResponse",
+    "Identity",
+    "Usage",
+    "usage_from",
+]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Decision:
+    """One thing a policy decided about one request; goes into the audit event as is.
+
+    ``action``: ``allow``, ``deny``, ``rewrite``, ``clamp``, ``redact``, ``error``...;
+    ``enforced`` is False in report mode (it would have happened, it did not).
+    """
+
+    policy: str
+    action: str
+    reason: str = ""
+    enforced: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        """The audit trail's shape."""
+        return {
+            "policy": self.policy,
+            "action": self.action,
+            "reason": self.reason,
+            "enforced": self.enforced,
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is calling and where to: the same for every request of one client."""
+
+    app: str | None
+    team: str | None
+    client_id: str
+    backend: str
+    project: str | None
+    location: str | None
+
+
+@dataclasses.dataclass(slots=True)
+class Usage:
+    """Token counts of one response (``None`` where the server did not say)."""
+
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_tokens: int | None = None
+    thoughts_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+class GenAIRequest:
+    """One HTTP request on its way out; request hooks may read and change it.
+
+    ``body`` is the parsed JSON (``None`` for GET or non-JSON bodies). Assigning ``body`` or
+    calling :meth:`set_model` rewrites what goes on the wire.
+    """
+
+    __slots__ = (
+        "_body",
+        "_body_parsed",
+        "_dirty",
+        "api_method",
+        "decisions",
+        "headers",
+        "identity",
+        "method",
+        "model",
+        "raw",
+        "request_id",
+        "state",
+        "stream",
+        "surface",
+        "url",
+    )
+
+    def __init__(
+        self,
+        *,
+        request_id: str,
+        identity: Identity,
+        method: str,
+        url: httpx2.URL,
+        headers: httpx2.Headers,
+        raw: bytes,
+        surface: str,
+        api_method: str,
+        model: str | None,
+        stream: bool,
+    ) -> None:
+        self.request_id = request_id
+        self.identity = identity
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.raw = raw
+        self.surface = surface
+        self.api_method = api_method
+        self.model = model
+        self.stream = stream
+        self.decisions: list[Decision] = []
+        # Per-request scratch space for policies (a limiter's reservation, say).
+        self.state: dict[str, Any] = {}
+        self._body: Any = None
+        self._body_parsed = False
+        self._dirty = False
+
+    @property
+    def body(self) -> Any:
+        """The parsed JSON body, parsed on first use (most GETs never pay for it)."""
+        if not self._body_parsed:
+            self._body_parsed = True
+            if self.raw:
+                try:
+                    self._body = json.loads(self.raw)
+                except ValueError:
+                    self._body = None
+        return self._body
+
+    @body.setter
+    def body(self, value: Any) -> None:
+        self._body = value
+        self._body_parsed = True
+        self._dirty = True
+
+    @property
+    def modified(self) -> bool:
+        """Whether the body was changed and must be serialised again."""
+        return self._dirty
+
+    def mark_modified(self) -> None:
+        """Say the parsed body was changed in place (``request.body["x"] = ...``)."""
+        self._dirty = True
+
+    def set_model(self, model: str) -> None:
+        """Point the request at another model, in the URL path or the body, wherever it is named."""
+        import httpx2
+
+        if self.model is not None and self.surface != "openai":
+            path = self.url.raw_path.decode("ascii")
+            head, sep, tail = path.partition("?")
+            marker = "/models/"
+            index = head.rfind(marker)
+            if index >= 0:
+                end = head.find(":", index)
+                end = len(head) if end < 0 else end
+                head = head[: index + len(marker)] + model + head[end:]
+                self.url = httpx2.URL(self.url, raw_path=(head + sep + tail).encode("ascii"))
+        body = self.body
+        if isinstance(body, dict) and isinstance(body.get("model"), str):
+            body["model"] = model
+            self._dirty = True
+        self.model = model
+
+    def record(self, policy: str, action: str, reason: str = "", *, enforced: bool = True) -> None:
+        """Add a decision to the audit trail of this request."""
+        self.decisions.append(Decision(policy, action, reason, enforced))
+
+    def serialize(self) -> bytes:
+        """The body as it will be sent: the original bytes unless a hook changed it."""
+        if not self._dirty:
+            return self.raw
+        # For an ASCII body both spellings give the same bytes, and the ASCII encoder is about
+        # twice as fast; other text stays UTF-8 rather than growing into \u escapes.
+        ascii_only = self.raw.isascii()
+        return json.dumps(self._body, separators=(",", ":"), ensure_ascii=ascii_only).encode()
+
+
+@dataclasses.dataclass(slots=True)
+class GenAIResponse:
+    """What came back: the after-hooks' view.
+
+    ``body`` is the parsed JSON of a buffered response (``None`` for streams, or when it was
+    not JSON); ``chunks`` counts stream events; ``usage`` is filled from the body or the stream.
+    """
+
+    status_code: int
+    headers: Mapping[str, str]
+    body: Any = None
+    stream: bool = False
+    chunks: int = 0
+    usage: Usage | None = None
+    error: BaseException | None = None
+
+
+def usage_from(body: Any) -> Usage | None:
+    """Token usage from a Gemini (``usageMetadata``) or OpenAI (``usage``) shaped body."""
+    if not isinstance(body, dict):
+        return None
+    meta = body.get("usageMetadata")
+    if isinstance(meta, dict):
+        return Usage(
+            prompt_tokens=_int(meta.get("promptTokenCount")),
+            output_tokens=_int(meta.get("candidatesTokenCount")),
+            cached_tokens=_int(meta.get("cachedContentTokenCount")),
+            thoughts_tokens=_int(meta.get("thoughtsTokenCount")),
+            total_tokens=_int(meta.get("totalTokenCount")),
+        )
+    usage = body.get("usage")
+    if isinstance(usage, dict):
+        prompt_details = usage.get("prompt_tokens_details")
+        output_details = usage.get("completion_tokens_details")
+        return Usage(
+            prompt_tokens=_int(usage.get("prompt_tokens")),
+            output_tokens=_int(usage.get("completion_tokens")),
+            cached_tokens=_int(prompt_details.get("cached_tokens"))
+            if isinstance(prompt_details, dict)
+            else None,
+            thoughts_tokens=_int(output_details.get("reasoning_tokens"))
+            if isinstance(output_details, dict)
+            else None,
+            total_tokens=_int(usage.get("total_tokens")),
+        )
+    if "totalTokens" in body:  # countTokens
+        return Usage(
+            prompt_tokens=_int(body.get("totalTokens")), total_tokens=_int(body.get("totalTokens"))
+        )
+    return None
+
+
+def _int(value: Any) -> int | None:
+    # Servers sometimes send int64 as strings; anything else is "unknown", never a crash.
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None

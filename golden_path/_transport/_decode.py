@@ -1,0 +1,99 @@
+"""Stream decoding: response bodies and ``text/event-stream`` events as the hooks see them.
+
+The SDK decompresses what it reads itself; the transport sees the raw bytes, so it decodes a
+copy (gzip, deflate) to parse events and bodies for the after-hooks and the audit event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import zlib
+from typing import Any
+
+__all__ = ["SSEParser", "decode", "google_status", "parse_json"]
+
+
+class SSEParser:
+    """Incremental ``text/event-stream`` parser: whole ``data:`` events out, as they complete."""
+
+    __slots__ = ("_buffer", "_decoder", "done")
+
+    def __init__(self, encoding: str | None) -> None:
+        self._buffer = b""
+        self._decoder = _decompressor(encoding)
+        self.done = False
+
+    def feed(self, data: bytes) -> list[Any]:
+        if self._decoder is not None:
+            data = self._decoder.decompress(data)
+        self._buffer += data.replace(b"\r\n", b"\n")
+        events = []
+        while b"\n\n" in self._buffer:
+            block, self._buffer = self._buffer.split(b"\n\n", 1)
+            payload = b"\n".join(
+                line[5:].lstrip(b" ") for line in block.split(b"\n") if line.startswith(b"data:")
+            )
+            if payload == b"[DONE]":
+                self.done = True
+                continue
+            if not payload:
+                continue
+            events.append(parse_json(payload))
+        return events
+
+    def finish(self) -> tuple[list[Any], bytes]:
+        """What is left at the end of the stream.
+
+        A last event that lacked its blank line, and any bytes that were not SSE at all (an
+        error status's JSON body, a broken proxy's answer).
+        """
+        if self._decoder is not None:
+            with contextlib.suppress(zlib.error):
+                self._buffer += self._decoder.flush()
+            self._decoder = None
+        rest = self._buffer
+        if rest.lstrip().startswith(b"data:"):
+            return self.feed(b"\n\n"), b""
+        self._buffer = b""
+        return [], rest
+
+
+def _decompressor(encoding: str | None) -> Any:
+    if encoding == "gzip":
+        return zlib.decompressobj(wbits=47)
+    if encoding == "deflate":
+        return zlib.decompressobj()
+    return None
+
+
+def decode(raw: bytes, encoding: str | None) -> bytes:
+    decoder = _decompressor(encoding)
+    if decoder is None:
+        return raw
+    try:
+        decoded: bytes = decoder.decompress(raw) + decoder.flush()
+    except zlib.error:
+        return b""
+    return decoded
+
+
+def parse_json(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def google_status(body: Any) -> str | None:
+    # Google's error shape {"error": {"status": "RESOURCE_EXHAUSTED", ...}}; the OpenAI-compatible
+    # endpoints answer {"error": {"type": ...}}, sometimes wrapped in a list.
+    if isinstance(body, list) and body:
+        body = body[0]
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        status = error.get("status") or error.get("type") or error.get("code")
+        return str(status) if status is not None else None
+    return None

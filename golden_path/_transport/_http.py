@@ -1,0 +1,210 @@
+"""The httpx2 transports: each request of an SDK client goes through a :class:`Call`.
+
+Why a transport and not httpx event hooks: a transport sees the request after the SDK built it
+(so app code cannot route around it with per-request options), can refuse it before any
+connection is opened, and sees a streamed response chunk by chunk without buffering it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx2
+
+from golden_path._transport._call import Call, Pipeline
+
+__all__ = ["GovernedAsyncTransport", "GovernedTransport"]
+
+
+class GovernedTransport(httpx2.BaseTransport):
+    """The sync transport: ``Pipeline`` around an inner ``httpx2.HTTPTransport``."""
+
+    def __init__(self, pipeline: Pipeline, make_inner: Callable[[], httpx2.BaseTransport]) -> None:
+        self.pipeline = pipeline
+        self._make_inner = make_inner
+        self._inner: httpx2.BaseTransport | None = None
+        self._lock = threading.Lock()
+
+    def _transport(self) -> httpx2.BaseTransport:
+        # Built on first use: loading CA certificates is most of a client's construction cost.
+        inner = self._inner
+        if inner is None:
+            with self._lock:
+                if self._inner is None:
+                    self._inner = self._make_inner()
+                    # A client dropped without close() still releases its sockets.
+                    weakref.finalize(self, self._inner.close)
+                inner = self._inner
+        return inner
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        """Run one request through policies, the wire and audit."""
+        call = self.pipeline.start(request)
+        outgoing = call.before()
+        try:
+            response = self._transport().handle_request(outgoing)
+        except BaseException as exc:
+            call.failed(exc)
+            raise
+        if call.request.stream:
+            return call.streamed(response, _SyncStream(response.stream, call))
+        try:
+            raw = b"".join(response.iter_raw())
+        except BaseException as exc:
+            call.failed(exc)
+            raise
+        finally:
+            response.close()
+        return call.buffered(response, raw)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        if self._inner is not None:
+            self._inner.close()
+
+
+class _SyncStream(httpx2.SyncByteStream):
+    def __init__(self, inner: Any, call: Call) -> None:
+        self._inner = inner
+        self._call = call
+        # The SDK does not close a sync stream the caller walks away from; when the response
+        # is garbage collected, the event is still written, as cancelled.
+        weakref.finalize(self, call.cancelled)
+
+    def __iter__(self) -> Iterator[bytes]:
+        call = self._call
+        try:
+            for data in self._inner:
+                call.chunk(data)
+                yield data
+        except Exception as exc:
+            call.failed(exc)
+            raise
+        call.stream_ended()
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            self._call.cancelled()
+
+
+class GovernedAsyncTransport(httpx2.AsyncBaseTransport):
+    """The async transport, with one inner connection pool per running event loop.
+
+    Pooled connections belong to the loop that opened them; keeping one pool per loop is what
+    lets a client outlive ``asyncio.run()``: the SDK keeps one client for all the loops an app
+    runs (docs/architecture.md, "Event loops").
+    """
+
+    def __init__(
+        self, pipeline: Pipeline, make_inner: Callable[[], httpx2.AsyncBaseTransport]
+    ) -> None:
+        self.pipeline = pipeline
+        self._make_inner = make_inner
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+
+    async def _transport(self) -> httpx2.AsyncBaseTransport:
+        loop = asyncio.get_running_loop()
+        entry = self._pools.get(loop)
+        if entry is None:
+            with self._lock:
+                entry = self._pools.get(loop)
+                if entry is None:
+                    entry = self._pools[loop] = _LoopPool(self._make_inner())
+            await entry.watch()
+        return entry.pool
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        """Run one request through policies, the wire and audit."""
+        call = self.pipeline.start(request)
+        outgoing = await call.abefore()
+        try:
+            pool = await self._transport()
+            response = await pool.handle_async_request(outgoing)
+        except asyncio.CancelledError:
+            call.cancelled()
+            raise
+        except BaseException as exc:
+            call.failed(exc)
+            raise
+        if call.request.stream:
+            return call.streamed(response, _AsyncStream(response.stream, call))
+        try:
+            raw = b"".join([part async for part in response.stream])  # type: ignore[union-attr]
+        except asyncio.CancelledError:
+            call.cancelled()
+            raise
+        except BaseException as exc:
+            call.failed(exc)
+            raise
+        finally:
+            await response.aclose()
+        return call.buffered(response, raw)
+
+    async def aclose(self) -> None:
+        """Close the pool of the running loop (pools of finished loops closed themselves)."""
+        entry = self._pools.pop(asyncio.get_running_loop(), None)
+        if entry is not None:
+            await entry.pool.aclose()
+
+
+class _LoopPool:
+    """One event loop's connection pool, closed while that loop is still running.
+
+    Pooled sockets belong to their loop; once ``asyncio.run()`` has closed it they can only
+    leak. ``asyncio.run()`` finalizes the loop's async generators before closing it
+    (``shutdown_asyncgens``), so a generator parked in the loop is the hook that closes the pool
+    in time.
+    """
+
+    __slots__ = ("_guard", "pool")
+
+    def __init__(self, pool: httpx2.AsyncBaseTransport) -> None:
+        self.pool = pool
+        self._guard: AsyncIterator[None] | None = None
+
+    async def watch(self) -> None:
+        if self._guard is None:
+            self._guard = self._close_at_loop_end()
+            await self._guard.__anext__()
+
+    async def _close_at_loop_end(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await self.pool.aclose()
+
+
+class _AsyncStream(httpx2.AsyncByteStream):
+    def __init__(self, inner: Any, call: Call) -> None:
+        self._inner = inner
+        self._call = call
+        weakref.finalize(self, call.cancelled)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        call = self._call
+        try:
+            async for data in self._inner:
+                call.chunk(data)
+                yield data
+        except asyncio.CancelledError:
+            call.cancelled()
+            raise
+        except Exception as exc:
+            call.failed(exc)
+            raise
+        call.stream_ended()
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        finally:
+            self._call.cancelled()

@@ -1,0 +1,108 @@
+"""Token estimates: what a request may cost before it is sent, and what it cost after."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from golden_path._model import GenAIRequest, Usage
+from golden_path.policies._limits._config import DEFAULT_OUTPUT_TOKENS
+
+__all__ = [
+    "EMBEDDING_METHODS",
+    "GENERATION_METHODS",
+    "LIMITED_METHODS",
+    "MEDIA_PART_TOKENS",
+    "estimate_tokens",
+    "tokens_used",
+]
+
+# Model calls that spend quota. countTokens, listing models and file/cache management do not.
+GENERATION_METHODS = frozenset({"generateContent", "streamGenerateContent", "chat.completions"})
+EMBEDDING_METHODS = frozenset({"embedContent", "batchEmbedContents", "embeddings"})
+LIMITED_METHODS = GENERATION_METHODS | EMBEDDING_METHODS
+
+# What Gemini charges for one image or short media part, order of magnitude: enough to keep
+# an inline image from being estimated as its base64 size in characters.
+MEDIA_PART_TOKENS = 258
+
+
+def estimate_tokens(request: GenAIRequest, default_output: int = DEFAULT_OUTPUT_TOKENS) -> int:
+    """Tokens a request may cost, before it is sent.
+
+    Prompt characters / 4, media parts at a flat rate, plus the request's output cap
+    (``maxOutputTokens``, ``max_tokens``) or ``default_output``.
+    """
+    body = request.body
+    chars, media = _measure(body)
+    prompt = math.ceil(chars / 4) + media * MEDIA_PART_TOKENS
+    if request.api_method not in GENERATION_METHODS:
+        return max(prompt, 1)
+    return max(prompt + _output_cap(body, default_output), 1)
+
+
+_MEDIA_KEYS = frozenset(
+    {"inlineData", "inline_data", "fileData", "file_data", "image_url", "input_audio"}
+)
+_SKIP_KEYS = frozenset(
+    {
+        "generationConfig",
+        "safetySettings",
+        "model",
+        "role",
+        "mimeType",
+        "responseMimeType",
+        "stream",
+        "cachedContent",
+    }
+)
+
+
+def _measure(value: Any, depth: int = 0) -> tuple[int, int]:
+    if depth > 64:
+        return 0, 0
+    if isinstance(value, str):
+        return len(value), 0
+    chars = media = 0
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in _MEDIA_KEYS:
+                media += 1
+            elif key not in _SKIP_KEYS:
+                c, m = _measure(item, depth + 1)
+                chars, media = chars + c, media + m
+    elif isinstance(value, list):
+        for item in value:
+            c, m = _measure(item, depth + 1)
+            chars, media = chars + c, media + m
+    return chars, media
+
+
+def _output_cap(body: Any, default: int) -> int:
+    if not isinstance(body, dict):
+        return default
+    config = body.get("generationConfig")
+    if isinstance(config, dict):
+        cap = _positive(config.get("maxOutputTokens"))
+        count = _positive(config.get("candidateCount")) or 1
+    else:
+        cap = _positive(body.get("max_completion_tokens")) or _positive(body.get("max_tokens"))
+        count = _positive(body.get("n")) or 1
+    return (cap or default) * count
+
+
+def _positive(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return None
+    return value
+
+
+def tokens_used(usage: Usage | None) -> int | None:
+    if usage is None:
+        return None
+    if usage.total_tokens is not None:
+        return usage.total_tokens
+    parts = [usage.prompt_tokens, usage.output_tokens, usage.thoughts_tokens]
+    if all(p is None for p in parts):
+        return None
+    return sum(p or 0 for p in parts)

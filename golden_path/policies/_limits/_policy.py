@@ -1,0 +1,405 @@
+"""Rate limits and budgets: the policy built from ``[rate_limits]`` and ``[budgets]``.
+
+One policy (``limits``) checks every configured limit with one atomic reservation per request:
+all counters get the request's amounts, or none does. So a request the budget refuses never
+used up rate-limit capacity, and no rollback round trip is needed.
+
+Lifecycle of one model call::
+
+    on_request   estimate tokens (prompt chars / 4 + max output tokens), reserve
+                 requests + tokens in every window; no room: wait up to max_wait_s, then Deny
+    on_chunk     remember the latest usageMetadata of a stream
+    on_response  reconcile: charge the real usage instead of the estimate; a 429 with
+                 RetryInfo puts the scope in cooldown for its retryDelay
+    on_error     release the estimate (a failed request costs its real usage if known, else 0)
+
+Windows: per-minute limits are sliding-window counters (this minute's count plus the previous
+minute's, weighted by how much of it still overlaps the last 60 s), so there is no burst of
+twice the limit at a minute boundary. Budgets are UTC calendar days and months.
+
+Waiting: a sync call sleeps in ``on_request``; the async transport awaits ``aon_request``
+(``Chain.abefore``), so an async call waits up to ``max_wait_s`` without stalling the loop's
+other tasks. ``on_request`` called on an event-loop thread anyway (a sync client used from async
+code) never sleeps there: it denies with ``retry_after``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from golden_path._model import GenAIRequest, GenAIResponse, Usage, usage_from
+from golden_path._settings import Settings
+from golden_path._state import Counter, Reserved, StateStore, StoreUnavailable, open_store
+from golden_path.exceptions import ConfigError, ConfigProblem, PolicyViolation
+from golden_path.policies._limits._config import (
+    LimitsConfig,
+    LimitSpec,
+    check_state_url,
+    locate_safely,
+    parse_limits,
+)
+from golden_path.policies._limits._estimate import LIMITED_METHODS, estimate_tokens, tokens_used
+from golden_path.policies._limits._windows import Window, counter_key, scope_label, window
+from golden_path.policies._types import Deny
+
+__all__ = ["LimitsPolicy", "build_limit_policies", "retry_delay"]
+
+_STATE = "limits.reservation"
+_USAGE = "limits.usage"
+
+
+def build_limit_policies(
+    sections: dict[str, dict[str, Any]],
+    *,
+    settings: Settings,
+    locate: Callable[[str], str],
+    clock: Callable[[], float] | None = None,
+) -> list[Any]:
+    """The policies for ``[rate_limits]``/``[budgets]`` (the loader appends them last).
+
+    ``clock`` (seconds since the epoch, default ``time.time``) decides windows and periods;
+    tests pass a fixed one so a minute boundary cannot fall in the middle of a test.
+    """
+    problems: list[ConfigProblem] = []
+    config: LimitsConfig | None = None
+    try:
+        config = parse_limits(sections, locate=locate)
+    except ConfigError as exc:
+        problems += exc.problems
+    state, state_problems = check_state_url(settings)
+    problems += state_problems
+    if config is not None:
+        needs = {"team": settings.team, "app": settings.app}
+        for section in ("rate_limits", "budgets"):
+            scope = next((s.scope for s in config.limits if s.name.startswith(section)), None)
+            if scope is None:
+                continue
+            who = scope.split("+")[0]
+            if needs[who] is None:
+                problems.append(
+                    ConfigProblem(
+                        f"{section}.scope",
+                        f"scope {scope!r} needs the caller's {who}, which is not configured",
+                        locate_safely(locate, f"{section}.scope"),
+                        f"set GOLDEN_PATH_{who.upper()}, or pick another scope",
+                    )
+                )
+    if problems or config is None or state is None:
+        raise ConfigError(problems)
+    if not config.limits:
+        return []
+    return [LimitsPolicy(config, open_store(state), prefix=state.prefix, clock=clock)]
+
+
+@dataclasses.dataclass(slots=True)
+class _Plan:
+    counters: list[Counter]
+    specs: list[LimitSpec]
+    windows: list[Window]
+    labels: list[str]
+    cooldown_key: str
+    cooldown_label: str
+    estimate: int
+
+
+class LimitsPolicy:
+    """Reserve before, reconcile after, against a :class:`StateStore`."""
+
+    name = "limits"
+
+    def __init__(
+        self,
+        config: LimitsConfig,
+        store: StateStore,
+        *,
+        prefix: str = "golden-path",
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.prefix = prefix
+        self._clock = clock or time.time
+
+    # -- before
+
+    def on_request(self, request: GenAIRequest) -> None:
+        """Reserve, sleeping up to ``max_wait_s`` for capacity (never on an event loop)."""
+        if request.api_method not in LIMITED_METHODS:
+            return
+        plan = self._plan(request)
+        on_loop = _on_event_loop()
+        deadline = time.monotonic() + (0.0 if on_loop else self.config.max_wait_s)
+        waited = 0.0
+        while True:
+            wait = self._attempt(request, plan, deadline, on_loop=on_loop)
+            if wait is None:
+                break
+            time.sleep(wait)
+            waited += wait
+            plan = self._plan(request)
+        self._record_wait(request, waited)
+
+    async def aon_request(self, request: GenAIRequest) -> None:
+        """The async form: awaits instead of sleeping, for a chain that awaits its hooks."""
+        if request.api_method not in LIMITED_METHODS:
+            return
+        plan = self._plan(request)
+        deadline = time.monotonic() + self.config.max_wait_s
+        waited = 0.0
+        while True:
+            wait = self._attempt(request, plan, deadline, on_loop=False)
+            if wait is None:
+                break
+            await asyncio.sleep(wait)
+            waited += wait
+            plan = self._plan(request)
+        self._record_wait(request, waited)
+
+    def _record_wait(self, request: GenAIRequest, waited: float) -> None:
+        if waited > 0 and _STATE in request.state:
+            request.record(self.name, "wait", f"waited {waited:.3f}s for capacity")
+
+    def _attempt(
+        self, request: GenAIRequest, plan: _Plan, deadline: float, *, on_loop: bool
+    ) -> float | None:
+        """Try once.
+
+        Returns None when done (reserved, or allowed without a store), else the seconds to
+        wait before the next try. Raises Deny when waiting cannot help in time.
+        """
+        try:
+            found = self.store.reserve(plan.counters, plan.cooldown_key)
+        except StoreUnavailable as exc:
+            self._store_failed(request, exc)
+            return None
+        if found.ok:
+            request.state[_STATE] = plan
+            return None
+        limit, retry_after, reason = self._explain(plan, found)
+        remaining = deadline - time.monotonic()
+        if retry_after is None or retry_after > remaining:
+            if on_loop and self.config.max_wait_s > 0 and retry_after is not None:
+                reason += " (no waiting on the event loop thread: see docs/limits.md)"
+            raise Deny(reason, limit=limit, retry_after=retry_after)
+        # A little jitter so waiters released by the same window do not collide again.
+        return min(retry_after + random.uniform(0, 0.01), max(remaining, 0.0))  # noqa: S311
+
+    def _store_failed(self, request: GenAIRequest, exc: StoreUnavailable) -> None:
+        if self.config.on_store_error == "allow":
+            request.record(
+                self.name,
+                "allow",
+                f"state store unreachable ({exc}); allowed without limits (on_store_error = allow)",
+                enforced=False,
+            )
+            return
+        raise Deny(f"state store unreachable ({exc}); denied (on_store_error = deny)") from None
+
+    def _explain(self, plan: _Plan, found: Reserved) -> tuple[str, float | None, str]:
+        if found.index < 0:
+            seconds = found.cooldown_ms / 1000
+            return (
+                "rate_limits.cooldown",
+                seconds,
+                f"Google answered 429 for {plan.cooldown_label}; cooling down for "
+                f"{seconds:.3f}s more, as its retry delay asked",
+            )
+        spec = plan.specs[found.index]
+        win = plan.windows[found.index]
+        amount = plan.counters[found.index].amount
+        label = plan.labels[found.index]
+        used = found.used + math.floor(found.prev * win.weight)
+        if amount > spec.limit:
+            return (
+                spec.name,
+                None,
+                f"{spec.name}: this request needs {amount} {spec.unit}, "
+                f"more than the whole limit of {spec.limit} for {label}",
+            )
+        retry = _retry_after(spec, win, found.used, found.prev, amount)
+        what = "in the last minute" if spec.period == "minute" else f"this {spec.period} (UTC)"
+        return (
+            spec.name,
+            retry,
+            f"{spec.name}: {used} of {spec.limit} {spec.unit} used "
+            f"{what} for {label}; this request needs {amount}; retry in {retry:.3f}s",
+        )
+
+    def _plan(self, request: GenAIRequest) -> _Plan:
+        now = self._clock()
+        identity = request.identity
+        estimate = estimate_tokens(request, self.config.default_output_tokens)
+        counters, specs, windows, labels = [], [], [], []
+        for spec in self.config.limits:
+            label = scope_label(
+                spec.scope, team=identity.team, app=identity.app, model=request.model
+            )
+            win = window(spec.period, now)
+            counters.append(
+                Counter(
+                    key=counter_key(self.prefix, spec, label, win.current),
+                    limit=spec.limit,
+                    amount=1 if spec.unit == "requests" else estimate,
+                    ttl_ms=win.ttl_ms,
+                    prev_key=counter_key(self.prefix, spec, label, win.previous)
+                    if win.previous
+                    else None,
+                    prev_weight=win.weight,
+                )
+            )
+            specs.append(spec)
+            windows.append(win)
+            labels.append(label)
+        cooldown_label = scope_label(
+            self.config.cooldown_scope, team=identity.team, app=identity.app, model=request.model
+        )
+        return _Plan(
+            counters,
+            specs,
+            windows,
+            labels,
+            f"{self.prefix}:{cooldown_label}:cooldown",
+            cooldown_label,
+            estimate,
+        )
+
+    # -- after
+
+    def on_chunk(self, request: GenAIRequest, chunk: Any) -> None:
+        """Keep the latest usage of a stream, in case it is cut before the end."""
+        if _STATE in request.state:
+            usage = usage_from(chunk)
+            if usage is not None:
+                request.state[_USAGE] = usage
+
+    def on_response(self, request: GenAIRequest, response: GenAIResponse) -> None:
+        """Charge real usage instead of the estimate; honour a 429's retry delay."""
+        if response.status_code == 429 and request.api_method in LIMITED_METHODS:
+            self._cooldown(request, response)
+        plan = request.state.pop(_STATE, None)
+        if not isinstance(plan, _Plan):
+            return
+        actual = tokens_used(response.usage) if response.usage is not None else None
+        if actual is None:
+            # An error costs nothing; a success without usage (embeddings) keeps the estimate.
+            actual = 0 if response.status_code >= 400 else plan.estimate
+        self._settle(request, plan, actual, release_requests=False)
+
+    def on_error(self, request: GenAIRequest, error: BaseException) -> None:
+        """Give back the reservation: a failed call costs its real usage if known, else 0."""
+        plan = request.state.pop(_STATE, None)
+        if not isinstance(plan, _Plan):
+            return
+        usage = request.state.get(_USAGE)
+        actual = tokens_used(usage) if isinstance(usage, Usage) else None
+        # A request refused further down the chain was never sent: it costs no request either.
+        self._settle(
+            request, plan, actual or 0, release_requests=isinstance(error, PolicyViolation)
+        )
+
+    def _settle(
+        self, request: GenAIRequest, plan: _Plan, actual: int, *, release_requests: bool
+    ) -> None:
+        changes = []
+        for counter, spec in zip(plan.counters, plan.specs, strict=True):
+            if spec.unit == "tokens" and actual != plan.estimate:
+                changes.append((counter.key, actual - plan.estimate, counter.ttl_ms))
+            elif spec.unit == "requests" and release_requests:
+                changes.append((counter.key, -1, counter.ttl_ms))
+        if not changes:
+            return
+        try:
+            self.store.adjust(changes)
+        except StoreUnavailable as exc:
+            request.record(
+                self.name,
+                "error",
+                f"usage not reconciled: state store unreachable ({exc})",
+                enforced=False,
+            )
+
+    def _cooldown(self, request: GenAIRequest, response: GenAIResponse) -> None:
+        delay = retry_delay(response)
+        if delay is None or delay <= 0:
+            return
+        plan = request.state.get(_STATE)
+        if not isinstance(plan, _Plan):
+            plan = self._plan(request)
+        try:
+            self.store.cooldown(plan.cooldown_key, delay)
+        except StoreUnavailable as exc:
+            request.record(
+                self.name,
+                "error",
+                f"cooldown not recorded: state store unreachable ({exc})",
+                enforced=False,
+            )
+            return
+        request.record(
+            self.name,
+            "cooldown",
+            f"Google answered 429; {plan.cooldown_label} waits {delay:g}s as its retry delay asked",
+        )
+
+
+def _retry_after(spec: LimitSpec, win: Window, used: int, prev: int, amount: int) -> float:
+    """Seconds until ``amount`` fits, if nobody else takes capacity meanwhile."""
+    if spec.period != "minute":
+        return max(win.ends_in, 0.001)
+    room = spec.limit - used - amount
+    if room >= 0 and prev > 0:
+        # Wait for enough of the previous minute to slide out of the last 60 s.
+        seconds = win.length * (1 - room / prev) - win.elapsed
+    else:
+        # This minute alone is full: wait for the next one, then for enough of this one to
+        # slide out of it.
+        seconds = win.ends_in
+        if used > 0:
+            seconds += max(0.0, win.length * (1 - (spec.limit - amount) / used))
+    return max(round(seconds, 3), 0.001)
+
+
+def retry_delay(response: GenAIResponse) -> float | None:
+    """A 429's ``google.rpc.RetryInfo.retryDelay`` (``"1.5s"``), else its Retry-After header."""
+    body = response.body
+    if isinstance(body, list) and body:
+        body = body[0]
+    error = body.get("error") if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    for detail in details if isinstance(details, list) else ():
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("rpc.RetryInfo"):
+            delay = detail.get("retryDelay")
+            if isinstance(delay, str) and delay.endswith("s"):
+                try:
+                    return float(delay[:-1])
+                except ValueError:
+                    pass
+            elif isinstance(delay, dict):  # {"seconds": 1, "nanos": 5e8} in some encodings
+                seconds = delay.get("seconds", 0)
+                nanos = delay.get("nanos", 0)
+                if isinstance(seconds, int | str) and isinstance(nanos, int):
+                    try:
+                        return float(seconds) + nanos / 1e9
+                    except ValueError:
+                        pass
+    header = response.headers.get("retry-after") if response.headers else None
+    if header:
+        try:
+            return float(header)
+        except ValueError:
+            return None
+    return None
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -1,0 +1,88 @@
+"""Time windows and counter keys: which counter a request lands in, and for how long it lives.
+
+Per-minute limits are sliding-window counters (this minute's count plus the previous minute's,
+weighted by how much of it still overlaps the last 60 s). Budgets are UTC calendar days and
+months.
+"""
+
+from __future__ import annotations
+
+import calendar
+import dataclasses
+import datetime as dt
+import math
+import urllib.parse
+
+from golden_path.policies._limits._config import LimitSpec, Period, Scope
+
+__all__ = ["Window", "counter_key", "scope_label", "window"]
+
+
+def scope_label(scope: Scope, *, team: str | None, app: str | None, model: str | None) -> str:
+    """``team=ml`` or ``app=chat+model=gemini-2.5-flash``: the scope part of a counter's key."""
+    who = scope.split("+")[0]
+    label = f"{who}={_quote(team if who == 'team' else app)}"
+    if scope.endswith("+model"):
+        label += f"+model={_quote(model)}"
+    return label
+
+
+def _quote(value: str | None) -> str:
+    # Keys must stay unambiguous whatever a team or model is called.
+    return urllib.parse.quote(value or "-", safe="-._~@")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Window:
+    current: str
+    previous: str | None
+    weight: float
+    ttl_ms: int
+    elapsed: float
+    length: float  # seconds from the window's start to its end
+    ends_in: float
+
+
+def window(period: Period, now: float) -> Window:
+    """The window a counter of this period is in at ``now`` (seconds since the epoch, UTC)."""
+    if period == "minute":
+        index = math.floor(now / 60)
+        elapsed = now - index * 60
+        # Kept through the next minute, where it is the "previous" window, plus some slack.
+        ttl = (120 - elapsed + 5) * 1000
+        return Window(
+            f"m{index}",
+            f"m{index - 1}",
+            1 - elapsed / 60,
+            math.ceil(ttl),
+            elapsed,
+            60.0,
+            60 - elapsed,
+        )
+    moment = dt.datetime.fromtimestamp(now, dt.UTC)
+    if period == "day":
+        start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        end = start + dt.timedelta(days=1)
+        name = f"d{start:%Y-%m-%d}"
+    else:
+        start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        days = calendar.monthrange(start.year, start.month)[1]
+        end = start + dt.timedelta(days=days)
+        name = f"mo{start:%Y-%m}"
+    ends_in = end.timestamp() - now
+    # A response that finishes just after midnight still finds its reservation to reconcile.
+    ttl = (ends_in + 3600) * 1000
+    return Window(
+        name,
+        None,
+        0.0,
+        math.ceil(ttl),
+        now - start.timestamp(),
+        end.timestamp() - start.timestamp(),
+        ends_in,
+    )
+
+
+def counter_key(prefix: str, spec: LimitSpec, label: str, window_name: str) -> str:
+    """``golden-path:team=ml:tokens:d2025-01-30``."""
+    return f"{prefix}:{label}:{spec.unit}:{window_name}"
