@@ -28,6 +28,7 @@ COMMANDS = (
     "audit",
     "budget",
     "versions",
+    "routes",
 )
 
 
