@@ -262,7 +262,12 @@ def _load_sinks(settings: Settings) -> list[Any]:
     from golden_path.audit._sinks import sink_from_setting
 
     try:
-        return sink_from_setting(settings.audit_sink)
+        key = settings.audit_chain_key
+        return sink_from_setting(
+            settings.audit_sink,
+            fsync=settings.audit_fsync,
+            chain_key=key.get_secret_value().encode() if key is not None else None,
+        )
     except ValueError as exc:
         from golden_path.exceptions import ConfigProblem
 

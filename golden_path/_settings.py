@@ -128,6 +128,18 @@ class Settings(BaseSettings):
     audit_content: Literal["none", "redacted"] = Field(
         default="none", description="none, or redacted prompt/response text in audit events"
     )
+    audit_required: bool = Field(
+        default=False, description="deny a request when its audit event cannot be written"
+    )
+    audit_fsync: bool = Field(
+        default=False, description="fsync the audit file after every event (durable on power loss)"
+    )
+    audit_chain_key: SecretStr | None = Field(
+        default=None, description="HMAC key of the audit chain (audit verify --key-file)"
+    )
+    price_file: Path | None = Field(
+        default=None, description="TOML price catalog replacing the package's (per-model prices)"
+    )
     state_url: str = Field(default="memory://", description="memory:// or redis://host:port/db")
 
     _list_fields: ClassVar[tuple[str, ...]] = ("impersonate_delegates", "retry_status_codes")

@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -83,6 +84,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     summary.add_argument("--json", action="store_true", help="print the rows as JSON")
     summary.set_defaults(handler=run_summary)
+
+    verify = commands.add_parser(
+        "verify",
+        help="check the tamper-evidence chain: name deleted, edited or reordered events",
+        description="Check every chain in FILE (each file sink and each stream writes one): "
+        "a gap in seq is a deleted event, a digest that no longer matches is an edited one, "
+        "seq out of order is a reordered one. Exit 0 when intact, 1 when not, 2 when FILE "
+        "cannot be read.",
+    )
+    verify.add_argument("file", metavar="FILE", help="audit JSON-lines file, or - for stdin")
+    verify.add_argument(
+        "--key-file",
+        metavar="PATH",
+        help="the chain key (audit_chain_key) when the chain is keyed with HMAC",
+    )
+    verify.set_defaults(handler=run_verify)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -174,6 +191,19 @@ def _open(name: str) -> IO[str] | None:
 # --------------------------------------------------------------------------------- tail
 
 
+# C0 and C1 controls, DEL, and the format characters that reorder or hide text (bidi
+# overrides, zero-width): an event's fields come from callers (a model name, an error text), and
+# printed raw they could move the cursor, recolour or rewrite an operator's terminal.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def safe(text: str) -> str:
+    """``text`` with every control or invisible format character shown as an escape."""
+    if _UNSAFE.search(text) is None:
+        return text
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def render_line(event: dict[str, Any]) -> str:
     """One readable line: time, outcome, method, model, who, status, latency, tokens, id."""
     outcome = str(event.get("outcome", "?"))
@@ -204,7 +234,7 @@ def render_line(event: dict[str, Any]) -> str:
             reason = f": {decision['reason']}" if decision.get("reason") else ""
             parts.append(f"[{decision.get('policy')} {decision.get('action')}{mark}{reason}]")
     parts.append(f"id={event.get('request_id', '?')}")
-    return "  ".join(parts)
+    return safe("  ".join(parts))
 
 
 def run_tail(args: argparse.Namespace, *, stop: threading.Event | None = None) -> int:
@@ -332,7 +362,7 @@ def run_summary(args: argparse.Namespace) -> int:
 
 
 def _cell(value: Any) -> str:
-    return "-" if value is None or value == "" else str(value)
+    return "-" if value is None or value == "" else safe(str(value))
 
 
 def _ms(value: float | None) -> str:
@@ -397,3 +427,51 @@ def _as_json(keys: list[str], labels: list[str], group: _Group) -> dict[str, Any
         "p50_ms": percentile(group.latencies, 50),
         "p95_ms": percentile(group.latencies, 95),
     }
+
+
+# ------------------------------------------------------------------------------- verify
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Check the chains of FILE; print each problem; exit 1 if any."""
+    from golden_path.audit._chain import verify
+
+    key: bytes | None = None
+    if args.key_file:
+        try:
+            key = Path(args.key_file).read_bytes().strip()
+        except OSError as exc:
+            print(
+                f"golden-path: --key-file {args.key_file} cannot be read ({exc.strerror}); "
+                "pass the file holding audit_chain_key",
+                file=sys.stderr,
+            )
+            return 2
+    if args.file == "-":
+        report = verify(sys.stdin.buffer, key)
+    else:
+        try:
+            with Path(args.file).open("rb") as stream:
+                report = verify(stream, key)
+        except OSError as exc:
+            print(
+                f"golden-path: audit file {args.file} cannot be read ({exc.strerror})",
+                file=sys.stderr,
+            )
+            return 2
+    for problem in report.problems:
+        print(safe(str(problem)))
+    summary = f"{report.chained} chained event(s) in {report.chains} chain(s)" + (
+        f", {report.unchained} unchained" if report.unchained else ""
+    )
+    if report.problems:
+        edited = sum("changed after" in p.message for p in report.problems)
+        if key is None and edited and edited >= report.chained - report.chains:
+            print("hint: every link differs: is the chain keyed? pass --key-file")
+        print(f"audit verify: NOT INTACT: {len(report.problems)} problem(s); {summary}")
+        return 1
+    if not report.chained:
+        print(f"audit verify: no chained events in {args.file} (nothing to verify)")
+        return 1
+    print(f"audit verify: intact: {summary}")
+    return 0

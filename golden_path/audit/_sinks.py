@@ -10,6 +10,7 @@ Every JSON sink renders with one structlog ``JSONRenderer``, built once at impor
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol, runtime_checkable
 
+from golden_path.audit._chain import Link, digest, new_link, read_tail
 from golden_path.audit._events import EVENT_NAME, AuditEvent
 
 __all__ = [
@@ -62,9 +64,15 @@ def _renderer() -> Callable[..., Any]:
     return _RENDERER
 
 
-def render_json(event: AuditEvent) -> str:
-    """One JSON object, no newline: the shape every JSON-lines sink writes."""
-    return str(_renderer()(None, EVENT_NAME, event.as_dict()))
+def render_json(event: AuditEvent, extra: dict[str, Any] | None = None) -> str:
+    """One JSON object, no newline: the shape every JSON-lines sink writes.
+
+    ``extra`` fields (the tamper-evidence chain) come last.
+    """
+    data = event.as_dict()
+    if extra:
+        data.update(extra)
+    return str(_renderer()(None, EVENT_NAME, data))
 
 
 @runtime_checkable
@@ -85,17 +93,24 @@ class JsonLinesSink:
     ``None`` means ``sys.stderr`` looked up at write time, so redirected stderr is honoured.
     """
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
+    def __init__(self, stream: IO[str] | None = None, *, chain_key: bytes | None = None) -> None:
         self._stream = stream
         self._lock = threading.Lock()
+        self._key = chain_key
+        # One chain per sink: log collectors interleave many processes' streams, and the chain
+        # id tells ``audit verify`` which lines belong together.
+        self._link = new_link()
 
     def write(self, event: AuditEvent) -> None:
-        """Write one line; the lock keeps lines whole under threads."""
-        line = render_json(event) + "\n"
+        """Write one line; the lock keeps lines whole and the chain in order under threads."""
         stream = self._stream or sys.stderr
         with self._lock:
-            stream.write(line)
+            line = render_json(event, self._link.next_fields())
+            stream.write(line + "\n")
             stream.flush()
+            self._link = Link(
+                self._link.chain, self._link.seq + 1, digest(line.encode(), self._key)
+            )
 
     def __repr__(self) -> str:
         name = getattr(self._stream, "name", None) if self._stream else "<stderr>"
@@ -107,46 +122,89 @@ class AuditSinkError(OSError):
 
 
 class FileSink:
-    """Appends JSON lines to a file.
+    """Appends JSON lines to a file, chained for tamper evidence (see ``audit verify``).
 
     One ``write(2)`` per event on an ``O_APPEND`` descriptor keeps lines whole across threads
-    and across processes sharing the file (gunicorn workers, say).
+    and across processes sharing the file (gunicorn workers, say); an exclusive ``flock`` around
+    it keeps the chain whole too, since each writer links to the line actually last in the file.
+    ``fsync=True`` forces every event to disk before the call returns (``audit_fsync``); without
+    it an event is in the kernel's page cache when ``write`` returns, safe from a crash of the
+    process but not of the machine.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, fsync: bool = False, chain_key: bytes | None = None) -> None:
         self.path = path
+        self.fsync = fsync
+        self._key = chain_key
         self._fd: int | None = None
         self._lock = threading.Lock()
+        # The chain as of the end of the file when this process last wrote: (file size, link).
+        self._tail: tuple[int, Link] | None = None
+        self.broken: str | None = None
 
     def _open(self) -> int:
         try:
-            return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            # Read and write: the writer reads the file's last line to continue its chain.
+            return os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
         except OSError as exc:
+            self.broken = f"audit file {self.path} cannot be opened ({exc.strerror})"
             raise AuditSinkError(
                 f"audit file {self.path} cannot be opened for appending ({exc.strerror}); "
                 "audit events are being lost. Fix: create the directory and make it writable "
                 "by this process, or set GOLDEN_PATH_AUDIT_SINK to stderr"
             ) from None
 
+    def ready(self) -> str | None:
+        """None when the next event can be written, else why not (``audit_required``)."""
+        with self._lock:
+            if self._fd is None:
+                try:
+                    self._fd = self._open()
+                except AuditSinkError:
+                    return self.broken
+            return self.broken
+
     def write(self, event: AuditEvent) -> None:
-        """Append one line; the file is opened on first use and reopened after a failure."""
-        data = (render_json(event) + "\n").encode()
+        """Append one chained line; the file is opened on first use, reopened after a failure."""
         with self._lock:
             if self._fd is None:
                 self._fd = self._open()
+            fd = self._fd
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(self._fd, view) :]
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    size = os.fstat(fd).st_size
+                    tail = self._tail
+                    if tail is None or tail[0] != size:
+                        # Another process wrote since (or this is the first event): ask the file.
+                        link = read_tail(fd, size, self._key)
+                    else:
+                        link = tail[1]
+                    line = render_json(event, link.next_fields()).encode()
+                    data = line + b"\n"
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    if self.fsync:
+                        os.fsync(fd)
+                    self._tail = (
+                        size + len(data),
+                        Link(link.chain, link.seq + 1, digest(line, self._key)),
+                    )
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
             except OSError as exc:
                 self._close()
+                self.broken = f"cannot append to audit file {self.path} ({exc.strerror})"
                 raise AuditSinkError(
                     f"cannot append to audit file {self.path} ({exc.strerror}); "
                     "fix: free disk space or check the file's permissions"
                 ) from None
+            self.broken = None
 
     def _close(self) -> None:
         fd, self._fd = self._fd, None
+        self._tail = None
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -213,15 +271,19 @@ def _otel_sink() -> AuditSink:
 
 
 _NAMED: dict[str, Callable[[], AuditSink]] = {
-    "stderr": JsonLinesSink,
-    "stdout": lambda: JsonLinesSink(sys.stdout),
     "logging": LoggingSink,
     "otel": _otel_sink,
 }
 
 
-def sink_from_setting(value: str) -> list[AuditSink]:
-    """The sinks a ``GOLDEN_PATH_AUDIT_SINK`` value names; ValueError says what is accepted."""
+def sink_from_setting(
+    value: str, *, fsync: bool = False, chain_key: bytes | None = None
+) -> list[AuditSink]:
+    """The sinks a ``GOLDEN_PATH_AUDIT_SINK`` value names; ValueError says what is accepted.
+
+    ``fsync`` and ``chain_key`` (``audit_fsync``, ``audit_chain_key``) apply to the JSON-lines
+    sinks: files and standard streams.
+    """
     parts = [part.strip() for part in value.split(",")]
     if not any(parts):
         raise ValueError(f"audit sink is empty; use one or more of {', '.join(SINK_NAMES)}")
@@ -240,7 +302,11 @@ def sink_from_setting(value: str) -> list[AuditSink]:
                     "audit sink 'file:' needs a path, for example "
                     "file:/var/log/golden-path/audit.jsonl"
                 )
-            sinks.append(FileSink(Path(path).expanduser()))
+            sinks.append(FileSink(Path(path).expanduser(), fsync=fsync, chain_key=chain_key))
+            continue
+        if part.lower() in ("stderr", "stdout"):
+            stream = sys.stdout if part.lower() == "stdout" else None
+            sinks.append(JsonLinesSink(stream, chain_key=chain_key))
             continue
         factory = _NAMED.get(part.lower())
         if factory is None:
