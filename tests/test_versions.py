@@ -267,3 +267,90 @@ def test_sdk_on_its_pin_builds_without_warning(make_client: Callable[..., Any]) 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         make_client(version_drift="error")
+
+
+@pytest.fixture(name="site", scope="module")
+def _site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real pip install (RECORD with sha256 of each file) of a tiny wheel into a folder."""
+    import subprocess
+    import sys
+    import zipfile
+
+    root = tmp_path_factory.mktemp("tamper")
+    wheel = root / "tamperme-1.0-py3-none-any.whl"
+    files = {
+        "tamperme/__init__.py": "ANSWER = 42\n",
+        "tamperme-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: tamperme\nVersion: 1.0\n",
+        "tamperme-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\n"
+        "Root-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = [
+        f"{name},sha256={_versions._record_hash(text.encode(), 'sha256')},{len(text.encode())}"
+        for name, text in files.items()
+    ]
+    files["tamperme-1.0.dist-info/RECORD"] = "\n".join([*record, "tamperme-1.0.dist-info/RECORD,,"])
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    site = root / "site"
+    subprocess.run(
+        [
+            *(sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps"),
+            *("--no-compile", "--target", str(site), str(wheel)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return site
+
+
+def _copy_site(site: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    copy = tmp_path / "site"
+    shutil.copytree(site, copy)
+    return copy
+
+
+def test_installed_files_match_their_record(site: Path, tmp_path: Path) -> None:
+    """An untouched install verifies: every hashed RECORD entry matches the file on disk."""
+    verified, problems = _versions.verify_files([str(_copy_site(site, tmp_path))])
+    assert verified >= 1
+    assert problems == []
+
+
+def test_an_edited_installed_file_fails_check_at_the_same_version(
+    site: Path,
+    tmp_path: Path,
+    installed: dict[str, str],
+    run_cli: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Same name, same version, one edited line: `versions --check` names the file, exits 1."""
+    copy = _copy_site(site, tmp_path)
+    module = copy / "tamperme" / "__init__.py"
+    module.write_text("ANSWER = 43\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(copy))
+    lock = _write_lock(tmp_path / "r.lock", {**installed, "tamperme": "1.0"})
+    code, out, _ = run_cli("--check", "--lock", str(lock))
+    assert code == 1
+    assert out.splitlines() == [
+        f"changed: {module.resolve()} differs from the hash in tamperme's RECORD "
+        "(edited after installation); reinstall tamperme from the lock"
+    ]
+    report = json.loads(run_cli("--json", "--lock", str(lock))[1])
+    assert report["clean"] is False
+    assert report["file_problems"] == out.splitlines()
+
+
+def test_a_deleted_file_and_a_dropped_in_pth_are_caught(site: Path, tmp_path: Path) -> None:
+    """A recorded file that is gone and code no RECORD owns (a .pth runs at startup) both fail."""
+    copy = _copy_site(site, tmp_path)
+    (copy / "tamperme" / "__init__.py").unlink()
+    (copy / "zz-inject.pth").write_text("import os\n", encoding="utf-8")
+    _, problems = _versions.verify_files([str(copy)])
+    assert [(p.status, p.path.name, p.distribution) for p in problems] == [
+        ("missing", "__init__.py", "tamperme"),
+        ("unrecorded", "zz-inject.pth", None),
+    ]
+    assert "remove it, or install it as a package" in str(problems[1])

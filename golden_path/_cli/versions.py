@@ -1,4 +1,8 @@
-"""``golden-path versions``: installed packages next to the lock; ``--check`` fails on drift."""
+"""``golden-path versions``: installed packages next to the lock; ``--check`` fails on drift.
+
+``--check`` also hashes every installed file against its distribution's RECORD, so a file edited
+in place (same name, same version) is drift too.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "checkout's base-image/requirements.lock.",
     )
     parser.add_argument(
-        "--check", action="store_true", help="print only the differences; exit 1 if there is any"
+        "--check",
+        action="store_true",
+        help="print only the differences, including installed files that differ from their "
+        "RECORD hashes; exit 1 if there is any",
     )
     parser.add_argument("--lock", type=Path, metavar="PATH", help="the requirements.lock to use")
     parser.add_argument(
@@ -35,7 +42,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """List or check; 0 when clean (or listing), 1 on drift with --check; bad lock raises."""
-    from golden_path._versions import compare, find_lock, installed_distributions, read_lock
+    from golden_path._versions import (
+        FileProblem,
+        compare,
+        find_lock,
+        installed_distributions,
+        read_lock,
+        verify_files,
+    )
     from golden_path.exceptions import ConfigError, ConfigProblem
 
     found = find_lock(args.lock)
@@ -56,13 +70,14 @@ def run(args: argparse.Namespace) -> int:
     differences = compare(lock, installed)
     drift = [d for d in differences if not (args.allow_extra and d.status == "extra")]
     status = {d.name: d.status for d in differences}
+    verified, files = verify_files() if args.check or args.json else (0, list[FileProblem]())
     if args.json:
         names = sorted(set(lock.pins) | set(installed))
         report = {
             "lock": str(lock.path),
             "lock_source": lock.source,
             "python": sys.executable,
-            "clean": not drift,
+            "clean": not drift and not files,
             "packages": [
                 {
                     "name": name,
@@ -73,15 +88,19 @@ def run(args: argparse.Namespace) -> int:
                 for name in names
             ],
             "differences": [str(d) for d in drift],
+            "files_verified": verified,
+            "file_problems": [str(f) for f in files],
         }
         print(json.dumps(report, indent=2))
     elif args.check:
         for difference in drift:
             print(difference)
-        if not drift:
+        for problem in files:
+            print(problem)
+        if not drift and not files:
             print(
                 f"ok: {len(lock.pins)} locked packages installed as locked "
-                f"({lock.path}, from {lock.source})"
+                f"({lock.path}, from {lock.source}); {verified} files match their RECORD hashes"
             )
     else:
         print(f"lock: {lock.path} (from {lock.source})")
@@ -94,4 +113,4 @@ def run(args: argparse.Namespace) -> int:
                 f"{name:<{width}}  {locked:<12}  {installed.get(name, '-'):<12}  "
                 f"{status.get(name, 'ok')}"
             )
-    return 1 if args.check and drift else 0
+    return 1 if args.check and (drift or files) else 0
