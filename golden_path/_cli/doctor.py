@@ -45,6 +45,10 @@ class _Checks:
     def skip(self, name: str, why: str) -> None:
         print(f"skip  {name}: {why}")
 
+    def warn(self, name: str, why: str) -> None:
+        # Worth fixing, but not a reason to call the process unhealthy.
+        print(f"warn  {name}: {why}")
+
 
 def _safe(exc: BaseException) -> str:
     # GoldenPathError messages are written to be shown; anything else shows its type and first
@@ -121,6 +125,11 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the checks read bes
         return f"reachable; {found.name or model} available"
 
     ok = checks.run("config", config)
+    if ok:
+        checks.run("platform config", lambda: _platform_config(state["resolved"]))
+    user = _running_as_root()
+    if user:
+        checks.warn("user", user)
     checks.run("sdk pin", sdk_pin)
     try:
         import golden_path._versions  # noqa: F401
@@ -139,3 +148,49 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the checks read bes
         for name in ("policies", "credentials", "endpoint"):
             checks.skip(name, "configuration is invalid")
     return 1 if checks.failed else 0
+
+
+def _platform_config(resolved: Any) -> str:
+    """The platform team's file (the image's /etc/golden-path/config.toml) must be in force.
+
+    When another file (``./golden-path.toml``, ``$GOLDEN_PATH_CONFIG``) replaces it, the platform's
+    settings (no emulator, drift is an error, its policies) silently stop applying.
+    """
+    from golden_path._settings import DEFAULT_CONFIG_PATHS
+
+    platform = DEFAULT_CONFIG_PATHS[-1]
+    if not platform.is_file():
+        return f"none at {platform} (outside the base image)"
+    in_force = [path for path in _config_files(resolved) if path is not None]
+    if any(path.resolve() == platform.resolve() for path in in_force):
+        return f"{platform} in force"
+    shown = ", ".join(str(path) for path in in_force) or "no file"
+    from golden_path.exceptions import ConfigError, ConfigProblem
+
+    raise ConfigError(
+        [
+            ConfigProblem(
+                "config file",
+                f"the platform's {platform} is not in force, so its settings do not apply",
+                shown,
+                "remove that file or unset GOLDEN_PATH_CONFIG",
+            )
+        ]
+    )
+
+
+def _config_files(resolved: Any) -> list[Any]:
+    # One file today (``config_file``); the layered configuration may read several.
+    files = getattr(resolved, "config_files", None)
+    return list(files) if files is not None else [resolved.config_file]
+
+
+def _running_as_root() -> str | None:
+    import os
+
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return None
+    return (
+        "running as root (uid 0): a compromised process owns the container; run as a non-root "
+        "user (the base image's is 10001:10001, `USER 10001:10001` in a derived Dockerfile)"
+    )
