@@ -125,11 +125,6 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the checks read bes
         return f"reachable; {found.name or model} available"
 
     ok = checks.run("config", config)
-    if ok:
-        checks.run("platform config", lambda: _platform_config(state["resolved"]))
-    user = _running_as_root()
-    if user:
-        checks.warn("user", user)
     checks.run("sdk pin", sdk_pin)
     try:
         import golden_path._versions  # noqa: F401
@@ -137,6 +132,11 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the checks read bes
         checks.skip("lock", "no lock support in this installation")
     else:
         checks.run("lock", locked)
+    if ok:
+        checks.run("platform config", lambda: _platform_config(state["resolved"]))
+    user = _running_as_root()
+    if user:
+        checks.warn("user", user)
     if ok:
         checks.run("policies", policies)
         creds_ok = checks.run("credentials", credentials)
