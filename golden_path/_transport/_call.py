@@ -18,7 +18,14 @@ from typing import Any
 import httpx2
 
 from golden_path._model import GenAIRequest, GenAIResponse, Identity, Usage, usage_from
-from golden_path._transport._decode import SSEParser, decode, google_status, parse_json
+from golden_path._transport._decode import (
+    JSONArrayParser,
+    SSEParser,
+    decode,
+    google_status,
+    parse_json,
+    stream_parser,
+)
 from golden_path._wire import classify, normalize_model
 from golden_path.audit._events import AuditEvent, Outcome
 from golden_path.audit._sinks import Auditor
@@ -114,7 +121,7 @@ class Call:
         self.response: GenAIResponse | None = None
         self._done = False
         self._lock = threading.Lock()
-        self._sse: SSEParser | None = None
+        self._sse: SSEParser | JSONArrayParser | None = None
         # Stream events kept for the audit content hook (GOLDEN_PATH_AUDIT_CONTENT), else None.
         self._events: list[Any] | None = [] if pipeline.content is not None else None
         # The SDK's per-request timeout rides in the extensions; dropping them drops the timeout.
@@ -139,7 +146,10 @@ class Call:
         if wire.surface == "openai":
             body = self.request.body
             if isinstance(body, dict):
-                self.request.model = normalize_model(body.get("model"))
+                model = body.get("model")
+                # Any JSON can arrive here; a non-string model must still get its audit event
+                # (the model policy denies what it cannot read).
+                self.request.model = normalize_model(model) if isinstance(model, str) else None
                 self.request.stream = bool(body.get("stream"))
 
     # ------------------------------------------------------------------ before sending
@@ -256,7 +266,13 @@ class Call:
     def stream_started(self, status: int, headers: httpx2.Headers) -> None:
         """Response headers of a streamed request arrived; chunks follow."""
         self.response = GenAIResponse(status_code=status, headers=headers, stream=True)
-        self._sse = SSEParser(headers.get("content-encoding"))
+        encoding = headers.get("content-encoding")
+        # An error status comes with one JSON body (read whole at the end), not a stream.
+        self._sse = (
+            stream_parser(headers.get("content-type"), encoding)
+            if status < 400
+            else SSEParser(encoding)
+        )
 
     def chunk(self, data: bytes) -> None:
         """Some bytes of a stream: parse whole events, give them to the chunk hooks."""

@@ -6,12 +6,13 @@ copy (gzip, deflate) to parse events and bodies for the after-hooks and the audi
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
 import zlib
 from typing import Any
 
-__all__ = ["SSEParser", "decode", "google_status", "parse_json"]
+__all__ = ["JSONArrayParser", "SSEParser", "decode", "google_status", "parse_json", "stream_parser"]
 
 
 class SSEParser:
@@ -57,6 +58,79 @@ class SSEParser:
             return self.feed(b"\n\n"), b""
         self._buffer = b""
         return [], rest
+
+
+class JSONArrayParser:
+    """Incremental parser of Google's other stream form: one JSON array, an element per chunk.
+
+    ``streamGenerateContent`` without ``alt=sse`` answers ``[{...},\r\n{...}]`` with content type
+    ``application/json``; the REST path and other-language clients use it. Elements are handed
+    out as they complete, like SSE events.
+    """
+
+    __slots__ = ("_buffer", "_decompress", "_pos", "_started", "_text", "done")
+
+    _json = json.JSONDecoder()
+
+    def __init__(self, encoding: str | None) -> None:
+        self._decompress = _decompressor(encoding)
+        self._text = codecs.getincrementaldecoder("utf-8")("replace")
+        self._buffer = ""
+        self._pos = 0
+        self._started = False
+        self.done = False
+
+    def feed(self, data: bytes) -> list[Any]:
+        if self._decompress is not None:
+            data = self._decompress.decompress(data)
+        self._buffer += self._text.decode(data)
+        return self._elements()
+
+    def _elements(self) -> list[Any]:
+        events: list[Any] = []
+        buffer, pos = self._buffer, self._pos
+        while not self.done:
+            while pos < len(buffer) and buffer[pos] in " \t\r\n,":
+                pos += 1
+            if pos >= len(buffer):
+                break
+            if not self._started:
+                if buffer[pos] != "[":
+                    break  # not an array: left for finish() to report
+                self._started = True
+                pos += 1
+                continue
+            if buffer[pos] == "]":
+                self.done = True
+                pos += 1
+                break
+            try:
+                value, end = self._json.raw_decode(buffer, pos)
+            except ValueError:
+                break  # incomplete so far (or broken: finish() says so)
+            events.append(value)
+            pos = end
+        # Keep only what is not consumed, so a long stream does not grow the buffer.
+        self._buffer, self._pos = buffer[pos:], 0
+        return events
+
+    def finish(self) -> tuple[list[Any], bytes]:
+        """Elements still pending at the end, and any bytes that never formed one."""
+        if self._decompress is not None:
+            with contextlib.suppress(zlib.error):
+                self._buffer += self._text.decode(self._decompress.flush())
+            self._decompress = None
+        self._buffer += self._text.decode(b"", final=True)
+        events = self._elements()
+        rest, self._buffer = self._buffer, ""
+        return events, rest.encode()
+
+
+def stream_parser(content_type: str | None, encoding: str | None) -> SSEParser | JSONArrayParser:
+    """The parser for a streamed response: SSE, or Google's JSON array form."""
+    if content_type and content_type.startswith("application/json"):
+        return JSONArrayParser(encoding)
+    return SSEParser(encoding)
 
 
 def _decompressor(encoding: str | None) -> Any:

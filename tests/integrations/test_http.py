@@ -76,6 +76,38 @@ def test_raw_stream_is_audited_with_usage(http: httpx2.Client, audit: Any) -> No
     assert event.output_tokens == events[-1]["usageMetadata"]["candidatesTokenCount"]
 
 
+def test_json_array_stream_is_audited_as_what_it_was(http: httpx2.Client, audit: Any) -> None:
+    """Google's other stream form (no ``alt=sse``: one JSON array, an element per chunk) is an
+    ``ok`` stream with its usage, not a malformed response."""
+    with http.stream(
+        "POST", f"models/{MODEL}:streamGenerateContent", json={"contents": CONTENTS}
+    ) as response:
+        assert response.headers["content-type"].startswith("application/json")
+        elements = json.loads(response.read())
+
+    assert isinstance(elements, list)
+    assert len(elements) > 1
+    event = audit.only()
+    assert (event.stream, event.outcome, event.error_type) == (True, "ok", None)
+    assert event.output_tokens == elements[-1]["usageMetadata"]["candidatesTokenCount"]
+
+
+def test_openai_body_with_a_non_string_model_is_audited(
+    ai_studio: dict[str, Any], audit: Any
+) -> None:
+    """Any JSON may reach the OpenAI-compatible route; ``"model": 42`` still gets its event."""
+    with golden_path.http_client(audit_sinks=[audit], **ai_studio) as http:
+        response = http.post(
+            "openai/chat/completions",
+            json={"model": 42, "messages": [{"role": "user", "content": "hi"}]},
+        )
+    assert response.status_code >= 400
+    event = audit.only()
+    assert event.surface == "openai"
+    assert event.model is None
+    assert event.outcome == "error"
+
+
 def test_denied_model_is_refused_before_the_network(
     http: httpx2.Client, emulator: Any, audit: Any
 ) -> None:
