@@ -29,6 +29,7 @@ COMMANDS = (
     "budget",
     "versions",
     "routes",
+    "gateway",
 )
 
 

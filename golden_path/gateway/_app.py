@@ -1,0 +1,518 @@
+"""The gateway as a plain ASGI application: authenticate, route, govern, pass through.
+
+Each request: the app's identity (key, OIDC token or client certificate) is established, its
+own credential stripped, the path mapped to the upstream's shape, and the request sent through
+the very transport the in-process client uses (``golden_path._http.governed_async_transport``:
+policies, then Google credentials, then the wire, then one audit event), with a pipeline whose
+identity is the calling app. Responses, server-sent event streams included, are passed on chunk
+by chunk as they arrive; nothing is buffered but a non-streamed body the policies must read.
+
+No framework: a router of four fixed paths does not need one, and every microsecond here is
+added to every call an app makes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx2
+
+from golden_path._factory import _resolve, build_pipeline, runtime_for
+from golden_path._http import Authorizer
+from golden_path._transport import REQUEST_ID_HEADER, GovernedAsyncTransport, Pipeline
+from golden_path._wire import classify
+from golden_path.exceptions import PolicyViolation
+from golden_path.gateway._config import GatewayConfig
+from golden_path.gateway._errors import ErrorResponse, error_response, violation_response
+from golden_path.gateway._identity import (
+    Caller,
+    KeyRing,
+    MTLSIdentities,
+    OIDCVerifier,
+    Unauthenticated,
+)
+from golden_path.gateway._metrics import Metrics
+from golden_path.gateway._routing import NotServed, Upstream, upstream_path
+from golden_path.policies._types import Identity
+
+if TYPE_CHECKING:
+    from golden_path._settings import Settings
+    from golden_path.audit import AuditSink
+
+__all__ = ["Gateway"]
+
+log = logging.getLogger("golden_path.gateway")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+# Never forwarded: hop-by-hop headers, the app's own credentials (the gateway puts Google's on
+# after the policies ran), and headers only the gateway may set.
+_DROPPED = frozenset(
+    {
+        b"host",
+        b"connection",
+        b"keep-alive",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"content-length",
+        b"x-goog-api-key",
+        b"authorization",
+        b"cookie",
+        b"x-goog-user-project",
+        REQUEST_ID_HEADER.encode(),
+    }
+)
+_DROPPED_BACK = frozenset(
+    {b"connection", b"keep-alive", b"transfer-encoding", b"trailer", b"upgrade", b"server"}
+)
+_INTERNAL = ("/healthz", "/readyz", "/metrics")
+
+
+class Gateway:
+    """The ASGI application of one gateway replica.
+
+    ``settings`` (else golden-path's configured sources) says where requests go and with which
+    Google credentials, policies and audit sinks; ``config`` how apps authenticate.
+    ``policies``/``audit_sinks`` replace the configured ones (tests, programmatic wiring).
+    """
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        settings: Settings | None = None,
+        *,
+        policies: Sequence[Any] | None = None,
+        audit_sinks: Sequence[AuditSink] | None = None,
+    ) -> None:
+        resolved = _resolve(settings, {})
+        self.settings = resolved.settings
+        self.config = config
+        auth, endpoint, _ = runtime_for(resolved)
+        backend = self.settings.backend or "ai_studio"
+        self.upstream = Upstream(
+            backend=backend,
+            endpoint=endpoint.rstrip("/"),
+            project=self.settings.project,
+            location=self.settings.location,
+            express=auth.mode == "vertex_express",
+        )
+        # One pipeline's chain and sinks, shared by every app: limits count across apps, and
+        # one audit stream holds every request.
+        # The policy loader checks that a limit scoped by app or team has one to count by; here
+        # each request brings its own (the caller's), so the chain is built as if both were set.
+        chain_settings = self.settings.model_copy(
+            update={"app": self.settings.app or "*", "team": self.settings.team or "*"}
+        )
+        self._base = build_pipeline(
+            chain_settings, policies=policies, audit_sinks=audit_sinks, sources=resolved.sources
+        )
+        self._authorizer = Authorizer(auth)
+        # AI Studio's OpenAI-compatible layer wants its key as a bearer token.
+        self._bearer = Authorizer(auth, bearer_key=True)
+        self._transports: dict[tuple[str, str | None], GovernedAsyncTransport] = {}
+        self._pool: httpx2.AsyncBaseTransport | None = None
+        self._timeout = {
+            "connect": 10.0,
+            "read": config.upstream_timeout_s,
+            "write": config.upstream_timeout_s,
+            "pool": 10.0,
+        }
+        self.keys = KeyRing(config.keys_file) if config.keys_file is not None else None
+        self.oidc = (
+            OIDCVerifier(
+                issuer=config.oidc_issuer,
+                audience=config.oidc_audience or "",
+                jwks=config.oidc_jwks or "",
+                app_claim=config.oidc_app_claim,
+                team_claim=config.oidc_team_claim,
+                subjects=config.oidc_subjects,
+            )
+            if config.oidc_issuer
+            else None
+        )
+        self.mtls = MTLSIdentities(config.mtls_subjects) if config.tls_client_ca else None
+        self.metrics = Metrics() if config.metrics else None
+        self.ready = False
+        self.draining = False
+        self.in_flight = 0
+
+    # ---------------------------------------------------------------------------- ASGI
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path = scope["path"]
+            if path in _INTERNAL:
+                await self._internal(path, send)
+                return
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            from golden_path.gateway._live import serve_live
+
+            await serve_live(self, scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.ready = True
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.draining = True
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def aclose(self) -> None:
+        """Close the upstream connection pool."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.aclose()
+
+    async def _internal(self, path: str, send: Send) -> None:
+        if path == "/healthz":
+            await _plain(send, 200, b"ok\n")
+        elif path == "/readyz":
+            # Not ready before start-up and from the first SIGTERM on, so the load balancer
+            # stops sending new requests while in-flight streams finish.
+            if self.ready and not self.draining:
+                await _plain(send, 200, b"ready\n")
+            else:
+                await _plain(send, 503, b"draining\n" if self.draining else b"starting\n")
+        elif self.metrics is None:
+            await _plain(send, 404, b"metrics are off\n")
+        else:
+            body, content_type = self.metrics.exposition()
+            await _plain(send, 200, body, content_type.encode())
+
+    # ---------------------------------------------------------------------------- identity
+
+    def authenticate(self, scope: Scope) -> Caller:
+        """The calling app, from its key, OIDC token or client certificate."""
+        headers = scope["headers"]
+        key = bearer = None
+        for name, value in headers:
+            if name == b"x-goog-api-key":
+                key = value.decode("latin-1")
+            elif name == b"authorization":
+                scheme, _, token = value.decode("latin-1").partition(" ")
+                if scheme.lower() in ("bearer", "token"):
+                    bearer = token.strip()
+        if key is None and bearer is None and scope.get("query_string"):
+            query = dict(parse_qsl(scope["query_string"].decode("latin-1")))
+            key = query.get("key")
+        peer = scope.get("extensions", {}).get("tls", {}).get("client_cert")
+        for token in (key, bearer):
+            if not token:
+                continue
+            if self.keys is not None:
+                caller = self.keys.lookup(token)
+                if caller is not None:
+                    return caller
+            if self.oidc is not None and token.count(".") == 2:
+                return self.oidc.verify(token)
+        if peer and self.mtls is not None:
+            return self.mtls.identify(peer)
+        if key or bearer:
+            raise Unauthenticated("the app key is not valid (unknown, revoked or expired)")
+        raise Unauthenticated(
+            "no app credential: send the key the platform issued as x-goog-api-key "
+            "(or Authorization: Bearer), an OIDC token, or a client certificate"
+        )
+
+    def pipeline_for(self, caller: Caller) -> Pipeline:
+        """The pipeline of one app: the shared chain and sinks, the app's identity."""
+        return self.transport_for(caller).pipeline
+
+    def transport_for(self, caller: Caller) -> GovernedAsyncTransport:
+        """The governed transport of one app (built once per app and team)."""
+        key = (caller.app, caller.team)
+        found = self._transports.get(key)
+        if found is None:
+            base = self._base
+            identity = base.identity
+            tokens = " ".join(
+                f"{label}/{value}"
+                for label, value in (("app", caller.app), ("team", caller.team))
+                if value
+            )
+            pipeline = Pipeline(
+                identity=Identity(
+                    app=caller.app,
+                    team=caller.team,
+                    client_id=identity.client_id,
+                    backend=identity.backend,
+                    project=identity.project,
+                    location=identity.location,
+                ),
+                chain=base.chain,
+                auditor=base.auditor,
+                sdk_version=base.sdk_version,
+                version=base.version,
+                user_agent_tokens=tokens,
+                content=base.content,
+            )
+            found = self._transports[key] = GovernedAsyncTransport(pipeline, self._shared_pool)
+        return found
+
+    def _shared_pool(self) -> httpx2.AsyncBaseTransport:
+        # Every app's transport shares one upstream pool (and its kept-alive connections).
+        if self._pool is None:
+            from golden_path._tls import ensure_trust
+
+            inner = httpx2.AsyncHTTPTransport(verify=ensure_trust(), trust_env=True)
+            self._pool = _Credentials(inner, self._authorizer, self._bearer, self.upstream)
+        return _Unclosable(self._pool)
+
+    # ---------------------------------------------------------------------------- HTTP
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        self.in_flight += 1
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.in_flight.inc()
+        app, team, method, code = "", None, "unknown", 500
+        try:
+            try:
+                caller = self.authenticate(scope)
+            except Unauthenticated as exc:
+                if metrics is not None:
+                    metrics.refused_credentials.inc()
+                log.warning("refused %s %s: %s", scope["method"], scope["path"], exc)
+                code = await _answer(send, error_response(401, str(exc), reason="UNAUTHENTICATED"))
+                return
+            app, team = caller.app, caller.team
+            code, method = await self._proxy(caller, scope, receive, send)
+        finally:
+            self.in_flight -= 1
+            if metrics is not None:
+                metrics.in_flight.dec()
+                metrics.observe(app, team, method, code, time.perf_counter() - started)
+
+    async def _proxy(
+        self, caller: Caller, scope: Scope, receive: Receive, send: Send
+    ) -> tuple[int, str]:
+        prepared = await self._request(scope, receive)
+        if isinstance(prepared, int):
+            return prepared, "unknown"  # the app went away before its body arrived
+        if not isinstance(prepared, _Prepared):
+            return await _answer(send, prepared), "unknown"
+        request, target = prepared
+        method = classify(scope["method"], target).api_method
+        try:
+            response = await self.transport_for(caller).handle_async_request(request)
+        except PolicyViolation as violation:
+            return await _answer(send, violation_response(violation)), method
+        except httpx2.HTTPError as exc:
+            return await _answer(send, _upstream_failed(exc)), method
+        out = []
+        for name, value in response.headers.raw:
+            lower = name.lower()
+            if lower not in _DROPPED_BACK:
+                out.append(
+                    (lower, self._public_upload_url(scope, value))
+                    if lower == b"x-goog-upload-url"
+                    else (lower, value)
+                )
+        await send({"type": "http.response.start", "status": response.status_code, "headers": out})
+        stream = response.stream
+        if isinstance(stream, httpx2.ByteStream):
+            # A buffered body (the transport read it for the policies and the audit).
+            body = b"".join([part async for part in stream])
+            await send({"type": "http.response.body", "body": body})
+        else:
+            await self._pass_stream(response, receive, send)
+        return response.status_code, method
+
+    async def _request(self, scope: Scope, receive: Receive) -> _Prepared | ErrorResponse | int:
+        """The upstream request, or the error to answer instead (499: the app went away)."""
+        path = scope["path"]
+        if "/./" in path or "/../" in path or path.endswith(("/.", "/..")) or "//" in path:
+            return error_response(400, f"{path} has empty or dot segments", reason="BAD_PATH")
+        try:
+            target = upstream_path(path, self.upstream)
+        except NotServed as exc:
+            return error_response(404, str(exc), reason="NOT_SERVED")
+        try:
+            body = await _read_body(receive, self.config.max_body_bytes)
+        except _ClientGone:
+            return 499
+        if body is None:
+            return error_response(
+                413,
+                f"the request body is larger than {self.config.max_body_bytes} bytes",
+                reason="BODY_TOO_LARGE",
+            )
+        query = scope.get("query_string") or b""
+        if query and b"key=" in query:
+            query = _without_key(query)
+        url = self.upstream.endpoint + target + ("?" + query.decode("latin-1") if query else "")
+        headers = [(k, v) for k, v in scope["headers"] if k not in _DROPPED]
+        request = httpx2.Request(
+            scope["method"],
+            url,
+            headers=headers,
+            content=body,
+            extensions={"timeout": self._timeout},
+        )
+        return _Prepared(request, target)
+
+    async def _pass_stream(self, response: httpx2.Response, receive: Receive, send: Send) -> None:
+        """Send each chunk on as it arrives; stop reading upstream when the app goes away."""
+        gone = asyncio.ensure_future(_disconnected(receive))
+        try:
+            async for chunk in response.stream:  # type: ignore[union-attr]
+                if gone.done():
+                    break
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            else:
+                await send({"type": "http.response.body", "body": b""})
+        finally:
+            gone.cancel()
+            # Closing an unfinished stream records it as cancelled in the audit trail.
+            await response.aclose()
+
+    def _public_upload_url(self, scope: Scope, value: bytes) -> bytes:
+        # The upstream's resumable-upload URL carries the upload's id; the app must send its
+        # chunks back through the gateway, so only scheme and host change. No state is kept:
+        # any replica can take any chunk.
+        parts = urlsplit(value.decode("latin-1"))
+        base = self.config.public_url
+        if not base:
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            base = f"{scope.get('scheme', 'http')}://{host}"
+        rest = parts.path + (f"?{parts.query}" if parts.query else "")
+        return (base.rstrip("/") + rest).encode("latin-1")
+
+
+class _Credentials(httpx2.AsyncBaseTransport):
+    """Google's credentials, put on after the policies ran (so a denied call never has them)."""
+
+    def __init__(
+        self,
+        inner: httpx2.AsyncBaseTransport,
+        authorizer: Authorizer,
+        bearer: Authorizer,
+        upstream: Upstream,
+    ) -> None:
+        self._inner = inner
+        self._authorizer = authorizer
+        self._bearer = bearer
+        self._openai_bearer = upstream.backend in ("ai_studio", "emulator")
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if self._openai_bearer and "/openai/" in request.url.path:
+            await self._bearer.apply_async(request)
+        else:
+            await self._authorizer.apply_async(request)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _Unclosable(httpx2.AsyncBaseTransport):
+    """What each app's transport holds: the shared pool, which only the gateway closes."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _Prepared(NamedTuple):
+    request: httpx2.Request
+    target: str
+
+
+class _ClientGone(Exception):
+    """The app disconnected before its request body arrived."""
+
+
+def _upstream_failed(exc: httpx2.HTTPError) -> ErrorResponse:
+    if isinstance(exc, httpx2.TimeoutException):
+        return error_response(
+            504,
+            f"upstream timed out: {exc}",
+            reason="UPSTREAM_TIMEOUT",
+            request_id=_request_id(exc),
+        )
+    return error_response(
+        502,
+        f"upstream failed: {type(exc).__name__}: {exc}",
+        reason="UPSTREAM_UNAVAILABLE",
+        request_id=_request_id(exc),
+    )
+
+
+def _request_id(exc: BaseException) -> str | None:
+    for note in getattr(exc, "__notes__", ()):
+        if note.startswith("golden-path request id: "):
+            return str(note.rsplit(" ", 1)[1])
+    return None
+
+
+def _without_key(query: bytes) -> bytes:
+    from urllib.parse import urlencode
+
+    pairs = [
+        (k, v) for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if k != "key"
+    ]
+    return urlencode(pairs).encode("latin-1")
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _disconnected(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def _answer(send: Send, response: ErrorResponse) -> int:
+    status, headers, body = response
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+    return status
+
+
+async def _plain(
+    send: Send, status: int, body: bytes, content_type: bytes = b"text/plain; charset=utf-8"
+) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

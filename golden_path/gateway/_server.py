@@ -1,0 +1,137 @@
+"""Running the gateway: uvicorn, TLS and mTLS, and a shutdown that finishes in-flight streams.
+
+uvicorn is the server: established, small, and its httptools parser plus uvloop keep the
+per-request cost low; its ``websockets`` implementation serves the Live API. On SIGTERM the
+replica first reports not-ready (``/readyz`` 503) for ``drain_delay_s`` while still serving, so
+the load balancer takes it out, then stops accepting connections and waits up to
+``graceful_timeout_s`` for every in-flight request and stream to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import ssl
+from types import FrameType
+from typing import Any
+
+from golden_path.gateway._app import Gateway
+
+__all__ = ["serve"]
+
+
+def serve(gateway: Gateway, *, drain_delay_s: float = 0.0, log_level: str = "warning") -> None:
+    """Serve ``gateway`` until SIGTERM/SIGINT, then drain and stop."""
+    import uvicorn
+
+    config = gateway.config
+    tls: dict[str, Any] = {}
+    if config.tls_certfile is not None:
+        tls = {
+            "ssl_certfile": str(config.tls_certfile),
+            "ssl_keyfile": str(config.tls_keyfile),
+        }
+        if config.tls_client_ca is not None:
+            # Verified at the handshake: an app without a certificate from this CA cannot
+            # connect at all (keys and OIDC still work over the same listener when allowed).
+            tls["ssl_ca_certs"] = str(config.tls_client_ca)
+            tls["ssl_cert_reqs"] = (
+                ssl.CERT_OPTIONAL if (gateway.keys or gateway.oidc) else ssl.CERT_REQUIRED
+            )
+    server_config = uvicorn.Config(
+        gateway,
+        host=config.host,
+        port=config.port,
+        http=_http_protocol(),
+        ws=_ws_protocol(),
+        lifespan="on",
+        log_level=log_level,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=int(config.graceful_timeout_s),
+        # Bodies up to max_body_bytes pass; the websocket frames of Live audio are large too.
+        ws_max_size=config.max_body_bytes,
+        **tls,
+    )
+    _DrainingServer(server_config, gateway, drain_delay_s).run()
+
+
+class _DrainingServer:
+    """uvicorn's Server, told about the gateway so a signal first turns readiness off."""
+
+    def __init__(self, config: Any, gateway: Gateway, drain_delay_s: float) -> None:
+        import uvicorn
+
+        outer = self
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+                outer.on_signal(self, sig, frame)
+
+        self.server = Server(config)
+        self.gateway = gateway
+        self.drain_delay_s = drain_delay_s
+        self._base_exit = uvicorn.Server.handle_exit
+
+    def on_signal(self, server: Any, sig: int, frame: FrameType | None) -> None:
+        gateway = self.gateway
+        if gateway.draining or self.drain_delay_s <= 0 or sig != signal.SIGTERM:
+            gateway.draining = True
+            self._base_exit(server, sig, frame)
+            return
+        gateway.draining = True
+        loop = asyncio.get_event_loop()
+
+        def later() -> None:
+            loop.call_later(self.drain_delay_s, self._base_exit, server, sig, None)
+
+        loop.call_soon_threadsafe(later)
+
+    def run(self) -> None:
+        self.server.run()
+
+
+def _http_protocol() -> Any:
+    """The httptools parser (fast), else h11; either carries the peer certificate for mTLS."""
+    base: type[Any]
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+        base = HttpToolsProtocol
+    except ImportError:  # pragma: no cover - httptools is part of the gateway extra
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        base = H11Protocol
+    return _with_peer_cert(base)
+
+
+def _ws_protocol() -> Any:
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+    return _with_peer_cert(WebSocketsSansIOProtocol)
+
+
+def _with_peer_cert(base: type[Any]) -> type[Any]:
+    """A protocol class that puts the verified client certificate into each scope.
+
+    uvicorn does not implement the ASGI TLS extension; the certificate is read from the
+    connection's SSL object once, and every request on the connection carries it as
+    ``scope["extensions"]["tls"]["client_cert"]`` (``ssl.getpeercert()``'s dict).
+    """
+
+    class WithPeerCert(base):  # type: ignore[misc]
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            ssl_object = transport.get_extra_info("ssl_object")
+            cert = ssl_object.getpeercert() if ssl_object is not None else None
+            if cert:
+                app: Any = self.app  # type: ignore[has-type]
+
+                async def with_cert(scope: Any, receive: Any, send: Any) -> None:
+                    scope.setdefault("extensions", {})["tls"] = {"client_cert": cert}
+                    await app(scope, receive, send)
+
+                self.app = with_cert
+
+    WithPeerCert.__name__ = f"{base.__name__}WithPeerCert"
+    return WithPeerCert
