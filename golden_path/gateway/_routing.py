@@ -62,21 +62,31 @@ class Upstream:
 
 def upstream_path(path: str, upstream: Upstream) -> str:
     """The upstream path for an inbound (already dot-segment-checked) path."""
-    if upstream.backend == "emulator":
-        return path
     vertex = _VERTEX.match(path)
+    if upstream.backend == "emulator":
+        if vertex is None and _GEMINI.match(path) is None:
+            raise NotServed(f"{path} is not a Gemini API or Vertex AI path")
+        return path
     if vertex is not None:
         rest = vertex.group("rest")
-        if rest is None:
-            rest = vertex.group("pub")
-        return _to_vertex(path, upstream, vertex.group("v"), rest, vertex.group("upload"))
+        in_project = rest is not None
+        return _to_vertex(
+            path,
+            upstream,
+            vertex.group("v"),
+            rest if in_project else vertex.group("pub"),
+            upload=bool(vertex.group("upload")),
+            in_project=in_project,
+        )
     gemini = _GEMINI.match(path)
     if gemini is not None:
         return _from_gemini(path, upstream, gemini.group("rest"))
     raise NotServed(f"{path} is not a Gemini API or Vertex AI path")
 
 
-def _to_vertex(path: str, upstream: Upstream, version: str, rest: str, upload: str | None) -> str:
+def _to_vertex(
+    path: str, upstream: Upstream, version: str, rest: str, *, upload: bool, in_project: bool
+) -> str:
     if upstream.backend == "ai_studio":
         call = _VERTEX_MODEL_CALL.match(rest)
         if call is None or upload:
@@ -84,12 +94,16 @@ def _to_vertex(path: str, upstream: Upstream, version: str, rest: str, upload: s
                 f"{path} is a Vertex AI route and this gateway fronts {upstream.describe()}"
             )
         return f"/v1beta/models/{call.group('model')}:{call.group('method')}"
-    if upstream.express or rest.startswith("publishers/"):
-        # Express paths and the publisher model list carry no project.
-        if upstream.express and not rest.startswith("publishers/"):
+    prefix = "/upload" if upload else ""
+    if upstream.express:
+        # Express mode serves the publisher model paths only, without a project.
+        if in_project and not rest.startswith("publishers/"):
             raise NotServed(f"{path} needs a project; this gateway fronts Vertex AI express mode")
-        return f"/{version}/{rest}"
-    return f"/{version}/projects/{upstream.project}/locations/{upstream.location}/{rest}"
+        return f"{prefix}/{version}/{rest}"
+    if not in_project and _VERTEX_MODEL_CALL.match(rest) is None:
+        # The publisher model list and get carry no project on Vertex either.
+        return f"{prefix}/{version}/{rest}"
+    return f"{prefix}/{version}/projects/{upstream.project}/locations/{upstream.location}/{rest}"
 
 
 def _from_gemini(path: str, upstream: Upstream, rest: str) -> str:

@@ -1,0 +1,239 @@
+"""Plain REST and the OpenAI SDK through the gateway: what a Rust, PHP or Ruby app would send."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from typing import Any
+
+import httpx2
+import pytest
+
+GENERATE = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+
+
+def test_gemini_shape_with_key_in_query(gw: Any, emulator: Any, audit: Any) -> None:
+    """A key in ``?key=`` (as curl examples do) authenticates and is not passed upstream."""
+    response = httpx2.post(
+        f"{gw.url}/v1beta/models/gemini-2.5-flash:generateContent?key={gw.key}", json=GENERATE
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["candidates"][0]["content"]["parts"][0]["text"] == "Echo: hi"
+    assert response.headers["x-golden-path-request-id"] == audit.only().request_id
+    (sent,) = emulator.api_requests()
+    assert "key" not in sent.query
+
+
+@pytest.fixture(name="vertex_gw")
+def _vertex_gw(start_gateway: Any, emulator: Any, tmp_path: Any) -> Any:
+    """A gateway whose upstream is Vertex AI (on the emulator) with a service-account key."""
+    key_file = tmp_path / "sa.json"
+    emulator.create_service_account_key(key_file)
+    return start_gateway(
+        settings={
+            "backend": "vertex",
+            "project": "platform-project",
+            "location": "europe-west4",
+            "credentials_file": str(key_file),
+        }
+    )
+
+
+def test_vertex_shape_runs_in_the_gateways_project(
+    vertex_gw: Any, emulator: Any, audit: Any
+) -> None:
+    """A Vertex-shaped call is sent in the gateway's project and location with its OAuth token,
+    whatever project the app put in the path."""
+    response = httpx2.post(
+        f"{vertex_gw.url}/v1beta1/projects/app-guess/locations/us-central1/publishers/google/"
+        "models/gemini-2.5-flash:generateContent",
+        json=GENERATE,
+        headers={"authorization": f"Bearer {vertex_gw.key}"},
+    )
+    assert response.status_code == 200, response.text
+    (sent,) = emulator.api_requests()
+    assert sent.path == (
+        "/v1beta1/projects/platform-project/locations/europe-west4/publishers/google/models/"
+        "gemini-2.5-flash:generateContent"
+    )
+    assert sent.headers.get("authorization", sent.headers.get("Authorization", "")).startswith(
+        "Bearer "
+    )
+    assert vertex_gw.key not in str(sent.headers)
+    assert audit.only().backend == "vertex"
+
+
+def test_gemini_shape_on_a_vertex_gateway(vertex_gw: Any, emulator: Any) -> None:
+    """An app written for the Gemini Developer API runs on Vertex behind the gateway: the
+    generate, stream and count calls are re-rooted; Gemini-only routes are refused clearly."""
+    from tests.gateway.conftest import genai_client
+
+    client = genai_client(vertex_gw.url, vertex_gw.key)
+    assert client.models.generate_content(model="gemini-2.5-flash", contents="hi").text
+    assert list(client.models.generate_content_stream(model="gemini-2.5-flash", contents="a b"))
+    assert client.models.count_tokens(model="gemini-2.5-flash", contents="a").total_tokens
+    paths = [r.path for r in emulator.api_requests()]
+    assert all(p.startswith("/v1beta1/projects/platform-project/") for p in paths), paths
+    response = httpx2.get(
+        f"{vertex_gw.url}/v1beta/files", headers={"x-goog-api-key": vertex_gw.key}
+    )
+    assert response.status_code == 404
+    assert "this gateway fronts Vertex AI" in response.json()["error"]["message"]
+
+
+def test_missing_credential_is_401_in_google_shape(gw: Any, emulator: Any) -> None:
+    """No credential at all: 401 UNAUTHENTICATED, and the emulator sees nothing."""
+    response = httpx2.post(f"{gw.url}/v1beta/models/gemini-2.5-flash:generateContent", json={})
+    assert response.status_code == 401
+    assert response.json()["error"]["status"] == "UNAUTHENTICATED"
+    assert emulator.api_requests() == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1beta/models/%2e%2e/files", "/v1beta//models/x:generateContent", "/other/path"],
+)
+def test_paths_that_are_not_routes_are_refused(gw: Any, emulator: Any, path: str) -> None:
+    """Dot segments, empty segments and non-API paths never reach upstream."""
+    with httpx2.Client() as client:
+        request = client.build_request("POST", gw.url, json={}, headers={"x-goog-api-key": gw.key})
+        request.url = request.url.copy_with(raw_path=path.encode())
+        response = client.send(request)
+    assert response.status_code in (400, 404)
+    assert response.json()["error"]["details"][0]["reason"] in ("BAD_PATH", "NOT_SERVED")
+    assert emulator.api_requests() == []
+
+
+def test_body_over_the_limit_is_413(start_gateway: Any, emulator: Any) -> None:
+    """A body larger than max_body_bytes is refused without being sent on."""
+    running = start_gateway(max_body_bytes=1000)
+    response = httpx2.post(
+        f"{running.url}/v1beta/models/gemini-2.5-flash:generateContent",
+        content=b"x" * 5000,
+        headers={"x-goog-api-key": running.key},
+    )
+    assert response.status_code == 413
+    assert emulator.api_requests() == []
+
+
+def test_openai_sdk(gw: Any, audit: Any) -> None:
+    """The OpenAI SDK, with the app key as its api_key, reaches the OpenAI-compatible layer."""
+    openai = pytest.importorskip("openai")
+    with openai.OpenAI(api_key=gw.key, base_url=f"{gw.url}/v1beta/openai/") as client:
+        completion = client.chat.completions.create(
+            model="gemini-2.5-flash", messages=[{"role": "user", "content": "hello"}]
+        )
+        assert "hello" in (completion.choices[0].message.content or "")
+        stream = client.chat.completions.create(
+            model="gemini-2.5-flash",
+            messages=[{"role": "user", "content": "a b"}],
+            stream=True,
+        )
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    assert "a b" in text
+    events = audit.events
+    assert [e.method for e in events] == ["chat.completions", "chat.completions"]
+    assert {e.app for e in events} == {"checkout"}
+
+
+def test_health_readiness_and_metrics(gw: Any) -> None:
+    """/healthz and /readyz answer without a key; /metrics counts requests per app."""
+    assert httpx2.get(f"{gw.url}/healthz").status_code == 200
+    assert httpx2.get(f"{gw.url}/readyz").status_code == 200
+    httpx2.post(
+        f"{gw.url}/v1beta/models/gemini-2.5-flash:countTokens",
+        json=GENERATE,
+        headers={"x-goog-api-key": gw.key},
+    )
+    httpx2.post(f"{gw.url}/v1beta/models/gemini-2.5-flash:countTokens", json=GENERATE)
+    metrics = httpx2.get(f"{gw.url}/metrics").text
+    assert (
+        'golden_path_gateway_requests_total{app="checkout",code="200",method="countTokens",'
+        'team="payments"} 1.0' in metrics
+    )
+    assert "golden_path_gateway_unauthenticated_total 1.0" in metrics
+
+
+class _SlowSSE:
+    """A loopback upstream that sends one SSE event, then waits to be told to send the last.
+
+    It proves the gateway passes events on as they arrive: the app must see the first event
+    while the upstream still holds the second.
+    """
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.sock.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int(
+                next(
+                    line.split(b":")[1]
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
+                )
+            )
+            while len(body) < length:
+                body += conn.recv(65536)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                b"transfer-encoding: chunked\r\n\r\n"
+            )
+
+            def event(text: str, last: bool) -> None:
+                payload = {
+                    "candidates": [{"content": {"role": "model", "parts": [{"text": text}]}}]
+                }
+                if last:
+                    payload["candidates"][0]["finishReason"] = "STOP"
+                    payload["usageMetadata"] = {"promptTokenCount": 1, "totalTokenCount": 3}
+                chunk = f"data: {json.dumps(payload)}\r\n\r\n".encode()
+                conn.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+
+            event("first", last=False)
+            self.release.wait(10)
+            event(" last", last=True)
+            conn.sendall(b"0\r\n\r\n")
+
+    def close(self) -> None:
+        self.release.set()
+        self.sock.close()
+
+
+def test_sse_is_passed_through_without_buffering(start_gateway: Any, audit: Any) -> None:
+    """The first event reaches the app while the upstream is still holding back the last."""
+    upstream = _SlowSSE()
+    try:
+        running = start_gateway(
+            settings={"backend": "ai_studio", "api_key": "k", "base_url": upstream.url}
+        )
+        with httpx2.stream(
+            "POST",
+            f"{running.url}/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            json=GENERATE,
+            headers={"x-goog-api-key": running.key},
+            timeout=10,
+        ) as response:
+            lines = response.iter_lines()
+            first = next(line for line in lines if line.startswith("data:"))
+            assert "first" in first
+            assert not upstream.release.is_set()
+            upstream.release.set()
+            rest = [line for line in lines if line.startswith("data:")]
+        assert "last" in rest[0]
+    finally:
+        upstream.close()
+    event = audit.only()
+    assert (event.outcome, event.stream, event.total_tokens) == ("ok", True, 3)
