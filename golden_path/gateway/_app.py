@@ -25,7 +25,6 @@ import httpx2
 from golden_path._factory import _resolve, build_pipeline, runtime_for
 from golden_path._http import Authorizer
 from golden_path._transport import REQUEST_ID_HEADER, GovernedAsyncTransport, Pipeline
-from golden_path._wire import classify
 from golden_path.exceptions import PolicyViolation
 from golden_path.gateway._config import GatewayConfig
 from golden_path.gateway._errors import ErrorResponse, error_response, violation_response
@@ -37,7 +36,7 @@ from golden_path.gateway._identity import (
     Unauthenticated,
 )
 from golden_path.gateway._metrics import Metrics
-from golden_path.gateway._routing import NotServed, Upstream, upstream_path
+from golden_path.gateway._routing import NotServed, Upstream, target
 from golden_path.policies._types import Identity
 
 if TYPE_CHECKING:
@@ -311,8 +310,7 @@ class Gateway:
             return prepared, "unknown"  # the app went away before its body arrived
         if not isinstance(prepared, _Prepared):
             return await _answer(send, prepared), "unknown"
-        request, target = prepared
-        method = classify(scope["method"], target).api_method
+        request, method = prepared
         try:
             response = await self.transport_for(caller).handle_async_request(request)
         except PolicyViolation as violation:
@@ -340,12 +338,12 @@ class Gateway:
 
     async def _request(self, scope: Scope, receive: Receive) -> _Prepared | ErrorResponse | int:
         """The upstream request, or the error to answer instead (499: the app went away)."""
-        path = scope["path"]
-        if "/./" in path or "/../" in path or path.endswith(("/.", "/..")) or "//" in path:
-            return error_response(400, f"{path} has empty or dot segments", reason="BAD_PATH")
+        raw_path = scope.get("raw_path") or scope["path"].encode()
         try:
-            target = upstream_path(path, self.upstream)
+            where = target(scope["method"], raw_path.decode("latin-1"), self.upstream)
         except NotServed as exc:
+            if exc.unsafe:
+                return error_response(400, str(exc), reason="BAD_PATH")
             return error_response(404, str(exc), reason="NOT_SERVED")
         try:
             body = await _read_body(receive, self.config.max_body_bytes)
@@ -360,7 +358,7 @@ class Gateway:
         query = scope.get("query_string") or b""
         if query and b"key=" in query:
             query = _without_key(query)
-        url = self.upstream.endpoint + target + ("?" + query.decode("latin-1") if query else "")
+        url = self.upstream.endpoint + where.path + ("?" + query.decode("latin-1") if query else "")
         headers = [(k, v) for k, v in scope["headers"] if k not in _DROPPED]
         request = httpx2.Request(
             scope["method"],
@@ -369,7 +367,7 @@ class Gateway:
             content=body,
             extensions={"timeout": self._timeout},
         )
-        return _Prepared(request, target)
+        return _Prepared(request, where.match.route.name)
 
     async def _pass_stream(self, response: httpx2.Response, receive: Receive, send: Send) -> None:
         """Send each chunk on as it arrives; stop reading upstream when the app goes away."""
@@ -440,7 +438,7 @@ class _Unclosable(httpx2.AsyncBaseTransport):
 
 class _Prepared(NamedTuple):
     request: httpx2.Request
-    target: str
+    method: str  # the route table's name of the call
 
 
 class _ClientGone(Exception):

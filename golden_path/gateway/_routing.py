@@ -13,32 +13,29 @@ Vertex AI paths (``/v1beta1/projects/P/locations/L/publishers/google/models/M:..
   generate/stream/count calls are re-rooted under the gateway's project; Gemini-only routes
   (files, the OpenAI layer of AI Studio) are not served.
 
-What the request *means* (method, model, stream, surface) is classified by the transport from
-the upstream path, exactly as for the in-process client.
+Which route a path is comes from the route table (``golden_path._routes``), the one the
+transport, the policies and the audit read: a path no row matches, or one whose meaning depends
+on who decodes it (dot segments, double encoding), is refused here, before anything is read.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 
-__all__ = ["NotServed", "Upstream", "upstream_path"]
+from golden_path._routes import Match, UnsafePath, match
 
-_GEMINI = re.compile(r"^/(?P<upload>upload/)?(?P<v>v1|v1beta|v1alpha)/(?P<rest>.*)$")
-_VERTEX = re.compile(
-    r"^/(?P<upload>upload/)?(?P<v>v1|v1beta1)/"
-    r"(?:projects/[^/]+/locations/[^/]+/(?P<rest>.*)|(?P<pub>publishers/.*))$"
-)
+__all__ = ["NotServed", "Target", "Upstream", "target"]
+
 # The calls whose request and response bodies are the same on both backends.
-_PORTABLE = "generateContent|streamGenerateContent|countTokens"
-_GEMINI_MODEL_CALL = re.compile(rf"^models/(?P<model>[^/:]+):(?P<method>{_PORTABLE})$")
-_VERTEX_MODEL_CALL = re.compile(
-    rf"^publishers/google/models/(?P<model>[^/:]+):(?P<method>{_PORTABLE})$"
-)
+_PORTABLE = frozenset({"generateContent", "streamGenerateContent", "countTokens"})
 
 
 class NotServed(Exception):
-    """The path is not a route of the gateway's upstream (answered 404 in Google's shape)."""
+    """The path is not a route of the gateway's upstream (answered 404, or 400 when unsafe)."""
+
+    def __init__(self, message: str, *, unsafe: bool = False) -> None:
+        super().__init__(message)
+        self.unsafe = unsafe
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -60,64 +57,69 @@ class Upstream:
         }.get(self.backend, self.backend)
 
 
-def upstream_path(path: str, upstream: Upstream) -> str:
-    """The upstream path for an inbound (already dot-segment-checked) path."""
-    vertex = _VERTEX.match(path)
-    if upstream.backend == "emulator":
-        if vertex is None and _GEMINI.match(path) is None:
-            raise NotServed(f"{path} is not a Gemini API or Vertex AI path")
-        return path
-    if vertex is not None:
-        rest = vertex.group("rest")
-        in_project = rest is not None
-        return _to_vertex(
-            path,
-            upstream,
-            vertex.group("v"),
-            rest if in_project else vertex.group("pub"),
-            upload=bool(vertex.group("upload")),
-            in_project=in_project,
-        )
-    gemini = _GEMINI.match(path)
-    if gemini is not None:
-        return _from_gemini(path, upstream, gemini.group("rest"))
-    raise NotServed(f"{path} is not a Gemini API or Vertex AI path")
+@dataclasses.dataclass(frozen=True, slots=True)
+class Target:
+    """Where one inbound request goes: the upstream path and the route-table row it calls."""
+
+    path: str
+    match: Match
 
 
-def _to_vertex(
-    path: str, upstream: Upstream, version: str, rest: str, *, upload: bool, in_project: bool
-) -> str:
-    if upstream.backend == "ai_studio":
-        call = _VERTEX_MODEL_CALL.match(rest)
-        if call is None or upload:
-            raise NotServed(
-                f"{path} is a Vertex AI route and this gateway fronts {upstream.describe()}"
-            )
-        return f"/v1beta/models/{call.group('model')}:{call.group('method')}"
-    prefix = "/upload" if upload else ""
-    if upstream.express:
-        # Express mode serves the publisher model paths only, without a project.
-        if in_project and not rest.startswith("publishers/"):
-            raise NotServed(f"{path} needs a project; this gateway fronts Vertex AI express mode")
-        return f"{prefix}/{version}/{rest}"
-    if not in_project and _VERTEX_MODEL_CALL.match(rest) is None:
-        # The publisher model list and get carry no project on Vertex either.
-        return f"{prefix}/{version}/{rest}"
-    return f"{prefix}/{version}/projects/{upstream.project}/locations/{upstream.location}/{rest}"
-
-
-def _from_gemini(path: str, upstream: Upstream, rest: str) -> str:
-    if upstream.backend == "ai_studio":
-        return path
-    call = _GEMINI_MODEL_CALL.match(rest)
-    if call is None:
+def target(method: str, path: str, upstream: Upstream) -> Target:
+    """The upstream path for an inbound request path (percent-encoded, as received)."""
+    try:
+        found = match(method, path)
+    except UnsafePath as exc:
+        raise NotServed(str(exc), unsafe=True) from None
+    if found is None or found.prefix:
         raise NotServed(
-            f"{path} is a Gemini Developer API route and this gateway fronts {upstream.describe()}"
+            f"{method} {path} is not a route of the Gemini API or Vertex AI "
+            "(`golden-path routes` lists them)"
         )
-    model, method = call.group("model"), call.group("method")
+    decoded = path if "%" not in path else _decoded(path)
+    if upstream.backend == "emulator":
+        return Target(decoded, found)
+    upload = "/upload" if found.route.upload else ""
+    rest = decoded.split(f"/{found.version}/", 1)[1]
+    if found.parent:
+        rest = rest[len(found.parent) + 1 :]
+    want = "vertex" if upstream.backend == "vertex" else "gemini"
+    if found.backend != want:
+        return Target(_translated(path, found, rest, upstream), found)
+    if want == "gemini":
+        return Target(decoded, found)
     if upstream.express:
-        return f"/v1beta1/publishers/google/models/{model}:{method}"
+        return Target(f"{upload}/{found.version}/{rest}", found)
+    if not found.parent and method == "GET" and rest.startswith("publishers/"):
+        # The publisher model list and get carry no project on Vertex either.
+        return Target(decoded, found)
+    parent = f"projects/{upstream.project}/locations/{upstream.location}"
+    return Target(f"{upload}/{found.version}/{parent}/{rest}", found)
+
+
+def _translated(path: str, found: Match, rest: str, upstream: Upstream) -> str:
+    """Generate, stream and count written for one backend, sent to the other."""
+    model = found.model
+    if found.route.name not in _PORTABLE or model is None:
+        raise NotServed(
+            f"{path} is a {_NAMES[found.backend or 'gemini']} route and this gateway fronts "
+            f"{upstream.describe()}"
+        )
+    verb = rest.rsplit(":", 1)[1]
+    if upstream.backend == "ai_studio":
+        return f"/v1beta/models/{model}:{verb}"
+    if upstream.express:
+        return f"/v1beta1/publishers/google/models/{model}:{verb}"
     return (
         f"/v1beta1/projects/{upstream.project}/locations/{upstream.location}"
-        f"/publishers/google/models/{model}:{method}"
+        f"/publishers/google/models/{model}:{verb}"
     )
+
+
+_NAMES = {"gemini": "Gemini Developer API", "vertex": "Vertex AI"}
+
+
+def _decoded(path: str) -> str:
+    from golden_path._routes import check_path
+
+    return check_path(path)
