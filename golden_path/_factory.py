@@ -243,6 +243,7 @@ def build_pipeline(
         version=VERSION,
         user_agent_tokens=tokens,
         content=_content_hook(settings),
+        audit_required=settings.audit_required,
     )
 
 

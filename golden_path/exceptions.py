@@ -5,7 +5,8 @@ Every error golden-path raises on purpose derives from :class:`GoldenPathError`:
     GoldenPathError
     ├── ConfigError            settings, credentials or policy files are wrong (lists every problem)
     ├── PolicyViolation        a policy refused a request before it reached the network
-    │   └── BudgetExceeded     a rate limit or budget has no capacity left (carries retry_after)
+    │   ├── BudgetExceeded     a rate limit or budget has no capacity left (carries retry_after)
+    │   └── AuditUnavailable   audit_required is on and the audit event cannot be written
     ├── EmulatorError          the embedded emulator could not start (port in use, ...)
     └── VersionDriftError      installed distributions differ from the lock / the pinned SDK
 
@@ -22,6 +23,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 
 __all__ = [
+    "AuditUnavailable",
     "BudgetExceeded",
     "ConfigError",
     "ConfigProblem",
@@ -118,3 +120,19 @@ class EmulatorError(GoldenPathError):
 
 class VersionDriftError(GoldenPathError):
     """Installed distributions differ from what golden-path was locked or pinned against."""
+
+
+class AuditUnavailable(PolicyViolation):
+    """``audit_required`` is on and a sink cannot take the event: no audit, no call.
+
+    ``sink`` names the sink; nothing was sent.
+    """
+
+    def __init__(self, sink: str, reason: str, *, request_id: str | None = None) -> None:
+        self.sink = sink
+        super().__init__(
+            "audit",
+            f"audit_required is on and the audit sink {sink} cannot write: {reason}; "
+            "fix the sink (disk space, permissions, the collector) or turn audit_required off",
+            request_id=request_id,
+        )

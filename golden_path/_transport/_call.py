@@ -29,7 +29,7 @@ from golden_path._transport._decode import (
 from golden_path._wire import classify, normalize_model
 from golden_path.audit._events import AuditEvent, Outcome
 from golden_path.audit._sinks import Auditor
-from golden_path.exceptions import PolicyViolation
+from golden_path.exceptions import AuditUnavailable, PolicyViolation
 from golden_path.policies._chain import Chain
 
 __all__ = ["REQUEST_ID_HEADER", "Call", "ContentHook", "Pipeline"]
@@ -57,8 +57,10 @@ class Pipeline:
         version: str,
         user_agent_tokens: str,
         content: ContentHook | None = None,
+        audit_required: bool = False,
     ) -> None:
         self.identity = identity
+        self.audit_required = audit_required
         self.chain = chain
         self.auditor = auditor
         self.sdk_version = sdk_version
@@ -162,6 +164,8 @@ class Call:
         request = self.request
         self._identify(request.headers)
         try:
+            if self.pipeline.audit_required:
+                self._audit_ready()
             self.entered = self.pipeline.chain.before(request)
         except PolicyViolation as violation:
             self._finish("denied", error_type=type(violation).__name__)
@@ -173,6 +177,8 @@ class Call:
         request = self.request
         self._identify(request.headers)
         try:
+            if self.pipeline.audit_required:
+                self._audit_ready()
             self.entered = await self.pipeline.chain.abefore(request)
         except PolicyViolation as violation:
             self._finish("denied", error_type=type(violation).__name__)
@@ -181,6 +187,15 @@ class Call:
             self.cancelled()
             raise
         return self._outgoing()
+
+    def _audit_ready(self) -> None:
+        # No audit, no call: a sink that cannot write now would lose this request's event.
+        broken = self.pipeline.auditor.ready()
+        if broken is None and not self.pipeline.auditor.sinks:
+            broken = ("none", "no audit sink is configured")
+        if broken is not None:
+            sink, reason = broken
+            raise AuditUnavailable(sink, reason, request_id=self.request.request_id)
 
     def _outgoing(self) -> httpx2.Request:
         request = self.request

@@ -121,6 +121,10 @@ class AuditSinkError(OSError):
     """A built-in sink cannot deliver; the message names the target and the fix."""
 
 
+# Free space below which a file sink that failed to write stays "not ready" (audit_required).
+_ROOM = 1024 * 1024
+
+
 class FileSink:
     """Appends JSON lines to a file, chained for tamper evidence (see ``audit verify``).
 
@@ -162,6 +166,15 @@ class FileSink:
                     self._fd = self._open()
                 except AuditSinkError:
                     return self.broken
+                self.broken = None  # reopened: the directory or permissions were fixed
+            if self.broken is not None:
+                # A write failed (disk full, say): ready again only when there is room.
+                try:
+                    stats = os.fstatvfs(self._fd)
+                except OSError:
+                    return self.broken
+                if stats.f_bavail * stats.f_frsize >= _ROOM:
+                    self.broken = None
             return self.broken
 
     def write(self, event: AuditEvent) -> None:
@@ -318,6 +331,10 @@ def sink_from_setting(
     return sinks
 
 
+def _name(sink: AuditSink) -> str:
+    return repr(sink) if type(sink).__repr__ is not object.__repr__ else type(sink).__name__
+
+
 # Which (auditor, event) pairs wait on this thread: an event finished while this thread is
 # already inside a sink (a garbage-collected stream's finalizer runs wherever the collector
 # runs) is queued and delivered after the current one, never into a half-written line or a
@@ -354,17 +371,38 @@ class Auditor:
         for auditor, queued in pending:
             auditor.emit(queued)
 
+    def ready(self) -> tuple[str, str] | None:
+        """``(sink, reason)`` of the first sink that cannot take an event now, else None.
+
+        Sinks that can tell (``ready()``, as the file sink can) are asked; a sink that has
+        failed since its last success counts as not ready (``audit_required``).
+        """
+        for sink in self.sinks:
+            probe = getattr(sink, "ready", None)
+            if probe is None:
+                continue
+            try:
+                reason = probe()
+            except Exception as exc:  # noqa: BLE001 - a probe that fails means not ready
+                reason = f"its readiness check failed ({type(exc).__name__})"
+            if reason:
+                return _name(sink), str(reason)
+        return None
+
     def _deliver(self, event: AuditEvent) -> None:
         for sink in self.sinks:
             try:
                 sink.write(event)
-            except Exception as exc:  # noqa: BLE001 - a sink failure must not fail the call
+            except KeyboardInterrupt:
+                raise  # the user's Ctrl-C, not the sink's failure
+            except BaseException as exc:  # noqa: BLE001 - a sink must never break the call:
+                # not even with SystemExit, GeneratorExit or a CancelledError of its own.
                 self._failed(sink, exc)
 
-    def _failed(self, sink: AuditSink, exc: Exception) -> None:
+    def _failed(self, sink: AuditSink, exc: BaseException) -> None:
         with self._lock:
             self.failures += 1
-            name = repr(sink) if type(sink).__repr__ is not object.__repr__ else type(sink).__name__
+            name = _name(sink)
             self.failures_by_sink[name] = self.failures_by_sink.get(name, 0) + 1
             first = id(sink) not in self._reported
             self._reported.add(id(sink))

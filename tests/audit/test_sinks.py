@@ -348,3 +348,90 @@ def test_file_sink_is_closed_and_reopened(tmp_path: Path) -> None:
     sink.write(make_event())
     assert len(path.read_text().splitlines()) == 1
     assert len((tmp_path / "rotated.jsonl").read_text().splitlines()) == 1
+
+
+class _Halt(BaseException):
+    """A BaseException of a sink's own, like SystemExit or a stray CancelledError."""
+
+
+@pytest.mark.parametrize("error", [SystemExit(3), GeneratorExit(), _Halt()])
+def test_sink_raising_a_base_exception_never_breaks_the_call(
+    emulator: Emulator, error: BaseException
+) -> None:
+    """Not even SystemExit, GeneratorExit or a custom BaseException from a sink escapes into
+    the caller's call; the other sinks still get the event and the failure is counted."""
+    kept: list[AuditEvent] = []
+
+    class Exits:
+        def write(self, event: AuditEvent) -> None:
+            raise error
+
+    class Keep:
+        def write(self, event: AuditEvent) -> None:
+            kept.append(event)
+
+    client = golden_path.create_client(
+        backend="ai_studio", api_key="k", base_url=emulator.url, audit_sinks=[Exits(), Keep()]
+    )
+    assert client.models.generate_content(model="gemini-2.5-flash", contents="hi").text
+    assert [e.outcome for e in kept] == ["ok"]
+
+
+def test_audit_required_denies_when_the_file_cannot_be_written(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """audit_required: no audit, no call. An unwritable audit file denies the request before
+    anything is sent, naming the sink and the fix; once it is writable, calls go through."""
+    from golden_path.exceptions import AuditUnavailable
+
+    path = tmp_path / "missing" / "audit.jsonl"
+    client = golden_path.create_client(
+        backend="ai_studio",
+        api_key="k",
+        base_url=emulator.url,
+        retry_attempts=1,
+        audit_sink=f"file:{path}",
+        audit_required=True,
+    )
+    before = len(emulator.requests)
+    with pytest.raises(AuditUnavailable) as caught:
+        client.models.generate_content(model="gemini-2.5-flash", contents="hi")
+    assert len(emulator.requests) == before, "nothing was sent"
+    assert str(path) in str(caught.value)
+    assert "audit_required" in str(caught.value)
+    assert isinstance(caught.value, golden_path.PolicyViolation)
+    path.parent.mkdir()
+    assert client.models.generate_content(model="gemini-2.5-flash", contents="hi").text
+    assert json.loads(path.read_text())["outcome"] == "ok"
+
+
+def test_audit_required_with_no_sink_denies(emulator: Emulator) -> None:
+    """audit_required with audit_sink=none is a contradiction the call refuses."""
+    from golden_path.exceptions import AuditUnavailable
+
+    client = golden_path.create_client(
+        backend="ai_studio",
+        api_key="k",
+        base_url=emulator.url,
+        audit_sink="none",
+        audit_required=True,
+    )
+    with pytest.raises(AuditUnavailable, match="no audit sink"):
+        client.models.generate_content(model="gemini-2.5-flash", contents="hi")
+
+
+def test_audit_fsync_writes_durably(emulator: Emulator, tmp_path: Path) -> None:
+    """audit_fsync=true still writes one chained line per call (the fsync itself is the OS's)."""
+    path = tmp_path / "audit.jsonl"
+    client = golden_path.create_client(
+        backend="ai_studio",
+        api_key="k",
+        base_url=emulator.url,
+        audit_sink=f"file:{path}",
+        audit_fsync=True,
+    )
+    client.models.generate_content(model="gemini-2.5-flash", contents="hi")
+    sinks = [s for s in sink_from_setting(f"file:{path}", fsync=True)]
+    assert isinstance(sinks[0], FileSink)
+    assert sinks[0].fsync is True
+    assert json.loads(path.read_text())["seq"] == 1
