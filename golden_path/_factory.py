@@ -244,6 +244,7 @@ def build_pipeline(
         user_agent_tokens=tokens,
         content=_content_hook(settings),
         audit_required=settings.audit_required,
+        prices=_prices(settings),
     )
 
 
@@ -276,6 +277,12 @@ def _load_sinks(settings: Settings) -> list[Any]:
         raise ConfigError(
             [ConfigProblem("audit_sink", str(exc), "GOLDEN_PATH_AUDIT_SINK", fix)]
         ) from None
+
+
+def _prices(settings: Settings) -> Any:
+    from golden_path._prices import load_catalog
+
+    return load_catalog(settings.price_file)
 
 
 def _content_hook(settings: Settings) -> Any:

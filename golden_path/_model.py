@@ -70,6 +70,10 @@ class Usage:
     cached_tokens: int | None = None
     thoughts_tokens: int | None = None
     total_tokens: int | None = None
+    # Within prompt_tokens: audio is billed at its own rate (promptTokensDetails).
+    audio_tokens: int | None = None
+    # Tokens of tool results Google fed back to the model (billed as input).
+    tool_prompt_tokens: int | None = None
 
 
 class GenAIRequest:
@@ -218,6 +222,8 @@ def usage_from(body: Any) -> Usage | None:
             cached_tokens=_int(meta.get("cachedContentTokenCount")),
             thoughts_tokens=_int(meta.get("thoughtsTokenCount")),
             total_tokens=_int(meta.get("totalTokenCount")),
+            audio_tokens=_modality(meta.get("promptTokensDetails"), "AUDIO"),
+            tool_prompt_tokens=_int(meta.get("toolUsePromptTokenCount")),
         )
     usage = body.get("usage")
     if isinstance(usage, dict):
@@ -249,4 +255,14 @@ def _int(value: Any) -> int | None:
         return value
     if isinstance(value, str) and value.isdigit():
         return int(value)
+    return None
+
+
+def _modality(details: Any, modality: str) -> int | None:
+    # [{"modality": "AUDIO", "tokenCount": 40}, {"modality": "TEXT", ...}]
+    if not isinstance(details, list):
+        return None
+    for item in details:
+        if isinstance(item, dict) and item.get("modality") == modality:
+            return _int(item.get("tokenCount"))
     return None

@@ -18,6 +18,7 @@ from typing import Any
 import httpx2
 
 from golden_path._model import GenAIRequest, GenAIResponse, Identity, Usage, usage_from
+from golden_path._prices import PriceCatalog, request_cost
 from golden_path._transport._decode import (
     JSONArrayParser,
     SSEParser,
@@ -58,9 +59,11 @@ class Pipeline:
         user_agent_tokens: str,
         content: ContentHook | None = None,
         audit_required: bool = False,
+        prices: PriceCatalog | None = None,
     ) -> None:
         self.identity = identity
         self.audit_required = audit_required
+        self.prices = prices
         self.chain = chain
         self.auditor = auditor
         self.sdk_version = sdk_version
@@ -386,6 +389,17 @@ class Call:
                 content = self.pipeline.content(request, response, self._events)
             except Exception as exc:  # noqa: BLE001 - content capture must never lose the event
                 content = {"error": f"content capture failed ({type(exc).__name__})"}
+        cost = None
+        prices = self.pipeline.prices
+        if prices is not None and outcome != "denied":
+            cost = request_cost(
+                prices,
+                model=request.model,
+                api_method=request.api_method,
+                usage=response.usage if response is not None else None,
+                request_body=request.body if request.api_method == "predictLongRunning" else None,
+                response_body=response.body if response is not None else None,
+            )
         event = AuditEvent(
             timestamp=dt.datetime.fromtimestamp(self.wall, dt.UTC)
             .isoformat(timespec="milliseconds")
@@ -421,6 +435,8 @@ class Call:
             content=content,
             server_address=request.url.host or None,
             server_port=request.url.port or _DEFAULT_PORTS.get(request.url.scheme),
+            cost_usd=cost.usd if cost is not None else None,
+            billed=cost.tokens if cost is not None else None,
         )
         self.pipeline.auditor.emit(event)
 

@@ -54,6 +54,11 @@ class AuditEvent:
     # Where the request went (a private endpoint, the emulator, Google): OTel's server.address.
     server_address: str | None = None
     server_port: int | None = None
+    # What the request cost by the price catalog (None: unknown model or no usage), and the
+    # billed units behind it: input, cached_input, audio_input, tool_prompt, output, thinking,
+    # images, video_seconds, cache_token_hours.
+    cost_usd: float | None = None
+    billed: dict[str, int] | None = None
 
     @property
     def severity(self) -> str:
