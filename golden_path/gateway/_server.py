@@ -77,18 +77,24 @@ class _DrainingServer:
         gateway = self.gateway
         if gateway.draining or self.drain_delay_s <= 0 or sig != signal.SIGTERM:
             gateway.draining = True
-            self._base_exit(server, sig, frame)
+            self._exit(server, sig, frame)
             return
         gateway.draining = True
         loop = asyncio.get_event_loop()
 
         def later() -> None:
-            loop.call_later(self.drain_delay_s, self._base_exit, server, sig, None)
+            loop.call_later(self.drain_delay_s, self._exit, server, sig, None)
 
         loop.call_soon_threadsafe(later)
 
     def run(self) -> None:
         self.server.run()
+
+    def _exit(self, server: Any, sig: int, frame: FrameType | None) -> None:
+        self._base_exit(server, sig, frame)
+        # uvicorn re-raises the signal once stopped, so the process would die of it; a gateway
+        # that drained cleanly exits 0, which is what supervisors and Kubernetes count as clean.
+        server._captured_signals.clear()  # noqa: SLF001
 
 
 def _http_protocol() -> Any:

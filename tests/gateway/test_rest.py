@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
 from typing import Any
 
 import httpx2
 import pytest
+
+from tests.gateway.conftest import SlowSSE
 
 GENERATE = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
 
@@ -155,66 +154,9 @@ def test_health_readiness_and_metrics(gw: Any) -> None:
     assert "golden_path_gateway_unauthenticated_total 1.0" in metrics
 
 
-class _SlowSSE:
-    """A loopback upstream that sends one SSE event, then waits to be told to send the last.
-
-    It proves the gateway passes events on as they arrive: the app must see the first event
-    while the upstream still holds the second.
-    """
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen()
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        conn, _ = self.sock.accept()
-        with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                data += conn.recv(65536)
-            head, _, body = data.partition(b"\r\n\r\n")
-            length = int(
-                next(
-                    line.split(b":")[1]
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length")
-                )
-            )
-            while len(body) < length:
-                body += conn.recv(65536)
-            conn.sendall(
-                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                b"transfer-encoding: chunked\r\n\r\n"
-            )
-
-            def event(text: str, last: bool) -> None:
-                payload = {
-                    "candidates": [{"content": {"role": "model", "parts": [{"text": text}]}}]
-                }
-                if last:
-                    payload["candidates"][0]["finishReason"] = "STOP"
-                    payload["usageMetadata"] = {"promptTokenCount": 1, "totalTokenCount": 3}
-                chunk = f"data: {json.dumps(payload)}\r\n\r\n".encode()
-                conn.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-
-            event("first", last=False)
-            self.release.wait(10)
-            event(" last", last=True)
-            conn.sendall(b"0\r\n\r\n")
-
-    def close(self) -> None:
-        self.release.set()
-        self.sock.close()
-
-
 def test_sse_is_passed_through_without_buffering(start_gateway: Any, audit: Any) -> None:
     """The first event reaches the app while the upstream is still holding back the last."""
-    upstream = _SlowSSE()
+    upstream = SlowSSE()
     try:
         running = start_gateway(
             settings={"backend": "ai_studio", "api_key": "k", "base_url": upstream.url}

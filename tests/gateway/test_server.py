@@ -1,0 +1,111 @@
+"""The gateway as deployed: `python -m golden_path.gateway` in its own process, and SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx2
+
+from golden_path.gateway import issue_key
+from tests.gateway.conftest import SlowSSE, free_port
+
+STREAM = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the gateway exited"
+        try:
+            if httpx2.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx2.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("the gateway did not become healthy")
+
+
+def test_sigterm_finishes_in_flight_streams(tmp_path: Path) -> None:
+    """On SIGTERM the replica reports not-ready, lets a stream already running finish (the
+    app gets every event, the audit event says ok) and exits 0."""
+    upstream = SlowSSE()
+    keys = tmp_path / "keys.toml"
+    key, _ = issue_key(keys, app="checkout", team="payments")
+    audit = tmp_path / "audit.jsonl"
+    port = free_port()
+    env = {
+        **os.environ,
+        "GOLDEN_PATH_BACKEND": "ai_studio",
+        "GOLDEN_PATH_API_KEY": "google-key",
+        "GOLDEN_PATH_BASE_URL": upstream.url,
+        "GOLDEN_PATH_AUDIT_SINK": f"file:{audit}",
+        "GOLDEN_PATH_GATEWAY_KEYS_FILE": str(keys),
+        "GOLDEN_PATH_GATEWAY_PORT": str(port),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "golden_path.gateway", "--drain-delay", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    received: list[str] = []
+    first = threading.Event()
+    try:
+        _wait_healthy(url, process)
+
+        def read_stream() -> None:
+            with httpx2.stream(
+                "POST",
+                url + STREAM,
+                json={"contents": [{"parts": [{"text": "x"}]}]},
+                headers={"x-goog-api-key": key},
+                timeout=30,
+            ) as response:
+                for line in response.iter_lines():
+                    if line.startswith("data:"):
+                        received.append(line)
+                        first.set()
+
+        reader = threading.Thread(target=read_stream)
+        reader.start()
+        assert first.wait(10)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        assert httpx2.get(f"{url}/readyz", timeout=5).status_code == 503
+        upstream.release.set()
+        reader.join(20)
+        _, stderr = process.communicate(timeout=30)
+        assert process.returncode == 0, stderr
+    finally:
+        upstream.close()
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+    assert len(received) == 2
+    assert "last" in received[1]
+    (event,) = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert (event["app"], event["outcome"], event["stream"]) == ("checkout", "ok", True)
+
+
+def test_bad_config_is_one_clear_line(tmp_path: Path) -> None:
+    """A gateway with no way to authenticate apps exits 2 with the field and fix, no traceback."""
+    done = subprocess.run(
+        [sys.executable, "-m", "golden_path.gateway", "--port", "0"],
+        env={k: v for k, v in os.environ.items() if not k.startswith("GOLDEN_PATH")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    assert "keys_file" in done.stderr
+    assert "Traceback" not in done.stderr
