@@ -16,5 +16,6 @@ Importing this package is cheap: ``http.server`` and ``cryptography`` load on fi
 
 from golden_path.emulator._emulator import Emulator
 from golden_path.emulator._records import IssuedToken, RecordedRequest
+from golden_path.emulator._resources import Timings
 
-__all__ = ["Emulator", "IssuedToken", "RecordedRequest"]
+__all__ = ["Emulator", "IssuedToken", "RecordedRequest", "Timings"]

@@ -11,6 +11,8 @@ _SERVED_PREFIXES = (
     "text-multilingual-embedding-",
     "embedding-",
     "gemma-",
+    "imagen-",
+    "veo-",
 )
 
 

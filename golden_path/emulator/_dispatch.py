@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from golden_path.emulator import _gemini, _openai
+from golden_path.emulator import _gemini, _interactions, _jobs, _openai, _resources
 from golden_path.emulator._faults import MALFORMED_BODY, Fault, Faults
 from golden_path.emulator._http import (
     DEFAULT_MESSAGES,
@@ -32,13 +33,17 @@ _VERTEX_PROJECT = re.compile(
 _VERTEX_PUBLISHER = re.compile(
     r"^/(v1|v1beta1)/publishers/google/models(?:/([^/:]+))?(?::([A-Za-z]+))?$"
 )
-_GEMINI_OPENAI = re.compile(r"^/(v1beta)/openai/(chat/completions|embeddings|models)(?:/(.+))?$")
+_GEMINI_OPENAI = re.compile(
+    r"^/(v1beta)/openai/(chat/completions|embeddings|images/generations|models)(?:/(.+))?$"
+)
 _VERTEX_OPENAI = re.compile(
     r"^/(v1|v1beta1)/projects/([^/]+)/locations/([^/]+)/endpoints/openapi/"
-    r"(chat/completions|embeddings|models)(?:/(.+))?$"
+    r"(chat/completions|embeddings|images/generations|models)(?:/(.+))?$"
 )
 _IAM = re.compile(r"^/v1/projects/-/serviceAccounts/([^/]+):generateAccessToken$")
 _TOKEN_PATHS = frozenset({"/token", "/v1/token"})
+_RESOURCE_ROUTES = _resources.ROUTES + _jobs.ROUTES + _interactions.ROUTES
+"""Stateful routes, matched before the model methods (batch and video actions included)."""
 
 MAX_RECORDS = 100_000
 """Only the latest requests are kept, so a long-running ``golden-path emulator`` stays small."""
@@ -53,6 +58,7 @@ class State:
     def __init__(self, api_keys: Iterable[str] | None, token_lifetime_s: int) -> None:
         self.authority = Authority(token_lifetime_s)
         self.faults = Faults()
+        self.store = _resources.Store()
         self._lock = threading.Lock()
         self._accept_any_key = api_keys is None
         self._keys = set(api_keys or ())
@@ -127,6 +133,8 @@ def _route(  # noqa: PLR0911 -- a router: one return per route
         reply, source = state.authority.generate_access_token(incoming, m[1])
         record("oauth", source)
         return reply
+    if found := _resources.match(incoming, _base_url(incoming), _RESOURCE_ROUTES):
+        return _resource_call(state, found, incoming, record)
     if m := _GEMINI.match(path):
         call = ModelCall(incoming, "gemini", m[1], m[2] or "", m[3] or "")
         return _model_call(state, call, record, "gemini", _key_auth(state, _GEMINI_SERVICE))
@@ -147,7 +155,53 @@ def _route(  # noqa: PLR0911 -- a router: one return per route
         )
         auth = _bearer_auth(state, _VERTEX_SERVICE)
         return _openai.as_openai_error(_model_call(state, call, record, "openai", auth))
-    return google_error(404, f"The requested URL {path} was not found on this server.")
+    return not_served(incoming)
+
+
+def not_served(incoming: Incoming) -> Reply:
+    """One clear line for a route the emulator does not serve, in Google's envelope."""
+    return google_error(
+        404,
+        f"The golden-path emulator does not serve {incoming.method} {incoming.path} "
+        "(docs/testing.md lists the routes it emulates).",
+    )
+
+
+def _base_url(incoming: Incoming) -> str:
+    """The scheme and authority the client used, for URLs the emulator hands out."""
+    host = incoming.headers.get("host", "127.0.0.1")
+    return f"{incoming.scheme}://{host}"
+
+
+def _resource_call(
+    state: State,
+    found: tuple[str, _resources.Where, _resources.Route, re.Match[str]],
+    incoming: Incoming,
+    record: _Recorder,
+) -> Reply:
+    backend, where, route, hit = found
+    if backend == "vertex":
+        auth = _bearer_auth(state, _VERTEX_SERVICE)
+    else:
+        auth = _key_auth(state, _GEMINI_SERVICE)
+    kind: RequestKind = "vertex" if backend == "vertex" else "gemini"
+    # An upload URL is its own credential (Google's resumable protocol): chunks carry no key.
+    session = state.store.upload_principal(incoming.query.get("upload_id"))
+    principal = session if session is not None else auth(incoming)
+    if isinstance(principal, Reply):
+        record(kind, None)
+        return principal
+    record(kind, principal)
+    latency = state.faults.latency_s
+    if latency:
+        time.sleep(latency)
+    fault = state.faults.take(generation=False, stream=False, model="")
+    if fault is not None and fault.kind in ("drop", "malformed", "fail"):
+        call = ModelCall(incoming, backend, where.version, "", "")
+        return _apply(fault, call, lambda c: google_error(500, "unreachable"))
+    reply = route.handler(state.store, where, incoming, hit)
+    state.store.remember_upload_principal(reply, principal)
+    return reply
 
 
 Authenticator = Callable[[Incoming], "str | Reply"]
@@ -216,7 +270,13 @@ def _model_call(
     latency = state.faults.latency_s
     if latency:
         time.sleep(latency)
-    handler = _openai.handle if kind == "openai" else _gemini.handle
+    call = dataclasses.replace(call, store=state.store)
+    handler: Callable[[ModelCall], Reply] = _openai.handle if kind == "openai" else _gemini.handle
+    if kind != "openai" and (
+        call.action in _jobs.MODEL_ACTIONS
+        or (call.action == "predict" and _jobs.is_image_model(call.model))
+    ):
+        handler = functools.partial(_jobs.handle_model_action, store=state.store)
     generation = call.action in _gemini.GENERATION_ACTIONS or call.action == "chat/completions"
     stream = call.action in _gemini.STREAM_ACTIONS or (
         call.action == "chat/completions" and _openai.wants_stream(call.incoming)

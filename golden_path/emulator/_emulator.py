@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Self
 from golden_path.emulator._dispatch import State
 from golden_path.emulator._faults import Fault
 from golden_path.emulator._records import MODEL_API_KINDS, IssuedToken, RecordedRequest
+from golden_path.emulator._resources import Timings
 from golden_path.exceptions import EmulatorError
 
 if TYPE_CHECKING:
@@ -248,6 +249,22 @@ class Emulator:
             info["service_account_impersonation_url"] = self.iam_endpoint_for(impersonate)
         _write_json(path, info)
         return info
+
+    # -- the clock of long-running resources -----------------------------------------------------
+
+    @property
+    def timings(self) -> Timings:
+        """How long files process and jobs run, in emulator-clock seconds (assign to change)."""
+        return self._state.store.timings
+
+    def advance(self, seconds: float) -> None:
+        """Move the emulator's clock forward: jobs, videos and files progress; caches expire.
+
+        Batches and tuning jobs are PENDING for ``timings.job_start_s``, RUNNING until
+        ``timings.job_run_s``, then SUCCEEDED; video operations are done after ``video_s``;
+        video and audio files stay PROCESSING for ``file_processing_s``.
+        """
+        self._state.store.clock.advance(seconds)
 
     # -- scripting and faults --------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ def handle(call: ModelCall) -> Reply:
     if method != "POST" or call.action not in _ACTIONS:
         return google_error(404, "Method not found.")
     if not _catalogue.is_served(call.model):
-        return _unknown_model(call)
+        return unknown_model(call)
     body = call.incoming.body
     if call.incoming.json_error is not None:
         return google_error(400, f"Invalid JSON payload received. {call.incoming.json_error}")
@@ -73,7 +73,7 @@ def camel_keys(value: Any) -> Any:
     return renamed
 
 
-def _unknown_model(call: ModelCall) -> Reply:
+def unknown_model(call: ModelCall) -> Reply:
     if call.backend == "vertex":
         name = f"publishers/google/models/{call.model}"
         if call.project:
@@ -94,7 +94,7 @@ def _unknown_model(call: ModelCall) -> Reply:
 # -- generate ------------------------------------------------------------------------------------
 
 
-def _validate_generate(  # noqa: PLR0911 -- one return per rule, first failure wins
+def validate_generate(  # noqa: PLR0911 -- one return per rule, first failure wins
     body: dict[str, Any], request: str
 ) -> Reply | None:
     for name in body:
@@ -139,10 +139,39 @@ def _bad_field(message: str, field: str) -> Reply:
 def _generate(call: ModelCall, body: dict[str, Any]) -> Reply:
     if call.scripted:
         return json_reply(call.script_body, call.script_status or 200)
-    problem = _validate_generate(body, "GenerateContentRequest")
+    problem = validate_generate(body, "GenerateContentRequest")
     if problem is not None:
         return problem
-    return json_reply(answer(body, call.model, vertex=call.backend == "vertex"))
+    cached = _cached_tokens(call, body)
+    if isinstance(cached, Reply):
+        return cached
+    return json_reply(
+        answer(body, call.model, vertex=call.backend == "vertex", cached_tokens=cached)
+    )
+
+
+def _cached_tokens(call: ModelCall, body: dict[str, Any]) -> int | Reply:
+    """Tokens of the request's ``cachedContent`` (0 without one); an error when it is gone."""
+    name = body.get("cachedContent")
+    if name is None:
+        return 0
+    if not isinstance(name, str) or call.store is None:
+        return google_error(400, "cachedContent must name a cached content resource.")
+    cache = call.store.live_cache(name)
+    if cache is None:
+        if call.backend == "vertex":
+            return google_error(404, f"Cached content {name} not found or expired.")
+        return google_error(
+            403, "CachedContent not found (or permission denied)", status="PERMISSION_DENIED"
+        )
+    if cache["model"].rsplit("/", 1)[-1] != call.model:
+        return google_error(
+            400,
+            f"Model used by GenerateContent request ({call.model}) and CachedContent "
+            f"({cache['model']}) has to be the same.",
+        )
+    tokens: int = cache["_tokens"]
+    return tokens
 
 
 def _stream(call: ModelCall, body: dict[str, Any]) -> Reply:
@@ -151,10 +180,14 @@ def _stream(call: ModelCall, body: dict[str, Any]) -> Reply:
             return json_reply(call.script_body, call.script_status or 200)
         events = call.script_body if isinstance(call.script_body, list) else [call.script_body]
         return _sse(events, call.stream_error_after)
-    problem = _validate_generate(body, "GenerateContentRequest")
+    problem = validate_generate(body, "GenerateContentRequest")
     if problem is not None:
         return problem
-    chunks = stream_chunks(answer(body, call.model, vertex=call.backend == "vertex"))
+    cached = _cached_tokens(call, body)
+    if isinstance(cached, Reply):
+        return cached
+    full = answer(body, call.model, vertex=call.backend == "vertex", cached_tokens=cached)
+    chunks = stream_chunks(full)
     if call.incoming.query.get("alt") != "sse":
         # Without alt=sse Google answers the whole stream as one JSON array.
         return json_reply(chunks)
@@ -173,7 +206,9 @@ def _sse(events: list[Any], error_after: int | None) -> Reply:
     return Reply(content_type=SSE_TYPE, stream=frames(), headers=(("cache-control", "no-cache"),))
 
 
-def answer(body: dict[str, Any], model: str, *, vertex: bool) -> dict[str, Any]:
+def answer(
+    body: dict[str, Any], model: str, *, vertex: bool, cached_tokens: int = 0
+) -> dict[str, Any]:
     """Build the full GenerateContentResponse for a valid request."""
     config = body.get("generationConfig") or {}
     parts = _answer_parts(body, config)
@@ -200,13 +235,16 @@ def answer(body: dict[str, Any], model: str, *, vertex: bool) -> dict[str, Any]:
         )
         * count
     )
-    prompt = _answers.prompt_tokens(body)
+    prompt = _answers.prompt_tokens(body) + cached_tokens
     usage: dict[str, Any] = {
         "promptTokenCount": prompt,
         "candidatesTokenCount": output,
         "totalTokenCount": prompt + output,
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
     }
+    if cached_tokens:
+        usage["cachedContentTokenCount"] = cached_tokens
+        usage["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": cached_tokens}]
     budget = _answers.as_dict(config.get("thinkingConfig")).get("thinkingBudget")
     if isinstance(budget, int) and budget > 0:
         usage["thoughtsTokenCount"] = min(budget, 16)
@@ -309,7 +347,7 @@ def stream_chunks(full: dict[str, Any]) -> list[dict[str, Any]]:
 def _count(call: ModelCall, body: dict[str, Any]) -> Reply:
     inner = body.get("generateContentRequest")
     request = inner if isinstance(inner, dict) else body
-    problem = _validate_generate(request, "CountTokensRequest")
+    problem = validate_generate(request, "CountTokensRequest")
     if problem is not None:
         return problem
     total = _answers.prompt_tokens(request)
@@ -415,7 +453,7 @@ def _list_models(call: ModelCall) -> Reply:
 def _get_model(call: ModelCall) -> Reply:
     model = _catalogue.find(call.model)
     if model is None:
-        return _unknown_model(call)
+        return unknown_model(call)
     shape = _catalogue.vertex_shape if call.backend == "vertex" else _catalogue.gemini_shape
     return json_reply(shape(model))
 

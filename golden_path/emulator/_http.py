@@ -52,6 +52,8 @@ class Incoming:
     body: Any
     json_error: str | None
     """Why ``raw_body`` is not JSON (None when it is, or when it is empty)."""
+    scheme: str = "http"
+    """``https`` when the request came over the emulator's TLS listener."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -135,6 +137,8 @@ class ModelCall:
     """Set when a scripted response replaces the computed answer."""
     stream_error_after: int | None = None
     """Set when a stream must break with an error event after this many chunks."""
+    store: Any = None
+    """The emulator's resource store (cached contents, files), for answers that read it."""
 
     @property
     def scripted(self) -> bool:

@@ -25,6 +25,7 @@ from golden_path.emulator._http import (
     json_reply,
     sse_event,
 )
+from golden_path.emulator._png import png
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -116,7 +117,25 @@ def handle(call: ModelCall) -> Reply:  # noqa: PLR0911 -- a router: one return p
         return error(404, f"The model `{model}` does not exist or you do not have access to it.")
     if call.action == "embeddings":
         return _embeddings(body, model)
+    if call.action == "images/generations":
+        return _images(body, model)
     return _chat(call, body, model)
+
+
+def _images(body: dict[str, Any], model: str) -> Reply:
+    """``images.generate``: ``n`` small PNGs derived from the prompt, as base64 JSON."""
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt:
+        return error(400, "prompt is required", param="prompt")
+    n = body.get("n", 1)
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 8:
+        return error(400, "n must be an integer from 1 to 8", param="n")
+    if body.get("response_format", "b64_json") not in ("b64_json", None):
+        return error(400, "only response_format b64_json is supported", param="response_format")
+    images = [
+        {"b64_json": base64.b64encode(png(f"{model}\0{prompt}\0{i}")).decode()} for i in range(n)
+    ]
+    return json_reply({"created": int(time.time()), "data": images})
 
 
 # -- chat ----------------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ import golden_path.emulator
 
 
 def test_exported_names() -> None:
-    """The package exports exactly the emulator, its request record and its token record."""
-    assert golden_path.emulator.__all__ == ["Emulator", "IssuedToken", "RecordedRequest"]
+    """The emulator, its request and token records, and the timings of long-running work."""
+    assert golden_path.emulator.__all__ == ["Emulator", "IssuedToken", "RecordedRequest", "Timings"]
 
 
 def test_import_is_light() -> None:

@@ -1,0 +1,231 @@
+"""Run google-genai's own test suite against the emulator, through golden-path's client.
+
+    python -m golden_path.emulator.conformance [--modules files,caches,...] [-n 2] [--json PATH]
+
+The installed google-genai wheel ships its tests (``google/genai/tests``). This command starts
+an :class:`~golden_path.emulator.Emulator`, then runs those tests in a child pytest (``--mode
+api``) with their ``client`` fixture answered by ``golden_path.create_client()`` on the emulator,
+for AI Studio and for Vertex AI (see ``_conformance_plugin``), and prints passed / failed per
+module with each failure and its reason. It exits 0 when the pass rate is at least
+``--target`` percent (default 95) of the tests that ran, 1 otherwise, 2 on a usage error.
+
+The suite needs pytest-asyncio and Pillow (golden-path's ``conformance`` extra). Unless this
+interpreter has both, the child runs in a side venv (``GOLDEN_PATH_CONFORMANCE_VENV``, default
+``~/.cache/golden-path/conformance-venv``) that sees this interpreter's packages and adds just
+those two, installed once with pip: pytest-asyncio warns at configure time when its loop scope
+is unset, which breaks any pytest run configured with ``filterwarnings = error``, so it is kept
+out of the main environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import importlib.metadata
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MODULES = (
+    "models",
+    "files",
+    "caches",
+    "batches",
+    "tunings",
+    "operations",
+    "tokens",
+    "chats",
+    "afc",
+    "live",
+    "interactions",
+    "errors",
+)
+"""The suite's packages for the routes the emulator serves (``--modules all`` runs every one)."""
+
+
+def _suite_root() -> Path:
+    import google.genai
+
+    return Path(google.genai.__file__).parent
+
+
+def _side_requirements() -> list[str]:
+    """The ``conformance`` extra of golden-path's own metadata: one list, in pyproject.toml."""
+    wanted = []
+    for requirement in importlib.metadata.requires("golden-path") or []:
+        spec, _, marker = requirement.partition(";")
+        if "extra" in marker and '"conformance"' in marker.replace("'", '"'):
+            wanted.append(spec.strip())
+    return wanted
+
+
+def suite_python() -> str:
+    """An interpreter that can run the suite: this one, or the side venv (built on first use)."""
+    if all(importlib.util.find_spec(m) for m in ("pytest_asyncio", "PIL")):
+        return sys.executable
+    default = Path.home() / ".cache" / "golden-path" / "conformance-venv"
+    venv = Path(os.environ.get("GOLDEN_PATH_CONFORMANCE_VENV") or default)
+    python = venv / "bin" / "python"
+    if not (venv / ".ready").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)  # noqa: S603
+        requirements = _side_requirements()
+        # --no-deps: pytest and the rest come from this interpreter (the .pth below).
+        subprocess.run(  # noqa: S603 -- pip installing golden-path's declared extra
+            [str(python), "-m", "pip", "install", "-q", "--no-deps", *requirements], check=True
+        )
+        (venv / ".ready").write_text("\n".join(requirements) + "\n", encoding="utf-8")
+    side = subprocess.run(  # noqa: S603
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    import golden_path
+
+    # The side venv sees this interpreter's packages and golden-path's source, after its own.
+    parents = [sysconfig.get_paths()["purelib"], str(Path(golden_path.__file__).parent.parent)]
+    Path(side, "golden_path_parent.pth").write_text("\n".join(parents) + "\n", encoding="utf-8")
+    return str(python)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m golden_path.emulator.conformance",
+        description="Run google-genai's bundled tests against the emulator via golden-path.",
+    )
+    parser.add_argument(
+        "--modules",
+        default=",".join(DEFAULT_MODULES),
+        help="comma-separated packages of google/genai/tests, or 'all' (default: %(default)s)",
+    )
+    parser.add_argument("-k", dest="keyword", default=None, help="pytest -k expression")
+    parser.add_argument("-n", dest="workers", type=int, default=1, help="pytest-xdist workers")
+    parser.add_argument("--json", dest="json_path", default=None, help="write results here")
+    parser.add_argument("--target", type=float, default=95.0, help="pass rate to reach, percent")
+    parser.add_argument("--quiet", action="store_true", help="print only the summary table")
+    return parser
+
+
+def run(
+    modules: Sequence[str], *, keyword: str | None = None, workers: int = 1
+) -> list[dict[str, Any]]:
+    """Run the chosen packages of the suite; return one dict per test (id, outcome, reason)."""
+    from golden_path.emulator import Emulator
+
+    root = _suite_root()
+    tests = root / "tests"
+    with tempfile.TemporaryDirectory(prefix="gp-conformance-") as tmp, Emulator() as emu:
+        work = Path(tmp)
+        key_file = work / "sa.json"
+        emu.create_service_account_key(key_file)
+        report = work / "report.json"
+        ini = work / "pytest.ini"
+        ini.write_text(
+            "[pytest]\nasyncio_default_fixture_loop_scope = function\n", encoding="utf-8"
+        )
+        targets = [str(tests / m) for m in modules]
+        command = [
+            suite_python(), "-P", "-m", "pytest", *targets, "-c", str(ini), "--rootdir", str(root),
+            "-p", "golden_path.emulator._conformance_plugin", "-p", "no:cacheprovider",
+            "-p", "no:randomly", "--mode", "api", "-q", "--no-header", "-rN", "--tb=no",
+        ]  # fmt: skip
+        if keyword:
+            command += ["-k", keyword]
+        if workers > 1:
+            command += ["-n", str(workers)]
+        env = {
+            **os.environ,
+            "GOLDEN_PATH_CONFORMANCE_URL": emu.url,
+            "GOLDEN_PATH_CONFORMANCE_KEY_FILE": str(key_file),
+            "GOLDEN_PATH_CONFORMANCE_REPORT": str(report),
+            "GOOGLE_GENAI_REPLAYS_DIRECTORY": str(work / "replays"),
+            "GOOGLE_API_KEY": "test-key",
+            "GOOGLE_CLOUD_PROJECT": "emu-project",
+            "GOOGLE_CLOUD_LOCATION": "us-central1",
+            "GOLDEN_PATH_VERSION_DRIFT": "warn",
+        }
+        for name in ("GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GEMINI_BASE_URL"):
+            env.pop(name, None)
+        subprocess.run(  # noqa: S603 -- our own interpreter running pytest
+            command, cwd=root, env=env, check=False, stdout=subprocess.DEVNULL
+        )
+        if not report.exists():
+            return []
+        results: list[dict[str, Any]] = json.loads(report.read_text(encoding="utf-8"))
+        return results
+
+
+def module_of(test_id: str) -> str:
+    """``tests/files/test_upload.py::test_x[...]`` -> ``files/test_upload``."""
+    path = test_id.split("::", 1)[0]
+    parts = path.removesuffix(".py").split("/")
+    return "/".join(parts[-2:])
+
+
+def summarise(results: list[dict[str, Any]]) -> dict[str, collections.Counter[str]]:
+    """Count outcomes per module."""
+    table: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for result in results:
+        table[module_of(result["id"])][result["outcome"]] += 1
+    return dict(sorted(table.items()))
+
+
+def render(results: list[dict[str, Any]], *, quiet: bool = False) -> tuple[str, float]:
+    """The printed report and the pass rate (percent of tests that passed or failed)."""
+    lines = [f"{'module':<44} {'passed':>6} {'failed':>6} {'skipped':>7}"]
+    totals: collections.Counter[str] = collections.Counter()
+    for module, counts in summarise(results).items():
+        totals.update(counts)
+        lines.append(
+            f"{module:<44} {counts['passed']:>6} {counts['failed']:>6} {counts['skipped']:>7}"
+        )
+    ran = totals["passed"] + totals["failed"]
+    rate = 100.0 * totals["passed"] / ran if ran else 0.0
+    lines.append(
+        f"{'total':<44} {totals['passed']:>6} {totals['failed']:>6} {totals['skipped']:>7}"
+        f"   pass rate {rate:.1f}% of {ran} run"
+    )
+    if not quiet:
+        failures = [r for r in results if r["outcome"] == "failed"]
+        if failures:
+            lines.append("")
+            lines.append("failures:")
+            lines += [f"  {r['id']}\n      {r['reason']}" for r in failures]
+    return "\n".join(lines), rate
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m golden_path.emulator.conformance``."""
+    args = _parser().parse_args(argv)
+    tests = _suite_root() / "tests"
+    modules = (
+        sorted(p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith("_"))
+        if args.modules == "all"
+        else [m.strip() for m in args.modules.split(",") if m.strip()]
+    )
+    unknown = [m for m in modules if not (tests / m).is_dir()]
+    if unknown:
+        print(
+            f"conformance: no such package in {tests}: {', '.join(unknown)}; "
+            "pass names of its subdirectories, e.g. --modules files,caches",
+            file=sys.stderr,
+        )
+        return 2
+    results = run(modules, keyword=args.keyword, workers=args.workers)
+    if not results:
+        print("conformance: the suite ran no tests (see pytest's output above)", file=sys.stderr)
+        return 1
+    text, rate = render(results, quiet=args.quiet)
+    print(text)
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(results, indent=1), encoding="utf-8")
+    return 0 if rate >= args.target else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
