@@ -230,10 +230,10 @@ def test_pii_redacts_every_text(governed: Governed, emulator: Any, audit: Any, m
             ],
         ),
     ]
-    config = types.GenerateContentConfig(system_instruction="Key AKIAIOSFODNN7EXAMPLE")
+    config = types.GenerateContentConfig(system_instruction="Key AKIAZ7QPLM3X4WBN2KTR")
     generate(client, mode, "gemini-2.5-flash", contents, config)
     raw = _sent(emulator).raw_body.decode()
-    for secret in ("jane.doe@example.com", "4111 1111 1111 1111", "DE89 3704", "AKIAIOSFODNN7"):
+    for secret in ("jane.doe@example.com", "4111 1111 1111 1111", "DE89 3704", "AKIAZ7QPLM3X4"):
         assert secret not in raw
     for kind in ("email", "credit_card", "iban", "secret"):
         assert f"[REDACTED:{kind}]" in raw
