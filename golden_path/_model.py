@@ -87,6 +87,7 @@ class GenAIRequest:
         "_body",
         "_body_parsed",
         "_dirty",
+        "_raw_replaced",
         "api_method",
         "decisions",
         "headers",
@@ -131,6 +132,7 @@ class GenAIRequest:
         self._body: Any = None
         self._body_parsed = False
         self._dirty = False
+        self._raw_replaced = False
 
     @property
     def body(self) -> Any:
@@ -183,9 +185,15 @@ class GenAIRequest:
         """Add a decision to the audit trail of this request."""
         self.decisions.append(Decision(policy, action, reason, enforced))
 
+    def replace_raw(self, raw: bytes) -> None:
+        """Send ``raw`` instead of the body (a hook rewriting a non-JSON body, an upload)."""
+        self.raw = raw
+        self._body, self._body_parsed = None, True
+        self._dirty = self._raw_replaced = True
+
     def serialize(self) -> bytes:
         """The body as it will be sent: the original bytes unless a hook changed it."""
-        if not self._dirty:
+        if not self._dirty or self._raw_replaced:
             return self.raw
         # For an ASCII body both spellings give the same bytes, and the ASCII encoder is about
         # twice as fast; other text stays UTF-8 rather than growing into \u escapes.
@@ -208,6 +216,11 @@ class GenAIResponse:
     chunks: int = 0
     usage: Usage | None = None
     error: BaseException | None = None
+    # A policy that rewrites responses (``rewrites_responses = True``) sets ``modified`` after
+    # changing ``body`` (or stream events, in place), and may add events to send after the
+    # stream's last one (text it held back); the transport sends what they hold.
+    modified: bool = False
+    trailer: list[Any] = dataclasses.field(default_factory=list)
 
 
 def usage_from(body: Any) -> Usage | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import os
 import threading
 import time
@@ -42,6 +43,7 @@ ContentHook = Callable[
 ]
 # Stream events kept for content capture (the captured text itself is capped much lower).
 _MAX_KEPT_EVENTS = 4096
+_DONE = b"data: [DONE]\n\n"
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
@@ -248,24 +250,33 @@ class Call:
         The response handed back runs the chunk hooks as the caller reads its stream.
         """
         self.stream_started(response.status_code, response.headers)
+        headers = self.response_headers(response)
+        if self._rewrites():
+            _plain(headers)  # events are sent again, decoded, as the policies left them
         return httpx2.Response(
-            response.status_code,
-            headers=self.response_headers(response),
-            stream=stream,
-            extensions=response.extensions,
+            response.status_code, headers=headers, stream=stream, extensions=response.extensions
         )
 
     def buffered(self, response: httpx2.Response, raw: bytes) -> httpx2.Response:
         """A complete (non-streamed) response body arrived: run the hooks, audit, hand it on."""
-        self._buffered(response.status_code, response.headers, raw)
+        rewritten = self._buffered(response.status_code, response.headers, raw)
+        headers = self.response_headers(response)
+        if rewritten is not None:
+            raw = rewritten
+            _plain(headers)
+            headers["content-length"] = str(len(raw))
         return httpx2.Response(
             response.status_code,
-            headers=self.response_headers(response),
+            headers=headers,
             stream=httpx2.ByteStream(raw),
             extensions=response.extensions,
         )
 
-    def _buffered(self, status: int, headers: httpx2.Headers, raw: bytes) -> None:
+    def _rewrites(self) -> bool:
+        return self.pipeline.chain.rewrites_responses and bool(self.entered)
+
+    def _buffered(self, status: int, headers: httpx2.Headers, raw: bytes) -> bytes | None:
+        """Run the hooks and audit; the body to send instead, when a policy rewrote it."""
         self.first_byte = time.perf_counter()
         body = parse_json(decode(raw, headers.get("content-encoding")))
         response = GenAIResponse(
@@ -280,6 +291,9 @@ class Call:
         elif body is None and raw:
             outcome, error_type = "error", "MalformedResponse"
         self._finish(outcome, error_type=error_type)
+        if response.modified and self._rewrites():
+            return _dumps(response.body)
+        return None
 
     def stream_started(self, status: int, headers: httpx2.Headers) -> None:
         """Response headers of a streamed request arrived; chunks follow."""
@@ -292,16 +306,28 @@ class Call:
             else SSEParser(encoding)
         )
 
-    def chunk(self, data: bytes) -> None:
-        """Some bytes of a stream: parse whole events, give them to the chunk hooks."""
+    def chunk(self, data: bytes) -> bytes:
+        """Some bytes of a stream: parse whole events, give them to the chunk hooks.
+
+        Returns the bytes to pass on: ``data`` itself, or, when a policy rewrites responses,
+        the whole events seen so far as the hooks left them (a partial event waits).
+        """
         if self.first_byte is None:
             self.first_byte = time.perf_counter()
         response = self.response
         sse = self._sse
         assert response is not None  # set by stream_started
         assert sse is not None
-        for event in sse.feed(data):
+        done = sse.done
+        events = sse.feed(data)
+        for event in events:
             self._event(response, event)
+        if not self._rewrites() or response.status_code >= 400:
+            return data
+        out = b"".join(_sse(event) for event in events)
+        if sse.done and not done:
+            out += _DONE
+        return out
 
     def _event(self, response: GenAIResponse, event: Any) -> None:
         response.chunks += 1
@@ -317,14 +343,25 @@ class Call:
             self._events.append(event)
         self.pipeline.chain.after_chunk(self.entered, self.request, event)
 
-    def stream_ended(self) -> None:
-        """The stream was read to its end."""
+    def stream_ended(self) -> bytes:
+        """The stream was read to its end; returns the bytes still to pass on, if any."""
         response = self.response
         assert response is not None
+        done = self._sse.done if self._sse is not None else False
         events, rest = self._sse.finish() if self._sse is not None else ([], b"")
         for event in events:
             self._event(response, event)
         self.pipeline.chain.after_response(self.entered, self.request, response)
+        out = b""
+        if self._rewrites() and response.status_code < 400:
+            # What is left: the last events, text a policy held back, bytes that were no event.
+            out = b"".join(_sse(event) for event in (*events, *response.trailer)) + rest
+            if self._sse is not None and self._sse.done and not done:
+                out += _DONE
+        self._stream_outcome(response, rest)
+        return out
+
+    def _stream_outcome(self, response: GenAIResponse, rest: bytes) -> None:
         if response.status_code >= 400:
             # An error status on a streamed call comes with a plain JSON body, not SSE.
             status = google_status(parse_json(rest))
@@ -447,3 +484,18 @@ class _StreamError(Exception):
 
 class _Cancelled(Exception):
     """What after-hooks see when the caller abandoned the request."""
+
+
+def _sse(event: Any) -> bytes:
+    return b"data: " + _dumps(event) + b"\n\n"
+
+
+def _dumps(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _plain(headers: httpx2.Headers) -> None:
+    # A rewritten body is sent decoded and its length is not the server's.
+    for name in ("content-encoding", "content-length"):
+        if name in headers:
+            del headers[name]

@@ -79,12 +79,15 @@ class _SyncStream(httpx2.SyncByteStream):
         call = self._call
         try:
             for data in self._inner:
-                call.chunk(data)
-                yield data
+                out = call.chunk(data)
+                if out:
+                    yield out
         except Exception as exc:
             call.failed(exc)
             raise
-        call.stream_ended()
+        rest = call.stream_ended()
+        if rest:
+            yield rest
 
     def close(self) -> None:
         try:
@@ -193,15 +196,18 @@ class _AsyncStream(httpx2.AsyncByteStream):
         call = self._call
         try:
             async for data in self._inner:
-                call.chunk(data)
-                yield data
+                out = call.chunk(data)
+                if out:
+                    yield out
         except asyncio.CancelledError:
             call.cancelled()
             raise
         except Exception as exc:
             call.failed(exc)
             raise
-        call.stream_ended()
+        rest = call.stream_ended()
+        if rest:
+            yield rest
 
     async def aclose(self) -> None:
         try:

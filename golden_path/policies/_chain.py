@@ -29,7 +29,16 @@ class Chain:
     A policy can also carry its own ``fail_open`` attribute.
     """
 
-    __slots__ = ("_arequest", "_chunk", "_error", "_fail_open", "_request", "_response", "policies")
+    __slots__ = (
+        "_arequest",
+        "_chunk",
+        "_error",
+        "_fail_open",
+        "_request",
+        "_response",
+        "policies",
+        "rewrites_responses",
+    )
 
     def __init__(self, policies: Sequence[Any] = (), *, fail_open: bool = False) -> None:
         self.policies: tuple[Any, ...] = tuple(policies)
@@ -49,6 +58,10 @@ class Chain:
         self._chunk = {id(p): p.on_chunk for p in self.policies if hasattr(p, "on_chunk")}
         self._response = {id(p): p.on_response for p in self.policies if hasattr(p, "on_response")}
         self._error = {id(p): p.on_error for p in self.policies if hasattr(p, "on_error")}
+        # Only then does the transport re-serialise what comes back (see GenAIResponse).
+        self.rewrites_responses = any(
+            getattr(p, "rewrites_responses", False) for p in self.policies
+        )
 
     def __bool__(self) -> bool:
         return bool(self.policies)
