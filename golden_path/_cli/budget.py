@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from golden_path.exceptions import ConfigError, ConfigProblem, GoldenPathError
+from golden_path.policies._limits._config import MICRO
 
 if TYPE_CHECKING:
     from golden_path._settings import Settings
@@ -107,8 +108,9 @@ def run_status(args: argparse.Namespace) -> int:
                         {
                             "limit": r.limit,
                             "scope": r.scope,
-                            "used": r.used,
-                            "allowed": r.allowed,
+                            "used": r.used / MICRO if r.unit == "usd" else r.used,
+                            "allowed": r.allowed / MICRO if r.unit == "usd" else r.allowed,
+                            "unit": r.unit,
                             "window": r.window,
                             "resets_in_s": r.resets_in_s,
                         }
@@ -127,8 +129,8 @@ def run_status(args: argparse.Namespace) -> int:
         (
             r.limit,
             r.scope,
-            f"{r.used:,}",
-            f"{r.allowed:,}",
+            _amount(r.used, r.unit),
+            _amount(r.allowed, r.unit),
             f"{100 * r.used / r.allowed:.1f}%",
             r.window,
             _duration(r.resets_in_s),
@@ -300,3 +302,8 @@ def _duration(seconds: float) -> str:
     if minutes:
         return f"{minutes}m {secs}s"
     return f"{secs}s"
+
+
+def _amount(value: int, unit: str) -> str:
+    # Money budgets count micro-dollars; people read dollars and cents.
+    return f"${value / MICRO:,.2f}" if unit == "usd" else f"{value:,}"

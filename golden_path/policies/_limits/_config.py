@@ -20,6 +20,7 @@ from golden_path.exceptions import ConfigError, ConfigProblem
 
 __all__ = [
     "DEFAULT_OUTPUT_TOKENS",
+    "MICRO",
     "SCOPES",
     "LimitSpec",
     "LimitsConfig",
@@ -39,17 +40,28 @@ DEFAULT_OUTPUT_TOKENS = 1024
 MAX_LIMIT = 10**15
 MAX_WAIT_S = 300
 
-_PERIODS: dict[str, tuple[str, Period, Literal["requests", "tokens"]]] = {
+Unit = Literal["requests", "tokens", "usd"]
+_PERIODS: dict[str, tuple[str, Period, Unit]] = {
     # key: (section, period, counted unit)
     "requests_per_minute": ("rate_limits", "minute", "requests"),
     "tokens_per_minute": ("rate_limits", "minute", "tokens"),
     "tokens_per_day": ("budgets", "day", "tokens"),
     "tokens_per_month": ("budgets", "month", "tokens"),
+    # Money: counted in micro-dollars, so counters stay whole numbers (and exact in Redis).
+    "usd_per_day": ("budgets", "day", "usd"),
+    "usd_per_month": ("budgets", "month", "usd"),
 }
+MICRO = 1_000_000
 _COMMON_KEYS = ("scope", "on_store_error", "default_output_tokens")
 _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "rate_limits": ("requests_per_minute", "tokens_per_minute", "max_wait_s", *_COMMON_KEYS),
-    "budgets": ("tokens_per_day", "tokens_per_month", *_COMMON_KEYS),
+    "budgets": (
+        "tokens_per_day",
+        "tokens_per_month",
+        "usd_per_day",
+        "usd_per_month",
+        *_COMMON_KEYS,
+    ),
 }
 
 
@@ -59,7 +71,8 @@ class LimitSpec:
 
     name: str
     period: Period
-    unit: Literal["requests", "tokens"]
+    unit: Unit
+    # Requests, tokens, or micro-dollars for "usd" (usd_per_day = 50 is 50_000_000 here).
     limit: int
     scope: Scope
 
@@ -169,7 +182,10 @@ def _parse_section(
     for key in own:
         if key in table:
             _, period, unit = _PERIODS[key]
-            value = _whole(table[key], f"{section}.{key}", unit, problem)
+            if unit == "usd":
+                value = _money(table[key], f"{section}.{key}", problem)
+            else:
+                value = _whole(table[key], f"{section}.{key}", unit, problem)
             if value is not None:
                 parsed.limits.append(LimitSpec(f"{section}.{key}", period, unit, value, scope))
     if not any(key in table for key in own):
@@ -233,6 +249,34 @@ def _whole(value: Any, field: str, unit: str, problem: _Problem) -> int | None:
         )
         return None
     return int(value)
+
+
+def _money(value: Any, field: str, problem: _Problem) -> int | None:
+    """Dollars (``usd_per_day = 12.50``) as whole micro-dollars."""
+    example = f"{field.rsplit('.', 1)[1]} = 50.0"
+    if isinstance(value, str):
+        problem(
+            field,
+            f"wrong unit: {value!r} is text; the unit (US dollars{_per(field)}) is in the key's "
+            "name",
+            f"write a plain number of dollars: {example}",
+        )
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        problem(field, f"must be a number of dollars, got {_kind(value)}", f"write {example}")
+        return None
+    if not math.isfinite(value) or value <= 0:
+        problem(
+            field,
+            f"must be a finite amount greater than 0, got {value:g}",
+            "remove the key to have no such budget; 0 would refuse every call",
+        )
+        return None
+    micro = round(value * MICRO)
+    if micro > MAX_LIMIT:
+        problem(field, f"must be at most {MAX_LIMIT // MICRO:_} dollars", "remove the key")
+        return None
+    return max(micro, 1)
 
 
 def _per(field: str) -> str:

@@ -13,6 +13,8 @@ __all__ = [
     "GENERATION_METHODS",
     "LIMITED_METHODS",
     "MEDIA_PART_TOKENS",
+    "delivered_text",
+    "estimate_parts",
     "estimate_tokens",
     "tokens_used",
 ]
@@ -33,12 +35,37 @@ def estimate_tokens(request: GenAIRequest, default_output: int = DEFAULT_OUTPUT_
     Prompt characters / 4, media parts at a flat rate, plus the request's output cap
     (``maxOutputTokens``, ``max_tokens``) or ``default_output``.
     """
+    prompt, output = estimate_parts(request, default_output)
+    return max(prompt + output, 1)
+
+
+def estimate_parts(
+    request: GenAIRequest, default_output: int = DEFAULT_OUTPUT_TOKENS
+) -> tuple[int, int]:
+    """``(prompt, output)`` tokens a request may cost: priced apart in money budgets."""
     body = request.body
     chars, media = _measure(body)
     prompt = math.ceil(chars / 4) + media * MEDIA_PART_TOKENS
     if request.api_method not in GENERATION_METHODS:
-        return max(prompt, 1)
-    return max(prompt + _output_cap(body, default_output), 1)
+        return prompt, 0
+    return prompt, _output_cap(body, default_output)
+
+
+def delivered_text(chunk: Any) -> int:
+    """Characters of model text in one stream chunk (Gemini or OpenAI shape)."""
+    if not isinstance(chunk, dict):
+        return 0
+    total = 0
+    for candidate in chunk.get("candidates") or ():
+        content = candidate.get("content") if isinstance(candidate, dict) else None
+        for part in (content.get("parts") or ()) if isinstance(content, dict) else ():
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                total += len(part["text"])
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+            total += len(delta["content"])
+    return total
 
 
 _MEDIA_KEYS = frozenset(

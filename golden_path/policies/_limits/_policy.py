@@ -34,17 +34,24 @@ from collections.abc import Callable
 from typing import Any
 
 from golden_path._model import GenAIRequest, GenAIResponse, Usage, usage_from
+from golden_path._prices import PriceCatalog, load_catalog
 from golden_path._settings import Settings
 from golden_path._state import Counter, Reserved, StateStore, StoreUnavailable, open_store
 from golden_path.exceptions import ConfigError, ConfigProblem, PolicyViolation
 from golden_path.policies._limits._config import (
+    MICRO,
     LimitsConfig,
     LimitSpec,
     check_state_url,
     locate_safely,
     parse_limits,
 )
-from golden_path.policies._limits._estimate import LIMITED_METHODS, estimate_tokens, tokens_used
+from golden_path.policies._limits._estimate import (
+    LIMITED_METHODS,
+    delivered_text,
+    estimate_parts,
+    tokens_used,
+)
 from golden_path.policies._limits._windows import Window, counter_key, scope_label, window
 from golden_path.policies._types import Deny
 
@@ -52,6 +59,7 @@ __all__ = ["LimitsPolicy", "build_limit_policies", "retry_delay"]
 
 _STATE = "limits.reservation"
 _USAGE = "limits.usage"
+_DELIVERED = "limits.delivered"
 
 
 def build_limit_policies(
@@ -94,7 +102,12 @@ def build_limit_policies(
         raise ConfigError(problems)
     if not config.limits:
         return []
-    return [LimitsPolicy(config, open_store(state), prefix=state.prefix, clock=clock)]
+    prices = None
+    if any(spec.unit == "usd" for spec in config.limits):
+        prices = load_catalog(settings.price_file)
+    return [
+        LimitsPolicy(config, open_store(state), prefix=state.prefix, clock=clock, prices=prices)
+    ]
 
 
 @dataclasses.dataclass(slots=True)
@@ -106,6 +119,10 @@ class _Plan:
     cooldown_key: str
     cooldown_label: str
     estimate: int
+    # Micro-dollars the request may cost; -1 when a money budget applies and the model has no
+    # price (the request is denied: what cannot be priced cannot be budgeted).
+    estimate_usd: int = 0
+    prompt: int = 0
 
 
 class LimitsPolicy:
@@ -120,10 +137,12 @@ class LimitsPolicy:
         *,
         prefix: str = "golden-path",
         clock: Callable[[], float] | None = None,
+        prices: PriceCatalog | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.prefix = prefix
+        self.prices = prices
         self._clock = clock or time.time
 
     # -- before
@@ -133,6 +152,7 @@ class LimitsPolicy:
         if request.api_method not in LIMITED_METHODS:
             return
         plan = self._plan(request)
+        self._priced(request, plan)
         on_loop = _on_event_loop()
         deadline = time.monotonic() + (0.0 if on_loop else self.config.max_wait_s)
         waited = 0.0
@@ -150,6 +170,7 @@ class LimitsPolicy:
         if request.api_method not in LIMITED_METHODS:
             return
         plan = self._plan(request)
+        self._priced(request, plan)
         deadline = time.monotonic() + self.config.max_wait_s
         waited = 0.0
         while True:
@@ -160,6 +181,15 @@ class LimitsPolicy:
             waited += wait
             plan = self._plan(request)
         self._record_wait(request, waited)
+
+    def _priced(self, request: GenAIRequest, plan: _Plan) -> None:
+        if plan.estimate_usd < 0:
+            raise Deny(
+                f"model {request.model or '(none)'} has no price in the price catalog, so the "
+                "budget in US dollars cannot judge this request; add the model to the "
+                "platform's price_file",
+                limit=next(s.name for s in plan.specs if s.unit == "usd"),
+            )
 
     def _record_wait(self, request: GenAIRequest, waited: float) -> None:
         if waited > 0 and _STATE in request.state:
@@ -234,7 +264,13 @@ class LimitsPolicy:
     def _plan(self, request: GenAIRequest) -> _Plan:
         now = self._clock()
         identity = request.identity
-        estimate = estimate_tokens(request, self.config.default_output_tokens)
+        prompt, output = estimate_parts(request, self.config.default_output_tokens)
+        estimate = max(prompt + output, 1)
+        estimate_usd = 0
+        if self.prices is not None:
+            usd = self.prices.estimate(request.model, prompt, output)
+            estimate_usd = -1 if usd is None else math.ceil(usd * MICRO)
+        amounts = {"requests": 1, "tokens": estimate, "usd": max(estimate_usd, 0)}
         counters, specs, windows, labels = [], [], [], []
         for spec in self.config.limits:
             label = scope_label(
@@ -245,7 +281,7 @@ class LimitsPolicy:
                 Counter(
                     key=counter_key(self.prefix, spec, label, win.current),
                     limit=spec.limit,
-                    amount=1 if spec.unit == "requests" else estimate,
+                    amount=amounts[spec.unit],
                     ttl_ms=win.ttl_ms,
                     prev_key=counter_key(self.prefix, spec, label, win.previous)
                     if win.previous
@@ -267,6 +303,8 @@ class LimitsPolicy:
             f"{self.prefix}:{cooldown_label}:cooldown",
             cooldown_label,
             estimate,
+            estimate_usd,
+            prompt,
         )
 
     # -- after
@@ -277,6 +315,11 @@ class LimitsPolicy:
             usage = usage_from(chunk)
             if usage is not None:
                 request.state[_USAGE] = usage
+            # Gemini reports output usage in the last chunk only: a stream cut before it is
+            # charged from the text it did deliver.
+            chars = delivered_text(chunk)
+            if chars:
+                request.state[_DELIVERED] = request.state.get(_DELIVERED, 0) + chars
 
     def on_response(self, request: GenAIRequest, response: GenAIResponse) -> None:
         """Charge real usage instead of the estimate; honour a 429's retry delay."""
@@ -285,31 +328,80 @@ class LimitsPolicy:
         plan = request.state.pop(_STATE, None)
         if not isinstance(plan, _Plan):
             return
-        actual = tokens_used(response.usage) if response.usage is not None else None
+        usage = response.usage
+        if usage is None and response.stream:
+            usage = self._delivered(request, plan)
+        actual = tokens_used(usage) if usage is not None else None
         if actual is None:
             # An error costs nothing; a success without usage (embeddings) keeps the estimate.
             actual = 0 if response.status_code >= 400 else plan.estimate
-        self._settle(request, plan, actual, release_requests=False)
+        spent = self._usd(request, plan, usage, failed=response.status_code >= 400)
+        self._settle(request, plan, actual, spent, release_requests=False)
 
     def on_error(self, request: GenAIRequest, error: BaseException) -> None:
         """Give back the reservation: a failed call costs its real usage if known, else 0."""
         plan = request.state.pop(_STATE, None)
         if not isinstance(plan, _Plan):
             return
-        usage = request.state.get(_USAGE)
-        actual = tokens_used(usage) if isinstance(usage, Usage) else None
+        usage = self._delivered(request, plan)
+        actual = tokens_used(usage) if usage is not None else None
+        spent = self._usd(request, plan, usage, failed=usage is None)
         # A request refused further down the chain was never sent: it costs no request either.
         self._settle(
-            request, plan, actual or 0, release_requests=isinstance(error, PolicyViolation)
+            request,
+            plan,
+            actual or 0,
+            spent,
+            release_requests=isinstance(error, PolicyViolation),
         )
 
+    def _delivered(self, request: GenAIRequest, plan: _Plan) -> Usage | None:
+        """Usage of a stream that ended early: what the server reported, and no less output
+        than the text it delivered (characters / 4)."""
+        usage = request.state.get(_USAGE)
+        usage = usage if isinstance(usage, Usage) else None
+        chars = request.state.get(_DELIVERED, 0)
+        if not chars:
+            return usage
+        delivered = math.ceil(chars / 4)
+        if usage is None:
+            return Usage(prompt_tokens=plan.prompt, output_tokens=delivered)
+        if (usage.output_tokens or 0) >= delivered:
+            return usage
+        return Usage(
+            prompt_tokens=usage.prompt_tokens if usage.prompt_tokens is not None else plan.prompt,
+            output_tokens=delivered,
+            cached_tokens=usage.cached_tokens,
+            thoughts_tokens=usage.thoughts_tokens,
+            audio_tokens=usage.audio_tokens,
+            tool_prompt_tokens=usage.tool_prompt_tokens,
+        )
+
+    def _usd(self, request: GenAIRequest, plan: _Plan, usage: Usage | None, *, failed: bool) -> int:
+        """Micro-dollars actually spent: priced usage, nothing for a failure without usage, the
+        estimate when a success reported none."""
+        if self.prices is None or plan.estimate_usd <= 0:
+            return max(plan.estimate_usd, 0)
+        if usage is None:
+            return 0 if failed else plan.estimate_usd
+        cost = self.prices.cost(request.model, usage)
+        return plan.estimate_usd if cost is None else math.ceil(cost.usd * MICRO)
+
     def _settle(
-        self, request: GenAIRequest, plan: _Plan, actual: int, *, release_requests: bool
+        self,
+        request: GenAIRequest,
+        plan: _Plan,
+        actual: int,
+        spent: int,
+        *,
+        release_requests: bool,
     ) -> None:
         changes = []
         for counter, spec in zip(plan.counters, plan.specs, strict=True):
             if spec.unit == "tokens" and actual != plan.estimate:
                 changes.append((counter.key, actual - plan.estimate, counter.ttl_ms))
+            elif spec.unit == "usd" and spent != counter.amount:
+                changes.append((counter.key, spent - counter.amount, counter.ttl_ms))
             elif spec.unit == "requests" and release_requests:
                 changes.append((counter.key, -1, counter.ttl_ms))
         if not changes:

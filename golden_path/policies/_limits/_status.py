@@ -24,6 +24,7 @@ class UsageRow:
     allowed: int
     window: str
     resets_in_s: float
+    unit: str = "tokens"
 
 
 def usage_rows(
@@ -59,5 +60,7 @@ def usage_rows(
             "day": f"{win.current[1:]} (UTC day)",
             "month": f"{win.current[2:]} (UTC month)",
         }[spec.period]
-        rows.append(UsageRow(spec.name, label, used, spec.limit, name, round(win.ends_in, 1)))
+        rows.append(
+            UsageRow(spec.name, label, used, spec.limit, name, round(win.ends_in, 1), spec.unit)
+        )
     return rows
