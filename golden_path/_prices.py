@@ -227,16 +227,7 @@ def _read(path: Path | None) -> PriceCatalog:
         problems.append(ConfigProblem(field, message, source, fix))
 
     try:
-        if path is None:
-            raw = resources.files("golden_path").joinpath("prices.toml").read_bytes()
-        else:
-            if not path.is_file():
-                raise OSError(0, "not a regular file")
-            with path.open("rb") as handle:
-                raw = handle.read(_MAX_FILE_BYTES + 1)
-            if len(raw) > _MAX_FILE_BYTES:
-                raise OSError(0, f"larger than {_MAX_FILE_BYTES // 1024 // 1024} MiB")
-        data = tomllib.loads(raw.decode("utf-8"))
+        data = tomllib.loads(_read_bytes(path).decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         detail = exc.strerror if isinstance(exc, OSError) else str(exc)
         raise ConfigError(
@@ -275,6 +266,19 @@ def _read(path: Path | None) -> PriceCatalog:
     if problems:
         raise ConfigError(problems)
     return PriceCatalog(prices, source=source)
+
+
+def _read_bytes(path: Path | None) -> bytes:
+    if path is None:
+        return resources.files("golden_path").joinpath("prices.toml").read_bytes()
+    # A FIFO or a device would hang or never end: regular files only, and bounded.
+    if not path.is_file():
+        raise OSError(0, "not a regular file")
+    with path.open("rb") as handle:
+        raw = handle.read(_MAX_FILE_BYTES + 1)
+    if len(raw) > _MAX_FILE_BYTES:
+        raise OSError(0, f"larger than {_MAX_FILE_BYTES // 1024 // 1024} MiB")
+    return raw
 
 
 def _prices(table: Mapping[str, Any], field: str, problem: Any) -> dict[str, Any]:
@@ -320,8 +324,11 @@ def request_cost(
     request_body: Any,
     response_body: Any,
 ) -> Cost | None:
-    """What one finished request cost, by what its route bills: tokens, images, video seconds,
-    or cache storage; None when it cannot be priced (unknown model, no usage)."""
+    """What one finished request cost, by what its route bills.
+
+    Tokens, images, video seconds or cache storage; None when it cannot be priced (unknown
+    model, no usage).
+    """
     if api_method == "predict" and isinstance(response_body, dict):
         predictions = response_body.get("predictions")
         images = (

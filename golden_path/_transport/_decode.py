@@ -63,7 +63,7 @@ class SSEParser:
 class JSONArrayParser:
     """Incremental parser of Google's other stream form: one JSON array, an element per chunk.
 
-    ``streamGenerateContent`` without ``alt=sse`` answers ``[{...},\r\n{...}]`` with content type
+    ``streamGenerateContent`` without ``alt=sse`` answers ``[{...}, {...}]`` (one element per line) with content type
     ``application/json``; the REST path and other-language clients use it. Elements are handed
     out as they complete, like SSE events.
     """

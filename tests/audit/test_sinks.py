@@ -431,7 +431,7 @@ def test_audit_fsync_writes_durably(emulator: Emulator, tmp_path: Path) -> None:
         audit_fsync=True,
     )
     client.models.generate_content(model="gemini-2.5-flash", contents="hi")
-    sinks = [s for s in sink_from_setting(f"file:{path}", fsync=True)]
+    sinks = list(sink_from_setting(f"file:{path}", fsync=True))
     assert isinstance(sinks[0], FileSink)
     assert sinks[0].fsync is True
     assert json.loads(path.read_text())["seq"] == 1

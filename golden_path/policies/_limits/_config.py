@@ -182,10 +182,7 @@ def _parse_section(
     for key in own:
         if key in table:
             _, period, unit = _PERIODS[key]
-            if unit == "usd":
-                value = _money(table[key], f"{section}.{key}", problem)
-            else:
-                value = _whole(table[key], f"{section}.{key}", unit, problem)
+            value = _limit_value(table[key], f"{section}.{key}", unit, problem)
             if value is not None:
                 parsed.limits.append(LimitSpec(f"{section}.{key}", period, unit, value, scope))
     if not any(key in table for key in own):
@@ -249,6 +246,12 @@ def _whole(value: Any, field: str, unit: str, problem: _Problem) -> int | None:
         )
         return None
     return int(value)
+
+
+def _limit_value(value: Any, field: str, unit: Unit, problem: _Problem) -> int | None:
+    if unit == "usd":
+        return _money(value, field, problem)
+    return _whole(value, field, unit, problem)
 
 
 def _money(value: Any, field: str, problem: _Problem) -> int | None:

@@ -356,8 +356,10 @@ class LimitsPolicy:
         )
 
     def _delivered(self, request: GenAIRequest, plan: _Plan) -> Usage | None:
-        """Usage of a stream that ended early: what the server reported, and no less output
-        than the text it delivered (characters / 4)."""
+        """Usage of a stream that ended early.
+
+        What the server reported, and no less output than the text it delivered (characters / 4).
+        """
         usage = request.state.get(_USAGE)
         usage = usage if isinstance(usage, Usage) else None
         chars = request.state.get(_DELIVERED, 0)
@@ -378,8 +380,11 @@ class LimitsPolicy:
         )
 
     def _usd(self, request: GenAIRequest, plan: _Plan, usage: Usage | None, *, failed: bool) -> int:
-        """Micro-dollars actually spent: priced usage, nothing for a failure without usage, the
-        estimate when a success reported none."""
+        """Micro-dollars actually spent.
+
+        Priced usage; nothing for a failure without usage; the estimate when a success reported
+        none.
+        """
         if self.prices is None or plan.estimate_usd <= 0:
             return max(plan.estimate_usd, 0)
         if usage is None:
