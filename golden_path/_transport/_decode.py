@@ -63,9 +63,9 @@ class SSEParser:
 class JSONArrayParser:
     """Incremental parser of Google's other stream form: one JSON array, an element per chunk.
 
-    ``streamGenerateContent`` without ``alt=sse`` answers ``[{...}, {...}]`` (one element per line) with content type
-    ``application/json``; the REST path and other-language clients use it. Elements are handed
-    out as they complete, like SSE events.
+    ``streamGenerateContent`` without ``alt=sse`` answers ``[{...}, {...}]``, one element per
+    line, with content type ``application/json``; the REST path and other-language clients use
+    it. Elements are handed out as they complete, like SSE events.
     """
 
     __slots__ = ("_buffer", "_decompress", "_pos", "_started", "_text", "done")
