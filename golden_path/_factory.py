@@ -242,7 +242,7 @@ def build_pipeline(
         sdk_version=sdk_version.__version__,
         version=VERSION,
         user_agent_tokens=tokens,
-        content=_content_hook(settings),
+        content=_content_hook(settings, chain),
         audit_required=settings.audit_required,
         prices=_prices(settings),
     )
@@ -285,12 +285,25 @@ def _prices(settings: Settings) -> Any:
     return load_catalog(settings.price_file)
 
 
-def _content_hook(settings: Settings) -> Any:
+def _content_hook(settings: Settings, chain: Any) -> Any:
     if settings.audit_content == "none":
         return None
+    import functools
+
     from golden_path.audit._content import redacted_content
 
-    return redacted_content
+    # The audit trail redacts with the detector the [pii] policy uses (its engines too), for
+    # every built-in kind at least, even those the policy lets through to the model.
+    policy = next(
+        (p for p in getattr(chain, "policies", ()) if getattr(p, "name", "") == "pii"), None
+    )
+    if policy is None:
+        return redacted_content
+    from golden_path._pii import BUILTIN_KINDS, Scanner
+
+    used = policy.scanner
+    scanner = Scanner(set(BUILTIN_KINDS) | used.kinds, used.engines)
+    return functools.partial(redacted_content, scanner=scanner)
 
 
 def runtime_for(resolved: ResolvedSettings) -> tuple[Auth, str, str]:

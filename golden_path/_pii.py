@@ -47,6 +47,7 @@ __all__ = [
     "Finding",
     "Scanner",
     "StreamRedactor",
+    "default_scanner",
     "find",
     "redact_text",
 ]
@@ -530,6 +531,11 @@ class StreamRedactor:
 
 
 _DEFAULT = Scanner()
+
+
+def default_scanner() -> Scanner:
+    """The scanner of every built-in kind and no engines."""
+    return _DEFAULT
 
 
 def find(text: str, kinds: Iterable[str] = BUILTIN_KINDS) -> list[Finding]:

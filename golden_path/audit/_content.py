@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from golden_path._model import GenAIRequest, GenAIResponse
-from golden_path._pii import redact_text
+from golden_path._pii import Scanner, default_scanner
 
 __all__ = ["MAX_MESSAGES", "MAX_TEXT", "redacted_content"]
 
@@ -38,8 +38,12 @@ def redacted_content(
     request: GenAIRequest,
     response: GenAIResponse | None,
     events: Sequence[Any] | None = None,
+    *,
+    scanner: Scanner | None = None,
 ) -> dict[str, Any] | None:
     """The ``content`` of an audit event: redacted, capped texts, or None when there is none.
+
+    ``scanner`` is the ``[pii]`` policy's detector (its engines too), else the built-in one.
 
     ``events`` are the parsed events of a streamed response, whose text is joined.
     """
@@ -52,7 +56,7 @@ def redacted_content(
             if secret in text:
                 counts["secret"] = counts.get("secret", 0) + text.count(secret)
                 text = text.replace(secret, "[REDACTED:secret]")
-        redacted, findings = redact_text(text)
+        redacted, findings = (scanner or default_scanner()).redact(text)
         for finding in findings:
             counts[finding.kind] = counts.get(finding.kind, 0) + 1
         if len(redacted) > MAX_TEXT:

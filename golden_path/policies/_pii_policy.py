@@ -64,8 +64,10 @@ def load_engine(spec: str) -> Detector:
             target = getattr(target, part)
     except (ImportError, AttributeError) as exc:
         raise ValueError(f"cannot load it ({type(exc).__name__}: {exc})") from None
-    engine = target if isinstance(target, Detector) else target()
-    if not isinstance(engine, Detector):
+    # A class or factory is called; an object that already is a detector is used as it is.
+    made = isinstance(target, type) or (callable(target) and not isinstance(target, Detector))
+    engine = target() if made else target
+    if isinstance(engine, type) or not isinstance(engine, Detector):
         raise TypeError("it is not a detector (needs name, kinds and find(text, kinds))")
     return engine
 
