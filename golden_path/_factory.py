@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from golden_path._transport import Pipeline
     from golden_path.audit import AuditSink
     from golden_path.emulator import Emulator
+    from golden_path.policies import Policy
 
 __all__ = ["build_pipeline", "client", "create_client", "reset", "runtime_for"]
 
@@ -109,7 +110,7 @@ def _fingerprint() -> tuple[Any, ...]:
 def create_client(
     settings: Settings | None = None,
     *,
-    policies: Sequence[Any] | None = None,
+    policies: Sequence[Policy] | None = None,
     audit_sinks: Sequence[AuditSink] | None = None,
     **overrides: Any,
 ) -> genai.Client:
@@ -205,7 +206,7 @@ def base_url_for(settings: Settings, auth: Auth) -> str:
 def build_pipeline(
     settings: Settings,
     *,
-    policies: Sequence[Any] | None = None,
+    policies: Sequence[Policy] | None = None,
     audit_sinks: Sequence[AuditSink] | None = None,
     surface_suffix: str = "",
     sources: Mapping[str, str] | None = None,
@@ -336,7 +337,7 @@ def _check_sdk_version(settings: Settings) -> None:
 def _build(
     resolved: ResolvedSettings,
     *,
-    policies: Sequence[Any] | None = None,
+    policies: Sequence[Policy] | None = None,
     audit_sinks: Sequence[AuditSink] | None = None,
 ) -> genai.Client:
     import httpx2

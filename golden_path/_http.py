@@ -25,6 +25,7 @@ from golden_path._settings import ResolvedSettings, Settings
 if TYPE_CHECKING:
     from golden_path._transport import GovernedAsyncTransport, GovernedTransport, Pipeline
     from golden_path.audit import AuditSink
+    from golden_path.policies import Policy
 
 __all__ = [
     "Authorizer",
@@ -170,7 +171,7 @@ def rest_base_url(settings: Settings, auth: Auth, endpoint: str) -> str:
 def http_client(
     settings: Settings | None = None,
     *,
-    policies: Sequence[Any] | None = None,
+    policies: Sequence[Policy] | None = None,
     audit_sinks: Sequence[AuditSink] | None = None,
     **overrides: Any,
 ) -> httpx2.Client:
@@ -191,7 +192,7 @@ def http_client(
 def async_http_client(
     settings: Settings | None = None,
     *,
-    policies: Sequence[Any] | None = None,
+    policies: Sequence[Policy] | None = None,
     audit_sinks: Sequence[AuditSink] | None = None,
     **overrides: Any,
 ) -> httpx2.AsyncClient:
@@ -203,7 +204,7 @@ def async_http_client(
 
 def _parts(
     resolved: ResolvedSettings,
-    policies: Sequence[Any] | None,
+    policies: Sequence[Policy] | None,
     audit_sinks: Sequence[AuditSink] | None,
 ) -> tuple[Pipeline, Authorizer, dict[str, Any]]:
     settings = resolved.settings

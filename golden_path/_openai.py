@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from golden_path._auth import Auth
     from golden_path._transport import Pipeline
     from golden_path.audit import AuditSink
+    from golden_path.policies import Policy
 
 __all__ = ["OPENAI_SUFFIX", "async_openai_client", "openai_base_url", "openai_client"]
 
@@ -43,7 +44,7 @@ _NO_KEY = "google-auth"
 def openai_client(
     settings: Settings | None = None,
     *,
-    policies: Sequence[Any] | None = None,
+    policies: Sequence[Policy] | None = None,
     audit_sinks: Sequence[AuditSink] | None = None,
     **overrides: Any,
 ) -> openai.OpenAI:
@@ -74,7 +75,7 @@ def openai_client(
 def async_openai_client(
     settings: Settings | None = None,
     *,
-    policies: Sequence[Any] | None = None,
+    policies: Sequence[Policy] | None = None,
     audit_sinks: Sequence[AuditSink] | None = None,
     **overrides: Any,
 ) -> openai.AsyncOpenAI:
@@ -99,7 +100,7 @@ def async_openai_client(
 
 def _prepare(
     settings: Settings | None,
-    policies: Sequence[Any] | None,
+    policies: Sequence[Policy] | None,
     audit_sinks: Sequence[AuditSink] | None,
     overrides: dict[str, Any],
 ) -> tuple[ResolvedSettings, Auth, str, dict[str, Any], Pipeline]:
@@ -135,7 +136,8 @@ def openai_base_url(
                     field="project",
                     message="Vertex AI's OpenAI-compatible endpoint needs a project and location; "
                     "express mode (an API key and no project) does not serve it",
-                    source=f"project not set; api_key from {(sources or {}).get('api_key', 'settings')}",
+                    source="project not set; api_key from "
+                    + (sources or {}).get("api_key", "settings"),
                     fix="set GOLDEN_PATH_PROJECT and use Google Cloud credentials, or use "
                     "backend ai_studio with the API key",
                 )

@@ -36,7 +36,7 @@ from pydantic_settings import (
 from golden_path._version import VERSION
 from golden_path.exceptions import ConfigError, ConfigProblem
 
-__all__ = ["Backend", "ResolvedSettings", "Settings", "load_settings"]
+__all__ = ["Backend", "ResolvedSettings", "Settings", "load_settings", "read_settings"]
 
 ENV_PREFIX = "GOLDEN_PATH_"
 DEFAULT_CONFIG_PATHS = (Path("golden-path.toml"), Path("/etc/golden-path/config.toml"))
@@ -349,6 +349,20 @@ def _read_toml(path: Path, origin: str) -> dict[str, Any]:
 
 def load_settings(**overrides: Any) -> ResolvedSettings:
     """Read every source, validate, and raise one ConfigError listing every problem found."""
+    resolved = read_settings(**overrides)
+    problems = check(resolved.settings, resolved.sources)
+    if problems:
+        raise ConfigError(problems)
+    return resolved
+
+
+def read_settings(**overrides: Any) -> ResolvedSettings:
+    """Every source read and each value validated, as :func:`load_settings` does.
+
+    Without the cross-field rules (a backend and its credentials): for the commands that judge
+    policies offline (``policy check``/``explain``, ``budget status``), which need the same
+    policy file, app, team and state store the client would use, but no credentials.
+    """
     environ = dict(os.environ)
     config_file, origin = _find_config_file(environ)
     toml_data = _read_toml(config_file, origin) if config_file else {}
@@ -378,9 +392,6 @@ def load_settings(**overrides: Any) -> ResolvedSettings:
             raise ConfigError(_problems_from(exc, plan.provided)) from None
         finally:
             _SourcePlan._active = None
-    problems = check(settings, plan.provided)
-    if problems:
-        raise ConfigError(problems)
     return ResolvedSettings(settings, dict(plan.provided), config_file)
 
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import tomllib
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from golden_path.exceptions import ConfigError, ConfigProblem, GoldenPathError
@@ -60,12 +57,15 @@ class StoreUnreachable(GoldenPathError):
 
 def run_status(args: argparse.Namespace) -> int:
     """Print usage against each limit; 0 on success."""
+    from golden_path._settings import read_settings
     from golden_path._state import open_store
     from golden_path._state._types import StoreUnavailable
     from golden_path.policies._limits import check_state_url, parse_limits, usage_rows
 
-    settings = _settings()
-    sections, locate, where = _policy_sections(settings)
+    resolved = read_settings()
+    settings = resolved.settings
+    source = resolved.sources.get("policy_file", "env GOLDEN_PATH_POLICY_FILE")
+    sections, locate, where = _policy_sections(settings, source)
     config = parse_limits(sections, locate=locate)
     state, problems = check_state_url(settings)
     if problems or state is None:
@@ -147,28 +147,10 @@ def run_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings() -> Settings:
-    from golden_path._settings import load_settings
+def _policy_sections(settings: Settings, source: str) -> tuple[dict[str, Any], Any, str]:
+    """The ``[rate_limits]``/``[budgets]`` tables, read and merged as the client reads them."""
+    from golden_path.policies._files import read_policy_files
 
-    try:
-        return load_settings().settings
-    except ConfigError as exc:
-        # Reading usage needs no backend or credentials: problems with those alone must not
-        # stop this command, so try again with a backend that needs nothing.
-        if not set(exc.fields) <= {
-            "backend",
-            "api_key",
-            "project",
-            "credentials_file",
-            "impersonate_service_account",
-            "allow_emulator",
-        }:
-            raise
-        return load_settings(backend="emulator", allow_emulator=True).settings
-
-
-def _policy_sections(settings: Settings) -> tuple[dict[str, Any], Any, str]:
-    """The ``[rate_limits]``/``[budgets]`` tables of the policy file (or directory)."""
     path = settings.policy_file
     if path is None:
         raise ConfigError(
@@ -181,38 +163,8 @@ def _policy_sections(settings: Settings) -> tuple[dict[str, Any], Any, str]:
                 )
             ]
         )
-    files = sorted(path.glob("*.toml")) if path.is_dir() else [path]
-    sections: dict[str, Any] = {}
-    origin: dict[str, Path] = {}
-    for file in files:
-        try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(
-                [
-                    ConfigProblem(
-                        "policy_file",
-                        f"cannot read {file}: {exc.strerror}",
-                        "GOLDEN_PATH_POLICY_FILE",
-                        "check the path and its permissions",
-                    )
-                ]
-            ) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(
-                [
-                    ConfigProblem(
-                        "policy_file",
-                        f"not valid TOML: {exc}",
-                        str(file),
-                        "fix the syntax (see https://toml.io)",
-                    )
-                ]
-            ) from None
-        for name in _SECTIONS:
-            if name in data:
-                sections[name] = data[name]
-                origin[name] = file
+    tables = read_policy_files([path], source=source)
+    sections = {name: tables.data[name] for name in _SECTIONS if name in tables.data}
     if not sections:
         raise ConfigError(
             [
@@ -224,31 +176,7 @@ def _policy_sections(settings: Settings) -> tuple[dict[str, Any], Any, str]:
                 )
             ]
         )
-
-    def locate(field: str) -> str:
-        section, _, key = field.partition(".")
-        file = origin.get(section)
-        if file is None:
-            return str(path)
-        return f"{file}:{_line(file, section, key)}"
-
-    return sections, locate, str(path)
-
-
-def _line(file: Path, section: str, key: str) -> int:
-    """The line of ``key`` inside ``[section]`` (or of the header when key is empty)."""
-    lines = file.read_text(encoding="utf-8").splitlines()
-    inside = False
-    for number, line in enumerate(lines, 1):
-        header = re.match(r"^\s*\[([^\]]+)\]", line)
-        if header:
-            inside = header.group(1).strip() == section
-            if inside and not key:
-                return number
-            continue
-        if inside and key and re.match(rf"^\s*{re.escape(key)}\s*=", line):
-            return number
-    return 0
+    return sections, tables.locate, str(path)
 
 
 def _scope(values: list[str], settings: Settings) -> dict[str, str | None]:

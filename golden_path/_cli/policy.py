@@ -67,7 +67,7 @@ def _check(args: argparse.Namespace) -> int:
     from golden_path.policies._loader import load_policy_set
 
     try:
-        policy_set = load_policy_set(args.paths, settings=_settings())
+        policy_set = load_policy_set(args.paths, settings=_settings().settings)
     except ConfigError as exc:
         for problem in exc.problems:
             fix = f" ({problem.fix})" if problem.fix else ""
@@ -80,13 +80,11 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _settings() -> Any:
-    from golden_path._settings import Settings, load_settings
+    # The client's sources (env, config file, .env, secrets), without requiring credentials:
+    # these commands judge policies offline, under the settings the client would run with.
+    from golden_path._settings import read_settings
 
-    try:
-        return load_settings().settings
-    except ConfigError:
-        # `policy check` judges the policy files, not the rest of the configuration.
-        return Settings.model_construct()
+    return read_settings()
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -95,9 +93,18 @@ def _explain(args: argparse.Namespace) -> int:
     from golden_path.policies import Chain, GenAIRequest, Identity
     from golden_path.policies._loader import load_policy_set
 
-    settings = _settings()
-    policy_file = args.policy_file or settings.policy_file
-    chain = load_policy_set([policy_file], settings=settings).chain() if policy_file else Chain()
+    resolved = _settings()
+    settings = resolved.settings
+    if args.policy_file is not None:
+        policy_file, source = args.policy_file, "--policy-file"
+    else:
+        policy_file = settings.policy_file
+        source = resolved.sources.get("policy_file", "env GOLDEN_PATH_POLICY_FILE")
+    chain = (
+        load_policy_set([policy_file], settings=settings, source=source).chain()
+        if policy_file
+        else Chain()
+    )
     raw = sys.stdin.buffer.read() if str(args.request) == "-" else _read(args.request)
     try:
         body = json.loads(raw)
@@ -109,7 +116,12 @@ def _explain(args: argparse.Namespace) -> int:
         args.model or (body.get("model") if isinstance(body, dict) else None) or "gemini-2.5-flash"
     )
     url = _url(
-        backend, location, settings.project or "my-project", model, args.method, args.surface
+        backend=backend,
+        location=location,
+        project=settings.project or "my-project",
+        model=model,
+        method=args.method,
+        surface=args.surface,
     )
     identity = Identity(
         app=settings.app,
@@ -166,11 +178,12 @@ def _read(path: Path) -> bytes:
 
 
 def _url(
+    *,
     backend: str,
     location: str,
     project: str,
     model: str,
-    method: str,  # noqa: PLR0917
+    method: str,
     surface: str,
 ) -> str:
     from golden_path._wire import normalize_model

@@ -12,7 +12,7 @@ from typing import Any
 
 from golden_path._model import GenAIRequest, GenAIResponse
 from golden_path.exceptions import BudgetExceeded, PolicyViolation
-from golden_path.policies._types import Deny
+from golden_path.policies._types import Deny, Policy, check_policy
 
 __all__ = ["Chain"]
 
@@ -40,8 +40,10 @@ class Chain:
         "rewrites_responses",
     )
 
-    def __init__(self, policies: Sequence[Any] = (), *, fail_open: bool = False) -> None:
+    def __init__(self, policies: Sequence[Policy] = (), *, fail_open: bool = False) -> None:
         self.policies: tuple[Any, ...] = tuple(policies)
+        for policy in self.policies:
+            check_policy(policy)
         self._fail_open = fail_open
         self._request = [(p, p.on_request) for p in self.policies if hasattr(p, "on_request")]
         # Policies that can wait (a rate limiter) offer ``aon_request``; the async transport

@@ -1,4 +1,8 @@
-"""Reading one policy-file section with every problem reported: type, value, unknown keys.
+"""The one schema validator: a policy-file section read with every problem reported.
+
+Every section (the built-ins, ``[chain]``, ``[[custom]]``, ``[rate_limits]``, ``[budgets]``)
+and the file's top level go through it, so an unknown key gets the same did-you-mean
+wherever it is.
 
 A :class:`Section` hands out typed values and remembers which keys were read, so that
 whatever is left at the end is an unknown key (with the closest known one as the fix).
@@ -7,12 +11,12 @@ whatever is left at the end is an unknown key (with the closest known one as the
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from golden_path.exceptions import ConfigProblem
 
-__all__ = ["MODES", "Section"]
+__all__ = ["MODES", "Section", "did_you_mean", "missing"]
 
 MODES = ("enforce", "report")
 _MISSING = object()
@@ -139,19 +143,28 @@ class Section:
                 good[str(name)] = item
         return good
 
-    def finish(self, extra_known: Iterable[str] = ()) -> None:
-        """Report every key that was not read: unknown keys are errors, not silently ignored."""
+    def finish(
+        self, extra_known: Iterable[str] = (), *, elsewhere: Mapping[str, str] | None = None
+    ) -> None:
+        """Report every key that was not read: unknown keys are errors, not silently ignored.
+
+        ``elsewhere`` maps keys of other sections to their section, for "belongs in [x]".
+        """
         known = sorted(self._seen | set(extra_known))
         for key in self.table:
             if key in self._seen or key in known:
                 continue
-            close = difflib.get_close_matches(key, known, n=1)
-            fix = (
-                f"did you mean {close[0]!r}?"
-                if close
-                else (f"known keys: {', '.join(known)}" if known else "remove it")
-            )
+            other = (elsewhere or {}).get(key)
+            fix = f"{key} belongs in [{other}]" if other else did_you_mean(key, known)
             self.problem(key, f"unknown key in [{self.name}]", fix)
+
+
+def did_you_mean(key: str, known: Sequence[str], *, what: str = "keys") -> str:
+    """The fix for an unknown name: the closest known one, else the list of them."""
+    close = difflib.get_close_matches(str(key), known, n=1)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"known {what}: {', '.join(known)}" if known else "remove it"
 
 
 def missing(value: Any) -> bool:

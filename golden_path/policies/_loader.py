@@ -1,8 +1,6 @@
-"""Policy files -> a :class:`Chain`: parse, merge, validate everything, build, or raise.
+"""Policy files -> a :class:`Chain`: read (``_files``), validate everything, build, or raise.
 
-``GOLDEN_PATH_POLICY_FILE`` names a TOML file or a directory whose ``*.toml`` files are merged
-in name order (tables merge key by key, a later file's value wins; ``[[custom]]`` entries
-accumulate). Every problem of every file is collected into one ConfigError naming file, line
+Every problem of every file is collected into one ConfigError naming file, line
 and key; a policy set is built only when there is none, so it is never half loaded.
 
 The chain's order is fixed, whatever the order of sections in the files::
@@ -17,13 +15,10 @@ another policy denies spends no quota.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib
 import importlib.metadata
 import inspect
-import re
-import tomllib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +34,15 @@ from golden_path.policies._builtins import (
     VertexPolicy,
 )
 from golden_path.policies._chain import Chain
-from golden_path.policies._config import Section, missing
+from golden_path.policies._config import Section, did_you_mean, missing
+from golden_path.policies._files import PolicyTables, read_policy_files
 from golden_path.policies._models import ModelsPolicy
 from golden_path.policies._pii_policy import PiiPolicy
+from golden_path.policies._types import HOOKS, check_policy
 
-__all__ = ["ENTRY_POINT_GROUP", "PolicySet", "load_chain", "load_policy_set", "policy_files"]
+__all__ = ["ENTRY_POINT_GROUP", "PolicySet", "load_chain", "load_policy_set"]
 
 ENTRY_POINT_GROUP = "golden_path.policies"
-HOOKS = ("on_request", "on_chunk", "on_response", "on_error")
 
 # Built-in sections in chain order.
 _BUILTINS: tuple[tuple[str, Callable[[Section], Any]], ...] = (
@@ -84,208 +80,28 @@ def load_chain(settings: Settings, sources: Mapping[str, str] | None = None) -> 
     return load_policy_set([settings.policy_file], settings=settings, source=source).chain()
 
 
-def policy_files(
-    paths: Iterable[Path], source: str = "argument"
-) -> tuple[list[Path], list[ConfigProblem]]:
-    """The TOML files ``paths`` name (directories expanded in name order), and what is wrong."""
-    files: list[Path] = []
-    problems: list[ConfigProblem] = []
-    for path in paths:
-        if path.is_dir():
-            found = sorted(p for p in path.glob("*.toml") if p.is_file())
-            if not found:
-                problems.append(
-                    ConfigProblem(
-                        "policy_file",
-                        f"{path} contains no *.toml file",
-                        source,
-                        "add a policy file or point elsewhere",
-                    )
-                )
-            files += found
-        elif path.is_file():
-            files.append(path)
-        else:
-            problems.append(
-                ConfigProblem(
-                    "policy_file",
-                    f"{path} does not exist",
-                    source,
-                    "point GOLDEN_PATH_POLICY_FILE at a TOML file or a directory of them",
-                )
-            )
-    return files, problems
-
-
 def load_policy_set(
     paths: Sequence[Path], *, settings: Settings | None = None, source: str = "argument"
 ) -> PolicySet:
     """Parse, merge, validate and build; ConfigError listing every problem otherwise."""
-    files, problems = policy_files(paths, source)
-    merged = _Merged()
-    for file in files:
-        merged.add(file, problems)
+    tables = read_policy_files(paths, source=source)
+    problems: list[ConfigProblem] = []
+    policies, fail_open = _build(tables, settings, problems)
     if problems:
         raise ConfigError(problems)
-    policies, fail_open = _build(merged, settings, problems)
-    if problems:
-        raise ConfigError(problems)
-    return PolicySet(tuple(policies), fail_open, tuple(files))
-
-
-# ------------------------------------------------------------------------------ reading files
-
-
-class _Merged:
-    """The merged data of several files, with the file:line each value came from."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-        self.where: dict[str, str] = {}
-        self.first = ""
-
-    def add(self, file: Path, problems: list[ConfigProblem]) -> None:
-        try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(
-                ConfigProblem(
-                    "policy_file",
-                    f"cannot read {file}: {exc}",
-                    str(file),
-                    "make it a readable UTF-8 TOML file",
-                )
-            )
-            return
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            line = re.search(r"line (\d+)", str(exc))
-            number = line.group(1) if line else str(max(1, len(text.splitlines())))
-            problems.append(
-                ConfigProblem(
-                    "toml",
-                    f"not valid TOML: {exc}",
-                    f"{file}:{number}",
-                    "fix the syntax (https://toml.io); strings need quotes, tables [brackets]",
-                )
-            )
-            return
-        lines = _key_lines(text)
-        self.first = self.first or f"{file}:1"
-        offset = (
-            len(self.data.get("custom", [])) if isinstance(self.data.get("custom"), list) else 0
-        )
-
-        def place(key: str) -> str:
-            if offset and key.startswith("custom["):
-                index, _, rest = key[len("custom[") :].partition("]")
-                key = f"custom[{int(index) - offset}]{rest}"
-            return f"{file}:{_line_for(lines, key)}"
-
-        for key in _leaf_keys(data, "", offset):
-            self.where[key] = place(key)
-        _merge(self.data, data)
-
-    def locate(self, key: str) -> str:
-        """``file:line`` of a dotted key (or of its closest enclosing table)."""
-        probe = key
-        while probe:
-            if probe in self.where:
-                return self.where[probe]
-            prefixes = [
-                k for k in self.where if k.startswith(probe + ".") or k.startswith(probe + "[")
-            ]
-            if prefixes:
-                return self.where[min(prefixes, key=lambda k: self.where[k])]
-            probe = probe.rpartition(".")[0]
-        return self.first
-
-
-def _merge(into: dict[str, Any], data: Mapping[str, Any]) -> None:
-    for key, value in data.items():
-        if key == "custom" and isinstance(value, list) and isinstance(into.get(key), list):
-            into[key] = [*into[key], *value]
-        elif isinstance(value, dict) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
-        else:
-            into[key] = value
-
-
-def _leaf_keys(data: Mapping[str, Any], prefix: str, offset: int) -> Iterable[str]:
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if not prefix and key == "custom" and isinstance(value, list):
-            for index, item in enumerate(value):
-                item_path = f"custom[{index + offset}]"
-                yield item_path
-                if isinstance(item, dict):
-                    yield from _leaf_keys(item, item_path + ".", 0)
-            continue
-        yield path
-        if isinstance(value, dict):
-            yield from _leaf_keys(value, path + ".", 0)
-
-
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
-_ASSIGN = re.compile(r"^\s*([A-Za-z0-9_\-.\"' ]+?)\s*=")
-_INLINE_KEY = re.compile(r"[{,]\s*([A-Za-z0-9_\-\"']+)\s*=")
-
-
-def _key_lines(text: str) -> dict[str, int]:
-    """Dotted key -> the line that sets it, following tables and [[arrays]] of tables."""
-    lines: dict[str, int] = {}
-    table = ""
-    arrays: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        header = _HEADER.match(line)
-        if header:
-            name = _unquote_key(header.group(2))
-            if header.group(1) == "[[":
-                arrays[name] = arrays.get(name, -1) + 1
-                table = f"{name}[{arrays[name]}]"
-            else:
-                head, _, rest = name.partition(".")
-                table = f"{head}[{arrays[head]}].{rest}" if head in arrays and rest else name
-            lines.setdefault(table, number)
-            continue
-        assign = _ASSIGN.match(line)
-        if assign:
-            key = (
-                f"{table}.{_unquote_key(assign.group(1))}"
-                if table
-                else _unquote_key(assign.group(1))
-            )
-            lines.setdefault(key, number)
-            for inner in _INLINE_KEY.findall(line[assign.end() :]):
-                lines.setdefault(f"{key}.{_unquote_key(inner)}", number)
-    return lines
-
-
-def _unquote_key(key: str) -> str:
-    return ".".join(part.strip().strip("\"'") for part in key.split("."))
-
-
-def _line_for(lines: Mapping[str, int], key: str) -> int:
-    probe = key
-    while probe:
-        if probe in lines:
-            return lines[probe]
-        probe = probe.rpartition(".")[0]
-    return 1
+    return PolicySet(tuple(policies), fail_open, tables.files)
 
 
 # ------------------------------------------------------------------------------- building
 
 
 def _build(
-    merged: _Merged, settings: Settings | None, problems: list[ConfigProblem]
+    tables: PolicyTables, settings: Settings | None, problems: list[ConfigProblem]
 ) -> tuple[list[Any], bool]:
-    data = merged.data
-    locate = merged.locate
+    data = tables.data
+    locate = tables.locate
     for name, value in data.items():
         if name not in SECTIONS:
-            close = difflib.get_close_matches(name, SECTIONS, n=1)
             problems.append(
                 ConfigProblem(
                     name,
@@ -293,9 +109,7 @@ def _build(
                     if isinstance(value, dict)
                     else "unknown top-level key",
                     locate(name),
-                    f"did you mean [{close[0]}]?"
-                    if close
-                    else f"known sections: {', '.join(SECTIONS)}",
+                    did_you_mean(name, SECTIONS, what="sections"),
                 )
             )
         elif name != "custom" and not isinstance(value, dict):
@@ -461,11 +275,14 @@ def _custom(section: Section) -> Any:  # noqa: PLR0911 - one return per way to b
         return None
     else:
         inner = target
-    if not any(callable(getattr(inner, hook, None)) for hook in HOOKS):
-        section.problem(
-            key,
-            f"{label} has none of the hooks {', '.join(HOOKS)}",
-            "point at a policy object or class (see docs/policies.md)",
+    try:
+        check_policy(inner, source=section.locate(section.key(key)))
+    except ConfigError as exc:
+        section.problems.extend(
+            dataclasses.replace(
+                p, field=section.key(key), message=f"{label}: {p.field} {p.message}"
+            )
+            for p in exc.problems
         )
         return None
     final_name = name or getattr(inner, "name", None) or label

@@ -1,11 +1,17 @@
 """The hook protocol: what a policy sees before a request is sent and after it comes back.
 
-A policy is any object with a ``name`` and any subset of these hooks::
+A policy is any object with a ``name`` and any subset of these hooks (:data:`HOOKS`)::
 
     on_request(request: GenAIRequest) -> None           inspect, rewrite, or raise Deny(...)
+    aon_request(request: GenAIRequest) -> Awaitable     the same, awaited by async clients
     on_chunk(request: GenAIRequest, chunk: Any) -> None  each parsed stream event, as it arrives
     on_response(request: GenAIRequest, response: GenAIResponse) -> None
     on_error(request: GenAIRequest, error: BaseException) -> None
+
+A policy is checked when it is registered (``Chain(...)``, ``create_client(policies=...)``, a
+policy file): a method that looks like a hook (``on_*``, ``aon_*``) but is none of them, a
+hook that is not callable or takes the wrong arguments, or an object without any hook is a
+``ConfigError`` naming the policy and the attribute, as pluggy refuses an unknown hook.
 
 Semantics (pluggy's, see docs/policies.md): ``on_request`` hooks run in the configured order;
 a ``Deny`` stops the chain and nothing is sent. After-hooks (``on_chunk``, ``on_response``,
@@ -16,12 +22,18 @@ gives every policy that already ran an ``on_error`` with the ``PolicyViolation``
 
 from __future__ import annotations
 
-from typing import Literal, Protocol, runtime_checkable
+import difflib
+import inspect
+from collections.abc import Awaitable
+from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 # The model is the transport's data; re-exported here because the hooks are typed against it.
 from golden_path._model import Decision, GenAIRequest, GenAIResponse, Identity, Usage, usage_from
+from golden_path.exceptions import ConfigError, ConfigProblem
 
 __all__ = [
+    "HOOKS",
+    "AsyncRequestHook",
     "Decision",
     "Deny",
     "GenAIRequest",
@@ -29,7 +41,9 @@ __all__ = [
     "Identity",
     "Mode",
     "Policy",
+    "RequestHook",
     "Usage",
+    "check_policy",
     "usage_from",
 ]
 
@@ -56,3 +70,70 @@ class Policy(Protocol):
     """The least a policy has: a name. Hooks are optional methods (see the module docstring)."""
 
     name: str
+
+
+class RequestHook(Protocol):
+    """``on_request``: inspect or rewrite the request, or raise :class:`Deny`."""
+
+    def __call__(self, request: GenAIRequest, /) -> None: ...
+
+
+class AsyncRequestHook(Protocol):
+    """``aon_request``: the same, for policies that wait (async clients await it)."""
+
+    def __call__(self, request: GenAIRequest, /) -> Awaitable[None]: ...
+
+
+# The one list of hooks: name -> the arguments a hook takes. The chain, the loader and the
+# registration check all read it.
+HOOKS: Final[dict[str, tuple[str, ...]]] = {
+    "on_request": ("request",),
+    "aon_request": ("request",),
+    "on_chunk": ("request", "chunk"),
+    "on_response": ("request", "response"),
+    "on_error": ("request", "error"),
+}
+_HOOK_PREFIXES = ("on_", "aon_")
+
+
+def check_policy(policy: Any, *, source: str = "policies argument") -> None:
+    """Refuse a policy whose hooks cannot be what it meant (ConfigError listing each problem)."""
+    name = getattr(policy, "name", None)
+    label = name if isinstance(name, str) and name else type(policy).__qualname__
+    problems: list[ConfigProblem] = []
+
+    def problem(attr: str, message: str, fix: str) -> None:
+        problems.append(ConfigProblem(f"{label}.{attr}" if attr else label, message, source, fix))
+
+    if name is not None and (not isinstance(name, str) or not name):
+        problem("name", f"must be a non-empty string, got {name!r}", 'set name = "my-policy"')
+    found = 0
+    for attr in dir(policy):
+        if not attr.startswith(_HOOK_PREFIXES):
+            continue
+        params = HOOKS.get(attr)
+        if params is None:
+            if not callable(getattr(policy, attr, None)):
+                continue  # a setting such as ``on_exceed = "clamp"``, not a hook
+            close = difflib.get_close_matches(attr, HOOKS, n=1)
+            problem(
+                attr,
+                "is not a hook: golden-path would never call it",
+                f"did you mean {close[0]}?" if close else f"hooks are: {', '.join(HOOKS)}",
+            )
+            continue
+        hook = getattr(policy, attr)
+        if not callable(hook):
+            problem(attr, f"must be a method, got {type(hook).__name__}", "define it with def")
+            continue
+        found += 1
+        try:
+            inspect.signature(hook).bind(*params)
+        except TypeError:
+            problem(attr, "takes the wrong arguments", f"define {attr}(self, {', '.join(params)})")
+        except ValueError:  # builtins without a signature: nothing to check
+            pass
+    if found == 0 and not problems:
+        problem("", "has none of the hooks", f"define at least one of: {', '.join(HOOKS)}")
+    if problems:
+        raise ConfigError(problems)

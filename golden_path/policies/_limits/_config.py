@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -17,6 +16,7 @@ from golden_path._state import (
     redis_available,
 )
 from golden_path.exceptions import ConfigError, ConfigProblem
+from golden_path.policies._config import Section
 
 __all__ = [
     "DEFAULT_OUTPUT_TOKENS",
@@ -128,7 +128,11 @@ def parse_limits(sections: Mapping[str, Any], *, locate: Callable[[str], str]) -
                 f"write it as a [{section}] table of keys",
             )
             continue
-        _unknown_keys(section, table, problem)
+        elsewhere = {k: s for s, keys in _SECTION_KEYS.items() if s != section for k in keys}
+        Section(section, dict(table), lambda f: locate_safely(locate, f), problems).finish(
+            _SECTION_KEYS[section],
+            elsewhere={k: v for k, v in elsewhere.items() if k not in _SECTION_KEYS[section]},
+        )
         _parse_section(section, table, parsed, problem)
     if len(set(parsed.stores.values())) > 1:
         problem(
@@ -151,23 +155,6 @@ def parse_limits(sections: Mapping[str, Any], *, locate: Callable[[str], str]) -
         default_output_tokens=next(iter(parsed.outputs.values()), DEFAULT_OUTPUT_TOKENS),
         cooldown_scope=parsed.scopes.get("rate_limits", parsed.scopes.get("budgets", "team")),
     )
-
-
-def _unknown_keys(section: str, table: Mapping[str, Any], problem: _Problem) -> None:
-    known = _SECTION_KEYS[section]
-    for key in table:
-        if key in known:
-            continue
-        close = difflib.get_close_matches(str(key), known, n=1)
-        hint = f"did you mean {close[0]}? " if close else ""
-        other = next((s for s, keys in _SECTION_KEYS.items() if s != section and key in keys), None)
-        if other:
-            hint = f"{key} belongs in [{other}]; "
-        problem(
-            f"{section}.{key}",
-            "unknown key",
-            f"{hint}known keys of [{section}]: {', '.join(known)}",
-        )
 
 
 def _parse_section(

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from golden_path._model import GenAIRequest, Usage
+from golden_path.policies._body import get_either
 from golden_path.policies._limits._config import DEFAULT_OUTPUT_TOKENS
 
 __all__ = [
@@ -74,13 +75,18 @@ _MEDIA_KEYS = frozenset(
 _SKIP_KEYS = frozenset(
     {
         "generationConfig",
+        "generation_config",
         "safetySettings",
+        "safety_settings",
         "model",
         "role",
         "mimeType",
+        "mime_type",
         "responseMimeType",
+        "response_mime_type",
         "stream",
         "cachedContent",
+        "cached_content",
     }
 )
 
@@ -108,10 +114,11 @@ def _measure(value: Any, depth: int = 0) -> tuple[int, int]:
 def _output_cap(body: Any, default: int) -> int:
     if not isinstance(body, dict):
         return default
-    config = body.get("generationConfig")
+    # The API takes both spellings of its JSON (camelCase and the proto's snake_case).
+    _, config = get_either(body, "generationConfig", "generation_config")
     if isinstance(config, dict):
-        cap = _positive(config.get("maxOutputTokens"))
-        count = _positive(config.get("candidateCount")) or 1
+        cap = _positive(get_either(config, "maxOutputTokens", "max_output_tokens")[1])
+        count = _positive(get_either(config, "candidateCount", "candidate_count")[1]) or 1
     else:
         cap = _positive(body.get("max_completion_tokens")) or _positive(body.get("max_tokens"))
         count = _positive(body.get("n")) or 1
@@ -125,6 +132,7 @@ def _positive(value: Any) -> int | None:
 
 
 def tokens_used(usage: Usage | None) -> int | None:
+    """What a response really cost: its total, else the sum of the parts it reported."""
     if usage is None:
         return None
     if usage.total_tokens is not None:
