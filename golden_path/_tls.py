@@ -11,7 +11,7 @@ import os
 import ssl
 import threading
 
-__all__ = ["ensure_trust", "shared_context"]
+__all__ = ["ensure_trust", "shared_context", "trust_emulator_ca"]
 
 _lock = threading.Lock()
 _context: ssl.SSLContext | None = None
@@ -26,6 +26,14 @@ def shared_context() -> ssl.SSLContext:
             if _context is None:
                 _context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     return _context
+
+
+def trust_emulator_ca(pem: str) -> None:
+    """Also trust an in-process emulator's CA (for its Live API's ``wss://``).
+
+    The emulator's CA is name-constrained to loopback, so trusting it vouches for no other host.
+    """
+    shared_context().load_verify_locations(cadata=pem)
 
 
 def ensure_trust() -> ssl.SSLContext:

@@ -5,15 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-_SERVED_PREFIXES = (
-    "gemini-",
-    "text-embedding-",
-    "text-multilingual-embedding-",
-    "embedding-",
-    "gemma-",
-    "imagen-",
-    "veo-",
-)
+_TUNED_PREFIXES = ("tuned-", "tunedModels/")
+"""Tuned models the emulator's own tuning jobs name (``tunedModels/tuned-...``)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -33,37 +26,104 @@ _GENERATE = ("generateContent", "countTokens", "createCachedContent", "batchGene
 _EMBED_DESCRIPTION = "Obtain a distributed representation of a text."
 _EMBED = ("embedContent", "countTextTokens", "countTokens")
 
+_LIVE = ("bidiGenerateContent",)
+_IMAGE = ("predict",)
+_VIDEO = ("predictLongRunning",)
+
+
+def _gen(
+    model_id: str,
+    name: str,
+    output: int = 65_536,
+    *,
+    thinking: bool = True,
+    extra: tuple[str, ...] = (),
+) -> CatalogueModel:
+    return CatalogueModel(model_id, name, name, 1_048_576, output, _GENERATE + extra, thinking)
+
+
+def _media(model_id: str, name: str, methods: tuple[str, ...]) -> CatalogueModel:
+    return CatalogueModel(model_id, name, name, 480, 8_192, methods)
+
+
 CATALOGUE: tuple[CatalogueModel, ...] = (
+    _gen("gemini-2.5-pro", "Gemini 2.5 Pro"),
+    _gen("gemini-2.5-flash", "Gemini 2.5 Flash"),
+    _gen("gemini-2.5-flash-lite", "Gemini 2.5 Flash-Lite"),
+    _gen("gemini-2.0-flash", "Gemini 2.0 Flash", 8_192, thinking=False),
     CatalogueModel(
-        "gemini-2.5-pro", "Gemini 2.5 Pro", "Stable release of Gemini 2.5 Pro",
-        1_048_576, 65_536, _GENERATE, thinking=True,
+        "gemini-embedding-001", "Gemini Embedding 001", _EMBED_DESCRIPTION, 2_048, 1, _EMBED
     ),
     CatalogueModel(
-        "gemini-2.5-flash", "Gemini 2.5 Flash", "Stable release of Gemini 2.5 Flash",
-        1_048_576, 65_536, _GENERATE, thinking=True,
+        "text-embedding-004", "Text Embedding 004", _EMBED_DESCRIPTION, 2_048, 1, _EMBED
     ),
-    CatalogueModel(
-        "gemini-2.5-flash-lite", "Gemini 2.5 Flash-Lite", "Stable release of Gemini 2.5 Flash-Lite",
-        1_048_576, 65_536, _GENERATE, thinking=True,
-    ),
-    CatalogueModel(
-        "gemini-2.0-flash", "Gemini 2.0 Flash", "Gemini 2.0 Flash",
-        1_048_576, 8_192, _GENERATE,
-    ),
-    CatalogueModel(
-        "gemini-embedding-001", "Gemini Embedding 001", _EMBED_DESCRIPTION,
-        2_048, 1, _EMBED,
-    ),
-    CatalogueModel(
-        "text-embedding-004", "Text Embedding 004", _EMBED_DESCRIPTION,
-        2_048, 1, _EMBED,
-    ),
+    # Also served: the other ids Google publishes (previews, pinned versions, live, media).
+    _gen("gemini-3-pro-preview", "Gemini 3 Pro Preview"),
+    _gen("gemini-3-flash-preview", "Gemini 3 Flash Preview"),
+    _gen("gemini-3.1-pro-preview", "Gemini 3.1 Pro Preview"),
+    _gen("gemini-3.1-flash-lite", "Gemini 3.1 Flash-Lite"),
+    _gen("gemini-3.5-flash", "Gemini 3.5 Flash"),
+    _gen("gemini-2.5-flash-001", "Gemini 2.5 Flash 001"),
+    _gen("gemini-2.5-flash-preview-05-20", "Gemini 2.5 Flash Preview 05-20"),
+    _gen("gemini-2.5-pro-preview-06-05", "Gemini 2.5 Pro Preview 06-05"),
+    _gen("gemini-2.5-flash-image", "Gemini 2.5 Flash Image", 32_768, thinking=False),
+    _gen("gemini-2.5-flash-preview-tts", "Gemini 2.5 Flash TTS", 16_384, thinking=False),
+    _gen("gemini-2.5-computer-use-preview-10-2025", "Gemini 2.5 Computer Use Preview"),
+    _gen("gemini-2.0-flash-001", "Gemini 2.0 Flash 001", 8_192, thinking=False),
+    _gen("gemini-2.0-flash-lite", "Gemini 2.0 Flash-Lite", 8_192, thinking=False),
+    _gen("gemini-2.0-flash-lite-001", "Gemini 2.0 Flash-Lite 001", 8_192, thinking=False),
+    _gen("gemini-2.0-flash-exp", "Gemini 2.0 Flash Experimental", 8_192, thinking=False),
+    _gen("gemini-2.0-flash-preview-image-generation", "Gemini 2.0 Flash Image", 8_192,
+         thinking=False),
+    _gen("gemini-1.5-flash", "Gemini 1.5 Flash", 8_192, thinking=False),
+    _gen("gemini-1.5-flash-002", "Gemini 1.5 Flash 002", 8_192, thinking=False),
+    _gen("gemini-1.5-pro", "Gemini 1.5 Pro", 8_192, thinking=False),
+    _gen("gemini-1.5-pro-002", "Gemini 1.5 Pro 002", 8_192, thinking=False),
+    _gen("gemini-flash-latest", "Gemini Flash Latest"),
+    _gen("gemini-flash-lite-latest", "Gemini Flash-Lite Latest"),
+    _gen("gemini-pro-latest", "Gemini Pro Latest"),
+    _gen("gemini-live-2.5-flash", "Gemini Live 2.5 Flash", 8_192, extra=_LIVE),
+    _gen("gemini-live-2.5-flash-preview", "Gemini Live 2.5 Flash Preview", 8_192, extra=_LIVE),
+    _gen("gemini-live-2.5-flash-native-audio", "Gemini Live 2.5 Flash Native Audio", 8_192,
+         extra=_LIVE),
+    _gen("gemini-2.5-flash-native-audio-preview-09-2025", "Gemini 2.5 Flash Native Audio",
+         8_192, extra=_LIVE),
+    _gen("gemini-3.1-flash-live-preview", "Gemini 3.1 Flash Live Preview", 8_192, extra=_LIVE),
+    _gen("gemma-3-27b-it", "Gemma 3 27B", 8_192, thinking=False),
+    CatalogueModel("gemini-embedding-2", "Gemini Embedding 2",
+                   _EMBED_DESCRIPTION, 8_192, 1, _EMBED),
+    CatalogueModel("gemini-embedding-2-preview", "Gemini Embedding 2 Preview",
+                   _EMBED_DESCRIPTION, 8_192, 1, _EMBED),
+    CatalogueModel("gemini-embedding-exp-03-07", "Gemini Embedding Experimental",
+                   _EMBED_DESCRIPTION, 8_192, 1, _EMBED),
+    CatalogueModel("text-embedding-005", "Text Embedding 005",
+                   _EMBED_DESCRIPTION, 2_048, 1, _EMBED),
+    CatalogueModel("text-multilingual-embedding-002", "Text Multilingual Embedding 002",
+                   _EMBED_DESCRIPTION, 2_048, 1, _EMBED),
+    _media("imagen-3.0-generate-002", "Imagen 3", _IMAGE),
+    _media("imagen-3.0-capability-001", "Imagen 3 Capability", _IMAGE),
+    _media("imagen-4.0-generate-001", "Imagen 4", _IMAGE),
+    _media("imagen-4.0-fast-generate-001", "Imagen 4 Fast", _IMAGE),
+    _media("imagen-4.0-ultra-generate-001", "Imagen 4 Ultra", _IMAGE),
+    _media("imagen-4.0-upscale-preview", "Imagen 4 Upscale", _IMAGE),
+    _media("imagen-3.0-generate-001", "Imagen 3 001", _IMAGE),
+    _media("veo-2.0-generate-001", "Veo 2", _VIDEO),
+    _media("veo-3.0-generate-001", "Veo 3", _VIDEO),
+    _media("veo-3.0-fast-generate-001", "Veo 3 Fast", _VIDEO),
+    _media("veo-3.1-generate-preview", "Veo 3.1 Preview", _VIDEO),
+    _media("veo-3.1-lite-generate-001", "Veo 3.1 Lite", _VIDEO),
 )  # fmt: skip
+
+_SERVED = frozenset(m.model_id for m in CATALOGUE)
 
 
 def is_served(model_id: str) -> bool:
-    """Whether the emulator answers for this model name (any plausible Google model)."""
-    return model_id.startswith(_SERVED_PREFIXES)
+    """Whether the emulator answers for this model: a published id, or a tuned model.
+
+    Like Google, anything else is 404 NOT_FOUND (a misspelt or retired id fails in tests, not
+    in production).
+    """
+    return model_id in _SERVED or model_id.startswith(_TUNED_PREFIXES)
 
 
 def find(model_id: str) -> CatalogueModel | None:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from golden_path.emulator import _gemini, _interactions, _jobs, _openai, _resources
+from golden_path.emulator import _gemini, _interactions, _jobs, _live, _openai, _resources
 from golden_path.emulator._faults import MALFORMED_BODY, Fault, Faults
 from golden_path.emulator._http import (
     DEFAULT_MESSAGES,
@@ -59,6 +59,7 @@ class State:
         self.authority = Authority(token_lifetime_s)
         self.faults = Faults()
         self.store = _resources.Store()
+        self.go_away = _live.GoAway()
         self._lock = threading.Lock()
         self._accept_any_key = api_keys is None
         self._keys = set(api_keys or ())
@@ -97,7 +98,7 @@ class _Recorder:
         self._state, self._incoming, self._received = state, incoming, received
         self._done = False
 
-    def __call__(self, kind: RequestKind, principal: str | None) -> None:
+    def __call__(self, kind: RequestKind, principal: str | None, body: Any = None) -> None:
         if self._done:
             return
         self._done = True
@@ -105,7 +106,7 @@ class _Recorder:
         self._state.record(
             RecordedRequest(
                 method=i.method, path=i.path, query=dict(i.query), headers=dict(i.headers),
-                body=i.body, raw_body=i.raw_body, time=self._received,
+                body=i.body if body is None else body, raw_body=i.raw_body, time=self._received,
                 principal=principal, kind=kind,
             )
         )  # fmt: skip
@@ -124,6 +125,8 @@ def _route(  # noqa: PLR0911 -- a router: one return per route
     state: State, incoming: Incoming, record: _Recorder
 ) -> Reply:
     path = incoming.path
+    if path.startswith("/ws/"):
+        return _websocket(state, incoming, record)
     if path in _TOKEN_PATHS:
         record("oauth", None)
         return state.authority.token_endpoint(incoming)
@@ -156,6 +159,57 @@ def _route(  # noqa: PLR0911 -- a router: one return per route
         auth = _bearer_auth(state, _VERTEX_SERVICE)
         return _openai.as_openai_error(_model_call(state, call, record, "openai", auth))
     return not_served(incoming)
+
+
+def _websocket(state: State, incoming: Incoming, record: _Recorder) -> Reply:
+    """Authenticate a Live API upgrade; the reply carries the session to run, or an error."""
+    upgrade = incoming.headers.get("upgrade", "").lower() == "websocket"
+    key = incoming.headers.get("sec-websocket-key", "")
+    gemini = _live.GEMINI_LIVE.match(incoming.path)
+    vertex = _live.VERTEX_LIVE.match(incoming.path)
+    if (gemini is None and vertex is None) or (
+        gemini is not None and gemini[2] == "BidiGenerateMusic"
+    ):
+        return not_served(incoming)
+    if not upgrade or not key or incoming.method != "GET":
+        record("vertex" if vertex else "gemini", None)
+        return google_error(400, "The Live API is a websocket: send an Upgrade: websocket GET.")
+    kind: RequestKind = "vertex" if vertex else "gemini"
+    if vertex is not None:
+        principal: str | Reply = _bearer_auth(state, _VERTEX_SERVICE)(incoming)
+    elif gemini is not None and gemini[2] == "BidiGenerateContentConstrained":
+        principal = _ephemeral_auth(state, incoming)
+    else:
+        principal = _key_auth(state, _GEMINI_SERVICE)(incoming)
+    if isinstance(principal, Reply):
+        record(kind, None)
+        return principal
+    messages: list[Any] = []
+    record(kind, principal, body=messages)
+    accept = _live.accept_key(key)
+    return Reply(
+        status=101,
+        headers=(
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Accept", accept),
+        ),
+        live=_live.Session(vertex=vertex is not None),
+        on_message=messages.append,
+    )
+
+
+def _ephemeral_auth(state: State, incoming: Incoming) -> str | Reply:
+    scheme, _, token = incoming.headers.get("authorization", "").partition(" ")
+    token = token.strip() if scheme.lower() == "token" else incoming.query.get("access_token", "")
+    with state.store.lock:
+        found = state.store.auth_tokens.get(token)
+        if found is not None:
+            uses = found.get("uses", 1)
+            if isinstance(uses, int) and uses > 0:
+                found["uses"] = uses - 1
+                return f"auth_token:{token}"
+    return unauthenticated("ACCESS_TOKEN_TYPE_UNSUPPORTED", _GEMINI_SERVICE)
 
 
 def not_served(incoming: Incoming) -> Reply:

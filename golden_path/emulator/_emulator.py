@@ -44,6 +44,13 @@ class Emulator:
         self._state = State(api_keys, token_lifetime_s)
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
+        self.ca_pem = ""
+        """The PEM of the CA that signed the emulator's TLS certificate (set by ``start``).
+
+        The same port serves TLS (the Live API's ``wss://``, or ``https://``). golden-path
+        clients in this process trust it automatically; other clients can load it, e.g.
+        ``ssl.create_default_context(cadata=emu.ca_pem)``.
+        """
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -51,10 +58,13 @@ class Emulator:
         """Bind and serve in a background thread; raise EmulatorError when the port is taken."""
         if self._server is not None:
             return self
+        from golden_path._tls import trust_emulator_ca
+        from golden_path.emulator._certs import make_certificates
         from golden_path.emulator._server import Server  # http.server costs ~60 ms
 
+        certificates = make_certificates(self.host)
         try:
-            server = Server((self.host, self.port), self._state)
+            server = Server((self.host, self.port), self._state, certificates.server_context)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise EmulatorError(
@@ -62,6 +72,9 @@ class Emulator:
                 ) from exc
             raise EmulatorError(f"cannot listen on {self.host}:{self.port}: {exc}") from exc
         self._server = server
+        self.ca_pem = certificates.ca_pem
+        # golden-path clients in this process reach the Live API (always wss://) here.
+        trust_emulator_ca(certificates.ca_pem)
         self.port = server.server_address[1]
         self._state.authority.token_urls = (
             "https://oauth2.googleapis.com/token",
@@ -145,6 +158,7 @@ class Emulator:
         """Forget requests, scripts, faults and latency; keys, accounts and tokens stay valid."""
         self._state.clear_records()
         self._state.faults.clear()
+        self._state.go_away.clear()
 
     @property
     def issued_tokens(self) -> list[IssuedToken]:
@@ -256,6 +270,10 @@ class Emulator:
     def timings(self) -> Timings:
         """How long files process and jobs run, in emulator-clock seconds (assign to change)."""
         return self._state.store.timings
+
+    def live_go_away(self, time_left_s: float = 10.0) -> None:
+        """Make Live sessions send ``goAway`` after each turn (``reset()`` stops it)."""
+        self._state.go_away.request(time_left_s)
 
     def advance(self, seconds: float) -> None:
         """Move the emulator's clock forward: jobs, videos and files progress; caches expire.

@@ -274,7 +274,7 @@ def _answer_parts(body: dict[str, Any], config: dict[str, Any]) -> list[dict[str
             for r in results
         )
     else:
-        call = _function_call(body)
+        call = function_call(body)
         if call is not None:
             return [{"functionCall": call}]
         text = _answers.echo(_answers.last_user_text(contents))
@@ -288,7 +288,7 @@ def _answer_parts(body: dict[str, Any], config: dict[str, Any]) -> list[dict[str
     return [{"text": text}]
 
 
-def _function_call(body: dict[str, Any]) -> dict[str, Any] | None:
+def function_call(body: dict[str, Any]) -> dict[str, Any] | None:
     declarations = [
         d
         for tool in _answers.as_list(body.get("tools"))

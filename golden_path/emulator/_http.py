@@ -67,6 +67,10 @@ class Reply:
     stream: Iterable[bytes] | None = None
     drop: bool = False
     """Close the connection without answering (a fault)."""
+    live: Any = None
+    """For an accepted websocket upgrade: the Live session to run (a ``_live.Session``)."""
+    on_message: Any = None
+    """Called with each client message of an accepted websocket (recording)."""
 
 
 def json_reply(obj: Any, status: int = 200, headers: tuple[tuple[str, str], ...] = ()) -> Reply:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -31,8 +32,13 @@ class Server(ThreadingHTTPServer):
     # 64 clients connecting at once overflow the default backlog of 5 and stall on SYN retries.
     request_queue_size = 256
 
-    def __init__(self, address: tuple[str, int], state: State) -> None:
+    def __init__(
+        self, address: tuple[str, int], state: State, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.state = state
+        self.tls = tls
+        """Serves TLS on the same port when set: a connection whose first byte is a TLS
+        handshake record is wrapped, anything else is plain HTTP."""
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -69,14 +75,36 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = _IDLE_TIMEOUT_S
     server: Server
 
+    scheme = "http"
+
     def setup(self) -> None:
+        self._maybe_tls()
         super().setup()
         self.server.track(self.connection, open_=True)
+
+    def _maybe_tls(self) -> None:
+        """Wrap the connection in TLS when the client opens with a handshake (``wss://``)."""
+        context = self.server.tls
+        if context is None:
+            return
+        raw: socket.socket = self.request
+        raw.settimeout(_IDLE_TIMEOUT_S)
+        try:
+            first = raw.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return
+        if first == b"\x16":  # a TLS record of type handshake
+            self.request = context.wrap_socket(raw, server_side=True)
+            self.scheme = "https"
 
     def finish(self) -> None:
         self.server.track(self.connection, open_=False)
         with contextlib.suppress(OSError):
             super().finish()
+        if self.scheme == "https":
+            # socketserver closes the socket it accepted, which wrapping detached.
+            with contextlib.suppress(OSError):
+                self.request.close()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet; the emulator records requests instead of logging them."""
@@ -133,7 +161,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return raw
         body, problem = _decode(raw, headers.get("content-type", ""))
-        return Incoming(self.command, path, query, headers, raw, body, problem)
+        return Incoming(self.command, path, query, headers, raw, body, problem, self.scheme)
 
     def _read_body(self, headers: dict[str, str]) -> bytes | Reply:
         if "chunked" in headers.get("transfer-encoding", "").lower():
@@ -181,7 +209,29 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         return _too_large_reply()
 
+    def _run_websocket(self, reply: Reply) -> None:
+        from golden_path.emulator import _live
+
+        self.send_response(101)
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+
+        def write(data: bytes) -> None:
+            self.wfile.write(data)
+            self.wfile.flush()
+
+        _live.run(
+            reply.live, self.rfile, write,
+            on_message=reply.on_message, go_away=self.server.state.go_away,
+        )  # fmt: skip
+
     def _send(self, reply: Reply) -> None:
+        if reply.live is not None:
+            self._run_websocket(reply)
+            return
         if reply.drop:
             self.close_connection = True
             with contextlib.suppress(OSError):
