@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.pii_corpus      # rewrites benchmarks/data/pii_corpus.jsonl
 
+``pii_handwritten.jsonl`` beside it holds samples written by hand (``"source": "hand"``).
 Each line is one sample: ``text``, ``kind`` (``null`` for a negative), ``label`` (the format or
 provider, or the negative's category) and, for a positive, ``start``/``end`` of the value in
 ``text``. Positives are valid values (Luhn, mod-97, registered lengths, real key shapes) in
@@ -23,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 PATH = Path(__file__).parent / "data" / "pii_corpus.jsonl"
+# Written by hand, one by one, from real-world forms (firebase configs, git URLs, W-2 SSNs,
+# Hindi digits, AWS credential files, documentation example keys): what a generator misses.
+HAND_PATH = Path(__file__).parent / "data" / "pii_handwritten.jsonl"
 SEED = 20
 
 NBSP, NNBSP, ZWSP, ZWJ, WJ = "\u00a0", "\u202f", "\u200b", "\u200d", "\u2060"
@@ -625,9 +629,12 @@ def generate() -> list[dict[str, Any]]:
 
 
 def load() -> list[dict[str, Any]]:
-    """The checked-in corpus."""
-    with PATH.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    """The checked-in corpus: the generated samples, then the hand-written ones."""
+    samples = []
+    for path in (PATH, HAND_PATH):
+        with path.open(encoding="utf-8") as handle:
+            samples += [json.loads(line) for line in handle if line.strip()]
+    return samples
 
 
 def main() -> int:

@@ -167,6 +167,8 @@ class _Normalised:
 _EMAIL = re.compile(
     r"(?<![\w.%+'-])[^\W_](?:[\w.%+'-]{0,63})@"
     r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+(?:[^\W\d_]{2,24}|xn--[a-z0-9-]{1,59})(?![\w-])"
+    # user@host:path is an scp-style address (git@github.com:org/repo), not a mailbox.
+    r"(?!:[\w~/])"
 )
 
 # Numbers are located on a translated copy of the text (C speed: digits -> "0", separators
@@ -354,7 +356,7 @@ def _phone_ok(  # noqa: PLR0911 - one return per numbering plan reads best
         if not 8 <= rest <= 15 or digits[2 if not plus else 0] == "0":
             return False
         return len(sizes) >= 2 or (plus and rest >= 10)
-    if dotted and not (set(sizes[1:]) == {2} or sizes == (3, 3, 4)):
+    if dotted and not (set(sizes[1:]) == {2} or sizes in ((3, 3, 4), (1, 3, 3, 4))):
         return False  # dots: 06.12.34.56.78 or 415.555.0132; anything else is a version
     if digits[0] == "0":
         # National with a trunk 0: 020 7946 0958, 06 12 34 56 78, 030/1234567, 0151 2345678.
