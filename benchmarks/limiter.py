@@ -27,7 +27,7 @@ import httpx2
 
 from golden_path import _state
 from golden_path._settings import Settings
-from golden_path._wire import classify
+from golden_path._routes import classify
 from golden_path.policies import GenAIRequest, GenAIResponse, Identity, Usage
 from golden_path.policies._limits import build_limit_policies
 

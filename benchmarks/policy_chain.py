@@ -50,7 +50,7 @@ def _body() -> bytes:
 def _request(raw: bytes) -> Any:
     import httpx2
 
-    from golden_path._wire import classify
+    from golden_path._routes import classify
     from golden_path.policies import GenAIRequest, Identity
 
     url = httpx2.URL(

@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import httpx2
 
+    from golden_path._routes import Route
+
 __all__ = [
+    "BODY_DECODED",
+    "BODY_PROBLEM",
+    "UNSAFE_PATH",
     "Decision",
     "GenAIRequest",
     "GenAIResponse",
@@ -24,6 +29,12 @@ __all__ = [
     "Usage",
     "usage_from",
 ]
+
+
+# Keys of GenAIRequest.state the transport sets for the routes policy to judge.
+UNSAFE_PATH = "golden_path.unsafe_path"  # why the path was not classified (str)
+BODY_PROBLEM = "golden_path.body_problem"  # (field, problem, fix) of an unreadable body
+BODY_DECODED = "golden_path.body_decoded"  # the request content-encoding that was undone
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -80,7 +91,8 @@ class GenAIRequest:
     """One HTTP request on its way out; request hooks may read and change it.
 
     ``body`` is the parsed JSON (``None`` for GET or non-JSON bodies). Assigning ``body`` or
-    calling :meth:`set_model` rewrites what goes on the wire.
+    calling :meth:`set_model` rewrites what goes on the wire. ``route`` is the row of the route
+    table the request matched (None: an unknown route).
     """
 
     __slots__ = (
@@ -96,6 +108,7 @@ class GenAIRequest:
         "model",
         "raw",
         "request_id",
+        "route",
         "state",
         "stream",
         "surface",
@@ -115,6 +128,7 @@ class GenAIRequest:
         api_method: str,
         model: str | None,
         stream: bool,
+        route: Route | None = None,
     ) -> None:
         self.request_id = request_id
         self.identity = identity
@@ -126,6 +140,7 @@ class GenAIRequest:
         self.api_method = api_method
         self.model = model
         self.stream = stream
+        self.route = route
         self.decisions: list[Decision] = []
         # Per-request scratch space for policies (a limiter's reservation, say).
         self.state: dict[str, Any] = {}
@@ -151,6 +166,21 @@ class GenAIRequest:
         self._body = value
         self._body_parsed = True
         self._dirty = True
+
+    def parse_strictly(self) -> Any:
+        """Parse the body as Google's front end would, or raise ValueError saying why not.
+
+        Stricter than :attr:`body`: a key repeated in one object is an error (Python keeps the
+        last, another parser the first). The result becomes :attr:`body`.
+        """
+        body = (
+            json.loads(self.raw, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+            if self.raw
+            else None
+        )
+        self._body = body
+        self._body_parsed = True
+        return body
 
     @property
     def modified(self) -> bool:
@@ -199,6 +229,19 @@ class GenAIRequest:
         # twice as fast; other text stays UTF-8 rather than growing into \u escapes.
         ascii_only = self.raw.isascii()
         return json.dumps(self._body, separators=(",", ":"), ensure_ascii=ascii_only).encode()
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise ValueError(f"the key {repeated!r} appears twice in one object")
+    return found
 
 
 @dataclasses.dataclass(slots=True)

@@ -35,6 +35,8 @@ __all__ = [
     "Meter",
     "Route",
     "UnsafePath",
+    "WireCall",
+    "classify",
     "match",
     "normalize_model",
     "route_named",
@@ -1259,3 +1261,37 @@ def normalize_model(name: str | None) -> str | None:
     # Anything still carrying a path (tunedModels/x, endpoints/123) keeps its last segment.
     bare = bare.rsplit("/", 1)[-1]
     return bare.lower() or None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WireCall:
+    """The meaning of one request, as the transport and the audit event need it.
+
+    ``api_method`` is the row's name (``generateContent``, ``files.list``); for a path no row
+    matches it is the HTTP method in lower case, ``surface`` is ``rest`` and ``route`` None.
+    ``unsafe`` says why a path was refused before matching (dot segments, double encoding).
+    """
+
+    api_method: str
+    model: str | None
+    stream: bool
+    surface: str
+    route: Route | None = None
+    unsafe: str | None = None
+
+
+@functools.lru_cache(maxsize=4096)
+def classify(method: str, path: str, query: str = "") -> WireCall:
+    """Classify ``method path?query``; ``path`` as sent on the wire (percent-encoded).
+
+    Cached: an app calls the same few paths over and over, and a WireCall is immutable.
+    """
+    try:
+        found = match(method, path)
+    except UnsafePath as exc:
+        return WireCall(method.lower(), None, False, "rest", None, exc.reason)
+    if found is None:
+        return WireCall(method.lower(), None, False, "rest")
+    route = found.route
+    stream = route.stream in ("sse", "ws") or (route.stream == "sse?" and "alt=sse" in query)
+    return WireCall(route.name, normalize_model(found.model), stream, route.surface, route)

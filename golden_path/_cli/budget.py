@@ -197,7 +197,7 @@ def _scope(values: list[str], settings: Settings) -> dict[str, str | None]:
                     ]
                 )
             if key == "model":
-                from golden_path._wire import normalize_model
+                from golden_path._routes import normalize_model
 
                 name = normalize_model(name) or name
             scope[key] = name

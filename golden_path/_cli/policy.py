@@ -131,7 +131,7 @@ def _explain(args: argparse.Namespace) -> int:
         project=settings.project if backend == "vertex" else None,
         location=location if backend == "vertex" else None,
     )
-    from golden_path._wire import classify, normalize_model
+    from golden_path._routes import classify, normalize_model
 
     http_url = httpx2.URL(url)
     wire = classify("POST", http_url.path, http_url.query.decode())
@@ -186,7 +186,7 @@ def _url(
     method: str,
     surface: str,
 ) -> str:
-    from golden_path._wire import normalize_model
+    from golden_path._routes import normalize_model
 
     bare = normalize_model(model) or model
     if backend == "vertex":

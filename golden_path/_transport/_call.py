@@ -18,8 +18,18 @@ from typing import Any
 
 import httpx2
 
-from golden_path._model import GenAIRequest, GenAIResponse, Identity, Usage, usage_from
+from golden_path._model import (
+    BODY_DECODED,
+    BODY_PROBLEM,
+    UNSAFE_PATH,
+    GenAIRequest,
+    GenAIResponse,
+    Identity,
+    Usage,
+    usage_from,
+)
 from golden_path._prices import PriceCatalog, request_cost
+from golden_path._routes import Route, classify, normalize_model
 from golden_path._transport._decode import (
     JSONArrayParser,
     SSEParser,
@@ -28,11 +38,11 @@ from golden_path._transport._decode import (
     parse_json,
     stream_parser,
 )
-from golden_path._wire import classify, normalize_model
 from golden_path.audit._events import AuditEvent, Outcome
 from golden_path.audit._sinks import Auditor
 from golden_path.exceptions import AuditUnavailable, PolicyViolation
 from golden_path.policies._chain import Chain
+from golden_path.policies._routing import with_route_gate
 
 __all__ = ["REQUEST_ID_HEADER", "Call", "ContentHook", "Pipeline"]
 
@@ -66,7 +76,7 @@ class Pipeline:
         self.identity = identity
         self.audit_required = audit_required
         self.prices = prices
-        self.chain = chain
+        self.chain = with_route_gate(chain)
         self.auditor = auditor
         self.sdk_version = sdk_version
         self.version = version
@@ -135,7 +145,8 @@ class Call:
         self._extensions = http.extensions
         self._http = http
         url = http.url
-        wire = classify(http.method, url.path, url.query.decode("ascii", "replace"))
+        raw_path, _, query = url.raw_path.decode("ascii", "replace").partition("?")
+        wire = classify(http.method, raw_path, query)
         # The SDK's own request, headers and all: when no policy rewrites it, it is what is sent.
         headers = http.headers
         self.request = GenAIRequest(
@@ -149,15 +160,15 @@ class Call:
             api_method=wire.api_method,
             model=wire.model,
             stream=wire.stream,
+            route=wire.route,
         )
-        if wire.surface == "openai":
-            body = self.request.body
-            if isinstance(body, dict):
-                model = body.get("model")
-                # Any JSON can arrive here; a non-string model must still get its audit event
-                # (the model policy denies what it cannot read).
-                self.request.model = normalize_model(model) if isinstance(model, str) else None
-                self.request.stream = bool(body.get("stream"))
+        if wire.unsafe is not None:
+            self.request.state[UNSAFE_PATH] = wire.unsafe
+        route = wire.route
+        if route is not None and route.body != "none" and http.content:
+            _decode_request(self.request)
+            if route.model_call and (wire.model is None or route.stream == "sse?"):
+                _from_body(self.request, route)
 
     # ------------------------------------------------------------------ before sending
 
@@ -204,7 +215,11 @@ class Call:
 
     def _outgoing(self) -> httpx2.Request:
         request = self.request
-        if not request.modified and request.url is self._http.url:
+        if (
+            not request.modified
+            and request.url is self._http.url
+            and BODY_DECODED not in request.state
+        ):
             # Identification went into its headers in place; nothing else changed.
             return self._http
         headers = request.headers
@@ -476,6 +491,51 @@ class Call:
             billed=cost.tokens if cost is not None else None,
         )
         self.pipeline.auditor.emit(event)
+
+
+def _decode_request(request: GenAIRequest) -> None:
+    """Undo a request ``content-encoding`` so policies read the body the server will.
+
+    gzip and deflate are decoded (and sent decoded); any other encoding, or a body that does
+    not decompress, is left for the routes policy to refuse.
+    """
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if not encoding or encoding == "identity":
+        return
+    if encoding not in ("gzip", "deflate"):
+        request.state[BODY_PROBLEM] = (
+            "content-encoding",
+            f"the request body is {encoding}-encoded, which golden-path cannot inspect",
+            "send it uncompressed, gzip or deflate",
+        )
+        return
+    decoded = decode(request.raw, encoding)
+    if not decoded and request.raw:
+        request.state[BODY_PROBLEM] = (
+            "content-encoding",
+            f"the request body does not decompress as {encoding}",
+            "send a valid body, or send it uncompressed",
+        )
+        return
+    request.raw = decoded
+    del request.headers["content-encoding"]
+    request.headers["content-length"] = str(len(decoded))
+    request.state[BODY_DECODED] = encoding
+
+
+def _from_body(request: GenAIRequest, route: Route) -> None:
+    """Model and streaming the body names (OpenAI `model`, Interactions `model`/`agent`)."""
+    body = request.body
+    if not isinstance(body, dict):
+        return
+    if request.model is None:
+        for where in route.models:
+            value = body.get(where) if "." not in where and where != "url" else None
+            if isinstance(value, str) and value:
+                request.model = f"agent/{value}" if where == "agent" else normalize_model(value)
+                break
+    if route.stream == "sse?" and body.get("stream") is True:
+        request.stream = True
 
 
 class _StreamError(Exception):

@@ -71,22 +71,28 @@ def _headers() -> Any:
 def _start(pipeline: Pipeline, api_client: Any, model: str, config: Any, *, music: bool) -> Call:
     import httpx2
 
-    from golden_path._wire import normalize_model
+    from golden_path._routes import normalize_model
 
     body: dict[str, Any] = {"model": model}
     body.update(_config_body(config))
     options = api_client._http_options
     base = str(options.base_url or "").rstrip("/")
     _, sep, rest = base.partition("://")
-    url = (f"wss://{rest}" if sep else base) + (
-        f"/ws/live/{options.api_version}" + ("/music" if music else "")
-    )
+    # The websocket the SDK opens, so the route table classifies the session like any request.
+    if api_client.vertexai:
+        path = (
+            f"ws/google.cloud.aiplatform.{options.api_version}.LlmBidiService/BidiGenerateContent"
+        )
+    else:
+        service = "BidiGenerateMusic" if music else "BidiGenerateContent"
+        path = f"ws/google.ai.generativelanguage.{options.api_version}.GenerativeService.{service}"
+    url = f"{f'wss://{rest}' if sep else base}/{path}"
     raw = json.dumps(body, separators=(",", ":"), default=str).encode()
-    call = pipeline.start(httpx2.Request("POST", url, content=raw))
+    # A websocket opens with a GET (the upgrade); the setup message is its "body".
+    call = pipeline.start(httpx2.Request("GET", url, content=raw))
     request = call.request
     request.api_method = "live.music.connect" if music else "live.connect"
     request.model = normalize_model(model)
-    request.surface = "genai"
     request.stream = True
     return call
 

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from golden_path._model import GenAIRequest
-from golden_path._wire import normalize_model
+from golden_path._routes import normalize_model
 
 __all__ = [
     "GENERATE_METHODS",

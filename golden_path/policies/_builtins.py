@@ -47,7 +47,8 @@ class CanonicalJson:
 class LimitsPolicy:
     """``[limits]``: refuse a request body larger than ``max_request_bytes``.
 
-    File uploads (``/upload/`` paths) are exempt: their size is the file's, governed elsewhere.
+    The upload rows of the route table are exempt (their size is the file's); ``/upload/``
+    anywhere else in a path matches no row and is refused as an unknown route.
     """
 
     name = "limits"
@@ -73,7 +74,8 @@ class LimitsPolicy:
     def on_request(self, request: GenAIRequest) -> None:
         """Deny an oversized body."""
         size = len(request.raw)
-        if size > self.max_request_bytes and "/upload/" not in request.url.path:
+        route = request.route
+        if size > self.max_request_bytes and not (route is not None and route.upload):
             raise Deny(f"request body is {size} bytes; the limit is {self.max_request_bytes}")
 
 

@@ -69,6 +69,11 @@ class Chain:
         return bool(self.policies)
 
     @property
+    def fail_open(self) -> bool:
+        """Whether a crashing policy lets the request through."""
+        return self._fail_open
+
+    @property
     def names(self) -> tuple[str, ...]:
         """The policies' names, in order."""
         return tuple(getattr(p, "name", type(p).__name__) for p in self.policies)

@@ -5,7 +5,7 @@ and key; a policy set is built only when there is none, so it is never half load
 
 The chain's order is fixed, whatever the order of sections in the files::
 
-    canonical-json, limits, models, vertex, tools, generation, safety, labels, pii,
+    routes, canonical-json, limits, models, vertex, tools, generation, safety, labels, pii,
     [[custom]] policies (in file order), then [rate_limits]/[budgets]
 
 Cheap refusals come first, content scanning late, and the quota policies last, so a request
@@ -38,6 +38,7 @@ from golden_path.policies._config import Section, did_you_mean, missing
 from golden_path.policies._files import PolicyTables, read_policy_files
 from golden_path.policies._models import ModelsPolicy
 from golden_path.policies._pii_policy import PiiPolicy
+from golden_path.policies._routing import RoutesPolicy
 from golden_path.policies._types import HOOKS, check_policy
 
 __all__ = ["ENTRY_POINT_GROUP", "PolicySet", "load_chain", "load_policy_set"]
@@ -46,6 +47,7 @@ ENTRY_POINT_GROUP = "golden_path.policies"
 
 # Built-in sections in chain order.
 _BUILTINS: tuple[tuple[str, Callable[[Section], Any]], ...] = (
+    ("routes", RoutesPolicy.configure),
     ("limits", LimitsPolicy.configure),
     ("models", ModelsPolicy.configure),
     ("vertex", VertexPolicy.configure),
@@ -128,7 +130,7 @@ def _build(
             policy = configure(Section(name, table, locate, problems))
             if policy is not None:
                 policies.append(policy)
-    if any(not isinstance(p, LimitsPolicy) for p in policies):
+    if any(not isinstance(p, (LimitsPolicy, RoutesPolicy)) for p in policies):
         policies.insert(0, CanonicalJson())
     fail_open = False
     chain_table = data.get("chain")

@@ -343,7 +343,7 @@ def make_request(body: dict[str, Any], path: str, team: str = "ml") -> GenAIRequ
     """A request as the transport builds it, for hooks tested on their own."""
     import json
 
-    from golden_path._wire import classify
+    from golden_path._routes import classify
 
     wire = classify("POST", path)
     return GenAIRequest(

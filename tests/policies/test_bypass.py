@@ -46,23 +46,24 @@ def _refused(
 
 
 @pytest.mark.parametrize(
-    "name",
+    ("name", "policy"),
     [
-        DENIED,
-        f"models/{DENIED}",
-        DENIED.upper(),
-        f"  {DENIED} ",
-        f"publishers/google/models/{DENIED}",
-        f"projects/p/locations/us-central1/publishers/google/models/{DENIED}",
-        "gemini%2D1.5-pro",
-        "gemini%252D1.5-pro",
-        "Models/Gemini-1.5-Pro",
-        "tunedModels/my-tuned-model",
+        (DENIED, "models"),
+        (f"models/{DENIED}", "models"),
+        (DENIED.upper(), "models"),
+        (f"  {DENIED} ", "models"),
+        # The SDK sends these as models/publishers/... on the Gemini API: no such route.
+        (f"publishers/google/models/{DENIED}", "routes"),
+        (f"projects/p/locations/us-central1/publishers/google/models/{DENIED}", "routes"),
+        ("gemini%2D1.5-pro", "models"),
+        ("gemini%252D1.5-pro", "routes"),  # double encoding: refused before any allowlist
+        ("Models/Gemini-1.5-Pro", "routes"),  # sent as models/Models/...: no such route
+        ("tunedModels/my-tuned-model", "models"),
     ],
 )
-def test_name_variants(client: Any, emulator: Any, name: str) -> None:
+def test_name_variants(client: Any, emulator: Any, name: str, policy: str) -> None:
     """Prefixes, case, whitespace, URL encoding and tuned-model names cannot dodge the allowlist."""
-    _refused(emulator, lambda: client.models.generate_content(model=name, contents="hi"))
+    _refused(emulator, lambda: client.models.generate_content(model=name, contents="hi"), policy)
 
 
 def test_stream(client: Any, emulator: Any) -> None:
@@ -281,21 +282,20 @@ def test_openai_surface(openai_http: httpx2.Client, emulator: Any, body: dict[st
     )
 
 
-def test_duplicate_json_keys_send_what_was_checked(
-    openai_http: httpx2.Client, emulator: Any
-) -> None:
-    """A body repeating "model" is re-serialised: the server gets the one the policy allowed."""
+def test_duplicate_json_keys_are_refused(openai_http: httpx2.Client, emulator: Any) -> None:
+    """A body repeating "model" is refused: two parsers could read two different models."""
     raw = (
         b'{"model": "gemini-1.5-pro", "model": "gemini-2.5-flash", '
         b'"messages": [{"role": "user", "content": "hi"}]}'
     )
-    response = openai_http.post(
-        "/v1beta/openai/chat/completions", content=raw, headers={"content-type": "application/json"}
-    )
-    assert response.status_code == 200
-    (sent,) = emulator.api_requests()
-    assert sent.raw_body.count(b'"model"') == 1
-    assert json.loads(sent.raw_body)["model"] == "gemini-2.5-flash"
+    with pytest.raises(golden_path.PolicyViolation, match="'model' appears twice") as caught:
+        openai_http.post(
+            "/v1beta/openai/chat/completions",
+            content=raw,
+            headers={"content-type": "application/json"},
+        )
+    assert caught.value.policy == "routes"
+    assert emulator.requests == []
 
 
 def test_vertex_path_variants(vertex_governed: Callable[..., Any], emulator: Any) -> None:
@@ -314,3 +314,93 @@ def test_vertex_path_variants(vertex_governed: Callable[..., Any], emulator: Any
         ),
         token_fetch_ok=True,
     )
+
+
+# ----------------------------------------------------------------- what cannot be judged
+
+
+def _post_raw(
+    http: httpx2.Client, path: str, raw: bytes, headers: dict[str, str] | None = None
+) -> Callable[[], Any]:
+    return lambda: http.post(
+        path, content=raw, headers={"content-type": "application/json", **(headers or {})}
+    )
+
+
+_GEN = "/v1beta/models/gemini-2.5-flash:generateContent"
+_HI = b'"contents":[{"role":"user","parts":[{"text":"hi"}]}]'
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "headers"),
+    [
+        ("/v1beta/models/gemini-2.5-flash:summonDragons", b"{" + _HI + b"}", {}),
+        ("/v1beta/models/%2e%2e/tunedModels/x:generateContent", b"{" + _HI + b"}", {}),
+        ("/v1beta/models/gemini-2.5-flash%2F..%2Fgemini-1.5-pro:generateContent",
+         b"{" + _HI + b"}", {}),
+        ("/v1beta/models/gemini%252D1.5-pro:generateContent", b"{" + _HI + b"}", {}),
+        ("/upload/v1beta/models/gemini-2.5-flash:generateContent", b"{" + _HI + b"}", {}),
+        ("/v1beta/models//gemini-1.5-pro:generateContent", b"{" + _HI + b"}", {}),
+        ("/v1beta/projects/p/locations/l/files", b"{}", {}),
+        (_GEN, b"{" + _HI + b",}", {}),  # trailing comma
+        (_GEN, b'{"generationConfig":{"maxOutputTokens":' + b"9" * 5000 + b"}," + _HI + b"}",
+         {}),  # an integer literal beyond Python's parser limit
+        (_GEN, b'{"generationConfig":{"temperature":NaN},' + _HI + b"}", {}),
+        (_GEN, b"[{" + _HI + b"}]", {}),  # not an object
+        (_GEN, b"{" + _HI + b"}", {"content-encoding": "br"}),
+        (_GEN, b"\x1f\x8b not really gzip", {"content-encoding": "gzip"}),
+        (_GEN, b'{"generationConfig":{"maxOutputTokens":10},'
+         b'"generation_config":{"max_output_tokens":99999},' + _HI + b"}", {}),
+        (_GEN, b'{"generationConfig":{"maxOutputTokens":10,"max_output_tokens":99999},'
+         + _HI + b"}", {}),
+        (_GEN, b'{"safetySettings":[{"category":"HARM_CATEGORY_HARASSMENT","threshold":4}],'
+         + _HI + b"}", {}),
+        (_GEN, b'{"safetySettings":[{"category":7,"threshold":"BLOCK_NONE"}],' + _HI + b"}",
+         {}),
+        (_GEN, b'{"safety_settings":[{"category":"HARM_CATEGORY_HARASSMENT",'
+         b'"threshold":"4"}],' + _HI + b"}", {}),
+        (_GEN, b'{"model":"a","model":"b",' + _HI + b"}", {}),
+    ],
+    ids=[
+        "unknown-verb", "encoded-dot-segment", "encoded-slash", "double-encoding",
+        "upload-prefix", "empty-segment", "gemini-route-under-vertex-parent", "trailing-comma",
+        "huge-int", "nan", "array-body", "brotli", "bad-gzip", "two-config-spellings",
+        "two-field-spellings", "numeric-threshold", "numeric-category", "numeric-string-enum",
+        "repeated-key",
+    ],
+)  # fmt: skip
+def test_what_cannot_be_judged_is_refused(
+    openai_http: httpx2.Client, emulator: Any, path: str, raw: bytes, headers: dict[str, str]
+) -> None:
+    """Unknown routes, unsafe paths and bodies the policies cannot read never reach the wire."""
+    _refused(emulator, _post_raw(openai_http, path, raw, headers), "routes")
+
+
+def test_gzip_body_is_judged_decoded(openai_http: httpx2.Client, emulator: Any) -> None:
+    """A gzip request body is decoded before the policies run: its denied model is refused."""
+    import gzip
+
+    raw = gzip.compress(b'{"model":"gemini-1.5-pro","messages":[{"role":"user","content":"hi"}]}')
+    _refused(
+        emulator,
+        _post_raw(
+            openai_http, "/v1beta/openai/chat/completions", raw, {"content-encoding": "gzip"}
+        ),
+    )
+
+
+def test_gzip_body_is_sent_as_judged(openai_http: httpx2.Client, emulator: Any) -> None:
+    """An allowed gzip body goes on the wire decoded, exactly as the policies read it."""
+    import gzip
+
+    plain = b'{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"hi"}]}'
+    response = _post_raw(
+        openai_http,
+        "/v1beta/openai/chat/completions",
+        gzip.compress(plain),
+        {"content-encoding": "gzip"},
+    )()
+    assert response.status_code == 200
+    (sent,) = emulator.api_requests()
+    assert json.loads(sent.raw_body) == json.loads(plain)
+    assert "content-encoding" not in {k.lower() for k in sent.headers}

@@ -1,0 +1,103 @@
+"""``[routes]``: unknown routes are refused by default, reported or allowed when configured."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+import golden_path
+
+
+def _http(
+    emulator: Any, audit: Any, policy_file: Callable[..., Path], text: str | None
+) -> httpx2.Client:
+    """golden_path.http_client on the emulator, with a policy file when text is given."""
+    settings: dict[str, Any] = {"backend": "ai_studio", "api_key": "k", "base_url": emulator.url}
+    if text is not None:
+        settings["policy_file"] = str(policy_file(text))
+    return golden_path.http_client(audit_sinks=[audit], **settings)
+
+
+def test_unknown_route_denied_without_any_policy_file(
+    emulator: Any, audit: Any, policy_file: Callable[..., Path]
+) -> None:
+    """With no policy file at all, a path no row matches is refused, audited, never sent."""
+    with (
+        _http(emulator, audit, policy_file, None) as http,
+        pytest.raises(golden_path.PolicyViolation, match="golden-path routes") as caught,
+    ):
+        http.post("models/gemini-2.5-flash:summonDragons", json={})
+    assert caught.value.policy == "routes"
+    assert emulator.requests == []
+    event = audit.only()
+    assert (event.outcome, event.surface, event.method, event.model) == (
+        "denied",
+        "rest",
+        "post",
+        None,
+    )
+
+
+def test_report_mode_sends_and_audits_method_and_path(
+    emulator: Any, audit: Any, policy_file: Callable[..., Path]
+) -> None:
+    """unknown = "report" lets the request through; the event has method and path only."""
+    with _http(emulator, audit, policy_file, '[routes]\nunknown = "report"\n') as http:
+        http.get("somethingNew/x1")
+    assert len(emulator.requests) == 1
+    event = audit.only()
+    assert (event.method, event.model, event.path) == ("get", None, "/v1beta/somethingNew/x1")
+    assert [d["action"] for d in event.policy] == ["unknown-route"]
+    assert event.policy[0]["enforced"] is False
+
+
+def test_allow_mode_lets_unknown_through_but_never_unsafe_paths(
+    emulator: Any, audit: Any, policy_file: Callable[..., Path]
+) -> None:
+    """unknown = "allow" passes unknown routes; dot segments are refused whatever it says."""
+    with _http(emulator, audit, policy_file, '[routes]\nunknown = "allow"\n') as http:
+        http.get("somethingNew/x1")
+        assert len(emulator.requests) == 1
+        with pytest.raises(golden_path.PolicyViolation, match="dot segment"):
+            http.get("models/%2e%2e/files")
+    assert len(emulator.requests) == 1
+
+
+def test_known_routes_pass(emulator: Any, audit: Any, policy_file: Callable[..., Path]) -> None:
+    """A known route is sent and audited with the table's API method and model."""
+    with _http(emulator, audit, policy_file, None) as http:
+        response = http.post(
+            "models/gemini-2.5-flash:countTokens",
+            json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+        )
+    assert response.status_code == 200
+    event = audit.only()
+    assert (event.surface, event.method, event.model) == (
+        "genai",
+        "countTokens",
+        "gemini-2.5-flash",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('[routes]\nunknown = "maybe"\n', "unknown"),
+        ('[routes]\nunknwon = "deny"\n', "unknwon"),
+        ('[routes]\norigins = ["ftp://psc.example"]\n', "origins"),
+        ('[routes]\norigins = ["https://"]\n', "origins"),
+    ],
+)
+def test_bad_routes_section(
+    emulator: Any, audit: Any, policy_file: Callable[..., Path], text: str, field: str
+) -> None:
+    """A bad [routes] key is a ConfigError naming the field, with a fix."""
+    with pytest.raises(golden_path.ConfigError) as caught:
+        _http(emulator, audit, policy_file, text)
+    problem = caught.value.problems[0]
+    assert problem.field.endswith(field)
+    assert problem.fix
