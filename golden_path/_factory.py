@@ -210,8 +210,12 @@ def build_pipeline(
     audit_sinks: Sequence[AuditSink] | None = None,
     surface_suffix: str = "",
     sources: Mapping[str, str] | None = None,
+    endpoint: str | None = None,
 ) -> Pipeline:
-    """The policy chain and audit sinks this configuration asks for."""
+    """The policy chain and audit sinks this configuration asks for.
+
+    ``endpoint`` pins credentials to that base URL (and ``[routes] origins``).
+    """
     from google.genai import version as sdk_version
 
     from golden_path._transport import Pipeline
@@ -246,6 +250,7 @@ def build_pipeline(
         content=_content_hook(settings, chain),
         audit_required=settings.audit_required,
         prices=_prices(settings),
+        endpoint=endpoint,
     )
 
 
@@ -346,15 +351,27 @@ def _build(
     from google.genai.client import DebugConfig
 
     from golden_path._tls import ensure_trust, shared_context
-    from golden_path._transport import GovernedAsyncTransport, GovernedTransport, guard_live
+    from golden_path._transport import guard_live
+    from golden_path._transport._credentials import (
+        PLACEHOLDER_KEY,
+        Authorizer,
+        governed_async_transport,
+        governed_transport,
+        placeholder_credentials,
+    )
 
     settings = resolved.settings
     _check_sdk_version(settings)
     auth, base_url, api_version = runtime_for(resolved)
     pipeline = build_pipeline(
-        settings, policies=policies, audit_sinks=audit_sinks, sources=resolved.sources
+        settings,
+        policies=policies,
+        audit_sinks=audit_sinks,
+        sources=resolved.sources,
+        endpoint=base_url,
     )
     context = shared_context()
+    authorizer = Authorizer(auth, endpoint=pipeline.endpoint)
 
     def sync_pool() -> httpx2.BaseTransport:
         return httpx2.HTTPTransport(verify=ensure_trust(), trust_env=True)
@@ -362,12 +379,14 @@ def _build(
     def async_pool() -> httpx2.AsyncBaseTransport:
         return httpx2.AsyncHTTPTransport(verify=ensure_trust(), trust_env=True)
 
-    # The SDK passes timeout=None per request; HttpOptions.timeout (ms) is what applies.
+    # The SDK passes timeout=None per request; HttpOptions.timeout (ms) is what applies. The SDK
+    # holds only placeholder credentials: the transport sets the real ones after the policies.
     sync_client = httpx2.Client(
-        transport=GovernedTransport(pipeline, sync_pool), follow_redirects=True
+        transport=governed_transport(pipeline, authorizer, sync_pool), follow_redirects=True
     )
     async_client = httpx2.AsyncClient(
-        transport=GovernedAsyncTransport(pipeline, async_pool), follow_redirects=True
+        transport=governed_async_transport(pipeline, authorizer, async_pool),
+        follow_redirects=True,
     )
     user_agent = " ".join(filter(None, [settings.client_id, pipeline.user_agent_tokens]))
     http_options = types.HttpOptions(
@@ -394,8 +413,8 @@ def _build(
     with _sdk_environment():
         client = genai.Client(
             vertexai=vertex,
-            api_key=auth.api_key,
-            credentials=auth.credentials,
+            api_key=PLACEHOLDER_KEY if auth.api_key is not None else None,
+            credentials=placeholder_credentials() if auth.credentials is not None else None,
             # Express mode must pass neither, or GOOGLE_CLOUD_PROJECT would make it project mode.
             project=settings.project if vertex and not express else None,
             location=settings.location if vertex and not express else None,
@@ -404,7 +423,7 @@ def _build(
             debug_config=DebugConfig(client_mode=None, replays_directory=None, replay_id=None),
         )
     # Live API websockets bypass httpx: the policy chain runs at connect time instead.
-    return guard_live(client, pipeline)
+    return guard_live(client, pipeline, authorizer)
 
 
 _env_lock = threading.Lock()

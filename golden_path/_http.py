@@ -11,8 +11,6 @@ The OpenAI-compatible clients (``_openai.py``) are built from the same parts.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +19,14 @@ import httpx2
 from golden_path._auth import Auth
 from golden_path._factory import _resolve, build_pipeline, runtime_for
 from golden_path._settings import ResolvedSettings, Settings
+from golden_path._transport._credentials import (
+    Authorizer,
+    governed_async_transport,
+    governed_transport,
+)
 
 if TYPE_CHECKING:
-    from golden_path._transport import GovernedAsyncTransport, GovernedTransport, Pipeline
+    from golden_path._transport import Pipeline
     from golden_path.audit import AuditSink
     from golden_path.policies import Policy
 
@@ -39,118 +42,6 @@ __all__ = [
 # The REST versions with the widest surface: the SDK pins v1 for AI Studio, but files,
 # cachedContents, batches and the OpenAI-compatible layer live under v1beta.
 DEFAULT_REST_VERSIONS = {"ai_studio": "v1beta", "emulator": "v1beta", "vertex": "v1beta1"}
-
-
-class Authorizer:
-    """Puts the credentials on a request just before it goes on the wire.
-
-    API keys go in ``x-goog-api-key`` (``bearer_key=True``: as ``Authorization: Bearer``, what
-    the OpenAI-compatible endpoints expect). google-auth credentials are refreshed when
-    ``not credentials.valid`` (google-auth counts a token as expired 225 s early), once for all
-    threads; async callers refresh in a worker thread so the event loop is not blocked.
-    """
-
-    __slots__ = ("_auth", "_bearer_key", "_lock")
-
-    def __init__(self, auth: Auth, *, bearer_key: bool = False) -> None:
-        self._auth = auth
-        self._bearer_key = bearer_key
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"<Authorizer {self._auth.mode} {self._auth.principal!r}>"
-
-    def apply(self, request: httpx2.Request) -> None:
-        """Set the auth headers (refreshing a token first if it is about to expire)."""
-        credentials = self._auth.credentials
-        if credentials is not None and not credentials.valid:
-            self._refresh()
-        self._set(request)
-
-    async def apply_async(self, request: httpx2.Request) -> None:
-        """:meth:`apply` for the event loop: the refresh (blocking HTTP) runs in a thread."""
-        credentials = self._auth.credentials
-        if credentials is not None and not credentials.valid:
-            await asyncio.to_thread(self._refresh)
-        self._set(request)
-
-    def _refresh(self) -> None:
-        credentials = self._auth.credentials
-        assert credentials is not None
-        with self._lock:
-            # Another thread may have refreshed while this one waited.
-            if not credentials.valid:
-                import google.auth.transport.requests
-
-                credentials.refresh(google.auth.transport.requests.Request())
-
-    def _set(self, request: httpx2.Request) -> None:
-        headers = request.headers
-        credentials = self._auth.credentials
-        if credentials is not None:
-            applied: dict[str, str] = {}
-            # Authorization, plus x-goog-user-project when the credentials carry a quota project.
-            credentials.apply(applied)
-            for name, value in applied.items():
-                headers[name] = value
-            return
-        key = self._auth.api_key
-        if key is None:
-            return
-        if self._bearer_key:
-            headers["authorization"] = f"Bearer {key}"
-        else:
-            headers["x-goog-api-key"] = key
-
-
-class _Authorizing(httpx2.BaseTransport):
-    def __init__(self, inner: httpx2.BaseTransport, authorizer: Authorizer) -> None:
-        self._inner = inner
-        self._authorizer = authorizer
-
-    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        self._authorizer.apply(request)
-        return self._inner.handle_request(request)
-
-    def close(self) -> None:
-        self._inner.close()
-
-
-class _AsyncAuthorizing(httpx2.AsyncBaseTransport):
-    def __init__(self, inner: httpx2.AsyncBaseTransport, authorizer: Authorizer) -> None:
-        self._inner = inner
-        self._authorizer = authorizer
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        await self._authorizer.apply_async(request)
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-def governed_transport(pipeline: Pipeline, authorizer: Authorizer) -> GovernedTransport:
-    """Policies -> credentials -> the wire -> audit, for a sync ``httpx2`` client."""
-    from golden_path._tls import ensure_trust
-    from golden_path._transport import GovernedTransport
-
-    def pool() -> httpx2.BaseTransport:
-        inner = httpx2.HTTPTransport(verify=ensure_trust(), trust_env=True)
-        return _Authorizing(inner, authorizer)
-
-    return GovernedTransport(pipeline, pool)
-
-
-def governed_async_transport(pipeline: Pipeline, authorizer: Authorizer) -> GovernedAsyncTransport:
-    """The async twin; one pool per event loop, so a client survives ``asyncio.run()``."""
-    from golden_path._tls import ensure_trust
-    from golden_path._transport import GovernedAsyncTransport
-
-    def pool() -> httpx2.AsyncBaseTransport:
-        inner = httpx2.AsyncHTTPTransport(verify=ensure_trust(), trust_env=True)
-        return _AsyncAuthorizing(inner, authorizer)
-
-    return GovernedAsyncTransport(pipeline, pool)
 
 
 def rest_base_url(settings: Settings, auth: Auth, endpoint: str) -> str:
@@ -211,7 +102,11 @@ def _parts(
     auth, endpoint, _ = runtime_for(resolved)
     # No product suffix: the partner guide identifies direct REST traffic like the SDK's.
     pipeline = build_pipeline(
-        settings, policies=policies, audit_sinks=audit_sinks, sources=resolved.sources
+        settings,
+        policies=policies,
+        audit_sinks=audit_sinks,
+        sources=resolved.sources,
+        endpoint=endpoint,
     )
     user_agent = " ".join(filter(None, [pipeline.client_id, pipeline.user_agent_tokens]))
     options: dict[str, Any] = {
@@ -220,4 +115,4 @@ def _parts(
         "timeout": settings.timeout_s,
         "follow_redirects": True,
     }
-    return pipeline, Authorizer(auth), options
+    return pipeline, Authorizer(auth, endpoint=pipeline.endpoint), options

@@ -21,8 +21,13 @@ from typing import TYPE_CHECKING, Any
 import httpx2
 
 from golden_path._factory import _resolve, build_pipeline, runtime_for
-from golden_path._http import Authorizer, governed_async_transport, governed_transport
 from golden_path._settings import ResolvedSettings, Settings
+from golden_path._transport._credentials import (
+    PLACEHOLDER_KEY,
+    Authorizer,
+    governed_async_transport,
+    governed_transport,
+)
 from golden_path.exceptions import ConfigError, ConfigProblem
 
 if TYPE_CHECKING:
@@ -36,9 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["OPENAI_SUFFIX", "async_openai_client", "openai_base_url", "openai_client"]
 
 OPENAI_SUFFIX = "-oai"
-# Placeholder handed to the openai package on Vertex AI, where the governed transport replaces
-# the Authorization header with a fresh access token on every request.
-_NO_KEY = "google-auth"
 
 
 def openai_client(
@@ -60,7 +62,7 @@ def openai_client(
         settings, policies, audit_sinks, overrides
     )
     http = httpx2.Client(
-        transport=governed_transport(pipeline, _authorizer(auth)),
+        transport=governed_transport(pipeline, _authorizer(auth, pipeline)),
         timeout=resolved.settings.timeout_s,
         follow_redirects=True,
     )
@@ -86,7 +88,7 @@ def async_openai_client(
         settings, policies, audit_sinks, overrides
     )
     http = httpx2.AsyncClient(
-        transport=governed_async_transport(pipeline, _authorizer(auth)),
+        transport=governed_async_transport(pipeline, _authorizer(auth, pipeline)),
         timeout=resolved.settings.timeout_s,
         follow_redirects=True,
     )
@@ -107,13 +109,14 @@ def _prepare(
     # What the sync and async clients share: settings, credentials, endpoint, pipeline.
     _require_openai()
     resolved = _resolve(settings, overrides)
-    auth, base_url, kwargs = _common(resolved)
+    auth, base_url, kwargs, endpoint = _common(resolved)
     pipeline = build_pipeline(
         resolved.settings,
         policies=policies,
         audit_sinks=audit_sinks,
         surface_suffix=OPENAI_SUFFIX,
         sources=resolved.sources,
+        endpoint=endpoint,
     )
     return resolved, auth, base_url, kwargs, pipeline
 
@@ -150,25 +153,24 @@ def openai_base_url(
     )
 
 
-def _common(resolved: ResolvedSettings) -> tuple[Auth, str, dict[str, Any]]:
+def _common(resolved: ResolvedSettings) -> tuple[Auth, str, dict[str, Any], str]:
     settings = resolved.settings
     auth, endpoint, _ = runtime_for(resolved)
     base_url = openai_base_url(settings, auth, endpoint, resolved.sources)
     kwargs = {
-        # The key (AI Studio) is sent by the openai package itself as the Bearer token.
-        "api_key": auth.api_key if auth.credentials is None and auth.api_key else _NO_KEY,
+        # A placeholder: the governed transport sets the real key or token at send time.
+        "api_key": PLACEHOLDER_KEY,
         # OpenAI's own retries, with golden-path's attempt count (1 = no retries).
         "max_retries": settings.retry_attempts - 1,
         "timeout": settings.timeout_s,
     }
-    return auth, base_url, kwargs
+    return auth, base_url, kwargs, endpoint
 
 
-def _authorizer(auth: Auth) -> Authorizer:
-    # With google-auth credentials the transport replaces the placeholder Bearer token; with an
-    # API key the openai package already sends it, and the transport sets it again so a
-    # per-request override cannot swap in another key.
-    return Authorizer(auth, bearer_key=True)
+def _authorizer(auth: Auth, pipeline: Pipeline) -> Authorizer:
+    # The openai package sends a placeholder Bearer token; the transport replaces it after the
+    # policies, and only for the configured endpoint.
+    return Authorizer(auth, bearer_key=True, endpoint=pipeline.endpoint)
 
 
 def _require_openai() -> None:

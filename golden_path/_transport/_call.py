@@ -30,6 +30,7 @@ from golden_path._model import (
 )
 from golden_path._prices import PriceCatalog, request_cost
 from golden_path._routes import Route, classify, normalize_model
+from golden_path._transport._credentials import Endpoint
 from golden_path._transport._decode import (
     JSONArrayParser,
     SSEParser,
@@ -72,11 +73,16 @@ class Pipeline:
         content: ContentHook | None = None,
         audit_required: bool = False,
         prices: PriceCatalog | None = None,
+        endpoint: str | None = None,
     ) -> None:
         self.identity = identity
         self.audit_required = audit_required
         self.prices = prices
         self.chain = with_route_gate(chain)
+        # Where credentials may go: the endpoint plus the platform's [routes] origins.
+        self.endpoint = (
+            Endpoint(endpoint, self.chain.policies[0].origins) if endpoint is not None else None
+        )
         self.auditor = auditor
         self.sdk_version = sdk_version
         self.version = version
@@ -179,6 +185,7 @@ class Call:
         """
         request = self.request
         self._identify(request.headers)
+        self._pinned()
         try:
             if self.pipeline.audit_required:
                 self._audit_ready()
@@ -192,6 +199,7 @@ class Call:
         """:meth:`before` on an event loop: policies that wait for capacity await."""
         request = self.request
         self._identify(request.headers)
+        self._pinned()
         try:
             if self.pipeline.audit_required:
                 self._audit_ready()
@@ -212,6 +220,17 @@ class Call:
         if broken is not None:
             sink, reason = broken
             raise AuditUnavailable(sink, reason, request_id=self.request.request_id)
+
+    def _pinned(self) -> None:
+        """Refuse, before any policy runs, a request for an origin credentials may not go to."""
+        endpoint = self.pipeline.endpoint
+        request = self.request
+        if endpoint is None or endpoint.allows(request.url):
+            return
+        reason = endpoint.refusal(request.url)
+        request.record("routes", "deny", reason)
+        self._finish("denied", error_type="PolicyViolation")
+        raise PolicyViolation("routes", reason, request_id=request.request_id)
 
     def _outgoing(self) -> httpx2.Request:
         request = self.request

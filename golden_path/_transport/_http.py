@@ -43,6 +43,8 @@ class GovernedTransport(httpx2.BaseTransport):
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         """Run one request through policies, the wire and audit."""
+        # A redirect (307/308) re-sends the body as a stream; policies need the bytes.
+        request.read()
         call = self.pipeline.start(request)
         outgoing = call.before()
         try:
@@ -127,6 +129,7 @@ class GovernedAsyncTransport(httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         """Run one request through policies, the wire and audit."""
+        await request.aread()
         call = self.pipeline.start(request)
         outgoing = await call.abefore()
         try:

@@ -21,27 +21,42 @@ if TYPE_CHECKING:
     from google import genai
 
     from golden_path._transport._call import Call, Pipeline
+    from golden_path._transport._credentials import Authorizer
 
 __all__ = ["guard_live"]
 
 
-def guard_live(client: genai.Client, pipeline: Pipeline) -> genai.Client:
-    """Put the chain in front of ``client``'s Live connects; returns ``client``."""
+def guard_live(
+    client: genai.Client, pipeline: Pipeline, authorizer: Authorizer | None = None
+) -> genai.Client:
+    """Put the chain in front of ``client``'s Live connects; returns ``client``.
+
+    The client's own API client holds only placeholder credentials, so a connect that does not
+    pass here (through the class, or a new ``AsyncLive`` on the same API client) cannot
+    authenticate. A guarded connect runs on a per-session copy of the API client that carries
+    the real credentials, made after the policies allowed the session.
+    """
     live = client.aio.live
     api_client = client._api_client
-    live.connect = _guarded(live.connect, pipeline, api_client, music=False)  # type: ignore[method-assign]
+    live.connect = _guarded(live.connect, pipeline, api_client, authorizer, music=False)  # type: ignore[method-assign]
     music = live.music
-    music.connect = _guarded(music.connect, pipeline, api_client, music=True)  # type: ignore[method-assign]
+    music.connect = _guarded(music.connect, pipeline, api_client, authorizer, music=True)  # type: ignore[method-assign]
     return client
 
 
 def _guarded(
-    original: Callable[..., Any], pipeline: Pipeline, api_client: Any, *, music: bool
+    original: Callable[..., Any],
+    pipeline: Pipeline,
+    api_client: Any,
+    authorizer: Authorizer | None,
+    *,
+    music: bool,
 ) -> Callable[..., Any]:
     @contextlib.asynccontextmanager
     async def connect(*, model: str, config: Any = None) -> AsyncIterator[Any]:
         from golden_path._tls import ensure_trust
 
+        config = _without_credentials(config)
         call = _start(pipeline, api_client, model, config, music=music)
         call.before()  # PolicyViolation: audited, nothing connected
         model, config = _applied(call, model, config)
@@ -50,8 +65,18 @@ def _guarded(
         kwargs: dict[str, Any] = {"model": model}
         if not music:
             kwargs["config"] = config
+        target = original
+        if authorizer is not None:
+            try:
+                session_client = await _authorized(api_client, authorizer)
+            except BaseException as exc:
+                call.failed(exc)
+                raise
+            # The same resource class, on the copy that carries the real credentials.
+            resource = type(original.__self__)  # type: ignore[attr-defined]
+            target = resource(session_client).connect
         try:
-            async with original(**kwargs) as session:
+            async with target(**kwargs) as session:
                 call.stream_started(101, _headers())
                 yield session
         except BaseException as exc:
@@ -60,6 +85,23 @@ def _guarded(
         call.stream_ended()
 
     return connect
+
+
+async def _authorized(api_client: Any, authorizer: Authorizer) -> Any:
+    """A shallow copy of ``api_client`` whose headers carry the real credentials."""
+    import copy
+
+    headers = dict(api_client._http_options.headers or {})
+    for name in list(headers):
+        if name.lower() in ("x-goog-api-key", "authorization"):
+            del headers[name]
+    headers.update(await authorizer.headers_async())
+    session_client = copy.copy(api_client)
+    session_client._http_options = api_client._http_options.model_copy(update={"headers": headers})
+    if not api_client.vertexai and "x-goog-api-key" in headers:
+        # The Gemini API reads the key from the client as well (ephemeral-token detection).
+        session_client.api_key = headers["x-goog-api-key"]
+    return session_client
 
 
 def _headers() -> Any:
@@ -76,8 +118,11 @@ def _start(pipeline: Pipeline, api_client: Any, model: str, config: Any, *, musi
     body: dict[str, Any] = {"model": model}
     body.update(_config_body(config))
     options = api_client._http_options
-    base = str(options.base_url or "").rstrip("/")
-    _, sep, rest = base.partition("://")
+    session = getattr(config, "http_options", None)
+    # A session-level base_url is where the websocket would go: it is what gets pinned.
+    base = str((session.base_url if session is not None else None) or options.base_url or "")
+    base = base.rstrip("/")
+    scheme, sep, rest = base.partition("://")
     # The websocket the SDK opens, so the route table classifies the session like any request.
     if api_client.vertexai:
         path = (
@@ -86,7 +131,8 @@ def _start(pipeline: Pipeline, api_client: Any, model: str, config: Any, *, musi
     else:
         service = "BidiGenerateMusic" if music else "BidiGenerateContent"
         path = f"ws/google.ai.generativelanguage.{options.api_version}.GenerativeService.{service}"
-    url = f"{f'wss://{rest}' if sep else base}/{path}"
+    ws_scheme = "ws" if scheme == "http" else "wss"
+    url = f"{f'{ws_scheme}://{rest}' if sep else base}/{path}"
     raw = json.dumps(body, separators=(",", ":"), default=str).encode()
     # A websocket opens with a GET (the upgrade); the setup message is its "body".
     call = pipeline.start(httpx2.Request("GET", url, content=raw))
@@ -95,6 +141,27 @@ def _start(pipeline: Pipeline, api_client: Any, model: str, config: Any, *, musi
     request.model = normalize_model(model)
     request.stream = True
     return call
+
+
+def _without_credentials(config: Any) -> Any:
+    """``config`` without per-session credential headers (the configured ones are set later)."""
+    if config is None:
+        return None
+    from google.genai import types
+
+    if isinstance(config, dict):
+        config = types.LiveConnectConfig(**config)
+    session = config.http_options
+    if session is None or not session.headers:
+        return config
+    headers = {
+        k: v
+        for k, v in session.headers.items()
+        if k.lower() not in ("x-goog-api-key", "authorization")
+    }
+    return config.model_copy(
+        update={"http_options": session.model_copy(update={"headers": headers})}
+    )
 
 
 def _config_body(config: Any) -> dict[str, Any]:

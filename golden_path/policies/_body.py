@@ -26,8 +26,11 @@ __all__ = [
     "url_locations",
 ]
 
-# Methods whose body is one GenerateContentRequest (Live's setup has the same fields).
-GENERATE_METHODS = frozenset({"generateContent", "streamGenerateContent", "live.connect"})
+# Methods whose body is one GenerateContentRequest (Live's setup has the same fields; an
+# Interactions create has generation_config, safety_settings and tools in snake_case).
+GENERATE_METHODS = frozenset({
+    "generateContent", "streamGenerateContent", "live.connect", "interactions.create",
+})  # fmt: skip
 
 # Subtrees that hold user content or schemas, never request structure: a function's parameter
 # called "model" or a tool result with a "model" field is data, not a model to call.
@@ -129,14 +132,28 @@ def model_refs(request: GenAIRequest) -> list[ModelRef]:
     return refs
 
 
+# Vertex AI host names that name a location, parsed exactly (a trailing dot is the same host;
+# the mTLS twin of a regional host is in the same region).
+_REGIONAL_HOST = re.compile(r"^([a-z0-9-]+)-aiplatform(?:\.mtls)?\.googleapis\.com$")
+_MULTI_REGION_HOST = re.compile(r"^aiplatform(?:\.mtls)?\.([a-z]+)\.rep\.googleapis\.com$")
+_GLOBAL_HOST = re.compile(r"^aiplatform(?:\.mtls)?\.googleapis\.com$")
+
+
 def url_locations(request: GenAIRequest) -> list[str]:
-    """Vertex locations named by the URL: ``locations/{l}`` in the path, or the regional host."""
+    """Vertex locations named by the URL: ``locations/{l}`` in the path, or the host name.
+
+    The host is parsed exactly (``europe-west4-aiplatform.googleapis.com``, its ``.mtls`` twin,
+    ``aiplatform.eu.rep.googleapis.com``, ``aiplatform.googleapis.com`` = global); any other
+    host (a Private Service Connect name, a proxy) names no location, so the client's
+    configured location and the path decide.
+    """
     found = [m.group(1).lower() for m in _URL_LOCATION.finditer(url_path(request))]
-    host = request.url.host.lower()
-    if host.endswith("-aiplatform.googleapis.com"):
-        found.append(host.removesuffix("-aiplatform.googleapis.com"))
-    elif host.startswith("aiplatform.") and host.endswith(".rep.googleapis.com"):
-        found.append(host.removeprefix("aiplatform.").removesuffix(".rep.googleapis.com"))
+    host = request.url.host.lower().rstrip(".")
+    regional = _REGIONAL_HOST.match(host) or _MULTI_REGION_HOST.match(host)
+    if regional:
+        found.append(regional.group(1))
+    elif _GLOBAL_HOST.match(host) and not found:
+        found.append("global")
     return found
 
 
@@ -157,13 +174,19 @@ def generate_requests(request: GenAIRequest) -> list[dict[str, Any]]:
     return []
 
 
-def get_either(container: dict[str, Any], camel: str, snake: str) -> tuple[str, Any]:
-    """``(key, value)`` under whichever spelling the body uses (camelCase preferred)."""
+def get_either(
+    container: dict[str, Any], camel: str, snake: str, *, snake_default: bool = False
+) -> tuple[str, Any]:
+    """``(key, value)`` under whichever spelling the body uses (camelCase preferred).
+
+    When neither is there, the key to add: camelCase, or snake_case for APIs that only speak
+    it (``snake_default``: the Interactions API).
+    """
     if camel in container:
         return camel, container[camel]
     if snake in container:
         return snake, container[snake]
-    return camel, None
+    return (snake if snake_default else camel), None
 
 
 def iter_tools(request: GenAIRequest) -> Iterator[dict[str, Any]]:

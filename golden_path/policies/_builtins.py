@@ -113,8 +113,11 @@ class GenerationPolicy:
         if request.surface == "openai":
             self._openai(request)
             return
+        snake = request.surface == "interactions"
         for body in generate_requests(request):
-            config_key, config = get_either(body, "generationConfig", "generation_config")
+            config_key, config = get_either(
+                body, "generationConfig", "generation_config", snake_default=snake
+            )
             targets: list[dict[str, Any]] = []
             if isinstance(config, dict):
                 targets.append(config)
@@ -245,8 +248,11 @@ class SafetyPolicy:
 
     def on_request(self, request: GenAIRequest) -> None:
         """Add missing and raise lax safety settings."""
+        snake = request.surface == "interactions"
         for body in generate_requests(request):
-            key, settings = get_either(body, "safetySettings", "safety_settings")
+            key, settings = get_either(
+                body, "safetySettings", "safety_settings", snake_default=snake
+            )
             if settings is None:
                 settings = []
             if not isinstance(settings, list):
@@ -255,15 +261,20 @@ class SafetyPolicy:
             updated = [dict(s) if isinstance(s, dict) else s for s in settings]
             for category, minimum in self.thresholds.items():
                 entries = [
-                    s for s in updated if isinstance(s, dict) and s.get("category") == category
+                    s
+                    for s in updated
+                    if isinstance(s, dict) and _category(s.get("category")) == category
                 ]
+                # The Interactions API spells enums in lower case without the prefix.
+                wanted = minimum.lower() if snake else minimum
                 if not entries:
-                    updated.append({"category": category, "threshold": minimum})
+                    name = category.removeprefix("HARM_CATEGORY_").lower() if snake else category
+                    updated.append({"category": name, "threshold": wanted})
                     changes.append(f"{category} unset -> {minimum}")
                 for entry in entries:
                     current = entry.get("threshold")
-                    if _THRESHOLDS.get(str(current), -1) < _THRESHOLDS[minimum]:
-                        entry["threshold"] = minimum
+                    if _THRESHOLDS.get(str(current).upper(), -1) < _THRESHOLDS[minimum]:
+                        entry["threshold"] = wanted
                         changes.append(f"{category} {current} -> {minimum}")
             if not changes:
                 continue
@@ -272,6 +283,12 @@ class SafetyPolicy:
             if enforce:
                 body[key] = updated
                 request.mark_modified()
+
+
+def _category(value: Any) -> str:
+    """``HARM_CATEGORY_X`` for both spellings (``harassment`` is the Interactions API's)."""
+    name = str(value).upper()
+    return name if name.startswith("HARM_CATEGORY_") else f"HARM_CATEGORY_{name}"
 
 
 # Tool kinds as the policy file names them -> the body keys (snake_case) that declare them.
@@ -295,6 +312,11 @@ _OPENAI_TOOLS = {
     "code_interpreter": "code_execution",
     "file_search": "file_search",
     "mcp": "mcp_servers",
+    # Interactions API tool types.
+    "mcp_server": "mcp_servers",
+    "google_maps": "google_maps",
+    "url_context": "url_context",
+    "computer_use": "computer_use",
 }
 _SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
 

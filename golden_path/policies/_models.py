@@ -33,8 +33,12 @@ class ModelsPolicy:
         deny: list[str] | None = None,
         aliases: dict[str, str] | None = None,
         mode: str = "enforce",
+        agents: list[str] | None = None,
     ) -> None:
         self.mode = mode
+        # Interactions API agents the platform allows (globs); none unless listed.
+        self.agents = list(agents or [])
+        self._agents = _compile(self.agents) if self.agents else None
         self.allow = list(allow) if allow is not None else None
         self.deny = list(deny or [])
         self.aliases = {canonical_model(k): canonical_model(v) for k, v in (aliases or {}).items()}
@@ -47,10 +51,11 @@ class ModelsPolicy:
         mode = section.mode()
         allow = section.strings("allow", None)
         deny = section.strings("deny", None)
+        agents = section.strings("agents", None)
         aliases = section.table_of_strings("aliases")
         section.finish()
         bad_glob = False
-        for key, globs in (("allow", allow), ("deny", deny)):
+        for key, globs in (("allow", allow), ("deny", deny), ("agents", agents)):
             for glob in globs or ():
                 error = glob_error(glob)
                 if error:
@@ -62,7 +67,7 @@ class ModelsPolicy:
                     )
         if bad_glob:
             return None
-        policy = cls(allow=allow, deny=deny, aliases=aliases, mode=mode)
+        policy = cls(allow=allow, deny=deny, aliases=aliases, mode=mode, agents=agents)
         for alias in policy.aliases:
             try:
                 target = policy.resolve(alias)
@@ -95,6 +100,7 @@ class ModelsPolicy:
 
     def on_request(self, request: GenAIRequest) -> None:
         """Rewrite aliases, then deny a request naming any model that is not allowed."""
+        self._check_agent(request)
         refs = model_refs(request)
         if not refs:
             return
@@ -111,6 +117,28 @@ class ModelsPolicy:
             if not self.allowed(name):
                 shown = ", ".join(self.allow or []) or "none"
                 raise Deny(f"model {name!r} ({ref.where}) is not allowed; allowed: {shown}")
+
+    def _check_agent(self, request: GenAIRequest) -> None:
+        """An Interactions ``agent`` must be one the platform listed in ``agents``."""
+        route = request.route
+        if route is None or "agent" not in route.models:
+            return
+        body = request.body
+        agent = body.get("agent") if isinstance(body, dict) else None
+        if agent is None:
+            return
+        name = canonical_model(agent) if isinstance(agent, str) else ""
+        if self._agents is not None and name and self._agents.match(name):
+            return
+        shown = ", ".join(self.agents) or "none"
+        reason = (
+            f"agent {agent!r} (body field 'agent') is not allowed; allowed agents: {shown} "
+            "(the platform lists them in [models] agents)"
+        )
+        if self.mode == "report":
+            request.record(self.name, "deny", reason, enforced=False)
+            return
+        raise Deny(reason)
 
 
 def glob_error(glob: str) -> str | None:

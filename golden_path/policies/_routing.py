@@ -33,7 +33,8 @@ UNKNOWN_CHOICES = ("deny", "report", "allow")
 _SNAKE_PART = re.compile(r"_([a-z0-9])")
 # Fields of a safety setting whose value policies compare by name.
 _ENUM_FIELDS = ("category", "threshold", "method")
-_ENUM_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+# An enum by name, in either case (the Interactions API writes them in lower case).
+_ENUM_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 class RoutesPolicy:
