@@ -17,9 +17,9 @@ DOC = PACKAGE.parent / "docs" / "architecture.md"
 # lower layer; units of one layer never import each other (policies and audit are siblings:
 # the transport runs both). Imports inside functions and under TYPE_CHECKING count too.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("exceptions", "_version"),
-    ("_settings", "_model", "_routes", "_secrets", "_tls", "_state", "_versions"),
-    ("_wire", "_sdk_surface", "_pii", "_prices"),
+    ("exceptions", "_version", "_routes"),
+    ("_settings", "_model", "_secrets", "_tls", "_state", "_versions"),
+    ("_sdk_surface", "_pii", "_prices"),
     ("_pii_presidio",),
     ("_auth", "policies", "audit", "emulator"),
     ("_transport",),
