@@ -205,7 +205,7 @@ def _scope(values: list[str], settings: Settings) -> dict[str, str | None]:
 
 
 def _cooldown(store: Any, prefix: str, config: Any, scope: dict[str, str | None]) -> float:
-    from golden_path.policies._limits import scope_label
+    from golden_path.policies._limits._windows import cooldown_key, hash_tag, scope_label
 
     if "model" in config.cooldown_scope and not scope.get("model"):
         return 0.0
@@ -215,7 +215,8 @@ def _cooldown(store: Any, prefix: str, config: Any, scope: dict[str, str | None]
         app=scope.get("app"),
         model=scope.get("model"),
     )
-    return float(store.cooldown_left(f"{prefix}:{label}:cooldown"))
+    tag = hash_tag(team=scope.get("team"), app=scope.get("app"))
+    return float(store.cooldown_left(cooldown_key(prefix, tag, label)))
 
 
 def _duration(seconds: float) -> str:

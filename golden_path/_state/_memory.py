@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from golden_path._state._types import Counter, Reserved
+from golden_path._state._types import Counter, Hold, Reserved
 
 __all__ = ["MemoryStore"]
 
@@ -27,6 +27,8 @@ class MemoryStore:
         self._url = url
         self._lock = threading.Lock()
         self._values: dict[str, tuple[int, float]] = {}
+        # Open reservations: record -> (what was added per counter key, when it expires).
+        self._holds: dict[str, tuple[dict[str, int], float]] = {}
 
     @property
     def display_url(self) -> str:
@@ -48,12 +50,18 @@ class MemoryStore:
             return 0.0
         return entry[1] - now
 
-    def reserve(self, counters: Sequence[Counter], cooldown_key: str | None) -> Reserved:
+    def reserve(
+        self, counters: Sequence[Counter], cooldown_key: str | None, hold: Hold | None = None
+    ) -> Reserved:
         """Check every counter and add to all of them, or to none, under the lock."""
         now = time.monotonic()
         with self._lock:
             if len(self._values) > _SWEEP_AT:
                 self._sweep(now)
+            if hold is not None:
+                self._sweep_holds(now)
+                if hold.record in self._holds:
+                    return Reserved(ok=True)  # the same reservation again: already made
             if cooldown_key is not None:
                 left = self._ttl(cooldown_key, now)
                 if left > 0:
@@ -67,20 +75,36 @@ class MemoryStore:
                 if counter.amount:
                     value = self._get(counter.key, now) + counter.amount
                     self._values[counter.key] = (value, now + counter.ttl_ms / 1000)
+            if hold is not None:
+                added = {c.key: c.amount for c in counters if c.amount}
+                self._holds[hold.record] = (added, now + hold.ttl_ms / 1000)
         return Reserved(ok=True)
 
-    def adjust(self, changes: Sequence[tuple[str, int, int]]) -> None:
-        """Reconcile or release: add each delta, clamped at zero."""
+    def settle(self, hold: Hold, changes: Sequence[tuple[str, int, int]]) -> None:
+        """Apply the changes once, if the reservation is still open."""
         now = time.monotonic()
         with self._lock:
-            for key, delta, ttl_ms in changes:
-                if key not in self._values or self._values[key][1] <= now:
-                    if delta <= 0:
-                        continue
-                    self._values[key] = (delta, now + ttl_ms / 1000)
-                    continue
-                value, expires = self._values[key]
-                self._values[key] = (max(value + delta, 0), expires)
+            if self._holds.pop(hold.record, None) is None:
+                return
+            self._apply(changes, now)
+
+    def _sweep_holds(self, now: float) -> None:
+        # A reservation nobody settled in time (its caller died): give its capacity back.
+        expired = [record for record, (_, until) in self._holds.items() if until <= now]
+        for record in expired:
+            added, _ = self._holds.pop(record)
+            self._apply([(key, -amount, 0) for key, amount in added.items()], now)
+
+    def _apply(self, changes: Sequence[tuple[str, int, int]], now: float) -> None:
+        """Add each delta, clamped at zero (the lock is held)."""
+        for key, delta, ttl_ms in changes:
+            if key not in self._values or self._values[key][1] <= now:
+                if delta <= 0:
+                    continue  # an expired counter has nothing left to release
+                self._values[key] = (delta, now + ttl_ms / 1000)
+                continue
+            value, expires = self._values[key]
+            self._values[key] = (max(value + delta, 0), expires)
 
     def cooldown(self, key: str, seconds: float) -> None:
         """Start or extend a cooldown; a shorter one never shortens a running one."""

@@ -1,9 +1,17 @@
 """``redis://``: counters shared by a fleet, one round trip per request.
 
-A request needs two writes: the reservation before it, the reconciliation (estimate -> real
-usage) after it. Reconciliations are queued and sent with the next reservation, in the same
+A request needs two writes: the reservation before it, the settlement (estimate -> real
+usage) after it. Settlements are queued and sent with the next reservation, in the same
 pipeline write, so the steady state is one round trip per request; a timer flushes the queue
-within ``_FLUSH_S`` when no reservation comes. Deltas for one key are summed while they wait.
+within ``_FLUSH_S`` when no reservation comes.
+
+Exact under faults: a reservation records what it added (a hash, indexed by expiry in the
+tag's ``inflight`` sorted set). A settlement applies its deltas only while that record exists
+and deletes it, so one sent twice (a pipeline that stalled past the timeout, then ran) counts
+once. A reservation whose answer never came is cancelled the same way, whether it ran or not.
+A process that died between the two leaves a record that the next reservation of its tag
+sweeps after the hold time: its capacity comes back. Every key of one reservation shares the
+caller's hash tag, so on Redis Cluster they live in one slot and one script stays atomic.
 
 Why Lua: the check ("is there room?") and the add must be one atomic step, or two replicas
 both take the last unit. A script runs atomically on the server, in one round trip, which a
@@ -24,7 +32,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from golden_path._state._types import Counter, Reserved, StoreUnavailable
+from golden_path._state._types import Counter, Hold, Reserved, StoreUnavailable
 
 if TYPE_CHECKING:
     import redis
@@ -59,18 +67,51 @@ local function num(key)
 end
 """
 
-# KEYS: cooldown, then (current, previous) per counter.
-# ARGV: has_cooldown, n, then (limit, amount, ttl_ms, prev_weight) per counter.
+# Give back what an unsettled reservation added (its record: counter key -> amount).
+_RELEASE = """
+local function release(record)
+  local rec = redis.call('HGETALL', record)
+  for j = 1, #rec, 2 do
+    local key = rec[j]
+    if key ~= '_' and redis.call('EXISTS', key) == 1 then
+      local amount = tonumber(rec[j + 1])
+      if num(key) - amount < 0 then
+        redis.call('SET', key, '0', 'KEEPTTL')
+      else
+        redis.call('DECRBY', key, amount)
+      end
+    end
+  end
+  redis.call('DEL', record)
+end
+"""
+
+# KEYS: cooldown, then (current, previous) per counter, then optionally (record, inflight).
+# ARGV: has_cooldown, n, then (limit, amount, ttl_ms, prev_weight) per counter, then hold_ms.
 # Returns {status, index, used, prev, cooldown_ms, reset keys...}: status 1 reserved,
 # 0 no room in counter `index`, 2 cooling down.
 _RESERVE = (
     _NUM
+    + _RELEASE
     + """
+local n = tonumber(ARGV[2])
+local hold = #KEYS == 2 * n + 3
+local record, inflight, now
+if hold then
+  record = KEYS[2 * n + 2]
+  inflight = KEYS[2 * n + 3]
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  for _, old in ipairs(redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'LIMIT', 0, 16)) do
+    release(old)
+    redis.call('ZREM', inflight, old)
+  end
+  if redis.call('EXISTS', record) == 1 then return {1, 0, 0, 0, 0} end
+end
 if ARGV[1] == '1' then
   local t = redis.call('PTTL', KEYS[1])
   if t > 0 then return {2, -1, 0, 0, t} end
 end
-local n = tonumber(ARGV[2])
 for i = 1, n do
   local a = 2 + (i - 1) * 4
   local limit = tonumber(ARGV[a + 1])
@@ -91,7 +132,16 @@ for i = 1, n do
   if amount > 0 then
     redis.call('INCRBY', KEYS[2 * i], amount)
     redis.call('PEXPIRE', KEYS[2 * i], ARGV[a + 3])
+    if hold then redis.call('HINCRBY', record, KEYS[2 * i], amount) end
   end
+end
+if hold then
+  local ms = tonumber(ARGV[3 + n * 4])
+  redis.call('HSET', record, '_', '1')
+  -- The record outlives its index entry, so the sweep always finds what to give back.
+  redis.call('PEXPIRE', record, ms * 2)
+  redis.call('ZADD', inflight, now + ms, record)
+  redis.call('PEXPIRE', inflight, ms * 4)
 end
 local r = {1, 0, 0, 0, 0}
 for _, k in ipairs(resets) do table.insert(r, k) end
@@ -99,13 +149,18 @@ return r
 """
 )
 
-# KEYS: counters; ARGV: (delta, ttl_ms) per key. Clamped at 0; a vanished key is only
-# recreated for a positive delta (usage that really happened), never as a negative debt.
-_ADJUST = (
+# KEYS: record, inflight, then counters; ARGV: (delta, ttl_ms) per counter. Applied only
+# while the record exists (exactly once). Clamped at 0; a vanished key is only recreated for a
+# positive delta (usage that really happened), never as a negative debt.
+_SETTLE = (
     _NUM
     + """
-for i, key in ipairs(KEYS) do
-  local delta = tonumber(ARGV[2 * i - 1])
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], KEYS[1])
+for i = 3, #KEYS do
+  local key = KEYS[i]
+  local delta = tonumber(ARGV[2 * (i - 2) - 1])
   local v = num(key)
   if redis.call('EXISTS', key) == 1 then
     if v + delta < 0 then
@@ -114,7 +169,7 @@ for i, key in ipairs(KEYS) do
       redis.call('INCRBY', key, delta)
     end
   elseif delta > 0 then
-    redis.call('SET', key, delta, 'PX', ARGV[2 * i])
+    redis.call('SET', key, delta, 'PX', ARGV[2 * (i - 2)])
   end
 end
 return resets
@@ -151,12 +206,13 @@ class RedisStore:
             retry_on_timeout=False,
         )
         self._reserve = self._client.register_script(_RESERVE)
-        self._adjust = self._client.register_script(_ADJUST)
+        self._settle = self._client.register_script(_SETTLE)
         self._cooldown = self._client.register_script(_COOLDOWN)
         self._down_until = 0.0
+        self._last_error = ""
         self._lock = threading.Lock()
-        # key -> [delta, ttl_ms], waiting to ride with the next reservation.
-        self._pending: dict[str, list[int]] = {}
+        # record -> (hold, changes): settlements waiting to ride with the next reservation.
+        self._pending: dict[str, tuple[Hold, tuple[tuple[str, int, int], ...]]] = {}
         self._pending_lock = threading.Lock()
         self._flush_timer: threading.Timer | None = None
         self._noscript: type[BaseException] = redis.exceptions.NoScriptError
@@ -171,13 +227,16 @@ class RedisStore:
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         self.round_trips += 1
         if time.monotonic() < self._down_until:
-            raise StoreUnavailable(f"{self._display} was unreachable moments ago")
+            raise StoreUnavailable(
+                f"{self._display} was unreachable moments ago ({self._last_error})"
+            )
         try:
             return fn(*args, **kwargs)
         except self._redis_errors as exc:
             with self._lock:
                 first = time.monotonic() >= self._down_until
                 self._down_until = time.monotonic() + _BREAKER_S
+                self._last_error = type(exc).__name__
             if first:
                 log.warning(
                     "state store %s failed on %s: %s: %s",
@@ -188,8 +247,10 @@ class RedisStore:
                 )
             raise StoreUnavailable(f"{self._display}: {type(exc).__name__}") from exc
 
-    def reserve(self, counters: Sequence[Counter], cooldown_key: str | None) -> Reserved:
-        """Check and add in one script; queued reconciliations ride in the same round trip."""
+    def reserve(
+        self, counters: Sequence[Counter], cooldown_key: str | None, hold: Hold | None = None
+    ) -> Reserved:
+        """Check and add in one script; queued settlements ride in the same round trip."""
         keys: list[str] = [cooldown_key or "-"]
         args: list[Any] = ["1" if cooldown_key else "0", len(counters)]
         for counter in counters:
@@ -200,17 +261,26 @@ class RedisStore:
                 max(counter.ttl_ms, 1),
                 repr(counter.prev_weight if counter.prev_key else 0.0),
             ]
+        if hold is not None:
+            keys += [hold.record, hold.inflight]
+            args.append(max(hold.ttl_ms, 1))
         pending = self._take_pending()
-        if not pending:
-            reply = self._call("reserve", self._reserve, keys=keys, args=args)
-        else:
-            try:
-                adjusted, reply = self._call("reserve", self._pipelined, pending, keys, args)
-            except StoreUnavailable:
-                self._queue(pending)
-                raise
-            if isinstance(adjusted, list):
-                _warn_resets(self._display, tuple(_text(k) for k in adjusted))
+        try:
+            if not pending:
+                reply = self._call("reserve", self._reserve, keys=keys, args=args)
+            else:
+                settled, reply = self._call("reserve", self._pipelined, pending, keys, args)
+                for resets in settled:
+                    if isinstance(resets, list):
+                        _warn_resets(self._display, tuple(_text(k) for k in resets))
+        except StoreUnavailable:
+            # Settlements are idempotent: sending them again is safe. The reservation may or
+            # may not have run: cancel it, which undoes it exactly once if it did.
+            self._queue(pending)
+            if hold is not None:
+                cancel = tuple((c.key, -c.amount, c.ttl_ms) for c in counters if c.amount)
+                self._queue([(hold, cancel)])
+            raise
         try:
             status, index, used, prev, cooldown_ms = (int(x) for x in reply[:5])
             resets = tuple(_text(k) for k in reply[5:])
@@ -224,63 +294,71 @@ class RedisStore:
         )
 
     def _pipelined(
-        self, pending: list[tuple[str, int, int]], keys: list[str], args: list[Any]
-    ) -> list[Any]:
+        self,
+        pending: list[tuple[Hold, tuple[tuple[str, int, int], ...]]],
+        keys: list[str],
+        args: list[Any],
+    ) -> tuple[list[Any], Any]:
         # Plain EVALSHA in a non-transactional pipeline: one write, one read. (redis-py's Script
         # objects in a pipeline would add a SCRIPT EXISTS round trip to every execute.)
-        adjust_keys, adjust_args = _adjust_params(pending)
         pipe = self._client.pipeline(transaction=False)
-        pipe.evalsha(self._adjust.sha, len(adjust_keys), *adjust_keys, *adjust_args)
-        pipe.evalsha(self._reserve.sha, len(keys), *keys, *args)
-        adjusted, reserved = pipe.execute(raise_on_error=False)
+        calls = [_settle_params(hold, changes) for hold, changes in pending]
+        for settle_keys, settle_args in calls:
+            pipe.evalsha(self._settle.sha, len(settle_keys), *settle_keys, *settle_args)
+        if keys:
+            pipe.evalsha(self._reserve.sha, len(keys), *keys, *args)
+        replies = pipe.execute(raise_on_error=False)
         # A Redis that restarted (or never ran these scripts) answers NOSCRIPT per command; the
-        # other command did run, so only the failed one is sent again, through the Script object
-        # that loads it: resending both would reserve twice.
-        if isinstance(adjusted, self._noscript):
-            adjusted = self._adjust(keys=adjust_keys, args=adjust_args)
-        if isinstance(reserved, self._noscript):
-            reserved = self._reserve(keys=keys, args=args)
-        for reply in (adjusted, reserved):
+        # others did run, so only the failed ones are sent again, through the Script objects
+        # that load them: resending a reservation that ran would reserve twice.
+        for i, (settle_keys, settle_args) in enumerate(calls):
+            if isinstance(replies[i], self._noscript):
+                replies[i] = self._settle(keys=settle_keys, args=settle_args)
+        if keys and isinstance(replies[-1], self._noscript):
+            replies[-1] = self._reserve(keys=keys, args=args)
+        for reply in replies:
             if isinstance(reply, BaseException):
                 raise reply
-        return [adjusted, reserved]
+        if keys:
+            return replies[:-1], replies[-1]
+        return replies, None
 
-    def adjust(self, changes: Sequence[tuple[str, int, int]]) -> None:
-        """Queue the deltas of a request: they ride with the next reservation."""
-        if changes:
-            self._queue(changes)
+    def settle(self, hold: Hold, changes: Sequence[tuple[str, int, int]]) -> None:
+        """Queue a request's settlement: it rides with the next reservation."""
+        self._queue([(hold, tuple(changes))])
 
     def flush(self) -> None:
-        """Send queued reconciliations now (one script call)."""
+        """Send queued settlements now (one pipelined round trip)."""
         pending = self._take_pending()
         if not pending:
             return
-        keys, args = _adjust_params(pending)
         try:
-            reply = self._call("adjust", self._adjust, keys=keys, args=args)
+            settled, _ = self._call("settle", self._pipelined, pending, [], [])
         except StoreUnavailable:
             self._queue(pending)
             raise
-        if isinstance(reply, list):
-            _warn_resets(self._display, tuple(_text(k) for k in reply))
+        for resets in settled:
+            if isinstance(resets, list):
+                _warn_resets(self._display, tuple(_text(k) for k in resets))
 
-    def _queue(self, changes: Sequence[tuple[str, int, int]]) -> None:
+    def _queue(self, items: Sequence[tuple[Hold, tuple[tuple[str, int, int], ...]]]) -> None:
+        if not items:
+            return
         with self._pending_lock:
-            for key, delta, ttl_ms in changes:
-                entry = self._pending.setdefault(key, [0, 0])
-                entry[0] += delta
-                entry[1] = max(entry[1], ttl_ms)
+            for hold, changes in items:
+                # A record settles once: the first settlement queued for it is the one sent.
+                self._pending.setdefault(hold.record, (hold, changes))
             if self._flush_timer is None:
                 timer = threading.Timer(_FLUSH_S, self._flush_later)
                 timer.daemon = True
                 self._flush_timer = timer
                 timer.start()
 
-    def _take_pending(self) -> list[tuple[str, int, int]]:
+    def _take_pending(self) -> list[tuple[Hold, tuple[tuple[str, int, int], ...]]]:
         if not self._pending:  # unlocked peek: the common case costs nothing
             return []
         with self._pending_lock:
-            items = [(k, d, t) for k, (d, t) in self._pending.items() if d]
+            items = list(self._pending.values())
             self._pending.clear()
         return items
 
@@ -326,10 +404,13 @@ class RedisStore:
         self._client.close()
 
 
-def _adjust_params(changes: Sequence[tuple[str, int, int]]) -> tuple[list[str], list[Any]]:
-    keys = [key for key, _, _ in changes]
+def _settle_params(
+    hold: Hold, changes: Sequence[tuple[str, int, int]]
+) -> tuple[list[str], list[Any]]:
+    keys = [hold.record, hold.inflight]
     args: list[Any] = []
-    for _, delta, ttl_ms in changes:
+    for key, delta, ttl_ms in changes:
+        keys.append(key)
         args += [delta, max(ttl_ms, 1)]
     return keys, args
 

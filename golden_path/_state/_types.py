@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Protocol
 
-__all__ = ["Counter", "Reserved", "StateStore", "StoreUnavailable"]
+__all__ = ["Counter", "Hold", "Reserved", "StateStore", "StoreUnavailable"]
 
 
 class StoreUnavailable(Exception):
@@ -37,6 +37,23 @@ class Counter:
     ttl_ms: int
     prev_key: str | None = None
     prev_weight: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Hold:
+    """The record that makes one request's reservation exact under faults.
+
+    The reservation writes ``record`` (what it added to which counter) and indexes it in
+    ``inflight`` until ``ttl_ms`` from now. Settling applies its changes only while the record
+    exists, and deletes it: a settlement sent twice (a pipeline that stalled, then ran) counts
+    once. A reservation whose answer was lost (a timeout) is cancelled the same way. One whose
+    process died is swept by the next reservation of its tag after ``ttl_ms``: the capacity
+    returns.
+    """
+
+    record: str
+    inflight: str
+    ttl_ms: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -68,15 +85,22 @@ class StateStore(Protocol):
         """The URL without any password, for messages."""
         ...
 
-    def reserve(self, counters: Sequence[Counter], cooldown_key: str | None) -> Reserved:
-        """Atomically: unless cooling down, add every ``amount`` if every counter has room."""
+    def reserve(
+        self, counters: Sequence[Counter], cooldown_key: str | None, hold: Hold | None = None
+    ) -> Reserved:
+        """Atomically: unless cooling down, add every ``amount`` if every counter has room.
+
+        With ``hold``, record what was added (a second reservation with the same record is a
+        no-op that answers ok) and sweep the tag's expired records first. If the store does not
+        answer, a cancellation of ``hold`` is queued: whether or not the reservation ran, it is
+        undone once.
+        """
         ...
 
-    def adjust(self, changes: Sequence[tuple[str, int, int]]) -> None:
-        """Add ``delta`` to each ``(key, delta, ttl_ms)``.
+    def settle(self, hold: Hold, changes: Sequence[tuple[str, int, int]]) -> None:
+        """Close ``hold``: apply ``(key, delta, ttl_ms)`` changes only if it is still open.
 
-        Never below zero, and never creating a key for a negative delta (a key that expired
-        has nothing left to release).
+        May be queued and sent with the next reservation; sending it again is harmless.
         """
         ...
 

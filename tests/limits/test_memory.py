@@ -370,7 +370,7 @@ def make_request(body: dict[str, Any], path: str, team: str = "ml") -> GenAIRequ
 def test_aon_request_awaits_capacity(limits: Callable[..., list[Any]]) -> None:
     """The async hook (for a chain that awaits hooks) waits out a cooldown without blocking."""
     (policy,) = limits(rate_limits={"requests_per_minute": 100, "max_wait_s": 5})
-    policy.store.cooldown(f"{policy.prefix}:team=ml:cooldown", 0.2)
+    policy.store.cooldown(f"{policy.prefix}:{{ml}}:team=ml:cooldown", 0.2)
     request = make_request(
         {"contents": [{"parts": [{"text": "hi"}]}]}, f"/v1/models/{MODEL}:generateContent"
     )

@@ -24,7 +24,7 @@ from .conftest import FIXED_NOW, RedisServer
 pytestmark = pytest.mark.redis
 
 MODEL = "gemini-2.5-flash"
-DAY_KEY = "golden-path:team=ml:tokens:d2026-01-01"
+DAY_KEY = "golden-path:{ml}:team=ml:tokens:d2026-01-01"
 
 
 def usage(policy: LimitsPolicy, team: str = "ml") -> dict[str, int]:
@@ -74,7 +74,7 @@ def test_redis_budget_holds_real_usage_in_expiring_keys(
     client = make_client(team="ml", policies=policies)
     response = client.models.generate_content(model=MODEL, contents="count my tokens")
     with redis_server.client() as raw:
-        key = "acme:team=ml:tokens:d2026-01-01"
+        key = "acme:{ml}:team=ml:tokens:d2026-01-01"
         # Reconciliations ride with the next reservation or a flush within 50 ms; flush now.
         policies[0].store.flush()
         assert int(raw.get(key)) == response.usage_metadata.total_token_count
@@ -97,7 +97,7 @@ def test_garbage_in_a_key_never_crashes_a_call(
         clock=lambda: FIXED_NOW,
     )
     client = make_client(team="ml", policies=policies)
-    minute = f"golden-path:team=ml:requests:m{int(FIXED_NOW // 60)}"
+    minute = f"golden-path:{{ml}}:team=ml:requests:m{int(FIXED_NOW // 60)}"
     with redis_server.client() as raw:
         raw.set(DAY_KEY, "banana")
         raw.rpush(minute, "not", "a", "counter")
@@ -187,7 +187,7 @@ def test_redis_outage_then_recovery(
             time.sleep(0.05)
             continue
         with own_redis.client() as raw:
-            if raw.get(f"golden-path:team=ml:requests:m{int(FIXED_NOW // 60)}"):
+            if raw.get(f"golden-path:{{ml}}:team=ml:requests:m{int(FIXED_NOW // 60)}"):
                 break
         assert time.monotonic() < deadline, "no recovery after Redis came back"
         time.sleep(0.05)
@@ -256,7 +256,7 @@ def test_fleet_never_overspends_beyond_in_flight(
         assert proc.returncode == 0, err
         results.append(json.loads(out.strip().splitlines()[-1]))
     with redis_server.client() as raw:
-        counted = int(raw.get("golden-path:team=fleet:tokens:d2026-01-01"))
+        counted = int(raw.get("golden-path:{fleet}:team=fleet:tokens:d2026-01-01"))
     real = sum(r["tokens"] for r in results)
     bound = processes * threads * max(r["max_excess"] for r in results)
     overshoot = counted - budget
@@ -309,4 +309,4 @@ def test_counts_stay_exact_when_redis_forgets_its_scripts(
         total += response.usage_metadata.total_token_count
     policies[0].store.flush()
     with redis_server.client() as raw:
-        assert int(raw.get("flush:team=ml:tokens:d2026-01-01")) == total
+        assert int(raw.get("flush:{ml}:team=ml:tokens:d2026-01-01")) == total

@@ -37,6 +37,7 @@ from golden_path._model import GenAIRequest, GenAIResponse, Usage, usage_from
 from golden_path._prices import PriceCatalog, load_catalog
 from golden_path._settings import Settings
 from golden_path._state import Counter, Reserved, StateStore, StoreUnavailable, open_store
+from golden_path._state._types import Hold
 from golden_path.exceptions import ConfigError, ConfigProblem, PolicyViolation
 from golden_path.policies._limits._config import (
     MICRO,
@@ -52,7 +53,15 @@ from golden_path.policies._limits._estimate import (
     estimate_parts,
     tokens_used,
 )
-from golden_path.policies._limits._windows import Window, counter_key, scope_label, window
+from golden_path.policies._limits._windows import (
+    Window,
+    cooldown_key,
+    counter_key,
+    hash_tag,
+    hold_keys,
+    scope_label,
+    window,
+)
 from golden_path.policies._types import Deny
 
 __all__ = ["LimitsPolicy", "build_limit_policies", "retry_delay"]
@@ -60,6 +69,7 @@ __all__ = ["LimitsPolicy", "build_limit_policies", "retry_delay"]
 _STATE = "limits.reservation"
 _USAGE = "limits.usage"
 _DELIVERED = "limits.delivered"
+HOLD_MS = 15 * 60 * 1000
 
 
 def build_limit_policies(
@@ -119,6 +129,7 @@ class _Plan:
     cooldown_key: str
     cooldown_label: str
     estimate: int
+    hold: Hold
     # Micro-dollars the request may cost; -1 when a money budget applies and the model has no
     # price (the request is denied: what cannot be priced cannot be budgeted).
     estimate_usd: int = 0
@@ -144,6 +155,9 @@ class LimitsPolicy:
         self.prefix = prefix
         self.prices = prices
         self._clock = clock or time.time
+        # How long a reservation may stay open before a sweep gives its capacity back (its
+        # process died mid-call): longer than any call may last, retries and streams included.
+        self.hold_ms = HOLD_MS
 
     # -- before
 
@@ -204,7 +218,7 @@ class LimitsPolicy:
         wait before the next try. Raises Deny when waiting cannot help in time.
         """
         try:
-            found = self.store.reserve(plan.counters, plan.cooldown_key)
+            found = self.store.reserve(plan.counters, plan.cooldown_key, plan.hold)
         except StoreUnavailable as exc:
             self._store_failed(request, exc)
             return None
@@ -272,6 +286,7 @@ class LimitsPolicy:
             estimate_usd = -1 if usd is None else math.ceil(usd * MICRO)
         amounts = {"requests": 1, "tokens": estimate, "usd": max(estimate_usd, 0)}
         counters, specs, windows, labels = [], [], [], []
+        tag = hash_tag(team=identity.team, app=identity.app)
         for spec in self.config.limits:
             label = scope_label(
                 spec.scope, team=identity.team, app=identity.app, model=request.model
@@ -279,11 +294,11 @@ class LimitsPolicy:
             win = window(spec.period, now)
             counters.append(
                 Counter(
-                    key=counter_key(self.prefix, spec, label, win.current),
+                    key=counter_key(self.prefix, spec, label, win.current, tag),
                     limit=spec.limit,
                     amount=amounts[spec.unit],
                     ttl_ms=win.ttl_ms,
-                    prev_key=counter_key(self.prefix, spec, label, win.previous)
+                    prev_key=counter_key(self.prefix, spec, label, win.previous, tag)
                     if win.previous
                     else None,
                     prev_weight=win.weight,
@@ -300,9 +315,10 @@ class LimitsPolicy:
             specs,
             windows,
             labels,
-            f"{self.prefix}:{cooldown_label}:cooldown",
+            cooldown_key(self.prefix, tag, cooldown_label),
             cooldown_label,
             estimate,
+            Hold(*hold_keys(self.prefix, tag, request.request_id), ttl_ms=self.hold_ms),
             estimate_usd,
             prompt,
         )
@@ -409,10 +425,10 @@ class LimitsPolicy:
                 changes.append((counter.key, spent - counter.amount, counter.ttl_ms))
             elif spec.unit == "requests" and release_requests:
                 changes.append((counter.key, -1, counter.ttl_ms))
-        if not changes:
-            return
+        # Settled even with no change: it closes the reservation, which a sweep would
+        # otherwise give back as if its process had died.
         try:
-            self.store.adjust(changes)
+            self.store.settle(plan.hold, changes)
         except StoreUnavailable as exc:
             request.record(
                 self.name,

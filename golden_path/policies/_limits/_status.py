@@ -9,7 +9,13 @@ from collections.abc import Callable
 
 from golden_path._state import StateStore
 from golden_path.policies._limits._config import LimitsConfig, LimitSpec
-from golden_path.policies._limits._windows import Window, counter_key, scope_label, window
+from golden_path.policies._limits._windows import (
+    Window,
+    counter_key,
+    hash_tag,
+    scope_label,
+    window,
+)
 
 __all__ = ["UsageRow", "usage_rows"]
 
@@ -41,11 +47,12 @@ def usage_rows(
     now = (clock or time.time)()
     keys: list[str] = []
     parts: list[tuple[LimitSpec, str, Window]] = []
+    tag = hash_tag(team=team, app=app)
     for spec in config.limits:
         label = scope_label(spec.scope, team=team, app=app, model=model)
         win = window(spec.period, now)
-        keys.append(counter_key(prefix, spec, label, win.current))
-        keys.append(counter_key(prefix, spec, label, win.previous) if win.previous else "")
+        keys.append(counter_key(prefix, spec, label, win.current, tag))
+        keys.append(counter_key(prefix, spec, label, win.previous, tag) if win.previous else "")
         parts.append((spec, label, win))
     values = store.read([k for k in keys if k])
     found = dict(zip([k for k in keys if k], values, strict=True))

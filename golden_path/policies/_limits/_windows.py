@@ -15,7 +15,15 @@ import urllib.parse
 
 from golden_path.policies._limits._config import LimitSpec, Period, Scope
 
-__all__ = ["Window", "counter_key", "scope_label", "window"]
+__all__ = [
+    "Window",
+    "cooldown_key",
+    "counter_key",
+    "hash_tag",
+    "hold_keys",
+    "scope_label",
+    "window",
+]
 
 
 def scope_label(scope: Scope, *, team: str | None, app: str | None, model: str | None) -> str:
@@ -83,6 +91,26 @@ def window(period: Period, now: float) -> Window:
     )
 
 
-def counter_key(prefix: str, spec: LimitSpec, label: str, window_name: str) -> str:
-    """``golden-path:team=ml:tokens:d2025-01-30``."""
-    return f"{prefix}:{label}:{spec.unit}:{window_name}"
+def hash_tag(*, team: str | None, app: str | None) -> str:
+    """The caller's Redis Cluster hash tag: ``{ml}`` (the team, else the app).
+
+    Every key one reservation touches carries it, so they sit in one slot and one script can
+    check and add them atomically on a cluster too. An app belongs to one team, so its counters
+    always carry the same tag.
+    """
+    return "{" + _quote(team or app) + "}"
+
+
+def counter_key(prefix: str, spec: LimitSpec, label: str, window_name: str, tag: str) -> str:
+    """``golden-path:{ml}:team=ml:tokens:d2025-01-30``."""
+    return f"{prefix}:{tag}:{label}:{spec.unit}:{window_name}"
+
+
+def cooldown_key(prefix: str, tag: str, label: str) -> str:
+    """The key whose time to live is a scope's cooldown after Google answered 429."""
+    return f"{prefix}:{tag}:{label}:cooldown"
+
+
+def hold_keys(prefix: str, tag: str, request_id: str) -> tuple[str, str]:
+    """``(record, inflight)``: one reservation's record, and the tag's index of open ones."""
+    return f"{prefix}:{tag}:hold:{request_id}", f"{prefix}:{tag}:inflight"
