@@ -138,10 +138,11 @@ end
 if hold then
   local ms = tonumber(ARGV[3 + n * 4])
   redis.call('HSET', record, '_', '1')
-  -- The record outlives its index entry, so the sweep always finds what to give back.
-  redis.call('PEXPIRE', record, ms * 2)
+  -- The record outlives any counter it touched (a month window lives 32 days), so whenever
+  -- the next reservation of this tag sweeps it, it still says what to give back.
+  redis.call('PEXPIRE', record, ms + 2851200000)
   redis.call('ZADD', inflight, now + ms, record)
-  redis.call('PEXPIRE', inflight, ms * 4)
+  redis.call('PEXPIRE', inflight, ms + 2851200000)
 end
 local r = {1, 0, 0, 0, 0}
 for _, k in ipairs(resets) do table.insert(r, k) end

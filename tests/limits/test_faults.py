@@ -1,0 +1,132 @@
+"""Limits stay exact under Redis faults: a paused server, a settlement sent twice, a process
+that dies mid-call. Real redis-server processes, the real SDK against the emulator."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from golden_path._state._types import Hold
+from golden_path.exceptions import PolicyViolation
+
+from .conftest import FIXED_NOW, RedisServer
+
+MODEL = "gemini-2.5-flash"
+pytestmark = pytest.mark.redis
+
+
+def day_key(team: str = "ml") -> str:
+    return f"golden-path:{{{team}}}:team={team}:tokens:d2026-01-01"
+
+
+def test_reservation_lost_to_a_paused_redis_is_undone_once(
+    limits: Callable[..., list[Any]], make_client: Any, own_redis: RedisServer
+) -> None:
+    """Redis paused (SIGSTOP) while a reservation is in its socket: the call is refused after
+    the timeout, and when Redis resumes and runs that reservation after all, the queued
+    cancellation undoes it. The counter ends at what was really spent, nothing left behind."""
+    policies = limits(
+        state_url=f"{own_redis.url}?timeout_ms=100",
+        budgets={"tokens_per_day": 1_000_000},
+        clock=lambda: FIXED_NOW,
+    )
+    client = make_client(team="ml", policies=policies)
+    first = client.models.generate_content(model=MODEL, contents="before the pause")
+    spent = first.usage_metadata.total_token_count
+    assert own_redis.process is not None
+    os.kill(own_redis.process.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(PolicyViolation, match="state store unreachable"):
+            client.models.generate_content(model=MODEL, contents="during the pause " * 20)
+    finally:
+        os.kill(own_redis.process.pid, signal.SIGCONT)
+    time.sleep(0.4)  # past the breaker; the resumed server has run what was queued in it
+    policies[0].store.flush()  # the queued cancellation (also sent by the timer or next call)
+    with own_redis.client() as raw:
+        assert int(raw.get(day_key())) == spent
+        assert raw.zcard("golden-path:{ml}:inflight") == 0
+
+
+def test_a_settlement_sent_twice_counts_once(
+    limits: Callable[..., list[Any]], make_client: Any, redis_url: str, redis_server: RedisServer
+) -> None:
+    """A pipeline that stalled and was re-sent must not apply its reconciliation twice: the
+    second settlement of one reservation finds its record gone and changes nothing."""
+    policies = limits(
+        state_url=redis_url, budgets={"tokens_per_day": 1_000_000}, clock=lambda: FIXED_NOW
+    )
+    client = make_client(team="ml", policies=policies)
+    store = policies[0].store
+    response = client.models.generate_content(model=MODEL, contents="count me once")
+    store.flush()
+    spent = response.usage_metadata.total_token_count
+    hold = Hold("golden-path:{ml}:hold:replayed", "golden-path:{ml}:inflight", 60_000)
+    # The same settlement (a delta of +500) for a reservation that was already closed.
+    store.settle(hold, [(day_key(), 500, 60_000)])
+    store.flush()
+    with redis_server.client() as raw:
+        assert int(raw.get(day_key())) == spent
+
+
+def test_a_crashed_process_gives_its_reservation_back(
+    limits: Callable[..., list[Any]],
+    make_client: Any,
+    own_redis: RedisServer,
+    emulator: Any,
+    tmp_path: Any,
+) -> None:
+    """A worker killed (SIGKILL) in the middle of a call leaves its reservation in Redis; after
+    the hold time the next reservation of its team sweeps it and the capacity comes back."""
+    script = textwrap.dedent(
+        f"""
+        import golden_path, sys
+        from golden_path._settings import Settings
+        from golden_path.policies._limits import build_limit_policies
+        policies = build_limit_policies(
+            {{"budgets": {{"tokens_per_day": 1_000_000, "default_output_tokens": 5000}}}},
+            settings=Settings(state_url={own_redis.url!r}, team="ml"),
+            locate=lambda f: f, clock=lambda: {FIXED_NOW})
+        policies[0].hold_ms = 500
+        client = golden_path.create_client(backend="ai_studio", api_key="k",
+            base_url={emulator.url!r}, retry_attempts=1, team="ml", audit_sink="none",
+            policies=policies)
+        stream = client.models.generate_content_stream(model="{MODEL}", contents="hi")
+        next(iter(stream))
+        print("reserved", flush=True)
+        sys.stdin.readline()
+        """
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert worker.stdout is not None
+    assert worker.stdout.readline().strip() == "reserved"
+    with own_redis.client() as raw:
+        held = int(raw.get(day_key()))
+    assert held >= 5000  # the estimate: prompt + the 5000-token output cap
+    worker.kill()
+    worker.wait(timeout=10)
+    worker.stdout.close()
+    assert worker.stdin is not None
+    worker.stdin.close()
+    time.sleep(1.5)  # well past the dead worker's hold time
+    policies = limits(
+        state_url=own_redis.url, budgets={"tokens_per_day": 1_000_000}, clock=lambda: FIXED_NOW
+    )
+    client = make_client(team="ml", policies=policies)
+    response = client.models.generate_content(model=MODEL, contents="after the crash")
+    policies[0].store.flush()
+    with own_redis.client() as raw:
+        assert int(raw.get(day_key())) == response.usage_metadata.total_token_count
+        assert raw.zcard("golden-path:{ml}:inflight") == 0
