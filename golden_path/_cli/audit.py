@@ -297,6 +297,8 @@ class _Group:
     cancelled: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced: int = 0
     latencies: list[float] = field(default_factory=list)
 
     def add(self, event: dict[str, Any]) -> None:
@@ -307,6 +309,11 @@ class _Group:
         self.cancelled += outcome == "cancelled"
         self.input_tokens += _count(event.get("prompt_tokens"))
         self.output_tokens += _count(event.get("output_tokens"))
+        cost = event.get("cost_usd")
+        if isinstance(cost, int | float) and not isinstance(cost, bool) and math.isfinite(cost):
+            self.cost_usd += float(cost)
+        elif outcome in ("ok", "cancelled") and event.get("prompt_tokens") is not None:
+            self.unpriced += 1  # it used tokens the price catalog could not price
         latency = event.get("latency_ms")
         # Denied requests never left the process; their latency would flatter the percentiles.
         if outcome != "denied" and isinstance(latency, (int, float)) and math.isfinite(latency):
@@ -376,6 +383,7 @@ _COLUMNS = (
     "cancelled",
     "in_tokens",
     "out_tokens",
+    "cost_usd",
     "p50_ms",
     "p95_ms",
 )
@@ -389,6 +397,7 @@ def _numbers(group: _Group) -> list[str]:
         str(group.cancelled),
         str(group.input_tokens),
         str(group.output_tokens),
+        f"{group.cost_usd:.4f}" + ("+" if group.unpriced else ""),
         _ms(percentile(group.latencies, 50)),
         _ms(percentile(group.latencies, 95)),
     ]
@@ -424,6 +433,8 @@ def _as_json(keys: list[str], labels: list[str], group: _Group) -> dict[str, Any
         "cancelled": group.cancelled,
         "input_tokens": group.input_tokens,
         "output_tokens": group.output_tokens,
+        "cost_usd": round(group.cost_usd, 9),
+        "unpriced_requests": group.unpriced,
         "p50_ms": percentile(group.latencies, 50),
         "p95_ms": percentile(group.latencies, 95),
     }

@@ -32,7 +32,10 @@ def event_line(**changes: object) -> str:
 @pytest.fixture(name="trail")
 def _trail(tmp_path: Path) -> Path:
     """Two apps, two models; latencies 10..100 ms for chat's flash calls."""
-    lines = [event_line(request_id=f"ok{n:02d}", latency_ms=float(n * 10)) for n in range(1, 11)]
+    lines = [
+        event_line(request_id=f"ok{n:02d}", latency_ms=float(n * 10), cost_usd=0.001)
+        for n in range(1, 11)
+    ]
     lines += [
         event_line(
             request_id="den1",
@@ -78,8 +81,8 @@ def _trail(tmp_path: Path) -> Path:
 
 
 def test_summary_table(trail: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """One aligned row per app/team/model with requests, denials, errors, tokens, p50/p95 ms,
-    and a total."""
+    """One aligned row per app/team/model with requests, denials, errors, tokens, spend,
+    p50/p95 ms, and a total; a "+" marks spend that excludes calls the catalog could not price."""
     assert main(["audit", "summary", str(trail)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == [
@@ -92,6 +95,7 @@ def test_summary_table(trail: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "cancelled",
         "in_tokens",
         "out_tokens",
+        "cost_usd",
         "p50_ms",
         "p95_ms",
     ]
@@ -104,10 +108,11 @@ def test_summary_table(trail: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "0",
         "30",
         "50",
+        "0.0100",
         "50",
         "100",
     ]
-    assert rows[("chat", "search", "gemini-2.5-pro")] == ["1", "1", "0", "0", "0", "0", "-", "-"]
+    assert rows[("chat", "search", "gemini-2.5-pro")] == ["1", "1", "0", "0", "0", "0", "0.0000", "-", "-"]
     assert rows[("batch", "data", "gemini-2.5-flash")] == [
         "2",
         "0",
@@ -115,11 +120,12 @@ def test_summary_table(trail: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "1",
         "103",
         "205",
+        "0.0000+",
         "50",
         "300",
     ]
     total = next(line for line in out if line.startswith("TOTAL")).split()
-    assert total[1:] == ["14", "1", "1", "1", "133", "255", "50", "300"]
+    assert total[1:] == ["14", "1", "1", "1", "133", "255", "0.0100+", "50", "300"]
     # Aligned: every line's columns end at the same place.
     assert len({len(line) for line in out if not line.startswith("-")}) == 1
 
@@ -131,6 +137,8 @@ def test_summary_by_other_fields_as_json(trail: Path, capsys: pytest.CaptureFixt
     assert rows[("gemini-2.5-flash", "ok")]["requests"] == 11
     assert rows[("gemini-2.5-pro", "denied")]["denied"] == 1
     assert rows[("gemini-2.5-flash", "ok")]["p95_ms"] == 300.0
+    assert rows[("gemini-2.5-flash", "ok")]["cost_usd"] == pytest.approx(0.01)
+    assert rows[("gemini-2.5-flash", "ok")]["unpriced_requests"] == 1
 
 
 def test_summary_counts_malformed_lines(trail: Path, capsys: pytest.CaptureFixture[str]) -> None:
