@@ -49,7 +49,7 @@ def test_sigterm_finishes_in_flight_streams(tmp_path: Path) -> None:
         "GOLDEN_PATH_GATEWAY_PORT": str(port),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "golden_path.gateway", "--drain-delay", "1"],
+        [sys.executable, "-m", "golden_path.gateway", "--drain-delay", "3"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -78,8 +78,10 @@ def test_sigterm_finishes_in_flight_streams(tmp_path: Path) -> None:
         reader.start()
         assert first.wait(10)
         process.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
-        assert httpx2.get(f"{url}/readyz", timeout=5).status_code == 503
+        deadline = time.monotonic() + 3
+        while httpx2.get(f"{url}/readyz", timeout=5).status_code != 503:
+            assert time.monotonic() < deadline, "still ready after SIGTERM"
+            time.sleep(0.05)
         upstream.release.set()
         reader.join(20)
         _, stderr = process.communicate(timeout=30)
