@@ -1,0 +1,335 @@
+"""What the gateway adds to a call: latency (p50, p99) and CPU against a direct call, throughput.
+
+Run: ``python -m benchmarks.gateway [--seconds 10] [--rate 200] [--litellm]``
+
+One run, side by side, on loopback:
+
+- **direct**: the client calls the fixed-response server (``benchmarks._server``) itself;
+- **gateway**: the same request through ``python -m golden_path.gateway`` (its own process,
+  uvicorn + httptools + uvloop, app key auth, no policy file, audit off);
+- **gateway+audit+limit**: the same with a rate limit and the stdout audit sink (to /dev/null);
+- **LiteLLM proxy** (``--litellm``): ``litellm --config`` in its own venv
+  (``~/.cache/golden-path/litellm-proxy``, created with ``pip install 'litellm[proxy]'``)
+  forwarding OpenAI chat completions to the same server's generateContent.
+
+Latency is measured open-loop at ``--rate`` requests per second (default 200, the target's
+load) on one keep-alive connection; "added" is each percentile minus the direct call's. CPU is
+the proxy process's user+system time per request over the run. Throughput is 8 keep-alive
+connections as fast as they go for a few seconds. Targets: added p50 <= 0.5 ms, p99 <= 2 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+MODEL = "gemini-2.5-flash"
+BODY = json.dumps({"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}).encode()
+OPENAI_BODY = json.dumps(
+    {"model": MODEL, "messages": [{"role": "user", "content": "hello"}]}
+).encode()
+LITELLM_VENV = Path.home() / ".cache" / "golden-path" / "litellm-proxy"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Target:
+    """One thing to call: host, port, path, headers, and the process to charge CPU to."""
+
+    def __init__(
+        self,
+        name: str,
+        port: int,
+        path: str,
+        headers: dict[str, str],
+        body: bytes = BODY,
+        pid: int | None = None,
+    ) -> None:
+        self.name = name
+        self.port = port
+        self.path = path
+        self.headers = {"content-type": "application/json", **headers}
+        self.body = body
+        self.pid = pid
+
+    def connection(self) -> http.client.HTTPConnection:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn.connect()
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
+
+    def call(self, conn: http.client.HTTPConnection) -> None:
+        conn.request("POST", self.path, self.body, self.headers)
+        response = conn.getresponse()
+        data = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{self.name}: HTTP {response.status}: {data[:300]!r}")
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    # utime, stime of the process (the proxies run no children that serve requests).
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def latency(targets: list[Target], rate: float, seconds: float) -> dict[str, dict[str, float]]:
+    """Open-loop at ``rate``: targets take turns, each on its own keep-alive connection."""
+    conns = {t.name: t.connection() for t in targets}
+    for target in targets:  # warm up: imports, caches, connection pools
+        for _ in range(200):
+            target.call(conns[target.name])
+    samples: dict[str, list[float]] = {t.name: [] for t in targets}
+    cpu_before = {t.name: _cpu_seconds(t.pid) for t in targets}
+    interval = 1.0 / rate
+    n = int(rate * seconds)
+    next_at = time.perf_counter()
+    for i in range(n):
+        target = targets[i % len(targets)]
+        now = time.perf_counter()
+        if next_at > now:
+            time.sleep(next_at - now)
+        next_at += interval
+        started = time.perf_counter()
+        target.call(conns[target.name])
+        samples[target.name].append(time.perf_counter() - started)
+    for conn in conns.values():
+        conn.close()
+    out = {}
+    for target in targets:
+        values = sorted(samples[target.name])
+        cpu = _cpu_seconds(target.pid) - cpu_before[target.name]
+        out[target.name] = {
+            "n": len(values),
+            "p50_ms": values[len(values) // 2] * 1000,
+            "p99_ms": values[int(len(values) * 0.99)] * 1000,
+            "cpu_us_per_req": cpu / len(values) * 1e6 if target.pid else 0.0,
+        }
+    return out
+
+
+def throughput(target: Target, seconds: float, connections: int = 8) -> float:
+    """Requests per second with ``connections`` keep-alive clients calling back to back."""
+    stop = time.perf_counter() + seconds
+    counts = [0] * connections
+
+    def worker(index: int) -> None:
+        conn = target.connection()
+        try:
+            while time.perf_counter() < stop:
+                target.call(conn)
+                counts[index] += 1
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(connections)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.perf_counter() - started)
+
+
+def _wait_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        except OSError:
+            time.sleep(0.1)
+        else:
+            return
+    raise RuntimeError(f"{what} did not listen on {port} within {timeout} s")
+
+
+def start_gateway(
+    upstream: str, workdir: Path, *, policy: bool
+) -> tuple[subprocess.Popen[bytes], Target]:
+    """``python -m golden_path.gateway`` in front of ``upstream``; its Target."""
+    from golden_path.gateway import issue_key
+
+    keys = workdir / f"keys-{policy}.toml"
+    key, _ = issue_key(keys, app="bench", team="perf")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOLDEN_PATH_", "GOOGLE_"))}
+    env |= {
+        "GOLDEN_PATH_BACKEND": "ai_studio",
+        "GOLDEN_PATH_API_KEY": "bench-key",
+        "GOLDEN_PATH_BASE_URL": upstream,
+        "GOLDEN_PATH_AUDIT_SINK": "none",
+        "GOLDEN_PATH_GATEWAY_KEYS_FILE": str(keys),
+        "GOLDEN_PATH_GATEWAY_PORT": str(port),
+    }
+    if policy:
+        limits = workdir / "limits.toml"
+        limits.write_text('[rate_limits]\nrequests_per_minute = 100000000\nscope = "app"\n')
+        env |= {"GOLDEN_PATH_POLICY_FILE": str(limits), "GOLDEN_PATH_AUDIT_SINK": "stdout"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "golden_path.gateway"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _wait_port(port, process, "the gateway", 60)
+    name = "gateway+audit+limit" if policy else "gateway"
+    path = f"/v1beta/models/{MODEL}:generateContent"
+    return process, Target(name, port, path, {"x-goog-api-key": key}, pid=process.pid)
+
+
+def start_litellm(upstream: str, workdir: Path) -> tuple[subprocess.Popen[bytes], Target] | str:
+    """LiteLLM's proxy in its own venv, or the reason it cannot run."""
+    binary = LITELLM_VENV / "bin" / "litellm"
+    if not binary.exists():
+        return (
+            f"LiteLLM's proxy is not installed: python3 -m venv {LITELLM_VENV} && "
+            f"{LITELLM_VENV}/bin/pip install 'litellm[proxy]'"
+        )
+    config = workdir / "litellm.yaml"
+    config.write_text(
+        "model_list:\n"
+        f"  - model_name: {MODEL}\n"
+        "    litellm_params:\n"
+        f"      model: gemini/{MODEL}\n"
+        f"      api_base: {upstream}/v1beta\n"
+        "      api_key: bench-key\n"
+        "litellm_settings:\n"
+        "  telemetry: false\n"
+        "  drop_params: true\n"
+    )
+    port = _free_port()
+    env = dict(os.environ) | {"LITELLM_LOG": "ERROR", "LITELLM_MODE": "PRODUCTION"}
+    process = subprocess.Popen(
+        [str(binary), "--config", str(config), "--port", str(port), "--host", "127.0.0.1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=workdir,
+    )
+    try:
+        _wait_port(port, process, "LiteLLM's proxy", 180)
+    except RuntimeError as exc:
+        process.kill()
+        return str(exc)
+    target = Target(
+        "LiteLLM proxy",
+        port,
+        "/chat/completions",
+        {"authorization": "Bearer sk-bench"},
+        body=OPENAI_BODY,
+        pid=process.pid,
+    )
+    return process, target
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the comparison and print a table (and JSON with --json)."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.gateway", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10.0, help="per latency run")
+    parser.add_argument("--rate", type=float, default=200.0, help="requests per second")
+    parser.add_argument("--litellm", action="store_true", help="add LiteLLM's proxy")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    args = parser.parse_args(argv)
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks._server"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert server.stdout is not None
+    port = int(server.stdout.readline())
+    upstream = f"http://127.0.0.1:{port}"
+    processes: list[subprocess.Popen[bytes]] = [server]
+    results: dict[str, Any] = {"rate": args.rate, "seconds": args.seconds}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            direct = Target("direct", port, f"/v1beta/models/{MODEL}:generateContent", {})
+            gateway, gw = start_gateway(upstream, workdir, policy=False)
+            processes.append(gateway)
+            governed, gw_policy = start_gateway(upstream, workdir, policy=True)
+            processes.append(governed)
+            targets = [direct, gw, gw_policy]
+            if args.litellm:
+                started = start_litellm(upstream, workdir)
+                if isinstance(started, str):
+                    results["litellm_error"] = started
+                    print(f"LiteLLM proxy skipped: {started}", file=sys.stderr)
+                else:
+                    processes.append(started[0])
+                    targets.append(started[1])
+            load = _load()
+            lat = latency(targets, args.rate * len(targets), args.seconds)
+            base = lat["direct"]
+            rows = []
+            for target in targets:
+                row = lat[target.name]
+                row["added_p50_ms"] = row["p50_ms"] - base["p50_ms"]
+                row["added_p99_ms"] = row["p99_ms"] - base["p99_ms"]
+                row["throughput_rps"] = throughput(target, min(args.seconds, 5.0))
+                rows.append((target.name, row))
+            results["rows"] = dict(rows)
+            results["load_before"] = load
+    finally:
+        for process in reversed(processes):
+            if process is server and server.stdin is not None:
+                server.stdin.close()
+            else:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    _print(results)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0
+
+
+def _load() -> float:
+    return os.getloadavg()[0]
+
+
+def _print(results: dict[str, Any]) -> None:
+    rate = results["rate"]
+    print(
+        f"\ngateway benchmark: {rate:g} req/s per target, open loop, loopback, "
+        f"load before {results.get('load_before', 0):.2f}"
+    )
+    header = (
+        f"{'target':<22}{'p50 ms':>9}{'p99 ms':>9}{'added p50':>11}{'added p99':>11}"
+        f"{'CPU us/req':>12}{'req/s (8 conns)':>17}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, row in results.get("rows", {}).items():
+        print(
+            f"{name:<22}{row['p50_ms']:>9.3f}{row['p99_ms']:>9.3f}{row['added_p50_ms']:>11.3f}"
+            f"{row['added_p99_ms']:>11.3f}{row['cpu_us_per_req']:>12.0f}"
+            f"{row['throughput_rps']:>17.0f}"
+        )
+    print("targets: added p50 <= 0.5 ms, added p99 <= 2 ms at 200 req/s")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
