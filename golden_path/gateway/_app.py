@@ -14,11 +14,14 @@ added to every call an app makes.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx2
 
@@ -140,6 +143,12 @@ class Gateway:
             if config.oidc_issuer
             else None
         )
+        # Signs the upload URLs handed to apps; replicas behind one load balancer share it.
+        self._upload_key = (
+            config.upload_signing_key.get_secret_value().encode()
+            if config.upload_signing_key is not None
+            else os.urandom(32)
+        )
         self.mtls = MTLSIdentities(config.mtls_subjects) if config.tls_client_ca else None
         self.metrics = Metrics() if config.metrics else None
         self.ready = False
@@ -200,20 +209,8 @@ class Gateway:
     # ---------------------------------------------------------------------------- identity
 
     def authenticate(self, scope: Scope) -> Caller:
-        """The calling app, from its key, OIDC token or client certificate."""
-        headers = scope["headers"]
-        key = bearer = None
-        for name, value in headers:
-            if name == b"x-goog-api-key":
-                key = value.decode("latin-1")
-            elif name == b"authorization":
-                scheme, _, token = value.decode("latin-1").partition(" ")
-                if scheme.lower() in ("bearer", "token"):
-                    bearer = token.strip()
-        if key is None and bearer is None and scope.get("query_string"):
-            query = dict(parse_qsl(scope["query_string"].decode("latin-1")))
-            key = query.get("key")
-        peer = scope.get("extensions", {}).get("tls", {}).get("client_cert")
+        """The calling app, from its key, OIDC token, client certificate or upload URL."""
+        key, bearer = _credentials(scope)
         for token in (key, bearer):
             if not token:
                 continue
@@ -223,10 +220,15 @@ class Gateway:
                     return caller
             if self.oidc is not None and token.count(".") == 2:
                 return self.oidc.verify(token)
+        peer = scope.get("extensions", {}).get("tls", {}).get("client_cert")
         if peer and self.mtls is not None:
             return self.mtls.identify(peer)
         if key or bearer:
             raise Unauthenticated("the app key is not valid (unknown, revoked or expired)")
+        if b"gp_sig=" in scope.get("query_string", b""):
+            caller = self._upload_caller(scope["query_string"].decode("latin-1"))
+            if caller is not None:
+                return caller
         raise Unauthenticated(
             "no app credential: send the key the platform issued as x-goog-api-key "
             "(or Authorization: Bearer), an OIDC token, or a client certificate"
@@ -322,7 +324,7 @@ class Gateway:
             lower = name.lower()
             if lower not in _DROPPED_BACK:
                 out.append(
-                    (lower, self._public_upload_url(scope, value))
+                    (lower, self._public_upload_url(scope, value, caller))
                     if lower == b"x-goog-upload-url"
                     else (lower, value)
                 )
@@ -356,8 +358,8 @@ class Gateway:
                 reason="BODY_TOO_LARGE",
             )
         query = scope.get("query_string") or b""
-        if query and b"key=" in query:
-            query = _without_key(query)
+        if query and (b"key=" in query or b"gp_" in query):
+            query = _without_credentials(query)
         url = self.upstream.endpoint + where.path + ("?" + query.decode("latin-1") if query else "")
         headers = [(k, v) for k, v in scope["headers"] if k not in _DROPPED]
         request = httpx2.Request(
@@ -384,17 +386,44 @@ class Gateway:
             # Closing an unfinished stream records it as cancelled in the audit trail.
             await response.aclose()
 
-    def _public_upload_url(self, scope: Scope, value: bytes) -> bytes:
-        # The upstream's resumable-upload URL carries the upload's id; the app must send its
-        # chunks back through the gateway, so only scheme and host change. No state is kept:
-        # any replica can take any chunk.
+    def _public_upload_url(self, scope: Scope, value: bytes, caller: Caller) -> bytes:
+        # The upstream's resumable-upload URL names the upload session; the app must send its
+        # chunks back through the gateway, so the host changes. Chunks carry no credential (the
+        # URL is one, in Google's protocol), so the URL also carries the app it belongs to,
+        # signed: any replica can take any chunk, and no other app can use it. Nothing is kept.
         parts = urlsplit(value.decode("latin-1"))
         base = self.config.public_url
         if not base:
             host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
             base = f"{scope.get('scheme', 'http')}://{host}"
-        rest = parts.path + (f"?{parts.query}" if parts.query else "")
-        return (base.rstrip("/") + rest).encode("latin-1")
+        query = parts.query
+        signed = urlencode(
+            {
+                "gp_app": caller.app,
+                "gp_team": caller.team or "",
+                "gp_sig": self._sign(query, caller),
+            }
+        )
+        query = f"{query}&{signed}" if query else signed
+        return f"{base.rstrip('/')}{parts.path}?{query}".encode("latin-1")
+
+    def _sign(self, upstream_query: str, caller: Caller) -> str:
+        message = f"{upstream_query}\0{caller.app}\0{caller.team or ''}".encode()
+        return hmac.new(self._upload_key, message, hashlib.sha256).hexdigest()[:32]
+
+    def _upload_caller(self, query: str) -> Caller | None:
+        """The app a signed upload URL belongs to (see _public_upload_url), else None."""
+        pairs = parse_qsl(query, keep_blank_values=True)
+        signed = {k: v for k, v in pairs if k.startswith("gp_")}
+        if "gp_sig" not in signed:
+            return None
+        upstream_query = urlencode([(k, v) for k, v in pairs if not k.startswith("gp_")])
+        caller = Caller(signed.get("gp_app", ""), signed.get("gp_team") or None, "upload", "")
+        if not caller.app or not hmac.compare_digest(
+            self._sign(upstream_query, caller), signed["gp_sig"]
+        ):
+            raise Unauthenticated("the upload URL's signature does not verify")
+        return caller
 
 
 class _Credentials(httpx2.AsyncBaseTransport):
@@ -445,6 +474,21 @@ class _ClientGone(Exception):
     """The app disconnected before its request body arrived."""
 
 
+def _credentials(scope: Scope) -> tuple[str | None, str | None]:
+    """The app's key and bearer token, wherever its SDK put them (header or ``?key=``)."""
+    key = bearer = None
+    for name, value in scope["headers"]:
+        if name == b"x-goog-api-key":
+            key = value.decode("latin-1")
+        elif name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() in ("bearer", "token"):
+                bearer = token.strip()
+    if key is None and bearer is None and b"key=" in scope.get("query_string", b""):
+        key = dict(parse_qsl(scope["query_string"].decode("latin-1"))).get("key")
+    return key, bearer
+
+
 def _upstream_failed(exc: httpx2.HTTPError) -> ErrorResponse:
     if isinstance(exc, httpx2.TimeoutException):
         return error_response(
@@ -468,11 +512,12 @@ def _request_id(exc: BaseException) -> str | None:
     return None
 
 
-def _without_key(query: bytes) -> bytes:
-    from urllib.parse import urlencode
-
+def _without_credentials(query: bytes) -> bytes:
+    """The query minus the app's ``key`` and the gateway's own upload signature."""
     pairs = [
-        (k, v) for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if k != "key"
+        (k, v)
+        for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+        if k != "key" and not k.startswith("gp_")
     ]
     return urlencode(pairs).encode("latin-1")
 

@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from golden_path.exceptions import ConfigError, ConfigProblem
 
@@ -47,6 +47,10 @@ class GatewayConfig(BaseModel):
     )
     public_url: str | None = Field(
         default=None, description="URL apps reach the gateway at (upload URLs); else Host"
+    )
+    upload_signing_key: SecretStr | None = Field(
+        default=None,
+        description="secret shared by replicas to sign upload URLs (random per process if unset)",
     )
     max_body_bytes: int = Field(default=64 * 2**20, gt=0, description="largest request body")
     graceful_timeout_s: float = Field(default=30.0, gt=0, description="drain time on SIGTERM")

@@ -94,7 +94,7 @@ class _DrainingServer:
         self._base_exit(server, sig, frame)
         # uvicorn re-raises the signal once stopped, so the process would die of it; a gateway
         # that drained cleanly exits 0, which is what supervisors and Kubernetes count as clean.
-        server._captured_signals.clear()  # noqa: SLF001
+        server._captured_signals.clear()
 
 
 def _http_protocol() -> Any:

@@ -88,3 +88,13 @@ def test_refused_key(node_sdk: Path, gw: Any) -> None:
     result = node(node_sdk, gw.url, "gpk_wrong", "generate")
     assert result["status"] == 401
     assert "UNAUTHENTICATED" in result["error"] or "not valid" in result["error"]
+
+
+def test_files_upload(node_sdk: Path, gw: Any, audit: Any, tmp_path: Path) -> None:
+    """files.upload from Node: the resumable protocol through the gateway, as the app."""
+    path = tmp_path / "from-node.txt"
+    path.write_text("twelve bytes")
+    result = node(node_sdk, gw.url, gw.key, "upload", str(path))
+    assert result.get("name", "").startswith("files/"), result
+    assert result["sizeBytes"] == "12"
+    assert {e.app for e in audit.events} == {"checkout"}

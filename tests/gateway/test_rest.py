@@ -179,3 +179,33 @@ def test_sse_is_passed_through_without_buffering(start_gateway: Any, audit: Any)
         upstream.close()
     event = audit.only()
     assert (event.outcome, event.stream, event.total_tokens) == ("ok", True, 3)
+
+
+def test_upload_url_is_bound_to_the_app_that_started_it(gw: Any, emulator: Any) -> None:
+    """The upload URL the gateway hands out points at the gateway and carries its app, signed:
+    chunks need no key, but the same URL claiming another app is refused."""
+    start = httpx2.post(
+        f"{gw.url}/upload/v1beta/files",
+        json={"file": {"displayName": "x"}},
+        headers={
+            "x-goog-api-key": gw.key,
+            "x-goog-upload-protocol": "resumable",
+            "x-goog-upload-command": "start",
+            "x-goog-upload-header-content-length": "3",
+            "x-goog-upload-header-content-type": "text/plain",
+        },
+    )
+    assert start.status_code == 200, start.text
+    url = start.headers["x-goog-upload-url"]
+    assert url.startswith(gw.url + "/upload/")
+    assert emulator.url not in url
+    forged = url.replace("gp_app=checkout", "gp_app=search")
+    chunk = {"x-goog-upload-command": "upload, finalize", "x-goog-upload-offset": "0"}
+    refused = httpx2.post(forged, content=b"abc", headers=chunk)
+    assert refused.status_code == 401
+    done = httpx2.post(url, content=b"abc", headers=chunk)
+    assert done.status_code == 200, done.text
+    assert done.headers["x-goog-upload-status"] == "final"
+    assert done.json()["file"]["sizeBytes"] == "3"
+    last = emulator.requests[-1]
+    assert "gp_" not in str(last.query)
