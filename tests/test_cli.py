@@ -101,6 +101,28 @@ def test_doctor_fails_on_an_unreachable_endpoint(studio: dict[str, str]) -> None
     _no_leak(result, SECRET)
 
 
+def test_doctor_checks_the_audit_sinks(studio: dict[str, str], tmp_path: Any) -> None:
+    """doctor builds the audit sinks as a client would: an unwritable audit file is a FAIL line
+    naming it; a writable one is ok, and audit_required is said."""
+    bad = tmp_path / "missing" / "audit.jsonl"
+    result = run("doctor", "--offline", env=studio | {"GOLDEN_PATH_AUDIT_SINK": f"file:{bad}"})
+    assert result.returncode == 1
+    line = next(x for x in result.stdout.splitlines() if x.startswith("FAIL  audit"))
+    assert str(bad) in line
+    good = tmp_path / "audit.jsonl"
+    result = run(
+        "doctor",
+        "--offline",
+        env=studio
+        | {"GOLDEN_PATH_AUDIT_SINK": f"file:{good}", "GOLDEN_PATH_AUDIT_REQUIRED": "true"},
+    )
+    line = next(
+        x for x in result.stdout.splitlines() if x.startswith(("ok    audit", "FAIL  audit"))
+    )
+    assert line.startswith("ok    audit"), result.stdout
+    assert "no audit, no call" in line
+
+
 def test_doctor_reports_invalid_config_and_skips_the_rest() -> None:
     """With no backend, doctor fails the config check and skips what depends on it."""
     result = run("doctor", "--offline")

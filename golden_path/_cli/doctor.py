@@ -102,6 +102,12 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the checks read bes
         names = ", ".join(chain.names) or "none"
         return f"{len(chain.policies)} loaded ({names})"
 
+    def audit() -> str:
+        from golden_path.audit._sinks import describe_sinks
+
+        resolved: ResolvedSettings = state["resolved"]
+        return describe_sinks(resolved.settings)
+
     def credentials() -> str:
         from golden_path._factory import runtime_for
 
@@ -139,13 +145,14 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the checks read bes
         checks.warn("user", user)
     if ok:
         checks.run("policies", policies)
+        checks.run("audit", audit)
         creds_ok = checks.run("credentials", credentials)
         if args.offline:
             checks.skip("endpoint", "--offline")
         elif creds_ok:
             checks.run("endpoint", endpoint)
     else:
-        for name in ("policies", "credentials", "endpoint"):
+        for name in ("policies", "audit", "credentials", "endpoint"):
             checks.skip(name, "configuration is invalid")
     return 1 if checks.failed else 0
 

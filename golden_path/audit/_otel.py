@@ -11,6 +11,8 @@ See https://opentelemetry.io/docs/specs/semconv/gen-ai/ for the attribute names.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -78,6 +80,44 @@ def provider_name(backend: str) -> str:
     return "gcp.vertex_ai" if backend == "vertex" else "gcp.gemini"
 
 
+# Where the OpenTelemetry SDK reports export failures: its batch processors catch exporter
+# exceptions and log them, so a collector that is down would otherwise lose spans in silence.
+_EXPORT_LOGGERS = (
+    "opentelemetry.sdk._shared_internal",
+    "opentelemetry.sdk.trace.export",
+    "opentelemetry.sdk.metrics._internal.export",
+    "opentelemetry.sdk._logs._internal.export",
+    "opentelemetry.exporter",
+)
+
+
+class _ExportFailures(logging.Handler):
+    """Counts the export errors the OpenTelemetry SDK logs, process-wide."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.count = 0
+        self._count_lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self._count_lock:
+            self.count += 1
+
+
+_failures: _ExportFailures | None = None
+_install_lock = threading.Lock()
+
+
+def _export_failures() -> _ExportFailures:
+    global _failures  # noqa: PLW0603 - one counter per process, like the SDK's own providers
+    with _install_lock:
+        if _failures is None:
+            _failures = _ExportFailures()
+            for name in _EXPORT_LOGGERS:
+                logging.getLogger(name).addHandler(_failures)
+        return _failures
+
+
 def _start_ns(event: AuditEvent) -> int:
     started = dt.datetime.fromisoformat(event.timestamp)
     return int(started.timestamp() * 1_000_000) * 1000
@@ -94,6 +134,8 @@ class OTelSink:
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
+        self._tracer_provider = tracer_provider
+        self._failures = _export_failures()
         self._tracer = trace.get_tracer("golden_path", VERSION, tracer_provider=tracer_provider)
         meter = metrics.get_meter("golden_path", VERSION, meter_provider=meter_provider)
         self._duration = meter.create_histogram(
@@ -169,6 +211,33 @@ class OTelSink:
             self._tokens.record(event.prompt_tokens, {**common, "gen_ai.token.type": "input"})
         if event.output_tokens is not None:
             self._tokens.record(event.output_tokens, {**common, "gen_ai.token.type": "output"})
+
+    @property
+    def exporter_failures(self) -> int:
+        """Export errors the OpenTelemetry SDK reported in this process.
+
+        Spans or metrics lost on their way to the collector.
+        """
+        return self._failures.count
+
+    def ready(self) -> str | None:
+        """None when spans have somewhere to go and no export has failed since the last check.
+
+        ``audit_required`` and ``golden-path doctor`` ask this.
+        """
+        provider = self._tracer_provider or trace.get_tracer_provider()
+        if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+            return (
+                "no OpenTelemetry TracerProvider is set up in this process, so spans go "
+                "nowhere; run under opentelemetry-instrument or set one up before the first call"
+            )
+        flush = getattr(provider, "force_flush", None)
+        before = self._failures.count
+        if callable(flush):
+            flush(5000)
+        if self._failures.count > before:
+            return f"the span exporter failed ({self._failures.count} export errors so far)"
+        return None
 
     def __repr__(self) -> str:
         return "OTelSink()"

@@ -29,6 +29,7 @@ __all__ = [
     "FileSink",
     "JsonLinesSink",
     "LoggingSink",
+    "describe_sinks",
     "render_json",
     "sink_from_setting",
 ]
@@ -419,3 +420,30 @@ class Auditor:
 
     def __repr__(self) -> str:
         return f"Auditor(sinks={list(self.sinks)!r}, failures={self.failures})"
+
+
+def describe_sinks(settings: Any) -> str:
+    """What ``golden-path doctor`` says of the configured sinks; raises when one cannot write.
+
+    Builds them as a client would, asks each that can tell whether it is ready (a file that
+    cannot be opened, an OTel sink with no provider or a failing exporter).
+    """
+    key = settings.audit_chain_key
+    sinks = sink_from_setting(
+        settings.audit_sink,
+        fsync=settings.audit_fsync,
+        chain_key=key.get_secret_value().encode() if key is not None else None,
+    )
+    if not sinks:
+        if settings.audit_required:
+            raise AuditSinkError(
+                "audit_required is on but audit_sink is none: every call is denied"
+            )
+        return "none (no audit events are written)"
+    broken = Auditor(sinks).ready()
+    if broken is not None:
+        name, reason = broken
+        raise AuditSinkError(f"{name}: {reason}")
+    names = ", ".join(_name(sink) for sink in sinks)
+    mode = "; audit_required: no audit, no call" if settings.audit_required else ""
+    return f"{names} ready{mode}"

@@ -112,7 +112,17 @@ def test_summary_table(trail: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "50",
         "100",
     ]
-    assert rows[("chat", "search", "gemini-2.5-pro")] == ["1", "1", "0", "0", "0", "0", "0.0000", "-", "-"]
+    assert rows[("chat", "search", "gemini-2.5-pro")] == [
+        "1",
+        "1",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0.0000",
+        "-",
+        "-",
+    ]
     assert rows[("batch", "data", "gemini-2.5-flash")] == [
         "2",
         "0",

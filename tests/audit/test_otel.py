@@ -266,3 +266,37 @@ except golden_path.ConfigError as exc:
     assert result.returncode == 0, result.stderr
     assert "audit_sink" in result.stdout
     assert "pip install 'golden-path[otel]'" in result.stdout
+
+
+def test_exporter_failures_are_counted_and_make_the_sink_not_ready(emulator: Emulator) -> None:
+    """A collector that is down loses spans inside the SDK's processor; golden-path counts
+    the failures, and the sink reports itself not ready (doctor, audit_required)."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    class Down(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            raise ConnectionRefusedError("collector down")
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Down()))
+    sink = OTelSink(provider, MeterProvider())
+    before = sink.exporter_failures
+    client = golden_path.create_client(
+        backend="ai_studio", api_key="k", base_url=emulator.url, audit_sinks=[sink]
+    )
+    assert client.models.generate_content(model="gemini-2.5-flash", contents="hi").text
+    reason = sink.ready()
+    assert reason is not None
+    assert "exporter failed" in reason
+    assert sink.exporter_failures > before
+    provider.shutdown()
+
+
+def test_otel_sink_without_a_provider_is_not_ready() -> None:
+    """With no TracerProvider set up, spans go nowhere: the sink says so instead of pretending."""
+    from opentelemetry import trace
+
+    sink = OTelSink(trace.NoOpTracerProvider(), MeterProvider())
+    reason = sink.ready()
+    assert reason is not None
+    assert "no OpenTelemetry TracerProvider" in reason
