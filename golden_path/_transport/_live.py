@@ -6,7 +6,8 @@ on the instances of one client with a guarded async context manager: it builds a
 ``GenAIRequest`` for the setup (``api_method="live.connect"``, body = the model plus the
 LiveConnectConfig in its camelCase wire spelling), runs the chain (a deny raises
 PolicyViolation, nothing is connected), applies rewrites (an alias, a clamped token cap, added
-safety settings, redacted system instruction) and only then connects. One audit event per
+safety settings, redacted system instruction) and only then connects. Client messages after
+the setup pass the policies that inspect them (``_live_messages``). One audit event per
 session: written when it is denied, fails to connect, or closes.
 """
 
@@ -78,6 +79,7 @@ def _guarded(
         try:
             async with target(**kwargs) as session:
                 call.stream_started(101, _headers())
+                _guard_messages(session, call, pipeline)
                 yield session
         except BaseException as exc:
             call.failed(exc)
@@ -102,6 +104,24 @@ async def _authorized(api_client: Any, authorizer: Authorizer) -> Any:
         # The Gemini API reads the key from the client as well (ephemeral-token detection).
         session_client.api_key = headers["x-goog-api-key"]
     return session_client
+
+
+def _guard_messages(session: Any, call: Call, pipeline: Pipeline) -> None:
+    """Route the session's client messages through the policies that inspect them."""
+    from golden_path._transport._live_messages import GuardedSocket, message_policies
+
+    policies = message_policies(pipeline.chain.policies)
+    if not policies:
+        return
+    # Every send_* method of the SDK's AsyncSession writes to ``_ws``; without one, messages
+    # could not be inspected, and a session that cannot be inspected is not opened.
+    if not hasattr(session, "_ws"):
+        from golden_path.exceptions import PolicyViolation
+
+        raise PolicyViolation(
+            policies[0].name, "this google-genai's Live session cannot be inspected"
+        )
+    session._ws = GuardedSocket(session._ws, call, policies)
 
 
 def _headers() -> Any:

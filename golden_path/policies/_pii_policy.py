@@ -94,6 +94,8 @@ class PiiPolicy:
         self.scanner = Scanner(self.detect, engines)
         # The transport re-sends responses only when this policy may change them.
         self.rewrites_responses = responses == "redact" and self.mode == "enforce"
+        # Live client messages after the setup are scanned like requests.
+        self.inspects_live_messages = True
 
     @classmethod
     def configure(cls, section: Section) -> PiiPolicy | None:

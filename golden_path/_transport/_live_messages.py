@@ -1,0 +1,85 @@
+"""Live client messages after the setup: each one through the policies that inspect them.
+
+The SDK sends every client message of a session (``send_client_content``,
+``send_realtime_input``, ``send_tool_response``, ``send``) as one JSON text frame on the
+session's websocket. :class:`GuardedSocket` stands in for that websocket: a message is parsed
+into a ``GenAIRequest`` (``api_method="live.message"``, the session's id, model and identity)
+and given to the ``on_request`` of each policy with ``inspects_live_messages = True`` (today
+``[pii]``): a rewrite is what is sent, a deny raises PolicyViolation and nothing is sent. The
+decisions join the session's one audit event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from golden_path._model import GenAIRequest
+from golden_path.exceptions import PolicyViolation
+from golden_path.policies._types import Deny
+
+if TYPE_CHECKING:
+    from golden_path._transport._call import Call
+
+__all__ = ["GuardedSocket", "message_policies"]
+
+_MAX_DECISIONS = 64  # a long session records its first findings, not one per message forever
+
+
+def message_policies(policies: Sequence[Any]) -> list[Any]:
+    """The policies that inspect Live client messages."""
+    return [p for p in policies if getattr(p, "inspects_live_messages", False)]
+
+
+class GuardedSocket:
+    """The session's websocket, with each outgoing message inspected first."""
+
+    def __init__(self, inner: Any, call: Call, policies: Sequence[Any]) -> None:
+        self._inner = inner
+        self._call = call
+        self._policies = tuple(policies)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def send(self, message: Any, *args: Any, **kwargs: Any) -> None:
+        """Inspect one client message, then send it (or what the policies made of it)."""
+        if isinstance(message, (str, bytes)):
+            message = self._inspect(message)
+        await self._inner.send(message, *args, **kwargs)
+
+    def _inspect(self, message: str | bytes) -> str | bytes:
+        raw = message.encode("utf-8") if isinstance(message, str) else message
+        session = self._call.request
+        request = GenAIRequest(
+            request_id=session.request_id,
+            identity=session.identity,
+            method="WS",
+            url=session.url,
+            headers=session.headers,
+            raw=raw,
+            surface=session.surface,
+            api_method="live.message",
+            model=session.model,
+            stream=True,
+        )
+        try:
+            for policy in self._policies:
+                policy.on_request(request)
+        except Deny as deny:
+            name = getattr(policy, "name", type(policy).__name__)
+            self._note(request, name, deny.reason)
+            raise PolicyViolation(name, deny.reason, request_id=session.request_id) from None
+        self._note(request)
+        if not request.modified:
+            return message
+        out = request.serialize()
+        return out.decode("utf-8") if isinstance(message, str) else out
+
+    def _note(self, request: GenAIRequest, denied_by: str = "", reason: str = "") -> None:
+        decisions = self._call.request.decisions
+        if denied_by:
+            request.record(denied_by, "deny", f"live message: {reason}")
+        for decision in request.decisions:
+            if len(decisions) < _MAX_DECISIONS:
+                decisions.append(decision)
