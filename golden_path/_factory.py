@@ -24,7 +24,7 @@ from golden_path._settings import (
     check,
     load_settings,
 )
-from golden_path._version import PINNED_SDK_VERSION, VERSION
+from golden_path._version import VERSION
 from golden_path.exceptions import ConfigError, VersionDriftError
 
 if TYPE_CHECKING:
@@ -322,21 +322,33 @@ def runtime_for(resolved: ResolvedSettings) -> tuple[Auth, str, str]:
 
 
 def _check_sdk_version(settings: Settings) -> None:
-    global _drift_warned  # noqa: PLW0603 - warn once per process, not once per client
-    from google.genai import version as sdk_version
+    """Refuse or warn about an SDK golden-path was not checked against.
 
-    installed = sdk_version.__version__
-    if installed == PINNED_SDK_VERSION:
+    ``version_drift = "warn"`` (the default): any release inside the supported range is fine,
+    one outside it warns once per process. ``"error"`` (the base image): only the locked release
+    builds a client, since that is the one the image was tested with.
+    """
+    global _drift_warned  # noqa: PLW0603 - warn once per process, not once per client
+    from golden_path._versions import sdk_placement
+
+    placement = sdk_placement()
+    if placement.on_pin or (placement.in_range and settings.version_drift == "warn"):
         return
-    message = (
-        f"google-genai {installed} is installed but golden-path {VERSION} is pinned to "
-        f"{PINNED_SDK_VERSION}; run `golden-path versions --check`"
-    )
     if settings.version_drift == "error":
-        raise VersionDriftError(message)
+        raise VersionDriftError(
+            f"google-genai {placement.installed} is installed but golden-path {VERSION} is "
+            f"locked to {placement.pinned} and version_drift is 'error'; "
+            "run `golden-path versions --check`"
+        )
     if not _drift_warned:
         _drift_warned = True
-        warnings.warn(message, RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"google-genai {placement.installed} is installed but golden-path {VERSION} "
+            f"supports {placement.supported}; run `golden-path upgrade-check "
+            f"{placement.installed}`",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _build(

@@ -41,12 +41,15 @@ __all__ = [
     "FileProblem",
     "Lock",
     "Pin",
+    "SdkPlacement",
     "compare",
     "doctor_check",
     "find_lock",
     "installed_distributions",
     "normalize",
     "read_lock",
+    "release",
+    "sdk_placement",
     "verify_files",
 ]
 
@@ -335,3 +338,76 @@ def verify_files(path: list[str] | None = None) -> tuple[int, list[FileProblem]]
                 if file.endswith(_CODE_SUFFIXES) and full not in recorded:
                     problems.append(FileProblem(full, "unrecorded", None))
     return verified, sorted(problems, key=lambda p: (str(p.path), p.status))
+
+
+# ------------------------------------------------------------------ the SDK against the range
+
+_RELEASE_RE = re.compile(r"^\s*v?(?P<release>\d+(?:\.\d+)*)(?P<rest>.*)$")
+
+
+def release(version: str) -> tuple[int, ...]:
+    """``"3.6.1"`` -> ``(3, 6, 1)``; a pre-release (``3.7.0rc1``) sorts just below its release.
+
+    Enough of PEP 440 for google-genai's own version numbers, without importing packaging at
+    run time. Trailing zeros are dropped so ``3.7`` equals ``3.7.0``.
+    """
+    match = _RELEASE_RE.match(version)
+    if match is None:
+        raise ValueError(f"{version!r} is not a version number like 3.6.1")
+    parts = [int(p) for p in match["release"].split(".")]
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()
+    rest = match["rest"].strip().lstrip(".-_").lower()
+    if rest and not rest.startswith(("post", "+")):
+        # 3.7.0rc1 < 3.7.0: step the last component back and append a huge one.
+        parts[-1] -= 1
+        parts.append(1 << 30)
+    return tuple(parts)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SdkPlacement:
+    """Where an installed google-genai sits: inside the supported range, on the pin, or not."""
+
+    installed: str
+    pinned: str
+    supported: str
+    minimum: str
+    below: str
+
+    @property
+    def in_range(self) -> bool:
+        """Whether golden-path supports this release (pyproject's Requires-Dist)."""
+        return release(self.minimum) <= release(self.installed) < release(self.below)
+
+    @property
+    def on_pin(self) -> bool:
+        """Whether this is the release the base image locks."""
+        return release(self.installed) == release(self.pinned)
+
+    @property
+    def status(self) -> Literal["pinned", "supported", "unsupported"]:
+        """``pinned``, ``supported`` (in range, not the pin) or ``unsupported``."""
+        if self.on_pin:
+            return "pinned"
+        return "supported" if self.in_range else "unsupported"
+
+    def __str__(self) -> str:
+        where = {
+            "pinned": "the release the base image locks",
+            "supported": f"supported, not the locked {self.pinned}",
+            "unsupported": f"UNSUPPORTED: outside {self.supported}; run "
+            f"`golden-path upgrade-check {self.installed}` before relying on it",
+        }[self.status]
+        return f"google-genai {self.installed}: {where} (supported {self.supported})"
+
+
+def sdk_placement(installed: str | None = None) -> SdkPlacement:
+    """The placement of ``installed`` (default: the google-genai Python would import)."""
+    from golden_path._version import PINNED_SDK_VERSION, SDK_BELOW, SDK_MINIMUM, SDK_RANGE
+
+    if installed is None:
+        from google.genai import version as sdk_version
+
+        installed = sdk_version.__version__
+    return SdkPlacement(installed, PINNED_SDK_VERSION, SDK_RANGE, SDK_MINIMUM, SDK_BELOW)

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from golden_path import _versions
-from golden_path._version import PINNED_SDK_VERSION
+from golden_path._version import PINNED_SDK_VERSION, SDK_RANGE
 
 REPO = Path(__file__).resolve().parent.parent
 LOCK = REPO / "base-image" / "requirements.lock"
@@ -65,12 +66,13 @@ def test_every_image_requirement_is_satisfied_by_a_pin(
     assert not unsatisfied, "run base-image/lock: " + "; ".join(unsatisfied)
 
 
-def test_sdk_pinned_identically_everywhere(
+def test_sdk_range_and_pin_agree_everywhere(
     lock: _versions.Lock, project: dict[str, object]
 ) -> None:
-    """pyproject, golden_path._version.PINNED_SDK_VERSION and the lock name one google-genai."""
+    """pyproject states golden_path._version's range, which holds the pin the lock names."""
     sdk = next(r for r in _image_requirements(project) if r.name == "google-genai")
-    assert str(sdk.specifier) == f"=={PINNED_SDK_VERSION}"
+    assert sdk.specifier == SpecifierSet(SDK_RANGE)
+    assert sdk.specifier.contains(PINNED_SDK_VERSION)
     assert lock.pins["google-genai"].version == PINNED_SDK_VERSION
 
 

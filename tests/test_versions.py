@@ -12,7 +12,7 @@ import pytest
 
 import golden_path
 from golden_path import _factory, _versions
-from golden_path._version import PINNED_SDK_VERSION
+from golden_path._version import PINNED_SDK_VERSION, SDK_RANGE
 from golden_path.cli import main
 from golden_path.exceptions import VersionDriftError
 
@@ -226,24 +226,43 @@ def test_doctor_check_ignores_extras_but_not_changed_pins(
 # --------------------------------------------------------------------------- the SDK pin at runtime
 
 
-@pytest.fixture(name="pinned_elsewhere")
-def _pinned_elsewhere(monkeypatch: pytest.MonkeyPatch) -> str:
-    """golden-path as if released pinned to another google-genai than the real one installed."""
-    monkeypatch.setattr(_factory, "PINNED_SDK_VERSION", "3.3.0")
-    monkeypatch.setattr(_factory, "_drift_warned", False)
-    return "3.3.0"
-
-
-def test_client_creation_warns_once_when_the_sdk_is_off_its_pin(
-    pinned_elsewhere: str, make_client: Callable[..., Any]
-) -> None:
-    """The first client built with another google-genai installed warns; later ones stay quiet."""
+def _installed_sdk() -> str:
     from google.genai import version
 
+    return str(version.__version__)
+
+
+@pytest.fixture(name="pinned_elsewhere")
+def _pinned_elsewhere(monkeypatch: pytest.MonkeyPatch) -> str:
+    """golden-path as if released locking another google-genai than the one installed."""
+    from golden_path import _version
+
+    monkeypatch.setattr(_version, "PINNED_SDK_VERSION", "1.0.0")
+    monkeypatch.setattr(_factory, "_drift_warned", False)
+    return "1.0.0"
+
+
+@pytest.fixture(name="unsupported")
+def _unsupported(monkeypatch: pytest.MonkeyPatch, pinned_elsewhere: str) -> str:
+    """golden-path as if its supported range stopped just below the installed google-genai."""
+    from golden_path import _version
+
+    installed = _installed_sdk()
+    monkeypatch.setattr(_version, "SDK_MINIMUM", "1.0.0")
+    monkeypatch.setattr(_version, "SDK_BELOW", installed)
+    monkeypatch.setattr(_version, "SDK_RANGE", f">=1.0.0,<{installed}")
+    return f">=1.0.0,<{installed}"
+
+
+def test_client_creation_warns_once_when_the_sdk_is_outside_the_range(
+    unsupported: str, make_client: Callable[..., Any]
+) -> None:
+    """The first client built on an unsupported google-genai warns; later ones stay quiet."""
+    installed = _installed_sdk()
     expected = (
-        f"google-genai {version.__version__} is installed but golden-path "
-        f"{golden_path.__version__} is pinned to {pinned_elsewhere}; "
-        "run `golden-path versions --check`"
+        f"google-genai {installed} is installed but golden-path "
+        f"{golden_path.__version__} supports {unsupported}; "
+        f"run `golden-path upgrade-check {installed}`"
     )
     with pytest.warns(RuntimeWarning) as record:
         client = make_client()
@@ -254,16 +273,31 @@ def test_client_creation_warns_once_when_the_sdk_is_off_its_pin(
         make_client()
 
 
+def test_a_supported_sdk_off_the_pin_builds_quietly(
+    pinned_elsewhere: str, make_client: Callable[..., Any]
+) -> None:
+    """Inside the supported range, a release other than the locked one is no warning by default."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        client = make_client()
+    assert client.models.generate_content(model="gemini-2.5-flash", contents="hi").text
+
+
 def test_version_drift_error_refuses_to_build_a_client(
     pinned_elsewhere: str, make_client: Callable[..., Any]
 ) -> None:
     """With version_drift = "error" (the base image's setting) no client is built off the pin."""
-    with pytest.raises(VersionDriftError, match=f"pinned to {pinned_elsewhere}"):
+    with pytest.raises(VersionDriftError, match=f"locked to {pinned_elsewhere}"):
         make_client(version_drift="error")
 
 
-def test_sdk_on_its_pin_builds_without_warning(make_client: Callable[..., Any]) -> None:
+def test_sdk_on_its_pin_builds_without_warning(
+    monkeypatch: pytest.MonkeyPatch, make_client: Callable[..., Any]
+) -> None:
     """The installed google-genai is the pinned one: no warning, even with version_drift=error."""
+    from golden_path import _version
+
+    monkeypatch.setattr(_version, "PINNED_SDK_VERSION", _installed_sdk())
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         make_client(version_drift="error")
@@ -354,3 +388,39 @@ def test_a_deleted_file_and_a_dropped_in_pth_are_caught(site: Path, tmp_path: Pa
         ("unrecorded", "zz-inject.pth", None),
     ]
     assert "remove it, or install it as a package" in str(problems[1])
+
+
+@pytest.mark.parametrize(
+    ("version", "status"),
+    [
+        ("2.17.0", "unsupported"),
+        ("2.18.0", "supported"),
+        ("3.6.1", "supported"),
+        ("3.7.0rc1", "supported"),
+        ("3.7.0", "unsupported"),
+        ("4.0.0", "unsupported"),
+    ],
+)
+def test_sdk_placement_against_the_range(
+    monkeypatch: pytest.MonkeyPatch, version: str, status: str
+) -> None:
+    """The range is >=2.18.0,<3.7 and a pre-release of 3.7 counts as below 3.7."""
+    from golden_path import _version
+
+    monkeypatch.setattr(_version, "PINNED_SDK_VERSION", "3.4.0")
+    monkeypatch.setattr(_version, "SDK_MINIMUM", "2.18.0")
+    monkeypatch.setattr(_version, "SDK_BELOW", "3.7")
+    monkeypatch.setattr(_version, "SDK_RANGE", ">=2.18.0,<3.7")
+    assert _versions.sdk_placement(version).status == status
+    assert _versions.sdk_placement("3.4").status == "pinned"
+
+
+def test_versions_shows_where_the_installed_sdk_sits(
+    run_cli: Callable[..., tuple[int, str, str]],
+) -> None:
+    """`golden-path versions` names the installed google-genai, the range and the lock's pin."""
+    code, out, _ = run_cli()
+    assert code == 0
+    first = out.splitlines()[0]
+    assert first.startswith(f"sdk: google-genai {_installed_sdk()}: ")
+    assert f"supported {SDK_RANGE}" in first

@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         find_lock,
         installed_distributions,
         read_lock,
+        sdk_placement,
         verify_files,
     )
     from golden_path.exceptions import ConfigError, ConfigProblem
@@ -71,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     drift = [d for d in differences if not (args.allow_extra and d.status == "extra")]
     status = {d.name: d.status for d in differences}
     verified, files = verify_files() if args.check or args.json else (0, list[FileProblem]())
+    sdk = sdk_placement() if "google-genai" in installed else None
     if args.json:
         names = sorted(set(lock.pins) | set(installed))
         report = {
@@ -78,6 +80,14 @@ def run(args: argparse.Namespace) -> int:
             "lock_source": lock.source,
             "python": sys.executable,
             "clean": not drift and not files,
+            "sdk": None
+            if sdk is None
+            else {
+                "installed": sdk.installed,
+                "pinned": sdk.pinned,
+                "supported": sdk.supported,
+                "status": sdk.status,
+            },
             "packages": [
                 {
                     "name": name,
@@ -103,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
                 f"({lock.path}, from {lock.source}); {verified} files match their RECORD hashes"
             )
     else:
+        if sdk is not None:
+            print(f"sdk: {sdk}")
         print(f"lock: {lock.path} (from {lock.source})")
         names = sorted(set(lock.pins) | set(installed))
         width = max(len(name) for name in names)

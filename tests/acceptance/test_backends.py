@@ -12,6 +12,7 @@ from google.genai import errors, types
 
 import golden_path
 from golden_path.emulator import Emulator
+from tests import _sdk as sdk
 
 MODEL = "gemini-2.5-flash"
 VERTEX_PATH = "/v1beta1/projects/acme-prod/locations/europe-west4/publishers/google/models/"
@@ -241,7 +242,7 @@ def test_identification_headers_survive_per_request_override(
     )
     client.models.generate_content(model=MODEL, contents="override", config=override)
     plain, overridden = _model_calls(emulator)
-    assert plain.headers["x-goog-api-client"].startswith("google-genai-sdk/3.4.0 ")
+    assert plain.headers["x-goog-api-client"].startswith(f"google-genai-sdk/{sdk.VERSION} ")
     assert plain.headers["x-goog-api-client"].endswith(" acme-golden-path/1.4.0")
     assert "acme-golden-path/1.4.0 app/checkout team/payments" in plain.headers["user-agent"]
     for call in (plain, overridden):
@@ -378,6 +379,9 @@ def test_async_never_switches_to_aiohttp(make_client: Any, emulator: Emulator, a
     assert all("x-golden-path-request-id" in c.headers for c in _model_calls(emulator))
 
 
+@pytest.mark.skipif(
+    not sdk.at_least("3.0"), reason="google-genai 2.x imports httpx itself: it is always installed"
+)
 def test_http_client_variable_naming_a_missing_library_changes_nothing(
     emulator: Emulator, tmp_path: Path
 ) -> None:

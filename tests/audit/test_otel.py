@@ -189,7 +189,9 @@ def test_vertex_provider_and_other_operations(
         retry_attempts=1,
         audit_sinks=[telemetry.sink],
     )
-    client.models.embed_content(model="gemini-embedding-001", contents="hi")
+    # A gemini embedding model every supported SDK sends to :embedContent (before 3.4 the SDK
+    # sent gemini-embedding-001 to :predict on Vertex).
+    client.models.embed_content(model="gemini-embedding-2", contents="hi")
     client.models.count_tokens(model=MODEL, contents="hi")
     embed, count = telemetry.finished()
     assert (embed.attributes or {})["gen_ai.provider.name"] == "gcp.vertex_ai"

@@ -14,6 +14,7 @@ from google.genai import errors
 import golden_path
 from golden_path.emulator import Emulator
 from golden_path.policies import Deny
+from tests import _sdk as sdk
 from tests.conftest import AuditCapture
 
 MODEL = "gemini-2.5-flash"
@@ -61,7 +62,7 @@ def test_ok_event_is_complete(
     assert event.total_tokens == event.prompt_tokens + event.output_tokens
     assert event.latency_ms > 0
     assert event.ttft_ms is None
-    assert event.sdk_version == "3.4.0"
+    assert event.sdk_version == sdk.VERSION
     assert event.golden_path_version == golden_path.__version__
     assert event.server_address == "127.0.0.1"
     assert server_ids(emulator) == [event.request_id]

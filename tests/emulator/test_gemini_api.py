@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import typing
 
 import httpx2
 import pydantic
@@ -12,6 +13,7 @@ from google import genai
 from google.genai import errors, types
 
 from golden_path.emulator import Emulator
+from tests._sdk import GEMINI_API_VERSION, at_least
 
 from .conftest import MODEL, http_options
 
@@ -31,7 +33,7 @@ def test_generate_echoes_the_prompt(gemini: genai.Client, emu: Emulator) -> None
     assert response.candidates is not None
     assert response.candidates[0].finish_reason == types.FinishReason.STOP
     [request] = emu.api_requests()
-    assert request.path == f"/v1/models/{MODEL}:generateContent"
+    assert request.path == f"/{GEMINI_API_VERSION}/models/{MODEL}:generateContent"
     assert request.principal == "api_key:test-key"
     assert request.headers["x-goog-api-key"] == "test-key"
     assert request.body["contents"][0]["parts"][0]["text"] == "hello there"
@@ -163,6 +165,12 @@ def test_candidate_count(gemini: genai.Client) -> None:
 def get_weather(city: str) -> str:
     """Return the weather for a city."""
     return f"sunny in {city}"
+
+
+if not at_least("2.34"):
+    # Before 2.34 the SDK's automatic function calling cannot read string annotations (this
+    # module's `from __future__ import annotations`): apps on those releases need real ones.
+    get_weather.__annotations__ = typing.get_type_hints(get_weather)
 
 
 def test_automatic_function_calling(gemini: genai.Client, emu: Emulator) -> None:

@@ -21,6 +21,7 @@ from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 
 from golden_path.emulator import Emulator
+from tests._sdk import vertex_embed_action
 
 from .conftest import CLOUD_PLATFORM, MODEL, http_options
 
@@ -66,17 +67,18 @@ def test_async_vertex(vertex: genai.Client) -> None:
 
 
 @pytest.mark.parametrize(
-    ("model", "contents", "action"),
+    ("model", "contents"),
     [
-        ("gemini-embedding-001", "one", "embedContent"),
-        ("gemini-embedding-001", ["one", "two"], "batchEmbedContents"),
-        ("text-embedding-004", ["one", "two"], "predict"),
+        ("gemini-embedding-001", "one"),
+        ("gemini-embedding-001", ["one", "two"]),
+        ("text-embedding-004", ["one", "two"]),
     ],
 )
 def test_embeddings_each_vertex_method(
-    vertex: genai.Client, emu: Emulator, model: str, contents: Any, action: str
+    vertex: genai.Client, emu: Emulator, model: str, contents: Any
 ) -> None:
     """The SDK picks embedContent, batchEmbedContents or predict; each answers its own shape."""
+    action = vertex_embed_action(model, 1 if isinstance(contents, str) else len(contents))
     result = vertex.models.embed_content(
         model=model, contents=contents, config={"output_dimensionality": 32}
     )
