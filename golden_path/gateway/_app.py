@@ -234,6 +234,10 @@ class Gateway:
             "(or Authorization: Bearer), an OIDC token, or a client certificate"
         )
 
+    async def authorize(self, request: httpx2.Request) -> None:
+        """Put Google's credentials on ``request`` (Live websockets, which httpx does not send)."""
+        await self._authorizer.apply_async(request)
+
     def pipeline_for(self, caller: Caller) -> Pipeline:
         """The pipeline of one app: the shared chain and sinks, the app's identity."""
         return self.transport_for(caller).pipeline

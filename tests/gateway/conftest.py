@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import hashlib
 import json
+import os
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -193,3 +198,115 @@ class SlowSSE:
     def close(self) -> None:
         self.release.set()
         self.sock.close()
+
+
+def make_pki(tmp_path: Path) -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate CN=billing, OU=finance."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+
+    def write_key(name: str, key: Any) -> Path:
+        path = tmp_path / f"{name}.key"
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return path
+
+    def cert(subject: x509.Name, key: Any, issuer: Any, issuer_key: Any, **ext: Any) -> Any:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(hours=1))
+        )
+        if ext.get("ca"):
+            builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        if ext.get("ip"):
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                False,
+            )
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca = cert(ca_name, ca_key, ca_name, ca_key, ca=True)
+    out = {"ca": tmp_path / "ca.pem"}
+    out["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    for name, subject, ip in (
+        ("server", [x509.NameAttribute(NameOID.COMMON_NAME, "gateway")], True),
+        (
+            "client",
+            [
+                x509.NameAttribute(NameOID.COMMON_NAME, "billing"),
+                x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "finance"),
+            ],
+            False,
+        ),
+    ):
+        key = ec.generate_private_key(ec.SECP256R1())
+        out[f"{name}_key"] = write_key(name, key)
+        out[name] = tmp_path / f"{name}.pem"
+        out[name].write_bytes(
+            cert(x509.Name(subject), key, ca_name, ca_key, ip=ip).public_bytes(
+                serialization.Encoding.PEM
+            )
+        )
+    return out
+
+
+# ------------------------------------------------------------------ the JavaScript SDK
+
+HERE = Path(__file__).parent / "js"
+# Read at import, before the autouse fixture points HOME at a temporary directory: the install
+# is cached across runs.
+CACHE = Path(
+    os.environ.get("GOLDEN_PATH_TEST_CACHE")
+    or os.environ.get("XDG_CACHE_HOME")
+    or Path.home() / ".cache"
+)
+
+
+@pytest.fixture(name="node_sdk", scope="session")
+def _node_sdk() -> Path:
+    """A directory with node_modules/@google/genai installed from the committed lockfile."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("node and npm are needed for the JavaScript SDK tests")
+    lock = (HERE / "package-lock.json").read_bytes()
+    target = CACHE / "golden-path" / f"js-genai-{hashlib.sha256(lock).hexdigest()[:12]}"
+    if not (target / "node_modules" / "@google" / "genai" / "package.json").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        for name in ("package.json", "package-lock.json"):
+            shutil.copy(HERE / name, target / name)
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--silent"],
+            cwd=target,
+            check=True,
+            timeout=300,
+        )
+    shutil.copy(HERE / "client.mjs", target / "client.mjs")
+    return target
+
+
+def node(sdk: Path, url: str, key: str, action: str, arg: str | None = None) -> dict[str, Any]:
+    """Run one action of client.mjs; its last output line, parsed."""
+    args = ["node", str(sdk / "client.mjs"), url, key, action, *([arg] if arg else [])]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    lines = done.stdout.strip().splitlines()
+    assert lines, done.stderr
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result

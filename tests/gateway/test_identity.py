@@ -15,6 +15,7 @@ from golden_path.cli import main
 from golden_path.exceptions import ConfigError
 from golden_path.gateway import issue_key, load_gateway_config, revoke_key
 from golden_path.gateway._identity import KeyRing, OIDCVerifier, Unauthenticated, key_digest
+from tests.gateway.conftest import make_pki
 
 COUNT = "/v1beta/models/gemini-2.5-flash:countTokens"
 BODY = {"contents": [{"parts": [{"text": "a"}]}]}
@@ -219,74 +220,6 @@ def test_token_signed_by_another_key_is_refused(idp: Any, tmp_path: Path) -> Non
 # ------------------------------------------------------------------------------------ mTLS
 
 
-def _pki(tmp_path: Path) -> dict[str, Path]:
-    """A CA, a server certificate for 127.0.0.1 and a client certificate CN=billing, OU=finance."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = dt.datetime.now(dt.UTC)
-
-    def write_key(name: str, key: Any) -> Path:
-        path = tmp_path / f"{name}.key"
-        path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        return path
-
-    def cert(subject: x509.Name, key: Any, issuer: Any, issuer_key: Any, **ext: Any) -> Any:
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(issuer)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(hours=1))
-        )
-        if ext.get("ca"):
-            builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        if ext.get("ip"):
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                False,
-            )
-        return builder.sign(issuer_key, hashes.SHA256())
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
-    ca = cert(ca_name, ca_key, ca_name, ca_key, ca=True)
-    out = {"ca": tmp_path / "ca.pem"}
-    out["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    for name, subject, ip in (
-        ("server", [x509.NameAttribute(NameOID.COMMON_NAME, "gateway")], True),
-        (
-            "client",
-            [
-                x509.NameAttribute(NameOID.COMMON_NAME, "billing"),
-                x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "finance"),
-            ],
-            False,
-        ),
-    ):
-        key = ec.generate_private_key(ec.SECP256R1())
-        out[f"{name}_key"] = write_key(name, key)
-        out[name] = tmp_path / f"{name}.pem"
-        out[name].write_bytes(
-            cert(x509.Name(subject), key, ca_name, ca_key, ip=ip).public_bytes(
-                serialization.Encoding.PEM
-            )
-        )
-    return out
-
-
 def test_mtls_client_certificate_identifies_the_app(
     start_gateway: Any, tmp_path: Path, audit: Any
 ) -> None:
@@ -294,7 +227,7 @@ def test_mtls_client_certificate_identifies_the_app(
     without one (and without a key) the request is refused."""
     import ssl
 
-    pki = _pki(tmp_path)
+    pki = make_pki(tmp_path)
     running = start_gateway(
         tls_certfile=pki["server"], tls_keyfile=pki["server_key"], tls_client_ca=pki["ca"]
     )

@@ -6,56 +6,10 @@ package-lock.json), so a fresh clone needs only node and npm; after that the tes
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-HERE = Path(__file__).parent / "js"
-# Read at import, before the autouse fixture points HOME at a temporary directory: the install
-# is cached across runs.
-CACHE = Path(
-    os.environ.get("GOLDEN_PATH_TEST_CACHE")
-    or os.environ.get("XDG_CACHE_HOME")
-    or Path.home() / ".cache"
-)
-
-
-@pytest.fixture(name="node_sdk", scope="session")
-def _node_sdk() -> Path:
-    """A directory with node_modules/@google/genai installed from the committed lockfile."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("node and npm are needed for the JavaScript SDK tests")
-    lock = (HERE / "package-lock.json").read_bytes()
-    target = CACHE / "golden-path" / f"js-genai-{hashlib.sha256(lock).hexdigest()[:12]}"
-    if not (target / "node_modules" / "@google" / "genai" / "package.json").exists():
-        target.mkdir(parents=True, exist_ok=True)
-        for name in ("package.json", "package-lock.json"):
-            shutil.copy(HERE / name, target / name)
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--silent"],
-            cwd=target,
-            check=True,
-            timeout=300,
-        )
-    shutil.copy(HERE / "client.mjs", target / "client.mjs")
-    return target
-
-
-def node(sdk: Path, url: str, key: str, action: str, arg: str | None = None) -> dict[str, Any]:
-    """Run one action of client.mjs; its last output line, parsed."""
-    args = ["node", str(sdk / "client.mjs"), url, key, action, *([arg] if arg else [])]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
-    lines = done.stdout.strip().splitlines()
-    assert lines, done.stderr
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
+from tests.gateway.conftest import node
 
 
 def test_generate(node_sdk: Path, gw: Any, audit: Any, emulator: Any) -> None:

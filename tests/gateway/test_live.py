@@ -1,0 +1,118 @@
+"""Live API websockets through the gateway: the Python SDK over wss, the JS SDK over ws."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google import genai
+from google.genai import types
+
+from tests.gateway.conftest import make_pki, node
+
+MODEL = "gemini-2.5-flash"
+
+
+def _settled(audit: Any) -> Any:
+    """The session's one audit event; written when the gateway sees the socket close, which can
+    be a moment after the client returned."""
+    deadline = time.monotonic() + 10
+    while not audit.events and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return audit.only()
+
+
+async def _one_turn(client: genai.Client, text: str) -> list[Any]:
+    messages = []
+    config = types.LiveConnectConfig(response_modalities=[types.Modality.TEXT])
+    async with client.aio.live.connect(model=MODEL, config=config) as session:
+        await session.send_client_content(
+            turns=types.Content(role="user", parts=[types.Part(text=text)]), turn_complete=True
+        )
+        async for message in session.receive():
+            messages.append(message)
+            if message.server_content and message.server_content.turn_complete:
+                break
+    return messages
+
+
+@pytest.fixture(name="tls_gw")
+def _tls_gw(start_gateway: Any, tmp_path: Path) -> tuple[Any, ssl.SSLContext]:
+    """A gateway serving TLS (the Python SDK's Live API always uses wss://)."""
+    pki = make_pki(tmp_path)
+    running = start_gateway(tls_certfile=pki["server"], tls_keyfile=pki["server_key"])
+    return running, ssl.create_default_context(cafile=str(pki["ca"]))
+
+
+def _sdk(running: Any, context: ssl.SSLContext) -> genai.Client:
+    return genai.Client(
+        api_key=running.key,
+        vertexai=False,
+        http_options=types.HttpOptions(
+            base_url=running.url,
+            client_args={"verify": context},
+            async_client_args={"ssl": context},
+        ),
+    )
+
+
+def test_python_sdk_live_session(tls_gw: Any, audit: Any, emulator: Any) -> None:
+    """A Live session from google-genai runs end to end through the gateway, audited once as
+    the app, and upstream sees the gateway's credentials, not the app's key."""
+    running, context = tls_gw
+    messages = asyncio.run(_one_turn(_sdk(running, context), "hello live"))
+    text = "".join(
+        part.text or ""
+        for m in messages
+        if m.server_content and m.server_content.model_turn
+        for part in m.server_content.model_turn.parts or []
+    )
+    assert "hello live" in text
+    event = _settled(audit)
+    assert (event.app, event.method, event.model, event.outcome) == (
+        "checkout",
+        "live.connect",
+        MODEL,
+        "ok",
+    )
+    ws = [r for r in emulator.requests if r.path.startswith("/ws/")]
+    assert ws
+    assert running.key not in str(ws[-1].headers)
+
+
+def test_live_policy_denial_closes_before_connecting(
+    start_gateway: Any, tmp_path: Path, audit: Any, emulator: Any
+) -> None:
+    """A policy that refuses the setup closes the socket with 1008 and the reason; the
+    upstream Live API is never contacted."""
+    from golden_path.policies import Deny
+
+    class NoLive:
+        name = "no-live"
+
+        def on_request(self, request: Any) -> None:
+            if request.api_method == "live.connect":
+                raise Deny("Live sessions are not allowed for this app")
+
+    pki = make_pki(tmp_path)
+    running = start_gateway(
+        policies=[NoLive()], tls_certfile=pki["server"], tls_keyfile=pki["server_key"]
+    )
+    context = ssl.create_default_context(cafile=str(pki["ca"]))
+    with pytest.raises(Exception, match="not allowed") as caught:
+        asyncio.run(_one_turn(_sdk(running, context), "hello"))
+    assert "1008" in str(caught.value)
+    assert _settled(audit).outcome == "denied"
+    assert not [r for r in emulator.requests if r.path.startswith("/ws/")]
+
+
+def test_js_sdk_live_session(node_sdk: Path, gw: Any, audit: Any) -> None:
+    """A Live session from @google/genai in Node (ws://, key in the query) through the gateway."""
+    result = node(node_sdk, gw.url, gw.key, "live", MODEL)
+    assert "hello" in result.get("text", ""), result
+    event = _settled(audit)
+    assert (event.app, event.method, event.outcome) == ("checkout", "live.connect", "ok")
