@@ -434,8 +434,11 @@ def _build(
             # Explicit, so GOOGLE_GENAI_CLIENT_MODE=replay cannot swap in a replay client.
             debug_config=DebugConfig(client_mode=None, replays_directory=None, replay_id=None),
         )
-    # Live API websockets bypass httpx: the policy chain runs at connect time instead.
-    return guard_live(client, pipeline, authorizer)
+    # Live API websockets bypass httpx: the policy chain runs at connect time instead. What the
+    # SDK release has and golden-path cannot govern yet (golden_path/_surface.py) is refused.
+    from golden_path._surface import refuse_ungoverned
+
+    return refuse_ungoverned(guard_live(client, pipeline, authorizer))
 
 
 _env_lock = threading.Lock()
