@@ -1,4 +1,4 @@
-"""Every public SDK method is governed somehow; what golden-path cannot govern is refused."""
+"""What golden-path routes but does not intercept yet is refused: 3.5's Live Interactions."""
 
 from __future__ import annotations
 
@@ -10,55 +10,14 @@ from typing import Any
 import pytest
 
 from golden_path import PolicyViolation
-from golden_path._surface import SURFACE, check_surface, governance_of, sdk_methods
+from golden_path._surface import REFUSED
 from golden_path.emulator import Emulator
 from tests import _sdk as sdk
 
 
-def test_every_public_method_of_the_installed_sdk_has_a_row(
-    make_client: Callable[..., Any],
-) -> None:
-    """The walk finds the SDK's methods (sync and aio) and the table places every one."""
-    methods, _ = sdk_methods(make_client())
-    assert {"models.generate_content", "aio.models.generate_content", "aio.live.connect"} <= set(
-        methods
-    )
-    report = check_surface(methods)
-    assert report.ok, f"ungoverned SDK methods: {report.ungoverned}"
-    assert report.governed["aio.live.connect"] == "websocket"
-
-
-def test_the_check_fails_when_a_method_is_missing_from_the_table(
-    make_client: Callable[..., Any],
-) -> None:
-    """A table without generate_content makes the check fail and name both spellings."""
-    methods, _ = sdk_methods(make_client())
-
-    def lookup(method: str) -> Any:
-        return None if method.endswith("models.generate_content") else governance_of(method)
-
-    report = check_surface(methods, lookup)
-    assert not report.ok
-    assert report.ungoverned == ("aio.models.generate_content", "models.generate_content")
-
-
-def test_walking_the_sdk_emits_no_warning(make_client: Callable[..., Any]) -> None:
-    """Experimental resources warn when touched; the walk collects that instead of emitting it."""
-    client = make_client()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        methods, _ = sdk_methods(client)
-    assert "agents.create" in methods or not sdk.at_least("3.4")
-
-
-def test_refused_rows_are_only_the_realtime_interaction_routes() -> None:
-    """Refusal is the exception: only 3.5's Live Interactions entry points are refused today."""
-    refused = sorted(m for m, g in SURFACE.items() if g == "refused")
-    assert refused == [
-        "interactions.auth_tokens.create",
-        "interactions.auth_tokens.delete",
-        "interactions.connect",
-    ]
+def test_refusal_is_only_for_the_realtime_interaction_entry_points() -> None:
+    """Refusal is the exception: only 3.5's websocket and its auth tokens are refused today."""
+    assert REFUSED == ("interactions.connect", "interactions.auth_tokens")
 
 
 needs_live_interactions = pytest.mark.skipif(
