@@ -30,6 +30,7 @@ COMMANDS = (
     "versions",
     "routes",
     "gateway",
+    "upgrade",
 )
 
 
