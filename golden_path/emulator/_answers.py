@@ -1,16 +1,32 @@
 """Deterministic answers derived from the request, so tests can assert on exact values.
 
-Nothing here is clever on purpose: an answer is ``Echo: <last user text>``, a function call
-when the prompt names a declared function, or the smallest JSON that fits a response schema.
+Nothing here is clever on purpose. The rules, in order (docs/testing.md repeats them):
+
+1. After a function response: ``The function NAME returned {...}.``
+2. Functions declared and calling mode AUTO / ANY / VALIDATED: a function call. The function
+   is the one the prompt names; else the one sharing most words with the prompt (name split at
+   ``_`` and case changes, plus its description); else the first declared. Its arguments are
+   the smallest values fitting the parameter schema, except that the first string parameter
+   gets the prompt's last capitalised word ("What's the weather in Paris?" -> "Paris").
+   Mode NONE, or ``allowedFunctionNames`` excluding all, never calls.
+3. ``responseMimeType: application/json`` (or OpenAI ``response_format``): the smallest JSON
+   fitting the schema, or ``{"answer": <echo>}`` without one.
+4. Prompted JSON (on unless ``Emulator.prompted_json`` is False): when the system instruction
+   or the prompt says ``JSON`` (upper case), the answer is JSON too: the smallest value fitting
+   the first JSON schema written in those texts, or ``{"answer": <echo>}``.
+5. Otherwise ``Echo: <last user text>``.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
 import math
 import random
 import re
+import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -78,6 +94,96 @@ def echo(text: str) -> str:
 def mentions(text: str, name: str) -> bool:
     """Whether ``text`` names ``name`` as a word (``get_weather``, not ``get_weathers``)."""
     return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text) is not None
+
+
+def _words(text: str) -> set[str]:
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", text)
+    return {w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if len(w) > 2}
+
+
+def choose_function(prompt: str, declarations: list[dict[str, Any]]) -> dict[str, Any]:
+    """The declaration rule 2 picks for ``prompt`` (``declarations`` is not empty)."""
+    for declaration in declarations:
+        if mentions(prompt, declaration["name"]):
+            return declaration
+    asked = _words(prompt)
+
+    def overlap(declaration: dict[str, Any]) -> int:
+        described = f"{declaration['name']} {declaration.get('description') or ''}"
+        return len(asked & _words(described))
+
+    return max(declarations, key=overlap)  # max keeps the first of equals
+
+
+def arguments_for(schema: Any, prompt: str) -> dict[str, Any]:
+    """Arguments for a chosen function: smallest values, the prompt's subject in a string."""
+    args = value_for_schema(schema)
+    if not isinstance(args, dict):
+        return {}
+    subject = re.findall(r"(?<!^)(?<![.!?] )\b[A-Z][\w-]*", prompt.strip())
+    if subject:
+        for key, value in args.items():
+            if value == "emulated":
+                args[key] = subject[-1]
+                break
+    return args
+
+
+def prompted_json(texts: list[str]) -> Any:
+    """Rule 4: the JSON value asked for in ``texts``, ``{}`` when no schema is given, or None."""
+    if not any(re.search(r"\bJSON\b", t) for t in texts):
+        return None
+    decoder = json.JSONDecoder()
+    for text in texts:
+        for start in (m.start() for m in re.finditer(r"\{", text)):
+            try:
+                candidate, _ = decoder.raw_decode(text, start)
+            except (json.JSONDecodeError, RecursionError):
+                continue
+            if isinstance(candidate, dict) and ("properties" in candidate or "type" in candidate):
+                return value_for_schema(candidate)
+    return {}
+
+
+def thought_summary(prompt: str) -> str:
+    """The thought part of an answer when thoughts are included."""
+    return f"**Thinking** The user wrote: {echo(prompt).removeprefix(ECHO_PREFIX)}"
+
+
+_SIGNING_KEY = secrets.token_bytes(32)
+_SIGNATURE_PREFIX = b"gp-thought:"
+SKIP_SIGNATURE = "skip_thought_signature_validator"
+"""The value Google documents for history a client built itself; accepted as is."""
+
+
+def _part_digest(part: dict[str, Any]) -> bytes:
+    unsigned = {k: v for k, v in part.items() if k not in ("thoughtSignature", "thought_signature")}
+    canonical = json.dumps(unsigned, sort_keys=True, separators=(",", ":"))
+    return hmac.new(_SIGNING_KEY, canonical.encode(), hashlib.sha256).digest()[:16]
+
+
+def sign_part(part: dict[str, Any]) -> str:
+    """The opaque ``thoughtSignature`` of a model part, bound to its content."""
+    return base64.b64encode(_SIGNATURE_PREFIX + _part_digest(part)).decode()
+
+
+def signature_problem(contents: Any) -> str | None:
+    """Why a thought signature in the history is not one this emulator issued, if it is not."""
+    for i, content in enumerate(as_list(contents)):
+        for j, part in enumerate(as_list(as_dict(content).get("parts"))):
+            signature = as_dict(part).get("thoughtSignature")
+            if signature is None or signature == SKIP_SIGNATURE:
+                continue
+            # Clients re-encode bytes fields, some in the URL-safe alphabet.
+            text = str(signature).replace("-", "+").replace("_", "/")
+            try:
+                raw = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+            except ValueError:
+                raw = b""
+            expected = _SIGNATURE_PREFIX + _part_digest(part)
+            if not hmac.compare_digest(raw, expected):
+                return f"contents[{i}].parts[{j}].thought_signature"
+    return None
 
 
 def describe_function_result(name: str, response: Any) -> str:

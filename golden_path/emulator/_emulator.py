@@ -271,6 +271,15 @@ class Emulator:
         """How long files process and jobs run, in emulator-clock seconds (assign to change)."""
         return self._state.store.timings
 
+    @property
+    def prompted_json(self) -> bool:
+        """Whether a prompt saying ``JSON`` gets a JSON answer (default True; see docs)."""
+        return self._state.store.prompted_json
+
+    @prompted_json.setter
+    def prompted_json(self, value: bool) -> None:
+        self._state.store.prompted_json = value
+
     def live_go_away(self, time_left_s: float = 10.0) -> None:
         """Make Live sessions send ``goAway`` after each turn (``reset()`` stops it)."""
         self._state.go_away.request(time_left_s)

@@ -127,6 +127,11 @@ def validate_generate(  # noqa: PLR0911 -- one return per rule, first failure wi
             return _bad_field(f"Invalid value at '{name}', expected an object", name)
     if "tools" in body and not isinstance(body["tools"], list):
         return _bad_field("Invalid value at 'tools', expected a list", "tools")
+    forged = _answers.signature_problem(contents)
+    if forged is not None:
+        return _bad_field(
+            "Unable to submit request because Thought signature is not valid.", forged
+        )
     return None
 
 
@@ -146,7 +151,13 @@ def _generate(call: ModelCall, body: dict[str, Any]) -> Reply:
     if isinstance(cached, Reply):
         return cached
     return json_reply(
-        answer(body, call.model, vertex=call.backend == "vertex", cached_tokens=cached)
+        answer(
+            body,
+            call.model,
+            vertex=call.backend == "vertex",
+            cached_tokens=cached,
+            prompted_json=call.store.prompted_json if call.store is not None else True,
+        )
     )
 
 
@@ -186,7 +197,11 @@ def _stream(call: ModelCall, body: dict[str, Any]) -> Reply:
     cached = _cached_tokens(call, body)
     if isinstance(cached, Reply):
         return cached
-    full = answer(body, call.model, vertex=call.backend == "vertex", cached_tokens=cached)
+    prompted = call.store.prompted_json if call.store is not None else True
+    full = answer(
+        body, call.model, vertex=call.backend == "vertex", cached_tokens=cached,
+        prompted_json=prompted,
+    )  # fmt: skip
     chunks = stream_chunks(full)
     if call.incoming.query.get("alt") != "sse":
         # Without alt=sse Google answers the whole stream as one JSON array.
@@ -207,11 +222,24 @@ def _sse(events: list[Any], error_after: int | None) -> Reply:
 
 
 def answer(
-    body: dict[str, Any], model: str, *, vertex: bool, cached_tokens: int = 0
+    body: dict[str, Any],
+    model: str,
+    *,
+    vertex: bool,
+    cached_tokens: int = 0,
+    prompted_json: bool = True,
 ) -> dict[str, Any]:
     """Build the full GenerateContentResponse for a valid request."""
     config = body.get("generationConfig") or {}
-    parts = _answer_parts(body, config)
+    parts = _answer_parts(body, config, prompted_json=prompted_json)
+    thinking = _thinking(config, model)
+    if thinking:
+        # Signed like Google's: the first part after the thoughts carries an opaque signature
+        # that must come back unchanged in the next request's history.
+        parts[0]["thoughtSignature"] = _answers.sign_part(parts[0])
+        if _answers.as_dict(config.get("thinkingConfig")).get("includeThoughts") is True:
+            asked = _answers.last_user_text(body.get("contents"))
+            parts.insert(0, {"text": _answers.thought_summary(asked), "thought": True})
     finish = "STOP"
     max_tokens = config.get("maxOutputTokens")
     if isinstance(max_tokens, int) and max_tokens > 0:
@@ -231,7 +259,9 @@ def answer(
     ]
     output = (
         sum(
-            _answers.estimate_tokens(json.dumps(p) if "text" not in p else p["text"]) for p in parts
+            _answers.estimate_tokens(json.dumps(p) if "text" not in p else p["text"])
+            for p in parts
+            if not p.get("thought")
         )
         * count
     )
@@ -245,9 +275,10 @@ def answer(
     if cached_tokens:
         usage["cachedContentTokenCount"] = cached_tokens
         usage["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": cached_tokens}]
-    budget = _answers.as_dict(config.get("thinkingConfig")).get("thinkingBudget")
-    if isinstance(budget, int) and budget > 0:
-        usage["thoughtsTokenCount"] = min(budget, 16)
+    if thinking:
+        budget = _answers.as_dict(config.get("thinkingConfig")).get("thinkingBudget")
+        cap = budget if isinstance(budget, int) and budget > 0 else 64
+        usage["thoughtsTokenCount"] = min(cap, 8 + prompt // 2)
         usage["totalTokenCount"] += usage["thoughtsTokenCount"]
     response: dict[str, Any] = {
         "candidates": candidates,
@@ -260,7 +291,18 @@ def answer(
     return response
 
 
-def _answer_parts(body: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]]:
+def _thinking(config: dict[str, Any], model: str) -> bool:
+    """Whether this answer thinks: a thinking model, thinking configured, and budget not 0."""
+    thinking = _answers.as_dict(config.get("thinkingConfig"))
+    entry = _catalogue.find(model)
+    if not thinking or (entry is not None and not entry.thinking):
+        return False
+    return thinking.get("thinkingBudget") != 0
+
+
+def _answer_parts(
+    body: dict[str, Any], config: dict[str, Any], *, prompted_json: bool = True
+) -> list[dict[str, Any]]:
     contents = body.get("contents") or []
     last_parts = contents[-1].get("parts") or [] if contents else []
     results = [
@@ -285,6 +327,10 @@ def _answer_parts(body: dict[str, Any], config: dict[str, Any]) -> list[dict[str
         text = json.dumps(value)
     elif mime == "text/x.enum" and isinstance(schema, dict) and schema.get("enum"):
         text = str(schema["enum"][0])
+    elif prompted_json and not results:
+        asked = _answers.prompted_json(_answers.request_texts(body))
+        if asked is not None:
+            text = json.dumps(asked if asked != {} else {"answer": text})
     return [{"text": text}]
 
 
@@ -305,14 +351,13 @@ def function_call(body: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if isinstance(allowed, list):
         declarations = [d for d in declarations if d["name"] in allowed]
-    prompt = _answers.last_user_text(body.get("contents"))
-    named = [d for d in declarations if _answers.mentions(prompt, d["name"])]
-    chosen = named[0] if named else declarations[0] if mode == "ANY" and declarations else None
-    if chosen is None:
+    if not declarations or mode not in ("AUTO", "ANY", "VALIDATED", "MODE_UNSPECIFIED"):
         return None
+    prompt = _answers.last_user_text(body.get("contents"))
+    chosen = _answers.choose_function(prompt, declarations)
     schema = chosen.get("parametersJsonSchema") or chosen.get("parameters") or {}
-    args = _answers.value_for_schema(schema)
-    return {"name": chosen["name"], "args": args if isinstance(args, dict) else {}}
+    args = _answers.arguments_for(schema, prompt)
+    return {"name": chosen["name"], "args": args}
 
 
 def stream_chunks(full: dict[str, Any]) -> list[dict[str, Any]]:

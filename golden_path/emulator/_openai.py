@@ -160,7 +160,13 @@ def _chat(call: ModelCall, body: dict[str, Any], model: str) -> Reply:
         return error(400, "messages must be a non-empty list", param="messages")
     if not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages):
         return error(400, "each message needs a role", param="messages")
-    message, finish = _reply_message(body, messages)
+    n = body.get("n", 1)
+    if n is None:
+        n = 1
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 8:
+        return error(400, "n must be an integer from 1 to 8", param="n")
+    prompted = call.store.prompted_json if call.store is not None else True
+    message, finish = _reply_message(body, messages, prompted_json=prompted)
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
     content = message.get("content")
     if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
@@ -187,14 +193,18 @@ def _chat(call: ModelCall, body: dict[str, Any], model: str) -> Reply:
     if wants_stream(call.incoming):
         options = body.get("stream_options") or {}
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        chunks = _chunks(common, message, finish, usage if include_usage else None)
+        chunks = _chunks(common, message, finish, usage if include_usage else None, n)
         return _sse(chunks, call.stream_error_after)
-    choice = {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
-    return json_reply({**common, "object": "chat.completion", "choices": [choice], "usage": usage})
+    choices = [
+        {"index": i, "message": dict(message), "finish_reason": finish, "logprobs": None}
+        for i in range(n)
+    ]
+    usage = {**usage, "completion_tokens": completion * n, "total_tokens": prompt + completion * n}
+    return json_reply({**common, "object": "chat.completion", "choices": choices, "usage": usage})
 
 
 def _reply_message(
-    body: dict[str, Any], messages: list[dict[str, Any]]
+    body: dict[str, Any], messages: list[dict[str, Any]], *, prompted_json: bool = True
 ) -> tuple[dict[str, Any], str]:
     last = messages[-1]
     if last["role"] == "tool":
@@ -224,6 +234,10 @@ def _reply_message(
             text = json.dumps(_answers.value_for_schema(schema))
         elif response_format.get("type") == "json_object":
             text = json.dumps({"answer": text})
+        elif prompted_json:
+            asked = _answers.prompted_json([_message_text(m) for m in messages])
+            if asked is not None:
+                text = json.dumps(asked if asked != {} else {"answer": text})
     return {"role": "assistant", "content": text}, "stop"
 
 
@@ -241,12 +255,11 @@ def _tool_call(body: dict[str, Any], prompt: str) -> dict[str, Any] | None:
     if isinstance(choice, dict):
         wanted = _answers.as_dict(choice.get("function")).get("name")
         functions = [f for f in functions if f["name"] == wanted]
-    named = [f for f in functions if _answers.mentions(prompt, f["name"])]
-    forced = choice == "required" or isinstance(choice, dict)
-    chosen = named[0] if named else functions[0] if forced and functions else None
-    if chosen is None:
+    if not functions:
         return None
-    args = _answers.value_for_schema(chosen.get("parameters") or {})
+    # The same rule as generateContent (docs/testing.md): auto calls a declared function too.
+    chosen = _answers.choose_function(prompt, functions)
+    args = _answers.arguments_for(chosen.get("parameters") or {}, prompt)
     return {
         "id": "call_" + secrets.token_hex(12),
         "type": "function",
@@ -255,11 +268,18 @@ def _tool_call(body: dict[str, Any], prompt: str) -> dict[str, Any] | None:
 
 
 def _chunks(
-    common: dict[str, Any], message: dict[str, Any], finish: str, usage: dict[str, int] | None
+    common: dict[str, Any],
+    message: dict[str, Any],
+    finish: str,
+    usage: dict[str, int] | None,
+    n: int = 1,
 ) -> list[dict[str, Any]]:
     def chunk(delta: dict[str, Any], finish_reason: str | None) -> dict[str, Any]:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
-        return {**common, "object": "chat.completion.chunk", "choices": [choice]}
+        choices = [
+            {"index": i, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
+            for i in range(n)
+        ]
+        return {**common, "object": "chat.completion.chunk", "choices": choices}
 
     if message.get("tool_calls"):
         calls = [{"index": i, **c} for i, c in enumerate(message["tool_calls"])]

@@ -90,6 +90,8 @@ class Store:
         self.operations: dict[str, dict[str, Any]] = {}
         self.auth_tokens: dict[str, dict[str, Any]] = {}
         self.interactions: dict[str, dict[str, Any]] = {}
+        self.prompted_json = True
+        """Rule 4 of ``_answers``: answer in JSON when the prompt asks for JSON."""
 
     # -- files -----------------------------------------------------------------------------------
 

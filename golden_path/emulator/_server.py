@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
+import io
 import json
 import socket
 import ssl
 import threading
 import time
 import urllib.parse
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -21,6 +24,8 @@ MAX_BODY_BYTES = 20 * 1024 * 1024
 _DRAIN_LIMIT = 256 * 1024 * 1024
 """Oversized bodies up to this size are read and discarded so the client sees the 413."""
 _IDLE_TIMEOUT_S = 120.0
+_GZIP_MIN_BYTES = 256
+"""Smaller answers go uncompressed: gzip's header would outweigh the saving."""
 _FORM_TYPE = "application/x-www-form-urlencoded"
 _DISCONNECTS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 
@@ -154,6 +159,8 @@ class _Handler(BaseHTTPRequestHandler):
         # Decoded like Google's frontends do: clients escape "/" in ids (models%2Fgemini-...).
         path = urllib.parse.unquote(split.path)
         raw = self._read_body(headers)
+        if not isinstance(raw, Reply):
+            raw = _decoded(raw, headers)
         if isinstance(raw, Reply):
             # Refused before routing (too large, bad framing) but still seen: record it bodiless.
             self.server.state.record(
@@ -244,9 +251,15 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         if reply.stream is None:
-            self.send_header("Content-Length", str(len(reply.body)))
+            body = reply.body
+            # Google compresses answers for clients that accept it (the SDK always does).
+            if len(body) >= _GZIP_MIN_BYTES and _accepts_gzip(self.headers.get("accept-encoding")):
+                body = gzip.compress(body, compresslevel=5)
+                self.send_header("Content-Encoding", "gzip")
+                self.send_header("Vary", "Origin, X-Origin, Referer")
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(reply.body)
+            self.wfile.write(body)
             self.wfile.flush()
             return
         self.send_header("Transfer-Encoding", "chunked")
@@ -258,6 +271,31 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
+def _accepts_gzip(header: str | None) -> bool:
+    for item in (header or "").split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() == "gzip":
+            return params.replace(" ", "") not in ("q=0", "q=0.0")
+    return False
+
+
+def _decoded(raw: bytes, headers: dict[str, str]) -> bytes | Reply:
+    """The body with its ``Content-Encoding`` (gzip) undone, or a 400 naming the problem."""
+    coding = headers.get("content-encoding", "identity").strip().lower()
+    if coding in ("", "identity"):
+        return raw
+    if coding != "gzip":
+        return google_error(400, f"Unsupported Content-Encoding {coding!r}; send gzip or none.")
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as unzipped:
+            body = unzipped.read(MAX_BODY_BYTES + 1)
+    except (OSError, EOFError, zlib.error):
+        return google_error(400, "The gzip request body is corrupt.")
+    if len(body) > MAX_BODY_BYTES:
+        return _too_large_reply()
+    return body
+
+
 def _too_large_reply() -> Reply:
     return google_error(
         413,
@@ -266,7 +304,9 @@ def _too_large_reply() -> Reply:
     )
 
 
-def _decode(raw: bytes, content_type: str) -> tuple[Any, str | None]:
+def _decode(  # noqa: PLR0911 -- one return per way a body can be unreadable
+    raw: bytes, content_type: str
+) -> tuple[Any, str | None]:
     """Decode the body as JSON (or form fields); also return why it failed, if it did."""
     if not raw:
         return None, None
@@ -276,8 +316,32 @@ def _decode(raw: bytes, content_type: str) -> tuple[Any, str | None]:
         except UnicodeDecodeError:
             return None, "The form body is not UTF-8."
     try:
-        return json.loads(raw), None
+        value = json.loads(raw)
     except UnicodeDecodeError:
         return None, "The body is not UTF-8."
     except json.JSONDecodeError as exc:
         return None, f"Unexpected token at line {exc.lineno} column {exc.colno}: {exc.msg}."
+    except RecursionError:
+        return None, "The JSON is nested too deeply."
+    except ValueError as exc:  # e.g. an integer literal longer than Python's digit limit
+        return None, f"Invalid value: {str(exc)[:120]}."
+    if _too_deep(value):
+        return None, f"The JSON is nested deeper than {_MAX_DEPTH} levels."
+    return value, None
+
+
+_MAX_DEPTH = 100
+"""Google's JSON parser refuses messages nested deeper than this; so does the emulator."""
+
+
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return False

@@ -130,7 +130,7 @@ def run(
         )
         targets = [str(tests / m) for m in modules]
         command = [
-            suite_python(), "-P", "-m", "pytest", *targets, "-c", str(ini), "--rootdir", str(root),
+            suite_python(), "-m", "pytest", *targets, "-c", str(ini), "--rootdir", str(root),
             "-p", "golden_path.emulator._conformance_plugin", "-p", "no:cacheprovider",
             "-p", "no:randomly", "--mode", "api", "-q", "--no-header", "-rN", "--tb=no",
         ]  # fmt: skip
@@ -148,6 +148,9 @@ def run(
             "GOOGLE_CLOUD_PROJECT": "emu-project",
             "GOOGLE_CLOUD_LOCATION": "us-central1",
             "GOLDEN_PATH_VERSION_DRIFT": "warn",
+            # The suite runs from google/genai (its tests open tests/data/...), where types.py
+            # would shadow the standard library's types for every process, xdist workers too.
+            "PYTHONSAFEPATH": "1",
         }
         for name in ("GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GEMINI_BASE_URL"):
             env.pop(name, None)
