@@ -21,8 +21,9 @@ from golden_path._settings import (
     DEFAULT_SECRETS_DIR,
     ResolvedSettings,
     Settings,
-    check,
     load_settings,
+    locked_override,
+    resolve_explicit,
 )
 from golden_path._version import VERSION
 from golden_path.exceptions import ConfigError, VersionDriftError
@@ -117,7 +118,9 @@ def create_client(
     """A new client. ``settings`` (else the configured sources) with ``overrides`` on top.
 
     ``policies`` replaces the policy chain of the policy file; ``audit_sinks`` the configured
-    audit sinks. Both are for tests and for platform teams wiring golden-path programmatically.
+    audit sinks. Both are for tests and for platform teams wiring golden-path programmatically,
+    and both obey the platform's locks (on ``policy_file`` and ``audit_sink``), as keyword
+    settings and a ``settings`` object do.
     """
     return _build(_resolve(settings, overrides), policies=policies, audit_sinks=audit_sinks)
 
@@ -142,26 +145,20 @@ def _remember_nothing() -> None:
 def _resolve(settings: Settings | None, overrides: dict[str, Any]) -> ResolvedSettings:
     if settings is None:
         return load_settings(**overrides)
-    unknown = sorted(set(overrides) - set(Settings.model_fields))
-    if unknown:
-        return load_settings(**overrides)  # raises the ConfigError naming them
-    merged = settings.model_dump() | {k: v for k, v in overrides.items() if v is not None}
-    # model_validate skips the settings sources: an explicit Settings object is taken as is.
-    from pydantic import ValidationError
+    return resolve_explicit(settings, overrides)
 
-    from golden_path._settings import _problems_from
 
-    sources = dict.fromkeys(overrides, "keyword argument") | dict.fromkeys(
-        settings.model_fields_set, "Settings object"
-    )
-    try:
-        final = Settings.model_validate(merged)
-    except ValidationError as exc:
-        raise ConfigError(_problems_from(exc, sources)) from None
-    problems = check(final, sources)
-    if problems:
-        raise ConfigError(problems)
-    return ResolvedSettings(final, sources, None)
+def _programmatic(
+    resolved: ResolvedSettings,
+    policies: Sequence[Any] | None,
+    audit_sinks: Sequence[AuditSink] | None,
+) -> tuple[Sequence[Any] | None, Sequence[AuditSink] | None]:
+    """``policies=`` and ``audit_sinks=`` obey the platform's locks like any other setting."""
+    if policies is not None and not locked_override(resolved, "policy_file", "policies"):
+        policies = None
+    if audit_sinks is not None and not locked_override(resolved, "audit_sink", "audit_sinks"):
+        audit_sinks = None
+    return policies, audit_sinks
 
 
 def _secret_digest(settings: Settings) -> str:
@@ -211,11 +208,15 @@ def build_pipeline(
     surface_suffix: str = "",
     sources: Mapping[str, str] | None = None,
     endpoint: str | None = None,
+    resolved: ResolvedSettings | None = None,
 ) -> Pipeline:
     """The policy chain and audit sinks this configuration asks for.
 
-    ``endpoint`` pins credentials to that base URL (and ``[routes] origins``).
+    ``endpoint`` pins credentials to that base URL (and ``[routes] origins``). With
+    ``resolved``, programmatic ``policies``/``audit_sinks`` obey its locks.
     """
+    if resolved is not None:
+        policies, audit_sinks = _programmatic(resolved, policies, audit_sinks)
     from google.genai import version as sdk_version
 
     from golden_path._transport import Pipeline
@@ -381,6 +382,7 @@ def _build(
         audit_sinks=audit_sinks,
         sources=resolved.sources,
         endpoint=base_url,
+        resolved=resolved,
     )
     context = shared_context()
     authorizer = Authorizer(auth, endpoint=pipeline.endpoint)

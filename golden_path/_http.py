@@ -107,6 +107,7 @@ def _parts(
         audit_sinks=audit_sinks,
         sources=resolved.sources,
         endpoint=endpoint,
+        resolved=resolved,
     )
     user_agent = " ".join(filter(None, [pipeline.client_id, pipeline.user_agent_tokens]))
     options: dict[str, Any] = {

@@ -117,6 +117,7 @@ def _prepare(
         surface_suffix=OPENAI_SUFFIX,
         sources=resolved.sources,
         endpoint=endpoint,
+        resolved=resolved,
     )
     return resolved, auth, base_url, kwargs, pipeline
 

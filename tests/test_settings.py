@@ -127,7 +127,7 @@ def test_every_problem_is_listed_with_field_source_and_fix(
         ({"backend": "vertex"}, "project", "needs a project"),
         ({"backend": "ai_studio"}, "api_key", "needs an API key"),
         (
-            {"backend": "vertex", "project": "p", "api_key": "k", "credentials_file": "/x.json"},
+            {"backend": "vertex", "project": "acme-prod", "api_key": "k", "credentials_file": "/x.json"},
             "api_key",
             "both set",
         ),
@@ -137,7 +137,7 @@ def test_every_problem_is_listed_with_field_source_and_fix(
             "only applies to backend vertex",
         ),
         (
-            {"backend": "vertex", "project": "p", "impersonate_delegates": "a@b.com"},
+            {"backend": "vertex", "project": "acme-prod", "impersonate_delegates": "hop@acme-prod.iam.gserviceaccount.com"},
             "impersonate_delegates",
             "without a service account",
         ),
@@ -181,7 +181,7 @@ def test_bad_credentials_files(
         path.write_text(content)
     monkeypatch.setenv("GOLDEN_PATH_CREDENTIALS_FILE", str(path))
     with pytest.raises(ConfigError) as caught:
-        golden_path.create_client(backend="vertex", project="p")
+        golden_path.create_client(backend="vertex", project="acme-prod")
     (problem,) = caught.value.problems
     assert problem.field == "credentials_file"
     assert problem.source == "env GOLDEN_PATH_CREDENTIALS_FILE"
@@ -199,8 +199,9 @@ def test_unreadable_credentials_file(tmp_path: Path) -> None:
         path.write_text("{}")
         path.chmod(0)
     with pytest.raises(ConfigError) as caught:
-        golden_path.create_client(backend="vertex", project="p", credentials_file=str(path))
-    assert "cannot read" in caught.value.problems[0].message
+        golden_path.create_client(backend="vertex", project="acme-prod", credentials_file=str(path))
+    message = caught.value.problems[0].message
+    assert "cannot be read" in message or "is a directory" in message
 
 
 def test_service_account_file_with_a_broken_key_never_prints_it(
@@ -221,7 +222,7 @@ def test_service_account_file_with_a_broken_key_never_prints_it(
     )
     monkeypatch.setenv("GOLDEN_PATH_CREDENTIALS_FILE", str(path))
     with pytest.raises(ConfigError) as caught:
-        golden_path.create_client(backend="vertex", project="p")
+        golden_path.create_client(backend="vertex", project="acme-prod")
     assert caught.value.fields == ("credentials_file",)
     assert "TOPSECRETKEYMATERIAL" not in str(caught.value)
     assert "TOPSECRETKEYMATERIAL" not in repr(caught.value)
@@ -233,7 +234,7 @@ def test_bad_toml_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings()
     (problem,) = caught.value.problems
-    assert problem.source == "golden-path.toml"
+    assert problem.source == "golden-path.toml:1"
     assert "line 1" in problem.message
 
 

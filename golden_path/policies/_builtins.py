@@ -389,7 +389,12 @@ class VertexPolicy:
     def configure(cls, section: Section) -> VertexPolicy | None:
         """Build from ``[vertex]``."""
         mode = section.mode()
-        locations = section.strings("locations", None)
+        locations = section.strings(
+            "locations",
+            None,
+            empty_fix='list the allowed locations, e.g. ["europe-west4"]; to refuse every '
+            'Vertex request say so: [models] deny = ["*"] in a Vertex-only policy file',
+        )
         section.finish()
         if locations is None and section.ok:
             section.problem(

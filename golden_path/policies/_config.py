@@ -108,10 +108,24 @@ class Section:
             return default
         return value
 
-    def strings(self, key: str, default: list[str] | None) -> list[str] | None:
-        """A list of non-empty strings."""
+    def strings(
+        self, key: str, default: list[str] | None, *, empty_fix: str = ""
+    ) -> list[str] | None:
+        """A non-empty list of non-empty strings.
+
+        An empty list fails closed: ``allow = []`` or ``locations = []`` reads as "no rule" to
+        one person and "nothing allowed" to another, so neither is guessed; ``empty_fix`` says
+        how to write what was meant.
+        """
         value = self.raw(key)
         if value is _MISSING:
+            return default
+        if value == []:
+            self.problem(
+                key,
+                "is an empty list, which is ambiguous (no rule, or deny everything?)",
+                empty_fix or f"list at least one value, or remove {key} to have no rule",
+            )
             return default
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             self.problem(

@@ -10,12 +10,12 @@ disagree about what a set of files says.
 from __future__ import annotations
 
 import dataclasses
-import re
-import tomllib
+import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from golden_path._files import FileProblem, check_regular, key_lines, parse_toml, read_text
 from golden_path.exceptions import ConfigError, ConfigProblem
 
 __all__ = ["PolicyTables", "policy_files", "read_policy_files"]
@@ -44,34 +44,81 @@ def read_policy_files(paths: Sequence[Path], *, source: str = "argument") -> Pol
 def policy_files(
     paths: Iterable[Path], source: str = "argument"
 ) -> tuple[list[Path], list[ConfigProblem]]:
-    """The TOML files ``paths`` name (directories expanded in name order), and what is wrong."""
+    """The TOML files ``paths`` name (directories expanded in name order), and what is wrong.
+
+    Fails closed: a ``*.toml`` entry of a directory that is not a readable regular file (a
+    dangling symlink of a half-mounted ConfigMap, a directory named ``x.toml``) is a problem,
+    never skipped, so a policy set is never half loaded.
+    """
     files: list[Path] = []
     problems: list[ConfigProblem] = []
+    fix = "point GOLDEN_PATH_POLICY_FILE at a TOML file or a directory of them"
     for path in paths:
-        if path.is_dir():
-            found = sorted(p for p in path.glob("*.toml") if p.is_file())
-            if not found:
-                problems.append(
-                    ConfigProblem(
-                        "policy_file",
-                        f"{path} contains no *.toml file",
-                        source,
-                        "add a policy file or point elsewhere",
-                    )
-                )
-            files += found
-        elif path.is_file():
-            files.append(path)
-        else:
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            dangling = path.is_symlink()
+            what = (
+                "is a symbolic link whose target does not exist" if dangling else "does not exist"
+            )
+            problems.append(ConfigProblem("policy_file", f"{path} {what}", source, fix))
+            continue
+        except OSError as exc:
+            problems.append(
+                ConfigProblem("policy_file", f"{path} cannot be read ({exc.strerror})", source, fix)
+            )
+            continue
+        if not stat.S_ISDIR(mode):
+            files.append(path)  # read_text refuses FIFOs and devices with its own message
+            continue
+        files += _directory(path, source, problems)
+    return files, problems
+
+
+def _directory(path: Path, source: str, problems: list[ConfigProblem]) -> list[Path]:
+    try:
+        entries = sorted(path.glob("*.toml"))
+    except OSError as exc:
+        problems.append(
+            ConfigProblem(
+                "policy_file",
+                f"{path} cannot be listed ({exc.strerror})",
+                source,
+                "make the directory readable",
+            )
+        )
+        return []
+    if not entries:
+        problems.append(
+            ConfigProblem(
+                "policy_file",
+                f"{path} contains no *.toml file",
+                source,
+                "add a policy file or point elsewhere",
+            )
+        )
+    found = []
+    for entry in entries:
+        try:
+            check_regular(entry, entry.stat().st_mode)
+        except FileProblem as exc:
+            problems.append(ConfigProblem("policy_file", exc.message, str(entry), exc.fix))
+            continue
+        except OSError:
             problems.append(
                 ConfigProblem(
                     "policy_file",
-                    f"{path} does not exist",
-                    source,
-                    "point GOLDEN_PATH_POLICY_FILE at a TOML file or a directory of them",
+                    f"{entry} is a symbolic link whose target does not exist"
+                    if entry.is_symlink()
+                    else f"{entry} cannot be read",
+                    str(entry),
+                    "fix or remove the entry: every *.toml in a policy directory is loaded, "
+                    "and a set is never loaded in part",
                 )
             )
-    return files, problems
+            continue
+        found.append(entry)
+    return found
 
 
 class _Merged:
@@ -84,32 +131,17 @@ class _Merged:
 
     def add(self, file: Path, problems: list[ConfigProblem]) -> None:
         try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(
-                ConfigProblem(
-                    "policy_file",
-                    f"cannot read {file}: {exc}",
-                    str(file),
-                    "make it a readable UTF-8 TOML file",
-                )
-            )
+            text = read_text(file)
+        except FileProblem as exc:
+            problems.append(ConfigProblem("policy_file", exc.message, str(file), exc.fix))
             return
         try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            line = re.search(r"line (\d+)", str(exc))
-            number = line.group(1) if line else str(max(1, len(text.splitlines())))
-            problems.append(
-                ConfigProblem(
-                    "toml",
-                    f"not valid TOML: {exc}",
-                    f"{file}:{number}",
-                    "fix the syntax (https://toml.io); strings need quotes, tables [brackets]",
-                )
-            )
+            data = parse_toml(text, file)
+        except FileProblem as exc:
+            where = f"{file}:{exc.line}" if exc.line else str(file)
+            problems.append(ConfigProblem("toml", exc.message, where, exc.fix))
             return
-        lines = _key_lines(text)
+        lines = key_lines(text)
         self.first = self.first or f"{file}:1"
         offset = (
             len(self.data.get("custom", [])) if isinstance(self.data.get("custom"), list) else 0
@@ -163,45 +195,6 @@ def _leaf_keys(data: Mapping[str, Any], prefix: str, offset: int) -> Iterable[st
         yield path
         if isinstance(value, dict):
             yield from _leaf_keys(value, path + ".", 0)
-
-
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
-_ASSIGN = re.compile(r"^\s*([A-Za-z0-9_\-.\"' ]+?)\s*=")
-_INLINE_KEY = re.compile(r"[{,]\s*([A-Za-z0-9_\-\"']+)\s*=")
-
-
-def _key_lines(text: str) -> dict[str, int]:
-    """Dotted key -> the line that sets it, following tables and [[arrays]] of tables."""
-    lines: dict[str, int] = {}
-    table = ""
-    arrays: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        header = _HEADER.match(line)
-        if header:
-            name = _unquote_key(header.group(2))
-            if header.group(1) == "[[":
-                arrays[name] = arrays.get(name, -1) + 1
-                table = f"{name}[{arrays[name]}]"
-            else:
-                head, _, rest = name.partition(".")
-                table = f"{head}[{arrays[head]}].{rest}" if head in arrays and rest else name
-            lines.setdefault(table, number)
-            continue
-        assign = _ASSIGN.match(line)
-        if assign:
-            key = (
-                f"{table}.{_unquote_key(assign.group(1))}"
-                if table
-                else _unquote_key(assign.group(1))
-            )
-            lines.setdefault(key, number)
-            for inner in _INLINE_KEY.findall(line[assign.end() :]):
-                lines.setdefault(f"{key}.{_unquote_key(inner)}", number)
-    return lines
-
-
-def _unquote_key(key: str) -> str:
-    return ".".join(part.strip().strip("\"'") for part in key.split("."))
 
 
 def _line_for(lines: Mapping[str, int], key: str) -> int:

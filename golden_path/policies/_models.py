@@ -49,7 +49,11 @@ class ModelsPolicy:
     def configure(cls, section: Section) -> ModelsPolicy | None:
         """Build from ``[models]``; problems go to the section."""
         mode = section.mode()
-        allow = section.strings("allow", None)
+        allow = section.strings(
+            "allow",
+            None,
+            empty_fix='list the models to allow; to refuse every model say so: deny = ["*"]',
+        )
         deny = section.strings("deny", None)
         agents = section.strings("agents", None)
         aliases = section.table_of_strings("aliases")

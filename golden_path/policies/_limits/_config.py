@@ -318,7 +318,7 @@ def check_state_url(settings: Settings) -> tuple[StateURL | None, list[ConfigPro
     """The parsed ``state_url``, or the problems with it (also used by ``budget status``)."""
     source = "GOLDEN_PATH_STATE_URL"
     try:
-        state = parse_state_url(settings.state_url)
+        state = parse_state_url(settings.state_url.get_secret_value())
     except StateURLError as exc:
         return None, [ConfigProblem("state_url", exc.message, source, exc.fix)]
     if state.kind == "redis" and not redis_available():
