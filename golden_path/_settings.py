@@ -61,6 +61,7 @@ __all__ = [
     "Refusal",
     "ResolvedSettings",
     "Settings",
+    "check_value",
     "load_settings",
     "locked_override",
     "read_settings",
@@ -1002,6 +1003,17 @@ def locked_override(resolved: ResolvedSettings, key: str, argument: str) -> bool
     log.warning("refused a locked setting: %s", refusal)
     object.__setattr__(resolved, "refused", (*resolved.refused, refusal))
     return False
+
+
+def check_value(field: str, value: Any, source: str) -> Any:
+    """One setting's value checked as load_settings checks it (CLI arguments use this).
+
+    ConfigError naming ``field``, ``source`` (``--model``) and the fix otherwise.
+    """
+    try:
+        return getattr(Settings.model_validate({field: value}), field)
+    except ValidationError as exc:
+        raise ConfigError(_problems_from(exc, {field: source})) from None
 
 
 def _problems_from(exc: ValidationError, provided: Mapping[str, str]) -> list[ConfigProblem]:

@@ -127,7 +127,12 @@ def test_every_problem_is_listed_with_field_source_and_fix(
         ({"backend": "vertex"}, "project", "needs a project"),
         ({"backend": "ai_studio"}, "api_key", "needs an API key"),
         (
-            {"backend": "vertex", "project": "acme-prod", "api_key": "k", "credentials_file": "/x.json"},
+            {
+                "backend": "vertex",
+                "project": "acme-prod",
+                "api_key": "k",
+                "credentials_file": "/x.json",
+            },
             "api_key",
             "both set",
         ),
@@ -137,7 +142,11 @@ def test_every_problem_is_listed_with_field_source_and_fix(
             "only applies to backend vertex",
         ),
         (
-            {"backend": "vertex", "project": "acme-prod", "impersonate_delegates": "hop@acme-prod.iam.gserviceaccount.com"},
+            {
+                "backend": "vertex",
+                "project": "acme-prod",
+                "impersonate_delegates": "hop@acme-prod.iam.gserviceaccount.com",
+            },
             "impersonate_delegates",
             "without a service account",
         ),

@@ -1,32 +1,18 @@
-"""Helpers shared by the command modules: printing, masking, turning SDK errors into messages."""
+"""Helpers shared by the command modules: printing, turning SDK errors into messages."""
 
 from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Any
 
 from golden_path.exceptions import GoldenPathError
 
-__all__ = ["SECRET_FIELDS", "describe_api_error", "display_value", "err"]
-
-SECRET_FIELDS = frozenset({"api_key"})
+__all__ = ["describe_api_error", "err"]
 
 
 def err(message: str) -> None:
     """A message for the user on stderr, prefixed with the command name."""
     print(f"golden-path: {message}", file=sys.stderr)
-
-
-def display_value(field: str, value: Any) -> str:
-    """How a setting is shown: secrets as a mask, never even partly."""
-    if value is None:
-        return "-"
-    if field in SECRET_FIELDS:
-        return "******** (set)"
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value) or "-"
-    return str(value)
 
 
 class RemoteError(GoldenPathError):

@@ -165,24 +165,49 @@ class _Reader:
             )
 
 
+class _NotRegular(OSError):
+    pass
+
+
+def _open_regular(path: Path) -> IO[str]:
+    """``path`` opened for text reading if it is a regular file.
+
+    FIFOs and devices are refused without blocking: ``audit summary /dev/zero`` must not read
+    forever.
+    """
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(path)
+        raise _NotRegular("a FIFO" if stat.S_ISFIFO(mode) else "a device or socket")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, encoding="utf-8", errors="replace")
+
+
 def _open(name: str) -> IO[str] | None:
     """The file to read, or None after printing why it cannot be read."""
     if name == "-":
         return sys.stdin
     path = Path(name)
     try:
-        return path.open(encoding="utf-8", errors="replace")
+        return _open_regular(path)
     except FileNotFoundError:
         problem = "does not exist"
     except IsADirectoryError:
         problem = "is a directory"
     except PermissionError:
         problem = "cannot be read (permission denied)"
+    except _NotRegular as exc:
+        problem = f"is {exc}, not a regular file (reading it could block or never end)"
     except OSError as exc:
         problem = f"cannot be read ({exc.strerror})"
     print(
-        f"golden-path: audit file {name} {problem}; write one with "
-        "GOLDEN_PATH_AUDIT_SINK=file:/path/audit.jsonl",
+        f"golden-path: audit file {name} {problem}; fix: point at a JSON-lines audit file, "
+        "as GOLDEN_PATH_AUDIT_SINK=file:/path/audit.jsonl writes",
         file=sys.stderr,
     )
     return None
@@ -274,7 +299,7 @@ def _follow(stream: IO[str], path: Path, reader: _Reader, stop: threading.Event)
             continue  # being rotated; wait for the new file
         if current.st_size < stream.tell() or _replaced(stream, current.st_ino):
             stream.close()
-            stream = path.open(encoding="utf-8", errors="replace")
+            stream = _open_regular(path)
             partial = ""
     stream.close()
 

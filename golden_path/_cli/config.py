@@ -1,12 +1,10 @@
-"""`golden-path config`: the resolved settings and where each value came from."""
+"""`golden-path config`: the resolved settings, the layer each came from, and the locks."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from typing import Any
-
-from golden_path._cli._common import display_value
 
 __all__ = ["register"]
 
@@ -15,9 +13,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `config` command."""
     parser = sub.add_parser(
         "config",
-        help="show the resolved settings and their sources",
-        description="Show every setting, its value (secrets masked) and "
-        "where it came from, in precedence order.",
+        help="show the resolved settings, their layers and locks",
+        description="Show every setting, its value (secrets masked), the layer and source it "
+        "came from, and whether the platform locked it; then any refused attempts to change a "
+        "locked setting.",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(handler=run)
@@ -31,25 +30,35 @@ def run(args: argparse.Namespace) -> int:
     settings = resolved.settings
     rows: list[dict[str, Any]] = []
     for field in Settings.model_fields:
-        value = getattr(settings, field)
+        pinned = resolved.locks.get(field)
         rows.append(
             {
                 "setting": field,
                 "env": f"GOLDEN_PATH_{field.upper()}",
-                "value": display_value(
-                    field, value if not hasattr(value, "get_secret_value") else "secret"
-                ),
+                "value": settings.display(field),
+                "layer": resolved.layer(field),
                 "source": resolved.sources.get(field, "default"),
+                "lock": f"locked ({pinned.mode}) at {pinned.where}" if pinned else "",
             }
         )
+    refused = [str(r) for r in resolved.refused]
+    files = {
+        "platform_file": str(resolved.platform_file or ""),
+        "config_file": str(resolved.config_file or ""),
+    }
     if args.json:
-        print(
-            json.dumps({"config_file": str(resolved.config_file or ""), "settings": rows}, indent=2)
-        )
+        print(json.dumps({**files, "settings": rows, "refused": refused}, indent=2))
         return 0
-    print(f"config file: {resolved.config_file or '(none)'}")
+    print(f"platform file: {resolved.platform_file or '(none)'}")
+    app_file = resolved.config_file if resolved.config_file != resolved.platform_file else None
+    print(f"app file:      {app_file or '(none)'}")
     width = max(len(r["setting"]) for r in rows)
-    vwidth = min(48, max(len(r["value"]) for r in rows))
+    vwidth = min(40, max(len(r["value"]) for r in rows))
     for r in rows:
-        print(f"{r['setting']:<{width}}  {r['value']:<{vwidth}}  {r['source']}")
+        lock = f"  [{r['lock']}]" if r["lock"] else ""
+        print(
+            f"{r['setting']:<{width}}  {r['value']:<{vwidth}}  {r['layer']:<8}  {r['source']}{lock}"
+        )
+    for line in refused:
+        print(f"refused: {line}")
     return 0

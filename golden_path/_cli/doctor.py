@@ -74,7 +74,20 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the checks read bes
         s = resolved.settings
         where = resolved.sources.get("backend", "default")
         extra = f", project {s.project}, location {s.location}" if s.backend == "vertex" else ""
-        return f"backend {s.backend} (from {where}){extra}"
+        platform = resolved.platform_file or "none"
+        locks = f", {len(resolved.locks)} locked" if resolved.locks else ""
+        return f"backend {s.backend} (from {where}){extra}; platform file {platform}{locks}"
+
+    def emulator() -> str:
+        resolved: ResolvedSettings = state["resolved"]
+        where = resolved.sources.get("allow_emulator", "default")
+        if resolved.settings.allow_emulator:
+            return f"allowed (allow_emulator = true, from {where})"
+        return f"forbidden (allow_emulator = false, from {where})"
+
+    def state_store() -> str:
+        resolved: ResolvedSettings = state["resolved"]
+        return _state_store(resolved, offline=args.offline)
 
     def sdk_pin() -> str:
         from google.genai import version
@@ -107,6 +120,11 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the checks read bes
 
         resolved: ResolvedSettings = state["resolved"]
         return describe_sinks(resolved.settings)
+
+    def refused() -> None:
+        resolved: ResolvedSettings = state["resolved"]
+        for refusal in resolved.refused:
+            print(f"warn  refused: {refusal}")
 
     def credentials() -> str:
         from golden_path._factory import runtime_for
@@ -144,15 +162,18 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the checks read bes
     if user:
         checks.warn("user", user)
     if ok:
+        refused()
+        checks.run("emulator", emulator)
         checks.run("policies", policies)
         checks.run("audit", audit)
+        checks.run("state store", state_store)
         creds_ok = checks.run("credentials", credentials)
         if args.offline:
             checks.skip("endpoint", "--offline")
         elif creds_ok:
             checks.run("endpoint", endpoint)
     else:
-        for name in ("policies", "audit", "credentials", "endpoint"):
+        for name in ("emulator", "policies", "audit", "state store", "credentials", "endpoint"):
             checks.skip(name, "configuration is invalid")
     return 1 if checks.failed else 0
 
@@ -201,3 +222,36 @@ def _running_as_root() -> str | None:
         "running as root (uid 0): a compromised process owns the container; run as a non-root "
         "user (the base image's is 10001:10001, `USER 10001:10001` in a derived Dockerfile)"
     )
+
+
+def _state_store(resolved: Any, *, offline: bool) -> str:
+    """The state store ``state_url`` names parses, and (online) a Redis server answers."""
+    from golden_path._state import StoreUnavailable, open_store
+    from golden_path.exceptions import ConfigError, ConfigProblem
+    from golden_path.policies._limits import check_state_url
+
+    parsed, problems = check_state_url(resolved.settings)
+    if problems:
+        raise ConfigError(problems)
+    assert parsed is not None
+    if parsed.kind == "memory":
+        return f"{parsed.display} (in this process only)"
+    if offline:
+        return f"{parsed.display} (not contacted: --offline)"
+    store = open_store(parsed)
+    ping = getattr(store, "ping", None)
+    if ping is not None:
+        try:
+            ping()
+        except StoreUnavailable as exc:
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        "state_url",
+                        f"{parsed.display} does not answer: {exc}",
+                        resolved.sources.get("state_url", "default"),
+                        "start Redis or fix GOLDEN_PATH_STATE_URL; rate limits and budgets need it",
+                    )
+                ]
+            ) from None
+    return f"{parsed.display} answers"

@@ -17,7 +17,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "endpoints on loopback with deterministic answers, until Ctrl-C.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8765, help="port to bind (default 8765)")
+    parser.add_argument(
+        "--port", type=_port, default=8765, help="port to bind, 0 for any free one (default 8765)"
+    )
     parser.add_argument(
         "--api-key",
         action="append",
@@ -27,12 +29,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--token-lifetime",
-        type=int,
+        type=_lifetime,
         default=3600,
         metavar="SECONDS",
         help="lifetime of issued OAuth2 access tokens (default 3600)",
     )
     parser.set_defaults(handler=run)
+
+
+def _port(value: str) -> int:
+    # argparse turns ArgumentTypeError into "argument --port: ..." and exit 2, no traceback.
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (0-65535)") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{port} is outside 0-65535; use a free port such as 8765, or 0 for any"
+        )
+    return port
+
+
+def _lifetime(value: str) -> int:
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of seconds") from None
+    if not 1 <= seconds <= 86400:
+        raise argparse.ArgumentTypeError(f"{seconds} is outside 1-86400 seconds; use e.g. 3600")
+    return seconds
 
 
 def run(args: argparse.Namespace, *, stop: threading.Event | None = None) -> int:

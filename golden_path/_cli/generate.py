@@ -31,8 +31,10 @@ def run(args: argparse.Namespace) -> int:
     """Stream the answer; API and connection errors become one-line messages (exit 1)."""
     from golden_path._cli._common import describe_api_error, err
     from golden_path._factory import client as get_client
-    from golden_path._settings import load_settings
+    from golden_path._settings import check_value, load_settings
 
+    if args.model is not None:
+        check_value("model", args.model, "--model")
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     if not prompt.strip():
         err("the prompt is empty; pass text or pipe it with '-'")

@@ -90,9 +90,13 @@ def _settings() -> Any:
 def _explain(args: argparse.Namespace) -> int:
     import httpx2
 
+    from golden_path._settings import check_value
     from golden_path.policies import Chain, GenAIRequest, Identity
     from golden_path.policies._loader import load_policy_set
 
+    for option in ("model", "location"):
+        if getattr(args, option) is not None:
+            check_value(option, getattr(args, option), f"--{option}")
     resolved = _settings()
     settings = resolved.settings
     if args.policy_file is not None:
@@ -171,10 +175,18 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _read(path: Path) -> bytes:
+    from golden_path._files import FileProblem, read_bounded
+    from golden_path.exceptions import ConfigProblem
+
     try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        return read_bounded(path, _MAX_REQUEST_BYTES)
+    except FileProblem as exc:
+        problem = ConfigProblem("REQUEST.json", exc.message, str(path), exc.fix)
+        raise ConfigError([problem]) from None
+
+
+# Far above the API's inline limit (20 MB): explain reads bodies, not media.
+_MAX_REQUEST_BYTES = 64 << 20
 
 
 def _url(
