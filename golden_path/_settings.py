@@ -90,6 +90,8 @@ OTHER_VARIABLES: dict[str, str] = {
     "BASE_MAX_AGE_DAYS": "the base-image freshness check (base-image/build)",
     "VERSION": "the base-image build argument (base-image/Dockerfile)",
 }
+# Prefixes of variables another component reads and checks itself.
+OTHER_PREFIXES: dict[str, str] = {"GATEWAY_": "the gateway's settings (golden_path.gateway)"}
 LOCK_MODES = ("error", "warn")
 # Layers from lowest to highest precedence; `config` and errors name them.
 LAYERS = ("default", "secret", "platform", "app", "dotenv", "env", "keyword")
@@ -510,13 +512,6 @@ class ResolvedSettings:
     refused: tuple[Refusal, ...] = ()
     layers: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
-    @property
-    def config_files(self) -> tuple[Path, ...]:
-        """The config files in force, platform's first."""
-        return tuple(
-            dict.fromkeys(p for p in (self.platform_file, self.config_file) if p is not None)
-        )
-
     def layer(self, field: str) -> str:
         """The layer ``field``'s value came from (``default`` when nobody set it)."""
         return self.layers.get(field, "default")
@@ -657,7 +652,7 @@ class _Reader:
         key = name.upper().removeprefix(ENV_PREFIX)
         if key.lower() in Settings.model_fields:
             return key.lower()
-        if key in OTHER_VARIABLES:
+        if key in OTHER_VARIABLES or key.startswith(tuple(OTHER_PREFIXES)):
             return None
         known = [f"{ENV_PREFIX}{f.upper()}" for f in self.fields] + [
             f"{ENV_PREFIX}{o}" for o in OTHER_VARIABLES

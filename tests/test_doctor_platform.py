@@ -17,7 +17,7 @@ def _platform_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     platform = tmp_path / "etc" / "config.toml"
     platform.parent.mkdir()
     platform.write_text('backend = "ai_studio"\napi_key = "platform-key"\n', encoding="utf-8")
-    monkeypatch.setattr(_settings, "DEFAULT_CONFIG_PATHS", (Path("golden-path.toml"), platform))
+    monkeypatch.setattr(_settings, "PLATFORM_CONFIG_PATH", platform)
     app = tmp_path / "app"
     app.mkdir()
     monkeypatch.chdir(app)
@@ -41,17 +41,32 @@ def test_platform_file_in_force_is_reported(
     assert code == 0, lines
 
 
-def test_an_app_file_replacing_the_platform_file_fails_the_doctor(
+def test_an_app_file_no_longer_replaces_the_platform_file(
     platform_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """./golden-path.toml read instead of the platform's file: the doctor names both, exits 1."""
-    Path("golden-path.toml").write_text('backend = "ai_studio"\napi_key = "k"\n', "utf-8")
+    """./golden-path.toml merges on top of the platform's file: the platform's stays in force."""
+    Path("golden-path.toml").write_text('team = "app-team"\n', "utf-8")
+    code, lines = _doctor(capsys)
+    assert f"ok    platform config: {platform_file} in force" in lines, lines
+    assert code == 0, lines
+
+
+def test_another_platform_file_named_by_a_variable_fails_the_doctor(
+    platform_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """$GOLDEN_PATH_PLATFORM_CONFIG naming another file: the doctor names both, exits 1."""
+    other = tmp_path / "other.toml"
+    other.write_text('backend = "ai_studio"\napi_key = "k"\n', "utf-8")
+    monkeypatch.setenv("GOLDEN_PATH_PLATFORM_CONFIG", str(other))
     code, lines = _doctor(capsys)
     failed = [line for line in lines if line.startswith("FAIL  platform config")]
     assert len(failed) == 1, lines
     assert f"the platform's {platform_file} is not in force" in failed[0]
-    assert "(from golden-path.toml)" in failed[0]
-    assert "remove that file or unset GOLDEN_PATH_CONFIG" in failed[0]
+    assert f"read instead: {other}" in failed[0]
+    assert "unset GOLDEN_PATH_PLATFORM_CONFIG" in failed[0]
     assert code == 1
 
 

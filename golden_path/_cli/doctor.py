@@ -181,36 +181,30 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the checks read bes
 def _platform_config(resolved: Any) -> str:
     """The platform team's file (the image's /etc/golden-path/config.toml) must be in force.
 
-    When another file (``./golden-path.toml``, ``$GOLDEN_PATH_CONFIG``) replaces it, the platform's
-    settings (no emulator, drift is an error, its policies) silently stop applying.
+    App files merge on top of it (they cannot replace it), but ``$GOLDEN_PATH_PLATFORM_CONFIG``
+    can name another platform file; when the image's file exists and is not the one read, its
+    settings and locks silently stop applying.
     """
-    from golden_path._settings import DEFAULT_CONFIG_PATHS
-
-    platform = DEFAULT_CONFIG_PATHS[-1]
-    if not platform.is_file():
-        return f"none at {platform} (outside the base image)"
-    in_force = [path for path in _config_files(resolved) if path is not None]
-    if any(path.resolve() == platform.resolve() for path in in_force):
-        return f"{platform} in force"
-    shown = ", ".join(str(path) for path in in_force) or "no file"
+    from golden_path import _settings
     from golden_path.exceptions import ConfigError, ConfigProblem
 
+    platform = _settings.PLATFORM_CONFIG_PATH
+    if not platform.is_file():
+        return f"none at {platform} (outside the base image)"
+    in_force = resolved.platform_file
+    if in_force is not None and in_force.resolve() == platform.resolve():
+        return f"{platform} in force"
     raise ConfigError(
         [
             ConfigProblem(
-                "config file",
-                f"the platform's {platform} is not in force, so its settings do not apply",
-                shown,
-                "remove that file or unset GOLDEN_PATH_CONFIG",
+                "platform config",
+                f"the platform's {platform} is not in force, so its settings and locks do "
+                f"not apply (read instead: {in_force or 'no platform file'})",
+                "env GOLDEN_PATH_PLATFORM_CONFIG",
+                "unset GOLDEN_PATH_PLATFORM_CONFIG",
             )
         ]
     )
-
-
-def _config_files(resolved: Any) -> list[Any]:
-    # One file today (``config_file``); the layered configuration may read several.
-    files = getattr(resolved, "config_files", None)
-    return list(files) if files is not None else [resolved.config_file]
 
 
 def _running_as_root() -> str | None:
