@@ -256,7 +256,7 @@ def build_pipeline(
 
 
 def _load_chain(settings: Settings, sources: Mapping[str, str]) -> Any:
-    if settings.policy_file is None:
+    if settings.policy_file is None and settings.app_policy_file is None:
         # No policy file, no policies: skip importing the loader, the built-ins and the PII
         # patterns (a measurable part of start-up).
         from golden_path.policies._chain import Chain

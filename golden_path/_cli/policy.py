@@ -24,6 +24,14 @@ def register(subparsers: Any) -> None:
 
     check = sub.add_parser("check", help="validate policy files or directories (exit 0 or 2)")
     check.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    check.add_argument(
+        "--app-policy-file",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="an app's policy file or directory layered on PATH; it may only tighten",
+    )
     check.set_defaults(handler=_check)
 
     explain = sub.add_parser(
@@ -44,6 +52,12 @@ def register(subparsers: Any) -> None:
         "--policy-file",
         type=Path,
         help="policy file or directory (default: GOLDEN_PATH_POLICY_FILE)",
+    )
+    explain.add_argument(
+        "--app-policy-file",
+        type=Path,
+        help="an app's policy file or directory, layered on top: it may only tighten "
+        "(default: GOLDEN_PATH_APP_POLICY_FILE)",
     )
     explain.add_argument(
         "--backend",
@@ -67,13 +81,21 @@ def _check(args: argparse.Namespace) -> int:
     from golden_path.policies._loader import load_policy_set
 
     try:
-        policy_set = load_policy_set(args.paths, settings=_settings().settings)
+        policy_set = load_policy_set(
+            args.paths,
+            settings=_settings().settings,
+            app_paths=args.app_policy_file,
+            app_source="--app-policy-file",
+        )
     except ConfigError as exc:
         for problem in exc.problems:
             fix = f" ({problem.fix})" if problem.fix else ""
             print(f"{problem.source}: {problem.field}: {problem.message}{fix}", file=sys.stderr)
         return 2
-    names = ", ".join(getattr(p, "name", type(p).__name__) for p in policy_set.policies)
+    names = ", ".join(
+        f"{name}{_layer(policy_set, name) if args.app_policy_file else ''}"
+        for name in (getattr(p, "name", type(p).__name__) for p in policy_set.policies)
+    )
     files = len(policy_set.files)
     print(f"ok: {files} file{'s' * (files != 1)}; chain: {names or '(empty)'}")
     return 0
@@ -91,24 +113,13 @@ def _explain(args: argparse.Namespace) -> int:
     import httpx2
 
     from golden_path._settings import check_value
-    from golden_path.policies import Chain, GenAIRequest, Identity
-    from golden_path.policies._loader import load_policy_set
+    from golden_path.policies import GenAIRequest, Identity
 
     for option in ("model", "location"):
         if getattr(args, option) is not None:
             check_value(option, getattr(args, option), f"--{option}")
-    resolved = _settings()
-    settings = resolved.settings
-    if args.policy_file is not None:
-        policy_file, source = args.policy_file, "--policy-file"
-    else:
-        policy_file = settings.policy_file
-        source = resolved.sources.get("policy_file", "env GOLDEN_PATH_POLICY_FILE")
-    chain = (
-        load_policy_set([policy_file], settings=settings, source=source).chain()
-        if policy_file
-        else Chain()
-    )
+    settings, policy_set = _configured(args)
+    chain = policy_set.chain()
     raw = sys.stdin.buffer.read() if str(args.request) == "-" else _read(args.request)
     try:
         body = json.loads(raw)
@@ -162,16 +173,49 @@ def _explain(args: argparse.Namespace) -> int:
         denied = exc
     for decision in request.decisions:
         note = "" if decision.enforced else " (report only)"
-        print(f"  {decision.policy}: {decision.action}{note}: {decision.reason}")
+        layer = _layer(policy_set, decision.policy)
+        print(f"  {decision.policy}{layer}: {decision.action}{note}: {decision.reason}")
     if not request.decisions:
         print("  (no policy changed or refused anything)")
     if args.show_body and denied is None:
         print(request.serialize().decode())
     if denied is not None:
-        print(f"denied by {denied.policy}: {denied.reason}")
+        print(f"denied by {denied.policy}{_layer(policy_set, denied.policy)}: {denied.reason}")
         return 1
     print("allowed")
     return 0
+
+
+def _configured(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The settings and the policy set explain runs: the client's, or the files given."""
+    from golden_path.policies._loader import load_policy_set
+
+    resolved = _settings()
+    settings = resolved.settings
+    if args.policy_file is not None:
+        policy_file, source = args.policy_file, "--policy-file"
+    else:
+        policy_file = settings.policy_file
+        source = resolved.sources.get("policy_file", "env GOLDEN_PATH_POLICY_FILE")
+    if args.app_policy_file is not None:
+        app_file, app_source = args.app_policy_file, "--app-policy-file"
+    else:
+        app_file = settings.app_policy_file
+        app_source = resolved.sources.get("app_policy_file", "env GOLDEN_PATH_APP_POLICY_FILE")
+    policy_set = load_policy_set(
+        [policy_file] if policy_file else [],
+        settings=settings,
+        source=source,
+        app_paths=[app_file] if app_file else [],
+        app_source=app_source,
+    )
+    return settings, policy_set
+
+
+def _layer(policy_set: Any, name: str) -> str:
+    """`` [platform]``, `` [app]`` or `` [platform+app]``: where a decision's rule came from."""
+    layer = policy_set.layer_of(name)
+    return f" [{layer}]" if layer else ""
 
 
 def _read(path: Path) -> bytes:

@@ -36,6 +36,7 @@ from golden_path.policies._builtins import (
 from golden_path.policies._chain import Chain
 from golden_path.policies._config import Section, did_you_mean, missing
 from golden_path.policies._files import PolicyTables, read_policy_files
+from golden_path.policies._layers import tighten
 from golden_path.policies._models import ModelsPolicy
 from golden_path.policies._pii_policy import PiiPolicy
 from golden_path.policies._routing import RoutesPolicy
@@ -58,6 +59,8 @@ _BUILTINS: tuple[tuple[str, Callable[[Section], Any]], ...] = (
     ("pii", PiiPolicy.configure),
 )
 _LIMIT_SECTIONS = ("rate_limits", "budgets")
+# Policies whose name is not (only) their section's: the quota policy is also "limits".
+_POLICY_SECTIONS = {"limits": ("limits", "rate_limits", "budgets")}
 SECTIONS = (*(name for name, _ in _BUILTINS), "custom", "chain", *_LIMIT_SECTIONS)
 
 
@@ -68,6 +71,14 @@ class PolicySet:
     policies: tuple[Any, ...]
     fail_open: bool
     files: tuple[Path, ...]
+    # Section -> "platform", "app" or "platform+app" (an app file tightened it).
+    layers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def layer_of(self, policy_name: str) -> str:
+        """Which layer(s) the sections behind a policy (by its name) came from."""
+        sections = _POLICY_SECTIONS.get(policy_name, (policy_name,))
+        found = [self.layers[s] for s in sections if s in self.layers]
+        return "+".join(dict.fromkeys(part for f in found for part in f.split("+")))
 
     def chain(self) -> Chain:
         """A chain running these policies."""
@@ -75,23 +86,75 @@ class PolicySet:
 
 
 def load_chain(settings: Settings, sources: Mapping[str, str] | None = None) -> Chain:
-    """The chain ``settings.policy_file`` describes (empty when it is unset)."""
-    if settings.policy_file is None:
-        return Chain()
-    source = (sources or {}).get("policy_file", "env GOLDEN_PATH_POLICY_FILE")
-    return load_policy_set([settings.policy_file], settings=settings, source=source).chain()
+    """The chain ``policy_file`` and ``app_policy_file`` describe (empty when both are unset)."""
+    sources = sources or {}
+    return load_policy_set(
+        [settings.policy_file] if settings.policy_file else [],
+        settings=settings,
+        source=sources.get("policy_file", "env GOLDEN_PATH_POLICY_FILE"),
+        app_paths=[settings.app_policy_file] if settings.app_policy_file else [],
+        app_source=sources.get("app_policy_file", "env GOLDEN_PATH_APP_POLICY_FILE"),
+    ).chain()
 
 
 def load_policy_set(
-    paths: Sequence[Path], *, settings: Settings | None = None, source: str = "argument"
+    paths: Sequence[Path],
+    *,
+    settings: Settings | None = None,
+    source: str = "argument",
+    app_paths: Sequence[Path] = (),
+    app_source: str = "argument",
 ) -> PolicySet:
-    """Parse, merge, validate and build; ConfigError listing every problem otherwise."""
-    tables = read_policy_files(paths, source=source)
+    """Parse, merge, validate and build; ConfigError listing every problem otherwise.
+
+    ``paths`` are the platform's files (the floor); ``app_paths`` an app's, which may only
+    tighten them (``_layers``): an app file that would loosen is a problem naming both places.
+    """
     problems: list[ConfigProblem] = []
+    tables = _read(paths, source, problems)
+    app = _read(app_paths, app_source, problems) if app_paths else None
+    if problems:
+        raise ConfigError(problems)
+    assert tables is not None
+    layers = dict.fromkeys(tables.data, "platform")
+    if app is not None:
+        layered = tighten(tables.data, tables.locate, app.data, app.locate, problems)
+        if problems:
+            raise ConfigError(problems)
+        tables = PolicyTables(
+            layered.data, (*tables.files, *app.files), _locator(layered.where, tables, app)
+        )
+        layers = layered.layers
     policies, fail_open = _build(tables, settings, problems)
     if problems:
         raise ConfigError(problems)
-    return PolicySet(tuple(policies), fail_open, tables.files)
+    return PolicySet(tuple(policies), fail_open, tables.files, layers=layers)
+
+
+def _read(paths: Sequence[Path], source: str, problems: list[ConfigProblem]) -> PolicyTables | None:
+    try:
+        return read_policy_files(paths, source=source)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return None
+
+
+def _locator(
+    where: Mapping[str, str], platform: PolicyTables, app: PolicyTables
+) -> Callable[[str], str]:
+    """``file:line`` of a dotted key: the app's file where the app set it, else the platform's."""
+
+    def locate(key: str) -> str:
+        probe = key
+        while probe:
+            if probe in where:
+                return app.locate(key)
+            probe = probe.rpartition(".")[0]
+        if key.partition(".")[0].partition("[")[0] not in platform.data:
+            return app.locate(key)
+        return platform.locate(key)
+
+    return locate
 
 
 # ------------------------------------------------------------------------------- building
