@@ -93,7 +93,7 @@ def _check(args: argparse.Namespace) -> int:
             print(f"{problem.source}: {problem.field}: {problem.message}{fix}", file=sys.stderr)
         return 2
     names = ", ".join(
-        f"{name}{_layer(policy_set, name) if args.app_policy_file else ''}"
+        f"{name}{_layer(policy_set, name)}"
         for name in (getattr(p, "name", type(p).__name__) for p in policy_set.policies)
     )
     files = len(policy_set.files)
@@ -213,7 +213,12 @@ def _configured(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _layer(policy_set: Any, name: str) -> str:
-    """`` [platform]``, `` [app]`` or `` [platform+app]``: where a decision's rule came from."""
+    """`` [platform]``, `` [app]`` or `` [platform+app]``: where a decision's rule came from.
+
+    Shown when an app policy file is layered on the platform's.
+    """
+    if not any("app" in layer for layer in policy_set.layers.values()):
+        return ""  # one layer: every decision is the platform's
     layer = policy_set.layer_of(name)
     return f" [{layer}]" if layer else ""
 
