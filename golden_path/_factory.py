@@ -440,7 +440,9 @@ def _build(
     # SDK release has and golden-path cannot govern yet (golden_path/_surface.py) is refused.
     from golden_path._surface import refuse_ungoverned
 
-    return refuse_ungoverned(guard_live(client, pipeline, authorizer))
+    from golden_path._governed import mark
+
+    return mark(refuse_ungoverned(guard_live(client, pipeline, authorizer)))
 
 
 _env_lock = threading.Lock()

@@ -66,11 +66,15 @@ def openai_client(
         timeout=resolved.settings.timeout_s,
         follow_redirects=True,
     )
-    return openai.OpenAI(
-        base_url=base_url,
-        http_client=http,
-        default_headers={"x-goog-api-client": pipeline.client_id},
-        **kwargs,
+    from golden_path._governed import mark
+
+    return mark(
+        openai.OpenAI(
+            base_url=base_url,
+            http_client=http,
+            default_headers={"x-goog-api-client": pipeline.client_id},
+            **kwargs,
+        )
     )
 
 
@@ -92,11 +96,15 @@ def async_openai_client(
         timeout=resolved.settings.timeout_s,
         follow_redirects=True,
     )
-    return openai.AsyncOpenAI(
-        base_url=base_url,
-        http_client=http,
-        default_headers={"x-goog-api-client": pipeline.client_id},
-        **kwargs,
+    from golden_path._governed import mark
+
+    return mark(
+        openai.AsyncOpenAI(
+            base_url=base_url,
+            http_client=http,
+            default_headers={"x-goog-api-client": pipeline.client_id},
+            **kwargs,
+        )
     )
 
 
