@@ -66,3 +66,12 @@ def test_the_set_is_complete_and_consistent() -> None:
     assert pod["terminationGracePeriodSeconds"] > drain + config.graceful_timeout_s
     upstream = tomllib.loads(configmap["config.toml"])
     assert upstream["state_url"].startswith("redis://"), "replicas must share their limits"
+
+
+def test_every_gateway_setting_is_documented() -> None:
+    """docs/gateway.md's settings table names every field of GatewayConfig."""
+    from golden_path.gateway import GatewayConfig
+
+    doc = (ROOT / "docs" / "gateway.md").read_text()
+    missing = [name for name in GatewayConfig.model_fields if f"`{name}`" not in doc]
+    assert missing == []
