@@ -98,6 +98,10 @@ async def _authorized(api_client: Any, authorizer: Authorizer) -> Any:
         if name.lower() in ("x-goog-api-key", "authorization"):
             del headers[name]
     headers.update(await authorizer.headers_async())
+    if "authorization" in headers:
+        # The SDK's Vertex Live path adds its own "Authorization" (the placeholder credential)
+        # unless that exact key is present; a lowercase twin made two Authorization headers.
+        headers["Authorization"] = headers.pop("authorization")
     session_client = copy.copy(api_client)
     session_client._http_options = api_client._http_options.model_copy(update={"headers": headers})
     if not api_client.vertexai and "x-goog-api-key" in headers:
