@@ -6,6 +6,7 @@ names the same URL shares the same counters (and, for Redis, the same connection
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import threading
 import urllib.parse
@@ -31,7 +32,16 @@ __all__ = [
 DEFAULT_PREFIX = "golden-path"
 DEFAULT_TIMEOUT_MS = 100
 REDIS_EXTRA_HINT = "pip install 'golden-path[redis]'"
-_QUERY_KEYS = ("prefix", "timeout_ms")
+_QUERY_KEYS = ("prefix", "timeout_ms", "ca_file", "cert_file", "key_file")
+# redis (one server), rediss (TLS), +sentinel (a service name behind Sentinels), +cluster.
+_REDIS_SCHEMES = (
+    "redis",
+    "rediss",
+    "redis+sentinel",
+    "rediss+sentinel",
+    "redis+cluster",
+    "rediss+cluster",
+)
 
 
 class StateURLError(ValueError):
@@ -56,11 +66,22 @@ class StateURL:
     display: str
     prefix: str
     timeout_s: float
+    # Redis deployment: "single", "sentinel" or "cluster"; hosts as (host, port) pairs.
+    topology: str = "single"
+    hosts: tuple[tuple[str, int], ...] = ()
+    tls: bool = False
+    username: str | None = None
+    password: str | None = dataclasses.field(default=None, repr=False)
+    db: int = 0
+    service: str | None = None
+    tls_files: tuple[tuple[str, str], ...] = ()
 
 
 _FIX = (
-    "use memory:// (one process) or redis://HOST:PORT/DB "
-    "(options: ?prefix=NAME&timeout_ms=100), e.g. redis://127.0.0.1:6379/0"
+    "use memory:// (one process), redis://[USER:PASSWORD@]HOST:PORT/DB, rediss:// for TLS, "
+    "redis+sentinel://HOST:PORT[,HOST:PORT]/SERVICE/DB or redis+cluster://HOST:PORT[,HOST:PORT] "
+    "(options: ?prefix=NAME&timeout_ms=100&ca_file=PATH&cert_file=PATH&key_file=PATH), "
+    "e.g. redis://127.0.0.1:6379/0"
 )
 
 
@@ -77,25 +98,62 @@ def parse_state_url(url: str) -> StateURL:
         return StateURL(
             "memory", f"memory://{parts.netloc}", f"memory://{parts.netloc}", DEFAULT_PREFIX, 0.0
         )
-    if scheme not in ("redis", "rediss"):
+    if scheme not in _REDIS_SCHEMES:
         shown = f"{scheme}://" if scheme else repr(_display(url))
         raise StateURLError(f"unsupported state store {shown}", _FIX)
-    try:
-        host, _ = parts.hostname, parts.port
-    except ValueError:
-        raise StateURLError("the port is not a number between 1 and 65535", _FIX) from None
-    if not host:
-        raise StateURLError("no host", _FIX)
-    db = parts.path.strip("/")
-    if db and not db.isdigit():
-        raise StateURLError(f"database {db!r} is not a number", _FIX)
-    query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+    tls = scheme.startswith("rediss")
+    topology = scheme.partition("+")[2] or "single"
+    userinfo, _, hostlist = parts.netloc.rpartition("@")
+    hosts = tuple(_host(item) for item in hostlist.split(","))
+    if len(hosts) > 1 and topology == "single":
+        raise StateURLError("several hosts need redis+sentinel:// or redis+cluster://", _FIX)
+    username = urllib.parse.unquote(userinfo.partition(":")[0]) or None if userinfo else None
+    password = (
+        urllib.parse.unquote(userinfo.partition(":")[2]) or None
+        if userinfo and ":" in userinfo
+        else None
+    )
+    segments = [p for p in parts.path.split("/") if p]
+    service = None
+    if topology == "sentinel":
+        if not segments:
+            raise StateURLError("redis+sentinel:// needs the service name: .../SERVICE/DB", _FIX)
+        service = segments.pop(0)
+    db = segments[0] if segments else "0"
+    if len(segments) > 1 or not db.isdigit():
+        raise StateURLError(f"database {'/'.join(segments)!r} is not a number", _FIX)
+    if topology == "cluster" and db != "0":
+        raise StateURLError("Redis Cluster has only database 0", _FIX)
+    prefix, timeout_s, files = _options(parts.query)
+    if files and not tls:
+        raise StateURLError(f"{files[0][0]} needs TLS: use rediss://", _FIX)
+    client_url = urllib.parse.urlunsplit(("rediss" if tls else "redis", parts.netloc, "", "", ""))
+    return StateURL(
+        "redis",
+        client_url,
+        _display(url),
+        prefix,
+        timeout_s,
+        topology=topology,
+        hosts=hosts,
+        tls=tls,
+        username=username,
+        password=password,
+        db=int(db),
+        service=service,
+        tls_files=files,
+    )
+
+
+def _options(text: str) -> tuple[str, float, tuple[tuple[str, str], ...]]:
+    """``(prefix, timeout_s, TLS files)`` from the URL's query."""
+    query = urllib.parse.parse_qs(text, keep_blank_values=True)
     unknown = sorted(set(query) - set(_QUERY_KEYS))
     if unknown:
         raise StateURLError(f"unknown option(s) {', '.join(unknown)}", _FIX)
     prefix = query.get("prefix", [DEFAULT_PREFIX])[-1]
-    if not prefix or any(c.isspace() for c in prefix):
-        raise StateURLError("prefix must be a non-empty word", _FIX)
+    if not prefix or any(c.isspace() or c in "{}" for c in prefix):
+        raise StateURLError("prefix must be a non-empty word without braces", _FIX)
     raw_timeout = query.get("timeout_ms", [str(DEFAULT_TIMEOUT_MS)])[-1]
     if not raw_timeout.isdigit() or not 1 <= int(raw_timeout) <= 10_000:
         raise StateURLError(
@@ -103,20 +161,30 @@ def parse_state_url(url: str) -> StateURL:
             f"10000, got {raw_timeout!r}",
             _FIX,
         )
-    client_url = urllib.parse.urlunsplit((scheme, parts.netloc, parts.path, "", ""))
-    return StateURL("redis", client_url, _display(url), prefix, int(raw_timeout) / 1000)
+    files = tuple((k, query[k][-1]) for k in ("ca_file", "cert_file", "key_file") if k in query)
+    return prefix, int(raw_timeout) / 1000, files
+
+
+def _host(item: str) -> tuple[str, int]:
+    try:
+        parts = urllib.parse.urlsplit(f"//{item}")
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise StateURLError("the port is not a number between 1 and 65535", _FIX) from None
+    if not host:
+        raise StateURLError("no host", _FIX)
+    return host, port or 6379
 
 
 def _display(url: str) -> str:
     """The URL with any password masked: state URLs end up in messages and status output."""
     try:
         parts = urllib.parse.urlsplit(url)
-        if parts.password is None:
+        userinfo, at, hostlist = parts.netloc.rpartition("@")
+        if not at or ":" not in userinfo:
             return url
-        user = parts.username or ""
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-        netloc = f"{user}:****@{host}{port}"
+        user = userinfo.partition(":")[0]
+        netloc = f"{user}:****@{hostlist}"
         return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
     except ValueError:
         return "<unparseable URL>"
@@ -135,20 +203,34 @@ _stores: dict[str, StateStore] = {}
 _lock = threading.Lock()
 
 
+_at_exit: list[bool] = []
+
+
+def _flush_at_exit() -> None:
+    # Settlements wait up to 50 ms to ride with the next reservation; a process that exits
+    # sends them first, or the usage of its last calls would never be counted.
+    if not _at_exit:
+        _at_exit.append(True)
+        atexit.register(reset)
+
+
 def open_store(state: StateURL) -> StateStore:
     """The process-wide store for this URL (created on first use, connecting lazily)."""
-    key = f"{state.client_url}|{state.timeout_s}"
+    # Everything that makes a different connection: credentials and TLS files included.
+    key = (
+        f"{state.kind}|{state.topology}|{state.client_url}|{state.db}|{state.service}|"
+        f"{state.tls_files}|{state.timeout_s}"
+    )
     with _lock:
         store = _stores.get(key)
         if store is None:
+            _flush_at_exit()
             if state.kind == "memory":
                 store = MemoryStore(state.display)
             else:
                 from golden_path._state._redis import RedisStore
 
-                store = RedisStore(
-                    state.client_url, display_url=state.display, timeout_s=state.timeout_s
-                )
+                store = RedisStore(state)
             _stores[key] = store
         return store
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from golden_path._state._types import Counter, Hold, Reserved, StoreUnavailable
 
 if TYPE_CHECKING:
-    import redis
+    from golden_path._state import StateURL
 
 __all__ = ["RedisStore"]
 
@@ -189,23 +189,20 @@ return 1
 class RedisStore:
     """Counters in Redis; every operation is one script call, bounded by ``timeout_s``."""
 
-    def __init__(self, url: str, *, display_url: str, timeout_s: float) -> None:
+    def __init__(self, state: StateURL) -> None:
         try:
             import redis
-            from redis.backoff import NoBackoff
-            from redis.retry import Retry
+            import redis.exceptions
         except ImportError as exc:  # pragma: no cover - checked when the URL is validated
             raise RuntimeError("pip install 'golden-path[redis]'") from exc
-        self._redis_errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
-        self._display = display_url
-        self._client: redis.Redis = redis.Redis.from_url(
-            url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            # redis-py retries 10 times by default: that would turn a 100 ms bound into seconds.
-            retry=Retry(NoBackoff(), 0),
-            retry_on_timeout=False,
+        self._redis_errors: tuple[type[BaseException], ...] = (
+            redis.RedisError,
+            redis.exceptions.RedisClusterException,  # not a RedisError
+            OSError,
         )
+        self._display = state.display
+        self._client: Any = _client(state)
+        self._cluster = state.topology == "cluster"
         self._reserve = self._client.register_script(_RESERVE)
         self._settle = self._client.register_script(_SETTLE)
         self._cooldown = self._client.register_script(_COOLDOWN)
@@ -300,10 +297,15 @@ class RedisStore:
         keys: list[str],
         args: list[Any],
     ) -> tuple[list[Any], Any]:
+        calls = [_settle_params(hold, changes) for hold, changes in pending]
+        if self._cluster:
+            # redis-py refuses scripts in a cluster pipeline: each goes to its own slot's node
+            # on its own (settlements of other callers live on other nodes anyway).
+            settled = [self._settle(keys=k, args=a) for k, a in calls]
+            return settled, (self._reserve(keys=keys, args=args) if keys else None)
         # Plain EVALSHA in a non-transactional pipeline: one write, one read. (redis-py's Script
         # objects in a pipeline would add a SCRIPT EXISTS round trip to every execute.)
         pipe = self._client.pipeline(transaction=False)
-        calls = [_settle_params(hold, changes) for hold, changes in pending]
         for settle_keys, settle_args in calls:
             pipe.evalsha(self._settle.sha, len(settle_keys), *settle_keys, *settle_args)
         if keys:
@@ -403,6 +405,50 @@ class RedisStore:
                 self._flush_timer.cancel()
                 self._flush_timer = None
         self._client.close()
+
+
+def _client(state: StateURL) -> Any:
+    """The redis-py client for one, Sentinel-managed or clustered Redis, as the URL says."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    common: dict[str, Any] = {
+        "socket_timeout": state.timeout_s,
+        "socket_connect_timeout": state.timeout_s,
+        # redis-py retries by default: that would turn a 100 ms bound into seconds.
+        "retry": Retry(NoBackoff(), 0),
+        "username": state.username,
+        "password": state.password,
+    }
+    if state.tls:
+        files = dict(state.tls_files)
+        common["ssl"] = True
+        common["ssl_ca_certs"] = files.get("ca_file")
+        common["ssl_certfile"] = files.get("cert_file")
+        common["ssl_keyfile"] = files.get("key_file")
+    if state.topology == "cluster":
+        from redis.cluster import ClusterNode, RedisCluster
+
+        nodes = [ClusterNode(h, p) for h, p in state.hosts]  # type: ignore[no-untyped-call]
+        return RedisCluster(
+            startup_nodes=nodes,
+            **common,
+        )
+    if state.topology == "sentinel":
+        from redis.sentinel import Sentinel
+
+        tls = {k: v for k, v in common.items() if k.startswith("ssl")}
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            list(state.hosts),
+            socket_timeout=state.timeout_s,
+            sentinel_kwargs={"socket_timeout": state.timeout_s, **tls},
+        )
+        service = state.service or ""
+        return sentinel.master_for(service, db=state.db, **common)  # type: ignore[no-untyped-call]
+    import redis
+
+    host, port = state.hosts[0]
+    return redis.Redis(host=host, port=port, db=state.db, **common)
 
 
 def _settle_params(
