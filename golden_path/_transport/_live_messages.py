@@ -62,6 +62,7 @@ class GuardedSocket:
             api_method="live.message",
             model=session.model,
             stream=True,
+            route=session.route,
         )
         try:
             for policy in self._policies:

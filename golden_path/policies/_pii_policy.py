@@ -229,19 +229,12 @@ class _Walk:
             return value
         if value.startswith("data:") and ";base64," in value[:100]:
             return value  # an inline image or audio as a data URL
-        findings = self.scanner.find(value)
-        if not findings:
-            return value
+        if self.redact:
+            new, findings = self.scanner.redact(value)
+        else:
+            new, findings = value, self.scanner.find(value)
         self.counts.update(f.kind for f in findings)
-        if not self.redact:
-            return value
-        pieces: list[str] = []
-        at = 0
-        for finding in findings:
-            pieces += (value[at : finding.start], f"[REDACTED:{finding.kind}]")
-            at = finding.end
-        pieces.append(value[at:])
-        return "".join(pieces)
+        return new
 
     def node(self, node: Any) -> Any:
         if isinstance(node, str):
