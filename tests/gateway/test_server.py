@@ -10,13 +10,16 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx2
+import pytest
 
 from golden_path.gateway import issue_key
 from tests.gateway.conftest import SlowSSE, free_port
 
 STREAM = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+GENERATE = "/v1beta/models/gemini-2.5-flash:generateContent"
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[str]) -> None:
@@ -111,3 +114,56 @@ def test_bad_config_is_one_clear_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "keys_file" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.redis
+def test_replicas_share_limits_through_redis(tmp_path: Path, emulator: Any) -> None:
+    """Two gateway processes (stateless replicas) with one Redis count one app's requests
+    together: the app's fourth call in the minute is refused by whichever replica gets it."""
+    from tests.limits.conftest import RedisServer, redis_or_skip
+
+    redis_or_skip()
+    redis = RedisServer(tmp_path / "redis").start()
+    keys = tmp_path / "keys.toml"
+    key, _ = issue_key(keys, app="checkout", team="payments")
+    policy = tmp_path / "limits.toml"
+    policy.write_text('[rate_limits]\nrequests_per_minute = 3\nscope = "app"\n')
+    replicas = []
+    try:
+        for _ in range(2):
+            port = free_port()
+            env = {
+                **os.environ,
+                "GOLDEN_PATH_BACKEND": "emulator",
+                "GOLDEN_PATH_BASE_URL": emulator.url,
+                "GOLDEN_PATH_AUDIT_SINK": "none",
+                "GOLDEN_PATH_POLICY_FILE": str(policy),
+                "GOLDEN_PATH_STATE_URL": redis.url,
+                "GOLDEN_PATH_GATEWAY_KEYS_FILE": str(keys),
+                "GOLDEN_PATH_GATEWAY_PORT": str(port),
+            }
+            process = subprocess.Popen(
+                [sys.executable, "-m", "golden_path.gateway"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            replicas.append((process, f"http://127.0.0.1:{port}"))
+        for process, url in replicas:
+            _wait_healthy(url, process)
+        codes = [
+            httpx2.post(
+                replicas[i % 2][1] + GENERATE,
+                json={"contents": [{"parts": [{"text": "x"}]}]},
+                headers={"x-goog-api-key": key},
+                timeout=30,
+            ).status_code
+            for i in range(4)
+        ]
+    finally:
+        for process, _ in replicas:
+            process.send_signal(signal.SIGTERM)
+        for process, _ in replicas:
+            process.wait(30)
+        redis.stop()
+    assert codes == [200, 200, 200, 429]
