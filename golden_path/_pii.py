@@ -38,7 +38,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
-from golden_path._secrets import find_secrets
+from golden_path._secrets import find_secrets, key_runs
 
 __all__ = [
     "ALL_KINDS",
@@ -216,13 +216,23 @@ _TOKEN_TABLE = bytes(_TOKEN)
 del _TOKEN, _c
 _LONG_TOKEN = b"x" * 15
 _KEY_TAIL = re.compile(r"[A-Za-z0-9_-]*")
+_DIGITS = "0123456789"
+
+
+def _nothing_to_find(text: str) -> bool:
+    """No built-in kind fits ASCII text without a digit, an "@" or a PEM marker.
+
+    Single-character ``in`` runs at memchr speed; a regex over the text would not.
+    """
+    return "@" not in text and "-----" not in text and not any(d in text for d in _DIGITS)
 
 
 def _builtin(text: str, wanted: frozenset[str]) -> list[Finding]:
     """Built-in findings in offsets of ``text`` (already normalised)."""
     found: list[Finding] = []
     raw = text.encode("utf-8", "surrogatepass")
-    if "secret" in wanted and (_LONG_TOKEN in raw.translate(_TOKEN_TABLE) or "-----" in text):
+    long_run = _LONG_TOKEN in raw.translate(_TOKEN_TABLE)
+    if "secret" in wanted and ((long_run and key_runs(text)) or "-----" in text):
         # A key followed by more key characters is a longer key: redact all of it.
         found += [
             Finding("secret", s, _KEY_TAIL.match(text, e).end(), rule)  # type: ignore[union-attr]
@@ -431,6 +441,8 @@ class Scanner:
 
     def find(self, text: str) -> list[Finding]:
         """Every finding in ``text``, in order, without overlaps (original offsets)."""
+        if not self._extra and text.isascii() and _nothing_to_find(text):
+            return []
         norm = _Normalised(text)
         found = _builtin(norm.text, self._builtin)
         if norm.text is not text and found:

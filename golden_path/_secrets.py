@@ -24,7 +24,7 @@ from collections import Counter
 from importlib import resources
 from typing import Any
 
-__all__ = ["find_secrets", "rule_ids"]
+__all__ = ["find_secrets", "key_runs", "rule_ids"]
 
 # Rules not loaded. The curl rules' ".*?" spans lines: a few milliseconds for every "curl" in a
 # long text, and the credential they look for is found by the Bearer and generic rules anyway.
@@ -66,6 +66,7 @@ _TOKEN_BYTES = (
     + b" " * 128
 )
 _LONG_RUN = re.compile(rb"x{15,}")
+_DIGIT = re.compile(r"[0-9]")
 _TOKEN = re.compile(r"[\w.=+/~-]{15,}")
 _WINDOW_BEFORE, _WINDOW_AFTER = 96, 4096
 
@@ -158,6 +159,22 @@ def find_secrets(text: str) -> list[tuple[int, int, str]]:
     return found
 
 
+def key_runs(text: str) -> list[tuple[int, int]]:
+    """Runs of 15+ token characters with a digit in them: where keys and tokens can be.
+
+    A random key of that length without a digit is rarer than 1 in 200; a long word without
+    one (an API field name, "responsibilities") is common, and skipping it is what keeps the
+    keyword search off ordinary text.
+    """
+    if text.isascii():
+        # Found at C speed on a translated copy (the regex would try every position).
+        shape = text.encode("ascii").translate(_TOKEN_BYTES)
+        spans = [m.span() for m in _LONG_RUN.finditer(shape)]
+    else:
+        spans = [m.span() for m in _TOKEN.finditer(text)]
+    return [(a, b) for a, b in spans if _DIGIT.search(text, a, b)]
+
+
 def _keyword_hits(text: str) -> dict[_Rule, list[int]]:
     """Where each rule's keywords occur, looking only near long tokens and PEM markers.
 
@@ -165,12 +182,7 @@ def _keyword_hits(text: str) -> dict[_Rule, list[int]]:
     keyword is inside it or at most _WINDOW_BEFORE characters before it; the rest of a long
     text is never searched, keyword by keyword, at all.
     """
-    if text.isascii():
-        # The same runs, found at C speed on a translated copy (the regex tries every position).
-        shape = text.encode("ascii").translate(_TOKEN_BYTES)
-        regions = [m.span() for m in _LONG_RUN.finditer(shape)]
-    else:
-        regions = [m.span() for m in _TOKEN.finditer(text)]
+    regions = key_runs(text)
     at = text.find("-----")
     while at >= 0:
         regions.append((at, at + 64))
