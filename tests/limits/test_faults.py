@@ -130,3 +130,64 @@ def test_a_crashed_process_gives_its_reservation_back(
     with own_redis.client() as raw:
         assert int(raw.get(day_key())) == response.usage_metadata.total_token_count
         assert raw.zcard("golden-path:{ml}:inflight") == 0
+
+
+def test_fleet_with_a_paused_redis_and_a_killed_worker_stays_exact(
+    own_redis: RedisServer, emulator: Any, tmp_path: Any
+) -> None:
+    """4 processes x 4 threads stream against one budget while Redis is paused twice (SIGSTOP
+    for 0.5 s, past the 200 ms timeout). At the end the counter equals the real usage of every
+    allowed call (no reservation left behind by a lost answer, no settlement counted twice, no
+    hold left open) and the overshoot stays within what can be in flight. (A worker killed
+    mid-call: test_a_crashed_process_gives_its_reservation_back.)"""
+    import json
+    from pathlib import Path
+
+    budget, processes, threads = 4_000, 4, 4
+    go = tmp_path / "go"
+    worker = Path(__file__).with_name("fault_worker.py")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(worker), emulator.url, own_redis.url, str(budget), str(threads)]
+            + [str(go), str(FIXED_NOW)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(processes)
+    ]
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("go.ready.*"))) < processes:
+        assert all(p.poll() is None for p in procs), "a fault worker died while starting"
+        assert time.monotonic() < deadline, "fault workers did not get ready"
+        time.sleep(0.01)
+    go.touch()
+    assert own_redis.process is not None
+    for _ in range(2):
+        time.sleep(0.3)
+        os.kill(own_redis.process.pid, signal.SIGSTOP)
+        time.sleep(0.5)
+        os.kill(own_redis.process.pid, signal.SIGCONT)
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    time.sleep(0.5)  # settlements of the last calls, sent at exit, have landed
+    with own_redis.client() as raw:
+        counted = int(raw.get(day_key("fleet")))
+        open_holds = raw.zcard("golden-path:{fleet}:inflight")
+    real = sum(r["tokens"] for r in results)
+    bound = processes * threads * max(r["max_excess"] for r in results)
+    unreachable = sum(r["unreachable"] for r in results)
+    print(
+        f"\nfleet faults: {sum(r['allowed'] for r in results)} calls allowed, "
+        f"{unreachable} refused while Redis was paused, budget {budget}, counted {counted}, "
+        f"real {real}, overshoot {counted - budget}, in-flight bound {bound}, "
+        f"open holds {open_holds}"
+    )
+    assert [e for r in results for e in r["errors"]] == []
+    assert unreachable > 0, "the pauses were felt"
+    assert open_holds == 0
+    assert counted == real, results
+    assert counted - budget <= bound, results
