@@ -114,18 +114,17 @@ def _guard_messages(session: Any, call: Call, pipeline: Pipeline) -> None:
     """Route the session's client messages through the policies that inspect them."""
     from golden_path._transport._live_messages import GuardedSocket, message_policies
 
-    policies = message_policies(pipeline.chain.policies)
-    if not policies:
+    senders, readers = message_policies(pipeline.chain.policies)
+    if not senders and not readers:
         return
-    # Every send_* method of the SDK's AsyncSession writes to ``_ws``; without one, messages
-    # could not be inspected, and a session that cannot be inspected is not opened.
+    # Every send_* method of the SDK's AsyncSession writes to ``_ws`` and receive() reads from
+    # it; without one, messages could not be inspected, and such a session is not opened.
     if not hasattr(session, "_ws"):
         from golden_path.exceptions import PolicyViolation
 
-        raise PolicyViolation(
-            policies[0].name, "this google-genai's Live session cannot be inspected"
-        )
-    session._ws = GuardedSocket(session._ws, call, policies)
+        name = (senders or readers)[0].name
+        raise PolicyViolation(name, "this google-genai's Live session cannot be inspected")
+    session._ws = GuardedSocket(session._ws, call, senders, readers)
 
 
 def _headers() -> Any:

@@ -11,6 +11,7 @@ decisions join the session's one audit event.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,21 +27,43 @@ __all__ = ["GuardedSocket", "message_policies"]
 _MAX_DECISIONS = 64  # a long session records its first findings, not one per message forever
 
 
-def message_policies(policies: Sequence[Any]) -> list[Any]:
-    """The policies that inspect Live client messages."""
-    return [p for p in policies if getattr(p, "inspects_live_messages", False)]
+def message_policies(policies: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    """The policies that inspect Live client messages, and those that read server messages."""
+    senders = [p for p in policies if getattr(p, "inspects_live_messages", False)]
+    readers = [p for p in policies if callable(getattr(p, "on_live_event", None))]
+    return senders, readers
 
 
 class GuardedSocket:
     """The session's websocket, with each outgoing message inspected first."""
 
-    def __init__(self, inner: Any, call: Call, policies: Sequence[Any]) -> None:
+    def __init__(
+        self, inner: Any, call: Call, senders: Sequence[Any], readers: Sequence[Any]
+    ) -> None:
         self._inner = inner
         self._call = call
-        self._policies = tuple(policies)
+        self._policies = tuple(senders)
+        self._readers = tuple(readers)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+    async def recv(self, *args: Any, **kwargs: Any) -> Any:
+        """One server message, as the policies that rewrite responses left it."""
+        message = await self._inner.recv(*args, **kwargs)
+        readers = self._readers
+        if not readers or not isinstance(message, (str, bytes)):
+            return message
+        try:
+            event = json.loads(message)
+        except ValueError:
+            return message  # the SDK raises on it, as it would have
+        for policy in readers:
+            policy.on_live_event(self._call.request, event)
+        if not any(getattr(p, "rewrites_responses", False) for p in readers):
+            return message
+        out = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+        return out if isinstance(message, str) else out.encode("utf-8")
 
     async def send(self, message: Any, *args: Any, **kwargs: Any) -> None:
         """Inspect one client message, then send it (or what the policies made of it)."""

@@ -173,6 +173,19 @@ class PiiPolicy:
             stream = request.state[_STREAM_KEY] = _ResponseStream(self.scanner)
         stream.event(event, redact=self.rewrites_responses)
 
+    def on_live_event(self, request: GenAIRequest, event: Any) -> None:
+        """A Live server message: model text and transcripts held back and redacted like a stream.
+
+        Called by the Live guard for each message the server sends (``request`` is the
+        session's); the session's ``on_response`` records what was found.
+        """
+        if self.responses == "off" or not isinstance(event, dict):
+            return
+        stream = request.state.get(_STREAM_KEY)
+        if stream is None:
+            stream = request.state[_STREAM_KEY] = _ResponseStream(self.scanner)
+        stream.live_event(event, redact=self.rewrites_responses)
+
     def on_response(self, request: GenAIRequest, response: GenAIResponse) -> None:
         """A whole body is walked; a stream's held-back text is released; findings recorded."""
         if self.responses == "off" or response.status_code >= 400:
@@ -315,12 +328,60 @@ class _ResponseStream:
         for container, field in _other_fields(event):
             container[field] = rest.node(container[field])
 
+    def live_event(self, event: dict[str, Any], *, redact: bool) -> None:
+        content = event.get("serverContent") or event.get("server_content")
+        if not isinstance(content, dict):
+            rest = _Walk(self.scanner, self.walked, redact)
+            for name, value in list(event.items()):  # tool calls and the like arrive whole
+                event[name] = rest.node(value)
+            return
+        self.shape = "live"
+        finished = any(
+            content.get(k) for k in ("turnComplete", "generationComplete", "interrupted")
+        )
+        turn = content.get("modelTurn")
+        parts = turn.get("parts") if isinstance(turn, dict) else None
+        fields: list[_TextField] = [
+            (("live", bool(part.get("thought"))), part, "text", False)
+            for part in (parts if isinstance(parts, list) else [])
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        ]
+        for name in ("outputTranscription", "inputTranscription"):
+            transcript = content.get(name)
+            if isinstance(transcript, dict) and isinstance(transcript.get("text"), str):
+                fields.append((("live", name), transcript, "text", False))
+        for key, holder, field, _ in fields:
+            redactor = self.redactors.get(key)
+            if redactor is None:
+                redactor = self.redactors[key] = self.scanner.stream()
+            out = redactor.feed(holder[field])
+            if redact:
+                holder[field] = out
+        if finished:
+            self._release_live(content, redact=redact)
+
+    def _release_live(self, content: dict[str, Any], *, redact: bool) -> None:
+        """The turn ended: whatever is held goes out with the message that says so."""
+        for key, redactor in self.redactors.items():
+            text = redactor.flush()
+            if not (text and redact and key[0] == "live"):
+                continue
+            if key[1] in ("outputTranscription", "inputTranscription"):
+                holder = content.setdefault(key[1], {})
+                holder["text"] = holder.get("text", "") + text
+            else:
+                turn = content.setdefault("modelTurn", {"role": "model"})
+                part: dict[str, Any] = {"text": text}
+                if key[1]:
+                    part["thought"] = True
+                turn.setdefault("parts", []).append(part)
+
     def finish(self, *, redact: bool) -> list[dict[str, Any]]:
         """Events carrying whatever text is still held (a stream that never said it finished)."""
         out = []
         for key, redactor in self.redactors.items():
             text = redactor.flush()
-            if text and redact:
+            if text and redact and self.shape != "live":  # a Live session that ended mid-turn
                 out.append(_tail_event(self.shape, key, text))
         return out
 

@@ -7,6 +7,7 @@ A policy is any object with a ``name`` and any subset of these hooks (:data:`HOO
     on_chunk(request: GenAIRequest, chunk: Any) -> None  each parsed stream event, as it arrives
     on_response(request: GenAIRequest, response: GenAIResponse) -> None
     on_error(request: GenAIRequest, error: BaseException) -> None
+    on_live_event(request: GenAIRequest, event: Any) -> None  each Live server message
 
 A policy is checked when it is registered (``Chain(...)``, ``create_client(policies=...)``, a
 policy file): a method that looks like a hook (``on_*``, ``aon_*``) but is none of them, a
@@ -92,6 +93,8 @@ HOOKS: Final[dict[str, tuple[str, ...]]] = {
     "on_chunk": ("request", "chunk"),
     "on_response": ("request", "response"),
     "on_error": ("request", "error"),
+    # Each message a Live server sends, before the SDK reads it (the session's request).
+    "on_live_event": ("request", "event"),
 }
 _HOOK_PREFIXES = ("on_", "aon_")
 

@@ -21,13 +21,19 @@ CARD = "4111 1111 1111 1111"
 
 
 async def _session(
-    client: Any, received: list[Any], talk: Callable[[Any], Any], port_box: list[int]
+    client: Any,
+    received: list[Any],
+    talk: Callable[[Any], Any],
+    port_box: list[int],
+    answer: list[dict[str, Any]] = (),  # type: ignore[assignment]
 ) -> None:
-    """Serve one Live session (setup, then record client messages) and run ``talk`` in it."""
+    """Serve one Live session (setup, the ``answer`` messages, then record client messages)."""
 
     async def handler(ws: ServerConnection) -> None:
         received.append(json.loads(await ws.recv()))  # the setup
         await ws.send(json.dumps({"setupComplete": {}}))
+        for message in answer:
+            await ws.send(json.dumps(message))
         received.extend([json.loads(message) async for message in ws])
 
     certificates = make_certificates("127.0.0.1")
@@ -107,3 +113,37 @@ def test_deny_stops_one_message(make_live: Any) -> None:
     assert len(caught) == 1
     assert "credit_card" in str(caught[0])
     assert received[1:] == [{"realtime_input": {"text": "no personal data here"}}]
+
+
+def _text(text: str) -> dict[str, Any]:
+    return {"serverContent": {"modelTurn": {"role": "model", "parts": [{"text": text}]}}}
+
+
+def test_model_output_redacted_across_messages(make_live: Any, audit: Any) -> None:
+    """responses = "redact": Live model text split over messages is redacted, nothing lost."""
+    answer = [
+        _text("Card 4111 1111 "),
+        _text("1111 1111, mail jane."),
+        _text("doe@example.com. Bye"),
+        {"serverContent": {"outputTranscription": {"text": "call 415-555-0132"}}},
+        {"serverContent": {"turnComplete": True}},
+    ]
+    texts: list[str] = []
+    transcripts: list[str] = []
+
+    async def talk(session: Any) -> None:
+        async for message in session.receive():
+            content = message.server_content
+            if content and content.model_turn:
+                texts.extend(p.text or "" for p in content.model_turn.parts or [])
+            if content and content.output_transcription:
+                transcripts.append(content.output_transcription.text or "")
+            if content and content.turn_complete:
+                break
+
+    client = make_live('[pii]\nresponses = "redact"\n')
+    asyncio.run(_session(client, [], talk, [], answer))
+    assert "".join(texts) == "Card [REDACTED:credit_card], mail [REDACTED:email]. Bye"
+    assert "".join(transcripts) == "call [REDACTED:phone]"
+    reasons = {d["reason"] for d in audit.only().policy if d["policy"] == "pii"}
+    assert "found 1 credit_card, 1 email, 1 phone in the response" in reasons
