@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BODY_DECODED",
     "BODY_PROBLEM",
+    "INSERT_EVENTS",
     "UNSAFE_PATH",
     "Decision",
     "GenAIRequest",
@@ -35,6 +36,9 @@ __all__ = [
 UNSAFE_PATH = "golden_path.unsafe_path"  # why the path was not classified (str)
 BODY_PROBLEM = "golden_path.body_problem"  # (field, problem, fix) of an unreadable body
 BODY_DECODED = "golden_path.body_decoded"  # the request content-encoding that was undone
+# Stream events a policy that rewrites responses wants sent before the current one (a list);
+# the transport takes and clears it after each event's chunk hooks.
+INSERT_EVENTS = "golden_path.insert_events"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

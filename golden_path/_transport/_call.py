@@ -21,6 +21,7 @@ import httpx2
 from golden_path._model import (
     BODY_DECODED,
     BODY_PROBLEM,
+    INSERT_EVENTS,
     UNSAFE_PATH,
     GenAIRequest,
     GenAIResponse,
@@ -354,11 +355,18 @@ class Call:
         assert sse is not None
         done = sse.done
         events = sse.feed(data)
+        if not self._rewrites() or response.status_code >= 400:
+            for event in events:
+                self._event(response, event)
+            return data
+        out = b""
+        state = self.request.state
         for event in events:
             self._event(response, event)
-        if not self._rewrites() or response.status_code >= 400:
-            return data
-        out = b"".join(_sse(event) for event in events)
+            inserted = state.pop(INSERT_EVENTS, None)
+            if inserted:
+                out += b"".join(_sse(e) for e in inserted)
+            out += _sse(event)
         if sse.done and not done:
             out += _DONE
         return out

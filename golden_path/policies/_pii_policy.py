@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from golden_path._model import GenAIRequest, GenAIResponse
+from golden_path._model import INSERT_EVENTS, GenAIRequest, GenAIResponse
 from golden_path._pii import BUILTIN_KINDS, Detector, Finding, Scanner, StreamRedactor
 from golden_path.policies._config import Section
 from golden_path.policies._types import Deny
@@ -171,6 +171,11 @@ class PiiPolicy:
         stream = request.state.get(_STREAM_KEY)
         if stream is None:
             stream = request.state[_STREAM_KEY] = _ResponseStream(self.scanner)
+        if "event_type" in event:  # the Interactions API's step events
+            before = stream.interaction_event(event, redact=self.rewrites_responses)
+            if before:
+                request.state.setdefault(INSERT_EVENTS, []).extend(before)
+            return
         stream.event(event, redact=self.rewrites_responses)
 
     def on_live_event(self, request: GenAIRequest, event: Any) -> None:
@@ -328,6 +333,32 @@ class _ResponseStream:
         for container, field in _other_fields(event):
             container[field] = rest.node(container[field])
 
+    def interaction_event(self, event: dict[str, Any], *, redact: bool) -> list[dict[str, Any]]:
+        """One Interactions event; returns events to send before it (text held until now)."""
+        self.shape = "interactions"
+        kind = event.get("event_type")
+        index = event.get("index", 0)
+        delta = event.get("delta")
+        if kind == "step.delta" and isinstance(delta, dict) and isinstance(delta.get("text"), str):
+            key = ("i", index)
+            redactor = self.redactors.get(key)
+            if redactor is None:
+                redactor = self.redactors[key] = self.scanner.stream()
+            out = redactor.feed(delta["text"])
+            if redact:
+                delta["text"] = out
+            return []
+        # Whole events (created, completed with every output, step.start) are walked whole.
+        rest = _Walk(self.scanner, self.walked, redact)
+        for name, value in list(event.items()):
+            event[name] = rest.node(value)
+        redactor = self.redactors.get(("i", index))
+        if kind == "step.stop" and redactor is not None:
+            text = redactor.flush()
+            if text and redact:
+                return [_tail_event(self.shape, ("i", index), text)]
+        return []
+
     def live_event(self, event: dict[str, Any], *, redact: bool) -> None:
         content = event.get("serverContent") or event.get("server_content")
         if not isinstance(content, dict):
@@ -457,6 +488,12 @@ def _other_fields(event: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
 
 
 def _tail_event(shape: str, key: tuple[Any, ...], text: str) -> dict[str, Any]:
+    if shape == "interactions":
+        return {
+            "event_type": "step.delta",
+            "index": key[1],
+            "delta": {"type": "text", "text": text},
+        }
     if shape == "openai":
         delta: dict[str, Any]
         if key[0] == "t":

@@ -425,3 +425,51 @@ def test_route_table_content_fields_are_walked() -> None:
     }
     assert named
     assert not named & skipped
+
+
+def test_interactions_stream_deltas_held_back() -> None:
+    """Interactions step.delta text split mid-value is redacted; held text precedes step.stop."""
+    import httpx2
+
+    from golden_path._model import INSERT_EVENTS, GenAIRequest, Identity
+    from golden_path.policies._pii_policy import PiiPolicy
+
+    policy = PiiPolicy(responses="redact")
+    request = GenAIRequest(
+        request_id="r",
+        identity=Identity(None, None, "c", "ai_studio", None, None),
+        method="POST",
+        url=httpx2.URL("https://x/v1beta/interactions"),
+        headers=httpx2.Headers(),
+        raw=b"{}",
+        surface="genai",
+        api_method="interactions.create",
+        model=MODEL,
+        stream=True,
+    )
+    pieces = ["mail jane.d", "oe@example.", "com now"]
+    sent: list[str] = []
+    for piece in pieces:
+        event = {"event_type": "step.delta", "index": 0, "delta": {"type": "text", "text": piece}}
+        policy.on_chunk(request, event)
+        sent.append(event["delta"]["text"])
+    stop = {"event_type": "step.stop", "index": 0}
+    policy.on_chunk(request, stop)
+    sent += [e["delta"]["text"] for e in request.state.pop(INSERT_EVENTS)]
+    assert "".join(sent) == "mail [REDACTED:email] now"
+    completed = {
+        "event_type": "interaction.completed",
+        "interaction": {"outputs": [{"text": EMAIL}]},
+    }
+    policy.on_chunk(request, completed)
+    assert completed["interaction"]["outputs"][0]["text"] == "[REDACTED:email]"
+
+
+def test_interactions_stream_still_parses_when_rewritten(governed: Any) -> None:
+    """With responses = "redact", an Interactions stream is re-sent and the SDK reads it whole."""
+    client = governed('[pii]\nresponses = "redact"\n')
+    events = list(client.interactions.create(model=MODEL, input="hello there", stream=True))
+    kinds = [e.event_type for e in events]
+    assert kinds[0] == "interaction.created"
+    assert kinds[-1] == "interaction.completed"
+    assert "step.delta" in kinds
