@@ -43,7 +43,7 @@ _NOT_STRUCTURE = frozenset({
     "properties", "labels", "metadata", "safetySettings", "safety_settings",
 })  # fmt: skip
 MODEL_KEYS = frozenset({"model", "baseModel", "base_model"})
-_URL_MODEL = re.compile(r"(?:^|/)(models|tunedModels|endpoints)/([^/:]+)", re.IGNORECASE)
+_URL_MODEL = re.compile(r"(?:^|/)(models|tunedModels|endpoints|dynamic)/([^/:]+)", re.IGNORECASE)
 _TUNED = re.compile(r"(?:^|/)(tunedModels|endpoints)/([^/:]+)", re.IGNORECASE)
 _URL_LOCATION = re.compile(r"(?:^|/)locations/([^/:]+)", re.IGNORECASE)
 _STATE_KEY = "golden_path.structure"
@@ -125,6 +125,10 @@ def model_refs(request: GenAIRequest) -> list[ModelRef]:
         # Vertex's OpenAI-compatible surface lives under endpoints/openapi: not a model.
         if not (m.group(1).lower() == "endpoints" and m.group(2).lower() == "openapi")
     ]
+    route = request.route
+    if not refs and route is not None and "url" in route.models and request.model:
+        # The route table says the URL names a model even where no pattern above sees it.
+        refs.append(ModelRef(request.model, "URL path"))
     if request.raw:
         for container, key, value in structure(request):
             if key in MODEL_KEYS and isinstance(value, str):

@@ -1,0 +1,164 @@
+"""Every row of the route table, over real HTTP to the emulator, on each backend that serves it.
+
+Parametrized from the table itself, so a new row is tested the moment it is added: an allowed
+request is sent and audited with the row's surface, API method and model; a request naming a
+model outside the allowlist sends nothing. (Whether the emulator answers the route is the
+emulator's business: a 404 from it still proves the request went out, classified.)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import golden_path
+from golden_path._routes import ROUTES, Route
+
+ALLOWED = "gemini-2.5-flash"
+DENIED = "gemini-1.5-pro"
+# Tuned models and endpoints keep their collection in the allowlist (tunedmodels/x).
+POLICY = """
+[models]
+allow = ["gemini-2.5-*", "tunedmodels/gemini-2.5-*", "endpoints/gemini-2.5-*"]
+agents = ["deep-research-*"]
+"""
+_VARIABLE = re.compile(r"\{([a-z_]+)\}", re.IGNORECASE)
+
+
+def _cases() -> Iterator[Any]:
+    for route in ROUTES:
+        if route.http == "WS":
+            continue  # websockets: tests/policies/test_live.py and test_credentials.py
+        for backend, templates in (("gemini", route.gemini), ("vertex", route.vertex)):
+            for template in templates:
+                yield pytest.param(
+                    route, backend, template, id=f"{backend}:{route.http}:{template}"
+                )
+
+
+def _path(route: Route, backend: str, template: str, model: str) -> str:
+    def fill(found: re.Match[str]) -> str:
+        name = found.group(1)
+        if name in ("model", "endpoint"):
+            return model
+        if name == "publisher":
+            return "google"
+        return f"{name}1"
+
+    rest = _VARIABLE.sub(fill, template)
+    if backend == "gemini":
+        version = "/v1beta/"
+    else:
+        version = "/v1beta1/projects/emu-project/locations/europe-west4/"
+    return ("/upload" if route.upload else "") + version + rest
+
+
+def _body(route: Route, model: str) -> bytes | None:
+    if route.body == "none":
+        return None
+    if route.body == "media":
+        return b"file bytes"
+    fields = {}
+    if "model" in route.models:
+        fields["model"] = f"models/{model}"
+    if "baseModel" in route.models:
+        fields["baseModel"] = model
+    import json
+
+    return json.dumps(fields).encode()
+
+
+@pytest.fixture(name="rig", scope="module")
+def _rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One emulator and a client per backend for the whole module (hundreds of rows)."""
+    from golden_path.emulator import Emulator
+    from tests.conftest import AuditCapture
+
+    tmp = tmp_path_factory.mktemp("rows")
+    audit = AuditCapture()
+    with Emulator() as emulator:
+        key = tmp / "sa.json"
+        emulator.create_service_account_key(key)
+        policy_file = tmp / "policy.toml"
+        policy_file.write_text(POLICY)
+        common = {"base_url": emulator.url, "policy_file": str(policy_file), "audit_sinks": [audit]}
+        gemini = golden_path.http_client(backend="ai_studio", api_key="k", **common)
+        vertex = golden_path.http_client(
+            backend="vertex",
+            project="emu-project",
+            location="europe-west4",
+            credentials_file=str(key),
+            **common,
+        )
+        yield {
+            "gemini": gemini,
+            "vertex": vertex,
+            "url": emulator.url,
+            "emulator": emulator,
+            "audit": audit,
+        }
+        gemini.close()
+        vertex.close()
+
+
+@pytest.fixture(name="clients")
+def _clients(rig: dict[str, Any]) -> dict[str, Any]:
+    # A fresh view per test: the first request of a Vertex test may fetch a token; that is fine.
+    rig["emulator"].clear_requests()
+    rig["audit"].events.clear()
+    return rig
+
+
+def _send(
+    clients: dict[str, Any], route: Route, backend: str, path: str, body: bytes | None
+) -> Any:
+    http = clients[backend]
+    headers = {"content-type": "application/json"} if route.body != "media" else {}
+    return http.request(route.http, clients["url"] + path, content=body, headers=headers)
+
+
+def _expected_model(route: Route) -> str | None:
+    if "url" in route.models or (route.model_call and "model" in route.models):
+        return ALLOWED
+    if "baseModel" in route.models:
+        return None  # tuning names its base model in the body; the audit reads the URL's
+    return None
+
+
+@pytest.mark.parametrize(("route", "backend", "template"), list(_cases()))
+def test_row_is_sent_and_attributed(
+    clients: dict[str, Any], route: Route, backend: str, template: str
+) -> None:
+    """An allowed request on this row reaches the server and is audited as this row."""
+    path = _path(route, backend, template, ALLOWED)
+    emulator, audit = clients["emulator"], clients["audit"]
+    _send(clients, route, backend, path, _body(route, ALLOWED))
+    sent = [r for r in emulator.requests if r.path not in ("/token", "/v1/token")]
+    assert len(sent) == 1, (path, emulator.requests)
+    event = audit.events[-1]
+    assert (event.surface, event.method) == (route.surface, route.name)
+    if _expected_model(route) is not None:
+        assert event.model == ALLOWED
+
+
+@pytest.mark.parametrize(
+    ("route", "backend", "template"),
+    [
+        case
+        for case in _cases()
+        if "{model}" in case.values[2]
+        or (case.values[0].model_call and "model" in case.values[0].models)
+    ],
+)
+def test_row_with_a_denied_model_sends_nothing(
+    clients: dict[str, Any], route: Route, backend: str, template: str
+) -> None:
+    """Naming a model outside the allowlist on this row sends nothing at all."""
+    path = _path(route, backend, template, DENIED)
+    with pytest.raises(golden_path.PolicyViolation) as caught:
+        _send(clients, route, backend, path, _body(route, DENIED))
+    assert caught.value.policy == "models"
+    assert clients["emulator"].requests == []
