@@ -274,7 +274,7 @@ def _rows() -> list[Route]:  # noqa: PLR0915 - the table, row by row
             "countTokens",
             endpoints=True,
             content=("contents", "systemInstruction", "tools", "generateContentRequest"),
-            meter="requests",
+            meter="none",  # free: no quota
             sdk=("models.count_tokens",),
             models=("url", "generateContentRequest.model"),
         )
@@ -285,7 +285,7 @@ def _rows() -> list[Route]:  # noqa: PLR0915 - the table, row by row
             gemini=False,
             endpoints=True,
             content=("contents", "instances"),
-            meter="requests",
+            meter="none",
             sdk=("models.compute_tokens",),
         )
     )
@@ -373,7 +373,7 @@ def _rows() -> list[Route]:  # noqa: PLR0915 - the table, row by row
                 vertex=False,
                 tuned=verb == "generateText",
                 content=content,
-                meter="requests" if verb.startswith("count") else "tokens",
+                meter="none" if verb.startswith("count") else "tokens",
             )
         )
     # -- models: metadata -------------------------------------------------------------

@@ -407,3 +407,71 @@ def test_gzip_body_is_sent_as_judged(openai_http: httpx2.Client, emulator: Any) 
     (sent,) = emulator.api_requests()
     assert json.loads(sent.raw_body) == json.loads(plain)
     assert "content-encoding" not in {k.lower() for k in sent.headers}
+
+
+# ------------------------------------------------------------ other surfaces of the table
+
+
+def test_interactions_agent_not_listed(client: Any, emulator: Any) -> None:
+    """An Interactions agent the platform did not list is refused (agents are allowlisted)."""
+    _refused(emulator, lambda: client.interactions.create(agent="deep-research-x", input="hi"))
+
+
+def test_interactions_denied_model(client: Any, emulator: Any) -> None:
+    """An interaction on a denied model is refused like generateContent."""
+    _refused(emulator, lambda: client.interactions.create(model=DENIED, input="hi"))
+
+
+def test_interactions_denied_tool(client: Any, emulator: Any) -> None:
+    """Interactions tools ({"type": "google_search"}) pass the tools policy."""
+    _refused(
+        emulator,
+        lambda: client.interactions.create(
+            model="gemini-2.5-flash", input="hi", tools=[{"type": "google_search"}]
+        ),
+        "tools",
+    )
+
+
+def test_live_music_denied_model(client: Any, emulator: Any) -> None:
+    """Live music connects through the same guard: a denied model connects nothing."""
+
+    async def run() -> None:
+        async with client.aio.live.music.connect(model=DENIED):
+            pass
+
+    _refused(emulator, lambda: asyncio.run(run()))
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1alpha/auth_tokens", {"bidiGenerateContentSetup": {"model": f"models/{DENIED}"}}),
+        (f"/v1beta/dynamic/{DENIED}:generateContent", {"contents": []}),
+        (f"/v1beta/models/{DENIED}:streamGenerateContent?alt=sse", {"contents": []}),
+        (
+            "/v1beta/models/gemini-2.5-flash:batchGenerateContent",
+            {
+                "batch": {
+                    "inputConfig": {
+                        "requests": {
+                            "requests": [{"request": {"model": f"models/{DENIED}", "contents": []}}]
+                        }
+                    }
+                }
+            },
+        ),
+        ("/v1beta/cachedContents", {"model": f"models/{DENIED}", "contents": []}),
+        ("/v1beta/interactions", {"agent": "not-listed", "input": "hi"}),
+        ("/v1beta/tunedModels", {"baseModel": f"models/{DENIED}"}),
+    ],
+    ids=[
+        "ephemeral-token", "dynamic-path", "sse-query", "batch-inline-model", "cache-create",
+        "interactions-agent", "tuned-base-model",
+    ],
+)  # fmt: skip
+def test_raw_routes_name_denied_models(
+    openai_http: httpx2.Client, emulator: Any, path: str, body: dict[str, Any]
+) -> None:
+    """Wherever a row says a model is named, a denied one is refused on raw HTTP too."""
+    _refused(emulator, lambda: openai_http.post(path, json=body))

@@ -162,3 +162,57 @@ def test_row_with_a_denied_model_sends_nothing(
         _send(clients, route, backend, path, _body(route, DENIED))
     assert caught.value.policy == "models"
     assert clients["emulator"].requests == []
+
+
+METERED_POLICY = (
+    POLICY
+    + """
+[rate_limits]
+requests_per_minute = 1
+scope = "app"
+max_wait_s = 0
+"""
+)
+
+
+def _metered_cases() -> Iterator[Any]:
+    seen: set[tuple[str, str]] = set()
+    for case in _cases():
+        route, backend, _ = case.values
+        if route.meter != "none" and (route.name, backend) not in seen:
+            seen.add((route.name, backend))
+            yield case
+
+
+@pytest.mark.parametrize(("route", "backend", "template"), list(_metered_cases()))
+def test_metered_row_is_counted(
+    rig: dict[str, Any], tmp_path: Any, route: Route, backend: str, template: str
+) -> None:
+    """A row that costs spends the rate limit: with one request a minute, the second waits."""
+    emulator = rig["emulator"]
+    policy_file = tmp_path / "metered.toml"
+    policy_file.write_text(METERED_POLICY)
+    settings: dict[str, Any] = {
+        "base_url": emulator.url,
+        "policy_file": str(policy_file),
+        "app": f"{backend}-{route.name}",
+        "audit_sinks": [],
+    }
+    if backend == "gemini":
+        http = golden_path.http_client(backend="ai_studio", api_key="k", **settings)
+    else:
+        key = tmp_path / "sa.json"
+        emulator.create_service_account_key(key)
+        http = golden_path.http_client(
+            backend="vertex",
+            project="emu-project",
+            location="europe-west4",
+            credentials_file=str(key),
+            **settings,
+        )
+    clients = {backend: http, "url": emulator.url}
+    path = _path(route, backend, template, ALLOWED)
+    with http:
+        _send(clients, route, backend, path, _body(route, ALLOWED))
+        with pytest.raises(golden_path.BudgetExceeded):
+            _send(clients, route, backend, path, _body(route, ALLOWED))

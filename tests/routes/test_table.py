@@ -241,3 +241,29 @@ def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == len(ROUTES)
     assert {"name", "http", "gemini", "vertex", "meter", "models", "content"} <= set(rows[0])
+
+
+# Websocket rows are tested where their guard is (tests/routes/test_every_row.py covers every
+# HTTP row from the table itself). A new websocket row fails here until it has a test.
+WEBSOCKET_TESTS = {
+    "live.connect": "tests/policies/test_credentials.py::test_live_sends_the_configured_key",
+    "live.music.connect": "tests/policies/test_bypass.py::test_live_music_denied_model",
+    # Opened only with an ephemeral token as the API key, which golden-path clients never
+    # hold: their placeholder credential cannot open it.
+    "live.connectConstrained": (
+        "tests/policies/test_credentials.py::test_unguarded_live_cannot_authenticate"
+    ),
+    # SDK 3.5+ only; on 3.4 no method opens it, and the placeholder cannot authenticate it.
+    "interactions.connect": (
+        "tests/policies/test_credentials.py::test_unguarded_live_cannot_authenticate"
+    ),
+}
+
+
+def test_every_websocket_row_has_a_test() -> None:
+    """Each websocket row names a test that exists."""
+    rows = {r.name for r in ROUTES if r.http == "WS"}
+    assert rows == set(WEBSOCKET_TESTS)
+    for target in WEBSOCKET_TESTS.values():
+        path, _, name = target.partition("::")
+        assert f"def {name}(" in (ROOT / path).read_text(), target

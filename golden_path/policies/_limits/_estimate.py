@@ -17,13 +17,33 @@ __all__ = [
     "delivered_text",
     "estimate_parts",
     "estimate_tokens",
+    "is_metered",
     "tokens_used",
 ]
 
-# Model calls that spend quota. countTokens, listing models and file/cache management do not.
-GENERATION_METHODS = frozenset({"generateContent", "streamGenerateContent", "chat.completions"})
+# Model calls that generate output (their estimate includes an output cap).
+GENERATION_METHODS = frozenset({
+    "generateContent", "streamGenerateContent", "chat.completions", "completions",
+    "responses", "interactions.create", "live.connect", "batchGenerateContent",
+    "batchPredictionJobs.create",
+})  # fmt: skip
 EMBEDDING_METHODS = frozenset({"embedContent", "batchEmbedContents", "embeddings"})
+# For requests built without a route (a hand-made GenAIRequest); the route table decides
+# for everything the transport classifies.
 LIMITED_METHODS = GENERATION_METHODS | EMBEDDING_METHODS
+
+
+def is_metered(request: GenAIRequest) -> bool:
+    """Whether the request spends quota, as its row's meter says.
+
+    countTokens, listings and deletes do not; generation, embeddings, batches, caches, Imagen,
+    Veo, Live and interactions do. A request with no row is judged by its method name.
+    """
+    route = request.route
+    if route is None:
+        return request.api_method in LIMITED_METHODS
+    return route.meter != "none"
+
 
 # What Gemini charges for one image or short media part, order of magnitude: enough to keep
 # an inline image from being estimated as its base64 size in characters.
@@ -49,6 +69,13 @@ def estimate_parts(
     prompt = math.ceil(chars / 4) + media * MEDIA_PART_TOKENS
     if request.api_method not in GENERATION_METHODS:
         return prompt, 0
+    route = request.route
+    if route is not None and route.meter == "batch":
+        # A batch reserves its whole estimate at creation: each inline request's output cap.
+        from golden_path.policies._body import generate_requests
+
+        inline = generate_requests(request)
+        return prompt, sum(_output_cap(r, default_output) for r in inline) or default_output
     return prompt, _output_cap(body, default_output)
 
 

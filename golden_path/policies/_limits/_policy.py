@@ -48,9 +48,9 @@ from golden_path.policies._limits._config import (
     parse_limits,
 )
 from golden_path.policies._limits._estimate import (
-    LIMITED_METHODS,
     delivered_text,
     estimate_parts,
+    is_metered,
     tokens_used,
 )
 from golden_path.policies._limits._windows import (
@@ -163,7 +163,7 @@ class LimitsPolicy:
 
     def on_request(self, request: GenAIRequest) -> None:
         """Reserve, sleeping up to ``max_wait_s`` for capacity (never on an event loop)."""
-        if request.api_method not in LIMITED_METHODS:
+        if not is_metered(request):
             return
         plan = self._plan(request)
         self._priced(request, plan)
@@ -181,7 +181,7 @@ class LimitsPolicy:
 
     async def aon_request(self, request: GenAIRequest) -> None:
         """The async form: awaits instead of sleeping, for a chain that awaits its hooks."""
-        if request.api_method not in LIMITED_METHODS:
+        if not is_metered(request):
             return
         plan = self._plan(request)
         self._priced(request, plan)
@@ -339,7 +339,7 @@ class LimitsPolicy:
 
     def on_response(self, request: GenAIRequest, response: GenAIResponse) -> None:
         """Charge real usage instead of the estimate; honour a 429's retry delay."""
-        if response.status_code == 429 and request.api_method in LIMITED_METHODS:
+        if response.status_code == 429 and is_metered(request):
             self._cooldown(request, response)
         plan = request.state.pop(_STATE, None)
         if not isinstance(plan, _Plan):
