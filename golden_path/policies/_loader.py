@@ -39,7 +39,7 @@ from golden_path.policies._files import PolicyTables, read_policy_files
 from golden_path.policies._layers import tighten
 from golden_path.policies._models import ModelsPolicy
 from golden_path.policies._pii_policy import PiiPolicy
-from golden_path.policies._routing import RoutesPolicy
+from golden_path.policies._routing import RoutesPolicy, configure_batches
 from golden_path.policies._types import HOOKS, check_policy
 
 __all__ = ["ENTRY_POINT_GROUP", "PolicySet", "load_chain", "load_policy_set"]
@@ -61,7 +61,7 @@ _BUILTINS: tuple[tuple[str, Callable[[Section], Any]], ...] = (
 _LIMIT_SECTIONS = ("rate_limits", "budgets")
 # Policies whose name is not (only) their section's: the quota policy is also "limits".
 _POLICY_SECTIONS = {"limits": ("limits", "rate_limits", "budgets")}
-SECTIONS = (*(name for name, _ in _BUILTINS), "custom", "chain", *_LIMIT_SECTIONS)
+SECTIONS = (*(name for name, _ in _BUILTINS), "batches", "custom", "chain", *_LIMIT_SECTIONS)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -193,6 +193,13 @@ def _build(
             policy = configure(Section(name, table, locate, problems))
             if policy is not None:
                 policies.append(policy)
+    batches = data.get("batches")
+    if isinstance(batches, dict):
+        gate = next((p for p in policies if isinstance(p, RoutesPolicy)), None)
+        if gate is None:
+            gate = RoutesPolicy()
+            policies.insert(0, gate)
+        configure_batches(Section("batches", batches, locate, problems), gate)
     if any(not isinstance(p, (LimitsPolicy, RoutesPolicy)) for p in policies):
         policies.insert(0, CanonicalJson())
     fail_open = False

@@ -14,6 +14,11 @@ A request is refused, with the field and the fix named, when:
 
 ``origins`` lists endpoints besides the configured one that credentials may be sent to (a
 Private Service Connect name, say); the transport reads it.
+
+``[batches] sources`` lists where a batch job may read its input from: ``inline`` (the
+default: every request in the body, each checked like a generateContent), ``files`` (an
+uploaded file: its lines were not checked here), ``gcs``, ``bigquery``, ``dataset``. Any
+other source is refused: golden-path cannot read what a job will send.
 """
 
 from __future__ import annotations
@@ -27,9 +32,19 @@ from golden_path.policies._chain import Chain
 from golden_path.policies._config import Section
 from golden_path.policies._types import Deny
 
-__all__ = ["RoutesPolicy", "with_route_gate"]
+__all__ = ["RoutesPolicy", "configure_batches", "with_route_gate"]
 
 UNKNOWN_CHOICES = ("deny", "report", "allow")
+BATCH_SOURCES = ("inline", "files", "gcs", "bigquery", "dataset")
+_BATCH_ROUTES = frozenset({
+    "batchGenerateContent", "asyncBatchEmbedContent", "batchPredictionJobs.create",
+})  # fmt: skip
+# Input config key -> the source kind it reads from.
+_SOURCE_KEYS = {
+    "requests": "inline", "fileName": "files", "file_name": "files", "gcsSource": "gcs",
+    "gcs_source": "gcs", "bigquerySource": "bigquery", "bigquery_source": "bigquery",
+    "vertexMultimodalDatasetSource": "dataset", "vertex_multimodal_dataset_source": "dataset",
+}  # fmt: skip
 _SNAKE_PART = re.compile(r"_([a-z0-9])")
 # Fields of a safety setting whose value policies compare by name.
 _ENUM_FIELDS = ("category", "threshold", "method")
@@ -43,11 +58,17 @@ class RoutesPolicy:
     name = "routes"
 
     def __init__(
-        self, *, unknown: str = "deny", mode: str = "enforce", origins: tuple[str, ...] = ()
+        self,
+        *,
+        unknown: str = "deny",
+        mode: str = "enforce",
+        origins: tuple[str, ...] = (),
+        batch_sources: tuple[str, ...] = ("inline",),
     ) -> None:
         self.unknown = unknown
         self.mode = mode
         self.origins = origins
+        self.batch_sources = batch_sources
 
     def __repr__(self) -> str:
         return f"RoutesPolicy(unknown={self.unknown!r}, mode={self.mode!r})"
@@ -101,7 +122,30 @@ class RoutesPolicy:
             return reason
         if not route.model_call or not request.raw or route.body == "media":
             return None
-        return _body_problem(request)
+        problem = _body_problem(request)
+        if problem is None and route.name in _BATCH_ROUTES:
+            problem = self._batch_problem(request)
+        return problem
+
+    def _batch_problem(self, request: GenAIRequest) -> str | None:
+        body = request.body
+        batch = body.get("batch", body) if isinstance(body, dict) else None
+        config = None
+        if isinstance(batch, dict):
+            config = batch.get("inputConfig", batch.get("input_config"))
+        if not isinstance(config, dict):
+            return None  # no input config: nothing is read from anywhere
+        for key in config:
+            kind = _SOURCE_KEYS.get(key)
+            if kind is None and key not in ("instancesFormat", "instances_format"):
+                kind = key
+            if kind is not None and kind not in self.batch_sources:
+                return (
+                    f"batch input from {kind} ({key}): golden-path cannot check what the job "
+                    f"will send; allowed sources: {', '.join(self.batch_sources)} (the platform "
+                    "sets [batches] sources)"
+                )
+        return None
 
 
 def _body_problem(request: GenAIRequest) -> str | None:
@@ -159,6 +203,19 @@ def _enum_problem(request: GenAIRequest) -> str | None:
                         "form the policies can compare"
                     )
     return None
+
+
+def configure_batches(section: Section, gate: RoutesPolicy) -> None:
+    """Read ``[batches]`` into the routes policy (which refuses the sources it does not list)."""
+    sources = section.strings("sources", None)
+    section.finish()
+    for source in sources or ():
+        if source not in BATCH_SOURCES:
+            section.problem(
+                "sources", f"unknown source {source!r}", f"use any of {', '.join(BATCH_SOURCES)}"
+            )
+    if sources is not None and section.ok:
+        gate.batch_sources = tuple(sources)
 
 
 def origin_problem(origin: str) -> str | None:

@@ -101,3 +101,73 @@ def test_bad_routes_section(
     problem = caught.value.problems[0]
     assert problem.field.endswith(field)
     assert problem.fix
+
+
+_FILE_BATCH = {"batch": {"displayName": "b", "inputConfig": {"fileName": "files/abc"}}}
+_INLINE_BATCH = {
+    "batch": {
+        "inputConfig": {
+            "requests": {
+                "requests": [
+                    {"request": {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}}
+                ]
+            }
+        }
+    }
+}
+
+
+def test_batch_from_a_file_is_refused_by_default(
+    emulator: Any, audit: Any, policy_file: Callable[..., Path]
+) -> None:
+    """A batch reading an uploaded file golden-path never checked is refused, naming the fix."""
+    with (
+        _http(emulator, audit, policy_file, None) as http,
+        pytest.raises(golden_path.PolicyViolation, match=r"\[batches\] sources"),
+    ):
+        http.post("models/gemini-2.5-flash:batchGenerateContent", json=_FILE_BATCH)
+    assert emulator.requests == []
+
+
+def test_inline_batch_passes_by_default(
+    emulator: Any, audit: Any, policy_file: Callable[..., Path]
+) -> None:
+    """An inline batch (every request in the body, each checked) is sent."""
+    with _http(emulator, audit, policy_file, None) as http:
+        http.post("models/gemini-2.5-flash:batchGenerateContent", json=_INLINE_BATCH)
+    assert len(emulator.requests) == 1
+    assert audit.only().method == "batchGenerateContent"
+
+
+def test_listed_batch_source_is_allowed(
+    emulator: Any, audit: Any, policy_file: Callable[..., Path]
+) -> None:
+    """[batches] sources = ["inline", "files"] lets file batches through."""
+    text = '[batches]\nsources = ["inline", "files"]\n'
+    with _http(emulator, audit, policy_file, text) as http:
+        http.post("models/gemini-2.5-flash:batchGenerateContent", json=_FILE_BATCH)
+    assert len(emulator.requests) == 1
+
+
+def test_vertex_gcs_batch_is_refused_by_default(
+    emulator: Any, audit: Any, policy_file: Callable[..., Path]
+) -> None:
+    """A Vertex batch job reading Cloud Storage is refused unless gcs is a listed source."""
+    body = {
+        "displayName": "b",
+        "model": "publishers/google/models/gemini-2.5-flash",
+        "inputConfig": {"instancesFormat": "jsonl", "gcsSource": {"uris": ["gs://b/in.jsonl"]}},
+    }
+    with (
+        _http(emulator, audit, policy_file, None) as http,
+        pytest.raises(golden_path.PolicyViolation, match="gcs"),
+    ):
+        http.post("batchPredictionJobs", json=body)
+    assert emulator.requests == []
+
+
+def test_bad_batch_source(emulator: Any, audit: Any, policy_file: Callable[..., Path]) -> None:
+    """An unknown [batches] source is a ConfigError naming the field."""
+    with pytest.raises(golden_path.ConfigError) as caught:
+        _http(emulator, audit, policy_file, '[batches]\nsources = ["ftp"]\n')
+    assert caught.value.problems[0].field.endswith("sources")
