@@ -15,10 +15,11 @@ A request is refused, with the field and the fix named, when:
 ``origins`` lists endpoints besides the configured one that credentials may be sent to (a
 Private Service Connect name, say); the transport reads it.
 
-``[batches] sources`` lists where a batch job may read its input from: ``inline`` (the
-default: every request in the body, each checked like a generateContent), ``files`` (an
-uploaded file: its lines were not checked here), ``gcs``, ``bigquery``, ``dataset``. Any
-other source is refused: golden-path cannot read what a job will send.
+``[batches] sources`` lists where a batch job may read its input from: ``inline`` (every
+request in the body, each checked like a generateContent), ``uploaded`` (a file this client
+uploaded through golden-path, whose bytes passed the chain at upload), ``files`` (any file),
+``gcs``, ``bigquery``, ``dataset``. The default is ``["inline", "uploaded"]``; any other
+source is refused: golden-path cannot read what such a job will send.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from golden_path._model import BODY_PROBLEM, UNSAFE_PATH, GenAIRequest
+from golden_path._model import BODY_PROBLEM, UNSAFE_PATH, GenAIRequest, GenAIResponse
 from golden_path.policies._body import generate_requests, get_either, structure
 from golden_path.policies._chain import Chain
 from golden_path.policies._config import Section
@@ -35,7 +36,8 @@ from golden_path.policies._types import Deny
 __all__ = ["RoutesPolicy", "configure_batches", "with_route_gate"]
 
 UNKNOWN_CHOICES = ("deny", "report", "allow")
-BATCH_SOURCES = ("inline", "files", "gcs", "bigquery", "dataset")
+BATCH_SOURCES = ("inline", "uploaded", "files", "gcs", "bigquery", "dataset")
+_MAX_UPLOADED = 10_000
 _BATCH_ROUTES = frozenset({
     "batchGenerateContent", "asyncBatchEmbedContent", "batchPredictionJobs.create",
 })  # fmt: skip
@@ -63,12 +65,14 @@ class RoutesPolicy:
         unknown: str = "deny",
         mode: str = "enforce",
         origins: tuple[str, ...] = (),
-        batch_sources: tuple[str, ...] = ("inline",),
+        batch_sources: tuple[str, ...] = ("inline", "uploaded"),
     ) -> None:
         self.unknown = unknown
         self.mode = mode
         self.origins = origins
         self.batch_sources = batch_sources
+        # Files this client uploaded through golden-path (their bytes passed the chain).
+        self._uploaded: set[str] = set()
 
     def __repr__(self) -> str:
         return f"RoutesPolicy(unknown={self.unknown!r}, mode={self.mode!r})"
@@ -127,6 +131,17 @@ class RoutesPolicy:
             problem = self._batch_problem(request)
         return problem
 
+    def on_response(self, request: GenAIRequest, response: GenAIResponse) -> None:
+        """Remember the name of a file uploaded through golden-path (a batch may read it)."""
+        route = request.route
+        if route is None or route.name != "files.upload" or response.status_code >= 400:
+            return
+        body = response.body
+        file = body.get("file") if isinstance(body, dict) else None
+        name = file.get("name") if isinstance(file, dict) else None
+        if isinstance(name, str) and len(self._uploaded) < _MAX_UPLOADED:
+            self._uploaded.add(name)
+
     def _batch_problem(self, request: GenAIRequest) -> str | None:
         body = request.body
         batch = body.get("batch", body) if isinstance(body, dict) else None
@@ -135,10 +150,12 @@ class RoutesPolicy:
             config = batch.get("inputConfig", batch.get("input_config"))
         if not isinstance(config, dict):
             return None  # no input config: nothing is read from anywhere
-        for key in config:
+        for key, value in config.items():
             kind = _SOURCE_KEYS.get(key)
             if kind is None and key not in ("instancesFormat", "instances_format"):
                 kind = key
+            if kind == "files" and value in self._uploaded and "uploaded" in self.batch_sources:
+                continue
             if kind is not None and kind not in self.batch_sources:
                 return (
                     f"batch input from {kind} ({key}): golden-path cannot check what the job "

@@ -239,7 +239,15 @@ def test_batch_cancel_list_delete_async(studio: Any) -> None:
     assert names == [cancelled.name]
 
 
-def test_vertex_batch_prediction_job(vertex: Any, emu: Emulator) -> None:
+def test_vertex_batch_prediction_job(
+    monkeypatch: pytest.MonkeyPatch, emu: Emulator, tmp_path: Path
+) -> None:
+    # golden-path refuses batch input it cannot read unless the platform allows the source.
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[batches]\nsources = ["gcs"]\n')
+    _configure(monkeypatch, emu, "vertex", tmp_path)
+    monkeypatch.setenv("GOLDEN_PATH_POLICY_FILE", str(policy))
+    vertex = golden_path.client()
     job = vertex.batches.create(
         model=MODEL, src="gs://in/requests.jsonl", config={"dest": "gs://out"}
     )

@@ -120,7 +120,7 @@ _INLINE_BATCH = {
 def test_batch_from_a_file_is_refused_by_default(
     emulator: Any, audit: Any, policy_file: Callable[..., Path]
 ) -> None:
-    """A batch reading an uploaded file golden-path never checked is refused, naming the fix."""
+    """A batch reading a file that was not uploaded through golden-path is refused."""
     with (
         _http(emulator, audit, policy_file, None) as http,
         pytest.raises(golden_path.PolicyViolation, match=r"\[batches\] sources"),
@@ -171,3 +171,23 @@ def test_bad_batch_source(emulator: Any, audit: Any, policy_file: Callable[..., 
     with pytest.raises(golden_path.ConfigError) as caught:
         _http(emulator, audit, policy_file, '[batches]\nsources = ["ftp"]\n')
     assert caught.value.problems[0].field.endswith("sources")
+
+
+def test_batch_from_a_file_uploaded_through_golden_path_passes(
+    emulator: Any, audit: Any, policy_file: Callable[..., Path]
+) -> None:
+    """By default a batch may read a file this client uploaded (its bytes passed the chain)."""
+    import io
+
+    client = golden_path.create_client(
+        backend="ai_studio",
+        api_key="k",
+        base_url=emulator.url,
+        retry_attempts=1,
+        audit_sinks=[audit],
+    )
+    line = b'{"key": "a", "request": {"contents": [{"parts": [{"text": "hi"}]}]}}'
+    source = client.files.upload(file=io.BytesIO(line), config={"mime_type": "application/jsonl"})
+    client.batches.create(model="gemini-2.5-flash", src=source.name)
+    with pytest.raises(golden_path.PolicyViolation, match="files"):
+        client.batches.create(model="gemini-2.5-flash", src="files/someone-elses")
