@@ -253,7 +253,8 @@ WEBSOCKET_TESTS = {
     "live.connectConstrained": (
         "tests/policies/test_credentials.py::test_unguarded_live_cannot_authenticate"
     ),
-    # SDK 3.5+ only; on 3.4 no method opens it, and the placeholder cannot authenticate it.
+    # SDK 3.5+ only: golden_path/_surface.py refuses it at run time until the realtime guard
+    # covers it, and the placeholder credential could not authenticate it anyway.
     "interactions.connect": (
         "tests/policies/test_credentials.py::test_unguarded_live_cannot_authenticate"
     ),
