@@ -3,7 +3,7 @@
 Loaded by ``python -m golden_path.emulator.conformance`` (``-p`` on the pytest command line)
 into a run of ``google/genai/tests`` from the installed wheel, in ``--mode api``. The suite's
 own ``client`` fixture builds a replay client; this plugin answers that fixture instead with
-``golden_path.create_client()`` on the emulator named by ``GOLDEN_PATH_CONFORMANCE_URL``: AI
+``golden_path.create_client()`` on the emulator named by ``GP_CONFORMANCE_URL``: AI
 Studio (API key) or Vertex AI (a service-account key whose token endpoint is the emulator), as
 the test's ``use_vertex`` parameter asks. The suite's harness also calls two replay-only
 methods on ``client._api_client`` (``initialize_replay_session``; ``_mode``/``_private`` are
@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-_URL_VAR = "GOLDEN_PATH_CONFORMANCE_URL"
-_KEY_FILE_VAR = "GOLDEN_PATH_CONFORMANCE_KEY_FILE"
-_REPORT_VAR = "GOLDEN_PATH_CONFORMANCE_REPORT"
+_URL_VAR = "GP_CONFORMANCE_URL"
+_KEY_FILE_VAR = "GP_CONFORMANCE_KEY_FILE"
+_REPORT_VAR = "GP_CONFORMANCE_REPORT"
 PROJECT = "emu-project"
 LOCATION = "us-central1"
 

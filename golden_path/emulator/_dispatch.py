@@ -20,6 +20,7 @@ from golden_path.emulator._http import (
     Reply,
     error_info,
     google_error,
+    not_served,
     retry_info,
 )
 from golden_path.emulator._oauth import Authority, unauthenticated
@@ -210,15 +211,6 @@ def _ephemeral_auth(state: State, incoming: Incoming) -> str | Reply:
                 found["uses"] = uses - 1
                 return f"auth_token:{token}"
     return unauthenticated("ACCESS_TOKEN_TYPE_UNSUPPORTED", _GEMINI_SERVICE)
-
-
-def not_served(incoming: Incoming) -> Reply:
-    """One clear line for a route the emulator does not serve, in Google's envelope."""
-    return google_error(
-        404,
-        f"The golden-path emulator does not serve {incoming.method} {incoming.path} "
-        "(docs/testing.md lists the routes it emulates).",
-    )
 
 
 def _base_url(incoming: Incoming) -> str:

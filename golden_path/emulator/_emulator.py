@@ -280,6 +280,21 @@ class Emulator:
     def prompted_json(self, value: bool) -> None:
         self._state.store.prompted_json = value
 
+    @property
+    def continuation_segments(self) -> int:
+        """GenerateContent answers come in this many segments (1, the default: whole).
+
+        Each segment but the last ends with ``finishReason: CONTINUATION`` and a
+        ``continuationToken``; the SDK then sends the request again with the token.
+        """
+        return self._state.store.continuation_segments
+
+    @continuation_segments.setter
+    def continuation_segments(self, value: int) -> None:
+        if not 1 <= value <= 16:
+            raise ValueError(f"continuation_segments must be from 1 to 16, got {value}")
+        self._state.store.continuation_segments = value
+
     def live_go_away(self, time_left_s: float = 10.0) -> None:
         """Make Live sessions send ``goAway`` after each turn (``reset()`` stops it)."""
         self._state.go_away.request(time_left_s)

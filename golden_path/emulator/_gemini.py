@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import time
@@ -16,6 +17,7 @@ from golden_path.emulator._http import (
     google_error,
     google_error_body,
     json_reply,
+    not_served,
     sse_event,
 )
 
@@ -37,7 +39,7 @@ def handle(call: ModelCall) -> Reply:
     if call.action == "" and method == "GET":
         return _get_model(call) if call.model else _list_models(call)
     if method != "POST" or call.action not in _ACTIONS:
-        return google_error(404, "Method not found.")
+        return not_served(call.incoming)
     if not _catalogue.is_served(call.model):
         return unknown_model(call)
     body = call.incoming.body
@@ -150,15 +152,51 @@ def _generate(call: ModelCall, body: dict[str, Any]) -> Reply:
     cached = _cached_tokens(call, body)
     if isinstance(cached, Reply):
         return cached
-    return json_reply(
-        answer(
-            body,
-            call.model,
-            vertex=call.backend == "vertex",
-            cached_tokens=cached,
-            prompted_json=call.store.prompted_json if call.store is not None else True,
-        )
+    full = answer(
+        body,
+        call.model,
+        vertex=call.backend == "vertex",
+        cached_tokens=cached,
+        prompted_json=call.store.prompted_json if call.store is not None else True,
     )
+    segments = call.store.continuation_segments if call.store is not None else 1
+    return _continued(full, body.get("continuationToken"), segments)
+
+
+_CONTINUE_PREFIX = b"gp-continue:"
+
+
+def _continued(full: dict[str, Any], token: Any, segments: int) -> Reply:
+    """Answer one segment of a long answer (``Emulator.continuation_segments``).
+
+    Every segment but the last finishes with ``CONTINUATION`` and a ``continuationToken``
+    naming the next; the SDK sends the same request again with that token.
+    """
+    index = 0
+    if token is not None:
+        try:
+            raw = base64.b64decode(str(token).replace("-", "+").replace("_", "/"), validate=True)
+            index = (
+                int(raw.removeprefix(_CONTINUE_PREFIX)) if raw.startswith(_CONTINUE_PREFIX) else -1
+            )
+        except ValueError:
+            index = -1
+        if not 0 < index < max(segments, 2):
+            return _bad_field("continuationToken is invalid or expired.", "continuation_token")
+    candidate = full["candidates"][0]
+    parts = candidate["content"]["parts"]
+    if segments <= 1 or len(parts) != 1 or set(parts[0]) != {"text"}:
+        return json_reply(full)
+    pieces = _answers.split_text(parts[0]["text"], segments)
+    index = min(index, len(pieces) - 1)
+    for each in full["candidates"]:
+        each["content"]["parts"] = [{"text": pieces[index]}]
+    if index < len(pieces) - 1:
+        candidate["finishReason"] = "CONTINUATION"
+        candidate["continuationToken"] = base64.b64encode(
+            _CONTINUE_PREFIX + str(index + 1).encode()
+        ).decode()
+    return json_reply(full)
 
 
 def _cached_tokens(call: ModelCall, body: dict[str, Any]) -> int | Reply:
@@ -366,8 +404,8 @@ def stream_chunks(full: dict[str, Any]) -> list[dict[str, Any]]:
     texts: list[list[str]] = []
     for candidate in candidates:
         parts = candidate["content"]["parts"]
-        if not all("text" in p for p in parts):
-            return [full]
+        if not all(set(p) == {"text"} for p in parts):
+            return [full]  # function calls, thoughts and signed parts travel whole
         texts.append(_answers.split_text(_answers.joined(p["text"] for p in parts)))
     common = {"modelVersion": full["modelVersion"], "responseId": full["responseId"]}
     prompt = full["usageMetadata"]["promptTokenCount"]

@@ -148,3 +148,12 @@ class ModelCall:
     def scripted(self) -> bool:
         """Whether a scripted response applies to this call."""
         return self.script_status is not None
+
+
+def not_served(incoming: Incoming) -> Reply:
+    """One clear line for a route the emulator does not serve, in Google's envelope."""
+    return google_error(
+        404,
+        f"The golden-path emulator does not serve {incoming.method} {incoming.path} "
+        "(docs/testing.md lists the routes it emulates).",
+    )

@@ -18,7 +18,14 @@ from typing import Any
 
 from golden_path.emulator import _answers, _catalogue
 from golden_path.emulator._clock import rfc3339
-from golden_path.emulator._http import Incoming, ModelCall, Reply, google_error, json_reply
+from golden_path.emulator._http import (
+    Incoming,
+    ModelCall,
+    Reply,
+    google_error,
+    json_reply,
+    not_served,
+)
 from golden_path.emulator._png import png
 from golden_path.emulator._resources import (
     Route,
@@ -37,7 +44,7 @@ _VERTEX_TYPE = "type.googleapis.com/google.cloud.aiplatform.v1beta1"
 _G = frozenset({"gemini"})
 _V = frozenset({"vertex"})
 _GV = frozenset({"gemini", "vertex"})
-_ID = r"(?P<id>[A-Za-z0-9_.-]+)"
+_ID = r"(?P<id>[A-Za-z0-9_.@-]+)"
 
 _MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom\x00\x00\x00\x08free\x00\x00\x00\x08mdat"
 """The smallest MP4 container (ftyp, free, empty mdat): players open it, it shows nothing."""
@@ -438,6 +445,75 @@ def _tunings_delete(store: Store, where: Where, incoming: Incoming, m: re.Match[
     return json_reply({})
 
 
+def _vertex_models(store: Store, where: Where) -> dict[str, dict[str, Any]]:
+    """Vertex models made by this emulator's finished tuning jobs, by resource name."""
+    found: dict[str, dict[str, Any]] = {}
+    with store.lock:
+        jobs = list(store.tunings.values())
+    for job in jobs:
+        if job.get("_gemini") or _phase(store, job) != "succeeded":
+            continue
+        rid = job["name"].rsplit("/", 1)[-1]
+        name = f"{where.parent}/models/{rid}"
+        found[name] = {
+            "name": name,
+            "displayName": job.get("tunedModelDisplayName") or f"tuned-{rid}",
+            "description": job.get("description", ""),
+            "versionId": "1",
+            "createTime": rfc3339(job["_created"] + store.timings.job_run_s),
+            "labels": job.get("labels", {}),
+            **job.get("_model_update", {}),
+        }
+    return found
+
+
+def _models_get(store: Store, where: Where, incoming: Incoming, m: re.Match[str]) -> Reply:
+    name = f"{where.parent}/models/{m['id'].split('@')[0]}"
+    model = _vertex_models(store, where).get(name)
+    if model is None:
+        return google_error(404, f"Model {name} not found.")
+    return json_reply(model)
+
+
+def _models_list(store: Store, where: Where, incoming: Incoming, m: re.Match[str]) -> Reply:
+    return _page(list(_vertex_models(store, where).values()), incoming, "models")
+
+
+def _models_patch(store: Store, where: Where, incoming: Incoming, m: re.Match[str]) -> Reply:
+    rid = m["id"].split("@")[0]
+    name = f"{where.parent}/models/{rid}"
+    if name not in _vertex_models(store, where):
+        return google_error(404, f"Model {name} not found.")
+    body = _body(incoming)
+    update = {k: body[k] for k in ("displayName", "description", "labels") if k in body}
+    with store.lock:
+        job = store.tunings[where.named("tuningJobs", rid)]
+        job["_model_update"] = {**job.get("_model_update", {}), **update}
+    return json_reply(_vertex_models(store, where)[name])
+
+
+def _models_delete(store: Store, where: Where, incoming: Incoming, m: re.Match[str]) -> Reply:
+    rid = m["id"].split("@")[0]
+    name = f"{where.parent}/models/{rid}"
+    if name not in _vertex_models(store, where):
+        return google_error(404, f"Model {name} not found.")
+    with store.lock:
+        store.tunings.pop(where.named("tuningJobs", rid), None)
+    return json_reply({"name": f"{where.parent}/operations/{new_id(vertex=True)}", "done": True})
+
+
+def _tuned_patch(store: Store, where: Where, incoming: Incoming, m: re.Match[str]) -> Reply:
+    name = f"tunedModels/{m['id']}"
+    body = _body(incoming)
+    with store.lock:
+        job = store.tunings.get(name)
+        if job is not None:
+            job.update({k: body[k] for k in ("displayName", "description") if k in body})
+    if job is None:
+        return google_error(404, f"Tuned model {name} not found.")
+    return json_reply(_tuning_view_gemini(store, job))
+
+
 def _validate_reward(store: Store, where: Where, incoming: Incoming, m: re.Match[str]) -> Reply:
     return json_reply({})
 
@@ -632,7 +708,7 @@ def handle_model_action(call: ModelCall, store: Store) -> Reply:  # noqa: PLR091
     from golden_path.emulator import _gemini
 
     if call.incoming.method != "POST":
-        return google_error(404, "Method not found.")
+        return not_served(call.incoming)
     if call.incoming.json_error is not None:
         return google_error(400, f"Invalid JSON payload received. {call.incoming.json_error}")
     if not isinstance(call.incoming.body, dict):
@@ -665,6 +741,11 @@ ROUTES: list[Route] = [
     _r("GET", f"batchPredictionJobs/{_ID}", _batches_get, _V),
     _r("POST", f"batchPredictionJobs/{_ID}:cancel", _batches_cancel, _V),
     _r("DELETE", f"batchPredictionJobs/{_ID}", _batches_delete, _V),
+    _r("GET", "models", _models_list, _V),
+    _r("GET", f"models/{_ID}", _models_get, _V),
+    _r("PATCH", f"models/{_ID}", _models_patch, _V),
+    _r("DELETE", f"models/{_ID}", _models_delete, _V),
+    _r("PATCH", f"tunedModels/{_ID}", _tuned_patch, _G),
     _r("POST", "tunedModels", _tuning_create_gemini, _G),
     _r("GET", "tunedModels", _tunings_list, _G),
     _r("GET", f"tunedModels/{_ID}", _tunings_get, _G),

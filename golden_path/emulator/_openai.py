@@ -23,6 +23,7 @@ from golden_path.emulator._http import (
     ModelCall,
     Reply,
     json_reply,
+    not_served,
     sse_event,
 )
 from golden_path.emulator._png import png
@@ -98,10 +99,10 @@ def handle(call: ModelCall) -> Reply:  # noqa: PLR0911 -- a router: one return p
     method = call.incoming.method
     if call.action == "models":
         if method != "GET":
-            return error(404, "Method not found.")
+            return not_served(call.incoming)
         return _get_model(call) if call.model else _list_models(call)
     if method != "POST":
-        return error(404, "Method not found.")
+        return not_served(call.incoming)
     if call.scripted:
         events = call.script_body if isinstance(call.script_body, list) else [call.script_body]
         if wants_stream(call.incoming) and call.script_status == 200:

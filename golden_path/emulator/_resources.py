@@ -91,6 +91,8 @@ class Store:
         self.auth_tokens: dict[str, dict[str, Any]] = {}
         self.interactions: dict[str, dict[str, Any]] = {}
         self.prompted_json = True
+        self.continuation_segments = 1
+        """How many segments generateContent answers come in (``finishReason: CONTINUATION``)."""
         """Rule 4 of ``_answers``: answer in JSON when the prompt asks for JSON."""
 
     # -- files -----------------------------------------------------------------------------------

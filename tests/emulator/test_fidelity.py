@@ -251,3 +251,17 @@ def test_malformed_bodies_are_400_and_recorded(emu: Emulator, raw: bytes, why: s
     assert error["status"] == "INVALID_ARGUMENT"
     assert why in error["message"]
     assert emu.requests[-1].raw_body == raw
+
+
+def test_continuation_segments_are_followed_by_the_sdk(client: Any, emu: Emulator) -> None:
+    emu.continuation_segments = 3
+    answer = client.models.generate_content(model=MODEL, contents="a long answer please")
+    assert answer.text.endswith("please")
+    sent = [r.body for r in emu.api_requests() if r.path.endswith(":generateContent")]
+    assert len(sent) == 3
+    assert "continuationToken" not in sent[0]
+    assert all("continuationToken" in b for b in sent[1:])
+    first = client.models.generate_content(
+        model=MODEL, contents="stop early", config={"automatic_continuation": False}
+    )
+    assert first.candidates[0].finish_reason == types.FinishReason.CONTINUATION

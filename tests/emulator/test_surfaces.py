@@ -268,6 +268,12 @@ def test_vertex_tuning_job(vertex: Any, emu: Emulator) -> None:
     done = vertex.tunings.get(name=job.name)
     assert done.has_succeeded
     assert done.tuned_model.endpoint.startswith("projects/emu-project/locations/us-central1/")
+    model = vertex.models.update(model=done.tuned_model.model, config={"display_name": "mine"})
+    assert model.display_name == "mine"
+    assert [m.display_name for m in vertex.models.list(config={"query_base": False})] == ["mine"]
+    vertex.models.delete(model=done.tuned_model.model)
+    with pytest.raises(errors.ClientError):
+        vertex.models.get(model=done.tuned_model.model)
 
 
 def test_gemini_tuned_model(studio: Any, emu: Emulator) -> None:
