@@ -438,9 +438,8 @@ def _build(
         )
     # Live API websockets bypass httpx: the policy chain runs at connect time instead. What the
     # SDK release has and golden-path cannot govern yet (golden_path/_surface.py) is refused.
-    from golden_path._surface import refuse_ungoverned
-
     from golden_path._governed import mark
+    from golden_path._surface import refuse_ungoverned
 
     return mark(refuse_ungoverned(guard_live(client, pipeline, authorizer)))
 

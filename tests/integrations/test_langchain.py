@@ -15,7 +15,9 @@ from golden_path.policies import Deny
 from tests.conftest import AuditCapture
 
 langchain = pytest.importorskip(
-    "golden_path.integrations.langchain", reason="needs golden-path[langchain]"
+    "golden_path.integrations.langchain",
+    reason="needs golden-path[langchain]",
+    exc_type=ImportError,
 )
 from langchain_core.messages import HumanMessage, ToolMessage  # noqa: E402
 from langchain_google_genai.chat_models import (  # noqa: E402
