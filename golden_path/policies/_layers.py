@@ -28,6 +28,7 @@ _ORDERS: dict[str, tuple[str, ...]] = {
     "on_exceed": ("clamp", "deny"),
     "pii_action": ("report", "redact", "deny"),
     "on_store_error": ("allow", "deny"),
+    "unknown": ("allow", "report", "deny"),
     "threshold": (
         "OFF",
         "BLOCK_NONE",
@@ -45,7 +46,14 @@ _ORDERS: dict[str, tuple[str, ...]] = {
 # app's choice: no effect on what is allowed).
 RULES: dict[str, dict[str, str]] = {
     "limits": {"mode": "order:mode", "max_request_bytes": "min"},
-    "models": {"mode": "order:mode", "allow": "subset", "deny": "union", "aliases": "add"},
+    "models": {
+        "mode": "order:mode",
+        "allow": "subset",
+        "deny": "union",
+        "aliases": "add",
+        "agents": "subset",
+    },
+    "routes": {"mode": "order:mode", "unknown": "order:unknown", "origins": "subset"},
     "vertex": {"mode": "order:mode", "locations": "subset"},
     "tools": {"mode": "order:mode", "deny": "union"},
     "generation": {
@@ -78,12 +86,18 @@ RULES: dict[str, dict[str, str]] = {
         "default_output_tokens": "max",
     },
 }
+# Sections in force even when the platform's files leave them out (the route gate and the
+# chain's settings always apply): an app's values are checked against their defaults.
+_ALWAYS = ("routes", "chain")
 # Values a key has when a section leaves it out, where that matters for "may only tighten".
 _DEFAULTS: dict[str, Any] = {
     "mode": "enforce",
     "generation.on_exceed": "clamp",
     "pii.action": "redact",
     "chain.fail_open": False,
+    "models.agents": [],  # no Interactions agent unless the platform lists it
+    "routes.unknown": "deny",
+    "routes.origins": [],  # credentials go to the configured endpoint only
     "rate_limits.on_store_error": "deny",
     "rate_limits.scope": "team",
     "budgets.scope": "team",
@@ -119,24 +133,30 @@ def tighten(
             data["custom"] = [*(theirs if isinstance(theirs, list) else [theirs]), *mine]
             layers["custom"] = "platform+app" if "custom" in platform else "app"
             continue
-        if section not in platform:
+        if section not in platform and section not in _ALWAYS:
             data[section] = _copy(value)
             layers[section] = "app"
             where[section] = app_at(section)
             continue
-        ours = data[section]
+        ours = data.setdefault(section, {})
         if not isinstance(value, dict) or not isinstance(ours, dict):
             if value != ours:
                 _loosen(problems, section, app_at(section), platform_at(section), "replaces")
             continue
-        layers[section] = "platform+app"
+        layers[section] = "platform+app" if section in platform else "app"
         rules = RULES.get(section, {})
         for key, mine in value.items():
             dotted = f"{section}.{key}"
             rule = rules.get(key, rules.get("*", "same"))
             merged = _combine(rule, dotted, ours.get(key, _default(section, key)), mine)
             if isinstance(merged, _Loose):
-                _loosen(problems, dotted, app_at(dotted), platform_at(dotted), merged.why)
+                _loosen(
+                    problems,
+                    dotted,
+                    app_at(dotted),
+                    _platform_place(section, platform, platform_at, dotted),
+                    merged.why,
+                )
                 continue
             if merged is not _KEEP:
                 ours[key] = merged
@@ -236,8 +256,15 @@ def _ordered(name: str, ours: Any, mine: Any) -> Any:
     if mine not in order or ours not in order:
         return mine  # invalid values are the section reader's to report
     if order.index(mine) < order.index(ours):
-        return _Loose(f"sets {mine!r}, laxer than the platform's {ours!r}")
+        return _Loose(f"sets {_toml(mine)}, laxer than the platform's {_toml(ours)}")
     return mine
+
+
+def _toml(value: Any) -> str:
+    """A value as the policy file spells it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
 
 
 def _number(value: Any) -> bool:
@@ -263,6 +290,14 @@ def _covers(pattern: Any, entry: Any) -> bool:
     return fnmatch.fnmatchcase(entry.lower(), pattern.lower())
 
 
+def _platform_place(
+    section: str, platform: Mapping[str, Any], platform_at: Locate, dotted: str
+) -> str:
+    if section in platform:
+        return platform_at(dotted)
+    return "golden-path's default"
+
+
 def _loosen(
     problems: list[ConfigProblem], key: str, app_at: str, platform_at: str, why: str
 ) -> None:
@@ -273,6 +308,8 @@ def _loosen(
             f"(platform: {platform_at})",
             app_at,
             "remove it from the app's policy file, or ask the platform team to change "
-            f"{platform_at.rpartition(':')[0] or platform_at}",
+            f"{platform_at.rpartition(':')[0]}"
+            if ":" in platform_at
+            else "remove it from the app's policy file; only the platform's files may set it",
         )
     )

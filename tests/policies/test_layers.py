@@ -115,17 +115,14 @@ def test_an_app_file_tightens_every_kind_of_rule(policy_file: Write) -> None:
             "changes",
         ),
         ('[labels]\nteam = "someone-else"\n', "labels.team", "changes"),
-        ("[chain]\nfail_open = true\n", "chain.fail_open", "laxer"),
+        ('[models]\nagents = ["deep-research-*"]\n', "models.agents", "outside"),
     ],
 )
 def test_an_app_file_that_would_loosen_names_both_places(
     policy_file: Write, app_text: str, key: str, words: str
 ) -> None:
     """Loosening is a ConfigError at the app's file:line that also names the platform's."""
-    platform = policy_file(
-        PLATFORM + "[chain]\nfail_open = false\n[rate_limits]\nrequests_per_minute = 600\n",
-        "platform.toml",
-    )
+    platform = policy_file(PLATFORM + "[rate_limits]\nrequests_per_minute = 600\n", "platform.toml")
     app = policy_file(app_text, "app.toml")
     with pytest.raises(ConfigError) as caught:
         _load(platform, app)
@@ -135,6 +132,30 @@ def test_an_app_file_that_would_loosen_names_both_places(
     assert words in problem.message
     assert "may only tighten" in problem.message
     assert problem.fix
+
+
+@pytest.mark.parametrize(
+    ("app_text", "key"),
+    [
+        ('[routes]\norigins = ["https://collector.example"]\n', "routes.origins"),
+        ('[routes]\nunknown = "allow"\n', "routes.unknown"),
+        ("[chain]\nfail_open = true\n", "chain.fail_open"),
+    ],
+)
+def test_defaults_the_platform_did_not_write_are_a_floor_too(
+    policy_file: Write, app_text: str, key: str
+) -> None:
+    """The route gate and the chain apply without a section: an app cannot send credentials
+    to a new origin, let unknown routes through or fail open just because the platform's files
+    left the defaults unwritten."""
+    platform = policy_file("[generation]\nmax_output_tokens = 100\n", "platform.toml")
+    app = policy_file(app_text, "app.toml")
+    with pytest.raises(ConfigError) as caught:
+        _load(platform, app)
+    (problem,) = caught.value.problems
+    assert problem.field == key
+    assert "(platform: golden-path's default)" in problem.message
+    assert "only the platform's files may set it" in problem.fix
 
 
 def test_rate_limits_take_the_minimum(policy_file: Write) -> None:
