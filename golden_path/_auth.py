@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from golden_path._settings import ENV_PREFIX, Settings
@@ -47,14 +49,33 @@ def resolve_auth(settings: Settings, *, sources: dict[str, str] | None = None) -
     return _iam(settings, sources)
 
 
+def _bounded(path: Path, field: str, sources: dict[str, str]) -> bytes:
+    """A key file's bytes, read bounded; ConfigError for FIFOs, devices and the like."""
+    from golden_path._files import MAX_CONFIG_BYTES, FileProblem, read_bounded
+
+    try:
+        return read_bounded(path, MAX_CONFIG_BYTES)
+    except FileProblem as exc:
+        source = sources.get(field, f"env {field}" if field.isupper() else "default")
+        raise ConfigError([ConfigProblem(field, exc.message, source, exc.fix)]) from None
+
+
 def _iam(settings: Settings, sources: dict[str, str]) -> Auth:
     import google.auth
     from google.auth import exceptions as auth_exceptions
 
     credentials: Any
+    # Read bounded before google-auth does (it would read a FIFO or /dev/zero forever), and
+    # outside the try below: its ValueError clause would swallow the ConfigError.
+    raw = None
+    if settings.credentials_file is not None:
+        raw = _bounded(settings.credentials_file, "credentials_file", sources)
+    elif os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
+        adc = Path(os.environ["GOOGLE_APPLICATION_CREDENTIALS"])
+        _bounded(adc, "GOOGLE_APPLICATION_CREDENTIALS", sources)
     try:
-        if settings.credentials_file is not None:
-            info = json.loads(settings.credentials_file.read_bytes())
+        if raw is not None:
+            info = json.loads(raw)
             credentials = _from_info(info)
             principal = info.get("client_email") or info.get("type", "credentials file")
         else:

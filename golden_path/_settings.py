@@ -313,6 +313,13 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("audit_chain_key")
+    @classmethod
+    def _chain_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is empty or blank (the value is not shown)")
+        return value
+
     @field_validator("client_id")
     @classmethod
     def _client_id(cls, value: str) -> str:

@@ -307,6 +307,22 @@ CASES = [
         {"key.json": SECRET.encode() + b"\xff\x00"},
         env={**VERTEX, "GOLDEN_PATH_CREDENTIALS_FILE": "{tmp}/key.json"},
     ),
+    Case(
+        "adc-dev-zero",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "env GOOGLE_APPLICATION_CREDENTIALS",
+        env={**VERTEX, "GOOGLE_APPLICATION_CREDENTIALS": "/dev/zero"},
+        argv=("generate", "hi"),
+    ),
+    Case(
+        "adc-fifo",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "env GOOGLE_APPLICATION_CREDENTIALS",
+        {"adc.json": FIFO},
+        env={**VERTEX, "GOOGLE_APPLICATION_CREDENTIALS": "{tmp}/adc.json"},
+        argv=("generate", "hi"),
+    ),
+    var("AUDIT_CHAIN_KEY", "   "),
     # --- config files themselves
     Case(
         "config-fifo",
