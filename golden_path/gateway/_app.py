@@ -40,7 +40,8 @@ from golden_path.gateway._identity import (
 )
 from golden_path.gateway._metrics import Metrics
 from golden_path.gateway._routing import NotServed, Upstream, target
-from golden_path.policies._types import Identity
+from golden_path.policies._chain import Chain
+from golden_path.policies._types import Deny, Identity
 
 if TYPE_CHECKING:
     from golden_path._settings import Settings
@@ -124,6 +125,7 @@ class Gateway:
         self._bearer = Authorizer(auth, bearer_key=True)
         self._transports: dict[tuple[str, str | None], GovernedAsyncTransport] = {}
         self._pool: httpx2.AsyncBaseTransport | None = None
+        self._anonymous: GovernedAsyncTransport | None = None
         self._timeout = {
             "connect": 10.0,
             "read": config.upstream_timeout_s,
@@ -273,6 +275,40 @@ class Gateway:
             found = self._transports[key] = GovernedAsyncTransport(pipeline, self._shared_pool)
         return found
 
+    async def _audit_refusal(self, scope: Scope) -> str | None:
+        """Audit a refused credential like any denied request; returns the event's request id.
+
+        The event has no app and is denied by the ``gateway.authentication`` policy.
+        """
+        if self._anonymous is None:
+            base = self._base
+            pipeline = Pipeline(
+                identity=Identity(
+                    app=None,
+                    team=None,
+                    client_id=base.identity.client_id,
+                    backend=base.identity.backend,
+                    project=base.identity.project,
+                    location=base.identity.location,
+                ),
+                chain=Chain([_Authentication()]),
+                auditor=base.auditor,
+                sdk_version=base.sdk_version,
+                version=base.version,
+                user_agent_tokens="",
+            )
+            self._anonymous = GovernedAsyncTransport(pipeline, self._shared_pool)
+        path = scope["path"] if scope["path"].startswith("/") else "/"
+        try:
+            await self._anonymous.handle_async_request(
+                httpx2.Request(scope["method"], self.upstream.endpoint + path)
+            )
+        except PolicyViolation as violation:
+            return violation.request_id
+        except Exception:  # noqa: BLE001 - a path the transport cannot even classify
+            log.warning("could not audit the refused request to %s", scope["path"])
+        return None
+
     def _shared_pool(self) -> httpx2.AsyncBaseTransport:
         # Every app's transport shares one upstream pool (and its kept-alive connections).
         if self._pool is None:
@@ -298,7 +334,11 @@ class Gateway:
                 if metrics is not None:
                     metrics.refused_credentials.inc()
                 log.warning("refused %s %s: %s", scope["method"], scope["path"], exc)
-                code = await _answer(send, error_response(401, str(exc), reason="UNAUTHENTICATED"))
+                request_id = await self._audit_refusal(scope)
+                code = await _answer(
+                    send,
+                    error_response(401, str(exc), reason="UNAUTHENTICATED", request_id=request_id),
+                )
                 return
             app, team = caller.app, caller.team
             code, method = await self._proxy(caller, scope, receive, send)
@@ -428,6 +468,15 @@ class Gateway:
         ):
             raise Unauthenticated("the upload URL's signature does not verify")
         return caller
+
+
+class _Authentication:
+    """What a request without a valid app credential meets: a refusal, audited as any other."""
+
+    name = "gateway.authentication"
+
+    def on_request(self, request: Any) -> None:
+        raise Deny("no valid app credential")
 
 
 class _Credentials(httpx2.AsyncBaseTransport):

@@ -50,7 +50,7 @@ def test_rotation_two_keys_then_revoke(gw: Any, audit: Any) -> None:
     response = _call(gw, gw.key)
     assert response.status_code == 401
     assert _call(gw, new).status_code == 200
-    assert [e.app for e in audit.events] == ["checkout"] * 3
+    assert [e.app for e in audit.events] == ["checkout", "checkout", None, "checkout"]
 
 
 def test_expired_key_is_refused(tmp_path: Path) -> None:

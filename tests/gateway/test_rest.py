@@ -81,11 +81,16 @@ def test_gemini_shape_on_a_vertex_gateway(vertex_gw: Any, emulator: Any) -> None
     assert "this gateway fronts Vertex AI" in response.json()["error"]["message"]
 
 
-def test_missing_credential_is_401_in_google_shape(gw: Any, emulator: Any) -> None:
-    """No credential at all: 401 UNAUTHENTICATED, and the emulator sees nothing."""
+def test_missing_credential_is_401_in_google_shape(gw: Any, emulator: Any, audit: Any) -> None:
+    """No credential at all: 401 UNAUTHENTICATED, audited as a denied request of no app (with
+    the request id in the answer), and the emulator sees nothing."""
     response = httpx2.post(f"{gw.url}/v1beta/models/gemini-2.5-flash:generateContent", json={})
     assert response.status_code == 401
     assert response.json()["error"]["status"] == "UNAUTHENTICATED"
+    event = audit.only()
+    assert (event.app, event.outcome) == (None, "denied")
+    assert event.policy[0]["policy"] == "gateway.authentication"
+    assert response.headers["x-golden-path-request-id"] == event.request_id
     assert emulator.api_requests() == []
 
 
