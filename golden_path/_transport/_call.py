@@ -385,6 +385,27 @@ class Call:
             self._events.append(event)
         self.pipeline.chain.after_chunk(self.entered, self.request, event)
 
+    def live_usage(self, event: Any) -> None:
+        """A Live server message with ``usageMetadata``: the session's usage, summed per turn."""
+        response = self.response
+        usage = usage_from(event)
+        if response is None or usage is None:
+            return
+        if response.usage is None:
+            response.usage = usage
+            return
+        total = response.usage
+        for field in (
+            "prompt_tokens",
+            "output_tokens",
+            "cached_tokens",
+            "thoughts_tokens",
+            "total_tokens",
+        ):
+            add = getattr(usage, field)
+            if add is not None:
+                setattr(total, field, (getattr(total, field) or 0) + add)
+
     def stream_ended(self) -> bytes:
         """The stream was read to its end; returns the bytes still to pass on, if any."""
         response = self.response

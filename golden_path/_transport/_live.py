@@ -115,11 +115,11 @@ def _guard_messages(session: Any, call: Call, pipeline: Pipeline) -> None:
     from golden_path._transport._live_messages import GuardedSocket, message_policies
 
     senders, readers = message_policies(pipeline.chain.policies)
-    if not senders and not readers:
-        return
     # Every send_* method of the SDK's AsyncSession writes to ``_ws`` and receive() reads from
     # it; without one, messages could not be inspected, and such a session is not opened.
     if not hasattr(session, "_ws"):
+        if not senders and not readers:
+            return  # nothing inspects messages; usage is then not metered per message
         from golden_path.exceptions import PolicyViolation
 
         name = (senders or readers)[0].name

@@ -52,12 +52,22 @@ class GuardedSocket:
         """One server message, as the policies that rewrite responses left it."""
         message = await self._inner.recv(*args, **kwargs)
         readers = self._readers
-        if not readers or not isinstance(message, (str, bytes)):
+        if not isinstance(message, (str, bytes)):
+            return message
+        metered = (
+            "usageMetadata" in message if isinstance(message, str) else b"usageMetadata" in message
+        )
+        if not readers and not metered:
             return message
         try:
             event = json.loads(message)
         except ValueError:
             return message  # the SDK raises on it, as it would have
+        if metered:
+            # The session is metered from the server's own usage messages.
+            self._call.live_usage(event)
+        if not readers:
+            return message
         for policy in readers:
             policy.on_live_event(self._call.request, event)
         if not any(getattr(p, "rewrites_responses", False) for p in readers):
