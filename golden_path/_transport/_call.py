@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -578,12 +579,23 @@ def _from_body(request: GenAIRequest, route: Route) -> None:
         return
     if request.model is None:
         for where in route.models:
-            value = body.get(where) if "." not in where and where != "url" else None
+            value = _dotted(body, where) if where != "url" and "[]" not in where else None
             if isinstance(value, str) and value:
                 request.model = f"agent/{value}" if where == "agent" else normalize_model(value)
                 break
     if route.stream == "sse?" and body.get("stream") is True:
         request.stream = True
+
+
+def _dotted(body: dict[str, Any], where: str) -> Any:
+    """``body["a"]["b"]`` for ``a.b`` (either spelling of each key), else None."""
+    node: Any = body
+    for key in where.split("."):
+        if not isinstance(node, dict):
+            return None
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+        node = node.get(key, node.get(snake))
+    return node
 
 
 class _StreamError(Exception):

@@ -66,11 +66,14 @@ class RoutesPolicy:
         mode: str = "enforce",
         origins: tuple[str, ...] = (),
         batch_sources: tuple[str, ...] = ("inline", "uploaded"),
+        ephemeral_token_max_s: int = 0,
     ) -> None:
         self.unknown = unknown
         self.mode = mode
         self.origins = origins
         self.batch_sources = batch_sources
+        # Longest lifetime of an ephemeral Live token this client may mint (0: none at all).
+        self.ephemeral_token_max_s = ephemeral_token_max_s
         # Files this client uploaded through golden-path (their bytes passed the chain).
         self._uploaded: set[str] = set()
 
@@ -83,6 +86,7 @@ class RoutesPolicy:
         mode = section.mode()
         unknown = section.choice("unknown", UNKNOWN_CHOICES, "deny")
         origins = section.strings("origins", []) or []
+        token_max = section.positive_int("ephemeral_token_max_s", None)
         section.finish()
         for origin in origins:
             problem = origin_problem(origin)
@@ -92,7 +96,12 @@ class RoutesPolicy:
                 )
         if not section.ok:
             return None
-        return cls(unknown=unknown, mode=mode, origins=tuple(origins))
+        return cls(
+            unknown=unknown,
+            mode=mode,
+            origins=tuple(origins),
+            ephemeral_token_max_s=token_max or 0,
+        )
 
     def on_request(self, request: GenAIRequest) -> None:
         """Deny (or, in report mode, record) what cannot be judged."""
@@ -129,7 +138,38 @@ class RoutesPolicy:
         problem = _body_problem(request)
         if problem is None and route.name in _BATCH_ROUTES:
             problem = self._batch_problem(request)
+        if problem is None and route.name == "auth_tokens.create":
+            problem = self._token_problem(request)
         return problem
+
+    def _token_problem(self, request: GenAIRequest) -> str | None:
+        """An ephemeral Live token: only if allowed, bound to a model, short-lived."""
+        limit = self.ephemeral_token_max_s
+        if limit <= 0:
+            return (
+                "minting ephemeral Live tokens is off: a token works outside golden-path; "
+                "the platform enables it with [routes] ephemeral_token_max_s = 1800"
+            )
+        body = request.body
+        key, setup = get_either(body, "bidiGenerateContentSetup", "bidi_generate_content_setup")
+        inner = setup.get("setup", setup) if isinstance(setup, dict) else None
+        model = inner.get("model") if isinstance(inner, dict) else None
+        if not isinstance(model, str) or not model:
+            return (
+                f"{key}: an ephemeral token must be bound to a model (an unconstrained one "
+                "opens any session); set live_connect_constraints with the model"
+            )
+        for field, snake in (
+            ("expireTime", "expire_time"),
+            ("newSessionExpireTime", "new_session_expire_time"),
+        ):
+            name, value = get_either(body, field, snake)
+            if value is None and field == "newSessionExpireTime":
+                continue  # optional: the API's default is one minute
+            problem = _lifetime_problem(name, value, limit)
+            if problem is not None:
+                return problem
+        return None
 
     def on_response(self, request: GenAIRequest, response: GenAIResponse) -> None:
         """Remember the name of a file uploaded through golden-path (a batch may read it)."""
@@ -219,6 +259,24 @@ def _enum_problem(request: GenAIRequest) -> str | None:
                         "(e.g. HARM_CATEGORY_HARASSMENT, BLOCK_MEDIUM_AND_ABOVE), the only "
                         "form the policies can compare"
                     )
+    return None
+
+
+def _lifetime_problem(name: str, value: object, limit: int) -> str | None:
+    import datetime as dt
+
+    fix = f"set {name} at most {limit} s from now ([routes] ephemeral_token_max_s)"
+    if value is None:
+        return f"{name} is missing: the token would live as long as the API allows; {fix}"
+    try:
+        when = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return f"{name} {value!r} is not an RFC 3339 time; {fix}"
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    left = (when - dt.datetime.now(dt.UTC)).total_seconds()
+    if left > limit:
+        return f"{name} is {int(left)} s away; {fix}"
     return None
 
 

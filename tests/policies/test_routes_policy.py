@@ -191,3 +191,57 @@ def test_batch_from_a_file_uploaded_through_golden_path_passes(
     client.batches.create(model="gemini-2.5-flash", src=source.name)
     with pytest.raises(golden_path.PolicyViolation, match="files"):
         client.batches.create(model="gemini-2.5-flash", src="files/someone-elses")
+
+
+def _token_body(model: str | None, seconds: int | None) -> dict[str, Any]:
+    import datetime as dt
+
+    body: dict[str, Any] = {"uses": 1}
+    if model is not None:
+        body["bidiGenerateContentSetup"] = {"model": f"models/{model}"}
+    if seconds is not None:
+        when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+        body["expireTime"] = when.isoformat().replace("+00:00", "Z")
+    return body
+
+
+_TOKENS_ON = '[routes]\nephemeral_token_max_s = 600\n[models]\nallow = ["gemini-2.5-*"]\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "body", "match"),
+    [
+        (None, _token_body("gemini-2.5-flash", 60), "ephemeral_token_max_s"),
+        (_TOKENS_ON, _token_body(None, 60), "bound to a model"),
+        (_TOKENS_ON, _token_body("gemini-2.5-flash", None), "expireTime is missing"),
+        (_TOKENS_ON, _token_body("gemini-2.5-flash", 86_400), "expireTime is 86"),
+        (_TOKENS_ON, _token_body("gemini-1.5-pro", 60), "not allowed"),
+    ],
+    ids=["off-by-default", "unconstrained", "no-expiry", "too-long", "denied-model"],
+)
+def test_ephemeral_tokens_are_constrained(
+    emulator: Any,
+    audit: Any,
+    policy_file: Callable[..., Path],
+    text: str | None,
+    body: dict[str, Any],
+    match: str,
+) -> None:
+    """Live tokens are minted only when allowed, bound to an allowed model, short-lived."""
+    with (
+        _http(emulator, audit, policy_file, text) as http,
+        pytest.raises(golden_path.PolicyViolation, match=match),
+    ):
+        http.post(emulator.url + "/v1alpha/auth_tokens", json=body)
+    assert emulator.requests == []
+
+
+def test_ephemeral_token_within_the_rules_is_minted_and_audited(
+    emulator: Any, audit: Any, policy_file: Callable[..., Path]
+) -> None:
+    """A constrained, short-lived token is sent, and audited with the model it is bound to."""
+    with _http(emulator, audit, policy_file, _TOKENS_ON) as http:
+        http.post(emulator.url + "/v1alpha/auth_tokens", json=_token_body("gemini-2.5-flash", 60))
+    assert len(emulator.requests) == 1
+    event = audit.only()
+    assert (event.method, event.model) == ("auth_tokens.create", "gemini-2.5-flash")

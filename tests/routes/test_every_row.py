@@ -24,6 +24,8 @@ POLICY = """
 [models]
 allow = ["gemini-2.5-*", "tunedmodels/gemini-2.5-*", "endpoints/gemini-2.5-*"]
 agents = ["deep-research-*"]
+[routes]
+ephemeral_token_max_s = 600
 """
 _VARIABLE = re.compile(r"\{([a-z_]+)\}", re.IGNORECASE)
 
@@ -61,7 +63,13 @@ def _body(route: Route, model: str) -> bytes | None:
         return None
     if route.body == "media":
         return b"file bytes"
-    fields = {}
+    fields: dict[str, Any] = {}
+    if route.name == "auth_tokens.create":
+        import datetime as dt
+
+        expire = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60)
+        fields["bidiGenerateContentSetup"] = {"model": f"models/{model}"}
+        fields["expireTime"] = expire.isoformat().replace("+00:00", "Z")
     if "model" in route.models:
         fields["model"] = f"models/{model}"
     if "baseModel" in route.models:
