@@ -333,8 +333,19 @@ def test_compute_tokens_on_vertex(vertex: Any) -> None:
     assert len(info.token_ids) == len(info.tokens)
 
 
-def test_ephemeral_token_and_interactions(studio: Any) -> None:
-    token = studio.auth_tokens.create(config={"uses": 1})
+def test_ephemeral_token_and_interactions(
+    studio: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    # golden-path mints Live tokens only when the platform allows it, bound to a model.
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[routes]\nephemeral_token_max_s = 600\n")
+    monkeypatch.setenv("GOLDEN_PATH_POLICY_FILE", str(policy))
+    expire = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60)
+    token = golden_path.client().auth_tokens.create(
+        config={"uses": 1, "expire_time": expire, "live_connect_constraints": {"model": MODEL}}
+    )
     assert token.name.startswith("auth_tokens/")
     interaction = studio.interactions.create(model=MODEL, input="hello there")
     assert interaction.status == "completed"
