@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
@@ -288,17 +289,24 @@ def _node_sdk() -> Path:
         pytest.skip("node and npm are needed for the JavaScript SDK tests")
     lock = (HERE / "package-lock.json").read_bytes()
     target = CACHE / "golden-path" / f"js-genai-{hashlib.sha256(lock).hexdigest()[:12]}"
-    if not (target / "node_modules" / "@google" / "genai" / "package.json").exists():
-        target.mkdir(parents=True, exist_ok=True)
-        for name in ("package.json", "package-lock.json"):
-            shutil.copy(HERE / name, target / name)
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--silent"],
-            cwd=target,
-            check=True,
-            timeout=300,
-        )
-    shutil.copy(HERE / "client.mjs", target / "client.mjs")
+    target.mkdir(parents=True, exist_ok=True)
+    # xdist workers share the cache: one installs while the others wait on the lock.
+    with (target.parent / f"{target.name}.lock").open("w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        done = target / ".installed"
+        if not done.exists():
+            for name in ("package.json", "package-lock.json"):
+                shutil.copy(HERE / name, target / name)
+            subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--silent"],
+                cwd=target,
+                check=True,
+                timeout=300,
+            )
+            done.touch()
+        script = (HERE / "client.mjs").read_bytes()
+        if not (target / "client.mjs").exists() or (target / "client.mjs").read_bytes() != script:
+            (target / "client.mjs").write_bytes(script)
     return target
 
 
