@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx2
 
+from golden_path._model import Usage
 from golden_path._routes import UnsafePath, match, normalize_model
 from golden_path.exceptions import PolicyViolation
 from golden_path.gateway._identity import Unauthenticated
@@ -207,6 +208,7 @@ async def _relay(
         await _close(send, f"upstream Live API refused or unavailable: {exc}", code=1011)
         return "error"
     call.stream_started(101, httpx2.Headers())
+    tally = _Tally()
     async with upstream:
         await upstream.send(json.dumps(setup, separators=(",", ":")))
 
@@ -225,6 +227,8 @@ async def _relay(
                         await send({"type": "websocket.send", "text": frame})
                     else:
                         await send({"type": "websocket.send", "bytes": frame})
+                    if b'"usageMetadata"' in (frame.encode() if isinstance(frame, str) else frame):
+                        tally.add(frame)
 
         tasks = [asyncio.ensure_future(app_to_google()), asyncio.ensure_future(google_to_app())]
         try:
@@ -242,8 +246,38 @@ async def _relay(
         return "error"
     with contextlib.suppress(Exception):  # the app may be gone already
         await send({"type": "websocket.close", "code": upstream.close_code or 1000})
+    if call.response is not None and tally.total:
+        # The session's tokens, summed over its turns: what the audit event and budgets see.
+        call.response.usage = Usage(
+            prompt_tokens=tally.prompt, output_tokens=tally.output, total_tokens=tally.total
+        )
     call.stream_ended()
     return "ok"
+
+
+class _Tally:
+    """Token usage of a Live session: each turn's ``usageMetadata``, added up."""
+
+    __slots__ = ("output", "prompt", "total")
+
+    def __init__(self) -> None:
+        self.prompt = self.output = self.total = 0
+
+    def add(self, frame: str | bytes) -> None:
+        try:
+            meta = json.loads(frame)["usageMetadata"]
+        except (ValueError, KeyError, TypeError):
+            return
+        if not isinstance(meta, dict):
+            return
+        self.prompt += _count(meta.get("promptTokenCount"))
+        # The Live API says responseTokenCount where generateContent says candidatesTokenCount.
+        self.output += _count(meta.get("responseTokenCount", meta.get("candidatesTokenCount")))
+        self.total += _count(meta.get("totalTokenCount"))
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
 
 
 async def _close(send: Any, reason: str, *, code: int = _POLICY_VIOLATION) -> None:

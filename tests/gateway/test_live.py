@@ -79,6 +79,7 @@ def test_python_sdk_live_session(tls_gw: Any, audit: Any, emulator: Any) -> None
         MODEL,
         "ok",
     )
+    assert event.total_tokens, "the session's usageMetadata is summed into its audit event"
     ws = [r for r in emulator.requests if r.path.startswith("/ws/")]
     assert ws
     assert running.key not in str(ws[-1].headers)
