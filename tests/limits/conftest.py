@@ -154,6 +154,10 @@ def _limits() -> Callable[..., list[Any]]:
         clock: Callable[[], float] | None = None,
         **sections: dict[str, Any],
     ) -> list[Any]:
+        if state_url.startswith("redis") and "timeout_ms" not in state_url:
+            # A shared 2-core CI machine can take longer than the 100 ms default to answer;
+            # tests about timeouts set their own.
+            state_url += ("&" if "?" in state_url else "?") + "timeout_ms=2000"
         settings = Settings(state_url=state_url, team=team, app=app)
         return build_limit_policies(dict(sections), settings=settings, locate=locate, clock=clock)
 

@@ -45,7 +45,7 @@ def main() -> None:
     emulator_url, redis_url, budget, threads, go_file, now = sys.argv[1:7]
     policies = build_limit_policies(
         {"budgets": {"tokens_per_day": int(budget), "default_output_tokens": 1}},
-        settings=Settings(state_url=redis_url, team="fleet"),
+        settings=Settings(state_url=f"{redis_url}?timeout_ms=2000", team="fleet"),
         locate=lambda field: field,
         clock=lambda: float(now),
     )

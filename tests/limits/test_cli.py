@@ -75,7 +75,7 @@ def test_status_on_redis_shows_real_usage(
     # The app's last reconciliation reaches Redis within 50 ms (or at its next call); send it
     # now, as the app's shutdown would.
     policies[0].store.flush()
-    monkeypatch.setenv("GOLDEN_PATH_STATE_URL", redis_url)
+    monkeypatch.setenv("GOLDEN_PATH_STATE_URL", f"{redis_url}?timeout_ms=2000")
     assert main(["budget", "status", "--scope", "team=search", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     used = {row["limit"]: row["used"] for row in report["limits"]}
