@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -108,6 +108,12 @@ _SERVICE_ACCOUNT_RE = re.compile(
 )
 # Model ids and aliases as apps write them: gemini-2.5-flash, models/x, tunedModels/y, fast.
 _MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:/-]{0,199}$")
+# Optional identifiers that go into URLs and credentials: field -> (grammar, what it must be).
+_GRAMMARS: dict[str, tuple[re.Pattern[str], str]] = {
+    "project": (_PROJECT_RE, "a Google Cloud project id"),
+    "quota_project": (_PROJECT_RE, "a Google Cloud project id"),
+    "impersonate_service_account": (_SERVICE_ACCOUNT_RE, "a service account email"),
+}
 _API_VERSION_RE = re.compile(r"^v[0-9]+(?:(?:alpha|beta)[0-9]*)?$")
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
 MAX_TIMEOUT_S = 3600.0
@@ -360,14 +366,15 @@ class Settings(BaseSettings):
             raise ValueError(f"retry only makes sense for 4xx/5xx status codes, got {bad}")
         return value
 
-    @field_validator("project", "quota_project")
+    @field_validator(*_GRAMMARS)
     @classmethod
-    def _project(cls, value: str | None) -> str | None:
+    def _grammar(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or not value.strip():
             return None
         value = _no_control(value.strip())
-        if not _PROJECT_RE.match(value):
-            raise ValueError(f"{value!r} is not a Google Cloud project id")
+        pattern, what = _GRAMMARS[info.field_name or ""]
+        if not pattern.match(value):
+            raise ValueError(f"{value!r} is not {what}")
         return value
 
     @field_validator("location")
@@ -377,16 +384,6 @@ class Settings(BaseSettings):
         value = _no_control(value.strip())
         if not _LOCATION_RE.match(value):
             raise ValueError(f"{value!r} is not a Vertex AI location (region such as europe-west4)")
-        return value
-
-    @field_validator("impersonate_service_account")
-    @classmethod
-    def _service_account(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        value = _no_control(value.strip())
-        if not _SERVICE_ACCOUNT_RE.match(value):
-            raise ValueError(f"{value!r} is not a service account email")
         return value
 
     @field_validator("impersonate_delegates")

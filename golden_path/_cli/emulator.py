@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,27 +38,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=run)
 
 
-def _port(value: str) -> int:
+def _whole(low: int, high: int, what: str, example: str) -> Callable[[str], int]:
     # argparse turns ArgumentTypeError into "argument --port: ..." and exit 2, no traceback.
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (0-65535)") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(
-            f"{port} is outside 0-65535; use a free port such as 8765, or 0 for any"
-        )
-    return port
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of {what}") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(
+                f"{number} is outside {low}-{high} {what}; use {example}"
+            )
+        return number
+
+    return parse
 
 
-def _lifetime(value: str) -> int:
-    try:
-        seconds = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of seconds") from None
-    if not 1 <= seconds <= 86400:
-        raise argparse.ArgumentTypeError(f"{seconds} is outside 1-86400 seconds; use e.g. 3600")
-    return seconds
+_port = _whole(0, 65535, "(port)", "a free port such as 8765, or 0 for any")
+_lifetime = _whole(1, 86400, "seconds", "e.g. 3600")
 
 
 def run(args: argparse.Namespace, *, stop: threading.Event | None = None) -> int:
