@@ -982,7 +982,7 @@ def locked_override(resolved: ResolvedSettings, key: str, argument: str) -> bool
     lock = resolved.locks.get(key)
     if lock is None:
         return True
-    source = f"create_client({argument}=...)"
+    source = f"argument {argument}="
     if lock.mode == "error":
         raise ConfigError(
             [

@@ -345,6 +345,7 @@ CASES = [
         env={"GOLDEN_PATH_CONFIG": "{tmp}/c.toml"},
     ),
     Case("config-empty-var", "config", "env GOLDEN_PATH_CONFIG", env={"GOLDEN_PATH_CONFIG": " "}),
+    Case("config-default-directory", "config", "default location", {"golden-path.toml": DIRECTORY}),
     Case("config-utf16", "config", "default location", {"golden-path.toml": UTF16}),
     Case("config-binary", "config", "default location", {"golden-path.toml": BINARY}),
     Case("config-deep", "config", "default location", {"golden-path.toml": DEEP}),

@@ -154,7 +154,7 @@ def test_locks_apply_to_programmatic_clients(platform: Path) -> None:
         golden_path.create_client(backend="ai_studio", api_key="k", policies=[])
     (problem,) = caught.value.problems
     assert problem.field == "policies"
-    assert problem.source == "create_client(policies=...)"
+    assert problem.source == "argument policies="
     assert f"{platform}:9" in problem.message
     assert "app_policy_file" in problem.fix
 
@@ -166,6 +166,17 @@ def test_locks_apply_to_programmatic_clients(platform: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         golden_path.create_client(backend="emulator", allow_emulator=True)
     assert caught.value.problems[0].source == "keyword argument"
+
+
+@pytest.mark.parametrize("factory", ["http_client", "async_http_client", "openai_client"])
+def test_locks_apply_to_every_client_factory(platform: Path, factory: str) -> None:
+    """The REST and OpenAI-compatible clients take policies= too, under the same lock."""
+    if factory == "openai_client":
+        pytest.importorskip("openai")
+    make = getattr(golden_path, factory)
+    with pytest.raises(ConfigError) as caught:
+        make(backend="ai_studio", api_key="k", policies=[])
+    assert caught.value.problems[0].source == "argument policies="
 
 
 def test_locked_value_reaches_a_settings_object_that_did_not_set_it(platform: Path) -> None:
@@ -192,7 +203,7 @@ def test_warn_locked_audit_sinks_argument_is_ignored(
         )
         client.models.generate_content(model="gemini-2.5-flash", contents="hi")
     assert mine.events == []
-    assert "create_client(audit_sinks=...) tried to change it" in caplog.text
+    assert "argument audit_sinks= tried to change it" in caplog.text
 
 
 def test_app_file_cannot_lock(tmp_path: Path) -> None:
