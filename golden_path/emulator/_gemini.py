@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from golden_path.emulator import _answers, _catalogue
+from golden_path.emulator import _answers, _catalogue, _validate
 from golden_path.emulator._http import (
     SSE_TYPE,
     ModelCall,
@@ -96,14 +96,21 @@ def unknown_model(call: ModelCall) -> Reply:
 # -- generate ------------------------------------------------------------------------------------
 
 
-def validate_generate(  # noqa: PLR0911 -- one return per rule, first failure wins
+def validate_generate(  # noqa: PLR0911, PLR0912 -- one return per rule, first failure wins
     body: dict[str, Any], request: str
 ) -> Reply | None:
-    for name in body:
-        if name not in _GENERATE_FIELDS:
-            return _bad_field(
-                f'Invalid JSON payload received. Unknown name "{name}": Cannot find field.', name
-            )
+    if request == "GenerateContentRequest":
+        # Unknown fields and wrong types, per Google's published request schemas.
+        found = _validate.problem(body, "GenerateContentRequest")
+        if found is not None:
+            return _bad_field(*found)
+    else:
+        for name in body:
+            if name not in _GENERATE_FIELDS:
+                return _bad_field(
+                    f'Invalid JSON payload received. Unknown name "{name}": Cannot find field.',
+                    name,
+                )
     contents = body.get("contents")
     if contents is None or contents == []:
         return _bad_field(f"* {request}.contents: contents is not specified", "contents")

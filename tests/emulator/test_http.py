@@ -35,8 +35,22 @@ KEY = {"x-goog-api-key": "k"}
         (b"{}", "contents", "GenerateContentRequest.contents: contents is not specified"),
         (b'{"contents": "hi"}', "contents", "Invalid value at 'contents'"),
         (b'{"contents": [{"role": "user"}]}', "contents[0].parts", "must not be empty"),
-        (b'{"contents": [{"parts": [{"text": "x"}]}], "generationConfig": 3}', "generationConfig",
-         "Invalid value at 'generationConfig'"),
+        (b'{"contents": [{"parts": [{"text": "x"}]}], "generationConfig": 3}',
+         "generation_config", "Invalid value at 'generation_config'"),
+        # Checked against Google's published request schemas (request_schemas.json):
+        (b'{"contents": [{"parts": [{"text": "x"}]}], "generationConfig": {"temperature": "hot"}}',
+         "generation_config.temperature",
+         "Invalid value at 'generation_config.temperature' (TYPE_FLOAT), \"hot\""),
+        (b'{"contents": [{"parts": [{"text": "x", "colour": 1}]}]}', "contents[0].parts[0].colour",
+         'Unknown name "colour" at \'contents[0].parts[0]\': Cannot find field.'),
+        (b'{"contents": [{"parts": [{"text": "x"}]}], "generationConfig": '
+         b'{"candidateCount": 99999999999}}', "generation_config.candidate_count",
+         "(TYPE_INT32), 99999999999"),
+        (b'{"contents": [{"parts": [{"text": "x"}]}], "safetySettings": '
+         b'[{"category": "HARM_CATEGORY_NOPE", "threshold": "BLOCK_NONE"}]}',
+         "safety_settings[0].category", "(TYPE_ENUM)"),
+        (b'{"contents": [{"parts": [{"text": "x"}]}], "tools": {"x": 1}}', "tools",
+         "Invalid value at 'tools'"),
     ],
 )  # fmt: skip
 def test_malformed_requests_name_the_field(

@@ -1,0 +1,146 @@
+"""Generate ``request_schemas.json``: the request messages the emulator checks, from Google's specs.
+
+    python -m golden_path.emulator._schema_gen   # rewrites emulator/request_schemas.json
+
+Sources (test-time dependencies only, see pyproject's ``test`` extra): the Vertex AI discovery
+document in google-api-python-client (``aiplatform.v1beta1.json``) and the Gemini API's
+proto messages in google-ai-generativelanguage (``v1beta``). A message's fields are the union of
+both specs (matched by short name: ``Content``, ``GenerationConfig``, ...), since the SDK sends
+the same JSON to both backends and each spec lags the other on some newer fields. The output
+is compact (field -> [kind, detail, repeated]) so the emulator needs neither package at run
+time; tests/emulator/test_request_schemas.py regenerates it and fails when it is stale.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+ROOTS = ("GenerateContentRequest", "CountTokensRequest", "EmbedContentRequest")
+OUTPUT = Path(__file__).with_name("request_schemas.json")
+_VERTEX_PREFIX = "GoogleCloudAiplatformV1beta1"
+_ANY = ("Struct", "Value", "ListValue", "GoogleProtobufStruct", "GoogleProtobufValue")
+_WELL_KNOWN = {"Duration": "string", "Timestamp": "string", "FieldMask": "string"}
+
+Spec = list[Any]
+
+
+def _vertex() -> dict[str, dict[str, Spec]]:
+    import googleapiclient  # type: ignore[import-untyped]
+
+    path = os.path.join(
+        os.path.dirname(googleapiclient.__file__), "discovery_cache", "documents",
+        "aiplatform.v1beta1.json",
+    )  # fmt: skip
+    with open(path, encoding="utf-8") as handle:
+        schemas = json.load(handle)["schemas"]
+    messages: dict[str, dict[str, Spec]] = {}
+    for full, schema in schemas.items():
+        fields: dict[str, Spec] = {}
+        for name, prop in schema.get("properties", {}).items():
+            repeated = prop.get("type") == "array"
+            item = prop.get("items", {}) if repeated else prop
+            fields[name] = [*_vertex_kind(item), repeated]
+        messages[full.removeprefix(_VERTEX_PREFIX)] = fields
+    return messages
+
+
+def _vertex_kind(prop: dict[str, Any]) -> tuple[str, Any]:  # noqa: PLR0911 -- one per type
+    if "$ref" in prop:
+        ref = str(prop["$ref"]).removeprefix(_VERTEX_PREFIX)
+        return ("any", None) if ref in _ANY else ("message", ref)
+    kind, fmt = prop.get("type"), prop.get("format", "")
+    if "enum" in prop:
+        return "enum", sorted(prop["enum"])
+    if kind == "object":
+        return ("map", None) if "additionalProperties" in prop else ("any", None)
+    if kind == "integer":
+        return ("int32" if fmt in ("int32", "uint32") else "int64"), None
+    if kind == "string":
+        if fmt in ("int64", "uint64"):
+            return "int64", None
+        return ("bytes", None) if fmt == "byte" else ("string", None)
+    if kind == "number":
+        return "number", None
+    if kind == "boolean":
+        return "bool", None
+    return "any", None
+
+
+def _gemini() -> dict[str, dict[str, Spec]]:
+    from google.ai.generativelanguage_v1beta import types
+
+    messages: dict[str, dict[str, Spec]] = {}
+    pending = [getattr(types, root).pb().DESCRIPTOR for root in ROOTS]
+    while pending:
+        descriptor = pending.pop()
+        if descriptor.name in messages:
+            continue
+        fields: dict[str, Spec] = {}
+        messages[descriptor.name] = fields
+        for field in descriptor.fields:
+            kind, detail = _proto_kind(field)
+            if kind == "message":
+                pending.append(field.message_type)
+            repeated = field.is_repeated and kind != "map"
+            fields[field.json_name] = [kind, detail, repeated]
+    return messages
+
+
+def _proto_kind(field: Any) -> tuple[str, Any]:  # noqa: PLR0911 -- one per type
+    t = field.type
+    if t == field.TYPE_MESSAGE:
+        message = field.message_type
+        if message.GetOptions().map_entry:
+            return "map", None
+        if message.name in _ANY:
+            return "any", None
+        if message.name in _WELL_KNOWN:
+            return _WELL_KNOWN[message.name], None
+        return "message", message.name
+    if t == field.TYPE_ENUM:
+        return "enum", sorted(v.name for v in field.enum_type.values)
+    if t in (field.TYPE_INT32, field.TYPE_SINT32, field.TYPE_SFIXED32, field.TYPE_UINT32):
+        return "int32", None
+    if t in (field.TYPE_INT64, field.TYPE_SINT64, field.TYPE_SFIXED64, field.TYPE_UINT64):
+        return "int64", None
+    if t in (field.TYPE_FLOAT, field.TYPE_DOUBLE):
+        return "number", None
+    if t == field.TYPE_BOOL:
+        return "bool", None
+    if t == field.TYPE_BYTES:
+        return "bytes", None
+    return "string", None
+
+
+def generate() -> dict[str, Any]:
+    """The compact schema: every message reachable from :data:`ROOTS`, fields from both specs."""
+    vertex, gemini = _vertex(), _gemini()
+    out: dict[str, dict[str, Spec]] = {}
+    pending = list(ROOTS)
+    while pending:
+        name = pending.pop()
+        if name in out:
+            continue
+        fields: dict[str, Spec] = {}
+        for source in (gemini.get(name, {}), vertex.get(name, {})):
+            for field, spec in source.items():
+                if field in fields and spec[0] == "enum" and fields[field][0] == "enum":
+                    fields[field] = ["enum", sorted(set(fields[field][1]) | set(spec[1])), spec[2]]
+                else:
+                    fields.setdefault(field, spec)
+        out[name] = dict(sorted(fields.items()))
+        pending += [s[1] for s in fields.values() if s[0] == "message"]
+    return {"roots": list(ROOTS), "messages": dict(sorted(out.items()))}
+
+
+def render() -> str:
+    """The file's exact text."""
+    return json.dumps(generate(), separators=(",", ":"), sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    OUTPUT.write_text(render(), encoding="utf-8")
+    print(f"wrote {OUTPUT}")
