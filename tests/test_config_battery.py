@@ -588,3 +588,38 @@ def test_malformed_input_exits_2_naming_field_source_and_fix(
 def test_the_battery_is_large_enough() -> None:
     """The issue asks for at least 60 malformed configurations and policy files."""
     assert len(CASES) >= 60
+
+
+def test_the_installed_command_neither_hangs_nor_shows_a_traceback(tmp_path: Path) -> None:
+    """The real `golden-path` entry point, in a fresh process: a FIFO config and /dev/zero as
+    the key file end in exit 2 at once, naming the field and source, without a traceback."""
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "config.toml"
+    os.mkfifo(fifo)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("GOLDEN_PATH_", "GOOGLE_"))}
+    for env, words in (
+        ({"GOLDEN_PATH_CONFIG": str(fifo)}, "config (from env GOLDEN_PATH_CONFIG)"),
+        (
+            {
+                "GOLDEN_PATH_BACKEND": "vertex",
+                "GOLDEN_PATH_PROJECT": "acme-prod",
+                "GOLDEN_PATH_CREDENTIALS_FILE": "/dev/zero",
+            },
+            "credentials_file (from env GOLDEN_PATH_CREDENTIALS_FILE)",
+        ),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "golden_path", "config"],
+            env={**base, **env},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        assert words in done.stderr
+        assert "fix:" in done.stderr
+        assert "Traceback" not in done.stderr
