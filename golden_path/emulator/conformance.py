@@ -189,8 +189,9 @@ def _write_data_files(data: Path) -> None:
         (data / name).write_bytes(content)
 
 
-UNREACHABLE = "Name or service not known"
-"""The reason of tests that send to a real Google host (a per-call base_url naming one)."""
+OTHER_HOST = ("Name or service not known", "credentials go only to")
+"""Reasons of tests that send to another host through a per-call base_url (Google's sandbox
+or production hosts): golden-path refuses to send credentials there, by design."""
 
 
 def module_of(test_id: str) -> str:
@@ -219,7 +220,11 @@ def render(results: list[dict[str, Any]], *, quiet: bool = False) -> tuple[str, 
         )
     ran = totals["passed"] + totals["failed"]
     rate = 100.0 * totals["passed"] / ran if ran else 0.0
-    elsewhere = sum(1 for r in results if r["outcome"] == "failed" and UNREACHABLE in r["reason"])
+    elsewhere = sum(
+        1
+        for r in results
+        if r["outcome"] == "failed" and any(reason in r["reason"] for reason in OTHER_HOST)
+    )
     local = ran - elsewhere
     local_rate = 100.0 * totals["passed"] / local if local else 0.0
     lines.append(
@@ -227,8 +232,8 @@ def render(results: list[dict[str, Any]], *, quiet: bool = False) -> tuple[str, 
     )
     lines.append(f"pass rate: {rate:.1f}% of {ran} tests run")
     lines.append(
-        f"pass rate without the {elsewhere} tests that send to a real Google host "
-        f"(per-call base_url): {local_rate:.1f}% of {local}"
+        f"pass rate without the {elsewhere} tests that send to another host "
+        f"(per-call base_url, refused by golden-path): {local_rate:.1f}% of {local}"
     )
     if not quiet:
         failures = [r for r in results if r["outcome"] == "failed"]

@@ -93,3 +93,33 @@ def _sa_credentials(sa_key: Path) -> Any:
 @pytest.fixture(name="vertex")
 def _vertex(make_vertex: Callable[[Any], genai.Client], sa_credentials: Any) -> genai.Client:
     return make_vertex(sa_credentials)
+
+
+def configure_golden_path(
+    monkeypatch: pytest.MonkeyPatch, emu: Emulator, backend: str, tmp: Path
+) -> None:
+    """Point golden_path.client() at ``emu`` on ``backend`` (ai_studio, or vertex with a key)."""
+    monkeypatch.setenv("GOLDEN_PATH_BASE_URL", emu.url)
+    monkeypatch.setenv("GOLDEN_PATH_AUDIT_SINK", "none")
+    monkeypatch.setenv("GOLDEN_PATH_RETRY_ATTEMPTS", "1")
+    if backend == "vertex":
+        key = tmp / "sa.json"
+        emu.create_service_account_key(key)
+        monkeypatch.setenv("GOLDEN_PATH_BACKEND", "vertex")
+        monkeypatch.setenv("GOLDEN_PATH_PROJECT", "emu-project")
+        monkeypatch.setenv("GOLDEN_PATH_LOCATION", "us-central1")
+        monkeypatch.setenv("GOLDEN_PATH_CREDENTIALS_FILE", str(key))
+    else:
+        monkeypatch.setenv("GOLDEN_PATH_BACKEND", "ai_studio")
+        monkeypatch.setenv("GOLDEN_PATH_API_KEY", "test-key")
+
+
+@pytest.fixture(name="gp_client", params=["ai_studio", "vertex"])
+def _gp_client(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, emu: Emulator, tmp_path: Path
+) -> Any:
+    """golden_path.client() on ``emu``, once per backend."""
+    import golden_path
+
+    configure_golden_path(monkeypatch, emu, request.param, tmp_path)
+    return golden_path.client()

@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from google.genai import errors, types
 
-import golden_path
 from golden_path.emulator import Emulator
 
 MODEL = "gemini-2.5-flash"
@@ -27,29 +24,9 @@ WEATHER = types.FunctionDeclaration(
 )
 
 
-@pytest.fixture(name="emu")
-def _emu() -> Iterator[Emulator]:
-    with Emulator() as emu:
-        yield emu
-
-
-@pytest.fixture(name="client", params=["ai_studio", "vertex"])
-def _client(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, emu: Emulator, tmp_path: Path
-) -> Any:
-    monkeypatch.setenv("GOLDEN_PATH_BASE_URL", emu.url)
-    monkeypatch.setenv("GOLDEN_PATH_AUDIT_SINK", "none")
-    if request.param == "vertex":
-        key = tmp_path / "sa.json"
-        emu.create_service_account_key(key)
-        monkeypatch.setenv("GOLDEN_PATH_BACKEND", "vertex")
-        monkeypatch.setenv("GOLDEN_PATH_PROJECT", "emu-project")
-        monkeypatch.setenv("GOLDEN_PATH_LOCATION", "us-central1")
-        monkeypatch.setenv("GOLDEN_PATH_CREDENTIALS_FILE", str(key))
-    else:
-        monkeypatch.setenv("GOLDEN_PATH_BACKEND", "ai_studio")
-        monkeypatch.setenv("GOLDEN_PATH_API_KEY", "test-key")
-    return golden_path.client()
+@pytest.fixture(name="client")
+def _client(gp_client: Any) -> Any:
+    return gp_client
 
 
 async def _turn(session: Any) -> list[Any]:

@@ -12,7 +12,6 @@ import io
 import json
 import struct
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,51 +20,30 @@ from google.genai import errors, types
 
 import golden_path
 from golden_path.emulator import Emulator
+from tests.emulator.conftest import configure_golden_path
 
 MODEL = "gemini-2.5-flash"
 # The SDK flags tunings, auth tokens, generate_images and batch embeddings as experimental.
 pytestmark = pytest.mark.filterwarnings("ignore::google.genai._common.ExperimentalWarning")
 
 
-@pytest.fixture(name="emu")
-def _emu() -> Iterator[Emulator]:
-    with Emulator() as emu:
-        yield emu
-
-
-def _configure(monkeypatch: pytest.MonkeyPatch, emu: Emulator, backend: str, tmp: Path) -> None:
-    monkeypatch.setenv("GOLDEN_PATH_BASE_URL", emu.url)
-    monkeypatch.setenv("GOLDEN_PATH_AUDIT_SINK", "none")
-    monkeypatch.setenv("GOLDEN_PATH_RETRY_ATTEMPTS", "1")
-    if backend == "vertex":
-        key = tmp / "sa.json"
-        emu.create_service_account_key(key)
-        monkeypatch.setenv("GOLDEN_PATH_BACKEND", "vertex")
-        monkeypatch.setenv("GOLDEN_PATH_PROJECT", "emu-project")
-        monkeypatch.setenv("GOLDEN_PATH_LOCATION", "us-central1")
-        monkeypatch.setenv("GOLDEN_PATH_CREDENTIALS_FILE", str(key))
-    else:
-        monkeypatch.setenv("GOLDEN_PATH_BACKEND", "ai_studio")
-        monkeypatch.setenv("GOLDEN_PATH_API_KEY", "test-key")
-
-
 @pytest.fixture(name="backend", params=["ai_studio", "vertex"])
 def _backend(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, emu: Emulator, tmp_path: Path
 ) -> str:
-    _configure(monkeypatch, emu, request.param, tmp_path)
+    configure_golden_path(monkeypatch, emu, request.param, tmp_path)
     return str(request.param)
 
 
 @pytest.fixture(name="studio")
 def _studio(monkeypatch: pytest.MonkeyPatch, emu: Emulator, tmp_path: Path) -> Any:
-    _configure(monkeypatch, emu, "ai_studio", tmp_path)
+    configure_golden_path(monkeypatch, emu, "ai_studio", tmp_path)
     return golden_path.client()
 
 
 @pytest.fixture(name="vertex")
 def _vertex(monkeypatch: pytest.MonkeyPatch, emu: Emulator, tmp_path: Path) -> Any:
-    _configure(monkeypatch, emu, "vertex", tmp_path)
+    configure_golden_path(monkeypatch, emu, "vertex", tmp_path)
     return golden_path.client()
 
 
@@ -245,7 +223,7 @@ def test_vertex_batch_prediction_job(
     # golden-path refuses batch input it cannot read unless the platform allows the source.
     policy = tmp_path / "policy.toml"
     policy.write_text('[batches]\nsources = ["gcs"]\n')
-    _configure(monkeypatch, emu, "vertex", tmp_path)
+    configure_golden_path(monkeypatch, emu, "vertex", tmp_path)
     monkeypatch.setenv("GOLDEN_PATH_POLICY_FILE", str(policy))
     vertex = golden_path.client()
     job = vertex.batches.create(
