@@ -126,7 +126,9 @@ class Call:
         "_events",
         "_extensions",
         "_http",
+        "_inside",
         "_lock",
+        "_mark",
         "_sse",
         "entered",
         "first_byte",
@@ -138,8 +140,12 @@ class Call:
     )
 
     def __init__(self, pipeline: Pipeline, http: httpx2.Request) -> None:
-        self.pipeline = pipeline
+        # overhead_us: nanoseconds spent inside golden-path so far (closed stages), and when
+        # the open stage began (0: none open, the call is waiting on the network or the app).
         self.started = time.perf_counter()
+        self._mark = time.perf_counter_ns()
+        self._inside = 0
+        self.pipeline = pipeline
         self.wall = time.time()
         self.first_byte: float | None = None
         self.entered: list[Any] = []
@@ -195,7 +201,9 @@ class Call:
         except PolicyViolation as violation:
             self._finish("denied", error_type=type(violation).__name__)
             raise
-        return self._outgoing()
+        outgoing = self._outgoing()
+        self._leave()
+        return outgoing
 
     async def abefore(self) -> httpx2.Request:
         """:meth:`before` on an event loop: policies that wait for capacity await."""
@@ -212,7 +220,21 @@ class Call:
         except asyncio.CancelledError:
             self.cancelled()
             raise
-        return self._outgoing()
+        outgoing = self._outgoing()
+        self._leave()
+        return outgoing
+
+    def _enter(self) -> None:
+        # A stage of golden-path's own work begins (hooks, parsing, audit). One already open
+        # (a hook raised mid-stage and the failure path took over) goes on.
+        if not self._mark:
+            self._mark = time.perf_counter_ns()
+
+    def _leave(self) -> None:
+        # The stage ends: what follows is the network's time or the caller's.
+        if self._mark:
+            self._inside += time.perf_counter_ns() - self._mark
+            self._mark = 0
 
     def _audit_ready(self) -> None:
         # No audit, no call: a sink that cannot write now would lose this request's event.
@@ -285,16 +307,20 @@ class Call:
 
         The response handed back runs the chunk hooks as the caller reads its stream.
         """
+        self._enter()
         self.stream_started(response.status_code, response.headers)
         headers = self.response_headers(response)
         if self._rewrites():
             _plain(headers)  # events are sent again, decoded, as the policies left them
-        return httpx2.Response(
+        handed = httpx2.Response(
             response.status_code, headers=headers, stream=stream, extensions=response.extensions
         )
+        self._leave()
+        return handed
 
     def buffered(self, response: httpx2.Response, raw: bytes) -> httpx2.Response:
         """A complete (non-streamed) response body arrived: run the hooks, audit, hand it on."""
+        self._enter()
         rewritten = self._buffered(response.status_code, response.headers, raw)
         headers = self.response_headers(response)
         if rewritten is not None:
@@ -348,6 +374,7 @@ class Call:
         Returns the bytes to pass on: ``data`` itself, or, when a policy rewrites responses,
         the whole events seen so far as the hooks left them (a partial event waits).
         """
+        self._enter()
         if self.first_byte is None:
             self.first_byte = time.perf_counter()
         response = self.response
@@ -359,6 +386,7 @@ class Call:
         if not self._rewrites() or response.status_code >= 400:
             for event in events:
                 self._event(response, event)
+            self._leave()
             return data
         out = b""
         state = self.request.state
@@ -370,6 +398,7 @@ class Call:
             out += _sse(event)
         if sse.done and not done:
             out += _DONE
+        self._leave()
         return out
 
     def _event(self, response: GenAIResponse, event: Any) -> None:
@@ -409,6 +438,7 @@ class Call:
 
     def stream_ended(self) -> bytes:
         """The stream was read to its end; returns the bytes still to pass on, if any."""
+        self._enter()
         response = self.response
         assert response is not None
         done = self._sse.done if self._sse is not None else False
@@ -442,6 +472,7 @@ class Call:
         """The request or its stream failed: transport error, timeout, cut connection."""
         if self._done:
             return
+        self._enter()
         # httpx errors reach the caller unchanged; a note (PEP 678, shown in the traceback and
         # in __notes__) is how the id of the audit event travels with them.
         note = f"golden-path request id: {self.request.request_id}"
@@ -456,6 +487,7 @@ class Call:
         """The caller gave up (stream abandoned, task cancelled) before the end."""
         if self._done:
             return
+        self._enter()
         if self._sse is not None and self._sse.done:
             # OpenAI streams end with `data: [DONE]`; openai's sync Stream closes the response
             # right after it, without reading on to EOF. The answer was complete.
@@ -480,7 +512,6 @@ class Call:
             self._done = True
         if not self.pipeline.auditor.sinks and self.pipeline.content is None:
             return  # audit_sink=none: nobody would read the event
-        now = time.perf_counter()
         request, response = self.request, self.response
         identity = request.identity
         usage = (response.usage if response is not None else None) or Usage()
@@ -501,6 +532,9 @@ class Call:
                 request_body=request.body if request.api_method == "predictLongRunning" else None,
                 response_body=response.body if response is not None else None,
             )
+        # Both clocks read together, so the overhead is always a part of the latency.
+        inside = self._inside + (time.perf_counter_ns() - self._mark if self._mark else 0)
+        now = time.perf_counter()
         event = AuditEvent(
             timestamp=dt.datetime.fromtimestamp(self.wall, dt.UTC)
             .isoformat(timespec="milliseconds")
@@ -538,6 +572,8 @@ class Call:
             server_port=request.url.port or _DEFAULT_PORTS.get(request.url.scheme),
             cost_usd=cost.usd if cost is not None else None,
             billed=cost.tokens if cost is not None else None,
+            # Writing this event itself is the one stage the figure cannot include.
+            overhead_us=round(inside / 1000, 1),
         )
         self.pipeline.auditor.emit(event)
 

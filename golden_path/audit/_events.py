@@ -59,6 +59,11 @@ class AuditEvent:
     # images, video_seconds, cache_token_hours.
     cost_usd: float | None = None
     billed: dict[str, int] | None = None
+    # Microseconds the call spent inside golden-path itself: classification, identification,
+    # policy hooks, serialisation, parsing, chunk hooks and building this event; not the
+    # network wait, nor the time the app took between stream chunks. Writing the event to its
+    # sinks comes after the figure is fixed, so it is not included.
+    overhead_us: float | None = None
 
     @property
     def severity(self) -> str:

@@ -346,3 +346,32 @@ def test_vertex_event_names_project_and_location(
         "europe-west4",
     )
     assert event.outcome == "ok"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["buffered", "stream"])
+def test_overhead_is_golden_paths_own_time_not_the_network_wait(
+    make_client: Callable[..., Any], audit: AuditCapture, emulator: Emulator, stream: bool
+) -> None:
+    """``overhead_us`` is positive and leaves out the time the server took: with 300 ms of
+    server latency, latency minus overhead is still at least those 300 ms."""
+    client = make_client()
+    emulator.set_latency(0.3)
+    call(client, stream)
+    event = audit.only()
+    assert event.outcome == "ok"
+    assert event.overhead_us is not None
+    assert event.overhead_us > 0
+    assert event.overhead_us < event.latency_ms * 1000
+    # Rounding: latency to 1 µs, overhead to 0.1 µs.
+    assert event.latency_ms * 1000 - event.overhead_us >= 300_000 - 2
+
+
+def test_overhead_is_rendered_in_the_json_line(
+    make_client: Callable[..., Any], audit: AuditCapture
+) -> None:
+    """Operators read the figure from the JSON line, not only from the Python event."""
+    client = make_client()
+    client.models.generate_content(model=MODEL, contents="hi")
+    line = audit.only().as_dict()
+    assert isinstance(line["overhead_us"], float)
+    assert 0 < line["overhead_us"] < line["latency_ms"] * 1000
