@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import json
 import os
 import re
 import sys
@@ -43,11 +44,13 @@ __all__ = [
     "Pin",
     "SdkPlacement",
     "compare",
+    "compare_sbom",
     "doctor_check",
     "find_lock",
     "installed_distributions",
     "normalize",
     "read_lock",
+    "read_sbom",
     "release",
     "sdk_placement",
     "verify_files",
@@ -411,3 +414,41 @@ def sdk_placement(installed: str | None = None) -> SdkPlacement:
 
         installed = sdk_version.__version__
     return SdkPlacement(installed, PINNED_SDK_VERSION, SDK_RANGE, SDK_MINIMUM, SDK_BELOW)
+
+
+def read_sbom(path: Path) -> dict[str, str]:
+    """Normalised name -> version of each ``pkg:pypi`` component of a CycloneDX JSON SBOM."""
+
+    def problem(message: str) -> ConfigError:
+        return ConfigError(
+            [ConfigProblem("sbom", message, "--sbom", "pass the CycloneDX JSON SBOM of this image")]
+        )
+
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise problem(f"SBOM file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise problem(f"cannot read {path} as JSON: {exc}") from None
+    if not isinstance(document, dict) or document.get("bomFormat") != "CycloneDX":
+        raise problem(f"{path} is not a CycloneDX JSON SBOM (no bomFormat CycloneDX)")
+    listed: dict[str, str] = {}
+    for component in document.get("components", []):
+        purl = str(component.get("purl", ""))
+        if purl.startswith("pkg:pypi/"):
+            listed[normalize(str(component["name"]))] = str(component.get("version", ""))
+    return listed
+
+
+def compare_sbom(sbom: Mapping[str, str], installed: Mapping[str, str], path: Path) -> list[str]:
+    """What the installed set has that the SBOM does not say, and the other way round."""
+    lines = []
+    for name in sorted(set(sbom) | set(installed)):
+        listed, have = sbom.get(name), installed.get(name)
+        if listed is None:
+            lines.append(f"not in the SBOM: {name} {have} is installed but {path} does not list it")
+        elif have is None:
+            lines.append(f"not installed: {name} {listed} is in {path} but not installed")
+        elif listed != have:
+            lines.append(f"sbom differs: {name} is {listed} in {path}, {have} is installed")
+    return lines

@@ -424,3 +424,51 @@ def test_versions_shows_where_the_installed_sdk_sits(
     first = out.splitlines()[0]
     assert first.startswith(f"sdk: google-genai {_installed_sdk()}: ")
     assert f"supported {SDK_RANGE}" in first
+
+
+def _write_sbom(path: Path, packages: dict[str, str]) -> Path:
+    components = [
+        {"type": "library", "name": n, "version": v, "purl": f"pkg:pypi/{n}@{v}"}
+        for n, v in packages.items()
+    ]
+    components.append({"type": "library", "name": "libc6", "purl": "pkg:deb/debian/libc6@2.36"})
+    path.write_text(json.dumps({"bomFormat": "CycloneDX", "components": components}), "utf-8")
+    return path
+
+
+def test_sbom_that_lists_exactly_the_installed_set_is_clean(
+    tmp_path: Path, installed: dict[str, str], run_cli: Callable[..., Any]
+) -> None:
+    """--sbom: an SBOM listing every installed Python package (OS packages aside) passes."""
+    everything = _versions.installed_distributions()
+    lock = _write_lock(tmp_path / "r.lock", installed)
+    sbom = _write_sbom(tmp_path / "sbom.json", everything)
+    code, out, _ = run_cli("--check", "--lock", str(lock), "--sbom", str(sbom))
+    assert code == 0, out
+
+
+def test_an_inherited_sbom_that_misses_the_apps_package_fails(
+    tmp_path: Path, installed: dict[str, str], run_cli: Callable[..., Any]
+) -> None:
+    """A derived image's own package is allowed by the lock, but the base's SBOM misses it."""
+    everything = _versions.installed_distributions()
+    structlog_version = installed.pop("structlog")
+    lock = _write_lock(tmp_path / "r.lock", installed)
+    base_sbom = {k: v for k, v in everything.items() if k != "structlog"}
+    sbom = _write_sbom(tmp_path / "sbom.json", base_sbom)
+    code, out, _ = run_cli("--check", "--allow-extra", "--lock", str(lock), "--sbom", str(sbom))
+    assert code == 1
+    assert out.splitlines()[0] == (
+        f"not in the SBOM: structlog {structlog_version} is installed but {sbom} does not list it"
+    )
+    assert "does not describe this environment" in out.splitlines()[1]
+
+
+def test_a_file_that_is_not_an_sbom_is_a_clear_error(
+    tmp_path: Path, run_cli: Callable[..., Any]
+) -> None:
+    bad = tmp_path / "sbom.json"
+    bad.write_text('{"spdxVersion": "SPDX-2.3"}', "utf-8")
+    code, _, err = run_cli("--check", "--sbom", str(bad))
+    assert code == 2
+    assert f"{bad} is not a CycloneDX JSON SBOM" in err

@@ -36,6 +36,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="installed packages that are not in the lock are not drift "
         "(for images built FROM the base image with the app's own packages)",
     )
+    parser.add_argument(
+        "--sbom",
+        type=Path,
+        metavar="PATH",
+        help="also check that the CycloneDX SBOM at PATH lists exactly the installed Python "
+        "packages (an image built FROM the base image needs its own SBOM)",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=run)
 
@@ -45,9 +52,11 @@ def run(args: argparse.Namespace) -> int:
     from golden_path._versions import (
         FileProblem,
         compare,
+        compare_sbom,
         find_lock,
         installed_distributions,
         read_lock,
+        read_sbom,
         sdk_placement,
         verify_files,
     )
@@ -73,13 +82,14 @@ def run(args: argparse.Namespace) -> int:
     status = {d.name: d.status for d in differences}
     verified, files = verify_files() if args.check or args.json else (0, list[FileProblem]())
     sdk = sdk_placement() if "google-genai" in installed else None
+    sbom = compare_sbom(read_sbom(args.sbom), installed, args.sbom) if args.sbom else []
     if args.json:
         names = sorted(set(lock.pins) | set(installed))
         report = {
             "lock": str(lock.path),
             "lock_source": lock.source,
             "python": sys.executable,
-            "clean": not drift and not files,
+            "clean": not drift and not files and not sbom,
             "sdk": None
             if sdk is None
             else {
@@ -100,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
             "differences": [str(d) for d in drift],
             "files_verified": verified,
             "file_problems": [str(f) for f in files],
+            "sbom_differences": sbom,
         }
         print(json.dumps(report, indent=2))
     elif args.check:
@@ -107,7 +118,14 @@ def run(args: argparse.Namespace) -> int:
             print(difference)
         for problem in files:
             print(problem)
-        if not drift and not files:
+        for line in sbom:
+            print(line)
+        if sbom:
+            print(
+                f"{args.sbom} does not describe this environment (an image built FROM the base "
+                "inherits the base's SBOM): make one for it, e.g. `cyclonedx-py environment`"
+            )
+        if not drift and not files and not sbom:
             print(
                 f"ok: {len(lock.pins)} locked packages installed as locked "
                 f"({lock.path}, from {lock.source}); {verified} files match their RECORD hashes"
@@ -125,4 +143,4 @@ def run(args: argparse.Namespace) -> int:
                 f"{name:<{width}}  {locked:<12}  {installed.get(name, '-'):<12}  "
                 f"{status.get(name, 'ok')}"
             )
-    return 1 if args.check and (drift or files) else 0
+    return 1 if args.check and (drift or files or sbom) else 0
