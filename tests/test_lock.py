@@ -154,3 +154,92 @@ def test_lock_installs_by_hash_into_a_fresh_venv(tmp_path: Path) -> None:
     )
     assert versions.returncode == 0, versions.stdout + versions.stderr
     assert versions.stdout.startswith(f"ok: {len(_versions.read_lock(LOCK).pins)} locked")
+
+
+# ------------------------------------------------------------------ the Debian base and tools
+DEBIAN_LOCK = REPO / "base-image" / "debian.lock"
+CHECK = REPO / "base-image" / "check.py"
+
+
+def _check(*args: str) -> subprocess.CompletedProcess[str]:
+    """base-image/check.py, as base-image/build runs it."""
+    return subprocess.run(
+        [sys.executable, str(CHECK), *args], capture_output=True, text=True, check=False
+    )
+
+
+def _debs(arch: str = "amd64") -> list[str]:
+    lines = DEBIAN_LOCK.read_text(encoding="utf-8").splitlines()
+    return [" ".join(line.split()[2:]) for line in lines if line.split()[:2] == ["deb", arch]]
+
+
+def test_debian_lock_pins_every_base_package_by_version_and_hash() -> None:
+    """Each .deb of the base: architecture, name, exact version, sha256; one rootfs hash."""
+    debs = _debs()
+    names = {line.split()[1] for line in debs}
+    assert {"python3.11-minimal", "libpython3.11-stdlib", "ca-certificates", "busybox-static"} <= (
+        names
+    )
+    for line in debs:
+        deb_arch, _, version, digest = line.split()
+        assert deb_arch in ("amd64", "all"), line
+        assert version
+        assert len(digest) == len("sha256:") + 64, line
+        assert digest.startswith("sha256:"), line
+    rootfs = [line for line in DEBIAN_LOCK.read_text().splitlines() if line.startswith("rootfs ")]
+    assert len(rootfs) == 1
+    assert rootfs[0].split()[1] == "amd64"
+
+
+def test_a_package_the_mirror_moved_stops_the_build(tmp_path: Path) -> None:
+    """A security update on the mirror: the build lists what changed and how to re-pin."""
+    served = _debs()
+    old = served[0]
+    deb_arch, name, _, _ = old.split()
+    served[0] = f"{deb_arch} {name} 99.0 sha256:{'1' * 64}"
+    listing = tmp_path / "debs.list"
+    listing.write_text("\n".join(served) + "\n", encoding="utf-8")
+    done = _check("debs", str(DEBIAN_LOCK), "amd64", str(listing))
+    assert done.returncode == 1
+    assert f"  - {old}" in done.stderr
+    assert f"  + {served[0]}" in done.stderr
+    assert "base-image/build --relock-debian" in done.stderr
+    listing.write_text("\n".join(_debs()) + "\n", encoding="utf-8")
+    assert _check("debs", str(DEBIAN_LOCK), "amd64", str(listing)).returncode == 0
+
+
+def test_a_base_archive_with_another_hash_is_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "base-bookworm-amd64.tar"
+    archive.write_bytes(b"not the locked archive")
+    done = _check("rootfs", str(DEBIAN_LOCK), "amd64", str(archive))
+    assert done.returncode == 1
+    assert f"refusing the base archive {archive}" in done.stderr
+    assert "--refresh-base" in done.stderr
+
+
+def test_a_cached_wheel_that_is_not_the_locked_file_is_refused(
+    tmp_path: Path, lock: _versions.Lock
+) -> None:
+    """A wheel named like the locked google-genai release, with other bytes: refused by name."""
+    pin = lock.pins["google-genai"]
+    wheel = tmp_path / f"google_genai-{pin.version}-py3-none-any.whl"
+    wheel.write_bytes(b"PK tampered")
+    (tmp_path / "google_genai-0.0.1-py3-none-any.whl").write_bytes(b"an old release: ignored")
+    done = _check("wheels", str(tmp_path), str(LOCK))
+    assert done.returncode == 1
+    assert f"refusing the cached wheel {wheel}" in done.stderr
+    assert f"rm {wheel}" in done.stderr
+    wheel.unlink()
+    assert _check("wheels", str(tmp_path), str(LOCK)).returncode == 0
+
+
+def test_signing_tools_are_pinned_by_hash() -> None:
+    """cosign and the loopback registry: Debian packages at exact versions with sha256."""
+    rows = [
+        line.split()
+        for line in (REPO / "base-image" / "signing-tools.lock").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert {row[2] for row in rows} == {"cosign", "docker-registry"}
+    for row in rows:
+        assert len(row[4]) == 64, row
