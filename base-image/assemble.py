@@ -234,6 +234,9 @@ def sbom(root: Path, venv_sbom: Path, out: Path) -> None:
     for component in document.get("components", []):
         props = component.setdefault("properties", [])
         props.append({"name": "golden-path:layer", "value": "venv"})
+        # golden-path itself is installed from a local wheel, so cyclonedx-py gives it no purl;
+        # scanners and `golden-path versions --sbom` match Python packages by their pypi purl.
+        component.setdefault("purl", f"pkg:pypi/{component['name']}@{component['version']}")
     operating_system = {
         "type": "operating-system",
         "bom-ref": f"os:{distro}",
