@@ -189,6 +189,8 @@ def runtime(root: Path) -> None:
         os.chmod(root / directory, mode)
     os.chown(root / f"home/{user}", uid, gid)
     subprocess.run(["/sbin/ldconfig", "-r", str(root)], check=True)  # noqa: S603
+    # ldconfig's aux cache records inode numbers and change times: never the same twice.
+    shutil.rmtree(root / "var/cache/ldconfig", ignore_errors=True)
     for tree in ("/opt/golden-path", "/etc/golden-path"):
         shutil.copytree(tree, root / tree.lstrip("/"), symlinks=True)
     flagged = [
