@@ -39,6 +39,7 @@ def test_quick_run_prints_every_section_and_writes_the_report(tmp_path: Path) ->
         "5. Client construction",
         "6. Policy chain",
         "6. Rate limits + budgets",
+        "7. Stages of a governed sync call",
     ):
         assert section in table, section
     for row in (
@@ -46,6 +47,8 @@ def test_quick_run_prints_every_section_and_writes_the_report(tmp_path: Path) ->
         "golden-path, no policies, no audit, small prompt",
         "golden-path, every built-in on, audit to a file, 10 KB prompt",
         "LiteLLM, small prompt",
+        "before: pii",
+        "audit (build, render, write)",
     ):
         assert row in table, row
     assert "network attempts blocked: 0" in table
