@@ -30,6 +30,7 @@ from urllib.parse import unquote
 
 __all__ = [
     "CLIENT_SIDE",
+    "RETIRED",
     "ROUTES",
     "Match",
     "Meter",
@@ -1066,6 +1067,14 @@ CLIENT_SIDE: dict[str, str] = {
     "aclose": "closes the client's HTTP pools",
 }
 """SDK methods that need no row, and why (the SDK check reads this)."""
+
+RETIRED: dict[str, str] = {
+    # Methods only older releases of the supported range have (golden_path._version.SDK_MINIMUM
+    # and up), and why they need no row.
+    "environments.get_environment_files": "google-genai 2.x wraps a method its generated client "
+    "lacks: calling it raises AttributeError before anything is sent",
+}
+"""SDK methods of older supported releases, gone from the pin (the SDK check reads this)."""
 
 
 # ----------------------------------------------------------------------------- matching

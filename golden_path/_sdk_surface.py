@@ -15,7 +15,7 @@ import inspect
 import warnings
 from typing import Any
 
-from golden_path._routes import CLIENT_SIDE, ROUTES
+from golden_path._routes import CLIENT_SIDE, RETIRED, ROUTES
 
 __all__ = ["covered_methods", "sdk_methods", "ungoverned"]
 
@@ -68,7 +68,7 @@ def _walk(obj: Any, prefix: str, depth: int) -> list[str]:
 
 def covered_methods() -> dict[str, str]:
     """``resource.method`` -> the route (or client-side reason) that governs it."""
-    covered = dict(CLIENT_SIDE)
+    covered = dict(CLIENT_SIDE) | RETIRED
     for route in ROUTES:
         for name in route.sdk:
             covered.setdefault(name, f"{route.http} {route.name}")

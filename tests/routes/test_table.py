@@ -124,10 +124,17 @@ def test_a_new_sdk_method_is_reported() -> None:
 
 
 def test_every_sdk_name_in_the_table_exists() -> None:
-    """No row claims an SDK method the installed SDK does not have (typos hide gaps)."""
+    """No row claims an SDK method the pinned SDK does not have (typos hide gaps)."""
+    from google.genai import version
+
+    from golden_path._routes import RETIRED
+    from golden_path._version import PINNED_SDK_VERSION
+
+    if version.__version__ != PINNED_SDK_VERSION:
+        pytest.skip("names are checked against the pinned SDK; other releases differ by design")
     methods = {m.removeprefix("aio.") for m in sdk_methods()}
     newer = {r for route in ROUTES if route.since for r in route.sdk}  # SDK 3.5+ only
-    assert sorted(set(covered_methods()) - methods - newer) == []
+    assert sorted(set(covered_methods()) - methods - newer - set(RETIRED)) == []
 
 
 def test_docs_page_is_current() -> None:
