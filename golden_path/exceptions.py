@@ -1,17 +1,26 @@
 """The one exception tree of golden-path.
 
-Every error golden-path raises on purpose derives from :class:`GoldenPathError`::
+Every error golden-path raises on purpose derives from :class:`GoldenPathError`; each carries
+the context a caller needs, as attributes (listed after the name)::
 
     GoldenPathError
-    ├── ConfigError            settings, credentials or policy files are wrong (lists every problem)
-    ├── PolicyViolation        a policy refused a request before it reached the network
-    │   ├── BudgetExceeded     a rate limit or budget has no capacity left (carries retry_after)
-    │   └── AuditUnavailable   audit_required is on and the audit event cannot be written
-    ├── EmulatorError          the embedded emulator could not start (port in use, ...)
-    └── VersionDriftError      installed distributions differ from the lock / the pinned SDK
+    ├── ConfigError (ValueError)  .problems: each ConfigProblem's .field, .source, .message, .fix
+    ├── PolicyViolation           .policy, .reason, .request_id   (nothing was sent)
+    │   ├── BudgetExceeded        + .limit, .retry_after          (a rate limit or budget is full)
+    │   └── AuditUnavailable      + .sink                         (audit_required, sink down)
+    ├── AuditSinkError (OSError)  .sink                 a built-in audit sink cannot write
+    ├── StoreUnavailable          .store                the limits' state store did not answer
+    ├── RemoteError               .status, .request_id  the API answered an error (the CLI's)
+    ├── EmulatorError             the embedded emulator could not start (port in use, ...)
+    ├── VersionDriftError         installed distributions differ from the lock / the pinned SDK
+    └── Unauthenticated           the gateway refused a caller (golden_path.gateway, answered 401)
 
-Errors raised by google-genai itself (``google.genai.errors.APIError`` and friends) reach callers
-unchanged: app code written against the SDK's documentation keeps working.
+``tests/test_exceptions.py`` checks this drawing against the classes. Where golden-path handles
+an error itself it never reaches the caller: a sink error is counted and reported (unless
+``audit_required``), an unreachable store applies ``on_store_error``.
+
+Errors raised by google-genai itself (``google.genai.errors.APIError`` and friends) and by httpx
+reach callers unchanged: app code written against the SDK's documentation keeps working.
 
 No exception here ever carries a secret: messages name fields, sources and fixes, never values
 of secret fields.
@@ -23,6 +32,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 
 __all__ = [
+    "AuditSinkError",
     "AuditUnavailable",
     "BudgetExceeded",
     "ConfigError",
@@ -30,6 +40,8 @@ __all__ = [
     "EmulatorError",
     "GoldenPathError",
     "PolicyViolation",
+    "RemoteError",
+    "StoreUnavailable",
     "VersionDriftError",
 ]
 
@@ -136,3 +148,41 @@ class AuditUnavailable(PolicyViolation):
             "fix the sink (disk space, permissions, the collector) or turn audit_required off",
             request_id=request_id,
         )
+
+
+class AuditSinkError(GoldenPathError, OSError):
+    """A built-in audit sink cannot deliver; the message names the target and the fix.
+
+    ``sink`` names the sink (``file:/var/log/audit.jsonl``).
+    """
+
+    def __init__(self, message: str, *, sink: str = "") -> None:
+        super().__init__(message)
+        self.sink = sink
+
+
+class StoreUnavailable(GoldenPathError):
+    """The state store of the limits could not be reached, or not in time.
+
+    ``store`` is its URL without a password. Calls apply ``on_store_error``; ``budget status``
+    reports it.
+    """
+
+    def __init__(self, message: str, *, store: str = "") -> None:
+        super().__init__(message)
+        self.store = store
+
+
+class RemoteError(GoldenPathError):
+    """The API answered with an error or could not be reached (the CLI's one-line message).
+
+    ``status`` is the HTTP status (None when nothing answered), ``request_id`` the audit
+    event's id when there was one.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, request_id: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.request_id = request_id

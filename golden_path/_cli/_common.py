@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from golden_path.exceptions import GoldenPathError
+from golden_path.exceptions import RemoteError
 
 __all__ = ["describe_api_error", "err"]
 
@@ -13,10 +13,6 @@ __all__ = ["describe_api_error", "err"]
 def err(message: str) -> None:
     """A message for the user on stderr, prefixed with the command name."""
     print(f"golden-path: {message}", file=sys.stderr)
-
-
-class RemoteError(GoldenPathError):
-    """The endpoint answered with an error or could not be reached (for the CLI's message)."""
 
 
 def describe_api_error(exc: BaseException) -> RemoteError | None:
@@ -29,9 +25,14 @@ def describe_api_error(exc: BaseException) -> RemoteError | None:
         rid = ""
         response = getattr(exc, "response", None)
         headers = getattr(response, "headers", None)
-        if headers is not None and headers.get("x-golden-path-request-id"):
-            rid = f" [request {headers.get('x-golden-path-request-id')}]"
-        return RemoteError(f"the API answered {exc.code} {status}: {message}{rid}".strip())
+        request_id = headers.get("x-golden-path-request-id") if headers is not None else None
+        if request_id:
+            rid = f" [request {request_id}]"
+        return RemoteError(
+            f"the API answered {exc.code} {status}: {message}{rid}".strip(),
+            status=exc.code,
+            request_id=request_id or None,
+        )
     import httpx2
 
     if isinstance(exc, httpx2.TimeoutException):

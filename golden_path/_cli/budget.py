@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from golden_path.exceptions import ConfigError, ConfigProblem, GoldenPathError
+from golden_path.exceptions import ConfigError, ConfigProblem, StoreUnavailable
 from golden_path.policies._limits._config import MICRO
 
 if TYPE_CHECKING:
@@ -51,15 +51,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=usage)
 
 
-class StoreUnreachable(GoldenPathError):
-    """The state store did not answer (for the CLI's message)."""
-
-
 def run_status(args: argparse.Namespace) -> int:
     """Print usage against each limit; 0 on success."""
     from golden_path._settings import read_settings
     from golden_path._state import open_store
-    from golden_path._state._types import StoreUnavailable
     from golden_path.policies._limits import check_state_url, parse_limits, usage_rows
 
     resolved = read_settings()
@@ -96,7 +91,9 @@ def run_status(args: argparse.Namespace) -> int:
         )
         cooldown = _cooldown(store, state.prefix, config, scope)
     except StoreUnavailable as exc:
-        raise StoreUnreachable(f"cannot read usage: state store unreachable ({exc})") from None
+        raise StoreUnavailable(
+            f"cannot read usage: state store unreachable ({exc})", store=state.display
+        ) from None
     if args.json:
         print(
             json.dumps(

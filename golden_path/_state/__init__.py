@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
-import threading
 import urllib.parse
+from typing import cast
 
+from golden_path._process import STATE
 from golden_path._state._memory import MemoryStore
 from golden_path._state._types import Counter, Reserved, StateStore, StoreUnavailable
 
@@ -199,10 +200,6 @@ def redis_available() -> bool:
     return True
 
 
-_stores: dict[str, StateStore] = {}
-_lock = threading.Lock()
-
-
 _at_exit: list[bool] = []
 
 
@@ -221,8 +218,8 @@ def open_store(state: StateURL) -> StateStore:
         f"{state.kind}|{state.topology}|{state.client_url}|{state.db}|{state.service}|"
         f"{state.tls_files}|{state.timeout_s}"
     )
-    with _lock:
-        store = _stores.get(key)
+    with STATE.lock:
+        store = STATE.stores.get(key)
         if store is None:
             _flush_at_exit()
             if state.kind == "memory":
@@ -231,14 +228,14 @@ def open_store(state: StateURL) -> StateStore:
                 from golden_path._state._redis import RedisStore
 
                 store = RedisStore(state)
-            _stores[key] = store
-        return store
+            STATE.stores[key] = store
+        return cast("StateStore", store)
 
 
 def reset() -> None:
     """Forget every store (tests, reconfiguration); closes Redis connections."""
-    with _lock:
-        stores = list(_stores.values())
-        _stores.clear()
+    with STATE.lock:
+        stores = list(STATE.stores.values())
+        STATE.stores.clear()
     for store in stores:
         store.close()

@@ -226,7 +226,8 @@ class RedisStore:
         self.round_trips += 1
         if time.monotonic() < self._down_until:
             raise StoreUnavailable(
-                f"{self._display} was unreachable moments ago ({self._last_error})"
+                f"{self._display} was unreachable moments ago ({self._last_error})",
+                store=self._display,
             )
         try:
             return fn(*args, **kwargs)
@@ -243,7 +244,9 @@ class RedisStore:
                     type(exc).__name__,
                     exc,
                 )
-            raise StoreUnavailable(f"{self._display}: {type(exc).__name__}") from exc
+            raise StoreUnavailable(
+                f"{self._display}: {type(exc).__name__}", store=self._display
+            ) from exc
 
     def reserve(
         self, counters: Sequence[Counter], cooldown_key: str | None, hold: Hold | None = None
@@ -283,7 +286,9 @@ class RedisStore:
             status, index, used, prev, cooldown_ms = (int(x) for x in reply[:5])
             resets = tuple(_text(k) for k in reply[5:])
         except (TypeError, ValueError, IndexError) as exc:
-            raise StoreUnavailable(f"{self._display} gave an unexpected reply") from exc
+            raise StoreUnavailable(
+                f"{self._display} gave an unexpected reply", store=self._display
+            ) from exc
         _warn_resets(self._display, resets)
         if status == 1:
             return Reserved(ok=True, resets=resets)

@@ -12,14 +12,9 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Protocol
 
+from golden_path.exceptions import StoreUnavailable
+
 __all__ = ["Counter", "Hold", "Reserved", "StateStore", "StoreUnavailable"]
-
-
-class StoreUnavailable(Exception):
-    """The store could not be reached, or not in time.
-
-    The limiter applies ``on_store_error``; this never reaches app code as such.
-    """
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -20,8 +20,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol, runtime_checkable
 
+from golden_path._process import STATE
 from golden_path.audit._chain import Link, digest, new_link, read_tail
 from golden_path.audit._events import EVENT_NAME, AuditEvent
+from golden_path.exceptions import AuditSinkError
 
 __all__ = [
     "AuditSink",
@@ -118,10 +120,6 @@ class JsonLinesSink:
         return f"JsonLinesSink({name})"
 
 
-class AuditSinkError(OSError):
-    """A built-in sink cannot deliver; the message names the target and the fix."""
-
-
 # Free space below which a file sink that failed to write stays "not ready" (audit_required).
 _ROOM = 1024 * 1024
 
@@ -156,7 +154,8 @@ class FileSink:
             raise AuditSinkError(
                 f"audit file {self.path} cannot be opened for appending ({exc.strerror}); "
                 "audit events are being lost. Fix: create the directory and make it writable "
-                "by this process, or set GOLDEN_PATH_AUDIT_SINK to stderr"
+                "by this process, or set GOLDEN_PATH_AUDIT_SINK to stderr",
+                sink=f"file:{self.path}",
             ) from None
 
     def ready(self) -> str | None:
@@ -212,7 +211,8 @@ class FileSink:
                 self.broken = f"cannot append to audit file {self.path} ({exc.strerror})"
                 raise AuditSinkError(
                     f"cannot append to audit file {self.path} ({exc.strerror}); "
-                    "fix: free disk space or check the file's permissions"
+                    "fix: free disk space or check the file's permissions",
+                    sink=f"file:{self.path}",
                 ) from None
             self.broken = None
 
@@ -347,11 +347,17 @@ class Auditor:
     """Fans an event out to every sink; counts failures and reports each failing sink once."""
 
     def __init__(self, sinks: Sequence[AuditSink]) -> None:
-        self.sinks = tuple(sinks)
+        self._own = tuple(sinks)
         self.failures = 0
         self.failures_by_sink: dict[str, int] = {}
         self._reported: set[int] = set()
         self._lock = threading.Lock()
+
+    @property
+    def sinks(self) -> tuple[AuditSink, ...]:
+        """The sinks of the client, then those added process-wide with :func:`add_sink`."""
+        added = STATE.sinks
+        return (*self._own, *added) if added else self._own
 
     def emit(self, event: AuditEvent) -> None:
         """Deliver to every sink; never raises."""
@@ -443,7 +449,22 @@ def describe_sinks(settings: Any) -> str:
     broken = Auditor(sinks).ready()
     if broken is not None:
         name, reason = broken
-        raise AuditSinkError(f"{name}: {reason}")
+        raise AuditSinkError(f"{name}: {reason}", sink=name)
     names = ", ".join(_name(sink) for sink in sinks)
     mode = "; audit_required: no audit, no call" if settings.audit_required else ""
     return f"{names} ready{mode}"
+
+
+def add_sink(sink: AuditSink) -> None:
+    """Also deliver every audit event of every client of this process to ``sink``.
+
+    Clients already built included; ``golden_path.testing.capture_audit`` is built on it.
+    """
+    with STATE.lock:
+        STATE.sinks.append(sink)
+
+
+def remove_sink(sink: AuditSink) -> None:
+    """Stop delivering to a sink given to :func:`add_sink` (no error if it is not there)."""
+    with STATE.lock, contextlib.suppress(ValueError):
+        STATE.sinks.remove(sink)
