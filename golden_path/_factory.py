@@ -13,9 +13,11 @@ import os
 import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from golden_path import _process
 from golden_path._auth import Auth, resolve_auth
+from golden_path._process import STATE
 from golden_path._settings import (
     DEFAULT_CONFIG_PATHS,
     DEFAULT_SECRETS_DIR,
@@ -44,16 +46,6 @@ log = logging.getLogger("golden_path")
 DEFAULT_API_VERSIONS = {"ai_studio": "v1", "vertex": "v1beta1", "emulator": "v1"}
 _MULTI_REGION = ("us", "eu")
 
-_cache: dict[str, genai.Client] = {}
-# The fingerprint of the configuration client() last resolved, and its client.
-_last: tuple[tuple[Any, ...], genai.Client] | None = None
-_cache_lock = threading.Lock()
-_emulator: Emulator | None = None
-_emulator_lock = threading.Lock()
-_drift_warned = False
-# Sinks every client built from now on also writes to (golden_path.testing.capture_audit).
-_extra_sinks: list[AuditSink] = []
-
 
 def client() -> genai.Client:
     """The process-wide client for the current configuration (built once, then reused).
@@ -64,22 +56,18 @@ def client() -> genai.Client:
     so apps may call this per request.
     """
     fingerprint = _fingerprint()
-    last = _last
+    last = STATE.last_client
     if last is not None and last[0] == fingerprint:
-        return last[1]
+        found: genai.Client = last[1]
+        return found
     resolved = load_settings()
     key = resolved.settings.model_dump_json(exclude={"api_key"}) + _secret_digest(resolved.settings)
-    with _cache_lock:
-        found = _cache.get(key)
-        if found is None:
-            found = _cache[key] = _build(resolved)
-        _remember(fingerprint, found)
-        return found
-
-
-def _remember(fingerprint: tuple[Any, ...], found: genai.Client) -> None:
-    global _last  # noqa: PLW0603 - one slot: the configuration the process last asked for
-    _last = (fingerprint, found)
+    with STATE.lock:
+        cached = STATE.clients.get(key)
+        if cached is None:
+            cached = STATE.clients[key] = _build(resolved)
+        STATE.last_client = (fingerprint, cached)
+        return cast("genai.Client", cached)
 
 
 def _fingerprint() -> tuple[Any, ...]:
@@ -126,20 +114,8 @@ def create_client(
 
 
 def reset() -> None:
-    """Forget cached clients and stop the embedded emulator (tests, reconfiguration)."""
-    global _emulator  # noqa: PLW0603 - process-wide state is what this resets
-    with _cache_lock:
-        _cache.clear()
-        _remember_nothing()
-    with _emulator_lock:
-        if _emulator is not None:
-            _emulator.stop()
-            _emulator = None
-
-
-def _remember_nothing() -> None:
-    global _last  # noqa: PLW0603 - see _remember
-    _last = None
+    """Forget cached clients, stop the embedded emulator, close stores (``_process.reset``)."""
+    _process.reset()
 
 
 def _resolve(settings: Settings | None, overrides: dict[str, Any]) -> ResolvedSettings:
@@ -170,18 +146,18 @@ def _secret_digest(settings: Settings) -> str:
 
 
 def _embedded_emulator() -> Emulator:
-    global _emulator  # noqa: PLW0603 - one emulator per process, by design
-    with _emulator_lock:
-        if _emulator is None:
+    with STATE.lock:
+        emulator = STATE.emulator
+        if emulator is None:
             from golden_path.emulator import Emulator
 
-            _emulator = Emulator().start()
+            emulator = STATE.emulator = Emulator().start()
             log.warning(
                 "using the embedded Gemini API emulator at %s: answers are "
                 "synthetic; set GOLDEN_PATH_BACKEND to ai_studio or vertex for real ones",
-                _emulator.url,
+                emulator.url,
             )
-        return _emulator
+        return cast("Emulator", emulator)
 
 
 def base_url_for(settings: Settings, auth: Auth) -> str:
@@ -235,7 +211,6 @@ def build_pipeline(
     )
     chain = Chain(policies) if policies is not None else _load_chain(settings, sources or {})
     sinks = list(audit_sinks) if audit_sinks is not None else _load_sinks(settings)
-    sinks += _extra_sinks
     tokens = " ".join(
         f"{label}/{value}"
         for label, value in (("app", settings.app), ("team", settings.team))
@@ -329,7 +304,6 @@ def _check_sdk_version(settings: Settings) -> None:
     one outside it warns once per process. ``"error"`` (the base image): only the locked release
     builds a client, since that is the one the image was tested with.
     """
-    global _drift_warned  # noqa: PLW0603 - warn once per process, not once per client
     from golden_path._versions import sdk_placement
 
     placement = sdk_placement()
@@ -341,8 +315,8 @@ def _check_sdk_version(settings: Settings) -> None:
             f"locked to {placement.pinned} and version_drift is 'error'; "
             "run `golden-path versions --check`"
         )
-    if not _drift_warned:
-        _drift_warned = True
+    if not STATE.drift_warned:  # once per process, not once per client
+        STATE.drift_warned = True
         warnings.warn(
             f"google-genai {placement.installed} is installed but golden-path {VERSION} "
             f"supports {placement.supported}; run `golden-path upgrade-check "

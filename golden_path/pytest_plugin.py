@@ -6,7 +6,8 @@ Fixtures, each undone after the test:
     A running :class:`golden_path.emulator.Emulator` (its ``.requests``, scripts and faults).
 ``golden_path_client``
     ``golden_path.client()`` wired to that emulator, with the project's policies active; app
-    code that calls ``golden_path.client()`` itself gets the same client.
+    code that calls ``golden_path.client()`` itself gets the same client. Afterwards
+    ``golden_path.testing.reset()`` forgets it (and everything else the process kept).
 ``golden_path_audit``
     The audit events of every golden-path client built during the test.
 """
@@ -51,7 +52,10 @@ def golden_path_client(
 ) -> Iterator[genai.Client]:
     """``golden_path.client()`` on the emulator, under the project's policies."""
     import golden_path
-    from golden_path.testing import emulated
+    from golden_path.testing import emulated, reset
 
-    with emulated(gemini_emulator):
-        yield golden_path.client()
+    try:
+        with emulated(gemini_emulator):
+            yield golden_path.client()
+    finally:
+        reset()

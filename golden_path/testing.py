@@ -7,7 +7,11 @@ Use them through the pytest plugin (fixtures ``gemini_emulator``, ``golden_path_
         my_app.run()            # calls golden_path.client() somewhere inside
         assert audit.events[-1].outcome == "ok"
 
-Everything here undoes what it did on exit: environment, cached clients, registered sinks.
+Everything here undoes what it did on exit (environment, added sinks), and uses only the public
+API an app could call itself: configuration through ``GOLDEN_PATH_*`` variables,
+``golden_path.audit.add_sink``, ``golden_path.emulator.Emulator``. :func:`reset` returns the
+process to how it was at import (cached clients, the embedded emulator, limit stores, added
+sinks; see docs/testing.md).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ if TYPE_CHECKING:
     from golden_path.audit import AuditEvent
     from golden_path.emulator import Emulator
 
-__all__ = ["AuditCapture", "capture_audit", "emulated"]
+__all__ = ["AuditCapture", "capture_audit", "emulated", "reset"]
 
 
 class AuditCapture:
@@ -45,17 +49,15 @@ class AuditCapture:
 
 @contextlib.contextmanager
 def capture_audit() -> Iterator[AuditCapture]:
-    """Every client built inside the block also audits into the returned capture."""
-    from golden_path import _factory
+    """Every client of the process audits into the returned capture while the block runs."""
+    from golden_path.audit import add_sink, remove_sink
 
     capture = AuditCapture()
-    _factory._extra_sinks.append(capture)
-    _factory.reset()
+    add_sink(capture)
     try:
         yield capture
     finally:
-        _factory._extra_sinks.remove(capture)
-        _factory.reset()
+        remove_sink(capture)
 
 
 @contextlib.contextmanager
@@ -65,7 +67,6 @@ def emulated(emulator: Emulator | None = None, *, api_key: str = "test-key") -> 
     The project's other settings (policy file, app, team, audit) stay as configured: tests run
     under the same policies as production, on the AI Studio wire.
     """
-    from golden_path import _factory
     from golden_path.emulator import Emulator
 
     owned = emulator is None
@@ -85,7 +86,7 @@ def emulated(emulator: Emulator | None = None, *, api_key: str = "test-key") -> 
     os.environ.update(overrides)
     for name in cleared:
         os.environ.pop(name, None)
-    _factory.reset()
+    # golden_path.client() notices the changed variables and builds a client for them.
     try:
         yield emu
     finally:
@@ -94,6 +95,16 @@ def emulated(emulator: Emulator | None = None, *, api_key: str = "test-key") -> 
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        _factory.reset()
         if owned:
             emu.stop()
+
+
+def reset() -> None:
+    """Forget cached clients, stop the embedded emulator, close limit stores, remove added sinks.
+
+    For test suites that change configuration between tests, as the pytest plugin does after
+    each test that used its fixtures.
+    """
+    from golden_path import _process
+
+    _process.reset()

@@ -29,7 +29,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None
     monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
     monkeypatch.setenv("NO_GCE_CHECK", "True")
     yield
-    from golden_path._factory import reset
+    from golden_path.testing import reset
 
     reset()
 

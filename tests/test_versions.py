@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 import golden_path
-from golden_path import _factory, _versions
+from golden_path import _versions
+from golden_path._process import STATE
 from golden_path._version import PINNED_SDK_VERSION, SDK_RANGE
 from golden_path.cli import main
 from golden_path.exceptions import VersionDriftError
@@ -238,7 +239,7 @@ def _pinned_elsewhere(monkeypatch: pytest.MonkeyPatch) -> str:
     from golden_path import _version
 
     monkeypatch.setattr(_version, "PINNED_SDK_VERSION", "1.0.0")
-    monkeypatch.setattr(_factory, "_drift_warned", False)
+    monkeypatch.setattr(STATE, "drift_warned", False)
     return "1.0.0"
 
 

@@ -11,6 +11,8 @@ from golden_path.audit._sinks import (
     FileSink,
     JsonLinesSink,
     LoggingSink,
+    add_sink,
+    remove_sink,
     render_json,
     sink_from_setting,
 )
@@ -24,6 +26,8 @@ __all__ = [
     "JsonLinesSink",
     "LoggingSink",
     "Outcome",
+    "add_sink",
+    "remove_sink",
     "render_json",
     "sink_from_setting",
 ]

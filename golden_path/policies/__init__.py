@@ -1,7 +1,12 @@
-"""Policy hooks: the protocol, the chain and (later) the built-ins and the policy-file loader."""
+"""Policy hooks: the protocol (``Policy``, ``HOOKS``, ``Deny``), the request model and the chain.
+
+The built-in policies and the policy-file loader are configured through policy files (see
+docs/policies.md), not imported.
+"""
 
 from golden_path.policies._chain import Chain
 from golden_path.policies._types import (
+    HOOKS,
     Decision,
     Deny,
     GenAIRequest,
@@ -14,6 +19,7 @@ from golden_path.policies._types import (
 )
 
 __all__ = [
+    "HOOKS",
     "Chain",
     "Decision",
     "Deny",
