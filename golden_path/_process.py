@@ -8,6 +8,7 @@ last_client    its fast path: the configuration fingerprint last resolved  forgo
 emulator       the embedded emulator (``backend = "emulator"``)            stopped
 stores         limit state stores, one per state URL                       closed
 sinks          audit sinks added with ``golden_path.audit.add_sink``       removed
+processors     structlog processors added with ``audit.add_processor``     removed
 drift_warned   the once-per-process SDK version drift warning              re-armed
 =============  ==========================================================  ==============
 
@@ -41,6 +42,7 @@ class ProcessState:
     emulator: _Stoppable | None = None
     stores: dict[str, _Closable] = dataclasses.field(default_factory=dict)
     sinks: list[Any] = dataclasses.field(default_factory=list)
+    processors: list[Any] = dataclasses.field(default_factory=list)
     drift_warned: bool = False
     # Re-entrant: building a client (under the lock) may start the embedded emulator.
     lock: threading.RLock = dataclasses.field(default_factory=threading.RLock)
@@ -65,6 +67,7 @@ def reset() -> None:
         stores = list(STATE.stores.values())
         STATE.stores.clear()
         STATE.sinks.clear()
+        STATE.processors.clear()
         STATE.drift_warned = False
     # Outside the lock: stopping a server or closing a connection pool may take a moment.
     if emulator is not None:

@@ -46,13 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"golden-path {VERSION}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"golden_path._cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"golden_path._cli.{name}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"golden_path._cli.{name}").register(sub)
     return parser
 
 

@@ -150,12 +150,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the checks read bes
 
     ok = checks.run("config", config)
     checks.run("sdk pin", sdk_pin)
-    try:
-        import golden_path._versions  # noqa: F401
-    except ImportError:
-        checks.skip("lock", "no lock support in this installation")
-    else:
-        checks.run("lock", locked)
+    checks.run("lock", locked)
     if ok:
         checks.run("platform config", lambda: _platform_config(state["resolved"]))
     user = _running_as_root()

@@ -136,10 +136,13 @@ class Call:
         "request",
         "response",
         "started",
+        "tools_pending",
         "wall",
     )
 
     def __init__(self, pipeline: Pipeline, http: httpx2.Request) -> None:
+        # The answer asks for a function call: the SDK may run a tool next (see _log).
+        self.tools_pending = False
         # overhead_us: nanoseconds spent inside golden-path so far (closed stages), and when
         # the open stage began (0: none open, the call is waiting on the network or the app).
         self.started = time.perf_counter()
@@ -345,6 +348,7 @@ class Call:
             status_code=status, headers=headers, body=body, usage=usage_from(body)
         )
         self.response = response
+        self.tools_pending = _asks_for_tools(body)
         self.pipeline.chain.after_response(self.entered, self.request, response)
         outcome: Outcome = "ok" if status < 400 else "error"
         error_type = None
@@ -655,3 +659,15 @@ def _plain(headers: httpx2.Headers) -> None:
     for name in ("content-encoding", "content-length"):
         if name in headers:
             del headers[name]
+
+
+def _asks_for_tools(body: Any) -> bool:
+    """Whether a generateContent answer asks the caller to run a function."""
+    candidates = body.get("candidates") if isinstance(body, dict) else None
+    for candidate in candidates if isinstance(candidates, list) else ():
+        content = candidate.get("content") if isinstance(candidate, dict) else None
+        parts = content.get("parts") if isinstance(content, dict) else None
+        for part in parts if isinstance(parts, list) else ():
+            if isinstance(part, dict) and ("functionCall" in part or "function_call" in part):
+                return True
+    return False

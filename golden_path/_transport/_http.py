@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx2
 
+from golden_path._log import bind_request, release_request
 from golden_path._transport._call import Call, Pipeline
 
 __all__ = ["GovernedAsyncTransport", "GovernedTransport"]
@@ -46,6 +47,13 @@ class GovernedTransport(httpx2.BaseTransport):
         # A redirect (307/308) re-sends the body as a stream; policies need the bytes.
         request.read()
         call = self.pipeline.start(request)
+        bind_request(call.request.request_id)
+        try:
+            return self._handle(call)
+        finally:
+            release_request(tools_pending=call.tools_pending)
+
+    def _handle(self, call: Call) -> httpx2.Response:
         outgoing = call.before()
         try:
             response = self._transport().handle_request(outgoing)
@@ -131,6 +139,13 @@ class GovernedAsyncTransport(httpx2.AsyncBaseTransport):
         """Run one request through policies, the wire and audit."""
         await request.aread()
         call = self.pipeline.start(request)
+        bind_request(call.request.request_id)
+        try:
+            return await self._handle(call)
+        finally:
+            release_request(tools_pending=call.tools_pending)
+
+    async def _handle(self, call: Call) -> httpx2.Response:
         outgoing = await call.abefore()
         try:
             pool = await self._transport()

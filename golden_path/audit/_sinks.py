@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol, runtime_checkable
 
+from golden_path._log import Processor
 from golden_path._process import STATE
 from golden_path.audit._chain import Link, digest, new_link, read_tail
 from golden_path.audit._events import EVENT_NAME, AuditEvent
@@ -41,7 +42,7 @@ __all__ = [
 audit_log = logging.getLogger("golden_path.audit")
 log = logging.getLogger("golden_path")
 
-SINK_NAMES = ("stderr", "stdout", "file:PATH", "logging", "otel", "none")
+SINK_NAMES = ("stderr", "stdout", "file:PATH", "logging", "structlog", "otel", "none")
 
 # One encoder, built once: json.dumps() with options builds a new JSONEncoder on every call,
 # which is a third of the cost of rendering an event. ``default=str`` so that an odd value in a
@@ -72,10 +73,23 @@ def render_json(event: AuditEvent, extra: dict[str, Any] | None = None) -> str:
 
     ``extra`` fields (the tamper-evidence chain) come last.
     """
-    data = event.as_dict()
+    data = _processed(event.as_dict())
     if extra:
         data.update(extra)
     return str(_renderer()(None, EVENT_NAME, data))
+
+
+def _processed(data: dict[str, Any]) -> dict[str, Any]:
+    """The event after the processors apps added (``add_processor``), in the order added."""
+    for processor in tuple(STATE.processors):
+        result = processor(None, EVENT_NAME, data)
+        if not isinstance(result, dict):
+            raise TypeError(
+                f"audit processor {processor!r} returned {type(result).__name__}, not the event "
+                "dict; an audit event cannot be dropped or rendered by a processor"
+            )
+        data = result
+    return data
 
 
 @runtime_checkable
@@ -254,7 +268,7 @@ class LoggingSink:
         """Log at the level matching the event's severity."""
         level = _LEVELS[event.severity]
         if audit_log.isEnabledFor(level):
-            data = event.as_dict()
+            data = _processed(event.as_dict())
             audit_log.log(level, "%s", _LazyJson(data), extra={"audit": data})
 
     def __repr__(self) -> str:
@@ -273,6 +287,31 @@ class _LazyJson:
         return str(_renderer()(None, EVENT_NAME, dict(self._data)))
 
 
+_METHODS = {"INFO": "info", "NOTICE": "info", "WARNING": "warning", "ERROR": "error"}
+
+
+class StructlogSink:
+    """The app's own structlog configuration: each event is logged to ``golden_path.audit``.
+
+    The event name is the message (``genai.request``); the fields are the event's, after the
+    processors added with :func:`add_processor`. The app's processors then route and render it.
+    """
+
+    def __init__(self) -> None:
+        import structlog
+
+        self._logger = structlog.get_logger("golden_path.audit")
+
+    def write(self, event: AuditEvent) -> None:
+        """Log the event at the level matching its severity."""
+        data = _processed(event.as_dict())
+        name = data.pop("event", EVENT_NAME)
+        getattr(self._logger, _METHODS[event.severity])(name, **data)
+
+    def __repr__(self) -> str:
+        return "StructlogSink(golden_path.audit)"
+
+
 def _otel_sink() -> AuditSink:
     try:
         from golden_path.audit._otel import OTelSink
@@ -286,6 +325,7 @@ def _otel_sink() -> AuditSink:
 
 _NAMED: dict[str, Callable[[], AuditSink]] = {
     "logging": LoggingSink,
+    "structlog": StructlogSink,
     "otel": _otel_sink,
 }
 
@@ -468,3 +508,19 @@ def remove_sink(sink: AuditSink) -> None:
     """Stop delivering to a sink given to :func:`add_sink` (no error if it is not there)."""
     with STATE.lock, contextlib.suppress(ValueError):
         STATE.sinks.remove(sink)
+
+
+def add_processor(processor: Processor) -> None:
+    """Run ``processor`` (structlog's signature) on every audit event before it is rendered.
+
+    It may add, rename or remove fields and must return the event dict; the JSON-lines, file,
+    logging and structlog sinks write what it returns. One JSON line per event stays the shape.
+    """
+    with STATE.lock:
+        STATE.processors.append(processor)
+
+
+def remove_processor(processor: Processor) -> None:
+    """Stop running a processor given to :func:`add_processor` (no error if it is not there)."""
+    with STATE.lock, contextlib.suppress(ValueError):
+        STATE.processors.remove(processor)

@@ -222,27 +222,15 @@ def _limit_policies(
     sections = {name: data[name] for name in _LIMIT_SECTIONS if isinstance(data.get(name), dict)}
     if not sections:
         return []
+    from golden_path.policies._limits import build_limit_policies
+
+    if settings is None:
+        # The settings the client would run with (team, app, state store), never a blank set.
+        from golden_path._settings import read_settings
+
+        settings = read_settings().settings
     try:
-        from golden_path.policies._limits import build_limit_policies
-    except ModuleNotFoundError as exc:
-        if exc.name != "golden_path.policies._limits":
-            raise
-        problems.extend(
-            ConfigProblem(
-                name,
-                "rate limits and budgets are not available in this installation",
-                locate(name),
-                "remove the section or upgrade golden-path",
-            )
-            for name in sections
-        )
-        return []
-    try:
-        return list(
-            build_limit_policies(
-                sections, settings=settings or Settings.model_construct(), locate=locate
-            )
-        )
+        return list(build_limit_policies(sections, settings=settings, locate=locate))
     except ConfigError as exc:
         problems.extend(exc.problems)
         return []
