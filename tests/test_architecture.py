@@ -17,8 +17,18 @@ DOC = PACKAGE.parent / "docs" / "architecture.md"
 # lower layer; units of one layer never import each other (policies and audit are siblings:
 # the transport runs both). Imports inside functions and under TYPE_CHECKING count too.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("exceptions", "_version", "_routes", "_files"),
-    ("_settings", "_model", "_secrets", "_tls", "_state", "_versions"),
+    ("exceptions", "_version", "_routes", "_files", "_process"),
+    (
+        "_settings",
+        "_model",
+        "_secrets",
+        "_tls",
+        "_state",
+        "_versions",
+        "_log",
+        "_governed",
+        "_surface",
+    ),
     ("_sdk_surface", "_pii", "_prices"),
     ("_pii_presidio",),
     ("_auth", "policies", "audit", "emulator"),
@@ -28,8 +38,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("_openai",),
     ("__init__", "testing", "gateway"),
     # emulator.conformance runs the SDK's own tests against the emulator with golden-path
-    # clients: a harness on top, not part of the server.
-    ("pytest_plugin", "_cli", "emulator.conformance"),
+    # clients: a harness on top, not part of the server. _upgrade drives a client on the
+    # emulator to judge an SDK release; integrations adapt frameworks to golden-path's client.
+    ("pytest_plugin", "emulator.conformance", "_upgrade", "integrations"),
+    ("_cli",),
     ("cli",),
     ("__main__",),  # golden_path/__main__.py and every package's __main__: entry points
 )
