@@ -26,8 +26,8 @@ from typing import Any
 import httpx2
 
 from golden_path import _state
-from golden_path._settings import Settings
 from golden_path._routes import classify
+from golden_path._settings import Settings
 from golden_path.policies import GenAIRequest, GenAIResponse, Identity, Usage
 from golden_path.policies._limits import build_limit_policies
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -406,7 +407,13 @@ def test_http_client_variable_naming_a_missing_library_changes_nothing(
         "except ImportError:\n"
         "    print('raw SDK fails')\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GOOGLE_GENAI_HTTP_CLIENT": "httpx"}
+    env = {
+        # Coverage's own variables (under the coverage gate): they configure nothing else.
+        **{k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")},
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "GOOGLE_GENAI_HTTP_CLIENT": "httpx",
+    }
     result = subprocess.run(
         [sys.executable, str(script), emulator.url],
         env=env,

@@ -148,8 +148,16 @@ def test_fleet_with_a_paused_redis_and_a_killed_worker_stays_exact(
     worker = Path(__file__).with_name("fault_worker.py")
     procs = [
         subprocess.Popen(
-            [sys.executable, str(worker), emulator.url, own_redis.url, str(budget), str(threads)]
-            + [str(go), str(FIXED_NOW)],
+            [
+                sys.executable,
+                str(worker),
+                emulator.url,
+                own_redis.url,
+                str(budget),
+                str(threads),
+                str(go),
+                str(FIXED_NOW),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
