@@ -148,7 +148,7 @@ def tighten(
         for key, mine in value.items():
             dotted = f"{section}.{key}"
             rule = rules.get(key, rules.get("*", "same"))
-            merged = _combine(rule, dotted, ours.get(key, _default(section, key)), mine)
+            merged = _combine(rule, ours.get(key, _default(section, key)), mine)
             if isinstance(merged, _Loose):
                 _loosen(
                     problems,
@@ -185,7 +185,7 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _combine(rule: str, dotted: str, ours: Any, mine: Any) -> Any:
+def _combine(rule: str, ours: Any, mine: Any) -> Any:
     """The combined value, _KEEP (the platform's stays), or _Loose(why)."""
     if ours is _ABSENT or rule == "any":
         return mine
