@@ -53,7 +53,12 @@ RULES: dict[str, dict[str, str]] = {
         "aliases": "add",
         "agents": "subset",
     },
-    "routes": {"mode": "order:mode", "unknown": "order:unknown", "origins": "subset"},
+    "routes": {
+        "mode": "order:mode",
+        "unknown": "order:unknown",
+        "origins": "subset",
+        "ephemeral_token_max_s": "min",
+    },
     "vertex": {"mode": "order:mode", "locations": "subset"},
     "tools": {"mode": "order:mode", "deny": "union"},
     "generation": {
@@ -98,6 +103,7 @@ _DEFAULTS: dict[str, Any] = {
     "models.agents": [],  # no Interactions agent unless the platform lists it
     "routes.unknown": "deny",
     "routes.origins": [],  # credentials go to the configured endpoint only
+    "routes.ephemeral_token_max_s": 0,  # minting Live tokens is off
     "rate_limits.on_store_error": "deny",
     "rate_limits.scope": "team",
     "budgets.scope": "team",
@@ -187,10 +193,12 @@ def _copy(value: Any) -> Any:
 
 def _combine(rule: str, ours: Any, mine: Any) -> Any:
     """The combined value, _KEEP (the platform's stays), or _Loose(why)."""
-    if ours is _ABSENT or rule == "any":
-        return mine
     kind, _, order = rule.partition(":")
     combine = _COMBINERS.get(kind)
+    if rule == "any" or (ours is _ABSENT and combine is not None):
+        return mine  # the app adds a rule where the platform has none
+    if combine is None and ours is _ABSENT:
+        return _Loose("sets a key only the platform's policy files may set")
     if combine is None:
         # "same", and any rule this table does not know: only the platform's value may repeat.
         return _KEEP if mine == ours else _Loose(f"changes the platform's value {ours!r}")

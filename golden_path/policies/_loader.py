@@ -118,6 +118,11 @@ def load_policy_set(
     assert tables is not None
     layers = dict.fromkeys(tables.data, "platform")
     if app is not None:
+        # The app's files on their own first: an unknown key gets did-you-mean, not "only the
+        # platform may set it".
+        _build(app, settings, problems)
+        if problems:
+            raise ConfigError(problems)
         layered = tighten(tables.data, tables.locate, app.data, app.locate, problems)
         if problems:
             raise ConfigError(problems)

@@ -116,6 +116,7 @@ def test_an_app_file_tightens_every_kind_of_rule(policy_file: Write) -> None:
         ),
         ('[labels]\nteam = "someone-else"\n', "labels.team", "changes"),
         ('[models]\nagents = ["deep-research-*"]\n', "models.agents", "outside"),
+        ("[generation]\nmax_output_tokenz = 1\n", "generation.max_output_tokenz", "unknown key"),
     ],
 )
 def test_an_app_file_that_would_loosen_names_both_places(
@@ -128,6 +129,9 @@ def test_an_app_file_that_would_loosen_names_both_places(
         _load(platform, app)
     problem = next(p for p in caught.value.problems if p.field == key)
     assert problem.source.startswith(f"{app}:")
+    if "unknown" in words:  # the app's file is validated on its own first: did-you-mean
+        assert "did you mean 'max_output_tokens'" in problem.fix
+        return
     assert f"(platform: {platform}:" in problem.message
     assert words in problem.message
     assert "may only tighten" in problem.message
@@ -140,6 +144,7 @@ def test_an_app_file_that_would_loosen_names_both_places(
         ('[routes]\norigins = ["https://collector.example"]\n', "routes.origins"),
         ('[routes]\nunknown = "allow"\n', "routes.unknown"),
         ("[chain]\nfail_open = true\n", "chain.fail_open"),
+        ("[routes]\nephemeral_token_max_s = 600\n", "routes.ephemeral_token_max_s"),
     ],
 )
 def test_defaults_the_platform_did_not_write_are_a_floor_too(
