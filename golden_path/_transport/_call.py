@@ -124,7 +124,6 @@ class Call:
     __slots__ = (
         "_done",
         "_events",
-        "_extensions",
         "_http",
         "_inside",
         "_lock",
@@ -158,8 +157,6 @@ class Call:
         self._sse: SSEParser | JSONArrayParser | None = None
         # Stream events kept for the audit content hook (GOLDEN_PATH_AUDIT_CONTENT), else None.
         self._events: list[Any] | None = [] if pipeline.content is not None else None
-        # The SDK's per-request timeout rides in the extensions; dropping them drops the timeout.
-        self._extensions = http.extensions
         self._http = http
         url = http.url
         raw_path, _, query = url.raw_path.decode("ascii", "replace").partition("?")
@@ -261,24 +258,23 @@ class Call:
 
     def _outgoing(self) -> httpx2.Request:
         request = self.request
-        if (
-            not request.modified
-            and request.url is self._http.url
-            and BODY_DECODED not in request.state
-        ):
+        http = self._http
+        if not request.modified and request.url is http.url and BODY_DECODED not in request.state:
             # Identification went into its headers in place; nothing else changed.
-            return self._http
-        headers = request.headers
+            return http
+        # What the policies changed goes into the SDK's own request too, as identification
+        # did: a new httpx2.Request copies and re-validates every header, about ten times
+        # the cost of these assignments. Its extensions (the SDK's timeout) stay as they are.
         content = request.serialize()
+        headers = request.headers
         if request.modified:
             headers["content-length"] = str(len(content))
-        return httpx2.Request(
-            request.method,
-            request.url,
-            headers=headers,
-            content=content,
-            extensions=self._extensions,
-        )
+        http.method = request.method
+        http.url = request.url
+        http.headers = headers
+        http.stream = httpx2.ByteStream(content)
+        http._content = content  # what Request.read() caches; readers of .content see the sent body
+        return http
 
     def _identify(self, headers: httpx2.Headers) -> None:
         # The SDK puts our client id after its own label; a per-request user-agent from app code
