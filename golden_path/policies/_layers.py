@@ -86,6 +86,8 @@ RULES: dict[str, dict[str, str]] = {
     "budgets": {
         "tokens_per_day": "min",
         "tokens_per_month": "min",
+        "usd_per_day": "min",
+        "usd_per_month": "min",
         "scope": "same",
         "on_store_error": "order:on_store_error",
         "default_output_tokens": "max",

@@ -180,6 +180,18 @@ def test_rate_limits_take_the_minimum(policy_file: Write) -> None:
     }
 
 
+def test_money_budgets_take_the_minimum_and_cannot_be_raised(policy_file: Write) -> None:
+    """An app may lower the platform's dollar budget, never raise it."""
+    platform = policy_file("[budgets]\nusd_per_day = 50.0\n", "platform.toml")
+    lower = policy_file("[budgets]\nusd_per_day = 5.0\n", "app.toml")
+    quota = next(p for p in _load(platform, lower).policies if hasattr(p, "config"))
+    assert {s.name: s.limit for s in quota.config.limits} == {"budgets.usd_per_day": 5_000_000}
+    higher = policy_file("[budgets]\nusd_per_day = 500.0\n", "app2.toml")
+    with pytest.raises(ConfigError) as caught:
+        _load(platform, higher)
+    assert caught.value.problems[0].field == "budgets.usd_per_day"
+
+
 def test_app_custom_policies_run_after_the_platforms(
     policy_file: Write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
