@@ -33,7 +33,12 @@ def _golden_path_client(use_vertex: bool, http_options: Any) -> Any:
     from golden_path import _factory
 
     url = os.environ[_URL_VAR]
-    common: dict[str, Any] = {"base_url": url, "audit_sink": "none", "policy_file": None}
+    common: dict[str, Any] = {
+        "base_url": url,
+        "audit_sink": "none",
+        "policy_file": os.environ.get("GP_CONFORMANCE_POLICY"),
+        "retry_attempts": 1,
+    }
     if use_vertex:
         client = _factory.create_client(
             backend="vertex",

@@ -25,6 +25,7 @@ _EXTRA_FIELDS = {
     "GenerateContentRequest": {"serviceTier": ["string", None, False],
                                "store": ["bool", None, False],
                                "sessionContext": ["any", None, False]},
+    "ThinkingConfig": {"thinkingLevel": ["string", None, False]},
 }  # fmt: skip
 """Fields google-genai sends that neither spec revision lists yet."""
 

@@ -24,7 +24,7 @@ def test_smoke_subset_passes(monkeypatch: pytest.MonkeyPatch) -> None:
     text, rate = conformance.render(results)
     assert len(results) >= 18, text
     assert "tokens/test_create" in text
-    assert rate >= 80.0, text
+    assert rate >= 75.0, text
 
 
 def test_unknown_package_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
