@@ -156,7 +156,10 @@ def run(
             # would shadow the standard library's types for every process, xdist workers too.
             "PYTHONSAFEPATH": "1",
         }
-        for name in ("GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GEMINI_BASE_URL"):
+        # Nothing of an enclosing pytest run (an xdist worker's id would stop the report).
+        for name in ("GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GEMINI_BASE_URL", "PYTEST_XDIST_WORKER",
+                     "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID",
+                     "PYTEST_CURRENT_TEST", "PYTEST_ADDOPTS"):  # fmt: skip
             env.pop(name, None)
         # The suite opens tests/data/... relative to the working directory.
         subprocess.run(  # noqa: S603 -- our own interpreter running pytest
