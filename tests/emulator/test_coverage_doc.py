@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
-from golden_path.emulator._coverage import table
+from golden_path.emulator import _coverage
+
+# Probing every route takes seconds: once per test session.
+table = functools.cache(_coverage.table)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "testing.md"
 
