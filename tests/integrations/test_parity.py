@@ -15,6 +15,7 @@ _VARYING = {
     "timestamp",
     "request_id",
     "latency_ms",
+    "overhead_us",
     "path",
     "surface",
     "method",
