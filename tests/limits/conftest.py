@@ -3,10 +3,12 @@ loader builds them, and a clean store registry per test."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -162,3 +164,50 @@ def _limits() -> Callable[..., list[Any]]:
         return build_limit_policies(dict(sections), settings=settings, locate=locate, clock=clock)
 
     return build
+
+
+class Fleet:
+    """``processes`` fleet_worker.py processes spending one Redis budget, started together."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        emulator_url: str,
+        redis_url: str,
+        budget: int,
+        processes: int,
+        threads: int,
+        mode: str = "plain",
+    ) -> None:
+        self.go = tmp_path / "go"
+        self.tmp_path = tmp_path
+        worker = Path(__file__).with_name("fleet_worker.py")
+        args = [emulator_url, redis_url, str(budget), str(threads), str(self.go), str(FIXED_NOW)]
+        self.procs = [
+            subprocess.Popen(
+                [sys.executable, str(worker), *args, mode],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(processes)
+        ]
+
+    def start(self) -> None:
+        """Wait until every worker is ready (imports done, client built), then let all go."""
+        deadline = time.monotonic() + 60
+        while len(list(self.tmp_path.glob("go.ready.*"))) < len(self.procs):
+            assert all(p.poll() is None for p in self.procs), "a fleet worker died while starting"
+            assert time.monotonic() < deadline, "fleet workers did not get ready"
+            time.sleep(0.01)
+        self.go.touch()
+
+    def results(self) -> list[dict[str, Any]]:
+        """Each worker's JSON line, once all have spent the budget."""
+        results = []
+        for proc in self.procs:
+            out, err = proc.communicate(timeout=180)
+            assert proc.returncode == 0, err
+            results.append(json.loads(out.strip().splitlines()[-1]))
+        return results

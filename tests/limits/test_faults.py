@@ -17,7 +17,7 @@ import pytest
 from golden_path._state._types import Hold
 from golden_path.exceptions import PolicyViolation
 
-from .conftest import FIXED_NOW, RedisServer
+from .conftest import FIXED_NOW, Fleet, RedisServer
 
 MODEL = "gemini-2.5-flash"
 pytestmark = pytest.mark.redis
@@ -140,47 +140,24 @@ def test_fleet_with_a_paused_redis_and_a_killed_worker_stays_exact(
     allowed call (no reservation left behind by a lost answer, no settlement counted twice, no
     hold left open) and the overshoot stays within what can be in flight. (A worker killed
     mid-call: test_a_crashed_process_gives_its_reservation_back.)"""
-    import json
-    from pathlib import Path
-
     budget, processes, threads = 4_000, 4, 4
-    go = tmp_path / "go"
-    worker = Path(__file__).with_name("fault_worker.py")
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(worker),
-                emulator.url,
-                own_redis.url,
-                str(budget),
-                str(threads),
-                str(go),
-                str(FIXED_NOW),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(processes)
-    ]
-    deadline = time.monotonic() + 60
-    while len(list(tmp_path.glob("go.ready.*"))) < processes:
-        assert all(p.poll() is None for p in procs), "a fault worker died while starting"
-        assert time.monotonic() < deadline, "fault workers did not get ready"
-        time.sleep(0.01)
-    go.touch()
+    fleet = Fleet(
+        tmp_path,
+        emulator_url=emulator.url,
+        redis_url=own_redis.url,
+        budget=budget,
+        processes=processes,
+        threads=threads,
+        mode="faults",
+    )
+    fleet.start()
     assert own_redis.process is not None
     for _ in range(2):
         time.sleep(0.3)
         os.kill(own_redis.process.pid, signal.SIGSTOP)
         time.sleep(0.5)
         os.kill(own_redis.process.pid, signal.SIGCONT)
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=180)
-        assert proc.returncode == 0, err
-        results.append(json.loads(out.strip().splitlines()[-1]))
+    results = fleet.results()
     time.sleep(0.5)  # settlements of the last calls, sent at exit, have landed
     with own_redis.client() as raw:
         counted = int(raw.get(day_key("fleet")))

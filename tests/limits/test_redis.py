@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +16,7 @@ from google.genai import errors
 from golden_path.exceptions import BudgetExceeded, PolicyViolation
 from golden_path.policies._limits import LimitsPolicy, usage_rows
 
-from .conftest import FIXED_NOW, RedisServer
+from .conftest import FIXED_NOW, Fleet, RedisServer
 
 pytestmark = pytest.mark.redis
 
@@ -224,37 +221,16 @@ def test_fleet_never_overspends_beyond_in_flight(
     in flight (32 calls x the largest excess of real usage over a reservation), and the
     counter equals the real usage of every allowed call."""
     budget, processes, threads = 3_000, 4, 8
-    go = tmp_path / "go"
-    worker = Path(__file__).with_name("fleet_worker.py")
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(worker),
-                emulator.url,
-                redis_url,
-                str(budget),
-                str(threads),
-                str(go),
-                str(FIXED_NOW),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(processes)
-    ]
-    deadline = time.monotonic() + 60
-    while len(list(tmp_path.glob("go.ready.*"))) < processes:
-        assert all(p.poll() is None for p in procs), "a fleet worker died while starting"
-        assert time.monotonic() < deadline, "fleet workers did not get ready"
-        time.sleep(0.01)
-    go.touch()
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
-        results.append(json.loads(out.strip().splitlines()[-1]))
+    fleet = Fleet(
+        tmp_path,
+        emulator_url=emulator.url,
+        redis_url=redis_url,
+        budget=budget,
+        processes=processes,
+        threads=threads,
+    )
+    fleet.start()
+    results = fleet.results()
     with redis_server.client() as raw:
         counted = int(raw.get("golden-path:{fleet}:team=fleet:tokens:d2026-01-01"))
     real = sum(r["tokens"] for r in results)
