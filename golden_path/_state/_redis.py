@@ -25,7 +25,6 @@ decides, instead of the call hanging. After a failure the store fails fast for a
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -213,6 +212,11 @@ class RedisStore:
         self._pending: dict[str, tuple[Hold, tuple[tuple[str, int, int], ...]]] = {}
         self._pending_lock = threading.Lock()
         self._flush_timer: threading.Timer | None = None
+        # Held while queued settlements are on the wire and while closing: close() must not
+        # pull a socket out from under the timer thread's flush (the settlements would be
+        # lost, and the thread would die printing a traceback into the app's stderr).
+        self._flush_lock = threading.Lock()
+        self._closed = False
         self._noscript: type[BaseException] = redis.exceptions.NoScriptError
         # Exchanges with Redis (a single command or one pipeline write); the benchmark reads it.
         self.round_trips = 0
@@ -337,12 +341,17 @@ class RedisStore:
 
     def flush(self) -> None:
         """Send queued settlements now (one pipelined round trip)."""
+        with self._flush_lock:
+            self._flush()
+
+    def _flush(self) -> None:
         pending = self._take_pending()
         if not pending:
             return
         try:
             settled, _ = self._call("settle", self._pipelined, pending, [], [])
-        except StoreUnavailable:
+        except Exception:
+            # Settlements are idempotent: whatever went wrong, they are sent again later.
             self._queue(pending)
             raise
         for resets in settled:
@@ -356,7 +365,7 @@ class RedisStore:
             for hold, changes in items:
                 # A record settles once: the first settlement queued for it is the one sent.
                 self._pending.setdefault(hold.record, (hold, changes))
-            if self._flush_timer is None:
+            if self._flush_timer is None and not self._closed:
                 timer = threading.Timer(_FLUSH_S, self._flush_later)
                 timer.daemon = True
                 self._flush_timer = timer
@@ -374,8 +383,23 @@ class RedisStore:
         with self._pending_lock:
             self._flush_timer = None
         # On failure it stays queued; the next reservation or timer tries again.
-        with contextlib.suppress(StoreUnavailable):
-            self.flush()
+        with self._flush_lock:
+            self._flush_quietly()
+
+    def _flush_quietly(self) -> None:
+        # For the timer thread and close(): they belong to no caller, so nothing may escape
+        # them as a traceback. StoreUnavailable was logged where it happened.
+        try:
+            self._flush()
+        except StoreUnavailable:
+            pass
+        except Exception as exc:  # noqa: BLE001 (see the comment above)
+            log.warning(
+                "state store %s: queued settlements not sent: %s: %s",
+                self._display,
+                type(exc).__name__,
+                exc,
+            )
 
     def cooldown(self, key: str, seconds: float) -> None:
         """Start or extend a cooldown."""
@@ -402,14 +426,18 @@ class RedisStore:
         self._call("ping", self._client.ping)
 
     def close(self) -> None:
-        """Send what is queued (best effort), then close pooled connections."""
-        with contextlib.suppress(StoreUnavailable):
-            self.flush()
+        """Send what is queued (best effort), then close pooled connections.
+
+        A flush the timer has already started finishes first (the lock), on its own socket.
+        """
         with self._pending_lock:
-            if self._flush_timer is not None:
-                self._flush_timer.cancel()
-                self._flush_timer = None
-        self._client.close()
+            self._closed = True
+            timer, self._flush_timer = self._flush_timer, None
+        if timer is not None:
+            timer.cancel()
+        with self._flush_lock:
+            self._flush_quietly()
+            self._client.close()
 
 
 def _client(state: StateURL) -> Any:

@@ -176,3 +176,43 @@ def test_fleet_with_a_paused_redis_and_a_killed_worker_stays_exact(
     assert open_holds == 0
     assert counted == real, results
     assert counted - budget <= bound, results
+
+
+def test_closing_while_the_timer_flushes_waits_for_it(
+    own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that resets its stores (reconfiguration, exit) while the background timer is
+    sending queued settlements: close() waits for that flush instead of closing its socket
+    under it, so the settlement counts and no thread dies printing a traceback."""
+    import threading
+
+    from golden_path._state import parse_state_url
+    from golden_path._state._redis import RedisStore
+    from golden_path._state._types import Counter
+
+    died: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: died.append(args.exc_value))
+    store = RedisStore(parse_state_url(f"{own_redis.url}?timeout_ms=5000"))
+    key = day_key()
+    hold = Hold("golden-path:{ml}:hold:closing", "golden-path:{ml}:inflight", 60_000)
+    assert store.reserve([Counter(key, 1000, 100, 60_000)], None, hold).ok
+    assert own_redis.process is not None
+    os.kill(own_redis.process.pid, signal.SIGSTOP)
+    closer = threading.Thread(target=store.close)
+    try:
+        store.settle(hold, [(key, -60, 60_000)])  # 100 reserved, 40 really spent
+        deadline = time.monotonic() + 10
+        while store._pending:  # the timer has taken the settlement: it is on the wire
+            assert time.monotonic() < deadline, "the flush timer never ran"
+            time.sleep(0.01)
+        closer.start()
+        closer.join(0.3)
+        assert closer.is_alive(), "close() did not wait for the flush in flight"
+    finally:
+        os.kill(own_redis.process.pid, signal.SIGCONT)
+    closer.join(10)
+    assert not closer.is_alive()
+    assert died == []
+    with own_redis.client() as raw:
+        assert int(raw.get(key)) == 40
+        assert raw.zcard("golden-path:{ml}:inflight") == 0
