@@ -150,13 +150,19 @@ def test_fleet_with_a_paused_redis_and_a_killed_worker_stays_exact(
         threads=threads,
         mode="faults",
     )
-    fleet.start()
     assert own_redis.process is not None
-    for _ in range(2):
-        time.sleep(0.3)
-        os.kill(own_redis.process.pid, signal.SIGSTOP)
-        time.sleep(0.5)
-        os.kill(own_redis.process.pid, signal.SIGCONT)
+    with own_redis.client() as raw:
+        fleet.start()
+        # Each pause starts once the fleet is seen spending, well before the budget is gone:
+        # a fixed delay missed the work entirely on a loaded machine (done, or not started).
+        for spent_before_pause in (1, budget // 3):
+            deadline = time.monotonic() + 60
+            while int(raw.get(day_key("fleet")) or 0) < spent_before_pause:
+                assert time.monotonic() < deadline, "the fleet never started spending"
+                time.sleep(0.002)
+            os.kill(own_redis.process.pid, signal.SIGSTOP)
+            time.sleep(0.5)
+            os.kill(own_redis.process.pid, signal.SIGCONT)
     results = fleet.results()
     time.sleep(0.5)  # settlements of the last calls, sent at exit, have landed
     with own_redis.client() as raw:

@@ -244,7 +244,9 @@ def test_fleet_never_overspends_beyond_in_flight(
     assert counted == real, results
     assert overshoot <= bound, results
     assert counted >= budget - 100, results  # the budget was really spent, not refused early
-    assert all(r["allowed"] > 0 for r in results), results
+    # More than one process really shared the budget. (Not every one: on a loaded machine a
+    # process can be scheduled only after the others have spent it all.)
+    assert sum(r["allowed"] > 0 for r in results) >= 2, results
 
 
 def test_a_429_cooldown_is_shared_through_redis(
