@@ -3,36 +3,109 @@
 Loaded by ``python -m golden_path.emulator.conformance`` (``-p`` on the pytest command line)
 into a run of ``google/genai/tests`` from the installed wheel, in ``--mode api``. The suite's
 own ``client`` fixture builds a replay client; this plugin answers that fixture instead with
-``golden_path.create_client()`` on the emulator named by ``GP_CONFORMANCE_URL``: AI
+``golden_path.create_client()`` on this process's emulator (see below): AI
 Studio (API key) or Vertex AI (a service-account key whose token endpoint is the emulator), as
 the test's ``use_vertex`` parameter asks. The suite's harness also calls two replay-only
 methods on ``client._api_client`` (``initialize_replay_session``; ``_mode``/``_private`` are
 read); in api mode they do nothing, so the adapter gives the client no-op versions of them.
 Every request still goes through golden-path's governed transport.
+
+Each pytest process (each xdist worker) runs its own emulator, and every test starts with the
+resources of :data:`SUITE_PROJECT` seeded (``Emulator.seed``): the suite was recorded against
+Google's test projects, and its tests name their caches, files, batches, tuning jobs and
+operations by id. Seeding them again before each test puts back what an earlier test deleted
+or changed, as a project left as recorded would be.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-_URL_VAR = "GP_CONFORMANCE_URL"
-_KEY_FILE_VAR = "GP_CONFORMANCE_KEY_FILE"
+if TYPE_CHECKING:
+    from golden_path.emulator import Emulator
+
 _REPORT_VAR = "GP_CONFORMANCE_REPORT"
 PROJECT = "emu-project"
 LOCATION = "us-central1"
 
 _results: list[dict[str, Any]] = []
+_emulator: list[tuple[Emulator, str]] = []
+"""This process's emulator and its service-account key file, started on first use."""
+
+_V = f"projects/{PROJECT}/locations/{LOCATION}"
+_BATCH_LINE = '{"key": "1", "request": {"contents": [{"parts": [{"text": "Hello"}]}]}}\n'
+_EMBED_LINE = '{"key": "1", "request": {"content": {"parts": [{"text": "Hello"}]}}}\n'
+SUITE_PROJECT: dict[str, dict[str, Any]] = {
+    # Gemini API (the suite's AI Studio project)
+    "cachedContents/o239k1gxzz0juy9wqstndhncr85krehehf551hqh": {},
+    "files/vjvu9fwk2qj8": {}, "files/1g583ke2xdsn": {}, "files/n1gls7dyh90q": {},
+    "files/s0pa54alni6w": {"mimeType": "application/jsonl", "data": _BATCH_LINE.encode()},
+    "files/mq9e3mg3u2y5": {"mimeType": "application/jsonl", "data": _EMBED_LINE.encode()},
+    "batches/z2p8ksus4lyxt25rntl3fpd67p2niw4hfij5": {},
+    "batches/0yew7plxupyybd7appsrq5vw7w0lp3l79lab": {},
+    "batches/70h2jo0ic2t1zejyl0p4jgi8mk1gj0wvjusv": {},
+    "batches/wdx71o8cgbzoa6gg3be1mg7g8ulrhapcjgo3": {},
+    "batches/507oatd242het8ox60pwsmn7tcmtkrj8itff": {},
+    "tunedModels/generate-num-1896": {}, "tunedModels/generate-num-888": {},
+    "tunedModels/generate-num-9598": {},
+    "tunedModels/generatenum5443-ekrw7ie9wis23zbeogbw6jq8": {},
+    "tunedModels/testdatasetexamples-model-j0fpgpaksvri": {},
+    # Vertex AI: the suite's project by number, and the same ids under the client's project
+    # (Google accepts a project's id and number alike; the emulator knows only names).
+    f"{_V}/cachedContents/2164089915711684608": {},
+    "projects/964831358985/locations/us-central1/cachedContents/2164089915711684608": {},
+    "projects/964831358985/locations/us-central1/cachedContents/8163416782997028864": {},
+    f"{_V}/cachedContents/8163416782997028864": {},
+    f"{_V}/batchPredictionJobs/5798522612028014592": {},
+    f"{_V}/batchPredictionJobs/6339625664542408704": {},
+    f"{_V}/batchPredictionJobs/7085929781874655232": {},
+    "projects/964831358985/locations/us-central1/batchPredictionJobs/7085929781874655232": {},
+    f"{_V}/models/2171259487439028224": {}, f"{_V}/models/7687416965014487040": {},
+    f"{_V}/models/8533706666867163136": {}, f"{_V}/models/1071206899942162432": {},
+    "projects/801452371447/locations/us-central1/tuningJobs/4303478340632707072": {},
+    "projects/801452371447/locations/us-central1/tuningJobs/8520221517529743360": {},
+    "projects/801452371447/locations/us-central1/tuningJobs/2470687341547618304": {},
+    "projects/801452371447/locations/us-central1/models/9030969596621881344": {},
+    f"{_V}/operations/3787416390563004416": {},
+}  # fmt: skip
+"""Resources of Google's test projects that the suite's tests name (read from its sources)."""
+
+
+def _emu() -> tuple[Emulator, str]:
+    if not _emulator:
+        from golden_path.emulator import Emulator
+
+        emu = Emulator().start()
+        key_file = Path(tempfile.mkdtemp(prefix="gp-conformance-key-")) / "sa.json"
+        emu.create_service_account_key(key_file)
+        _emulator.append((emu, str(key_file)))
+    return _emulator[0]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop this process's emulator."""
+    import shutil
+
+    while _emulator:
+        emu, key_file = _emulator.pop()
+        emu.stop()
+        shutil.rmtree(Path(key_file).parent, ignore_errors=True)
 
 
 def _golden_path_client(use_vertex: bool, http_options: Any) -> Any:
     from golden_path import _factory
 
-    url = os.environ[_URL_VAR]
+    emu, key_file = _emu()
+    for name, fields in SUITE_PROJECT.items():
+        emu.seed(name, **fields)
+    url = emu.url
     common: dict[str, Any] = {
         "base_url": url,
         "audit_sink": "none",
@@ -44,7 +117,7 @@ def _golden_path_client(use_vertex: bool, http_options: Any) -> Any:
             backend="vertex",
             project=PROJECT,
             location=LOCATION,
-            credentials_file=os.environ[_KEY_FILE_VAR],
+            credentials_file=key_file,
             **common,
         )
     else:

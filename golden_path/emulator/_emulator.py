@@ -308,6 +308,21 @@ class Emulator:
         """
         self._state.store.clock.advance(seconds)
 
+    def seed(self, name: str, **fields: Any) -> None:
+        """Make resource ``name`` exist, finished, as if made in the project long ago.
+
+        ``name`` is a full resource name: ``cachedContents/ID``, ``files/ID``, ``batches/ID``,
+        ``tunedModels/ID``, ``operations/ID``, or on Vertex AI
+        ``projects/P/locations/L/{cachedContents,batchPredictionJobs,tuningJobs,models,
+        operations}/ID`` (a ``models/ID`` is the tuned model of tuning job ``ID``). ``fields``
+        (``model=``, ``baseModel=``, ``mimeType=``, ``data=``, ``tokens=``, ...) override the
+        defaults. Seeding a name again puts the resource back as it was first seeded. Raises
+        ValueError for a name it cannot make.
+        """
+        from golden_path.emulator._seed import seed
+
+        seed(self._state.store, name, dict(fields))
+
     # -- scripting and faults --------------------------------------------------------------------
 
     def script_response(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -206,13 +207,25 @@ def _continued(full: dict[str, Any], token: Any, segments: int) -> Reply:
     return json_reply(full)
 
 
-def _cached_tokens(call: ModelCall, body: dict[str, Any]) -> int | Reply:
+_GEMINI_CACHE_NAME = re.compile(r"^cachedContents/[^/]+$")
+_VERTEX_CACHE_NAME = re.compile(r"^projects/[^/]+/locations/[^/]+/cachedContents/[^/]+$")
+
+
+def _cached_tokens(call: ModelCall, body: dict[str, Any]) -> int | Reply:  # noqa: PLR0911 -- one per rule
     """Tokens of the request's ``cachedContent`` (0 without one); an error when it is gone."""
     name = body.get("cachedContent")
     if name is None:
         return 0
     if not isinstance(name, str) or call.store is None:
         return google_error(400, "cachedContent must name a cached content resource.")
+    shape = _VERTEX_CACHE_NAME if call.backend == "vertex" else _GEMINI_CACHE_NAME
+    if not shape.match(name):
+        return google_error(
+            400,
+            f"Invalid cached content name {name!r}: expected "
+            + ("projects/*/locations/*/cachedContents/*." if call.backend == "vertex"
+               else "cachedContents/*."),
+        )  # fmt: skip
     cache = call.store.live_cache(name)
     if cache is None:
         if call.backend == "vertex":

@@ -3,8 +3,8 @@
     python -m golden_path.emulator.conformance [--modules files,caches,...] [-n 2] [--json PATH]
 
 The installed google-genai wheel ships its tests (``google/genai/tests``). This command starts
-an :class:`~golden_path.emulator.Emulator`, then runs those tests in a child pytest (``--mode
-api``) with their ``client`` fixture answered by ``golden_path.create_client()`` on the emulator,
+a child pytest (``--mode api``) on those tests, with their ``client`` fixture answered by
+``golden_path.create_client()`` on an :class:`~golden_path.emulator.Emulator` in that process,
 for AI Studio and for Vertex AI (see ``_conformance_plugin``), and prints passed / failed per
 module with each failure and its reason. It exits 0 when the pass rate is at least
 ``--target`` percent (default 95) of the tests that ran, 1 otherwise, 2 on a usage error.
@@ -115,14 +115,11 @@ def run(
     modules: Sequence[str], *, keyword: str | None = None, workers: int = 1
 ) -> list[dict[str, Any]]:
     """Run the chosen packages of the suite; return one dict per test (id, outcome, reason)."""
-    from golden_path.emulator import Emulator
-
     root = _suite_root()
     tests = root / "tests"
-    with tempfile.TemporaryDirectory(prefix="gp-conformance-") as tmp, Emulator() as emu:
+    # The plugin starts an emulator in each pytest process, so each seeds its own resources.
+    with tempfile.TemporaryDirectory(prefix="gp-conformance-") as tmp:
         work = Path(tmp)
-        key_file = work / "sa.json"
-        emu.create_service_account_key(key_file)
         report = work / "report.json"
         ini = work / "pytest.ini"
         ini.write_text(
@@ -143,8 +140,6 @@ def run(
             command += ["-n", str(workers)]
         env = {
             **os.environ,
-            "GP_CONFORMANCE_URL": emu.url,
-            "GP_CONFORMANCE_KEY_FILE": str(key_file),
             "GP_CONFORMANCE_REPORT": str(report),
             "GP_CONFORMANCE_POLICY": str(policy),
             "GOOGLE_GENAI_REPLAYS_DIRECTORY": str(work / "replays"),

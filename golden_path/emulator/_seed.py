@@ -1,0 +1,130 @@
+"""Resources that exist before a test starts, as if made in the project long ago.
+
+``Emulator.seed(name, **fields)`` puts a finished resource under an exact name: a cached
+content (alive for an hour of the emulator's clock), a file (``ACTIVE``), a Gemini batch or
+Vertex batch prediction job (succeeded), a Gemini tuned model or Vertex tuning job (succeeded;
+a Vertex ``models/ID`` is the model of tuning job ``ID``) or an operation (done). Tests that
+name resources of a real project (a cache id recorded in production, a tuned model the team
+uses) run against the emulator unchanged. ``fields`` are stored as given, over the defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from golden_path.emulator._clock import rfc3339
+from golden_path.emulator._resources import Store, Where
+
+_NAME = re.compile(
+    r"^(?:projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/)?"
+    r"(?P<collection>cachedContents|files|batches|batchPredictionJobs|tunedModels|tuningJobs"
+    r"|models|operations)/(?P<id>[A-Za-z0-9_.-]+)$"
+)
+_DEFAULT_MODEL = "gemini-2.5-flash"
+_CACHE_LIFETIME_S = 3600.0
+COLLECTIONS = (
+    "cachedContents", "files", "batches", "batchPredictionJobs", "tunedModels", "tuningJobs",
+    "models", "operations",
+)  # fmt: skip
+"""What :func:`seed` can make, by the collection part of the name."""
+
+
+def seed(store: Store, name: str, fields: dict[str, Any]) -> None:
+    """Make the resource ``name`` exist, finished; raise ValueError for a name it can't make."""
+    m = _NAME.match(name)
+    vertex_only = ("batchPredictionJobs", "tuningJobs", "models")
+    if m is None or (m["collection"] in vertex_only and not m["project"]):
+        raise ValueError(
+            f"cannot seed {name!r}: give a resource name such as cachedContents/ID, files/ID, "
+            "batches/ID, tunedModels/ID, operations/ID or projects/P/locations/L/"
+            "{cachedContents,batchPredictionJobs,tuningJobs,models,operations}/ID"
+        )
+    where = Where(bool(m["project"]), "v1beta", m["project"] or "", m["location"] or "")
+    collection, rid = m["collection"], m["id"]
+    now = store.clock.now()
+    # Finished: created before the emulator's clock says a job is done.
+    done = now - store.timings.job_run_s - 1.0
+    if collection == "cachedContents":
+        _seed_cache(store, name, now, fields)
+    elif collection == "files":
+        _seed_file(store, name, now, fields)
+    elif collection in ("batches", "batchPredictionJobs"):
+        _seed_batch(store, where, name, done, fields)
+    elif collection == "models":
+        _seed_tuning(store, where.named("tuningJobs", rid), done, fields, gemini=False)
+    elif collection in ("tunedModels", "tuningJobs"):
+        _seed_tuning(store, name, done, fields, gemini=collection == "tunedModels")
+    else:
+        op = {"name": name, "_done_at": now, "_response": fields.pop("response", {}), **fields}
+        with store.lock:
+            store.operations[name] = op
+
+
+def _seed_cache(store: Store, name: str, now: float, fields: dict[str, Any]) -> None:
+    expires = now + _CACHE_LIFETIME_S
+    tokens = int(fields.pop("tokens", 1024))
+    model = fields.pop("model", _DEFAULT_MODEL)
+    if name.startswith("projects/"):
+        parent = name.split("/cachedContents/", maxsplit=1)[0]
+        model = f"{parent}/publishers/google/models/{model.rsplit('/', 1)[-1]}"
+    elif not model.startswith("models/"):
+        model = f"models/{model}"
+    cache = {
+        "name": name, "model": model, "createTime": rfc3339(now), "updateTime": rfc3339(now),
+        "expireTime": rfc3339(expires), "usageMetadata": {"totalTokenCount": tokens},
+        "_expires": expires, "_tokens": tokens, **fields,
+    }  # fmt: skip
+    with store.lock:
+        store.caches[name] = cache
+
+
+def _seed_file(store: Store, name: str, now: float, fields: dict[str, Any]) -> None:
+    data = fields.pop("data", b"")
+    resource = {
+        "name": name, "mimeType": "text/plain", "sizeBytes": str(len(data)),
+        "createTime": rfc3339(now), "updateTime": rfc3339(now),
+        "expirationTime": rfc3339(now + 48 * 3600), "source": "UPLOADED",
+        "_ready": now, **fields,
+    }  # fmt: skip
+    with store.lock:
+        store.files[name] = resource
+        store.file_data[name] = data
+
+
+def _seed_batch(store: Store, where: Where, name: str, done: float, fields: dict[str, Any]) -> None:
+    model = fields.pop("model", _DEFAULT_MODEL).rsplit("/", 1)[-1]
+    rid = name.rsplit("/", 1)[-1]
+    job: dict[str, Any]
+    if where.vertex:
+        job = {
+            "name": name, "displayName": f"batch-{rid}",
+            "model": f"publishers/google/models/{model}",
+            "inputConfig": {"instancesFormat": "jsonl",
+                            "gcsSource": {"uris": ["gs://seeded/requests.jsonl"]}},
+            "outputConfig": {"predictionsFormat": "jsonl",
+                             "gcsDestination": {"outputUriPrefix": "gs://seeded/out"}},
+            "_created": done, **fields,
+        }  # fmt: skip
+    else:
+        job = {
+            "name": name, "_created": done, "_model": f"models/{model}",
+            "_display": fields.pop("displayName", f"batch-{rid}"),
+            "_output": {"inlinedResponses": {"inlinedResponses": []}}, "_count": 0,
+            "_embed": False, **fields,
+        }  # fmt: skip
+    with store.lock:
+        store.batches[name] = job
+
+
+def _seed_tuning(
+    store: Store, name: str, done: float, fields: dict[str, Any], *, gemini: bool
+) -> None:
+    base = fields.pop("baseModel", _DEFAULT_MODEL).rsplit("/", 1)[-1]
+    job: dict[str, Any] = {"name": name, "_created": done}
+    if gemini:
+        job |= {"baseModel": f"models/{base}", "_gemini": True}
+    else:
+        job |= {"baseModel": base}
+    with store.lock:
+        store.tunings[name] = job | fields
