@@ -45,14 +45,15 @@ _EMBED_LINE = '{"key": "1", "request": {"content": {"parts": [{"text": "Hello"}]
 SUITE_PROJECT: dict[str, dict[str, Any]] = {
     # Gemini API (the suite's AI Studio project)
     "cachedContents/o239k1gxzz0juy9wqstndhncr85krehehf551hqh": {},
+    "cachedContents/idv6zldt3p2f1lbm31vn41tx2ld42qngpcnka2s3": {},
     "files/vjvu9fwk2qj8": {}, "files/1g583ke2xdsn": {}, "files/n1gls7dyh90q": {},
     "files/s0pa54alni6w": {"mimeType": "application/jsonl", "data": _BATCH_LINE.encode()},
     "files/mq9e3mg3u2y5": {"mimeType": "application/jsonl", "data": _EMBED_LINE.encode()},
     "batches/z2p8ksus4lyxt25rntl3fpd67p2niw4hfij5": {},
     "batches/0yew7plxupyybd7appsrq5vw7w0lp3l79lab": {},
     "batches/70h2jo0ic2t1zejyl0p4jgi8mk1gj0wvjusv": {},
-    "batches/wdx71o8cgbzoa6gg3be1mg7g8ulrhapcjgo3": {},
-    "batches/507oatd242het8ox60pwsmn7tcmtkrj8itff": {},
+    "batches/wdx71o8cgbzoa6gg3be1mg7g8ulrhapcjgo3": {"embed": True},
+    "batches/507oatd242het8ox60pwsmn7tcmtkrj8itff": {"embed": True, "responses": "file"},
     "tunedModels/generate-num-1896": {}, "tunedModels/generate-num-888": {},
     "tunedModels/generate-num-9598": {},
     "tunedModels/generatenum5443-ekrw7ie9wis23zbeogbw6jq8": {},
@@ -63,7 +64,9 @@ SUITE_PROJECT: dict[str, dict[str, Any]] = {
     "projects/964831358985/locations/us-central1/cachedContents/2164089915711684608": {},
     "projects/964831358985/locations/us-central1/cachedContents/8163416782997028864": {},
     f"{_V}/cachedContents/8163416782997028864": {},
-    f"{_V}/batchPredictionJobs/5798522612028014592": {},
+    f"{_V}/batchPredictionJobs/5798522612028014592": {
+        "outputConfig": {"vertexMultimodalDatasetDestination": {"displayName": "results"}}
+    },
     f"{_V}/batchPredictionJobs/6339625664542408704": {},
     f"{_V}/batchPredictionJobs/7085929781874655232": {},
     "projects/964831358985/locations/us-central1/batchPredictionJobs/7085929781874655232": {},

@@ -145,6 +145,38 @@ def validate_generate(  # noqa: PLR0911, PLR0912 -- one return per rule, first f
     return None
 
 
+_LOGPROBS_MODELS = ("gemini-2.0-",)
+"""Gemini API models that answer with logprobs (others refuse ``responseLogprobs``)."""
+
+
+def value_problem(call: ModelCall, body: dict[str, Any]) -> Reply | None:
+    """The value rules Google applies to a well-formed generation config, per backend."""
+    config = body.get("generationConfig")
+    if not isinstance(config, dict):
+        return None
+    vertex = call.backend == "vertex"
+    where = "GenerateContentRequest.generation_config"
+    limits = {"maxOutputTokens": True, "candidateCount": not vertex}
+    for name, checked in limits.items():
+        value = config.get(name)
+        if checked and isinstance(value, int) and value <= 0:
+            snake = _validate.snake(name)
+            return _bad_field(f"* {where}.{snake}: {snake} must be positive.", f"{where}.{snake}")
+    wants = config.get("responseLogprobs") is True
+    if config.get("logprobs") is not None and not wants:
+        message = (
+            "Logprobs is only supported when setting response_logprobs to be true."
+            if vertex
+            else "logprobs can only be set when response_logprobs is true."
+        )
+        return _bad_field(message, f"{where}.logprobs")
+    if wants and not vertex and not call.model.startswith(_LOGPROBS_MODELS):
+        return _bad_field(
+            f"Logprobs is not enabled for models/{call.model}", f"{where}.response_logprobs"
+        )
+    return None
+
+
 def _bad_field(message: str, field: str) -> Reply:
     violation = {"field": field, "description": message}
     detail = {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [violation]}
@@ -154,7 +186,7 @@ def _bad_field(message: str, field: str) -> Reply:
 def _generate(call: ModelCall, body: dict[str, Any]) -> Reply:
     if call.scripted:
         return json_reply(call.script_body, call.script_status or 200)
-    problem = validate_generate(body, "GenerateContentRequest")
+    problem = validate_generate(body, "GenerateContentRequest") or value_problem(call, body)
     if problem is not None:
         return problem
     cached = _cached_tokens(call, body)
@@ -249,7 +281,7 @@ def _stream(call: ModelCall, body: dict[str, Any]) -> Reply:
             return json_reply(call.script_body, call.script_status or 200)
         events = call.script_body if isinstance(call.script_body, list) else [call.script_body]
         return _sse(events, call.stream_error_after)
-    problem = validate_generate(body, "GenerateContentRequest")
+    problem = validate_generate(body, "GenerateContentRequest") or value_problem(call, body)
     if problem is not None:
         return problem
     cached = _cached_tokens(call, body)

@@ -111,7 +111,8 @@ def _batch_create(call: ModelCall, store: Store, *, embed: bool) -> Reply:
         return _bad("* BatchGenerateContentRequest.batch: batch is not specified")
     source = _answers.as_dict(batch.get("inputConfig"))
     inline = _answers.as_dict(source.get("requests")).get("requests")
-    file_name = source.get("fileName")
+    # The SDK spells it file_name for embedding batches; Google's parser takes both spellings.
+    file_name = source.get("fileName", source.get("file_name"))
     if isinstance(inline, list) and inline:
         responses = []
         for raw_item in inline:
@@ -260,6 +261,11 @@ def _vertex_batch_view(store: Store, job: dict[str, Any]) -> dict[str, Any]:
         if isinstance(bigquery, str):
             info["bigqueryOutputTable"] = "predictions"
             info["bigqueryOutputDataset"] = bigquery
+        if "vertexMultimodalDatasetDestination" in output:
+            parent = job["name"].split("/batchPredictionJobs/", 1)[0]
+            info["vertexMultimodalDatasetName"] = (
+                f"{parent}/datasets/{job['name'].rsplit('/', 1)[-1]}"
+            )
         view["outputInfo"] = info
         view["completionStats"] = {"successfulCount": "1"}
     return view

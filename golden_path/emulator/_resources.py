@@ -443,8 +443,12 @@ def _caches_create(store: Store, where: Where, incoming: Incoming, m: re.Match[s
     model = body.get("model")
     if not isinstance(model, str) or not model:
         return _bad("* CreateCachedContentRequest.cached_content.model: model is not specified")
-    if not _catalogue.is_served(cache_model_id(model)):
+    bare = model.removeprefix("models/")
+    if not _catalogue.is_served(cache_model_id(model)) or (not where.vertex and "/" in bare):
         return google_error(404, f"Model {model} is not found or does not support caching.")
+    refused = _cache_content_problem(body, where)
+    if refused is not None:
+        return refused
     now = store.clock.now()
     expires = _expiry(body, now)
     if isinstance(expires, str):
@@ -468,6 +472,37 @@ def _caches_create(store: Store, where: Where, incoming: Incoming, m: re.Match[s
     with store.lock:
         store.caches[name] = resource
     return json_reply(_public(resource))
+
+
+def _file_uris(value: Any) -> list[str]:
+    """Every ``fileData.fileUri`` inside ``value``."""
+    if isinstance(value, list):
+        return [u for item in value for u in _file_uris(item)]
+    if not isinstance(value, dict):
+        return []
+    found = [v for k, v in value.items() if k in ("fileUri", "file_uri") and isinstance(v, str)]
+    return found + [u for k, v in value.items() if k not in ("fileUri", "file_uri")
+                    for u in _file_uris(v)]  # fmt: skip
+
+
+def _cache_content_problem(body: dict[str, Any], where: Where) -> Reply | None:
+    """What Google refuses in a cache's contents and keys, per backend.
+
+    The Gemini API reads files it holds, not Cloud Storage (``gs://``: 400); Vertex AI cannot
+    read the Gemini API's file URIs and fails with 500 INTERNAL. The emulator has no Cloud KMS,
+    so a customer-managed key (``kmsKeyName``) is refused as Vertex refuses a key it can't use.
+    """
+    uris = _file_uris(body.get("contents")) + _file_uris(body.get("systemInstruction"))
+    if not where.vertex and any(u.startswith("gs://") for u in uris):
+        return _bad("Cloud Storage URIs (gs://) are not supported by the Gemini API; "
+                    "upload the file with the File API and use its uri.")  # fmt: skip
+    if where.vertex and any("generativelanguage.googleapis.com" in u for u in uris):
+        return google_error(500, "Internal error encountered.", status="INTERNAL")
+    spec = _answers.as_dict(body.get("encryptionSpec", body.get("encryption_spec")))
+    key = spec.get("kmsKeyName")
+    if where.vertex and key is not None:
+        return _bad(f"The Cloud KMS key {key} is not accessible or does not exist.")
+    return None
 
 
 def _cache_name(where: Where, m: re.Match[str]) -> str:

@@ -10,6 +10,7 @@ uses) run against the emulator unchanged. ``fields`` are stored as given, over t
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -107,14 +108,33 @@ def _seed_batch(store: Store, where: Where, name: str, done: float, fields: dict
             "_created": done, **fields,
         }  # fmt: skip
     else:
+        # embed=True: an embedding batch; responses="file": results in a generated file.
+        embed = bool(fields.pop("embed", False))
+        output: dict[str, Any] = {
+            "inlinedEmbedContentResponses" if embed else "inlinedResponses": {
+                "inlinedResponses": [_seed_answer(embed)]
+            }
+        }
+        if fields.pop("responses", "inline") == "file":
+            line = json.dumps({"key": "1", "response": _seed_answer(embed)["response"]})
+            out = store.add_file(
+                where, (line + "\n").encode(), "application/jsonl", None, source="GENERATED"
+            )
+            output = {"responsesFile": out["name"]}
         job = {
             "name": name, "_created": done, "_model": f"models/{model}",
             "_display": fields.pop("displayName", f"batch-{rid}"),
-            "_output": {"inlinedResponses": {"inlinedResponses": []}}, "_count": 0,
-            "_embed": False, **fields,
+            "_output": output, "_count": 1, "_embed": embed, **fields,
         }  # fmt: skip
     with store.lock:
         store.batches[name] = job
+
+
+def _seed_answer(embed: bool) -> dict[str, Any]:
+    if embed:
+        return {"response": {"embedding": {"values": [1.0, 0.0, 0.0]}}}
+    content = {"role": "model", "parts": [{"text": "Echo: Hello"}]}
+    return {"response": {"candidates": [{"content": content, "finishReason": "STOP"}]}}
 
 
 def _seed_tuning(

@@ -44,7 +44,8 @@ def _camel(name: str) -> str:
     return head + "".join(p[:1].upper() + p[1:] for p in rest)
 
 
-def _snake(name: str) -> str:
+def snake(name: str) -> str:
+    """``maxOutputTokens`` -> ``max_output_tokens`` (how Google's errors name fields)."""
     return re.sub(r"([A-Z])", lambda m: "_" + m[1].lower(), name)
 
 
@@ -67,7 +68,7 @@ def _message(value: Any, name: str, path: str) -> tuple[str, str] | None:
                 f'Invalid JSON payload received. Unknown name "{key}"{where}: Cannot find field.',
                 f"{path}.{key}" if path else str(key),
             )
-        found = _field(item, spec, f"{path}.{_snake(_camel(str(key)))}".lstrip("."))
+        found = _field(item, spec, f"{path}.{snake(_camel(str(key)))}".lstrip("."))
         if found is not None:
             return found
     return None

@@ -123,7 +123,11 @@ def run(
         report = work / "report.json"
         ini = work / "pytest.ini"
         ini.write_text(
-            "[pytest]\nasyncio_default_fixture_loop_scope = function\n", encoding="utf-8"
+            # Namespace packages: the suite imports as google.genai.tests.*, so its types are the
+            # SDK's own (isinstance checks on what the client returns hold).
+            "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+            "consider_namespace_packages = true\n",
+            encoding="utf-8",
         )
         targets = [str(tests / m) for m in modules]
         _write_data_files(work / "tests" / "data")
