@@ -1,0 +1,86 @@
+"""Value rules: well-formed requests Google refuses, refused by the emulator the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from google.genai import errors
+
+_V = "projects/emu-project/locations/us-central1"
+
+
+def _vertex(client: Any) -> bool:
+    return bool(client._api_client.vertexai)
+
+
+def _generate(client: Any, model: str = "gemini-2.5-flash", **config: Any) -> Any:
+    return client.models.generate_content(model=model, contents="hi", config=config)
+
+
+def test_max_output_tokens_must_be_positive(gp_client: Any) -> None:
+    """maxOutputTokens 0 is 400 INVALID_ARGUMENT on both backends."""
+    with pytest.raises(errors.ClientError, match="max_output_tokens must be positive"):
+        _generate(gp_client, max_output_tokens=0)
+
+
+def test_candidate_count_zero(gp_client: Any) -> None:
+    """candidateCount 0 is refused by the Gemini API; Vertex AI takes it as unset."""
+    if _vertex(gp_client):
+        assert _generate(gp_client, candidate_count=0).text
+    else:
+        with pytest.raises(errors.ClientError, match="candidate_count must be positive"):
+            _generate(gp_client, candidate_count=0)
+
+
+def test_logprobs_need_response_logprobs(gp_client: Any) -> None:
+    """logprobs without responseLogprobs is 400, worded per backend."""
+    wording = "setting response_logprobs to be true" if _vertex(gp_client) else "is true"
+    with pytest.raises(errors.ClientError, match=wording):
+        _generate(gp_client, logprobs=1)
+
+
+def test_logprobs_model_support(gp_client: Any) -> None:
+    """The Gemini API answers logprobs on gemini-2.0 models only; Vertex AI on all."""
+    assert _generate(gp_client, "gemini-2.0-flash", logprobs=2, response_logprobs=True)
+    if _vertex(gp_client):
+        assert _generate(gp_client, response_logprobs=True)
+    else:
+        with pytest.raises(errors.ClientError, match="Logprobs is not enabled"):
+            _generate(gp_client, response_logprobs=True)
+
+
+def test_cached_content_name_shape(gp_client: Any) -> None:
+    """A cachedContent that is not a cache's resource name is 400, not 404."""
+    with pytest.raises(errors.ClientError, match="INVALID_ARGUMENT"):
+        _generate(gp_client, cached_content="batchPredictionJobs/123")
+
+
+def _cache(client: Any, uri: str, **config: Any) -> Any:
+    part = {"file_data": {"file_uri": uri, "mime_type": "application/pdf"}}
+    return client.caches.create(
+        model="gemini-2.5-flash", config={"contents": [{"role": "user", "parts": [part]}], **config}
+    )
+
+
+def test_cache_file_sources(gp_client: Any) -> None:
+    """gs:// is refused by the Gemini API; Gemini file URIs fail on Vertex AI with INTERNAL."""
+    if _vertex(gp_client):
+        assert _cache(gp_client, "gs://bucket/doc.pdf").name.startswith(_V)
+        with pytest.raises(errors.ServerError, match="INTERNAL"):
+            _cache(gp_client, "https://generativelanguage.googleapis.com/v1beta/files/x")
+        with pytest.raises(errors.ClientError, match="KMS key"):
+            _cache(gp_client, "gs://bucket/doc.pdf", kms_key_name=f"{_V}/keyRings/k/cryptoKeys/c")
+    else:
+        with pytest.raises(errors.ClientError, match="gs://"):
+            _cache(gp_client, "gs://bucket/doc.pdf")
+
+
+def test_cache_model_must_be_a_gemini_model_name(gemini: Any) -> None:
+    """On the Gemini API a Vertex-style model path is an unknown model (404)."""
+    part = {"text": "long text " * 10}
+    with pytest.raises(errors.ClientError, match="404"):
+        gemini.caches.create(
+            model="publishers/google/models/gemini-2.5-flash",
+            config={"contents": [{"role": "user", "parts": [part]}]},
+        )
