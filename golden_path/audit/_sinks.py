@@ -4,7 +4,8 @@
 
     stderr (default) | stdout | file:/path/audit.jsonl | logging | otel | none
 
-Every JSON sink renders with one structlog ``JSONRenderer``, built once at import.
+Every JSON sink renders with one ``json.JSONEncoder``, built once at import (structlog's
+``JSONRenderer`` with this encoder as its serializer wrote the same bytes, through two more calls).
 """
 
 from __future__ import annotations
@@ -50,24 +51,6 @@ SINK_NAMES = ("stderr", "stdout", "file:PATH", "logging", "structlog", "otel", "
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def _serialize(obj: Any, **_: Any) -> str:
-    return _ENCODER.encode(obj)
-
-
-_RENDERER: Callable[..., Any] | None = None
-
-
-def _renderer() -> Callable[..., Any]:
-    # structlog is imported with the first event, not with golden_path: a client that audits
-    # nowhere (or not yet) does not pay for it at start-up.
-    global _RENDERER  # noqa: PLW0603 - built once, then shared by every sink
-    if _RENDERER is None:
-        import structlog
-
-        _RENDERER = structlog.processors.JSONRenderer(serializer=_serialize)
-    return _RENDERER
-
-
 def render_json(event: AuditEvent, extra: dict[str, Any] | None = None) -> str:
     """One JSON object, no newline: the shape every JSON-lines sink writes.
 
@@ -76,7 +59,27 @@ def render_json(event: AuditEvent, extra: dict[str, Any] | None = None) -> str:
     data = _processed(event.as_dict())
     if extra:
         data.update(extra)
-    return str(_renderer()(None, EVENT_NAME, data))
+    return _ENCODER.encode(data)
+
+
+# The chain's fields, always last on a line, written by the sinks themselves: the event is
+# rendered before the sink takes its locks, and only this suffix needs the chain's state.
+_CHAIN_KEYS = ("chain", "seq", "prev")
+
+
+def _render_body(event: AuditEvent) -> bytes:
+    """The event's JSON object without the chain fields: rendered outside any lock."""
+    data = _processed(event.as_dict())
+    for key in _CHAIN_KEYS:
+        # A processor's own "chain" would make a line with the key twice; the chain's wins.
+        data.pop(key, None)
+    return _ENCODER.encode(data).encode()
+
+
+def _chained(body: bytes, link: Link) -> bytes:
+    """``body`` with the next link's fields last, as ``render_json(event, extra)`` writes them."""
+    suffix = f'"chain":"{link.chain}","seq":{link.seq + 1},"prev":"{link.prev}"}}'.encode()
+    return body[:-1] + (suffix if body == b"{}" else b"," + suffix)
 
 
 def _processed(data: dict[str, Any]) -> dict[str, Any]:
@@ -121,13 +124,12 @@ class JsonLinesSink:
     def write(self, event: AuditEvent) -> None:
         """Write one line; the lock keeps lines whole and the chain in order under threads."""
         stream = self._stream or sys.stderr
+        body = _render_body(event)
         with self._lock:
-            line = render_json(event, self._link.next_fields())
-            stream.write(line + "\n")
+            line = _chained(body, self._link)
+            stream.write(line.decode() + "\n")
             stream.flush()
-            self._link = Link(
-                self._link.chain, self._link.seq + 1, digest(line.encode(), self._key)
-            )
+            self._link = Link(self._link.chain, self._link.seq + 1, digest(line, self._key))
 
     def __repr__(self) -> str:
         name = getattr(self._stream, "name", None) if self._stream else "<stderr>"
@@ -193,6 +195,9 @@ class FileSink:
 
     def write(self, event: AuditEvent) -> None:
         """Append one chained line; the file is opened on first use, reopened after a failure."""
+        # Rendered before any lock: the flock (which every process writing the file waits on)
+        # covers only finding the chain's end, the one write, and the optional fsync.
+        body = _render_body(event)
         with self._lock:
             if self._fd is None:
                 self._fd = self._open()
@@ -200,24 +205,22 @@ class FileSink:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 try:
-                    size = os.fstat(fd).st_size
+                    # The end of the file (O_APPEND writes there): an lseek, not an fstat,
+                    # whose stat result is a 20-field object built for one number.
+                    size = os.lseek(fd, 0, os.SEEK_END)
                     tail = self._tail
                     if tail is None or tail[0] != size:
                         # Another process wrote since (or this is the first event): ask the file.
                         link = read_tail(fd, size, self._key)
                     else:
                         link = tail[1]
-                    line = render_json(event, link.next_fields()).encode()
+                    line = _chained(body, link)
                     data = line + b"\n"
                     view = memoryview(data)
                     while view:
                         view = view[os.write(fd, view) :]
                     if self.fsync:
                         os.fsync(fd)
-                    self._tail = (
-                        size + len(data),
-                        Link(link.chain, link.seq + 1, digest(line, self._key)),
-                    )
                 finally:
                     fcntl.flock(fd, fcntl.LOCK_UN)
             except OSError as exc:
@@ -228,6 +231,12 @@ class FileSink:
                     "fix: free disk space or check the file's permissions",
                     sink=f"file:{self.path}",
                 ) from None
+            # This process's next event links to this line, unless another one writes first
+            # (then the size differs and the file is asked); the digest needs no flock.
+            self._tail = (
+                size + len(data),
+                Link(link.chain, link.seq + 1, digest(line, self._key)),
+            )
             self.broken = None
 
     def _close(self) -> None:
@@ -284,7 +293,7 @@ class _LazyJson:
         self._data = data
 
     def __str__(self) -> str:
-        return str(_renderer()(None, EVENT_NAME, dict(self._data)))
+        return _ENCODER.encode(self._data)
 
 
 _METHODS = {"INFO": "info", "NOTICE": "info", "WARNING": "warning", "ERROR": "error"}
