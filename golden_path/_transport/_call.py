@@ -317,10 +317,28 @@ class Call:
         self._leave()
         return handed
 
+    def streamed_in_place(
+        self, response: httpx2.Response, stream: httpx2.SyncByteStream
+    ) -> httpx2.Response:
+        """:meth:`streamed`, handing on the inner response itself with ``stream`` as its body.
+
+        The inner response is fresh from the pool and read by no one else; a new
+        ``httpx2.Response`` would copy its headers and check them again before the first chunk.
+        """
+        self._enter()
+        self.stream_started(response.status_code, response.headers)
+        headers = self.response_headers(response)
+        if self._rewrites():
+            _plain(headers)  # events are sent again, decoded, as the policies left them
+        response.stream = stream
+        self._leave()
+        return response
+
     def buffered(self, response: httpx2.Response, raw: bytes) -> httpx2.Response:
         """A complete (non-streamed) response body arrived: run the hooks, audit, hand it on."""
         self._enter()
-        rewritten = self._buffered(response.status_code, response.headers, raw)
+        content = decode(raw, response.headers.get("content-encoding"))
+        rewritten = self._buffered(response.status_code, response.headers, raw, content)
         headers = self.response_headers(response)
         if rewritten is not None:
             raw = rewritten
@@ -333,13 +351,41 @@ class Call:
             extensions=response.extensions,
         )
 
+    def read(self, response: httpx2.Response) -> httpx2.Response:
+        """A complete response the transport has read (``response.read()``): hooks, audit.
+
+        httpx2 decoded the body into ``response.content`` as it would for the SDK, so the
+        same response is handed on: the SDK's own read returns those bytes, not a second
+        copy through a new response. Only a body a policy rewrote goes out in a new one.
+        """
+        self._enter()
+        content = response.content
+        rewritten = self._buffered(response.status_code, response.headers, content, content)
+        headers = self.response_headers(response)
+        if rewritten is None:
+            return response
+        _plain(headers)
+        headers["content-length"] = str(len(rewritten))
+        return httpx2.Response(
+            response.status_code,
+            headers=headers,
+            stream=httpx2.ByteStream(rewritten),
+            extensions=response.extensions,
+        )
+
     def _rewrites(self) -> bool:
         return self.pipeline.chain.rewrites_responses and bool(self.entered)
 
-    def _buffered(self, status: int, headers: httpx2.Headers, raw: bytes) -> bytes | None:
-        """Run the hooks and audit; the body to send instead, when a policy rewrote it."""
+    def _buffered(
+        self, status: int, headers: httpx2.Headers, raw: bytes, content: bytes
+    ) -> bytes | None:
+        """Run the hooks and audit; the body to send instead, when a policy rewrote it.
+
+        ``raw`` is the body as it came, ``content`` the same decompressed (empty when it
+        did not decompress).
+        """
         self.first_byte = time.perf_counter()
-        body = parse_json(decode(raw, headers.get("content-encoding")))
+        body = parse_json(content)
         response = GenAIResponse(
             status_code=status, headers=headers, body=body, usage=usage_from(body)
         )

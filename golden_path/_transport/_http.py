@@ -61,15 +61,17 @@ class GovernedTransport(httpx2.BaseTransport):
             call.failed(exc)
             raise
         if call.request.stream:
-            return call.streamed(response, _SyncStream(response.stream, call))
+            return call.streamed_in_place(response, _SyncStream(response.stream, call))
         try:
-            raw = b"".join(response.iter_raw())
+            # Read (and decompressed) as the SDK's client would; the same response goes back
+            # to it, so its own read() returns these bytes instead of reading a copy.
+            response.read()
         except BaseException as exc:
             call.failed(exc)
             raise
         finally:
             response.close()
-        return call.buffered(response, raw)
+        return call.read(response)
 
     def close(self) -> None:
         """Close the connection pool."""
