@@ -69,3 +69,11 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+# Strict mode starts as soon as golden-path is imported (the base image starts it earlier, from
+# golden_path_strict.pth); golden_path._strict needs only the standard library.
+if __import__("os").environ.get("GOLDEN_PATH_STRICT"):
+    from golden_path._strict import from_environment as _strict_from_environment
+
+    _strict_from_environment()

@@ -193,6 +193,10 @@ def build_pipeline(
     """
     if resolved is not None:
         policies, audit_sinks = _programmatic(resolved, policies, audit_sinks)
+    if settings.strict:  # the platform's strict = true: from the first client on
+        from golden_path._strict import install
+
+        install()
     from google.genai import version as sdk_version
 
     from golden_path._transport import Pipeline
@@ -337,6 +341,7 @@ def _build(
     from google.genai import types
     from google.genai.client import DebugConfig
 
+    from golden_path._strict import building
     from golden_path._tls import ensure_trust, shared_context
     from golden_path._transport import guard_live
     from golden_path._transport._credentials import (
@@ -367,49 +372,52 @@ def _build(
     def async_pool() -> httpx2.AsyncBaseTransport:
         return httpx2.AsyncHTTPTransport(verify=ensure_trust(), trust_env=True)
 
-    # The SDK passes timeout=None per request; HttpOptions.timeout (ms) is what applies. The SDK
-    # holds only placeholder credentials: the transport sets the real ones after the policies.
-    sync_client = httpx2.Client(
-        transport=governed_transport(pipeline, authorizer, sync_pool), follow_redirects=True
-    )
-    async_client = httpx2.AsyncClient(
-        transport=governed_async_transport(pipeline, authorizer, async_pool),
-        follow_redirects=True,
-    )
-    user_agent = " ".join(filter(None, [settings.client_id, pipeline.user_agent_tokens]))
-    http_options = types.HttpOptions(
-        base_url=base_url + "/",
-        api_version=api_version,
-        headers={"x-goog-api-client": settings.client_id, "user-agent": user_agent},
-        timeout=round(settings.timeout_s * 1000),
-        retry_options=types.HttpRetryOptions(
-            attempts=settings.retry_attempts,
-            initial_delay=settings.retry_initial_delay_s,
-            max_delay=settings.retry_max_delay_s,
-            exp_base=2,
-            jitter=1,
-            http_status_codes=list(settings.retry_status_codes),
-        ),
-        httpx_client=sync_client,
-        httpx_async_client=async_client,
-        # Given our own clients the SDK only needs a context for Live websockets; this one is
-        # shared, so no certificates are loaded while constructing.
-        async_client_args={"ssl": context},
-    )
-    vertex = settings.backend == "vertex"
-    express = auth.mode == "vertex_express"
-    with _sdk_environment():
-        client = genai.Client(
-            vertexai=vertex,
-            api_key=PLACEHOLDER_KEY if auth.api_key is not None else None,
-            credentials=placeholder_credentials() if auth.credentials is not None else None,
-            # Express mode must pass neither, or GOOGLE_CLOUD_PROJECT would make it project mode.
-            project=settings.project if vertex and not express else None,
-            location=settings.location if vertex and not express else None,
-            http_options=http_options,
-            # Explicit, so GOOGLE_GENAI_CLIENT_MODE=replay cannot swap in a replay client.
-            debug_config=DebugConfig(client_mode=None, replays_directory=None, replay_id=None),
+    # Built inside building(): strict mode (golden_path/_strict.py) lets these through.
+    with building():
+        # The SDK passes timeout=None per request; HttpOptions.timeout (ms) is what applies. The SDK
+        # holds only placeholder credentials: the transport sets the real ones after the policies.
+        sync_client = httpx2.Client(
+            transport=governed_transport(pipeline, authorizer, sync_pool), follow_redirects=True
         )
+        async_client = httpx2.AsyncClient(
+            transport=governed_async_transport(pipeline, authorizer, async_pool),
+            follow_redirects=True,
+        )
+        user_agent = " ".join(filter(None, [settings.client_id, pipeline.user_agent_tokens]))
+        http_options = types.HttpOptions(
+            base_url=base_url + "/",
+            api_version=api_version,
+            headers={"x-goog-api-client": settings.client_id, "user-agent": user_agent},
+            timeout=round(settings.timeout_s * 1000),
+            retry_options=types.HttpRetryOptions(
+                attempts=settings.retry_attempts,
+                initial_delay=settings.retry_initial_delay_s,
+                max_delay=settings.retry_max_delay_s,
+                exp_base=2,
+                jitter=1,
+                http_status_codes=list(settings.retry_status_codes),
+            ),
+            httpx_client=sync_client,
+            httpx_async_client=async_client,
+            # Given our own clients the SDK only needs a context for Live websockets; this one is
+            # shared, so no certificates are loaded while constructing.
+            async_client_args={"ssl": context},
+        )
+        vertex = settings.backend == "vertex"
+        express = auth.mode == "vertex_express"
+        with _sdk_environment():
+            client = genai.Client(
+                vertexai=vertex,
+                api_key=PLACEHOLDER_KEY if auth.api_key is not None else None,
+                credentials=placeholder_credentials() if auth.credentials is not None else None,
+                # Express mode must pass neither, or GOOGLE_CLOUD_PROJECT would make it project
+                # mode.
+                project=settings.project if vertex and not express else None,
+                location=settings.location if vertex and not express else None,
+                http_options=http_options,
+                # Explicit, so GOOGLE_GENAI_CLIENT_MODE=replay cannot swap in a replay client.
+                debug_config=DebugConfig(client_mode=None, replays_directory=None, replay_id=None),
+            )
     # Live API websockets bypass httpx: the policy chain runs at connect time instead. What the
     # SDK release has and golden-path cannot govern yet (golden_path/_surface.py) is refused.
     from golden_path._governed import mark

@@ -19,6 +19,7 @@ import httpx2
 from golden_path._auth import Auth
 from golden_path._factory import _resolve, build_pipeline, runtime_for
 from golden_path._settings import ResolvedSettings, Settings
+from golden_path._strict import building
 from golden_path._transport._credentials import (
     Authorizer,
     governed_async_transport,
@@ -77,7 +78,8 @@ def http_client(
     """
     resolved = _resolve(settings, overrides)
     pipeline, authorizer, options = _parts(resolved, policies, audit_sinks)
-    return httpx2.Client(transport=governed_transport(pipeline, authorizer), **options)
+    with building():  # strict mode lets golden-path's own clients through
+        return httpx2.Client(transport=governed_transport(pipeline, authorizer), **options)
 
 
 def async_http_client(
@@ -90,7 +92,10 @@ def async_http_client(
     """The ``httpx2.AsyncClient`` twin of :func:`http_client` (usable across event loops)."""
     resolved = _resolve(settings, overrides)
     pipeline, authorizer, options = _parts(resolved, policies, audit_sinks)
-    return httpx2.AsyncClient(transport=governed_async_transport(pipeline, authorizer), **options)
+    with building():
+        return httpx2.AsyncClient(
+            transport=governed_async_transport(pipeline, authorizer), **options
+        )
 
 
 def _parts(

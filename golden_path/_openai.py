@@ -61,21 +61,23 @@ def openai_client(
     resolved, auth, base_url, kwargs, pipeline = _prepare(
         settings, policies, audit_sinks, overrides
     )
-    http = httpx2.Client(
-        transport=governed_transport(pipeline, _authorizer(auth, pipeline)),
-        timeout=resolved.settings.timeout_s,
-        follow_redirects=True,
-    )
     from golden_path._governed import mark
+    from golden_path._strict import building
 
-    return mark(
-        openai.OpenAI(
-            base_url=base_url,
-            http_client=http,
-            default_headers={"x-goog-api-client": pipeline.client_id},
-            **kwargs,
+    with building():
+        http = httpx2.Client(
+            transport=governed_transport(pipeline, _authorizer(auth, pipeline)),
+            timeout=resolved.settings.timeout_s,
+            follow_redirects=True,
         )
-    )
+        return mark(
+            openai.OpenAI(
+                base_url=base_url,
+                http_client=http,
+                default_headers={"x-goog-api-client": pipeline.client_id},
+                **kwargs,
+            )
+        )
 
 
 def async_openai_client(
@@ -91,21 +93,23 @@ def async_openai_client(
     resolved, auth, base_url, kwargs, pipeline = _prepare(
         settings, policies, audit_sinks, overrides
     )
-    http = httpx2.AsyncClient(
-        transport=governed_async_transport(pipeline, _authorizer(auth, pipeline)),
-        timeout=resolved.settings.timeout_s,
-        follow_redirects=True,
-    )
     from golden_path._governed import mark
+    from golden_path._strict import building
 
-    return mark(
-        openai.AsyncOpenAI(
-            base_url=base_url,
-            http_client=http,
-            default_headers={"x-goog-api-client": pipeline.client_id},
-            **kwargs,
+    with building():
+        http = httpx2.AsyncClient(
+            transport=governed_async_transport(pipeline, _authorizer(auth, pipeline)),
+            timeout=resolved.settings.timeout_s,
+            follow_redirects=True,
         )
-    )
+        return mark(
+            openai.AsyncOpenAI(
+                base_url=base_url,
+                http_client=http,
+                default_headers={"x-goog-api-client": pipeline.client_id},
+                **kwargs,
+            )
+        )
 
 
 def _prepare(

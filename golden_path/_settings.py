@@ -267,6 +267,9 @@ class Settings(BaseSettings):
         description="HTTP statuses that are retried, comma-separated",
     )
     allow_emulator: bool = Field(default=True, description="false forbids backend=emulator")
+    strict: bool = Field(
+        default=False, description="refuse Gemini clients golden-path did not build (process-wide)"
+    )
     version_drift: Literal["warn", "error"] = Field(
         default="warn", description="what to do when the installed SDK differs from the pin"
     )

@@ -13,6 +13,7 @@ the context a caller needs, as attributes (listed after the name)::
     ├── RemoteError               .status, .request_id  the API answered an error (the CLI's)
     ├── EmulatorError             the embedded emulator could not start (port in use, ...)
     ├── VersionDriftError         installed distributions differ from the lock / the pinned SDK
+    ├── UngovernedClient          .kind, .target, .caller, .via   (strict mode: not built by us)
     └── Unauthenticated           the gateway refused a caller (golden_path.gateway, answered 401)
 
 ``tests/test_exceptions.py`` checks this drawing against the classes. Where golden-path handles
@@ -42,6 +43,7 @@ __all__ = [
     "PolicyViolation",
     "RemoteError",
     "StoreUnavailable",
+    "UngovernedClient",
     "VersionDriftError",
 ]
 
@@ -132,6 +134,29 @@ class EmulatorError(GoldenPathError):
 
 class VersionDriftError(GoldenPathError):
     """Installed distributions differ from what golden-path was locked or pinned against."""
+
+
+class UngovernedClient(GoldenPathError):
+    """Strict mode: code built a Gemini client (or sent a request) golden-path does not govern.
+
+    ``kind`` names what was built (``google.genai.Client``, ``openai.OpenAI``,
+    ``httpx2.Client request``), ``target`` where it would send, ``caller`` the user code's
+    ``file:line`` and ``via`` the first line outside the client's library (a framework's
+    validator, say); nothing was sent.
+    """
+
+    def __init__(self, *, kind: str, target: str, caller: str, via: str = "") -> None:
+        self.kind = kind
+        self.target = target
+        self.caller = caller
+        self.via = via
+        through = f" (via {via})" if via and via != caller else ""
+        super().__init__(
+            f"strict mode: {kind} for {target}, from {caller or 'an unknown place'}{through}, "
+            "is not governed by golden-path (no policies, no audit); build it with "
+            "golden_path.client(), golden_path.openai_client() or golden_path.http_client(), "
+            "or use an adapter from golden_path.integrations (docs/frameworks.md#strict-mode)"
+        )
 
 
 class AuditUnavailable(PolicyViolation):

@@ -27,6 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_versions",
         "_log",
         "_governed",
+        "_strict",
         "_surface",
     ),
     ("_sdk_surface", "_pii", "_prices"),
