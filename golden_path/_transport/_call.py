@@ -124,6 +124,7 @@ class Call:
     __slots__ = (
         "_done",
         "_events",
+        "_held",
         "_http",
         "_inside",
         "_lock",
@@ -155,6 +156,8 @@ class Call:
         self._done = False
         self._lock = threading.Lock()
         self._sse: SSEParser | JSONArrayParser | None = None
+        # A stream chunk already handed to the caller whose hooks have not run yet (see hold).
+        self._held: bytes | None = None
         # Stream events kept for the audit content hook (GOLDEN_PATH_AUDIT_CONTENT), else None.
         self._events: list[Any] | None = [] if pipeline.content is not None else None
         self._http = http
@@ -447,6 +450,33 @@ class Call:
         self._leave()
         return out
 
+    def passes_chunks_through(self) -> bool:
+        """Whether stream chunks go to the caller as they came (no policy rewrites responses).
+
+        Then a chunk can be handed on first and its hooks run after (:meth:`hold`): the
+        caller gets it without waiting on parsing and chunk hooks, which cannot change it.
+        """
+        return not self._rewrites()
+
+    def hold(self, data: bytes) -> None:
+        """``data`` goes to the caller now; its hooks run at :meth:`release`.
+
+        :meth:`release` runs when the caller asks for the next chunk; the end of the stream,
+        a failure and cancellation (close, or the stream garbage collected) release it first,
+        so the audit event and after-hooks always see every chunk the caller was given.
+        """
+        self.release()
+        if self.first_byte is None:
+            self.first_byte = time.perf_counter()  # ttft is when it arrived, not its hooks
+        self._held = data
+
+    def release(self) -> None:
+        """Run the hooks of the held chunk, if any."""
+        held = self._held
+        if held is not None:
+            self._held = None  # before the hooks: a finalizer running inside them sees none
+            self.chunk(held)
+
     def _event(self, response: GenAIResponse, event: Any) -> None:
         response.chunks += 1
         usage = usage_from(event)
@@ -484,6 +514,7 @@ class Call:
 
     def stream_ended(self) -> bytes:
         """The stream was read to its end; returns the bytes still to pass on, if any."""
+        self.release()
         self._enter()
         response = self.response
         assert response is not None
@@ -518,6 +549,7 @@ class Call:
         """The request or its stream failed: transport error, timeout, cut connection."""
         if self._done:
             return
+        self.release()
         self._enter()
         # httpx errors reach the caller unchanged; a note (PEP 678, shown in the traceback and
         # in __notes__) is how the id of the audit event travels with them.
@@ -533,6 +565,7 @@ class Call:
         """The caller gave up (stream abandoned, task cancelled) before the end."""
         if self._done:
             return
+        self.release()
         self._enter()
         if self._sse is not None and self._sse.done:
             # OpenAI streams end with `data: [DONE]`; openai's sync Stream closes the response

@@ -89,8 +89,18 @@ class _SyncStream(httpx2.SyncByteStream):
 
     def __iter__(self) -> Iterator[bytes]:
         call = self._call
+        # Chunks no policy can change go to the caller first; their hooks run when it asks
+        # for the next one, while that one is still on the network (the first chunk waits
+        # on nothing but the wire).
+        first_then_hooks = call.passes_chunks_through()
         try:
             for data in self._inner:
+                if first_then_hooks:
+                    if data:
+                        call.hold(data)
+                        yield data
+                        call.release()
+                    continue
                 out = call.chunk(data)
                 if out:
                     yield out

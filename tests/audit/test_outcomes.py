@@ -228,6 +228,60 @@ def test_abandoned_sync_stream_is_one_cancelled_event(
     assert event.ttft_ms is not None
 
 
+class _ChunkLog:
+    """A policy that logs each stream event its chunk hook sees into a shared list."""
+
+    name = "chunk-log"
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def on_request(self, request: Any) -> None:
+        del request  # entering the request is what subscribes it to the chunks
+
+    def on_chunk(self, request: Any, chunk: Any) -> None:
+        del request
+        self.log.append("hook" if isinstance(chunk, dict) else "hook:not-json")
+
+
+def test_stream_chunks_reach_the_caller_before_their_hooks_and_every_hook_runs(
+    make_client: Callable[..., Any], audit: AuditCapture
+) -> None:
+    """With no policy rewriting responses, each chunk is handed on first; its hook then runs."""
+    log: list[str] = []
+    client = make_client(policies=[_ChunkLog(log)])
+    for _ in client.models.generate_content_stream(model=MODEL, contents=LONG):
+        log.append("caller")  # noqa: PERF401 - interleaving with the hooks is the point
+    assert log.count("caller") > 1
+    # Each chunk's hook runs when the caller asks for the next one (the last at the end).
+    assert log == ["caller", "hook"] * log.count("caller")
+    event = audit.only()
+    assert (event.outcome, event.stream) == ("ok", True)
+    assert event.output_tokens
+
+
+def test_abandoned_stream_still_runs_the_hooks_of_the_chunk_the_caller_got(
+    make_client: Callable[..., Any], audit: AuditCapture
+) -> None:
+    """A stream closed after one chunk: that chunk's hooks ran and its usage is in the event."""
+    log: list[str] = []
+    stream = make_client(policies=[_ChunkLog(log)]).models.generate_content_stream(
+        model=MODEL, contents=LONG
+    )
+    first = next(stream)
+    assert first.usage_metadata is not None
+    assert log == []  # handed on; its hooks wait for the next read or the end
+    stream.close()
+    del stream
+    gc.collect()
+    assert log == ["hook"]
+    event = audit.only()
+    assert event.outcome == "cancelled"
+    assert event.output_tokens == first.usage_metadata.candidates_token_count
+    assert event.ttft_ms is not None
+    assert event.ttft_ms <= event.latency_ms
+
+
 def test_closed_sync_stream_is_one_cancelled_event(
     make_client: Callable[..., Any], audit: AuditCapture
 ) -> None:
