@@ -80,6 +80,7 @@ _DROPPED_BACK = frozenset(
     {b"connection", b"keep-alive", b"transfer-encoding", b"trailer", b"upgrade", b"server"}
 )
 _INTERNAL = ("/healthz", "/readyz", "/metrics")
+_REFUSAL = "gateway.refusal"  # request.state: why the gateway itself refused the request
 
 
 class Gateway:
@@ -125,7 +126,7 @@ class Gateway:
         self._bearer = Authorizer(auth, bearer_key=True)
         self._transports: dict[tuple[str, str | None], GovernedAsyncTransport] = {}
         self._pool: httpx2.AsyncBaseTransport | None = None
-        self._anonymous: GovernedAsyncTransport | None = None
+        self._refusals: dict[tuple[str, str | None, str | None], Pipeline] = {}
         self._timeout = {
             "connect": 10.0,
             "read": config.upstream_timeout_s,
@@ -275,34 +276,48 @@ class Gateway:
             found = self._transports[key] = GovernedAsyncTransport(pipeline, self._shared_pool)
         return found
 
-    async def _audit_refusal(self, scope: Scope) -> str | None:
-        """Audit a refused credential like any denied request; returns the event's request id.
+    async def audit_refusal(
+        self,
+        scope: Scope,
+        reason: str,
+        *,
+        caller: Caller | None = None,
+        policy: str = "gateway.authentication",
+    ) -> str | None:
+        """Audit a request the gateway itself refuses, as any denied request; its request id.
 
-        The event has no app and is denied by the ``gateway.authentication`` policy.
+        A refused credential has no app and is denied by ``gateway.authentication``; a Live
+        handshake for a path the gateway does not serve is denied by ``gateway.routing`` under
+        the caller's identity. One event each, nothing sent upstream.
         """
-        if self._anonymous is None:
+        key = (policy, caller.app if caller else None, caller.team if caller else None)
+        pipeline = self._refusals.get(key)
+        if pipeline is None:
             base = self._base
             pipeline = Pipeline(
                 identity=Identity(
-                    app=None,
-                    team=None,
+                    app=key[1],
+                    team=key[2],
                     client_id=base.identity.client_id,
                     backend=base.identity.backend,
                     project=base.identity.project,
                     location=base.identity.location,
                 ),
-                chain=Chain([_Authentication()]),
+                chain=Chain([_Refusal(policy)]),
                 auditor=base.auditor,
                 sdk_version=base.sdk_version,
                 version=base.version,
                 user_agent_tokens="",
             )
-            self._anonymous = GovernedAsyncTransport(pipeline, self._shared_pool)
+            if len(self._refusals) < 1024:  # bounded: app names come from verified credentials
+                self._refusals[key] = pipeline
         path = scope["path"] if scope["path"].startswith("/") else "/"
         try:
-            await self._anonymous.handle_async_request(
-                httpx2.Request(scope["method"], self.upstream.endpoint + path)
+            call = pipeline.start(
+                httpx2.Request(scope.get("method", "GET"), self.upstream.endpoint + path)
             )
+            call.request.state[_REFUSAL] = reason
+            await call.abefore()
         except PolicyViolation as violation:
             return violation.request_id
         except Exception:  # noqa: BLE001 - a path the transport cannot even classify
@@ -334,7 +349,7 @@ class Gateway:
                 if metrics is not None:
                     metrics.refused_credentials.inc()
                 log.warning("refused %s %s: %s", scope["method"], scope["path"], exc)
-                request_id = await self._audit_refusal(scope)
+                request_id = await self.audit_refusal(scope, str(exc))
                 code = await _answer(
                     send,
                     error_response(401, str(exc), reason="UNAUTHENTICATED", request_id=request_id),
@@ -470,13 +485,14 @@ class Gateway:
         return caller
 
 
-class _Authentication:
-    """What a request without a valid app credential meets: a refusal, audited as any other."""
+class _Refusal:
+    """What a request the gateway refuses itself meets: a denial, audited as any other."""
 
-    name = "gateway.authentication"
+    def __init__(self, name: str) -> None:
+        self.name = name
 
     def on_request(self, request: Any) -> None:
-        raise Deny("no valid app credential")
+        raise Deny(str(request.state.get(_REFUSAL, "refused by the gateway")))
 
 
 class _Credentials(httpx2.AsyncBaseTransport):

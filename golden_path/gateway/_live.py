@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httpx2
 
@@ -97,22 +97,34 @@ async def _open(
     message = await receive()
     if message["type"] != "websocket.connect":
         return None
-    if isinstance(opened, str):
-        log.warning("refused Live websocket %s: %s", scope["path"], opened)
-        await _close(send, opened)  # before accepting: the handshake is answered 403
+    if isinstance(opened, _Refused):
+        log.warning("refused Live websocket %s: %s", scope["path"], opened.reason)
+        # One audit event, as for any refused request: no app when the credential failed.
+        await gateway.audit_refusal(
+            scope, opened.reason, caller=opened.caller, policy=opened.policy
+        )
+        await _close(send, opened.reason)  # before accepting: the handshake is answered 403
         return None
     await send({"type": "websocket.accept"})
     return opened
 
 
-def _admit(gateway: Gateway, scope: Any) -> tuple[Caller, str, str] | str:
+class _Refused(NamedTuple):
+    """Why a handshake is refused, by which gateway check, and who asked (when known)."""
+
+    reason: str
+    policy: str
+    caller: Caller | None = None
+
+
+def _admit(gateway: Gateway, scope: Any) -> tuple[Caller, str, str] | _Refused:
     """The caller, route name and upstream URL of a handshake, or why it is refused."""
     try:
         caller = gateway.authenticate(scope)
     except Unauthenticated as exc:
         if gateway.metrics is not None:
             gateway.metrics.refused_credentials.inc()
-        return str(exc)
+        return _Refused(str(exc), "gateway.authentication")
     path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
     # The JavaScript SDK joins a base URL ending in '/' with '/ws/...': a leading '//' means
     # nothing else, so it is read as '/'. Any other empty segment is refused by the match.
@@ -120,12 +132,14 @@ def _admit(gateway: Gateway, scope: Any) -> tuple[Caller, str, str] | str:
     try:
         found = match("GET", path)
     except UnsafePath as exc:
-        return str(exc)
+        return _Refused(str(exc), "gateway.routing", caller)
     if found is None or found.route.surface != "live":
-        return f"{path} is not a Live API websocket"
+        return _Refused(f"{path} is not a Live API websocket", "gateway.routing", caller)
     upstream_url = _upstream_url(gateway, found.backend or "gemini", path)
     if upstream_url is None:
-        return f"{path} is not served by {gateway.upstream.describe()}"
+        return _Refused(
+            f"{path} is not served by {gateway.upstream.describe()}", "gateway.routing", caller
+        )
     return caller, found.route.name, upstream_url
 
 

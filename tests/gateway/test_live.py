@@ -117,3 +117,48 @@ def test_js_sdk_live_session(node_sdk: Path, gw: Any, audit: Any) -> None:
     assert "hello" in result.get("text", ""), result
     event = _settled(audit)
     assert (event.app, event.method, event.outcome) == ("checkout", "live.connect", "ok")
+
+
+_LIVE_PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+
+
+def _handshake(url: str, headers: dict[str, str]) -> int:
+    """Open a websocket as any client would; the HTTP status a refused handshake got."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    try:
+        with connect(url, additional_headers=headers, open_timeout=30):
+            return 101
+    except InvalidStatus as refused:
+        return int(refused.response.status_code)
+
+
+def test_live_handshake_with_a_bad_key_is_refused_and_audited(
+    gw: Any, audit: Any, emulator: Any
+) -> None:
+    """A handshake whose key is not valid is answered 403 and written as one denied event of no
+    app (policy gateway.authentication); nothing reaches the upstream Live API."""
+    ws_url = gw.url.replace("http://", "ws://") + _LIVE_PATH
+    assert _handshake(ws_url, {"x-goog-api-key": "gpk_not-a-key"}) == 403
+    event = _settled(audit)
+    assert (event.app, event.outcome) == (None, "denied")
+    assert event.policy[-1]["policy"] == "gateway.authentication"
+    assert "not valid" in event.policy[-1]["reason"]
+    assert event.surface == "live"
+    assert not [r for r in emulator.requests if r.path.startswith("/ws/")]
+
+
+def test_live_handshake_on_a_path_that_is_no_live_socket_is_refused_and_audited(
+    gw: Any, audit: Any, emulator: Any
+) -> None:
+    """A valid app asking for a websocket that is not the Live API gets 403 and one denied
+    event under its own identity; nothing reaches upstream."""
+    ws_url = gw.url.replace("http://", "ws://") + "/v1beta/models/gemini-2.5-flash:generateContent"
+    assert _handshake(ws_url, {"x-goog-api-key": gw.key}) == 403
+    event = _settled(audit)
+    assert (event.app, event.team, event.outcome) == ("checkout", "payments", "denied")
+    # The route table's gate is the first to judge it: a GET of generateContent is no route.
+    assert [d["policy"] for d in event.policy] == ["routes"]
+    assert "is not a route golden-path knows" in event.policy[0]["reason"]
+    assert not [r for r in emulator.requests if r.path.startswith("/ws/")]
