@@ -160,6 +160,15 @@ def test_smoke_test_passes_inside_the_image(first: Build) -> None:
         assert step in first.log, first.log[-4000:]
 
 
+def test_gateway_entry_point_serves_inside_the_image(first: Build) -> None:
+    """The image's lock holds golden-path[gateway]: `golden-path gateway --config` serves a call."""
+    step = "the gateway entry point serves an app's call to the emulator with the app's key"
+    assert step in first.log, first.log[-4000:]
+    after = first.log.split(step, 1)[1]
+    assert "smoke: FAILED" not in after.split("smoke: ok", 1)[0], after[-4000:]
+    assert "smoke: ok" in after, first.log[-4000:]
+
+
 def test_rebuild_without_cache_gives_the_same_image_id(first: Build, second: Build) -> None:
     """Builds are reproducible: the same commit gives the same image ID, byte for byte."""
     assert first.image_id.startswith("sha256:")
