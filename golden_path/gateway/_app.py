@@ -80,6 +80,10 @@ _DROPPED_BACK = frozenset(
     {b"connection", b"keep-alive", b"transfer-encoding", b"trailer", b"upgrade", b"server"}
 )
 _INTERNAL = ("/healthz", "/readyz", "/metrics")
+_MAX_CACHED_URLS = 4096
+# Concurrent upstream requests of one replica (streams included); each is kept alive when idle,
+# so a burst does not end in a storm of new TLS handshakes.
+_MAX_UPSTREAM_CONNECTIONS = 512
 _REFUSAL = "gateway.refusal"  # request.state: why the gateway itself refused the request
 
 
@@ -126,6 +130,7 @@ class Gateway:
         self._bearer = Authorizer(auth, bearer_key=True)
         self._transports: dict[tuple[str, str | None], GovernedAsyncTransport] = {}
         self._pool: httpx2.AsyncBaseTransport | None = None
+        self._urls: dict[tuple[str, bytes], httpx2.URL] = {}
         self._refusals: dict[tuple[str, str | None, str | None], Pipeline] = {}
         self._timeout = {
             "connect": 10.0,
@@ -328,8 +333,11 @@ class Gateway:
         # Every app's transport shares one upstream pool (and its kept-alive connections).
         if self._pool is None:
             from golden_path._tls import ensure_trust
+            from golden_path.gateway._network import upstream_transport
 
-            inner = httpx2.AsyncHTTPTransport(verify=ensure_trust(), trust_env=True)
+            inner = upstream_transport(
+                ensure_trust(), max_connections=_MAX_UPSTREAM_CONNECTIONS, keepalive_expiry=60.0
+            )
             self._pool = _Credentials(inner, self._authorizer, self._bearer, self.upstream)
         return _Unclosable(self._pool)
 
@@ -419,16 +427,32 @@ class Gateway:
         query = scope.get("query_string") or b""
         if query and (b"key=" in query or b"gp_" in query):
             query = _without_credentials(query)
-        url = self.upstream.endpoint + where.path + ("?" + query.decode("latin-1") if query else "")
         headers = [(k, v) for k, v in scope["headers"] if k not in _DROPPED]
         request = httpx2.Request(
             scope["method"],
-            url,
+            self._url(where.path, query),
             headers=headers,
             content=body,
             extensions={"timeout": self._timeout},
         )
         return _Prepared(request, where.match.route.name)
+
+    def _url(self, path: str, query: bytes) -> httpx2.URL:
+        """The upstream URL, parsed once per distinct path and query.
+
+        httpx2 checks a URL character by character, a sizeable share of a proxied call's cost;
+        apps call the same few model paths over and over. Bounded: a new entry past the limit
+        is parsed and not kept.
+        """
+        key = (path, query)
+        url = self._urls.get(key)
+        if url is None:
+            url = httpx2.URL(
+                self.upstream.endpoint + path + ("?" + query.decode("latin-1") if query else "")
+            )
+            if len(self._urls) < _MAX_CACHED_URLS:
+                self._urls[key] = url
+        return url
 
     async def _pass_stream(self, response: httpx2.Response, receive: Receive, send: Send) -> None:
         """Send each chunk on as it arrives; stop reading upstream when the app goes away."""

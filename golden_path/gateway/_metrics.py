@@ -8,6 +8,8 @@ streams, refused credentials.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["Metrics"]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -20,6 +22,7 @@ class Metrics:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[str, str | None, str, int], tuple[Any, Any]] = {}
         self.requests = Counter(
             "golden_path_gateway_requests",
             "Requests answered, by app, team, API method and HTTP status.",
@@ -58,5 +61,15 @@ class Metrics:
 
     def observe(self, app: str, team: str | None, method: str, code: int, seconds: float) -> None:
         """One answered request."""
-        self.requests.labels(app, team or "", method, str(code)).inc()
-        self.latency.labels(method).observe(seconds)
+        key = (app, team, method, code)
+        children = self._children.get(key)
+        if children is None:
+            # labels() takes a lock and builds its key on every call; the children are kept.
+            children = (
+                self.requests.labels(app, team or "", method, str(code)),
+                self.latency.labels(method),
+            )
+            if len(self._children) < 10_000:
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)

@@ -47,6 +47,8 @@ def serve(gateway: Gateway, *, drain_delay_s: float = 0.0, log_level: str = "war
         lifespan="on",
         log_level=log_level,
         access_log=False,
+        # Nothing reads the client address, so X-Forwarded-* need not be parsed per request.
+        proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=int(config.graceful_timeout_s),
         # Bodies up to max_body_bytes pass; the websocket frames of Live audio are large too.
