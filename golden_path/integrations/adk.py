@@ -23,14 +23,14 @@ from typing import Any
 try:
     from google.adk.models import Gemini
     from google.adk.models.registry import LLMRegistry
-    from google.genai import errors
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "golden_path.integrations.adk needs Google ADK: pip install 'golden-path[adk]'"
     ) from exc
 
 from golden_path._governed import is_governed
-from golden_path.exceptions import BudgetExceeded, GoldenPathError, PolicyViolation
+from golden_path.exceptions import GoldenPathError, PolicyViolation
+from golden_path.integrations._errors import genai_client_error
 
 __all__ = ["GovernedGemini", "register", "unregister"]
 
@@ -67,19 +67,7 @@ class GovernedGemini(Gemini):
             async for response in super().generate_content_async(*args, **kwargs):
                 yield response
         except PolicyViolation as violation:
-            raise _framework_error(violation) from violation
-
-
-def _framework_error(violation: PolicyViolation) -> errors.ClientError:
-    budget = isinstance(violation, BudgetExceeded)
-    code = 429 if budget else 403
-    status = "RESOURCE_EXHAUSTED" if budget else "PERMISSION_DENIED"
-    error = errors.ClientError(
-        code, {"error": {"code": code, "status": status, "message": str(violation)}}
-    )
-    # The attribute is what apps read the policy from; ClientError has no field for it.
-    setattr(error, "policy_violation", violation)  # noqa: B010
-    return error
+            raise genai_client_error(violation) from violation
 
 
 def register() -> None:
