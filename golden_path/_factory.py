@@ -13,7 +13,7 @@ import os
 import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from golden_path import _process
 from golden_path._auth import Auth, resolve_auth
@@ -301,6 +301,36 @@ def runtime_for(resolved: ResolvedSettings) -> tuple[Auth, str, str]:
     return auth, base_url_for(settings, auth), api_version
 
 
+def async_wire(resolved: ResolvedSettings) -> Literal["aiohttp", "httpx2"]:
+    """The wire under async calls, from ``async_transport`` (``auto``: aiohttp when installed).
+
+    aiohttp carries the raw SDK's async calls whenever it is importable, several times faster
+    than httpx2's async pool (docs/benchmarks.md); golden-path follows, below its governed
+    transport. Asking for aiohttp without it installed is refused, not quietly downgraded.
+    """
+    from golden_path._transport._aiohttp import aiohttp_available
+
+    choice = resolved.settings.async_transport
+    if choice == "httpx2":
+        return "httpx2"
+    if aiohttp_available():
+        return "aiohttp"
+    if choice == "auto":
+        return "httpx2"
+    from golden_path.exceptions import ConfigProblem
+
+    raise ConfigError(
+        [
+            ConfigProblem(
+                "async_transport",
+                "is 'aiohttp' but aiohttp is not installed",
+                resolved.sources.get("async_transport", ""),
+                "pip install 'golden-path[aiohttp]', or set it to auto or httpx2",
+            )
+        ]
+    )
+
+
 def _check_sdk_version(settings: Settings) -> None:
     """Refuse or warn about an SDK golden-path was not checked against.
 
@@ -369,9 +399,6 @@ def _build(
     def sync_pool() -> httpx2.BaseTransport:
         return httpx2.HTTPTransport(verify=ensure_trust(), trust_env=True)
 
-    def async_pool() -> httpx2.AsyncBaseTransport:
-        return httpx2.AsyncHTTPTransport(verify=ensure_trust(), trust_env=True)
-
     # Built inside building(): strict mode (golden_path/_strict.py) lets these through.
     with building():
         # The SDK passes timeout=None per request; HttpOptions.timeout (ms) is what applies. The SDK
@@ -380,7 +407,7 @@ def _build(
             transport=governed_transport(pipeline, authorizer, sync_pool), follow_redirects=True
         )
         async_client = httpx2.AsyncClient(
-            transport=governed_async_transport(pipeline, authorizer, async_pool),
+            transport=governed_async_transport(pipeline, authorizer, wire=async_wire(resolved)),
             follow_redirects=True,
         )
         user_agent = " ".join(filter(None, [settings.client_id, pipeline.user_agent_tokens]))

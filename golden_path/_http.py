@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx2
 
 from golden_path._auth import Auth
-from golden_path._factory import _resolve, build_pipeline, runtime_for
+from golden_path._factory import _resolve, async_wire, build_pipeline, runtime_for
 from golden_path._settings import ResolvedSettings, Settings
 from golden_path._strict import building
 from golden_path._transport._credentials import (
@@ -94,7 +94,8 @@ def async_http_client(
     pipeline, authorizer, options = _parts(resolved, policies, audit_sinks)
     with building():
         return httpx2.AsyncClient(
-            transport=governed_async_transport(pipeline, authorizer), **options
+            transport=governed_async_transport(pipeline, authorizer, wire=async_wire(resolved)),
+            **options,
         )
 
 

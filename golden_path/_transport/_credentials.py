@@ -19,7 +19,7 @@ import asyncio
 import datetime as dt
 import threading
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import httpx2
@@ -227,17 +227,27 @@ def governed_async_transport(
     pipeline: Pipeline,
     authorizer: Authorizer,
     make_inner: Callable[[], httpx2.AsyncBaseTransport] | None = None,
+    *,
+    wire: Literal["aiohttp", "httpx2"] = "httpx2",
 ) -> GovernedAsyncTransport:
-    """The async twin; one pool per event loop, so a client survives ``asyncio.run()``."""
+    """The async twin; one pool per event loop, so a client survives ``asyncio.run()``.
+
+    ``wire`` picks the innermost hop when ``make_inner`` is not given: httpx2's own pool, or an
+    aiohttp session (``_transport/_aiohttp.py``); everything that governs sits above it.
+    """
     from golden_path._tls import ensure_trust
     from golden_path._transport._http import GovernedAsyncTransport
 
     def pool() -> httpx2.AsyncBaseTransport:
-        inner = (
-            make_inner()
-            if make_inner is not None
-            else httpx2.AsyncHTTPTransport(verify=ensure_trust(), trust_env=True)
-        )
+        inner: httpx2.AsyncBaseTransport
+        if make_inner is not None:
+            inner = make_inner()
+        elif wire == "aiohttp":
+            from golden_path._transport._aiohttp import AiohttpTransport
+
+            inner = AiohttpTransport(ensure_trust())
+        else:
+            inner = httpx2.AsyncHTTPTransport(verify=ensure_trust(), trust_env=True)
         return _AsyncAuthorizing(inner, authorizer)
 
     return GovernedAsyncTransport(pipeline, pool)

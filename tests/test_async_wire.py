@@ -1,0 +1,218 @@
+"""The async guarantees hold on both wires ``async_transport`` can pick: aiohttp and httpx2.
+
+Real SDK, real HTTP on loopback against the emulator. aiohttp is the default wire whenever it is
+installed (the test extra installs it), so every other async test runs on it; these tests pin
+the key guarantees on each wire by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import httpx2
+import pytest
+from google.genai import errors
+
+from golden_path.emulator import Emulator
+from tests.conftest import AuditCapture
+
+MODEL = "gemini-2.5-flash"
+RID = "x-golden-path-request-id"
+LONG = "tell me a long story about " + " ".join(f"word{n}" for n in range(40))
+
+
+@pytest.fixture(name="wire", params=["aiohttp", "httpx2"])
+def _wire(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def open_sessions() -> int:
+    """aiohttp sessions alive and open in this process (golden-path's, on the aiohttp wire)."""
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, aiohttp.ClientSession) and not o.closed)
+
+
+async def wait_for_requests(emulator: Emulator, count: int) -> None:
+    """Until the emulator has received ``count`` API requests (30 s at most)."""
+    for _ in range(3000):
+        if len(emulator.api_requests()) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the emulator saw {len(emulator.api_requests())} requests")
+
+
+def test_calls_streams_and_errors_are_governed_and_audited_once(
+    make_client: Callable[..., Any], audit: AuditCapture, emulator: Emulator, wire: str
+) -> None:
+    """A call, a stream and an error status each pass the governed transport on the chosen
+    wire: one audit event each, the server saw the configured key, and the wire's pool is
+    closed when its loop ends."""
+    before = open_sessions()
+    client = make_client(async_transport=wire, app="wired")
+
+    async def go() -> int:
+        await client.aio.models.generate_content(model=MODEL, contents="hi")
+        async for _ in await client.aio.models.generate_content_stream(model=MODEL, contents=LONG):
+            pass
+        emulator.fail_next(503)
+        with pytest.raises(errors.ServerError):
+            await client.aio.models.generate_content(model=MODEL, contents="hi")
+        return open_sessions() - before
+
+    assert asyncio.run(go()) == (1 if wire == "aiohttp" else 0)
+    assert open_sessions() == before
+    assert [(e.outcome, e.stream, e.http_status) for e in audit.events] == [
+        ("ok", False, 200),
+        ("ok", True, 200),
+        ("error", False, 503),
+    ]
+    seen = emulator.api_requests()
+    assert [r.headers[RID] for r in seen] == [e.request_id for e in audit.events]
+    assert {r.headers["x-goog-api-key"] for r in seen} == {"test-key"}
+    assert all("wired" in r.headers["user-agent"] for r in seen)
+
+
+def test_both_wires_send_the_same_request(
+    make_client: Callable[..., Any], emulator: Emulator
+) -> None:
+    """aiohttp sends exactly what httpx2 built: the same headers and the same body bytes."""
+    sent = []
+    for wire in ("httpx2", "aiohttp"):
+        client = make_client(async_transport=wire)
+        asyncio.run(client.aio.models.generate_content(model=MODEL, contents="same bytes"))
+        (request,) = emulator.api_requests()
+        emulator.clear_requests()
+        headers = dict(request.headers)
+        del headers[RID]
+        sent.append((request.method, request.path, headers, request.raw_body))
+    assert sent[0] == sent[1]
+
+
+def test_cancelled_call_is_audited_and_the_pool_recovers(
+    make_client: Callable[..., Any], audit: AuditCapture, emulator: Emulator, wire: str
+) -> None:
+    """Cancelling a task mid-request writes one cancelled event; the next call on the same
+    loop and pool succeeds."""
+    client = make_client(async_transport=wire)
+
+    async def go() -> None:
+        emulator.set_latency(5)
+        task = asyncio.ensure_future(client.aio.models.generate_content(model=MODEL, contents="x"))
+        await wait_for_requests(emulator, 1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        emulator.set_latency(0)
+        await client.aio.models.generate_content(model=MODEL, contents="y")
+
+    asyncio.run(go())
+    gc.collect()
+    assert [e.outcome for e in audit.events] == ["cancelled", "ok"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_timeout_raises_httpx2_read_timeout(
+    make_client: Callable[..., Any],
+    audit: AuditCapture,
+    emulator: Emulator,
+    wire: str,
+    stream: bool,
+) -> None:
+    """timeout_s bounds an async call on either wire, with httpx2's ReadTimeout and an
+    error event (what the SDK's retries and callers' except clauses expect)."""
+    emulator.set_latency(2)
+    client = make_client(async_transport=wire, timeout_s=0.2)
+
+    async def go() -> None:
+        if stream:
+            async for _ in await client.aio.models.generate_content_stream(
+                model=MODEL, contents="x"
+            ):
+                pass
+        else:
+            await client.aio.models.generate_content(model=MODEL, contents="x")
+
+    with pytest.raises(httpx2.ReadTimeout):
+        asyncio.run(go())
+    event = audit.only()
+    assert (event.outcome, event.error_type, event.stream) == ("error", "ReadTimeout", stream)
+
+
+def test_dropped_connection_raises_remote_protocol_error(
+    make_client: Callable[..., Any], audit: AuditCapture, emulator: Emulator, wire: str
+) -> None:
+    """A connection closed without an answer is httpx2's RemoteProtocolError on either wire."""
+    emulator.drop_next()
+    client = make_client(async_transport=wire)
+    with pytest.raises(httpx2.RemoteProtocolError):
+        asyncio.run(client.aio.models.generate_content(model=MODEL, contents="x"))
+    assert (audit.only().outcome, audit.only().error_type) == ("error", "RemoteProtocolError")
+
+
+def test_refused_connection_raises_connect_error(
+    make_client: Callable[..., Any], audit: AuditCapture, wire: str
+) -> None:
+    """Nothing listening is httpx2's ConnectError (which the SDK retries) on either wire."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = make_client(async_transport=wire, base_url=f"http://127.0.0.1:{port}")
+    with pytest.raises(httpx2.ConnectError):
+        asyncio.run(client.aio.models.generate_content(model=MODEL, contents="x"))
+    assert (audit.only().outcome, audit.only().error_type) == ("error", "ConnectError")
+
+
+def test_one_client_across_event_loops(
+    make_client: Callable[..., Any], audit: AuditCapture, wire: str
+) -> None:
+    """One client serves consecutive asyncio.run() calls; each loop's pool closes with it."""
+    before = open_sessions()
+    client = make_client(async_transport=wire)
+    for text in ("one", "two"):
+        asyncio.run(client.aio.models.generate_content(model=MODEL, contents=text))
+        assert open_sessions() == before
+    assert [e.outcome for e in audit.events] == ["ok", "ok"]
+
+
+def test_asking_for_aiohttp_without_it_is_a_config_error(tmp_path: Any) -> None:
+    """async_transport = "aiohttp" with aiohttp not importable is refused, naming the setting
+    and the fix; "auto" falls back to httpx2 and its async calls work."""
+    script = """
+import asyncio, sys
+sys.modules["aiohttp"] = None  # not importable, as on a machine without it
+import golden_path
+from golden_path.emulator import Emulator
+from golden_path.exceptions import ConfigError
+with Emulator() as emu:
+    common = dict(backend="ai_studio", api_key="k", base_url=emu.url, audit_sink="none")
+    try:
+        golden_path.create_client(async_transport="aiohttp", **common)
+    except ConfigError as exc:
+        print(exc)
+    client = golden_path.create_client(**common)
+    reply = asyncio.run(client.aio.models.generate_content(model="gemini-2.5-flash", contents="x"))
+    print("auto:", bool(reply.text))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOLDEN_PATH_")}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "async_transport" in done.stdout
+    assert "aiohttp is not installed" in done.stdout
+    assert "pip install 'golden-path[aiohttp]'" in done.stdout
+    assert "auto: True" in done.stdout
