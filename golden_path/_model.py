@@ -177,10 +177,11 @@ class GenAIRequest:
         Stricter than :attr:`body`: a key repeated in one object is an error (Python keeps the
         last, another parser the first). The result becomes :attr:`body`.
         """
+        raw = self.raw
+        # json.loads(raw, object_pairs_hook=...) builds a new decoder per call; this is that
+        # call with the decoder built once (same bytes-to-text step, same errors).
         body = (
-            json.loads(self.raw, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
-            if self.raw
-            else None
+            _STRICT.decode(raw.decode(json.detect_encoding(raw), "surrogatepass")) if raw else None
         )
         self._body = body
         self._body_parsed = True
@@ -246,6 +247,9 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         repeated = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
         raise ValueError(f"the key {repeated!r} appears twice in one object")
     return found
+
+
+_STRICT = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant)
 
 
 @dataclasses.dataclass(slots=True)

@@ -1256,6 +1256,7 @@ _PREFIXES = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)  # the same few names, on every request
 def normalize_model(name: str | None) -> str | None:
     """The bare model id: strips resource prefixes, case and whitespace.
 

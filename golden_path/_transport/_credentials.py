@@ -56,17 +56,22 @@ def _origin(url: str) -> tuple[str, str, int, str]:
 class Endpoint:
     """Where credentials may go: the configured endpoint and any extra origins."""
 
-    __slots__ = ("_allowed", "base_url")
+    __slots__ = ("_allowed", "_last", "base_url")
 
     def __init__(self, base_url: str, extra: Iterable[str] = ()) -> None:
         self.base_url = base_url.rstrip("/")
         self._allowed = [_origin(u) for u in (base_url, *extra)]
+        # The last URL found allowed: the Call checks a request's URL before the policies,
+        # the Authorizer the same URL object after them. httpx2 URLs are immutable.
+        self._last: httpx2.URL | None = None
 
     def __repr__(self) -> str:
         return f"Endpoint({self.base_url!r})"
 
     def allows(self, url: httpx2.URL) -> bool:
         """Whether ``url`` is under the endpoint or an extra origin (exact host, port, prefix)."""
+        if url is self._last:
+            return True
         scheme = _SCHEMES.get(url.scheme, url.scheme)
         host = url.host.rstrip(".").lower()
         port = url.port or _DEFAULT_PORTS.get(scheme, 0)
@@ -75,6 +80,7 @@ class Endpoint:
             if (scheme, host, port) == (a_scheme, a_host, a_port) and (
                 not prefix or path == prefix or path.startswith(prefix + "/")
             ):
+                self._last = url
                 return True
         return False
 
@@ -157,10 +163,19 @@ class Authorizer:
                 credentials.refresh(google.auth.transport.requests.Request())
 
     def _set(self, headers: httpx2.Headers) -> None:
+        credentials = self._auth.credentials
+        key = self._auth.api_key
+        if credentials is None and key is not None:
+            # Setting a header replaces every copy of it: only the other two need deleting.
+            name = "authorization" if self._bearer_key else "x-goog-api-key"
+            for other in _CREDENTIAL_HEADERS:
+                if other != name and other in headers:
+                    del headers[other]
+            headers[name] = f"Bearer {key}" if self._bearer_key else key
+            return
         for name in _CREDENTIAL_HEADERS:
             if name in headers:
                 del headers[name]
-        credentials = self._auth.credentials
         if credentials is not None:
             applied: dict[str, str] = {}
             # Authorization, plus x-goog-user-project when the credentials carry a quota project.

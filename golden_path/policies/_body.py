@@ -7,6 +7,7 @@ on both backends, on the OpenAI-compatible surface and in the Live API's setup.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -66,6 +67,7 @@ class ModelRef:
         return canonical_model(self.raw)
 
 
+@functools.lru_cache(maxsize=4096)  # the same few names, on every request
 def canonical_model(raw: str) -> str:
     """The id an allowlist sees: URL-decoded, prefixes, case and whitespace removed.
 

@@ -44,6 +44,8 @@ class ModelsPolicy:
         self.aliases = {canonical_model(k): canonical_model(v) for k, v in (aliases or {}).items()}
         self._allow = _compile(self.allow) if self.allow is not None else None
         self._deny = _compile(self.deny) if self.deny else None
+        # Verdicts by canonical name: the same few models on every request (bounded).
+        self._verdicts: dict[str, bool] = {}
 
     @classmethod
     def configure(cls, section: Section) -> ModelsPolicy | None:
@@ -98,9 +100,14 @@ class ModelsPolicy:
 
     def allowed(self, name: str) -> bool:
         """Whether the canonical ``name`` passes ``allow`` and ``deny``."""
-        if self._deny is not None and self._deny.match(name):
-            return False
-        return self._allow is None or bool(self._allow.match(name))
+        verdict = self._verdicts.get(name)
+        if verdict is None:
+            verdict = not (self._deny is not None and self._deny.match(name)) and (
+                self._allow is None or bool(self._allow.match(name))
+            )
+            if len(self._verdicts) < 4096:
+                self._verdicts[name] = verdict
+        return verdict
 
     def on_request(self, request: GenAIRequest) -> None:
         """Rewrite aliases, then deny a request naming any model that is not allowed."""
