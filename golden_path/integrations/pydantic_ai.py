@@ -32,7 +32,14 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from golden_path._governed import is_governed
 from golden_path.exceptions import BudgetExceeded, GoldenPathError, PolicyViolation
 
-__all__ = ["GovernedGoogleModel", "GovernedGoogleProvider", "google_model", "google_provider"]
+__all__ = [
+    "DenialsAsModelHTTPError",
+    "GovernedGoogleModel",
+    "GovernedGoogleProvider",
+    "google_model",
+    "google_provider",
+    "refusal",
+]
 
 
 def google_provider(client: Any = None) -> GovernedGoogleProvider:
@@ -45,7 +52,8 @@ def google_model(model_name: str, *, client: Any = None, **kwargs: Any) -> Gover
     return GovernedGoogleModel(model_name, provider=google_provider(client), **kwargs)
 
 
-def _refuse(what: str) -> GoldenPathError:
+def refusal(what: str) -> GoldenPathError:
+    """The error for pydantic-ai trying to ``what`` (leave golden-path's client)."""
     return GoldenPathError(
         f"pydantic-ai tried to {what}; requests through it would skip every policy and the "
         "audit, so golden-path refuses (use golden_path.integrations.pydantic_ai as documented)"
@@ -73,14 +81,14 @@ class GovernedGoogleProvider(GoogleProvider):
     def client(self) -> Any:
         """The governed client; GoldenPathError if anything replaced it."""
         if self._client is not self._governed or not is_governed(self._client):
-            raise _refuse("use a client golden-path did not build (the provider's was replaced)")
+            raise refusal("use a client golden-path did not build (the provider's was replaced)")
         return self._client
 
     def _set_http_client(self, http_client: Any) -> None:
-        raise _refuse("replace the SDK's HTTP client (the governed transport)")
+        raise refusal("replace the SDK's HTTP client (the governed transport)")
 
     def _client_for_api_version(self, api_version: str) -> Any:
-        raise _refuse(f"build a second client for API version {api_version}")
+        raise refusal(f"build a second client for API version {api_version}")
 
 
 def _framework_error(violation: PolicyViolation, model_name: str) -> ModelHTTPError:
@@ -97,8 +105,14 @@ def _framework_error(violation: PolicyViolation, model_name: str) -> ModelHTTPEr
     return error
 
 
-class GovernedGoogleModel(GoogleModel):
-    """``GoogleModel`` whose policy denials arrive as pydantic-ai's ``ModelHTTPError``."""
+# The mixin's super() is the pydantic-ai model it is mixed into; mypy sees that as Any.
+_ModelBase: Any = object
+
+
+class DenialsAsModelHTTPError(_ModelBase):
+    """Mixin for a pydantic-ai model: policy denials arrive as ``ModelHTTPError``."""
+
+    model_name: str
 
     async def request(self, *args: Any, **kwargs: Any) -> Any:
         """pydantic-ai's request, with denials as ModelHTTPError."""
@@ -122,3 +136,7 @@ class GovernedGoogleModel(GoogleModel):
                 yield stream
         except PolicyViolation as violation:
             raise _framework_error(violation, self.model_name) from violation
+
+
+class GovernedGoogleModel(DenialsAsModelHTTPError, GoogleModel):
+    """``GoogleModel`` whose policy denials arrive as pydantic-ai's ``ModelHTTPError``."""
