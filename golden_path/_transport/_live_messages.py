@@ -4,16 +4,23 @@ The SDK sends every client message of a session (``send_client_content``,
 ``send_realtime_input``, ``send_tool_response``, ``send``) as one JSON text frame on the
 session's websocket. :class:`GuardedSocket` stands in for that websocket: a message is parsed
 into a ``GenAIRequest`` (``api_method="live.message"``, the session's id, model and identity)
-and given to the ``on_request`` of each policy with ``inspects_live_messages = True`` (today
-``[pii]``): a rewrite is what is sent, a deny raises PolicyViolation and nothing is sent. The
-decisions join the session's one audit event.
+and given to the ``on_request`` of each policy with ``inspects_live_messages = True``
+(``[models]``, ``[tools]``, ``[generation]``, ``[safety]``, ``[pii]``, and any custom policy
+that says so): a rewrite is what is sent, a deny raises PolicyViolation and nothing is sent.
+The decisions join the session's one audit event.
+
+A message can change what the session may do: ``contextUpdate`` declares new tools, and a
+second ``setup`` names a model and tools of its own. So each message is judged whole, and what
+cannot be judged is refused (policy ``routes``): a frame that is not one JSON object with one
+known message field (:data:`CLIENT_MESSAGES`), a key repeated in one object, or a fragmented
+frame the SDK never sends.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from golden_path._model import GenAIRequest
 from golden_path.exceptions import PolicyViolation
@@ -25,6 +32,20 @@ if TYPE_CHECKING:
 __all__ = ["GuardedSocket", "message_policies"]
 
 _MAX_DECISIONS = 64  # a long session records its first findings, not one per message forever
+
+CLIENT_MESSAGES: dict[str, frozenset[str]] = {
+    # BidiGenerateContent (both backends), in both spellings the server parses.
+    "live.connect": frozenset({
+        "setup", "clientContent", "client_content", "realtimeInput", "realtime_input",
+        "toolResponse", "tool_response", "contextUpdate", "context_update",
+    }),
+    # BidiGenerateMusic.
+    "live.music.connect": frozenset({
+        "setup", "clientContent", "client_content", "musicGenerationConfig",
+        "music_generation_config", "playbackControl", "playback_control",
+    }),
+}  # fmt: skip
+"""The client message fields golden-path can judge, per websocket; any other is refused."""
 
 
 def message_policies(policies: Sequence[Any]) -> tuple[list[Any], list[Any]]:
@@ -79,9 +100,20 @@ class GuardedSocket:
         """Inspect one client message, then send it (or what the policies made of it)."""
         if isinstance(message, (str, bytes)):
             message = self._inspect(message)
+        elif self._policies:
+            # An iterable of fragments is one message the policies would only see in pieces.
+            self._refuse("a fragmented Live message cannot be judged; send each message as one str")
         await self._inner.send(message, *args, **kwargs)
 
+    def _refuse(self, reason: str) -> NoReturn:
+        session = self._call.request
+        if len(session.decisions) < _MAX_DECISIONS:
+            session.record("routes", "deny", f"live message: {reason}")
+        raise PolicyViolation("routes", reason, request_id=session.request_id)
+
     def _inspect(self, message: str | bytes) -> str | bytes:
+        if not self._policies:
+            return message
         raw = message.encode("utf-8") if isinstance(message, str) else message
         session = self._call.request
         request = GenAIRequest(
@@ -97,18 +129,42 @@ class GuardedSocket:
             stream=True,
             route=session.route,
         )
-        try:
-            for policy in self._policies:
+        self._check_shape(request)
+        for policy in self._policies:
+            try:
                 policy.on_request(request)
-        except Deny as deny:
-            name = getattr(policy, "name", type(policy).__name__)
-            self._note(request, name, deny.reason)
-            raise PolicyViolation(name, deny.reason, request_id=session.request_id) from None
+            except Deny as deny:
+                name = getattr(policy, "name", type(policy).__name__)
+                if getattr(policy, "mode", "enforce") == "report":
+                    request.record(name, "deny", f"live message: {deny.reason}", enforced=False)
+                    continue
+                self._note(request, name, deny.reason)
+                raise PolicyViolation(name, deny.reason, request_id=session.request_id) from None
         self._note(request)
         if not request.modified:
             return message
         out = request.serialize()
         return out.decode("utf-8") if isinstance(message, str) else out
+
+    def _check_shape(self, request: GenAIRequest) -> None:
+        """Refuse a message the policies cannot read the way the server will."""
+        known = CLIENT_MESSAGES.get(self._call.request.api_method, CLIENT_MESSAGES["live.connect"])
+        try:
+            body = request.parse_strictly()
+        except (ValueError, RecursionError) as exc:
+            reason = str(exc) if "twice" in str(exc) else "it is not JSON"
+            self._refuse(f"the Live message cannot be judged: {reason}")
+        if not isinstance(body, dict) or len(body) != 1:
+            self._refuse(
+                "the Live message cannot be judged: it must be a JSON object with exactly one "
+                f"of the fields {', '.join(sorted(known))}"
+            )
+        field = next(iter(body))
+        if field not in known:
+            self._refuse(
+                f"the Live message field {field!r} cannot be judged; golden-path reads "
+                f"{', '.join(sorted(known))}. If google-genai added it, upgrade golden-path"
+            )
 
     def _note(self, request: GenAIRequest, denied_by: str = "", reason: str = "") -> None:
         decisions = self._call.request.decisions

@@ -21,6 +21,7 @@ import httpx2
 
 from golden_path._model import Usage
 from golden_path._routes import UnsafePath, match, normalize_model
+from golden_path._transport._live_messages import GuardedSocket, message_policies
 from golden_path.exceptions import PolicyViolation
 from golden_path.gateway._identity import Unauthenticated
 
@@ -223,16 +224,11 @@ async def _relay(
         return "error"
     call.stream_started(101, httpx2.Headers())
     tally = _Tally()
+    # The app's later messages pass the policies that judge Live messages, as in-process.
+    senders, _ = message_policies(call.pipeline.chain.policies)
+    guarded = GuardedSocket(upstream, call, senders, ())
     async with upstream:
         await upstream.send(json.dumps(setup, separators=(",", ":")))
-
-        async def app_to_google() -> None:
-            while True:
-                message = await receive()
-                if message["type"] != "websocket.receive":
-                    return
-                text = message.get("text")
-                await upstream.send(text if text is not None else message.get("bytes") or b"")
 
         async def google_to_app() -> None:
             with contextlib.suppress(ConnectionClosed):
@@ -244,7 +240,10 @@ async def _relay(
                     if b'"usageMetadata"' in (frame.encode() if isinstance(frame, str) else frame):
                         tally.add(frame)
 
-        tasks = [asyncio.ensure_future(app_to_google()), asyncio.ensure_future(google_to_app())]
+        tasks = [
+            asyncio.ensure_future(_app_to_google(receive, send, guarded)),
+            asyncio.ensure_future(google_to_app()),
+        ]
         try:
             done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
@@ -267,6 +266,21 @@ async def _relay(
         )
     call.stream_ended()
     return "ok"
+
+
+async def _app_to_google(receive: Any, send: Any, guarded: GuardedSocket) -> None:
+    """Relay the app's messages, each judged first."""
+    while True:
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            return
+        text = message.get("text")
+        try:
+            await guarded.send(text if text is not None else message.get("bytes") or b"")
+        except PolicyViolation as violation:
+            # The app cannot catch an exception here: the session ends, saying why.
+            await _close(send, str(violation))
+            raise
 
 
 class _Tally:

@@ -171,6 +171,10 @@ def generate_requests(request: GenAIRequest) -> list[dict[str, Any]]:
     method = request.api_method
     if method in GENERATE_METHODS:
         return [body]
+    if method == "live.message":
+        # A Live client message: a (second) setup carries a whole generation request.
+        setup = body.get("setup")
+        return [setup] if isinstance(setup, dict) else []
     if method == "batchGenerateContent" or method.startswith(("batches.", "batchPredictionJobs.")):
         return [
             value

@@ -83,6 +83,8 @@ class GenerationPolicy:
     """``[generation]``: cap output tokens (clamp or deny); a request without a cap gets one."""
 
     name = "generation"
+    # Live client messages can carry this policy's fields (a setup, a contextUpdate).
+    inspects_live_messages = True
 
     def __init__(
         self, *, max_output_tokens: int, on_exceed: str = "clamp", mode: str = "enforce"
@@ -130,7 +132,16 @@ class GenerationPolicy:
                     continue
                 found = True
                 self._cap(request, target, key, value)
-            if not found:
+            if not found and request.api_method == "live.connect" and config is None:
+                # LiveConnectConfig.generation_config is deprecated: cap the top-level field.
+                self._act(
+                    request,
+                    "clamp",
+                    f"maxOutputTokens unset; set to {self.max_output_tokens}",
+                    body,
+                    "maxOutputTokens",
+                )
+            elif not found:
                 self._add(request, body, config_key, config)
 
     def _openai(self, request: GenAIRequest) -> None:
@@ -210,6 +221,8 @@ class SafetyPolicy:
     """
 
     name = "safety"
+    # Live client messages can carry this policy's fields (a setup, a contextUpdate).
+    inspects_live_messages = True
 
     def __init__(self, thresholds: dict[str, str], *, mode: str = "enforce") -> None:
         self.thresholds = thresholds
@@ -329,6 +342,8 @@ class ToolsPolicy:
     """
 
     name = "tools"
+    # Live client messages can carry this policy's fields (a setup, a contextUpdate).
+    inspects_live_messages = True
 
     def __init__(self, *, deny: list[str], mode: str = "enforce") -> None:
         self.deny = list(deny)

@@ -25,6 +25,8 @@ class ModelsPolicy:
     """
 
     name = "models"
+    # A Live client message may name a model (a second setup): each one is checked.
+    inspects_live_messages = True
 
     def __init__(
         self,

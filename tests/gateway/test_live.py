@@ -162,3 +162,34 @@ def test_live_handshake_on_a_path_that_is_no_live_socket_is_refused_and_audited(
     assert [d["policy"] for d in event.policy] == ["routes"]
     assert "is not a route golden-path knows" in event.policy[0]["reason"]
     assert not [r for r in emulator.requests if r.path.startswith("/ws/")]
+
+
+def test_live_message_with_a_denied_tool_ends_the_session(
+    start_gateway: Any, tmp_path: Path, audit: Any, emulator: Any
+) -> None:
+    """A message after the setup passes the policies too: a contextUpdate declaring a denied
+    tool is not relayed, and the gateway closes the session with 1008 saying why."""
+    policy = tmp_path / "tools.toml"
+    policy.write_text('[tools]\ndeny = ["google_search"]\n')
+    pki = make_pki(tmp_path)
+    running = start_gateway(
+        settings={"policy_file": str(policy)},
+        tls_certfile=pki["server"],
+        tls_keyfile=pki["server_key"],
+    )
+    context = ssl.create_default_context(cafile=str(pki["ca"]))
+
+    async def run() -> None:
+        config = types.LiveConnectConfig(response_modalities=[types.Modality.TEXT])
+        async with _sdk(running, context).aio.live.connect(model=MODEL, config=config) as s:
+            await s.send_context_update(tools=[types.Tool(google_search=types.GoogleSearch())])
+            async for _ in s.receive():
+                pass
+
+    with pytest.raises(Exception, match="google_search") as caught:
+        asyncio.run(asyncio.wait_for(run(), 60))  # unguarded, the session would stay open
+    assert "1008" in str(caught.value)
+    event = _settled(audit)
+    assert any(d["policy"] == "tools" and d["action"] == "deny" for d in event.policy)
+    ws = [r for r in emulator.requests if r.path.startswith("/ws/")]
+    assert [next(iter(m)) for m in ws[-1].body] == ["setup"]
