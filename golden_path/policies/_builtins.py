@@ -39,7 +39,10 @@ class CanonicalJson:
     mode = "enforce"
 
     def on_request(self, request: GenAIRequest) -> None:
-        """Mark a JSON body for re-serialisation."""
+        """Mark a JSON body for re-serialisation (uploaded bytes are a file, sent as they are)."""
+        route = request.route
+        if route is not None and route.body == "media":
+            return
         if request.raw and request.body is not None:
             request.mark_modified()
 
@@ -83,8 +86,9 @@ class GenerationPolicy:
     """``[generation]``: cap output tokens (clamp or deny); a request without a cap gets one."""
 
     name = "generation"
-    # Live client messages can carry this policy's fields (a setup, a contextUpdate).
+    # Live client messages and uploaded batch files carry this policy's fields too.
     inspects_live_messages = True
+    judges_batch_files = True
 
     def __init__(
         self, *, max_output_tokens: int, on_exceed: str = "clamp", mode: str = "enforce"
@@ -221,8 +225,9 @@ class SafetyPolicy:
     """
 
     name = "safety"
-    # Live client messages can carry this policy's fields (a setup, a contextUpdate).
+    # Live client messages and uploaded batch files carry this policy's fields too.
     inspects_live_messages = True
+    judges_batch_files = True
 
     def __init__(self, thresholds: dict[str, str], *, mode: str = "enforce") -> None:
         self.thresholds = thresholds
@@ -342,8 +347,9 @@ class ToolsPolicy:
     """
 
     name = "tools"
-    # Live client messages can carry this policy's fields (a setup, a contextUpdate).
+    # Live client messages and uploaded batch files carry this policy's fields too.
     inspects_live_messages = True
+    judges_batch_files = True
 
     def __init__(self, *, deny: list[str], mode: str = "enforce") -> None:
         self.deny = list(deny)

@@ -27,6 +27,7 @@ class ModelsPolicy:
     name = "models"
     # A Live client message may name a model (a second setup): each one is checked.
     inspects_live_messages = True
+    judges_batch_files = True  # each line of an uploaded batch file, too
 
     def __init__(
         self,

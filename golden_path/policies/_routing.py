@@ -25,19 +25,22 @@ source is refused: golden-path cannot read what such a job will send.
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 from golden_path._model import BODY_PROBLEM, UNSAFE_PATH, GenAIRequest, GenAIResponse
+from golden_path.policies._batch_files import NOT_SEEN
 from golden_path.policies._body import generate_requests, get_either, structure
 from golden_path.policies._chain import Chain
 from golden_path.policies._config import Section
 from golden_path.policies._types import Deny
 
-__all__ = ["RoutesPolicy", "configure_batches", "with_route_gate"]
+__all__ = ["RoutesPolicy", "body_problem", "configure_batches", "with_route_gate"]
 
 UNKNOWN_CHOICES = ("deny", "report", "allow")
 BATCH_SOURCES = ("inline", "uploaded", "files", "gcs", "bigquery", "dataset")
 _MAX_UPLOADED = 10_000
+_VERDICT = "golden_path.batch_file_verdict"
 _BATCH_ROUTES = frozenset({
     "batchGenerateContent", "asyncBatchEmbedContent", "batchPredictionJobs.create",
 })  # fmt: skip
@@ -74,8 +77,11 @@ class RoutesPolicy:
         self.batch_sources = batch_sources
         # Longest lifetime of an ephemeral Live token this client may mint (0: none at all).
         self.ephemeral_token_max_s = ephemeral_token_max_s
-        # Files this client uploaded through golden-path (their bytes passed the chain).
-        self._uploaded: set[str] = set()
+        # Files this client uploaded through golden-path, and why each cannot be a batch's
+        # input (None: every line passed the chain; see _batch_files).
+        self._uploaded: dict[str, str | None] = {}
+        # The policies that judge each line of an uploaded batch file (set by with_route_gate).
+        self.line_judges: tuple[Any, ...] = ()
 
     def __repr__(self) -> str:
         return f"RoutesPolicy(unknown={self.unknown!r}, mode={self.mode!r})"
@@ -133,9 +139,13 @@ class RoutesPolicy:
                 request.record(self.name, "unknown-route", reason, enforced=False)
                 return None
             return reason
+        if route.name == "files.upload" and "finalize" in request.headers.get(
+            "x-goog-upload-command", ""
+        ):
+            self._judge_upload(request)
         if not route.model_call or not request.raw or route.body == "media":
             return None
-        problem = _body_problem(request)
+        problem = body_problem(request)
         if problem is None and route.name in _BATCH_ROUTES:
             problem = self._batch_problem(request)
         if problem is None and route.name == "auth_tokens.create":
@@ -171,6 +181,19 @@ class RoutesPolicy:
                 return problem
         return None
 
+    def _judge_upload(self, request: GenAIRequest) -> None:
+        """Judge an upload's lines now; a batch may read the file later (``_batch_files``)."""
+        if "uploaded" not in self.batch_sources or "files" in self.batch_sources:
+            return  # uploads are never batch input, or any file may be: nothing to decide
+        from golden_path.policies._batch_files import judge_upload
+
+        verdict = judge_upload(request, self.line_judges)
+        request.state[_VERDICT] = verdict
+        if verdict is not None:
+            request.record(
+                self.name, "note", f"not usable as batch input: {verdict}", enforced=False
+            )
+
     def on_response(self, request: GenAIRequest, response: GenAIResponse) -> None:
         """Remember the name of a file uploaded through golden-path (a batch may read it)."""
         route = request.route
@@ -180,7 +203,7 @@ class RoutesPolicy:
         file = body.get("file") if isinstance(body, dict) else None
         name = file.get("name") if isinstance(file, dict) else None
         if isinstance(name, str) and len(self._uploaded) < _MAX_UPLOADED:
-            self._uploaded.add(name)
+            self._uploaded[name] = request.state.get(_VERDICT, NOT_SEEN)
 
     def _batch_problem(self, request: GenAIRequest) -> str | None:
         body = request.body
@@ -194,8 +217,19 @@ class RoutesPolicy:
             kind = _SOURCE_KEYS.get(key)
             if kind is None and key not in ("instancesFormat", "instances_format"):
                 kind = key
-            if kind == "files" and value in self._uploaded and "uploaded" in self.batch_sources:
-                continue
+            if (
+                kind == "files"
+                and value in self._uploaded
+                and "uploaded" in self.batch_sources
+                and "files" not in self.batch_sources
+            ):
+                verdict = self._uploaded[value]
+                if verdict is None:
+                    continue
+                return (
+                    f"batch input file {value} ({key}): {verdict}. Its lines must pass the "
+                    "policies an inline batch request passes"
+                )
             if kind is not None and kind not in self.batch_sources:
                 return (
                     f"batch input from {kind} ({key}): golden-path cannot check what the job "
@@ -205,7 +239,7 @@ class RoutesPolicy:
         return None
 
 
-def _body_problem(request: GenAIRequest) -> str | None:
+def body_problem(request: GenAIRequest) -> str | None:
     problem = request.state.get(BODY_PROBLEM)
     if problem is not None:
         field, message, fix = problem
@@ -312,9 +346,10 @@ def origin_problem(origin: str) -> str | None:
 def with_route_gate(chain: Chain) -> Chain:
     """``chain`` with a :class:`RoutesPolicy` first (the default one if it has none)."""
     policies = chain.policies
-    if policies and isinstance(policies[0], RoutesPolicy):
-        return chain
     found = [p for p in policies if isinstance(p, RoutesPolicy)]
     gate = found[0] if found else RoutesPolicy()
     rest = [p for p in policies if not isinstance(p, RoutesPolicy)]
+    gate.line_judges = tuple(p for p in rest if getattr(p, "judges_batch_files", False))
+    if policies and policies[0] is gate:
+        return chain
     return Chain((gate, *rest), fail_open=chain.fail_open)
