@@ -981,7 +981,9 @@ def _rows() -> list[Route]:  # noqa: PLR0915 - the table, row by row
             "models.get",
             "GET",
             "openai",
-            ("openai/models/{model}",),
+            # The layer's models.list answers ids like "models/gemini-2.5-flash": retrieving
+            # one by that id doubles the segment.
+            ("openai/models/{model}", "openai/models/models/{model}"),
             ("endpoints/openapi/models/{model}",),
             models=_MODEL_URL,
         )

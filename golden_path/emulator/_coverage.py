@@ -90,10 +90,15 @@ def _path(template: str, route: Route) -> str:
 
 def served(emu: Emulator, route: Route, backend: str, bearer: str) -> bool:
     """Whether the emulator answers ``route`` on ``backend`` (anything but "does not serve")."""
-    import httpx2
-
     if route.stream == "ws":
         return route.name in ANSWERS
+    return "does not serve" not in answer(emu, route, backend, bearer)
+
+
+def answer(emu: Emulator, route: Route, backend: str, bearer: str) -> str:
+    """The emulator's answer to an empty request on ``route`` (first template on ``backend``)."""
+    import httpx2
+
     template = (route.gemini if backend == "gemini" else route.vertex)[0]
     root = "/v1beta" if backend == "gemini" else "/v1beta1"
     if (backend == "vertex" and not template.startswith("publishers/")) or route.name == "predict":
@@ -104,8 +109,7 @@ def served(emu: Emulator, route: Route, backend: str, bearer: str) -> bool:
     url = f"{emu.url}{upload}{root}/{_path(template, route)}"
     headers = {"x-goog-api-key": "k"} if backend == "gemini" else {"authorization": bearer}
     with httpx2.Client(timeout=10) as http:
-        answer = http.request(route.http, url, headers=headers, json={})
-    return "does not serve" not in answer.text
+        return http.request(route.http, url, headers=headers, json={}).text
 
 
 def table() -> str:

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from golden_path._routes import Route, UnsafePath
+from golden_path._routes import match as match_route
 from golden_path.emulator import _gemini, _interactions, _jobs, _live, _openai, _resources
 from golden_path.emulator._faults import MALFORMED_BODY, Fault, Faults
 from golden_path.emulator._http import (
@@ -46,6 +48,7 @@ _TOKEN_PATHS = frozenset({"/token", "/v1/token"})
 _RESOURCE_ROUTES = _resources.ROUTES + _jobs.ROUTES + _interactions.ROUTES
 """Stateful routes, matched before the model methods (batch and video actions included)."""
 
+_NOT_SERVED = b"golden-path emulator does not serve"
 MAX_RECORDS = 100_000
 """Only the latest requests are kept, so a long-running ``golden-path emulator`` stays small."""
 
@@ -122,12 +125,8 @@ def dispatch(state: State, incoming: Incoming, received: float) -> Reply:
         record("other", None)
 
 
-def _route(  # noqa: PLR0911 -- a router: one return per route
-    state: State, incoming: Incoming, record: _Recorder
-) -> Reply:
+def _route(state: State, incoming: Incoming, record: _Recorder) -> Reply:
     path = incoming.path
-    if path.startswith("/ws/"):
-        return _websocket(state, incoming, record)
     if path in _TOKEN_PATHS:
         record("oauth", None)
         return state.authority.token_endpoint(incoming)
@@ -137,6 +136,34 @@ def _route(  # noqa: PLR0911 -- a router: one return per route
         reply, source = state.authority.generate_access_token(incoming, m[1])
         record("oauth", source)
         return reply
+    # The API surface is golden-path's route table: what no row names is not served, and a
+    # row with no handler below answers the same clear line, naming the row.
+    row = _row(incoming)
+    if row is None:
+        return not_served(incoming)
+    served = _serve(state, incoming, record)
+    if served is None or (served.status == 404 and _NOT_SERVED in served.body):
+        return not_served(incoming, row.name)
+    return served
+
+
+def _row(incoming: Incoming) -> Route | None:
+    """The route-table row ``incoming`` calls, or None (no row, or a path that is not plain)."""
+    method = "WS" if incoming.path.startswith("/ws/") else incoming.method
+    try:
+        found = match_route(method, incoming.path)
+    except UnsafePath:
+        return None
+    return found.route if found is not None else None
+
+
+def _serve(  # noqa: PLR0911 -- a router: one return per route
+    state: State, incoming: Incoming, record: _Recorder
+) -> Reply | None:
+    """The handler's reply for a request the route table knows; None when none emulates it."""
+    path = incoming.path
+    if path.startswith("/ws/"):
+        return _websocket(state, incoming, record)
     if found := _resources.match(incoming, _base_url(incoming), _RESOURCE_ROUTES):
         return _resource_call(state, found, incoming, record)
     if m := _GEMINI.match(path):
@@ -159,10 +186,10 @@ def _route(  # noqa: PLR0911 -- a router: one return per route
         )
         auth = _bearer_auth(state, _VERTEX_SERVICE)
         return _openai.as_openai_error(_model_call(state, call, record, "openai", auth))
-    return not_served(incoming)
+    return None
 
 
-def _websocket(state: State, incoming: Incoming, record: _Recorder) -> Reply:
+def _websocket(state: State, incoming: Incoming, record: _Recorder) -> Reply | None:
     """Authenticate a Live API upgrade; the reply carries the session to run, or an error."""
     upgrade = incoming.headers.get("upgrade", "").lower() == "websocket"
     key = incoming.headers.get("sec-websocket-key", "")
@@ -171,7 +198,7 @@ def _websocket(state: State, incoming: Incoming, record: _Recorder) -> Reply:
     if (gemini is None and vertex is None) or (
         gemini is not None and gemini[2] == "BidiGenerateMusic"
     ):
-        return not_served(incoming)
+        return None
     if not upgrade or not key or incoming.method != "GET":
         record("vertex" if vertex else "gemini", None)
         return google_error(400, "The Live API is a websocket: send an Upgrade: websocket GET.")

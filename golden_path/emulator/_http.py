@@ -150,10 +150,14 @@ class ModelCall:
         return self.script_status is not None
 
 
-def not_served(incoming: Incoming) -> Reply:
-    """One clear line for a route the emulator does not serve, in Google's envelope."""
+def not_served(incoming: Incoming, row: str = "") -> Reply:
+    """One clear line for a route the emulator does not serve, in Google's envelope.
+
+    ``row`` names the route-table row the request calls, when it calls one.
+    """
+    what = f" ({row}, a row of golden-path's route table)" if row else ""
     return google_error(
         404,
-        f"The golden-path emulator does not serve {incoming.method} {incoming.path} "
+        f"The golden-path emulator does not serve {incoming.method} {incoming.path}{what} "
         "(docs/testing.md lists the routes it emulates).",
     )

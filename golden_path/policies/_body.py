@@ -124,8 +124,10 @@ def model_refs(request: GenAIRequest) -> list[ModelRef]:
     refs = [
         ModelRef(m.group(0).lstrip("/"), "URL path")
         for m in _URL_MODEL.finditer(url_path(request))
-        # Vertex's OpenAI-compatible surface lives under endpoints/openapi: not a model.
+        # Vertex's OpenAI-compatible surface lives under endpoints/openapi: not a model; nor is
+        # the first half of openai/models/models/{id} (the route table's model is below).
         if not (m.group(1).lower() == "endpoints" and m.group(2).lower() == "openapi")
+        and m.group(2).lower() != "models"
     ]
     route = request.route
     if not refs and route is not None and "url" in route.models and request.model:

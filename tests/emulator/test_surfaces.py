@@ -354,3 +354,67 @@ def test_an_unserved_route_says_so_in_one_line(emu: Emulator) -> None:
     message = answer.json()["error"]["message"]
     assert message.startswith("The golden-path emulator does not serve GET /v1beta/corpora")
     assert "\n" not in message
+
+
+def test_an_unserved_row_is_named(emu: Emulator) -> None:
+    """A route-table row the emulator has no handler for answers the one line, naming the row."""
+    import httpx2
+
+    with httpx2.Client(base_url=emu.url) as http:
+        answer = http.post(
+            "/v1beta/corpora/c1:query", json={"query": "x"}, headers={"x-goog-api-key": "k"}
+        )
+    assert answer.status_code == 404
+    assert (
+        "(corpora.query, a row of golden-path's route table)" in answer.json()["error"]["message"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", f"/v1beta/models/{MODEL}:inventedVerb"),
+        ("DELETE", f"/v1beta/models/{MODEL}:generateContent"),
+        ("GET", "/v1beta/cachedContents/abc/extra"),
+        ("GET", "/v1beta/files/%2e%2e/cachedContents"),
+        ("GET", "/ws/google.ai.generativelanguage.v1beta.GenerativeService.Invented"),
+    ],
+    ids=["verb", "method", "depth", "dot-segments", "websocket"],
+)
+def test_what_the_route_table_lacks_is_not_served(emu: Emulator, method: str, path: str) -> None:
+    """The emulator routes through golden-path's route table: no row, no answer but the line."""
+    import httpx2
+
+    with httpx2.Client(base_url=emu.url) as http:
+        answer = http.request(method, path, headers={"x-goog-api-key": "k"})
+    assert answer.status_code == 404
+    message = answer.json()["error"]["message"]
+    assert message.startswith("The golden-path emulator does not serve")
+    assert "a row of golden-path's route table" not in message
+
+
+def test_every_row_is_served_or_named(emu: Emulator, tmp_path: Any) -> None:
+    """Every row of the route table, on each backend, gets a handler's answer or the one line
+    naming that row: a row added to the table is never answered as an unknown path."""
+    import google.auth.transport.requests
+    from google.oauth2 import service_account
+
+    from golden_path._routes import ROUTES
+    from golden_path.emulator._coverage import answer
+
+    key = tmp_path / "sa.json"
+    emu.create_service_account_key(key)
+    credentials = service_account.Credentials.from_service_account_file(
+        str(key), scopes=["https://www.googleapis.com/auth/cloud-platform"]
+    )
+    credentials.refresh(google.auth.transport.requests.Request())
+    bearer = f"Bearer {credentials.token}"
+    unnamed = [
+        (route.name, backend)
+        for route in ROUTES
+        if route.stream != "ws"
+        for backend in route.backends
+        if "does not serve" in (text := answer(emu, route, backend, bearer))
+        and f"({route.name}, a row of" not in text
+    ]
+    assert unnamed == []
