@@ -22,7 +22,15 @@ from typing import Any
 from golden_path._model import Usage
 from golden_path.exceptions import ConfigError, ConfigProblem
 
-__all__ = ["Cost", "Price", "PriceCatalog", "load_catalog", "price_key", "request_cost"]
+__all__ = [
+    "Cost",
+    "Price",
+    "PriceCatalog",
+    "billed_units",
+    "load_catalog",
+    "price_key",
+    "request_cost",
+]
 
 _PER_TOKEN_KEYS = (
     "input",
@@ -323,29 +331,88 @@ def request_cost(
     usage: Usage | None,
     request_body: Any,
     response_body: Any,
+    meter: str = "tokens",
 ) -> Cost | None:
-    """What one finished request cost, by what its route bills.
+    """What one finished request cost, by what its route bills (``meter``, the route table's).
 
     Tokens, images, video seconds or cache storage; None when it cannot be priced (unknown
     model, no usage).
     """
-    if api_method == "predict" and isinstance(response_body, dict):
-        predictions = response_body.get("predictions")
-        images = (
-            sum(1 for p in predictions or () if isinstance(p, dict) and "bytesBase64Encoded" in p)
-            if isinstance(predictions, list)
-            else 0
+    units = billed_units(meter, request_body, response_body)
+    if units is not None:
+        usd = catalog.units(
+            model, images=units.get("images", 0), seconds=units.get("video_seconds", 0)
         )
-        if images:
-            usd = catalog.units(model, images=images)
-            return None if usd is None else Cost(round(usd, 9), {"images": images})
-    if api_method == "predictLongRunning" and isinstance(request_body, dict):
-        seconds = _video_seconds(request_body)
-        usd = catalog.units(model, seconds=seconds)
-        return None if usd is None else Cost(round(usd, 9), {"video_seconds": int(seconds)})
+        return None if usd is None else Cost(round(usd, 9), units)
     if api_method.startswith("cachedContents.create") and isinstance(response_body, dict):
         return _storage(catalog, model, response_body)
     return catalog.cost(model, usage, batch=api_method.startswith("batch"))
+
+
+# Imagen's default number of images per prompt (sampleCount), the most a request may cost.
+_DEFAULT_SAMPLES = 4
+
+
+def billed_units(meter: str, request_body: Any, response_body: Any) -> dict[str, int] | None:
+    """The units an ``images`` or ``video_seconds`` route bills; None for other meters.
+
+    Images are counted in the answer when there is one (Imagen ``predictions`` with bytes,
+    OpenAI ``data``; images a safety filter withheld are not billed), else as the request asks
+    (instances x ``sampleCount``, default 4; OpenAI ``n``, default 1): the most it can cost.
+    Video: ``sampleCount`` x ``durationSeconds`` (default 8). A ``:predict`` call to an
+    embedding model (the route Imagen shares) bills tokens: None.
+    """
+    if isinstance(response_body, dict) and "error" in response_body:
+        # Refused or failed: nothing was made, nothing is billed.
+        return {meter: 0} if meter in ("images", "video_seconds") else None
+    if meter == "video_seconds":
+        body = request_body if isinstance(request_body, dict) else {}
+        return {"video_seconds": math.ceil(_video_seconds(body))}
+    if meter != "images":
+        return None
+    if not _asks_images(request_body):
+        return None
+    counted = _images_in(response_body)
+    return {"images": counted if counted is not None else _images_asked(request_body)}
+
+
+def _asks_images(body: Any) -> bool:
+    if not isinstance(body, dict):
+        return True  # unknown: count it as images, never as free
+    instances = body.get("instances")
+    if isinstance(instances, list) and instances:
+        # Embedding models take {"content": ...}; Imagen takes a prompt or an image.
+        return not all(isinstance(i, dict) and "content" in i for i in instances)
+    return True
+
+
+def _images_in(body: Any) -> int | None:
+    if not isinstance(body, dict):
+        return None
+    predictions = body.get("predictions")
+    if isinstance(predictions, list):
+        return sum(
+            1 for p in predictions if isinstance(p, dict) and "bytesBase64Encoded" in p
+        ) + sum(1 for p in predictions if isinstance(p, dict) and "gcsUri" in p)
+    data = body.get("data")
+    if isinstance(data, list):
+        return len(data)
+    return None
+
+
+def _images_asked(body: Any) -> int:
+    if not isinstance(body, dict):
+        return _DEFAULT_SAMPLES
+    if "prompt" in body and "instances" not in body:  # OpenAI images.generations / edits
+        n = body.get("n", 1)
+        return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
+    instances = body.get("instances")
+    count = len(instances) if isinstance(instances, list) and instances else 1
+    parameters = body.get("parameters")
+    samples = parameters.get("sampleCount") if isinstance(parameters, dict) else None
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        samples = _DEFAULT_SAMPLES
+    return count * samples
 
 
 def _video_seconds(body: dict[str, Any]) -> float:

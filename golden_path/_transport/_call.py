@@ -30,7 +30,7 @@ from golden_path._model import (
     Usage,
     usage_from,
 )
-from golden_path._prices import PriceCatalog, request_cost
+from golden_path._prices import PriceCatalog, billed_units, request_cost
 from golden_path._routes import Route, classify, normalize_model
 from golden_path._transport._credentials import Endpoint
 from golden_path._transport._decode import (
@@ -602,14 +602,27 @@ class Call:
                 content = {"error": f"content capture failed ({type(exc).__name__})"}
         cost = None
         prices = self.pipeline.prices
+        route = request.route
+        meter = route.meter if route is not None else "tokens"
+        # Images and video are billed in their own units (the route table's meter): the
+        # event says how many, priced or not.
+        unit_route = meter in ("images", "video_seconds")
+        request_body = request.body if unit_route else None
+        response_body = response.body if response is not None else None
+        billed = (
+            billed_units(meter, request_body, response_body)
+            if unit_route and outcome != "denied"
+            else None
+        )
         if prices is not None and outcome != "denied":
             cost = request_cost(
                 prices,
                 model=request.model,
                 api_method=request.api_method,
                 usage=response.usage if response is not None else None,
-                request_body=request.body if request.api_method == "predictLongRunning" else None,
-                response_body=response.body if response is not None else None,
+                request_body=request_body,
+                response_body=response_body,
+                meter=meter,
             )
         # Both clocks read together, so the overhead is always a part of the latency.
         inside = self._inside + (time.perf_counter_ns() - self._mark if self._mark else 0)
@@ -650,7 +663,7 @@ class Call:
             server_address=request.url.host or None,
             server_port=request.url.port or _DEFAULT_PORTS.get(request.url.scheme),
             cost_usd=cost.usd if cost is not None else None,
-            billed=cost.tokens if cost is not None else None,
+            billed=cost.tokens if cost is not None else billed,
             # Writing this event itself is the one stage the figure cannot include.
             overhead_us=round(inside / 1000, 1),
         )

@@ -40,7 +40,7 @@ DEFAULT_OUTPUT_TOKENS = 1024
 MAX_LIMIT = 10**15
 MAX_WAIT_S = 300
 
-Unit = Literal["requests", "tokens", "usd"]
+Unit = Literal["requests", "tokens", "usd", "images", "video_seconds"]
 _PERIODS: dict[str, tuple[str, Period, Unit]] = {
     # key: (section, period, counted unit)
     "requests_per_minute": ("rate_limits", "minute", "requests"),
@@ -50,6 +50,11 @@ _PERIODS: dict[str, tuple[str, Period, Unit]] = {
     # Money: counted in micro-dollars, so counters stay whole numbers (and exact in Redis).
     "usd_per_day": ("budgets", "day", "usd"),
     "usd_per_month": ("budgets", "month", "usd"),
+    # Imagen and Veo, in the units Google bills them (the route table's meter).
+    "images_per_day": ("budgets", "day", "images"),
+    "images_per_month": ("budgets", "month", "images"),
+    "video_seconds_per_day": ("budgets", "day", "video_seconds"),
+    "video_seconds_per_month": ("budgets", "month", "video_seconds"),
 }
 MICRO = 1_000_000
 _COMMON_KEYS = ("scope", "on_store_error", "default_output_tokens")
@@ -60,6 +65,10 @@ _SECTION_KEYS: dict[str, tuple[str, ...]] = {
         "tokens_per_month",
         "usd_per_day",
         "usd_per_month",
+        "images_per_day",
+        "images_per_month",
+        "video_seconds_per_day",
+        "video_seconds_per_month",
         *_COMMON_KEYS,
     ),
 }

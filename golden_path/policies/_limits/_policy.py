@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from golden_path._model import GenAIRequest, GenAIResponse, Usage, usage_from
-from golden_path._prices import PriceCatalog, load_catalog
+from golden_path._prices import PriceCatalog, billed_units, load_catalog
 from golden_path._settings import Settings
 from golden_path._state import Counter, Reserved, StateStore, StoreUnavailable, open_store
 from golden_path._state._types import Hold
@@ -134,6 +134,8 @@ class _Plan:
     # price (the request is denied: what cannot be priced cannot be budgeted).
     estimate_usd: int = 0
     prompt: int = 0
+    # Images or video seconds asked for, on routes billed in those units (None elsewhere).
+    units: dict[str, int] | None = None
 
 
 class LimitsPolicy:
@@ -278,13 +280,27 @@ class LimitsPolicy:
     def _plan(self, request: GenAIRequest) -> _Plan:
         now = self._clock()
         identity = request.identity
-        prompt, output = estimate_parts(request, self.config.default_output_tokens)
-        estimate = max(prompt + output, 1)
+        units = _units(request, None)
         estimate_usd = 0
-        if self.prices is not None:
-            usd = self.prices.estimate(request.model, prompt, output)
-            estimate_usd = -1 if usd is None else math.ceil(usd * MICRO)
-        amounts = {"requests": 1, "tokens": estimate, "usd": max(estimate_usd, 0)}
+        if units is not None:
+            # Imagen and Veo bill images and video seconds, not tokens.
+            prompt = estimate = 0
+            if self.prices is not None:
+                usd = self._unit_price(request, units)
+                estimate_usd = -1 if usd is None else math.ceil(usd * MICRO)
+        else:
+            prompt, output = estimate_parts(request, self.config.default_output_tokens)
+            estimate = max(prompt + output, 1)
+            if self.prices is not None:
+                usd = self.prices.estimate(request.model, prompt, output)
+                estimate_usd = -1 if usd is None else math.ceil(usd * MICRO)
+        amounts = {
+            "requests": 1,
+            "tokens": estimate,
+            "usd": max(estimate_usd, 0),
+            "images": (units or {}).get("images", 0),
+            "video_seconds": (units or {}).get("video_seconds", 0),
+        }
         counters, specs, windows, labels = [], [], [], []
         tag = hash_tag(team=identity.team, app=identity.app)
         for spec in self.config.limits:
@@ -321,6 +337,14 @@ class LimitsPolicy:
             Hold(*hold_keys(self.prefix, tag, request.request_id), ttl_ms=self.hold_ms),
             estimate_usd,
             prompt,
+            units,
+        )
+
+    def _unit_price(self, request: GenAIRequest, units: dict[str, int]) -> float | None:
+        if self.prices is None:
+            return None
+        return self.prices.units(
+            request.model, images=units.get("images", 0), seconds=units.get("video_seconds", 0)
         )
 
     # -- after
@@ -343,6 +367,14 @@ class LimitsPolicy:
             self._cooldown(request, response)
         plan = request.state.pop(_STATE, None)
         if not isinstance(plan, _Plan):
+            return
+        if plan.units is not None:
+            made = _units(request, response.body if response.status_code < 400 else {"error": 1})
+            spent = 0
+            if self.prices is not None and plan.estimate_usd > 0 and made is not None:
+                usd = self._unit_price(request, made)
+                spent = plan.estimate_usd if usd is None else math.ceil(usd * MICRO)
+            self._settle(request, plan, 0, spent, release_requests=False, units=made)
             return
         usage = response.usage
         if usage is None and response.stream:
@@ -367,8 +399,9 @@ class LimitsPolicy:
             request,
             plan,
             actual or 0,
-            spent,
+            spent if plan.units is None else 0,
             release_requests=isinstance(error, PolicyViolation),
+            units={} if plan.units is not None else None,
         )
 
     def _delivered(self, request: GenAIRequest, plan: _Plan) -> Usage | None:
@@ -416,10 +449,15 @@ class LimitsPolicy:
         spent: int,
         *,
         release_requests: bool,
+        units: dict[str, int] | None = None,
     ) -> None:
         changes = []
         for counter, spec in zip(plan.counters, plan.specs, strict=True):
-            if spec.unit == "tokens" and actual != plan.estimate:
+            if spec.unit in ("images", "video_seconds"):
+                made = (units or {}).get(spec.unit, 0) if units is not None else counter.amount
+                if made != counter.amount:
+                    changes.append((counter.key, made - counter.amount, counter.ttl_ms))
+            elif spec.unit == "tokens" and actual != plan.estimate:
                 changes.append((counter.key, actual - plan.estimate, counter.ttl_ms))
             elif spec.unit == "usd" and spent != counter.amount:
                 changes.append((counter.key, spent - counter.amount, counter.ttl_ms))
@@ -459,6 +497,14 @@ class LimitsPolicy:
             "cooldown",
             f"Google answered 429; {plan.cooldown_label} waits {delay:g}s as its retry delay asked",
         )
+
+
+def _units(request: GenAIRequest, response_body: Any) -> dict[str, int] | None:
+    """Images or video seconds, for a route the table meters in them (None for the rest)."""
+    route = request.route
+    if route is None or route.meter not in ("images", "video_seconds"):
+        return None
+    return billed_units(route.meter, request.body, response_body)
 
 
 def _retry_after(spec: LimitSpec, win: Window, used: int, prev: int, amount: int) -> float:
