@@ -22,15 +22,6 @@ from golden_path.emulator._http import (
     sse_event,
 )
 
-# Top-level fields of GenerateContentRequest that either backend accepts; anything else is
-# rejected the way Google's JSON parser does, naming the field.
-_GENERATE_FIELDS = frozenset(
-    {
-        "contents", "systemInstruction", "tools", "toolConfig", "safetySettings",
-        "generationConfig", "cachedContent", "labels", "serviceTier", "store",
-        "modelArmorConfig", "continuationToken", "model", "sessionContext",
-    }
-)  # fmt: skip
 _MAX_CANDIDATES = 8
 
 
@@ -97,21 +88,15 @@ def unknown_model(call: ModelCall) -> Reply:
 # -- generate ------------------------------------------------------------------------------------
 
 
-def validate_generate(  # noqa: PLR0911, PLR0912 -- one return per rule, first failure wins
+def validate_generate(  # noqa: PLR0911 -- one return per rule, first failure wins
     body: dict[str, Any], request: str
 ) -> Reply | None:
     if request == "GenerateContentRequest":
-        # Unknown fields and wrong types, per Google's published request schemas.
+        # Unknown fields and wrong types, per Google's published request schemas (countTokens
+        # checks its own request's schema before it comes here).
         found = _validate.problem(body, "GenerateContentRequest")
         if found is not None:
             return _bad_field(*found)
-    else:
-        for name in body:
-            if name not in _GENERATE_FIELDS:
-                return _bad_field(
-                    f'Invalid JSON payload received. Unknown name "{name}": Cannot find field.',
-                    name,
-                )
     contents = body.get("contents")
     if contents is None or contents == []:
         return _bad_field(f"* {request}.contents: contents is not specified", "contents")
@@ -479,7 +464,16 @@ def stream_chunks(full: dict[str, Any]) -> list[dict[str, Any]]:
 # -- count and embed -----------------------------------------------------------------------------
 
 
+def _schema_problem(call: ModelCall, body: dict[str, Any], root: str) -> Reply | None:
+    """Unknown fields and wrong types per the backend's own spec of ``root``."""
+    found = _validate.problem(body, f"{root}@{'vertex' if call.backend == 'vertex' else 'gemini'}")
+    return None if found is None else _bad_field(*found)
+
+
 def _count(call: ModelCall, body: dict[str, Any]) -> Reply:
+    schema = _schema_problem(call, body, "CountTokensRequest")
+    if schema is not None:
+        return schema
     inner = body.get("generateContentRequest")
     request = inner if isinstance(inner, dict) else body
     problem = validate_generate(request, "CountTokensRequest")
@@ -524,6 +518,9 @@ def _embed_one(model: str, request: Any, where: str) -> dict[str, Any] | str:
 
 
 def _embed_content(call: ModelCall, body: dict[str, Any]) -> Reply:
+    schema = _schema_problem(call, body, "EmbedContentRequest")
+    if schema is not None:
+        return schema
     one = _embed_one(call.model, body, "EmbedContentRequest")
     if isinstance(one, str):
         return google_error(400, one)
@@ -536,6 +533,9 @@ def _embed_content(call: ModelCall, body: dict[str, Any]) -> Reply:
 
 
 def _batch_embed(call: ModelCall, body: dict[str, Any]) -> Reply:
+    schema = _schema_problem(call, body, "BatchEmbedContentsRequest")
+    if schema is not None:
+        return schema
     requests = body.get("requests")
     if not isinstance(requests, list) or not requests:
         return google_error(400, "* BatchEmbedContentsRequest.requests: requests is not specified")

@@ -18,7 +18,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-ROOTS = ("GenerateContentRequest", "CountTokensRequest", "EmbedContentRequest")
+ROOTS = (
+    "GenerateContentRequest", "CountTokensRequest", "EmbedContentRequest",
+    "BatchEmbedContentsRequest",
+)  # fmt: skip
+PER_BACKEND = ("CountTokensRequest", "EmbedContentRequest", "BatchEmbedContentsRequest")
+"""Roots whose top-level fields differ by backend (Vertex counts with ``systemInstruction`` and
+``tools``, the Gemini API only with ``contents`` or ``generateContentRequest``): each also has
+``NAME@gemini`` and ``NAME@vertex`` with one spec's top-level fields (nested messages are the
+union, as for every other message)."""
 OUTPUT = Path(__file__).with_name("request_schemas.json")
 _VERTEX_PREFIX = "GoogleCloudAiplatformV1beta1"
 _ANY = ("Struct", "Value", "ListValue", "GoogleProtobufStruct", "GoogleProtobufValue")
@@ -73,7 +81,7 @@ def _gemini() -> dict[str, dict[str, Spec]]:
     from google.ai.generativelanguage_v1beta import types
 
     messages: dict[str, dict[str, Spec]] = {}
-    pending = [getattr(types, root).pb().DESCRIPTOR for root in ROOTS]
+    pending = [getattr(types, root).pb().DESCRIPTOR for root in ROOTS if hasattr(types, root)]
     while pending:
         descriptor = pending.pop()
         if descriptor.name in messages:
@@ -133,6 +141,9 @@ def generate() -> dict[str, Any]:
                     fields.setdefault(field, spec)
         out[name] = dict(sorted(fields.items()))
         pending += [s[1] for s in fields.values() if s[0] == "message"]
+    for root in PER_BACKEND:
+        for backend, fields_of in (("gemini", gemini), ("vertex", vertex)):
+            out[f"{root}@{backend}"] = dict(sorted(fields_of.get(root, {}).items()))
     return {"roots": list(ROOTS), "messages": dict(sorted(out.items()))}
 
 

@@ -18,3 +18,14 @@ def test_schemas_cover_what_the_sdk_sends() -> None:
     assert {"contents", "generationConfig", "tools", "cachedContent"} <= set(request)
     assert "thoughtSignature" in messages["Part"]
     assert messages["GenerationConfig"]["candidateCount"][0] == "int32"
+
+
+def test_count_and_embed_fields_follow_each_backends_spec() -> None:
+    """countTokens and embedding requests are checked against their own backend's spec."""
+    messages = _schema_gen.generate()["messages"]
+    assert "systemInstruction" in messages["CountTokensRequest@vertex"]
+    assert "systemInstruction" not in messages["CountTokensRequest@gemini"]
+    assert "generateContentRequest" in messages["CountTokensRequest@gemini"]
+    assert "autoTruncate" in messages["EmbedContentRequest@vertex"]
+    assert "autoTruncate" not in messages["EmbedContentRequest@gemini"]
+    assert messages["BatchEmbedContentsRequest@gemini"]["requests"][1] == "EmbedContentRequest"

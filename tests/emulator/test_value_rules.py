@@ -84,3 +84,20 @@ def test_cache_model_must_be_a_gemini_model_name(gemini: Any) -> None:
             model="publishers/google/models/gemini-2.5-flash",
             config={"contents": [{"role": "user", "parts": [part]}]},
         )
+
+
+def test_count_tokens_fields_follow_the_backend(gp_client: Any) -> None:
+    """countTokens takes a system instruction on Vertex AI only, as each backend's spec says."""
+    config = {"http_options": {"extra_body": {"systemInstruction": {"parts": [{"text": "hi"}]}}}}
+    if _vertex(gp_client):
+        assert gp_client.models.count_tokens(model="gemini-2.5-flash", contents="x", config=config)
+    else:
+        with pytest.raises(errors.ClientError, match='Unknown name "systemInstruction"'):
+            gp_client.models.count_tokens(model="gemini-2.5-flash", contents="x", config=config)
+
+
+def test_embedding_fields_follow_the_backend(gp_client: Any) -> None:
+    """An embedding request with a field its backend's spec lacks is 400, naming the field."""
+    config = {"http_options": {"extra_body": {"notAField": 1}}}
+    with pytest.raises(errors.ClientError, match="notAField"):
+        gp_client.models.embed_content(model="gemini-embedding-001", contents="x", config=config)
