@@ -335,7 +335,9 @@ def _tuning_create_vertex(
 ) -> Reply:
     body = _body(incoming)
     base = body.get("baseModel")
-    pre_tuned = _answers.as_dict(body.get("preTunedModel")).get("tunedModelName")
+    # Google's parser takes both spellings; the SDK sends preTunedModel's fields in snake_case.
+    pre = _answers.as_dict(body.get("preTunedModel"))
+    pre_tuned = pre.get("tunedModelName", pre.get("tuned_model_name"))
     if not isinstance(base, str) and not isinstance(pre_tuned, str):
         return _bad("* TuningJob.base_model: base_model is not specified")
     rid = new_id(vertex=True)

@@ -70,3 +70,14 @@ def test_seed_refuses_names_it_cannot_make(emu: Emulator, name: str) -> None:
     """A name of no seedable kind, or a Vertex-only kind without its project, is a ValueError."""
     with pytest.raises(ValueError, match="cannot seed"):
         emu.seed(name)
+
+
+@pytest.mark.filterwarnings("ignore::google.genai._common.ExperimentalWarning")
+def test_a_seeded_tuned_model_can_be_tuned_again(emu: Emulator, vertex: Any) -> None:
+    """Vertex tuning from a tuned model (preTunedModel, as the SDK sends it) starts a job."""
+    emu.seed(f"{_V}/models/55")
+    job = vertex.tunings.tune(
+        base_model=f"{_V}/models/55",
+        training_dataset={"gcs_uri": "gs://bucket/train.jsonl"},
+    )
+    assert job.name.startswith(f"{_V}/tuningJobs/")
