@@ -107,6 +107,8 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
     _media("imagen-4.0-ultra-generate-001", "Imagen 4 Ultra", _IMAGE),
     _media("imagen-4.0-upscale-preview", "Imagen 4 Upscale", _IMAGE),
     _media("imagen-3.0-generate-001", "Imagen 3 001", _IMAGE),
+    _media("virtual-try-on-001", "Virtual Try-On", _IMAGE),
+    _media("imagen-product-recontext-preview-06-30", "Imagen Product Recontext", _IMAGE),
     _media("veo-2.0-generate-001", "Veo 2", _VIDEO),
     _media("veo-3.0-generate-001", "Veo 3", _VIDEO),
     _media("veo-3.0-fast-generate-001", "Veo 3 Fast", _VIDEO),

@@ -40,6 +40,7 @@ _emulator: list[tuple[Emulator, str]] = []
 """This process's emulator and its service-account key file, started on first use."""
 
 _V = f"projects/{PROJECT}/locations/{LOCATION}"
+_MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom\x00\x00\x00\x08free"
 _BATCH_LINE = '{"key": "1", "request": {"contents": [{"parts": [{"text": "Hello"}]}]}}\n'
 _EMBED_LINE = '{"key": "1", "request": {"content": {"parts": [{"text": "Hello"}]}}}\n'
 SUITE_PROJECT: dict[str, dict[str, Any]] = {
@@ -77,6 +78,9 @@ SUITE_PROJECT: dict[str, dict[str, Any]] = {
     "projects/801452371447/locations/us-central1/tuningJobs/2470687341547618304": {},
     "projects/801452371447/locations/us-central1/models/9030969596621881344": {},
     f"{_V}/operations/3787416390563004416": {},
+    # Last, so it is the newest file: files/test_download takes the project's newest
+    # downloadable file to be a video a model generated.
+    "files/generatedvideo1": {"mimeType": "video/mp4", "source": "GENERATED", "data": _MP4},
 }  # fmt: skip
 """Resources of Google's test projects that the suite's tests name (read from its sources)."""
 

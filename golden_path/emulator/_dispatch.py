@@ -21,6 +21,7 @@ from golden_path.emulator._http import (
     ModelCall,
     Reply,
     error_info,
+    front_end_404,
     google_error,
     not_served,
     retry_info,
@@ -246,6 +247,12 @@ def _base_url(incoming: Incoming) -> str:
     return f"{incoming.scheme}://{host}"
 
 
+def _api_key_only(incoming: Incoming) -> bool:
+    headers = incoming.headers
+    has_key = "x-goog-api-key" in headers or "key" in incoming.query
+    return has_key and "authorization" not in headers
+
+
 def _resource_call(
     state: State,
     found: tuple[str, _resources.Where, _resources.Route, re.Match[str]],
@@ -253,6 +260,11 @@ def _resource_call(
     record: _Recorder,
 ) -> Reply:
     backend, where, route, hit = found
+    if backend == "vertex" and _api_key_only(incoming):
+        # An API key on a project path comes from a Gemini API client: that host has no such
+        # paths, and its front end answers 404 (Vertex AI takes no API keys on them).
+        record("gemini", None)
+        return front_end_404(incoming, "the Gemini API has no project resources")
     if backend == "vertex":
         auth = _bearer_auth(state, _VERTEX_SERVICE)
     else:

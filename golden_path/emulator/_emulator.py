@@ -321,7 +321,7 @@ class Emulator:
         """
         from golden_path.emulator._seed import seed
 
-        seed(self._state.store, name, dict(fields))
+        seed(self._state.store, name, dict(fields), base=self.url)
 
     # -- scripting and faults --------------------------------------------------------------------
 

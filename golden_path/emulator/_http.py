@@ -161,3 +161,9 @@ def not_served(incoming: Incoming, row: str = "") -> Reply:
         f"The golden-path emulator does not serve {incoming.method} {incoming.path}{what} "
         "(docs/testing.md lists the routes it emulates).",
     )
+
+
+def front_end_404(incoming: Incoming, why: str) -> Reply:
+    """Google's front end for a URL no API behind it serves: a non-JSON 404 page, one line."""
+    line = f"Error 404 (Not Found): the requested URL {incoming.path} was not found on this server"
+    return Reply(status=404, body=f"{line} ({why}).\n".encode(), content_type="text/html")

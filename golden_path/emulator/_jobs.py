@@ -475,8 +475,17 @@ def _vertex_models(store: Store, where: Where) -> dict[str, dict[str, Any]]:
     return found
 
 
+_VERTEX_MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+"""Model Registry ids: a published model's id (``gemini-2.5-flash``, with a dot) is no such id."""
+
+
 def _models_get(store: Store, where: Where, incoming: Incoming, m: re.Match[str]) -> Reply:
-    name = f"{where.parent}/models/{m['id'].split('@')[0]}"
+    rid = m["id"].split("@")[0]
+    if not _VERTEX_MODEL_ID.match(rid):
+        return _bad(
+            f"Invalid Model resource id {rid!r}: ids are lower-case letters, digits, - and _."
+        )
+    name = f"{where.parent}/models/{rid}"
     model = _vertex_models(store, where).get(name)
     if model is None:
         return google_error(404, f"Model {name} not found.")
@@ -641,7 +650,8 @@ def _imagen_predict(call: ModelCall, store: Store) -> Reply:
         return _bad("* PredictRequest.instances: instances is not specified")
     first = instances[0]
     prompt = first.get("prompt")
-    if not isinstance(prompt, str) and "image" not in first:
+    # Editing, upscaling, recontext and try-on send images (image, personImage, productImages).
+    if not isinstance(prompt, str) and not any("image" in key.lower() for key in first):
         return _bad("instances[0].prompt is required.")
     params = _answers.as_dict(body.get("parameters"))
     count = params.get("sampleCount", 1)
@@ -707,8 +717,8 @@ MODEL_ACTIONS = frozenset(
 
 
 def is_image_model(model: str) -> bool:
-    """Whether ``:predict`` on ``model`` is Imagen (else it is a text embedding)."""
-    return model.startswith("imagen-")
+    """Whether ``:predict`` on ``model`` makes images (else it is a text embedding)."""
+    return model.startswith(("imagen-", "virtual-try-on-"))
 
 
 def handle_model_action(call: ModelCall, store: Store) -> Reply:  # noqa: PLR0911 -- a router

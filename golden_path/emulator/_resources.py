@@ -20,6 +20,7 @@ import base64
 import dataclasses
 import hashlib
 import json
+import mimetypes
 import re
 import secrets
 import threading
@@ -254,7 +255,15 @@ def _upload(store: Store, where: Where, incoming: Incoming, m: re.Match[str]) ->
     return _upload_chunk(store, where, incoming, upload_id)
 
 
-def _upload_start(store: Store, where: Where, incoming: Incoming) -> Reply:
+_MEDIA_TYPES = frozenset(
+    {"application", "audio", "font", "image", "message", "model", "multipart", "text", "video"}
+)
+"""IANA's top-level media types: a MIME type under any other is refused, as Google does."""
+
+
+def _upload_start(  # noqa: PLR0911 -- one return per protocol rule
+    store: Store, where: Where, incoming: Incoming
+) -> Reply:
     headers = incoming.headers
     if headers.get("x-goog-upload-protocol", "").lower() != "resumable":
         return _bad("Only the resumable upload protocol is supported (X-Goog-Upload-Protocol).")
@@ -273,6 +282,8 @@ def _upload_start(store: Store, where: Where, incoming: Incoming) -> Reply:
     mime = headers.get("x-goog-upload-header-content-type") or str(file.get("mimeType") or "")
     if not mime:
         return _bad("The file's MIME type is missing (X-Goog-Upload-Header-Content-Type).")
+    if mime.split("/", 1)[0].lower() not in _MEDIA_TYPES or "/" not in mime:
+        return _bad(f"Unsupported MIME type: {mime}")
     upload_id = secrets.token_urlsafe(24)
     with store.lock:
         store.uploads[upload_id] = {
@@ -401,7 +412,8 @@ def _files_register(store: Store, where: Where, incoming: Incoming, m: re.Match[
     for uri in uris:
         if not uri.startswith("gs://"):
             return _bad(f"Invalid GCS URI {uri!r}: it must start with gs://")
-        resource = store.add_file(where, b"", "application/octet-stream", None, source="REGISTERED")
+        mime = mimetypes.guess_type(uri)[0] or "application/octet-stream"
+        resource = store.add_file(where, b"", mime, None, source="REGISTERED")
         resource["uri"] = uri
         files.append(store.file_view(resource))
     return json_reply({"files": files})

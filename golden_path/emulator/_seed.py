@@ -31,8 +31,11 @@ COLLECTIONS = (
 """What :func:`seed` can make, by the collection part of the name."""
 
 
-def seed(store: Store, name: str, fields: dict[str, Any]) -> None:
-    """Make the resource ``name`` exist, finished; raise ValueError for a name it can't make."""
+def seed(store: Store, name: str, fields: dict[str, Any], base: str = "") -> None:
+    """Make the resource ``name`` exist, finished; raise ValueError for a name it can't make.
+
+    ``base`` is the emulator's URL, for the URIs of seeded files.
+    """
     m = _NAME.match(name)
     vertex_only = ("batchPredictionJobs", "tuningJobs", "models")
     if m is None or (m["collection"] in vertex_only and not m["project"]):
@@ -41,7 +44,7 @@ def seed(store: Store, name: str, fields: dict[str, Any]) -> None:
             "batches/ID, tunedModels/ID, operations/ID or projects/P/locations/L/"
             "{cachedContents,batchPredictionJobs,tuningJobs,models,operations}/ID"
         )
-    where = Where(bool(m["project"]), "v1beta", m["project"] or "", m["location"] or "")
+    where = Where(bool(m["project"]), "v1beta", m["project"] or "", m["location"] or "", base)
     collection, rid = m["collection"], m["id"]
     now = store.clock.now()
     # Finished: created before the emulator's clock says a job is done.
@@ -49,7 +52,7 @@ def seed(store: Store, name: str, fields: dict[str, Any]) -> None:
     if collection == "cachedContents":
         _seed_cache(store, name, now, fields)
     elif collection == "files":
-        _seed_file(store, name, now, fields)
+        _seed_file(store, where, name, now, fields)
     elif collection in ("batches", "batchPredictionJobs"):
         _seed_batch(store, where, name, done, fields)
     elif collection == "models":
@@ -80,15 +83,19 @@ def _seed_cache(store: Store, name: str, now: float, fields: dict[str, Any]) -> 
         store.caches[name] = cache
 
 
-def _seed_file(store: Store, name: str, now: float, fields: dict[str, Any]) -> None:
+def _seed_file(store: Store, where: Where, name: str, now: float, fields: dict[str, Any]) -> None:
     data = fields.pop("data", b"")
+    uri = f"{where.base}/{where.version}/{name}"
     resource = {
         "name": name, "mimeType": "text/plain", "sizeBytes": str(len(data)),
         "createTime": rfc3339(now), "updateTime": rfc3339(now),
-        "expirationTime": rfc3339(now + 48 * 3600), "source": "UPLOADED",
+        "expirationTime": rfc3339(now + 48 * 3600), "source": "UPLOADED", "uri": uri,
         "_ready": now, **fields,
     }  # fmt: skip
+    if resource["source"] == "GENERATED":  # what models made (videos, batch results)
+        resource["downloadUri"] = f"{uri}:download?alt=media"
     with store.lock:
+        store.files.pop(name, None)  # seeded again: the newest file, as a fresh upload is
         store.files[name] = resource
         store.file_data[name] = data
 

@@ -101,3 +101,48 @@ def test_embedding_fields_follow_the_backend(gp_client: Any) -> None:
     config = {"http_options": {"extra_body": {"notAField": 1}}}
     with pytest.raises(errors.ClientError, match="notAField"):
         gp_client.models.embed_content(model="gemini-embedding-001", contents="x", config=config)
+
+
+def test_project_paths_with_an_api_key_are_the_gemini_hosts_404(emu: Any) -> None:
+    """An API key on a project path is a Gemini API call: that host answers a plain 404."""
+    import httpx2
+
+    with httpx2.Client(base_url=emu.url) as http:
+        answer = http.get(
+            "/v1/projects/p/locations/us-central1/tuningJobs/1", headers={"x-goog-api-key": "k"}
+        )
+    assert (answer.status_code, answer.headers["content-type"]) == (404, "text/html")
+    assert "Not Found" in answer.text
+    assert "\n" not in answer.text.strip()
+
+
+def test_vertex_model_ids_have_no_dots(vertex: Any) -> None:
+    """models/gemini-2.5-flash is no Model Registry id on Vertex AI: 400, not 404."""
+    with pytest.raises(errors.ClientError, match="400"):
+        vertex.models.get(model=f"{_V}/models/gemini-2.5-flash")
+
+
+def test_virtual_try_on_makes_images(vertex: Any) -> None:
+    """recontext_image on virtual-try-on-001 answers PNG images."""
+    from google.genai import types
+
+    from golden_path.emulator._png import png
+
+    image = types.Image(image_bytes=png("x", 8), mime_type="image/png")
+    answer = vertex.models.recontext_image(
+        model="virtual-try-on-001",
+        source=types.RecontextImageSource(
+            person_image=image, product_images=[types.ProductImage(product_image=image)]
+        ),
+    )
+    assert answer.generated_images[0].image.image_bytes.startswith(b"\x89PNG")
+
+
+def test_upload_mime_types(gemini: Any) -> None:
+    """A MIME type outside IANA's top-level types is refused; registered URIs get theirs."""
+    import io
+
+    with pytest.raises(errors.ClientError, match="Unsupported MIME type"):
+        gemini.files.upload(file=io.BytesIO(b"x"), config={"mime_type": "bad/mime_type"})
+    registered = gemini.files._register_files(uris=["gs://bucket/photo.jpg"])
+    assert registered.files[0].mime_type == "image/jpeg"
