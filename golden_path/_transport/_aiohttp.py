@@ -54,8 +54,12 @@ class AiohttpTransport(httpx2.AsyncBaseTransport):
 
     def __init__(self, ssl_context: ssl.SSLContext) -> None:
         import aiohttp
+        import yarl
 
         self._aiohttp = aiohttp
+        self._url = functools.partial(yarl.URL, encoded=True)
+        # One ClientTimeout per distinct (pool, connect, read): the SDK sends the same few.
+        self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, ssl=ssl_context),
             # httpx2 decodes gzip/deflate itself, from the raw bytes, exactly as before.
@@ -73,23 +77,27 @@ class AiohttpTransport(httpx2.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         """Send ``request`` (its body already read) and return the response, streamed."""
         aiohttp = self._aiohttp
-        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        given: dict[str, float | None] = request.extensions.get("timeout", {})
+        key = (given.get("pool"), given.get("connect"), given.get("read"))
+        timeout = self._timeouts.get(key)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(
+                total=None, connect=key[0], sock_connect=key[1], sock_read=key[2]
+            )
+            if len(self._timeouts) < 64:
+                self._timeouts[key] = timeout
         try:
             response = await self._session.request(
                 request.method,
-                str(request.url),
+                # httpx2's URL is already percent-encoded: yarl need not quote it again.
+                self._url(str(request.url)),
                 headers=[
                     (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
                 ],
                 data=request.content or None,
                 allow_redirects=False,
                 compress=None,
-                timeout=aiohttp.ClientTimeout(
-                    total=None,
-                    connect=timeouts.get("pool"),
-                    sock_connect=timeouts.get("connect"),
-                    sock_read=timeouts.get("read"),
-                ),
+                timeout=timeout,
             )
         except Exception as exc:
             translated = _translate(aiohttp, exc, request, connecting=True)
@@ -130,6 +138,16 @@ class _Body(httpx2.AsyncByteStream):
         try:
             async for chunk in self._response.content.iter_any():
                 yield chunk
+        except Exception as exc:
+            translated = _translate(self._aiohttp, exc, self._request, connecting=False)
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    async def read_all(self) -> bytes:
+        """The whole body in one read (what a buffered call needs; no per-chunk iteration)."""
+        try:
+            return await self._response.read()
         except Exception as exc:
             translated = _translate(self._aiohttp, exc, self._request, connecting=False)
             if translated is exc:

@@ -170,8 +170,14 @@ class GovernedAsyncTransport(httpx2.AsyncBaseTransport):
             raise
         if call.request.stream:
             return call.streamed(response, _AsyncStream(response.stream, call))
+        stream: Any = response.stream
         try:
-            raw = b"".join([part async for part in response.stream])  # type: ignore[union-attr]
+            # The aiohttp wire reads a whole body in one call; other streams chunk by chunk.
+            read_all = getattr(stream, "read_all", None)
+            if read_all is not None:
+                raw = await read_all()
+            else:
+                raw = b"".join([part async for part in stream])
         except asyncio.CancelledError:
             call.cancelled()
             raise
