@@ -85,16 +85,25 @@ def streaming(
 
 
 def throughput(
-    variants: Sequence[Variant], prompt: str, concurrency: Sequence[int], requests: int, rounds: int
+    variants: Sequence[Variant],
+    prompt: str,
+    concurrency: Sequence[int],
+    requests: int,
+    rounds: int,
+    cpu: dict[int, dict[str, list[float]]] | None = None,
 ) -> dict[int, dict[str, list[float]]]:
     """Requests per second with ``c`` requests in flight, ``rounds`` runs per variant.
+
+    ``cpu``, when given, receives the process's CPU seconds per request of each run: the
+    client's own work (the server is another process), which other load moves far less than
+    the request rate.
 
     One event loop for everything: SDK async clients are bound to the loop that first used
     them, and a fresh loop per run would time connection set-up instead of requests.
     """
     live = [v for v in variants if v.available and v.make_async is not None]
 
-    async def run_round(call: Callable[[str], Any], total: int, c: int) -> float:
+    async def run_round(call: Callable[[str], Any], total: int, c: int) -> tuple[float, float]:
         remaining = total
 
         async def worker() -> None:
@@ -103,9 +112,9 @@ def throughput(
                 remaining -= 1
                 await call(prompt)
 
-        t0 = perf()
+        t0, c0 = perf(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(c)))
-        return total / (perf() - t0)
+        return total / (perf() - t0), (time.process_time() - c0) / total
 
     async def main() -> dict[int, dict[str, list[float]]]:
         calls = {v.key: v.make_async() for v in live}  # type: ignore[misc]
@@ -114,12 +123,17 @@ def throughput(
             for v in live:  # open the pool's connections before anything is timed
                 await run_round(calls[v.key], c, c)
             per: dict[str, list[float]] = {v.key: [] for v in live}
+            spent: dict[str, list[float]] = {v.key: [] for v in live}
             for r in range(rounds):
                 shift = r % len(live)
                 for v in live[shift:] + live[:shift]:
                     gc.collect()
-                    per[v.key].append(await run_round(calls[v.key], share(v, requests), c))
+                    rate, seconds = await run_round(calls[v.key], share(v, requests), c)
+                    per[v.key].append(rate)
+                    spent[v.key].append(seconds)
             results[c] = per
+            if cpu is not None:
+                cpu[c] = spent
         return results
 
     return asyncio.run(main())

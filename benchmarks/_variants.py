@@ -135,6 +135,7 @@ def golden_path(
     prompt: str = SMALL_PROMPT,
     *,
     audit: bool = False,
+    async_transport: str = "auto",
 ) -> Variant:
     """golden-path's client with the given policy set.
 
@@ -162,6 +163,7 @@ def golden_path(
             audit_sink=audit_sink,
             app="bench-app",
             team="bench-team",
+            async_transport=async_transport,
             **overrides,
         )
         sync, stream, make_async = _genai_calls(client)
