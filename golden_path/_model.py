@@ -282,7 +282,8 @@ def usage_from(body: Any) -> Usage | None:
     if isinstance(meta, dict):
         return Usage(
             prompt_tokens=_int(meta.get("promptTokenCount")),
-            output_tokens=_int(meta.get("candidatesTokenCount")),
+            # The Live API says responseTokenCount where generateContent says candidates.
+            output_tokens=_int(meta.get("candidatesTokenCount", meta.get("responseTokenCount"))),
             cached_tokens=_int(meta.get("cachedContentTokenCount")),
             thoughts_tokens=_int(meta.get("thoughtsTokenCount")),
             total_tokens=_int(meta.get("totalTokenCount")),

@@ -8,6 +8,7 @@ abandoned by the caller.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -492,13 +493,31 @@ class Call:
         self.pipeline.chain.after_chunk(self.entered, self.request, event)
 
     def live_usage(self, event: Any) -> None:
-        """A Live server message with ``usageMetadata``: the session's usage, summed per turn."""
+        """A Live server message with ``usageMetadata``: the session's usage, summed per turn.
+
+        The turn's usage goes to the policies' ``on_live_turn`` first (budgets settle it and
+        reserve the next turn): PolicyViolation when one denies, and the session must end
+        (see :meth:`live_denied`).
+        """
         response = self.response
         usage = usage_from(event)
         if response is None or usage is None:
             return
+        self._add_usage(response, usage)
+        self.pipeline.chain.live_turn(self.entered, self.request, usage)
+
+    def live_denied(self, violation: PolicyViolation) -> None:
+        """A policy ended the Live session between turns: the event says denied, and why."""
+        if self._done:
+            return
+        self._enter()
+        self.pipeline.chain.after_error(self.entered, self.request, violation)
+        self._finish("denied", error_type=type(violation).__name__)
+
+    @staticmethod
+    def _add_usage(response: GenAIResponse, usage: Usage) -> None:
         if response.usage is None:
-            response.usage = usage
+            response.usage = dataclasses.replace(usage)
             return
         total = response.usage
         for field in (

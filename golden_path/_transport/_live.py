@@ -18,6 +18,8 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
+from golden_path.exceptions import PolicyViolation
+
 if TYPE_CHECKING:
     from google import genai
 
@@ -81,6 +83,10 @@ def _guarded(
                 call.stream_started(101, _headers())
                 _guard_messages(session, call, pipeline)
                 yield session
+        except PolicyViolation as violation:
+            # A policy ended the session (a budget after a turn, a refused message).
+            call.live_denied(violation)
+            raise
         except BaseException as exc:
             call.failed(exc)
             raise

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httpx2
 
-from golden_path._model import Usage
 from golden_path._routes import UnsafePath, match, normalize_model
 from golden_path._transport._live_messages import GuardedSocket, message_policies
 from golden_path.exceptions import PolicyViolation
@@ -223,10 +222,10 @@ async def _relay(
         await _close(send, f"upstream Live API refused or unavailable: {exc}", code=1011)
         return "error"
     call.stream_started(101, httpx2.Headers())
-    tally = _Tally()
     # The app's later messages pass the policies that judge Live messages, as in-process.
     senders, _ = message_policies(call.pipeline.chain.policies)
     guarded = GuardedSocket(upstream, call, senders, ())
+    ended_by: list[PolicyViolation] = []
     async with upstream:
         await upstream.send(json.dumps(setup, separators=(",", ":")))
 
@@ -238,7 +237,12 @@ async def _relay(
                     else:
                         await send({"type": "websocket.send", "bytes": frame})
                     if b'"usageMetadata"' in (frame.encode() if isinstance(frame, str) else frame):
-                        tally.add(frame)
+                        try:
+                            _turn_used(call, frame)
+                        except PolicyViolation as violation:
+                            # A budget settled this turn and has no room for the next one.
+                            ended_by.append(violation)
+                            return
 
         tasks = [
             asyncio.ensure_future(_app_to_google(receive, send, guarded)),
@@ -254,16 +258,26 @@ async def _relay(
         for task in pending:
             task.cancel()
         errors = [t.exception() for t in done if not t.cancelled() and t.exception()]
+    return await _ended(call, send, errors, ended_by, upstream.close_code or 1000)
+
+
+async def _ended(
+    call: Call, send: Any, errors: list[Any], ended_by: list[PolicyViolation], code: int
+) -> str:
+    """Close the app's side as the session ended; one audit event; the metrics' outcome."""
+    if errors and isinstance(errors[0], PolicyViolation):
+        call.live_denied(errors[0])  # an app message a policy refused (the app was told)
+        return "denied"
     if errors:
-        call.failed(errors[0])  # type: ignore[arg-type]
+        call.failed(errors[0])
         return "error"
+    if ended_by:
+        with contextlib.suppress(Exception):  # the app may be gone already
+            await _close(send, str(ended_by[0]))
+        call.live_denied(ended_by[0])
+        return "denied"
     with contextlib.suppress(Exception):  # the app may be gone already
-        await send({"type": "websocket.close", "code": upstream.close_code or 1000})
-    if call.response is not None and tally.total:
-        # The session's tokens, summed over its turns: what the audit event and budgets see.
-        call.response.usage = Usage(
-            prompt_tokens=tally.prompt, output_tokens=tally.output, total_tokens=tally.total
-        )
+        await send({"type": "websocket.close", "code": code})
     call.stream_ended()
     return "ok"
 
@@ -283,29 +297,17 @@ async def _app_to_google(receive: Any, send: Any, guarded: GuardedSocket) -> Non
             raise
 
 
-class _Tally:
-    """Token usage of a Live session: each turn's ``usageMetadata``, added up."""
+def _turn_used(call: Call, frame: str | bytes) -> None:
+    """A server message with ``usageMetadata``: one turn's tokens.
 
-    __slots__ = ("output", "prompt", "total")
-
-    def __init__(self) -> None:
-        self.prompt = self.output = self.total = 0
-
-    def add(self, frame: str | bytes) -> None:
-        try:
-            meta = json.loads(frame)["usageMetadata"]
-        except (ValueError, KeyError, TypeError):
-            return
-        if not isinstance(meta, dict):
-            return
-        self.prompt += _count(meta.get("promptTokenCount"))
-        # The Live API says responseTokenCount where generateContent says candidatesTokenCount.
-        self.output += _count(meta.get("responseTokenCount", meta.get("candidatesTokenCount")))
-        self.total += _count(meta.get("totalTokenCount"))
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and value >= 0 else 0
+    Summed into the session's (its audit event) and settled by the budgets, which may end the
+    session here (PolicyViolation).
+    """
+    try:
+        event = json.loads(frame)
+    except ValueError:
+        return
+    call.live_usage(event)
 
 
 async def _close(send: Any, reason: str, *, code: int = _POLICY_VIOLATION) -> None:

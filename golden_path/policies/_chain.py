@@ -149,6 +149,22 @@ class Chain:
             )
         return PolicyViolation(name, deny.reason, request_id=request_id)
 
+    def live_turn(self, entered: list[Any], request: GenAIRequest, usage: Any) -> None:
+        """A Live turn's usage, to the entered policies in reverse order.
+
+        Raises PolicyViolation (BudgetExceeded for a limit) when one denies: the session ends.
+        """
+        for policy in reversed(entered):
+            hook = getattr(policy, "on_live_turn", None)
+            if hook is None:
+                continue
+            try:
+                hook(request, usage)
+            except Deny as deny:
+                name = getattr(policy, "name", type(policy).__name__)
+                request.record(name, "deny", f"live turn: {deny.reason}")
+                raise self._violation(name, deny, request.request_id) from None
+
     def after_chunk(self, entered: list[Any], request: GenAIRequest, chunk: Any) -> None:
         """Each stream event, to the entered policies in reverse order."""
         self._after(self._chunk, entered, request, chunk)

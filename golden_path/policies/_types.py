@@ -8,6 +8,8 @@ A policy is any object with a ``name`` and any subset of these hooks (:data:`HOO
     on_response(request: GenAIRequest, response: GenAIResponse) -> None
     on_error(request: GenAIRequest, error: BaseException) -> None
     on_live_event(request: GenAIRequest, event: Any) -> None  each Live server message
+    on_live_turn(request: GenAIRequest, usage: Usage) -> None  a Live turn's usage; Deny ends
+                                                        the session (budgets settle per turn)
 
 A policy is checked when it is registered (``Chain(...)``, ``create_client(policies=...)``, a
 policy file): a method that looks like a hook (``on_*``, ``aon_*``) but is none of them, a
@@ -95,6 +97,8 @@ HOOKS: Final[dict[str, tuple[str, ...]]] = {
     "on_error": ("request", "error"),
     # Each message a Live server sends, before the SDK reads it (the session's request).
     "on_live_event": ("request", "event"),
+    # The usage a Live server reported for one turn; a Deny closes the session there.
+    "on_live_turn": ("request", "usage"),
 }
 _HOOK_PREFIXES = ("on_", "aon_")
 

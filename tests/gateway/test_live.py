@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from google import genai
 from google.genai import types
@@ -193,3 +194,73 @@ def test_live_message_with_a_denied_tool_ends_the_session(
     assert any(d["policy"] == "tools" and d["action"] == "deny" for d in event.policy)
     ws = [r for r in emulator.requests if r.path.startswith("/ws/")]
     assert [next(iter(m)) for m in ws[-1].body] == ["setup"]
+
+
+async def _turns(client: genai.Client, texts: list[str]) -> tuple[list[str], BaseException | None]:
+    """One session, one turn per text; each turn's text, and what ended the session early."""
+    config = types.LiveConnectConfig(response_modalities=[types.Modality.TEXT])
+    answers: list[str] = []
+    try:
+        async with client.aio.live.connect(model=MODEL, config=config) as session:
+            for text in texts:
+                await session.send_client_content(
+                    turns=types.Content(role="user", parts=[types.Part(text=text)]),
+                    turn_complete=True,
+                )
+                parts = []
+                async for message in session.receive():
+                    content = message.server_content
+                    if content and content.model_turn:
+                        parts += [p.text or "" for p in content.model_turn.parts or []]
+                    if content and content.turn_complete:
+                        break
+                else:
+                    return answers, None  # the server closed the session
+                answers.append("".join(parts))
+    except Exception as exc:
+        return answers, exc
+    return answers, None
+
+
+def test_live_budget_settles_per_turn_and_ends_the_session(
+    start_gateway: Any, tmp_path: Path, audit: Any
+) -> None:
+    """A daily token budget is charged each Live turn's real usage as the turn ends, and the
+    session is closed (1008, the budget named) once the next turn would not fit: a long session
+    cannot spend past its budget. The one audit event says denied, with the turns' tokens."""
+    policy = tmp_path / "budget.toml"
+    policy.write_text(
+        '[budgets]\ntokens_per_day = 400\nscope = "app"\ndefault_output_tokens = 150\n',
+        encoding="utf-8",
+    )
+    pki = make_pki(tmp_path)
+    running = start_gateway(
+        settings={"policy_file": str(policy)},
+        tls_certfile=pki["server"],
+        tls_keyfile=pki["server_key"],
+    )
+    context = ssl.create_default_context(cafile=str(pki["ca"]))
+    long_turn = "spend " * 120
+    answers, ended = asyncio.run(
+        _turns(_sdk(running, context), [long_turn, long_turn, long_turn, long_turn])
+    )
+    assert 1 <= len(answers) < 4, "the budget must end the session before its last turn"
+    assert ended is not None
+    assert "1008" in str(ended)
+    assert "budgets.tokens_per_day" in str(ended)
+    event = _settled(audit)
+    assert event.outcome == "denied"
+    denial = event.policy[-1]
+    assert (denial["policy"], denial["action"]) == ("limits", "deny")
+    # Every turn was charged its real usage as it ended: the counter holds exactly the tokens
+    # the audit event sums, no estimate left behind.
+    assert denial["reason"].startswith(
+        f"live turn: budgets.tokens_per_day: {event.total_tokens} of 400 tokens used"
+    )
+    refused = httpx2.post(
+        f"{running.url}/v1beta/models/{MODEL}:generateContent",
+        json={"contents": [{"parts": [{"text": "one more"}]}]},
+        headers={"x-goog-api-key": running.key},
+        verify=context,
+    )
+    assert refused.status_code == 429

@@ -69,3 +69,39 @@ def test_session_spends_the_token_budget(emu: Emulator, audit: Any, tmp_path: Pa
     asyncio.run(_one_turn(client, "first"))
     with pytest.raises(golden_path.BudgetExceeded):
         asyncio.run(_one_turn(client, "second"))
+
+
+async def _turns(client: Any, count: int) -> int:
+    """Turns of one session until it ends; how many completed."""
+    done = 0
+    async with client.aio.live.connect(
+        model=MODEL, config={"response_modalities": ["TEXT"]}
+    ) as session:
+        for _ in range(count):
+            await session.send_client_content(
+                turns={"role": "user", "parts": [{"text": "spend " * 120}]}, turn_complete=True
+            )
+            async for message in session.receive():
+                if message.server_content and message.server_content.turn_complete:
+                    break
+            done += 1
+    return done
+
+
+def test_budget_settles_each_turn_and_ends_a_long_session(
+    emu: Emulator, audit: Any, tmp_path: Path
+) -> None:
+    """Each turn is charged its real usage as it ends and the next turn is reserved first: when
+    it does not fit, the session raises BudgetExceeded before the app's next turn, and its one
+    event says denied with every turn's tokens charged."""
+    policy = '[budgets]\ntokens_per_day = 400\nscope = "app"\ndefault_output_tokens = 150\n'
+    client = _client(emu, audit, tmp_path, policy)
+    with pytest.raises(golden_path.BudgetExceeded, match=r"budgets\.tokens_per_day"):
+        asyncio.run(_turns(client, 4))
+    event = audit.only()
+    assert event.outcome == "denied"
+    denial = event.policy[-1]
+    assert (denial["policy"], denial["action"]) == ("limits", "deny")
+    assert denial["reason"].startswith(
+        f"live turn: budgets.tokens_per_day: {event.total_tokens} of 400 tokens used"
+    )

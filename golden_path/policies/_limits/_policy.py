@@ -12,6 +12,8 @@ Lifecycle of one model call::
     on_response  reconcile: charge the real usage instead of the estimate; a 429 with
                  RetryInfo puts the scope in cooldown for its retryDelay
     on_error     release the estimate (a failed request costs its real usage if known, else 0)
+    on_live_turn a Live session, after each turn: settle the turn's real usage, then reserve
+                 the next turn (no request counted); no room: Deny, and the session is closed
 
 Windows: per-minute limits are sliding-window counters (this minute's count plus the previous
 minute's, weighted by how much of it still overlaps the last 60 s), so there is no burst of
@@ -69,6 +71,7 @@ __all__ = ["LimitsPolicy", "build_limit_policies", "retry_delay"]
 _STATE = "limits.reservation"
 _USAGE = "limits.usage"
 _DELIVERED = "limits.delivered"
+_LIVE_TURNS = "limits.live_turns"  # Live turns settled so far (tokens, micro-dollars, count)
 HOLD_MS = 15 * 60 * 1000
 
 
@@ -136,6 +139,15 @@ class _Plan:
     prompt: int = 0
     # Images or video seconds asked for, on routes billed in those units (None elsewhere).
     units: dict[str, int] | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class _Turns:
+    """What a Live session's turns were charged so far."""
+
+    tokens: int = 0
+    usd: int = 0
+    count: int = 0
 
 
 class LimitsPolicy:
@@ -277,7 +289,8 @@ class LimitsPolicy:
             f"{what} for {label}; this request needs {amount}; retry in {retry:.3f}s",
         )
 
-    def _plan(self, request: GenAIRequest) -> _Plan:
+    def _plan(self, request: GenAIRequest, *, turn: int = 0) -> _Plan:
+        """What one request reserves; ``turn`` > 0: a later Live turn (no request counted)."""
         now = self._clock()
         identity = request.identity
         units = _units(request, None)
@@ -295,7 +308,7 @@ class LimitsPolicy:
                 usd = self.prices.estimate(request.model, prompt, output)
                 estimate_usd = -1 if usd is None else math.ceil(usd * MICRO)
         amounts = {
-            "requests": 1,
+            "requests": 0 if turn else 1,
             "tokens": estimate,
             "usd": max(estimate_usd, 0),
             "images": (units or {}).get("images", 0),
@@ -334,7 +347,12 @@ class LimitsPolicy:
             cooldown_key(self.prefix, tag, cooldown_label),
             cooldown_label,
             estimate,
-            Hold(*hold_keys(self.prefix, tag, request.request_id), ttl_ms=self.hold_ms),
+            Hold(
+                *hold_keys(
+                    self.prefix, tag, f"{request.request_id}.{turn}" if turn else request.request_id
+                ),
+                ttl_ms=self.hold_ms,
+            ),
             estimate_usd,
             prompt,
             units,
@@ -384,7 +402,36 @@ class LimitsPolicy:
             # An error costs nothing; a success without usage (embeddings) keeps the estimate.
             actual = 0 if response.status_code >= 400 else plan.estimate
         spent = self._usd(request, plan, usage, failed=response.status_code >= 400)
+        turns = request.state.get(_LIVE_TURNS)
+        if isinstance(turns, _Turns):
+            # A Live session whose turns were settled one by one: its last reservation covers
+            # only what it used after the last settled turn (the total is the turns' sum).
+            actual = max(actual - turns.tokens, 0)
+            spent = max(spent - turns.usd, 0)
         self._settle(request, plan, actual, spent, release_requests=False)
+
+    def on_live_turn(self, request: GenAIRequest, usage: Usage) -> None:
+        """Settle one Live turn's real usage, then reserve the next turn (Deny: no room).
+
+        So a session spends no more than its limits allow plus one turn: each turn runs on a
+        reservation made before it, like a request, and is charged what it really used.
+        """
+        plan = request.state.pop(_STATE, None)
+        if not isinstance(plan, _Plan):
+            return
+        turns = request.state.get(_LIVE_TURNS)
+        if not isinstance(turns, _Turns):
+            turns = request.state[_LIVE_TURNS] = _Turns()
+        actual = tokens_used(usage) or 0
+        spent = self._usd(request, plan, usage, failed=False)
+        self._settle(request, plan, actual, spent, release_requests=False)
+        turns.tokens += actual
+        turns.usd += spent
+        turns.count += 1
+        following = self._plan(request, turn=turns.count)
+        self._priced(request, following)
+        # Never waits: the app is mid-session, and the server's next turn would not wait either.
+        self._attempt(request, following, time.monotonic(), on_loop=True)
 
     def on_error(self, request: GenAIRequest, error: BaseException) -> None:
         """Give back the reservation: a failed call costs its real usage if known, else 0."""
