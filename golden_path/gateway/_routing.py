@@ -6,12 +6,13 @@ Vertex AI paths (``/v1beta1/projects/P/locations/L/publishers/google/models/M:..
 ``/v1beta1/publishers/google/models/M:...``). The gateway has one upstream:
 
 - the emulator serves both shapes: paths pass unchanged;
-- AI Studio: Gemini paths pass; Vertex-shaped generate/stream/count calls (the bodies are the
-  same) are re-rooted to ``/v1beta/models/M:method``; other Vertex routes are not served;
+- AI Studio: Gemini paths pass; Vertex-shaped calls of the :data:`PORTABLE` methods (the bodies
+  are the same) are re-rooted to ``/v1beta/models/M:method``; other Vertex routes are not served;
 - Vertex AI: Vertex paths pass with the project and location replaced by the gateway's own
-  (an app never needs to know, or can choose, the project that pays); Gemini-shaped
-  generate/stream/count calls are re-rooted under the gateway's project; Gemini-only routes
-  (files, the OpenAI layer of AI Studio) are not served.
+  (an app never needs to know, or can choose, the project that pays); Gemini-shaped calls of
+  the :data:`PORTABLE` methods are re-rooted under the gateway's project; other Gemini routes
+  (files, batch embeddings, the OpenAI layer of AI Studio) get a 404 in Google's error shape
+  that names the methods that do translate.
 
 Which route a path is comes from the route table (``golden_path._routes``), the one the
 transport, the policies and the audit read: a path no row matches, or one whose meaning depends
@@ -24,10 +25,15 @@ import dataclasses
 
 from golden_path._routes import Match, UnsafePath, match
 
-__all__ = ["NotServed", "Target", "Upstream", "target"]
+__all__ = ["PORTABLE", "NotServed", "Target", "Upstream", "target"]
 
-# The calls whose request and response bodies are the same on both backends.
-_PORTABLE = frozenset({"generateContent", "streamGenerateContent", "countTokens"})
+# The model calls the route table has on both backends whose request and response bodies are
+# the same on both, so a path re-rooted is the whole translation. Not here: predictLongRunning
+# (its operation is polled on routes of its own backend), batchEmbedContents (each request
+# names its model in the Gemini API's spelling), and everything that is not a model call.
+PORTABLE = frozenset(
+    {"generateContent", "streamGenerateContent", "countTokens", "embedContent", "predict"}
+)
 
 
 class NotServed(Exception):
@@ -100,10 +106,11 @@ def target(method: str, path: str, upstream: Upstream) -> Target:
 def _translated(path: str, found: Match, rest: str, upstream: Upstream) -> str:
     """Generate, stream and count written for one backend, sent to the other."""
     model = found.model
-    if found.route.name not in _PORTABLE or model is None:
+    if found.route.name not in PORTABLE or model is None:
         raise NotServed(
             f"{path} is a {_NAMES[found.backend or 'gemini']} route and this gateway fronts "
-            f"{upstream.describe()}"
+            f"{upstream.describe()}; of the other backend's routes it translates only "
+            f"{', '.join(sorted(PORTABLE))} (send the rest in {upstream.describe()}'s shape)"
         )
     verb = rest.rsplit(":", 1)[1]
     if upstream.backend == "ai_studio":

@@ -214,3 +214,81 @@ def test_upload_url_is_bound_to_the_app_that_started_it(gw: Any, emulator: Any) 
     assert done.json()["file"]["sizeBytes"] == "3"
     last = emulator.requests[-1]
     assert "gp_" not in str(last.query)
+
+
+EMBED = {"content": {"parts": [{"text": "portable"}]}}
+IMAGEN = {"instances": [{"prompt": "a cat"}], "parameters": {"sampleCount": 1}}
+
+
+def test_gemini_shaped_embed_and_predict_run_on_vertex(
+    vertex_gw: Any, emulator: Any, audit: Any
+) -> None:
+    """embedContent and predict (Imagen), which the route table has on both backends with the
+    same bodies, are re-rooted from the Gemini shape into the gateway's Vertex project."""
+    headers = {"x-goog-api-key": vertex_gw.key}
+    embedded = httpx2.post(
+        f"{vertex_gw.url}/v1beta/models/gemini-embedding-001:embedContent",
+        json=EMBED,
+        headers=headers,
+    )
+    assert embedded.status_code == 200, embedded.text
+    assert embedded.json()["embedding"]["values"]
+    predicted = httpx2.post(
+        f"{vertex_gw.url}/v1beta/models/imagen-4.0-generate-001:predict",
+        json=IMAGEN,
+        headers=headers,
+    )
+    assert predicted.status_code == 200, predicted.text
+    assert predicted.json()["predictions"][0]["bytesBase64Encoded"]
+    assert [r.path for r in emulator.api_requests()] == [
+        "/v1beta1/projects/platform-project/locations/europe-west4/publishers/google/models/"
+        "gemini-embedding-001:embedContent",
+        "/v1beta1/projects/platform-project/locations/europe-west4/publishers/google/models/"
+        "imagen-4.0-generate-001:predict",
+    ]
+    assert [(e.method, e.outcome, e.backend) for e in audit.events] == [
+        ("embedContent", "ok", "vertex"),
+        ("predict", "ok", "vertex"),
+    ]
+
+
+def test_vertex_shaped_embed_runs_on_ai_studio(start_gateway: Any, emulator: Any) -> None:
+    """The other way: a Vertex-shaped embedContent reaches the Gemini Developer API as
+    /v1beta/models/M:embedContent, whatever project the app named."""
+    running = start_gateway(settings={"backend": "ai_studio", "api_key": "upstream-key"})
+    response = httpx2.post(
+        f"{running.url}/v1beta1/projects/app-guess/locations/us-central1/publishers/google/"
+        "models/gemini-embedding-001:embedContent",
+        json=EMBED,
+        headers={"x-goog-api-key": running.key},
+    )
+    assert response.status_code == 200, response.text
+    (sent,) = emulator.api_requests()
+    assert sent.path == "/v1beta/models/gemini-embedding-001:embedContent"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/v1beta/models/gemini-embedding-001:batchEmbedContents",
+            {"requests": [{"model": "models/gemini-embedding-001", **EMBED}]},
+        ),
+        ("/v1beta/models/veo-3.0-generate-001:predictLongRunning", IMAGEN),
+    ],
+)
+def test_routes_that_do_not_translate_are_refused_in_google_shape(
+    vertex_gw: Any, emulator: Any, path: str, body: Any
+) -> None:
+    """A model call of the other backend whose bodies or follow-up calls differ is refused with
+    a 404 in Google's error envelope that says which calls do translate; nothing is sent."""
+    response = httpx2.post(
+        f"{vertex_gw.url}{path}", json=body, headers={"x-goog-api-key": vertex_gw.key}
+    )
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["status"] == "NOT_FOUND"
+    assert error["details"][0]["reason"] == "NOT_SERVED"
+    assert "is a Gemini Developer API route and this gateway fronts Vertex AI" in error["message"]
+    assert "translates only countTokens, embedContent, generateContent, predict" in error["message"]
+    assert emulator.api_requests() == []
