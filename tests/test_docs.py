@@ -39,3 +39,27 @@ def test_every_command_is_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     missing = [name for name in sub.choices if f"`golden-path {name}" not in readme]
     assert missing == []
+
+
+def test_docs_examples_import_only_public_names() -> None:
+    """The Python in README.md and docs/ imports no private module or name (``_x``)."""
+    import re
+
+    pattern = re.compile(
+        r"^\s*(?:from\s+(golden_path[\w.]*)\s+import\s+(.+)|import\s+(golden_path[\w.]*))"
+    )
+    private = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for block in re.findall(r"```python\n(.*?)```", page.read_text(), re.S):
+            for line in block.splitlines():
+                found = pattern.match(line)
+                if not found:
+                    continue
+                module, names, plain = found.groups()
+                parts = (module or plain).split(".")
+                parts += [
+                    n.strip().split()[0] for n in (names or "").strip("()").split(",") if n.strip()
+                ]
+                if any(part.startswith("_") for part in parts):
+                    private.append(f"{page.name}: {line.strip()}")
+    assert private == []

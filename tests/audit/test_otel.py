@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 import golden_path
-from golden_path.audit._otel import OTelSink
+from golden_path.audit import OTelSink
 from golden_path.emulator import Emulator
 from golden_path.policies import Deny
 
@@ -239,6 +239,7 @@ def test_no_opentelemetry_import_unless_configured(emulator: Emulator) -> None:
     code = f"""
 import sys, json
 import golden_path
+import golden_path.audit
 before = sorted(m for m in sys.modules if m.startswith("opentelemetry"))
 client = golden_path.create_client(backend="ai_studio", api_key="k", base_url={emulator.url!r},
                                    audit_sink="stderr,logging")
@@ -267,6 +268,23 @@ except golden_path.ConfigError as exc:
     result = _python(code)
     assert result.returncode == 0, result.stderr
     assert "audit_sink" in result.stdout
+    assert "pip install 'golden-path[otel]'" in result.stdout
+
+
+def test_public_otel_sink_without_the_extra_says_what_to_install() -> None:
+    """``golden_path.audit.OTelSink`` without opentelemetry is an ImportError naming the extra;
+    the other audit names still import."""
+    code = """
+import sys
+sys.modules["opentelemetry"] = None  # as if the extra were not installed
+from golden_path.audit import AuditEvent
+try:
+    from golden_path.audit import OTelSink
+except ImportError as exc:
+    print(exc)
+"""
+    result = _python(code)
+    assert result.returncode == 0, result.stderr
     assert "pip install 'golden-path[otel]'" in result.stdout
 
 

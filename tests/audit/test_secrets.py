@@ -26,8 +26,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import golden_path
-from golden_path.audit import AuditEvent, FileSink, JsonLinesSink, LoggingSink, render_json
-from golden_path.audit._otel import OTelSink
+from golden_path.audit import (
+    AuditEvent,
+    FileSink,
+    JsonLinesSink,
+    LoggingSink,
+    OTelSink,
+    render_json,
+)
 from golden_path.emulator import Emulator
 from golden_path.policies import Deny
 
