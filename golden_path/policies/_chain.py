@@ -6,17 +6,17 @@ when the chain is built, so a request pays for the hooks it has and nothing else
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from golden_path._log import Diagnostics
 from golden_path._model import GenAIRequest, GenAIResponse
 from golden_path.exceptions import BudgetExceeded, PolicyViolation
 from golden_path.policies._types import Deny, Policy, check_policy
 
 __all__ = ["Chain"]
 
-log = logging.getLogger("golden_path.policies")
+diagnostics = Diagnostics("golden_path.policies")
 
 _AfterHook = Callable[..., None]
 
@@ -45,14 +45,15 @@ class Chain:
         for policy in self.policies:
             check_policy(policy)
         self._fail_open = fail_open
-        self._request = [(p, p.on_request) for p in self.policies if hasattr(p, "on_request")]
+        # Every policy, hook or None: the chain enters a policy when it reaches it, so one with
+        # only after-hooks (a usage recorder) sees every request the chain let through.
+        self._request = [(p, getattr(p, "on_request", None)) for p in self.policies]
         # Policies that can wait (a rate limiter) offer ``aon_request``; the async transport
         # awaits it so waiting never blocks the event loop. None when no policy needs it.
         self._arequest = (
             [
-                (p, getattr(p, "aon_request", None) or p.on_request)
+                (p, getattr(p, "aon_request", None) or getattr(p, "on_request", None))
                 for p in self.policies
-                if hasattr(p, "aon_request") or hasattr(p, "on_request")
             ]
             if any(hasattr(p, "aon_request") for p in self.policies)
             else None
@@ -86,6 +87,8 @@ class Chain:
         entered: list[Any] = []
         for policy, hook in self._request:
             entered.append(policy)
+            if hook is None:
+                continue
             try:
                 hook(request)
             except Deny as deny:
@@ -103,6 +106,8 @@ class Chain:
         entered: list[Any] = []
         for policy, hook in self._arequest:
             entered.append(policy)
+            if hook is None:
+                continue
             try:
                 result = hook(request)
                 if inspect.isawaitable(result):
@@ -128,7 +133,13 @@ class Chain:
     ) -> None:
         name = getattr(policy, "name", type(policy).__name__)
         reason = f"policy raised {type(exc).__name__}"
-        log.error("policy %s failed on request %s", name, request.request_id, exc_info=exc)
+        diagnostics.error(
+            "golden_path.policy.crashed",
+            f"policy {name} failed on request {request.request_id}",
+            exc_info=exc,
+            policy=name,
+            request_id=request.request_id,
+        )
         if self._fail_open or getattr(policy, "fail_open", False):
             request.record(name, "error", f"{reason}; allowed (fail open)", enforced=False)
             return
@@ -191,9 +202,15 @@ class Chain:
                 continue
             try:
                 hook(request, arg)
-            except Exception as exc:  # after-hooks never break a response
+            except Exception as exc:  # noqa: BLE001 - after-hooks never break a response
                 name = getattr(policy, "name", type(policy).__name__)
-                log.exception("policy %s failed after request %s", name, request.request_id)
+                diagnostics.error(
+                    "golden_path.policy.after_hook_failed",
+                    f"policy {name} failed after request {request.request_id}",
+                    exc_info=exc,
+                    policy=name,
+                    request_id=request.request_id,
+                )
                 request.record(
                     name, "error", f"after-hook raised {type(exc).__name__}", enforced=False
                 )

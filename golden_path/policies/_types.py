@@ -18,8 +18,9 @@ hook that is not callable or takes the wrong arguments, or an object without any
 
 Semantics (pluggy's, see docs/policies.md): ``on_request`` hooks run in the configured order;
 a ``Deny`` stops the chain and nothing is sent. After-hooks (``on_chunk``, ``on_response``,
-``on_error``) run in reverse order, and only for the policies whose ``on_request`` ran, so
-a policy that reserved something before the call always gets to release it. A denied request
+``on_error``) run in reverse order, for the policies the chain reached (whose ``on_request``
+ran, or that have none), so a policy that reserved something before the call always gets to
+release it, and one with only after-hooks sees every request the chain let through. A denied request
 gives every policy that already ran an ``on_error`` with the ``PolicyViolation``.
 """
 

@@ -191,3 +191,46 @@ def test_module_not_a_policy(plugin: Any, policy_file: Callable[..., Path]) -> N
     assert problem.field == "custom[0].path"
     assert problem.source == f"{path}:3"
     assert "none of the hooks" in problem.message
+
+
+class AfterOnly:
+    """A usage recorder: after-hooks only, no ``on_request``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.seen: list[str] = []
+
+    def on_response(self, request: Any, response: Any) -> None:
+        self.seen.append(f"response {response.status_code}")
+
+    def on_error(self, request: Any, error: BaseException) -> None:
+        self.seen.append(f"error {type(error).__name__}")
+
+
+class Denier:
+    name = "denier"
+
+    def on_request(self, request: Any) -> None:
+        from golden_path.policies import Deny
+
+        raise Deny("no")
+
+
+def test_a_policy_with_only_after_hooks_sees_what_the_chain_let_through(emulator: Any) -> None:
+    """A policy without ``on_request`` gets ``on_response`` for allowed calls, ``on_error`` for
+    a denial further down the chain, and nothing when a policy before it denied."""
+    before, after = AfterOnly("before"), AfterOnly("after")
+
+    def client(*policies: Any) -> Any:
+        return golden_path.create_client(
+            backend="ai_studio", api_key="k", base_url=emulator.url, policies=list(policies)
+        )
+
+    client(before).models.generate_content(model="gemini-2.5-flash", contents="hi")
+    assert before.seen == ["response 200"]
+    with pytest.raises(golden_path.PolicyViolation):
+        client(before, Denier(), after).models.generate_content(
+            model="gemini-2.5-flash", contents="hi"
+        )
+    assert before.seen == ["response 200", "error PolicyViolation"]
+    assert after.seen == []
