@@ -8,7 +8,6 @@ configuration says is what goes on the wire.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import threading
 import warnings
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from golden_path import _process
 from golden_path._auth import Auth, resolve_auth
+from golden_path._log import Diagnostics
 from golden_path._process import STATE
 from golden_path._settings import (
     DEFAULT_CONFIG_PATHS,
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["build_pipeline", "client", "create_client", "reset", "runtime_for"]
 
-log = logging.getLogger("golden_path")
+diagnostics = Diagnostics("golden_path")
 
 # Pinned per backend so GOOGLE_GENAI_API_VERSION on a machine changes nothing.
 DEFAULT_API_VERSIONS = {"ai_studio": "v1", "vertex": "v1beta1", "emulator": "v1"}
@@ -152,10 +152,11 @@ def _embedded_emulator() -> Emulator:
             from golden_path.emulator import Emulator
 
             emulator = STATE.emulator = Emulator().start()
-            log.warning(
-                "using the embedded Gemini API emulator at %s: answers are "
+            diagnostics.warning(
+                "golden_path.emulator.embedded",
+                f"using the embedded Gemini API emulator at {emulator.url}: answers are "
                 "synthetic; set GOLDEN_PATH_BACKEND to ai_studio or vertex for real ones",
-                emulator.url,
+                url=emulator.url,
             )
         return cast("Emulator", emulator)
 

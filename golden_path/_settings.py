@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import io
-import logging
 import math
 import os
 import re
@@ -52,6 +51,7 @@ from golden_path._files import (
     read_bounded,
     read_text,
 )
+from golden_path._log import Diagnostics
 from golden_path._version import VERSION
 from golden_path.exceptions import ConfigError, ConfigProblem
 
@@ -69,7 +69,7 @@ __all__ = [
     "resolve_explicit",
 ]
 
-log = logging.getLogger("golden_path")
+diagnostics = Diagnostics("golden_path")
 
 ENV_PREFIX = "GOLDEN_PATH_"
 PLATFORM_CONFIG_PATH = Path("/etc/golden-path/config.toml")
@@ -815,7 +815,11 @@ def _apply_locks(
             else:
                 refusal = Refusal(key, source, lock)
                 refused.append(refusal)
-                log.warning("refused a locked setting: %s", refusal)
+                diagnostics.warning(
+                    "golden_path.settings.lock_refused",
+                    f"refused a locked setting: {refusal}",
+                    setting=refusal.key,
+                )
                 del layer.values[key]
                 del layer.sources[key]
     return final, refused
@@ -1006,7 +1010,11 @@ def locked_override(resolved: ResolvedSettings, key: str, argument: str) -> bool
             ]
         )
     refusal = Refusal(key, source, lock)
-    log.warning("refused a locked setting: %s", refusal)
+    diagnostics.warning(
+        "golden_path.settings.lock_refused",
+        f"refused a locked setting: {refusal}",
+        setting=refusal.key,
+    )
     object.__setattr__(resolved, "refused", (*resolved.refused, refusal))
     return False
 

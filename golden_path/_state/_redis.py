@@ -25,12 +25,12 @@ decides, instead of the call hanging. After a failure the store fails fast for a
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from golden_path._log import Diagnostics
 from golden_path._state._types import Counter, Hold, Reserved, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RedisStore"]
 
-log = logging.getLogger("golden_path.state")
+diagnostics = Diagnostics("golden_path.state")
 
 # After a failure, calls fail fast for this long: a dead Redis costs requests nothing but a
 # clock read, and a returning one is noticed within this delay.
@@ -241,12 +241,12 @@ class RedisStore:
                 self._down_until = time.monotonic() + _BREAKER_S
                 self._last_error = type(exc).__name__
             if first:
-                log.warning(
-                    "state store %s failed on %s: %s: %s",
-                    self._display,
-                    what,
-                    type(exc).__name__,
-                    exc,
+                diagnostics.warning(
+                    "golden_path.state.store_failed",
+                    f"state store {self._display} failed on {what}: {type(exc).__name__}: {exc}",
+                    store=self._display,
+                    operation=what,
+                    error=type(exc).__name__,
                 )
             raise StoreUnavailable(
                 f"{self._display}: {type(exc).__name__}", store=self._display
@@ -394,11 +394,12 @@ class RedisStore:
         except StoreUnavailable:
             pass
         except Exception as exc:  # noqa: BLE001 (see the comment above)
-            log.warning(
-                "state store %s: queued settlements not sent: %s: %s",
-                self._display,
-                type(exc).__name__,
-                exc,
+            diagnostics.warning(
+                "golden_path.state.flush_failed",
+                f"state store {self._display}: queued settlements not sent: "
+                f"{type(exc).__name__}: {exc}",
+                store=self._display,
+                error=type(exc).__name__,
             )
 
     def cooldown(self, key: str, seconds: float) -> None:
@@ -506,8 +507,9 @@ def _as_count(value: Any) -> int:
 
 def _warn_resets(display: str, resets: tuple[str, ...]) -> None:
     for key in resets:
-        log.warning(
-            "state store %s: key %s held something that is not a counter; reset it to 0",
-            display,
-            key,
+        diagnostics.warning(
+            "golden_path.state.counter_reset",
+            f"state store {display}: key {key} held something that is not a counter; reset it to 0",
+            store=display,
+            key=key,
         )

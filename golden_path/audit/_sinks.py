@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol, runtime_checkable
 
-from golden_path._log import Processor
+from golden_path._log import Diagnostics, Processor
 from golden_path._process import STATE
 from golden_path.audit._chain import Link, digest, new_link, read_tail
 from golden_path.audit._events import EVENT_NAME, AuditEvent
@@ -41,7 +41,7 @@ __all__ = [
 # Audit events go to this logger (the `logging` sink); problems with sinks go to `golden_path`,
 # so a broken sink is never reported into the audit trail itself.
 audit_log = logging.getLogger("golden_path.audit")
-log = logging.getLogger("golden_path")
+diagnostics = Diagnostics("golden_path")
 
 SINK_NAMES = ("stderr", "stdout", "file:PATH", "logging", "structlog", "otel", "none")
 
@@ -466,11 +466,12 @@ class Auditor:
             # Our own sinks' messages name the target and the fix; a custom sink's exception
             # text is its own business, so only its type is shown.
             detail = str(exc) if isinstance(exc, AuditSinkError) else type(exc).__name__
-            log.warning(
-                "golden-path audit sink %s failed: %s; the call went on, further "
+            diagnostics.warning(
+                "golden_path.audit.sink_failed",
+                f"golden-path audit sink {name} failed: {detail}; the call went on, further "
                 "failures of this sink are counted (Auditor.failures), not logged",
-                name,
-                detail,
+                sink=name,
+                error=detail,
             )
 
     def __repr__(self) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
@@ -27,6 +26,7 @@ import httpx2
 
 from golden_path._factory import _resolve, build_pipeline, runtime_for
 from golden_path._http import Authorizer
+from golden_path._log import Diagnostics
 from golden_path._transport import REQUEST_ID_HEADER, GovernedAsyncTransport, Pipeline
 from golden_path.exceptions import PolicyViolation
 from golden_path.gateway._config import GatewayConfig
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Gateway"]
 
-log = logging.getLogger("golden_path.gateway")
+diagnostics = Diagnostics("golden_path.gateway")
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -325,8 +325,13 @@ class Gateway:
             await call.abefore()
         except PolicyViolation as violation:
             return violation.request_id
-        except Exception:  # noqa: BLE001 - a path the transport cannot even classify
-            log.warning("could not audit the refused request to %s", scope["path"])
+        except Exception as exc:  # noqa: BLE001 - a path the transport cannot even classify
+            diagnostics.warning(
+                "golden_path.gateway.audit_failed",
+                f"could not audit the refused request to {scope['path']}: {type(exc).__name__}",
+                path=scope["path"],
+                error=type(exc).__name__,
+            )
         return None
 
     def _shared_pool(self) -> httpx2.AsyncBaseTransport:
@@ -356,7 +361,13 @@ class Gateway:
             except Unauthenticated as exc:
                 if metrics is not None:
                     metrics.refused_credentials.inc()
-                log.warning("refused %s %s: %s", scope["method"], scope["path"], exc)
+                diagnostics.warning(
+                    "golden_path.gateway.refused",
+                    f"refused {scope['method']} {scope['path']}: {exc}",
+                    method=scope["method"],
+                    path=scope["path"],
+                    reason=str(exc),
+                )
                 request_id = await self.audit_refusal(scope, str(exc))
                 code = await _answer(
                     send,

@@ -14,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httpx2
 
+from golden_path._log import Diagnostics
 from golden_path._routes import UnsafePath, match, normalize_model
 from golden_path._transport._live_messages import GuardedSocket, message_policies
 from golden_path.exceptions import PolicyViolation
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["serve_live"]
 
-log = logging.getLogger("golden_path.gateway")
+diagnostics = Diagnostics("golden_path.gateway")
 
 _POLICY_VIOLATION = 1008
 _GENERATION_KEYS = frozenset(
@@ -98,7 +98,12 @@ async def _open(
     if message["type"] != "websocket.connect":
         return None
     if isinstance(opened, _Refused):
-        log.warning("refused Live websocket %s: %s", scope["path"], opened.reason)
+        diagnostics.warning(
+            "golden_path.gateway.live_refused",
+            f"refused Live websocket {scope['path']}: {opened.reason}",
+            path=scope["path"],
+            reason=opened.reason,
+        )
         # One audit event, as for any refused request: no app when the credential failed.
         await gateway.audit_refusal(
             scope, opened.reason, caller=opened.caller, policy=opened.policy
