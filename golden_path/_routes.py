@@ -10,10 +10,10 @@ matching, so one template serves project mode and express mode. Templates use ``
 one path segment; ``{model}`` marks the segment that names a model.
 
 Where the rows come from: Google's own specs (the Gemini API HTTP rules in
-google-ai-generativelanguage, the Vertex AI discovery documents in google-api-python-client;
-``tests/routes/test_specs.py`` diffs the table against both) and, for what they leave out
-(the Interactions API, websockets, the resumable upload protocol, the OpenAI-compatible layer),
-../shared/notes/gemini-rest-surface.md read from the google-genai sources.
+google-ai-generativelanguage, the Vertex AI discovery documents in google-api-python-client)
+and, for what they leave out (the Interactions API, websockets, the resumable upload protocol,
+the OpenAI-compatible layer), the requests google-genai's own modules build.
+``tests/routes/test_table.py`` diffs the table against both specs and the installed SDK.
 
 Matching is a dictionary walk over path segments (a trie), cached per path: classification
 is on every request's hot path.

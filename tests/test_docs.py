@@ -63,3 +63,17 @@ def test_docs_examples_import_only_public_names() -> None:
                 if any(part.startswith("_") for part in parts):
                     private.append(f"{page.name}: {line.strip()}")
     assert private == []
+
+
+def test_docstrings_point_only_inside_the_repository() -> None:
+    """Every page golden_path/ names (``docs/x.md``) is a file of this repository, so a pointer
+    in a docstring or message leads somewhere a reader has."""
+    import re
+
+    missing = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in sorted((ROOT / "golden_path").rglob("*.py"))
+        for name in re.findall(r"[\w./-]+\.md\b", path.read_text(encoding="utf-8"))
+        if not (ROOT / name).is_file()
+    ]
+    assert missing == []

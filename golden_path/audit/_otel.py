@@ -5,7 +5,7 @@ unless ``otel`` is configured, so apps without it pay nothing. Spans and metrics
 global tracer and meter providers unless others are given, so whatever the app (or the
 OpenTelemetry operator, or ``opentelemetry-instrument``) set up receives them.
 
-See https://opentelemetry.io/docs/specs/semconv/gen-ai/ for the attribute names.
+docs/audit.md lists the attributes (the OpenTelemetry GenAI semantic conventions' names).
 """
 
 from __future__ import annotations
