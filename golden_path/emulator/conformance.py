@@ -88,8 +88,14 @@ def suite_python() -> str:
     import golden_path
 
     # The side venv sees this interpreter's packages and golden-path's source, after its own.
-    parents = [sysconfig.get_paths()["purelib"], str(Path(golden_path.__file__).parent.parent)]
-    Path(side, "golden_path_parent.pth").write_text("\n".join(parents) + "\n", encoding="utf-8")
+    # A site directory, not a bare path: its .pth files run too (an editable install's, and
+    # coverage's, so a measured test run measures the suite's processes like any other).
+    purelib = sysconfig.get_paths()["purelib"]
+    lines = [
+        f"import site; site.addsitedir({purelib!r})",
+        str(Path(golden_path.__file__).parents[1]),
+    ]
+    Path(side, "golden_path_parent.pth").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return str(python)
 
 
