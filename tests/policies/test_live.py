@@ -111,3 +111,44 @@ def test_music_connect_is_guarded(live_client: Any, listener: Listener) -> None:
     with pytest.raises(golden_path.PolicyViolation):
         asyncio.run(run())
     assert listener.accepted == 0
+
+
+def get_weather(city: str) -> str:
+    """A tool given as a Python function, as the SDK allows for Live sessions."""
+    return f"sunny in {city}"
+
+
+@pytest.mark.parametrize(
+    ("deny", "denied_kind"),
+    [("function_declarations", "function_declarations"), ("google_search", "google_search")],
+)
+def test_live_tools_given_as_python_functions_are_judged(
+    deny: str,
+    denied_kind: str,
+    listener: Listener,
+    audit: Any,
+    policy_file: Callable[[str], Path],
+) -> None:
+    """A Live setup whose tools mix a Python function and a Tool object is judged by
+    ``[tools]`` like any request: the denied kind is named and nothing connects."""
+    from google.genai import types
+
+    client = golden_path.create_client(
+        backend="ai_studio",
+        api_key="k",
+        base_url=f"http://127.0.0.1:{listener.port}",
+        retry_attempts=1,
+        policy_file=str(policy_file(f'[tools]\ndeny = ["{deny}"]\n')),
+        audit_sinks=[audit],
+    )
+    config = types.LiveConnectConfig(
+        tools=[get_weather, types.Tool(google_search=types.GoogleSearch())]
+    )
+    with pytest.raises(golden_path.PolicyViolation) as caught:
+        _connect(client, "gemini-2.5-flash", config)
+    assert (caught.value.policy, caught.value.reason) == (
+        "tools",
+        f"tool {denied_kind!r} is not allowed",
+    )
+    assert listener.accepted == 0
+    assert audit.only().outcome == "denied"
