@@ -13,6 +13,8 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from golden_path._json import dumps
+
 if TYPE_CHECKING:
     import httpx2
 
@@ -232,8 +234,7 @@ class GenAIRequest:
             return self.raw
         # For an ASCII body both spellings give the same bytes, and the ASCII encoder is about
         # twice as fast; other text stays UTF-8 rather than growing into \u escapes.
-        ascii_only = self.raw.isascii()
-        return json.dumps(self._body, separators=(",", ":"), ensure_ascii=ascii_only).encode()
+        return dumps(self._body, ascii_only=self.raw.isascii())
 
 
 def _no_constant(name: str) -> Any:

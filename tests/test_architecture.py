@@ -17,7 +17,7 @@ DOC = PACKAGE.parent / "docs" / "architecture.md"
 # lower layer; units of one layer never import each other (policies and audit are siblings:
 # the transport runs both). Imports inside functions and under TYPE_CHECKING count too.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("exceptions", "_version", "_routes", "_files", "_process", "_log"),
+    ("exceptions", "_version", "_routes", "_files", "_process", "_log", "_json"),
     (
         "_settings",
         "_model",

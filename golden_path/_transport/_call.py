@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import json
 import os
 import re
 import threading
@@ -20,6 +19,7 @@ from typing import Any
 
 import httpx2
 
+from golden_path._json import dumps
 from golden_path._model import (
     BODY_DECODED,
     BODY_PROBLEM,
@@ -758,7 +758,7 @@ def _sse(event: Any) -> bytes:
 
 
 def _dumps(body: Any) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return dumps(body)
 
 
 def _plain(headers: httpx2.Headers) -> None:

@@ -4,15 +4,14 @@
 
     stderr (default) | stdout | file:/path/audit.jsonl | logging | otel | none
 
-Every JSON sink renders with one ``json.JSONEncoder``, built once at import (structlog's
-``JSONRenderer`` with this encoder as its serializer wrote the same bytes, through two more calls).
+Every JSON sink renders with ``golden_path._json.dumps`` (orjson when installed); a value JSON
+has no type for is written as its ``str()``, so an odd field never loses the event.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import sys
@@ -21,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol, runtime_checkable
 
+from golden_path._json import dumps
 from golden_path._log import Diagnostics, Processor
 from golden_path._process import STATE
 from golden_path.audit._chain import Link, digest, new_link, read_tail
@@ -45,11 +45,6 @@ diagnostics = Diagnostics("golden_path")
 
 SINK_NAMES = ("stderr", "stdout", "file:PATH", "logging", "structlog", "otel", "none")
 
-# One encoder, built once: json.dumps() with options builds a new JSONEncoder on every call,
-# which is a third of the cost of rendering an event. ``default=str`` so that an odd value in a
-# custom field is written as text rather than failing the sink.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
-
 
 def render_json(event: AuditEvent, extra: dict[str, Any] | None = None) -> str:
     """One JSON object, no newline: the shape every JSON-lines sink writes.
@@ -59,7 +54,7 @@ def render_json(event: AuditEvent, extra: dict[str, Any] | None = None) -> str:
     data = _processed(event.as_dict())
     if extra:
         data.update(extra)
-    return _ENCODER.encode(data)
+    return dumps(data, lenient=True).decode()
 
 
 # The chain's fields, always last on a line, written by the sinks themselves: the event is
@@ -73,7 +68,7 @@ def _render_body(event: AuditEvent) -> bytes:
     for key in _CHAIN_KEYS:
         # A processor's own "chain" would make a line with the key twice; the chain's wins.
         data.pop(key, None)
-    return _ENCODER.encode(data).encode()
+    return dumps(data, lenient=True)
 
 
 def _chained(body: bytes, link: Link) -> bytes:
@@ -293,7 +288,7 @@ class _LazyJson:
         self._data = data
 
     def __str__(self) -> str:
-        return _ENCODER.encode(self._data)
+        return dumps(self._data, lenient=True).decode()
 
 
 _METHODS = {"INFO": "info", "NOTICE": "info", "WARNING": "warning", "ERROR": "error"}
