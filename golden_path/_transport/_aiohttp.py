@@ -99,11 +99,8 @@ class AiohttpTransport(httpx2.AsyncBaseTransport):
                 compress=None,
                 timeout=timeout,
             )
-        except Exception as exc:
-            translated = _translate(aiohttp, exc, request, connecting=True)
-            if translated is exc:
-                raise
-            raise translated from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _translate(aiohttp, exc, request, connecting=True) from exc
         version = response.version
         return httpx2.Response(
             response.status,
@@ -138,21 +135,15 @@ class _Body(httpx2.AsyncByteStream):
         try:
             async for chunk in self._response.content.iter_any():
                 yield chunk
-        except Exception as exc:
-            translated = _translate(self._aiohttp, exc, self._request, connecting=False)
-            if translated is exc:
-                raise
-            raise translated from exc
+        except (self._aiohttp.ClientError, TimeoutError) as exc:
+            raise _translate(self._aiohttp, exc, self._request, connecting=False) from exc
 
     async def read_all(self) -> bytes:
         """The whole body in one read (what a buffered call needs; no per-chunk iteration)."""
         try:
             return await self._response.read()
-        except Exception as exc:
-            translated = _translate(self._aiohttp, exc, self._request, connecting=False)
-            if translated is exc:
-                raise
-            raise translated from exc
+        except (self._aiohttp.ClientError, TimeoutError) as exc:
+            raise _translate(self._aiohttp, exc, self._request, connecting=False) from exc
 
     async def aclose(self) -> None:
         # A body read to its end goes back to the pool; one walked away from closes its socket.
@@ -164,19 +155,18 @@ class _Body(httpx2.AsyncByteStream):
 
 
 def _translate(
-    aiohttp: Any, exc: Exception, request: httpx2.Request, *, connecting: bool
-) -> Exception:
+    aiohttp: Any, exc: BaseException, request: httpx2.Request, *, connecting: bool
+) -> httpx2.TransportError:
     """The httpx2 exception ``httpx2.AsyncHTTPTransport`` raises for the same failure.
 
     The SDK retries ``httpx2.TimeoutException`` and ``httpx2.ConnectError``; callers catch
-    httpx2's tree. Anything that is not an aiohttp failure (a cancellation) passes unchanged.
+    httpx2's tree. Cancellation is not an aiohttp failure and passes unchanged.
     """
+    message = str(exc) or type(exc).__name__
     for kind, while_connecting, while_reading in _errors(aiohttp):
         if isinstance(exc, kind):
-            return (while_connecting if connecting else while_reading)(
-                str(exc) or type(exc).__name__, request=request
-            )
-    return exc
+            return (while_connecting if connecting else while_reading)(message, request=request)
+    return httpx2.TransportError(message, request=request)
 
 
 @functools.cache
@@ -196,5 +186,4 @@ def _errors(
         (aiohttp.ClientPayloadError, httpx2.RemoteProtocolError, httpx2.RemoteProtocolError),
         (aiohttp.InvalidURL, httpx2.UnsupportedProtocol, httpx2.UnsupportedProtocol),
         (aiohttp.ClientOSError, httpx2.ConnectError, httpx2.ReadError),
-        (aiohttp.ClientError, httpx2.TransportError, httpx2.TransportError),
     )
