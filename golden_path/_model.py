@@ -218,6 +218,30 @@ class GenAIRequest:
             self._dirty = True
         self.model = model
 
+    def part(self, raw: bytes, **changes: Any) -> GenAIRequest:
+        """A request for one part of this one (a Live message, a line of an uploaded file).
+
+        Same id, caller, URL and headers; ``raw`` as its body; ``changes`` override the other
+        fields (``api_method``, ``method``, ``surface``, ``model``, ``stream``, ``route``).
+        """
+        fields: dict[str, Any] = {
+            "method": self.method,
+            "surface": self.surface,
+            "api_method": self.api_method,
+            "model": self.model,
+            "stream": self.stream,
+            "route": self.route,
+        }
+        fields.update(changes)
+        return GenAIRequest(
+            request_id=self.request_id,
+            identity=self.identity,
+            url=self.url,
+            headers=self.headers,
+            raw=raw,
+            **fields,
+        )
+
     def record(self, policy: str, action: str, reason: str = "", *, enforced: bool = True) -> None:
         """Add a decision to the audit trail of this request."""
         self.decisions.append(Decision(policy, action, reason, enforced))

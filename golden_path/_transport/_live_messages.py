@@ -116,19 +116,7 @@ class GuardedSocket:
             return message
         raw = message.encode("utf-8") if isinstance(message, str) else message
         session = self._call.request
-        request = GenAIRequest(
-            request_id=session.request_id,
-            identity=session.identity,
-            method="WS",
-            url=session.url,
-            headers=session.headers,
-            raw=raw,
-            surface=session.surface,
-            api_method="live.message",
-            model=session.model,
-            stream=True,
-            route=session.route,
-        )
+        request = session.part(raw, method="WS", api_method="live.message", stream=True)
         self._check_shape(request)
         for policy in self._policies:
             try:

@@ -89,15 +89,12 @@ def _judge_line(upload: GenAIRequest, line: str, judges: Sequence[Any]) -> str |
 
 def _probe(upload: GenAIRequest, raw: bytes) -> GenAIRequest:
     """A generateContent request carrying one line, as the upload's caller would send it."""
-    return GenAIRequest(
-        request_id=upload.request_id,
-        identity=upload.identity,
+    return upload.part(
+        raw,
         method="POST",
-        url=upload.url,
-        headers=upload.headers,
-        raw=raw,
         surface="genai",
         api_method="generateContent",
         model=None,
         stream=False,
+        route=None,
     )
