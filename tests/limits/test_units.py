@@ -140,3 +140,24 @@ def test_a_request_without_a_count_reserves_the_default(
     )
     with pytest.raises(BudgetExceeded, match="more than the whole limit"):
         client.models.generate_images(model=IMAGEN, prompt="a lighthouse")
+
+
+def test_openai_images_are_counted_too(
+    limits: Callable[..., list[Any]], emulator: Any, audit: Any
+) -> None:
+    """The OpenAI-compatible images route bills images as Imagen does, in audit and budgets."""
+    import golden_path
+
+    client = golden_path.openai_client(
+        backend="ai_studio",
+        api_key="k",
+        base_url=emulator.url,
+        retry_attempts=1,
+        team="ml",
+        policies=limits(budgets={"images_per_day": 3}, clock=lambda: FIXED_NOW),
+        audit_sinks=[audit],
+    )
+    client.images.generate(model=IMAGEN, prompt="cat", n=2)
+    assert audit.events[-1].billed == {"images": 2}
+    with pytest.raises(BudgetExceeded, match="images_per_day"):
+        client.images.generate(model=IMAGEN, prompt="cat", n=2)
