@@ -216,6 +216,32 @@ GOVERNED = ("Name or service not known", "denied by policy")
 (Google's sandbox or production), ephemeral tokens without a model or expiry, and so on."""
 
 
+CAUSES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("golden-path policy: credentials go only to the configured endpoint (the test names "
+     "Google's production or sandbox host)", ("credentials go only to", "Name or service not")),
+    ("golden-path policy: a path no route of golden-path's table matches (fail closed)",
+     ("is not a route golden-path knows",)),
+    ("golden-path policy: other refusals (ephemeral tokens without limits)", ("denied by policy",)),
+    ("golden-path's async transport is httpx, which lowercases response header names (the test "
+     "expects aiohttp's case)", ("assert 'Content-Type' in", "assert 'Content-Encoding' in")),
+    ("the emulator is http://127.0.0.1, not https://*.googleapis.com (the test compares URLs)",
+     ("== 'https://", "assert 'http://127.0", "wss://client")),
+    ("the test reads a data file the wheel leaves out, next to its own module",
+     ("FileNotFoundError",)),
+    ("the test builds its own client or mocks the SDK's transport (not golden-path's client)",
+     ("DefaultCredentialsError", "'coroutine' object has no attribute")),
+)  # fmt: skip
+"""Why suite tests fail, matched on the failure's reason, first match wins; else "emulator gap"."""
+
+
+def cause_of(reason: str) -> str:
+    """The :data:`CAUSES` label of a failure's reason, or ``emulator gap``."""
+    for label, needles in CAUSES:
+        if any(needle in reason for needle in needles):
+            return label
+    return "emulator gap"
+
+
 def module_of(test_id: str) -> str:
     """``tests/files/test_upload.py::test_x[...]`` -> ``files/test_upload``."""
     path = test_id.split("::", 1)[0]
@@ -257,6 +283,10 @@ def render(results: list[dict[str, Any]], *, quiet: bool = False) -> tuple[str, 
         f"pass rate without the {elsewhere} tests golden-path's policies refuse by design "
         f"(other hosts, unconstrained tokens): {local_rate:.1f}% of {local}"
     )
+    causes = collections.Counter(cause_of(r["reason"]) for r in results if r["outcome"] == "failed")
+    if causes:
+        lines.append("failures by cause:")
+        lines += [f"  {count:>4}  {label}" for label, count in causes.most_common()]
     if not quiet:
         failures = [r for r in results if r["outcome"] == "failed"]
         if failures:

@@ -30,3 +30,18 @@ def test_smoke_subset_passes(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unknown_package_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert conformance.main(["--modules", "no_such_package"]) == 2
     assert "no such package" in capsys.readouterr().err
+
+
+def test_failures_are_grouped_by_cause() -> None:
+    """The report counts failures per cause; a reason matching no known cause is an emulator gap."""
+    results = [
+        {"id": "tests/files/test_a.py::t1", "outcome": "passed", "reason": ""},
+        {"id": "tests/files/test_a.py::t2", "outcome": "failed",
+         "reason": "denied by policy 'routes': credentials go only to http://127.0.0.1:1"},
+        {"id": "tests/caches/test_b.py::t3", "outcome": "failed", "reason": "KeyError: 'x'"},
+    ]  # fmt: skip
+    text, rate = conformance.render(results, quiet=True)
+    assert rate == 50.0  # the policy refusal is counted apart: 1 of 2
+    assert "     1  emulator gap" in text
+    assert "credentials go only to the configured endpoint" in text
+    assert conformance.cause_of("FileNotFoundError: tests/data/x.jpg").startswith("the test reads")
