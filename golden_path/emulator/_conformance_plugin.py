@@ -182,6 +182,20 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _results.append({"id": report.nodeid, "outcome": report.outcome, "reason": reason})
 
 
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    """A module that cannot even be imported counts as one failure, so it is not left out."""
+    if report.failed and not any(r["id"] == report.nodeid for r in _results):
+        text = " ".join(str(report.longrepr).split())
+        reason = text[text.rfind(" E ") + 3 :] if " E " in text else text
+        _results.append(
+            {
+                "id": report.nodeid,
+                "outcome": "failed",
+                "reason": f"collection error: {reason[:280]}",
+            }
+        )
+
+
 def _reason(report: pytest.TestReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     text = crash.message if crash is not None else str(report.longrepr)
