@@ -264,3 +264,39 @@ def test_live_budget_settles_per_turn_and_ends_the_session(
         verify=context,
     )
     assert refused.status_code == 429
+
+
+def test_gemini_shaped_live_session_on_a_vertex_gateway(
+    start_gateway: Any, emulator: Any, audit: Any, tmp_path: Path
+) -> None:
+    """An app written for the Gemini API opens a Live session through a gateway fronting
+    Vertex AI: the socket goes to Vertex's LlmBidiService, the model is named in the gateway's
+    project and location, and the turn comes back."""
+    key_file = tmp_path / "sa.json"
+    emulator.create_service_account_key(key_file)
+    pki = make_pki(tmp_path)
+    running = start_gateway(
+        tls_certfile=pki["server"],
+        tls_keyfile=pki["server_key"],
+        settings={
+            "backend": "vertex",
+            "project": "platform-project",
+            "location": "europe-west4",
+            "credentials_file": str(key_file),
+        },
+    )
+    context = ssl.create_default_context(cafile=str(pki["ca"]))
+    messages = asyncio.run(_one_turn(_sdk(running, context), "hello vertex live"))
+    text = "".join(
+        part.text or ""
+        for m in messages
+        if m.server_content and m.server_content.model_turn
+        for part in m.server_content.model_turn.parts or []
+    )
+    assert "hello vertex live" in text
+    event = _settled(audit)
+    assert (event.backend, event.method, event.outcome) == ("vertex", "live.connect", "ok")
+    sockets = [r for r in emulator.api_requests() if "BidiGenerateContent" in r.path]
+    assert [r.path for r in sockets] == [
+        "/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent"
+    ]
