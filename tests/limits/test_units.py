@@ -161,3 +161,16 @@ def test_openai_images_are_counted_too(
     assert audit.events[-1].billed == {"images": 2}
     with pytest.raises(BudgetExceeded, match="images_per_day"):
         client.images.generate(model=IMAGEN, prompt="cat", n=2)
+
+
+def test_a_cut_connection_gives_its_images_back(
+    limits: Callable[..., list[Any]], make_vertex: Any, emulator: Any
+) -> None:
+    """A call whose connection drops before any answer spends no images either."""
+    client = make_vertex(
+        team="ml", policies=limits(budgets={"images_per_day": 2}, clock=lambda: FIXED_NOW)
+    )
+    emulator.drop_next()
+    with pytest.raises(Exception):  # noqa: PT011, B017 - the transport's error
+        _images(client, 2)
+    assert _images(client, 2) == 2

@@ -103,8 +103,9 @@ def test_a_line_the_policies_refuse_or_change_refuses_the_batch(
         (json.dumps(_line(_ask("a"))).encode() + b"\nnot json\n", "line 2: not JSON"),
         (b'{"key": "a", "contents": []}\n', 'a "request" object'),
         (b"\xff\xfe\x00", "not UTF-8"),
+        (b"\n  \n", "no JSONL line"),
     ],
-    ids=["not-json", "no-request", "binary"],
+    ids=["not-json", "no-request", "binary", "empty"],
 )
 def test_a_file_that_cannot_be_judged_is_refused(
     client: Any, emulator: Any, data: bytes, needle: str
