@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 import httpcore2
@@ -64,38 +64,17 @@ class AsyncioBackend(httpcore2.AsyncNetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore2.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                transport, protocol = await loop.create_connection(
-                    _Protocol,
-                    host,
-                    port,
-                    local_addr=(local_address, 0) if local_address else None,
-                )
-        except TimeoutError:
-            raise httpcore2.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
-        except OSError as exc:
-            raise httpcore2.ConnectError(str(exc)) from exc
+        transport, protocol = await _connecting(
+            loop.create_connection(
+                _Protocol, host, port, local_addr=(local_address, 0) if local_address else None
+            ),
+            timeout,
+            f"{host}:{port}",
+        )
         sock = transport.get_extra_info("socket")
         if sock is not None:
             for option in socket_options or ():
                 sock.setsockopt(*option)
-        return _Stream(transport, protocol)
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore2.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                transport, protocol = await loop.create_unix_connection(_Protocol, path)
-        except TimeoutError:
-            raise httpcore2.ConnectTimeout(f"connecting to {path} timed out") from None
-        except OSError as exc:
-            raise httpcore2.ConnectError(str(exc)) from exc
         return _Stream(transport, protocol)
 
     async def sleep(self, seconds: float) -> None:
@@ -266,6 +245,19 @@ class _Stream(httpcore2.AsyncNetworkStream):
             # An idle kept-alive connection with something to read was closed by the server.
             return bool(self._protocol.buffer) or self._protocol.eof
         return None
+
+
+async def _connecting(
+    opening: Coroutine[Any, Any, tuple[Any, _Protocol]], timeout: float | None, where: str
+) -> tuple[Any, _Protocol]:
+    """A connection opened within ``timeout``, its failures in httpcore2's exceptions."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await opening
+    except TimeoutError:
+        raise httpcore2.ConnectTimeout(f"connecting to {where} timed out") from None
+    except OSError as exc:
+        raise httpcore2.ConnectError(str(exc)) from exc
 
 
 def _expire(future: asyncio.Future[None], error: type[Exception]) -> None:

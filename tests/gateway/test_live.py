@@ -49,6 +49,19 @@ def _tls_gw(start_gateway: Any, tmp_path: Path) -> tuple[Any, ssl.SSLContext]:
     return running, ssl.create_default_context(cafile=str(pki["ca"]))
 
 
+def _tls_gateway(start_gateway: Any, tmp_path: Path, policy: str) -> tuple[Any, ssl.SSLContext]:
+    """A TLS gateway (the Python SDK's Live API is wss://) under the policy file ``policy``."""
+    path = tmp_path / "policy.toml"
+    path.write_text(policy, encoding="utf-8")
+    pki = make_pki(tmp_path)
+    running = start_gateway(
+        settings={"policy_file": str(path)},
+        tls_certfile=pki["server"],
+        tls_keyfile=pki["server_key"],
+    )
+    return running, ssl.create_default_context(cafile=str(pki["ca"]))
+
+
 def _sdk(running: Any, context: ssl.SSLContext) -> genai.Client:
     return genai.Client(
         api_key=running.key,
@@ -170,15 +183,7 @@ def test_live_message_with_a_denied_tool_ends_the_session(
 ) -> None:
     """A message after the setup passes the policies too: a contextUpdate declaring a denied
     tool is not relayed, and the gateway closes the session with 1008 saying why."""
-    policy = tmp_path / "tools.toml"
-    policy.write_text('[tools]\ndeny = ["google_search"]\n')
-    pki = make_pki(tmp_path)
-    running = start_gateway(
-        settings={"policy_file": str(policy)},
-        tls_certfile=pki["server"],
-        tls_keyfile=pki["server_key"],
-    )
-    context = ssl.create_default_context(cafile=str(pki["ca"]))
+    running, context = _tls_gateway(start_gateway, tmp_path, '[tools]\ndeny = ["google_search"]\n')
 
     async def run() -> None:
         config = types.LiveConnectConfig(response_modalities=[types.Modality.TEXT])
@@ -228,18 +233,11 @@ def test_live_budget_settles_per_turn_and_ends_the_session(
     """A daily token budget is charged each Live turn's real usage as the turn ends, and the
     session is closed (1008, the budget named) once the next turn would not fit: a long session
     cannot spend past its budget. The one audit event says denied, with the turns' tokens."""
-    policy = tmp_path / "budget.toml"
-    policy.write_text(
+    running, context = _tls_gateway(
+        start_gateway,
+        tmp_path,
         '[budgets]\ntokens_per_day = 400\nscope = "app"\ndefault_output_tokens = 150\n',
-        encoding="utf-8",
     )
-    pki = make_pki(tmp_path)
-    running = start_gateway(
-        settings={"policy_file": str(policy)},
-        tls_certfile=pki["server"],
-        tls_keyfile=pki["server_key"],
-    )
-    context = ssl.create_default_context(cafile=str(pki["ca"]))
     long_turn = "spend " * 120
     answers, ended = asyncio.run(
         _turns(_sdk(running, context), [long_turn, long_turn, long_turn, long_turn])
