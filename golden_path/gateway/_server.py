@@ -115,8 +115,20 @@ def _http_protocol() -> Any:
 
 def _ws_protocol() -> Any:
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    from websockets.exceptions import InvalidState
 
-    return _with_peer_cert(WebSocketsSansIOProtocol)
+    class ClosingAware(WebSocketsSansIOProtocol):
+        def shutdown(self) -> None:
+            # uvicorn sends "going away" to each open websocket at shutdown; one whose app
+            # already sent its close frame is in CLOSING state, and websockets refuses a
+            # second close with InvalidState, which ended the server's shutdown in a traceback.
+            try:
+                super().shutdown()
+            except InvalidState:
+                self.transport.close()
+
+    ClosingAware.__name__ = "WebSocketsSansIOProtocol"
+    return _with_peer_cert(ClosingAware)
 
 
 def _with_peer_cert(base: type[Any]) -> type[Any]:
