@@ -23,6 +23,8 @@ PINNED: dict[Any, list[str]] = {
         "Chain",
         "Decision",
         "Deny",
+        "Detector",
+        "Finding",
         "GenAIRequest",
         "GenAIResponse",
         "Identity",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from golden_path._pii import Finding
+from golden_path.policies import Finding
 
 _EMPLOYEE = re.compile(r"\bEMP-\d{6}\b")
 
