@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -161,3 +162,96 @@ def test_a_connection_the_upstream_closed_is_not_reused(
             answer = client.post(f"/v1beta/models/{MODEL}:generateContent", json=BODY)
             assert answer.status_code == 200, answer.text
     assert len(set(ports)) == 4
+
+
+def test_a_large_answer_read_slowly_arrives_whole() -> None:
+    """An upstream sending faster than the gateway reads (a slow app downstream) is paused
+    past a high-water mark and resumed as the reader catches up: every byte arrives in order."""
+    from golden_path.gateway._network import AsyncioBackend
+
+    payload = bytes(range(256)) * 8192  # 2 MiB
+
+    async def scenario() -> bytes:
+        async def serve(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(payload)
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=10)
+        assert stream.get_extra_info("server_addr")[1] == port
+        assert stream.get_extra_info("client_addr")[0] == "127.0.0.1"
+        assert stream.get_extra_info("socket") is not None
+        assert stream.get_extra_info("ssl_object") is None
+        # A moment for the server to fill the buffer past the high-water mark (whether or
+        # not it did, every byte must arrive).
+        await asyncio.sleep(0.2)
+        received = bytearray()
+        while chunk := await stream.read(65536, timeout=10):
+            received += chunk
+        await stream.aclose()
+        server.close()
+        await server.wait_closed()
+        return bytes(received)
+
+    assert asyncio.run(scenario()) == payload
+
+
+def test_a_write_the_upstream_never_reads_times_out() -> None:
+    """A request body the upstream does not read fills the socket buffers; the write waits for
+    them to drain and gives up with httpcore2's WriteTimeout after its timeout."""
+    import httpcore2
+
+    from golden_path.gateway._network import AsyncioBackend
+
+    async def scenario() -> None:
+        held: list[asyncio.StreamWriter] = []
+
+        async def serve(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            held.append(writer)  # never reads
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=10)
+
+        async def flood() -> None:
+            for _ in range(64):
+                await stream.write(b"x" * 2**20, timeout=0.5)
+
+        with pytest.raises(httpcore2.WriteTimeout):
+            await flood()
+        await stream.aclose()
+        with pytest.raises(httpcore2.WriteError):
+            await stream.write(b"after close")
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(scenario())
+
+
+def test_tls_to_an_upstream_that_is_not_tls_is_a_connect_error() -> None:
+    """A TLS handshake the upstream cannot answer (it speaks plain HTTP and hangs up) fails as
+    httpcore2's ConnectError, so the app gets a 502, not a hang."""
+    import httpcore2
+
+    from golden_path._tls import ensure_trust
+    from golden_path.gateway._network import AsyncioBackend
+
+    async def scenario() -> None:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read(100)
+            writer.write(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=10)
+        with pytest.raises(httpcore2.ConnectError):
+            await stream.start_tls(ensure_trust(), server_hostname="localhost", timeout=10)
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(scenario())
