@@ -354,3 +354,39 @@ def test_the_langchain_trap_is_caught(
     assert llm.invoke("hello").content == "Echo: hello"
     vectors = adapter.embeddings("gemini-embedding-001", client=governed)
     assert len(vectors.embed_query("hello")) > 0
+
+
+@pytest.mark.usefixtures("strict")
+def test_reloading_the_sdk_module_does_not_get_around_it() -> None:
+    """importlib.reload(google.genai.client) makes a new Client class: it is guarded too."""
+    import importlib
+
+    import google.genai.client
+
+    namespace = dict(vars(google.genai.client))  # reload re-runs the module in place
+    try:
+        reloaded = importlib.reload(google.genai.client)
+        assert reloaded.Client is not namespace["Client"]
+        assert_names_this_file(refused(lambda: reloaded.Client(api_key="k")))
+    finally:
+        vars(google.genai.client).clear()
+        vars(google.genai.client).update(namespace)
+
+
+@pytest.mark.usefixtures("strict")
+def test_a_client_built_on_another_thread_is_refused() -> None:
+    """A worker thread (no golden-path scope of its own) is judged like the main one."""
+    import threading
+
+    caught: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            genai.Client(api_key="k")
+        except UngovernedClient as error:
+            caught.append(error)
+
+    worker = threading.Thread(target=build)
+    worker.start()
+    worker.join(timeout=60)
+    assert len(caught) == 1
