@@ -155,3 +155,31 @@ def test_the_structlog_sink_hands_events_to_the_apps_configuration(emulator: Any
     assert entry["log_level"] == "info"
     assert entry["outcome"] == "ok"
     assert entry["model"] == MODEL
+
+
+def test_a_processor_cannot_forge_or_drop_the_chain_fields(emulator: Any, tmp_path: Any) -> None:
+    """Whatever a processor leaves (nothing at all, or its own chain/seq/prev), the file's
+    chain fields are the sink's, once each, and the file verifies."""
+    from golden_path.audit import FileSink
+    from golden_path.audit._chain import verify
+
+    def forge(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        return {"chain": "forged", "seq": 99, "prev": "0" * 64} if event.get("model") else {}
+
+    path = tmp_path / "audit.jsonl"
+    add_processor(forge)
+    try:
+        client = _client(emulator, audit_sinks=[FileSink(path)])
+        client.models.generate_content(model=MODEL, contents="hi")
+        client.models.list()
+    finally:
+        remove_processor(forge)
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == 2
+    for number, line in enumerate(lines, start=1):
+        assert line.count(b'"chain"') == 1
+        fields = json.loads(line)
+        assert fields["chain"] != "forged"
+        assert fields["seq"] == number
+    report = verify(lines, None)
+    assert (report.problems, report.chained) == ([], 2)
