@@ -343,17 +343,8 @@ class Call:
         self._enter()
         content = decode(raw, response.headers.get("content-encoding"))
         rewritten = self._buffered(response.status_code, response.headers, raw, content)
-        headers = self.response_headers(response)
-        if rewritten is not None:
-            raw = rewritten
-            _plain(headers)
-            headers["content-length"] = str(len(raw))
-        return httpx2.Response(
-            response.status_code,
-            headers=headers,
-            stream=httpx2.ByteStream(raw),
-            extensions=response.extensions,
-        )
+        self.response_headers(response)
+        return _rebuilt(response, raw if rewritten is None else rewritten, rewritten is not None)
 
     def read(self, response: httpx2.Response) -> httpx2.Response:
         """A complete response the transport has read (``response.read()``): hooks, audit.
@@ -365,17 +356,8 @@ class Call:
         self._enter()
         content = response.content
         rewritten = self._buffered(response.status_code, response.headers, content, content)
-        headers = self.response_headers(response)
-        if rewritten is None:
-            return response
-        _plain(headers)
-        headers["content-length"] = str(len(rewritten))
-        return httpx2.Response(
-            response.status_code,
-            headers=headers,
-            stream=httpx2.ByteStream(rewritten),
-            extensions=response.extensions,
-        )
+        self.response_headers(response)
+        return response if rewritten is None else _rebuilt(response, rewritten, True)
 
     def _rewrites(self) -> bool:
         return self.pipeline.chain.rewrites_responses and bool(self.entered)
@@ -759,6 +741,20 @@ def _sse(event: Any) -> bytes:
 
 def _dumps(body: Any) -> bytes:
     return dumps(body)
+
+
+def _rebuilt(response: httpx2.Response, body: bytes, rewritten: bool) -> httpx2.Response:
+    """A new response with ``response``'s status, headers and extensions around ``body``."""
+    headers = response.headers
+    if rewritten:
+        _plain(headers)
+        headers["content-length"] = str(len(body))
+    return httpx2.Response(
+        response.status_code,
+        headers=headers,
+        stream=httpx2.ByteStream(body),
+        extensions=response.extensions,
+    )
 
 
 def _plain(headers: httpx2.Headers) -> None:
