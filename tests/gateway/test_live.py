@@ -41,6 +41,16 @@ async def _one_turn(client: genai.Client, text: str) -> list[Any]:
     return messages
 
 
+def _turn_text(messages: list[Any]) -> str:
+    """The model's text across a turn's server messages."""
+    return "".join(
+        part.text or ""
+        for m in messages
+        if m.server_content and m.server_content.model_turn
+        for part in m.server_content.model_turn.parts or []
+    )
+
+
 @pytest.fixture(name="tls_gw")
 def _tls_gw(start_gateway: Any, tmp_path: Path) -> tuple[Any, ssl.SSLContext]:
     """A gateway serving TLS (the Python SDK's Live API always uses wss://)."""
@@ -78,13 +88,7 @@ def test_python_sdk_live_session(tls_gw: Any, audit: Any, emulator: Any) -> None
     """A Live session from google-genai runs end to end through the gateway, audited once as
     the app, and upstream sees the gateway's credentials, not the app's key."""
     running, context = tls_gw
-    messages = asyncio.run(_one_turn(_sdk(running, context), "hello live"))
-    text = "".join(
-        part.text or ""
-        for m in messages
-        if m.server_content and m.server_content.model_turn
-        for part in m.server_content.model_turn.parts or []
-    )
+    text = _turn_text(asyncio.run(_one_turn(_sdk(running, context), "hello live")))
     assert "hello live" in text
     event = _settled(audit)
     assert (event.app, event.method, event.model, event.outcome) == (
@@ -284,13 +288,7 @@ def test_gemini_shaped_live_session_on_a_vertex_gateway(
         },
     )
     context = ssl.create_default_context(cafile=str(pki["ca"]))
-    messages = asyncio.run(_one_turn(_sdk(running, context), "hello vertex live"))
-    text = "".join(
-        part.text or ""
-        for m in messages
-        if m.server_content and m.server_content.model_turn
-        for part in m.server_content.model_turn.parts or []
-    )
+    text = _turn_text(asyncio.run(_one_turn(_sdk(running, context), "hello vertex live")))
     assert "hello vertex live" in text
     event = _settled(audit)
     assert (event.backend, event.method, event.outcome) == ("vertex", "live.connect", "ok")
