@@ -250,6 +250,28 @@ def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert {"name", "http", "gemini", "vertex", "meter", "models", "content"} <= set(rows[0])
 
 
+def test_cli_table_and_markdown(capsys: pytest.CaptureFixture[str]) -> None:
+    """`golden-path routes` prints one line per template of each backend (method, backend,
+    surface, name, meter, path); `--markdown` prints docs/routes.md as committed."""
+    from golden_path.cli import main
+
+    assert main(["routes"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == sum(len(r.gemini) + len(r.vertex) for r in ROUTES)
+    first = ROUTES[0]
+    backend, templates = ("gemini", first.gemini) if first.gemini else ("vertex", first.vertex)
+    assert lines[0].split() == [
+        first.http,
+        backend,
+        first.surface,
+        first.name,
+        first.meter,
+        templates[0],
+    ]
+    assert main(["routes", "--markdown"]) == 0
+    assert capsys.readouterr().out == (ROOT / "docs" / "routes.md").read_text()
+
+
 # Websocket rows are tested where their guard is (tests/routes/test_every_row.py covers every
 # HTTP row from the table itself). A new websocket row fails here until it has a test.
 WEBSOCKET_TESTS = {
