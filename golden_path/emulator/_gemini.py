@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from golden_path.emulator import _answers, _catalogue, _validate
+from golden_path.emulator import _answers, _catalogue, _resources, _validate
 from golden_path.emulator._http import (
     SSE_TYPE,
     ModelCall,
@@ -136,10 +136,22 @@ _LOGPROBS_MODELS = ("gemini-2.0-",)
 
 def value_problem(call: ModelCall, body: dict[str, Any]) -> Reply | None:
     """The value rules Google applies to a well-formed generation config, per backend."""
+    vertex = call.backend == "vertex"
+    if not vertex and call.store is not None:
+        # The Gemini API reads Cloud Storage only through files registered with files:register.
+        with call.store.lock:
+            registered = {f.get("uri") for f in call.store.files.values()}
+        uris = _resources.file_uris(body.get("contents"))
+        for uri in uris:
+            if uri.startswith("gs://") and uri not in registered:
+                return _bad_field(
+                    f"Unsupported file uri: {uri} (register Cloud Storage files with "
+                    "files:register first).",
+                    "contents.parts.file_data.file_uri",
+                )
     config = body.get("generationConfig")
     if not isinstance(config, dict):
         return None
-    vertex = call.backend == "vertex"
     where = "GenerateContentRequest.generation_config"
     limits = {"maxOutputTokens": True, "candidateCount": not vertex}
     for name, checked in limits.items():

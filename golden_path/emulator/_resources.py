@@ -486,15 +486,15 @@ def _caches_create(store: Store, where: Where, incoming: Incoming, m: re.Match[s
     return json_reply(_public(resource))
 
 
-def _file_uris(value: Any) -> list[str]:
+def file_uris(value: Any) -> list[str]:
     """Every ``fileData.fileUri`` inside ``value``."""
     if isinstance(value, list):
-        return [u for item in value for u in _file_uris(item)]
+        return [u for item in value for u in file_uris(item)]
     if not isinstance(value, dict):
         return []
     found = [v for k, v in value.items() if k in ("fileUri", "file_uri") and isinstance(v, str)]
     return found + [u for k, v in value.items() if k not in ("fileUri", "file_uri")
-                    for u in _file_uris(v)]  # fmt: skip
+                    for u in file_uris(v)]  # fmt: skip
 
 
 def _cache_content_problem(body: dict[str, Any], where: Where) -> Reply | None:
@@ -504,7 +504,7 @@ def _cache_content_problem(body: dict[str, Any], where: Where) -> Reply | None:
     read the Gemini API's file URIs and fails with 500 INTERNAL. The emulator has no Cloud KMS,
     so a customer-managed key (``kmsKeyName``) is refused as Vertex refuses a key it can't use.
     """
-    uris = _file_uris(body.get("contents")) + _file_uris(body.get("systemInstruction"))
+    uris = file_uris(body.get("contents")) + file_uris(body.get("systemInstruction"))
     if not where.vertex and any(u.startswith("gs://") for u in uris):
         return _bad("Cloud Storage URIs (gs://) are not supported by the Gemini API; "
                     "upload the file with the File API and use its uri.")  # fmt: skip

@@ -146,3 +146,16 @@ def test_upload_mime_types(gemini: Any) -> None:
         gemini.files.upload(file=io.BytesIO(b"x"), config={"mime_type": "bad/mime_type"})
     registered = gemini.files._register_files(uris=["gs://bucket/photo.jpg"])
     assert registered.files[0].mime_type == "image/jpeg"
+
+
+def test_gemini_api_reads_cloud_storage_only_through_registered_files(gp_client: Any) -> None:
+    """A gs:// file URI is 400 on the Gemini API unless registered; Vertex AI reads it."""
+    part = {"file_data": {"file_uri": "gs://bucket/doc.pdf", "mime_type": "application/pdf"}}
+    contents = [{"role": "user", "parts": [{"text": "sum"}, part]}]
+    if _vertex(gp_client):
+        assert gp_client.models.generate_content(model="gemini-2.5-flash", contents=contents)
+        return
+    with pytest.raises(errors.ClientError, match="Unsupported file uri"):
+        gp_client.models.generate_content(model="gemini-2.5-flash", contents=contents)
+    gp_client.files._register_files(uris=["gs://bucket/doc.pdf"])
+    assert gp_client.models.generate_content(model="gemini-2.5-flash", contents=contents)
