@@ -69,7 +69,9 @@ class MemoryStore:
             for index, counter in enumerate(counters):
                 used = self._get(counter.key, now)
                 prev = self._get(counter.prev_key, now) if counter.prev_key else 0
-                if used + math.floor(prev * counter.prev_weight) + counter.amount > counter.limit:
+                # Unrounded: flooring the weighted past let a limit of 1 pass 2 calls across a
+                # minute boundary.
+                if used + prev * counter.prev_weight + counter.amount > counter.limit:
                     return Reserved(ok=False, index=index, used=used, prev=prev)
             for counter in counters:
                 if counter.amount:

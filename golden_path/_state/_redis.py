@@ -119,7 +119,8 @@ for i = 1, n do
   local used = num(KEYS[2 * i])
   local prev = 0
   if weight > 0 then prev = num(KEYS[2 * i + 1]) end
-  if used + math.floor(prev * weight) + amount > limit then
+  -- Unrounded: flooring the weighted past let a limit of 1 pass 2 calls across a boundary.
+  if used + prev * weight + amount > limit then
     local r = {0, i - 1, used, prev, 0}
     for _, k in ipairs(resets) do table.insert(r, k) end
     return r

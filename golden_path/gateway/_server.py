@@ -1,10 +1,11 @@
 """Running the gateway: uvicorn, TLS and mTLS, and a shutdown that finishes in-flight streams.
 
 uvicorn is the server: established, small, and its httptools parser (plus uvloop, when the
-``uvloop`` extra is installed) keeps the per-request cost low; its ``websockets`` implementation serves the Live API. On SIGTERM the
-replica first reports not-ready (``/readyz`` 503) for ``drain_delay_s`` while still serving, so
-the load balancer takes it out, then stops accepting connections and waits up to
-``graceful_timeout_s`` for every in-flight request and stream to finish.
+``uvloop`` extra is installed) keeps the per-request cost low; its ``websockets`` implementation
+serves the Live API. On SIGTERM the replica first reports not-ready (``/readyz`` 503) for
+``drain_delay_s`` while still serving, so the load balancer takes it out, then stops accepting
+connections and waits up to ``graceful_timeout_s`` for every in-flight request and stream to
+finish.
 """
 
 from __future__ import annotations

@@ -452,3 +452,29 @@ def test_calls_that_spend_no_quota_are_not_limited(
     client.models.generate_content(model=MODEL, contents="uses the one request")
     assert client.models.count_tokens(model=MODEL, contents="free").total_tokens
     assert list(client.models.list())
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_no_second_call_across_a_minute_boundary_at_one_a_minute(
+    limits: Callable[..., list[Any]], make_client: Any, store: str, request: pytest.FixtureRequest
+) -> None:
+    """requests_per_minute = 1: a call in the last tenth of a second of one minute and another
+    in the first tenth of the next are 0.2 s apart, so the second is refused. (The weighted
+    previous minute used to be rounded down, which let both through: twice the limit.)"""
+    state_url = request.getfixturevalue("redis_url") if store == "redis" else "memory://"
+    end_of_minute = FIXED_NOW - 30 + 59.9
+    now = [end_of_minute]
+    policies = limits(
+        state_url=state_url, rate_limits={"requests_per_minute": 1}, clock=lambda: now[0]
+    )
+    client = make_client(team="ml", policies=policies)
+    client.models.generate_content(model=MODEL, contents="x")
+    now[0] += 0.2
+    with pytest.raises(BudgetExceeded) as caught:
+        client.models.generate_content(model=MODEL, contents="x")
+    assert "1 of 1 requests used" in str(caught.value), caught.value
+    # The window weighs the previous minute as if its calls were spread evenly over it: all
+    # of it has slid out at the end of this minute.
+    assert caught.value.retry_after == pytest.approx(59.9, abs=0.01)
+    now[0] += 59.9
+    client.models.generate_content(model=MODEL, contents="x")

@@ -272,7 +272,7 @@ class LimitsPolicy:
         win = plan.windows[found.index]
         amount = plan.counters[found.index].amount
         label = plan.labels[found.index]
-        used = found.used + math.floor(found.prev * win.weight)
+        used = found.used + math.ceil(found.prev * win.weight)
         if amount > spec.limit:
             return (
                 spec.name,

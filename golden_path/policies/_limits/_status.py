@@ -61,7 +61,7 @@ def usage_rows(
         used = found.get(keys[2 * index], 0)
         prev_key = keys[2 * index + 1]
         if prev_key:
-            used += math.floor(found.get(prev_key, 0) * win.weight)
+            used += math.ceil(found.get(prev_key, 0) * win.weight)
         name = {
             "minute": "last 60 s (sliding)",
             "day": f"{win.current[1:]} (UTC day)",
