@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import io
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -253,3 +254,56 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile(values, 95) == 19.0
     assert percentile([7.0], 95) == 7.0
     assert percentile([], 50) is None
+
+
+@pytest.mark.parametrize("command", ["tail", "summary"])
+def test_fifo_and_device_are_refused_without_blocking(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """A FIFO nobody writes to, or a device, is refused at once (reading would never end)."""
+    fifo = tmp_path / "audit.fifo"
+    os.mkfifo(fifo)
+    assert main(["audit", command, str(fifo)]) == 2
+    err = capsys.readouterr().err
+    assert f"{fifo} is a FIFO, not a regular file" in err
+    assert main(["audit", command, os.devnull]) == 2
+    assert "is a device or socket, not a regular file" in capsys.readouterr().err
+
+
+def test_audit_without_a_subcommand_prints_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    """`golden-path audit` alone lists its commands on stderr and exits 2."""
+    assert main(["audit"]) == 2
+    err = capsys.readouterr().err
+    assert "tail" in err
+    assert "summary" in err
+    assert "verify" in err
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("-1", "must be 0 or more, got -1"), ("ten", "'ten' is not a whole number")],
+)
+def test_tail_lines_must_be_a_non_negative_number(
+    trail: Path, capsys: pytest.CaptureFixture[str], value: str, message: str
+) -> None:
+    """`tail -n` with a negative or non-numeric value is a usage error naming the value."""
+    with pytest.raises(SystemExit) as exited:
+        main(["audit", "tail", str(trail), "-n", value])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "-n/--lines" in err
+    assert message in err
+
+
+def test_verify_missing_key_file_and_unchained_trail(
+    trail: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """verify: an unreadable --key-file exits 2 naming it; a trail without chain fields is not
+    called intact (exit 1, "nothing to verify")."""
+    missing = tmp_path / "no-key"
+    assert main(["audit", "verify", str(trail), "--key-file", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"--key-file {missing} cannot be read" in err
+    assert "audit_chain_key" in err
+    assert main(["audit", "verify", str(trail)]) == 1
+    assert "no chained events" in capsys.readouterr().out
