@@ -151,3 +151,46 @@ def test_shipped_defaults_are_valid() -> None:
     root = Path(__file__).resolve().parents[2] / "policies"
     names = [p.name for p in load_policy_set([root]).policies]
     assert {"models", "generation", "tools", "pii", "limits"} <= set(names)
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "message"),
+    [
+        ('path = "json"', "custom[0].path", "'json' is not module:attribute"),
+        (
+            'path = "gp_no_such_module_for_tests:Policy"',
+            "custom[0].path",
+            "cannot import 'gp_no_such_module_for_tests'",
+        ),
+        ('path = "json:NoSuchPolicy"', "custom[0].path", "'json' has no attribute 'NoSuchPolicy'"),
+        (
+            'entry_point = "gp-no-such-plugin"',
+            "custom[0].entry_point",
+            "no 'golden_path.policies' entry point named 'gp-no-such-plugin'",
+        ),
+        (
+            'path = "json:dumps"\nentry_point = "x"',
+            "custom[0].path",
+            "each [[custom]] needs exactly one of path or entry_point",
+        ),
+        ('path = "json:dumps"\noptions = 3', "custom[0].options", "must be a table, got 3"),
+        (
+            'path = "json:decoder"\n[custom.options]\nlevel = 1',
+            "custom[0].options",
+            "json:decoder is an object, not a class or factory; it takes no options",
+        ),
+        (
+            'path = "json:JSONDecodeError"',
+            "custom[0].path",
+            "building json:JSONDecodeError failed: TypeError",
+        ),
+    ],
+)
+def test_custom_policy_that_cannot_be_loaded(
+    policy_file: Write, text: str, field: str, message: str
+) -> None:
+    """A [[custom]] entry that cannot become a policy names its key and says what went wrong:
+    a bad path, a missing module, attribute or entry point, options of the wrong shape, or a
+    class that fails to build. The client is never built with the policy silently left out."""
+    problems = _problems([policy_file(f"[[custom]]\n{text}\n")])
+    assert any(f == field and message in m for f, _, m in problems), problems
