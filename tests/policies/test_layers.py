@@ -260,3 +260,63 @@ def test_policy_check_layers_and_reports_loosening(
     err = capsys.readouterr().err
     assert f"{app}:2: generation.max_output_tokens:" in err
     assert f"(platform: {platform}:5)" in err
+
+
+_TABLES_PLATFORM = """\
+[models]
+allow = ["gemini-2.5-*"]
+[models.aliases]
+fast = "gemini-2.5-flash"
+[safety]
+minimum = "BLOCK_ONLY_HIGH"
+[safety.thresholds]
+HARM_CATEGORY_HARASSMENT = "BLOCK_MEDIUM_AND_ABOVE"
+"""
+
+
+@pytest.mark.parametrize(
+    ("app_text", "key", "words"),
+    [
+        (
+            '[safety.thresholds]\nHARM_CATEGORY_HARASSMENT = "BLOCK_ONLY_HIGH"\n',
+            "safety.thresholds",
+            "HARM_CATEGORY_HARASSMENT: sets 'BLOCK_ONLY_HIGH', laxer than the platform's "
+            "'BLOCK_MEDIUM_AND_ABOVE'",
+        ),
+        (
+            '[models.aliases]\nfast = "gemini-2.5-pro"\n',
+            "models.aliases",
+            "changes the platform's fast",
+        ),
+    ],
+)
+def test_an_app_cannot_loosen_a_table_of_the_platform(
+    policy_file: Write, app_text: str, key: str, words: str
+) -> None:
+    """Per-category safety thresholds only rise, and the platform's model aliases cannot be
+    pointed elsewhere: either is a ConfigError naming the key and what the platform set."""
+    platform = policy_file(_TABLES_PLATFORM, "platform.toml")
+    with pytest.raises(ConfigError) as caught:
+        _load(platform, policy_file(app_text, "app.toml"))
+    problem = next(p for p in caught.value.problems if p.field == key)
+    assert words in problem.message
+    assert "may only tighten" in problem.message
+
+
+def test_an_app_adds_aliases_and_raises_thresholds(policy_file: Write) -> None:
+    """An app may add its own alias and a stricter threshold; the platform's stay in force."""
+    platform = policy_file(_TABLES_PLATFORM, "platform.toml")
+    app = policy_file(
+        '[models.aliases]\nsmart = "gemini-2.5-pro"\n'
+        '[safety.thresholds]\nHARM_CATEGORY_HARASSMENT = "BLOCK_LOW_AND_ABOVE"\n'
+        'HARM_CATEGORY_HATE_SPEECH = "BLOCK_ONLY_HIGH"\n',
+        "app.toml",
+    )
+    policy_set = _load(platform, app)
+    assert _policy(policy_set, "models").aliases == {
+        "fast": "gemini-2.5-flash",
+        "smart": "gemini-2.5-pro",
+    }
+    thresholds = _policy(policy_set, "safety").thresholds
+    assert thresholds["HARM_CATEGORY_HARASSMENT"] == "BLOCK_LOW_AND_ABOVE"
+    assert thresholds["HARM_CATEGORY_HATE_SPEECH"] == "BLOCK_ONLY_HIGH"
