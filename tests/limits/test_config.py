@@ -76,6 +76,12 @@ def test_a_section_that_is_not_a_table_is_an_error(limits: Callable[..., list[An
         ("redis://127.0.0.1:6379/0?timeout_ms=0", "timeout_ms"),
         ("memory://x/y", "memory://"),
         ("127.0.0.1:6379", "unsupported"),
+        ("redis://[::1/0", "not a URL"),
+        ("redis://a:6379,b:6379/0", "several hosts need redis+sentinel:// or redis+cluster://"),
+        ("redis+sentinel://a:26379,b:26379", "needs the service name"),
+        ("redis+cluster://a:7000,b:7000/3", "Redis Cluster has only database 0"),
+        ("redis://a:6379/0?ca_file=/etc/ca.pem", "ca_file needs TLS: use rediss://"),
+        ("redis://a:6379/0?prefix={gp}", "prefix must be a non-empty word without braces"),
     ],
 )
 def test_a_malformed_state_url_names_state_url(
