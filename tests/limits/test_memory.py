@@ -12,6 +12,8 @@ import httpx2
 import pytest
 from google.genai import errors, types
 
+from golden_path._state._memory import MemoryStore
+from golden_path._state._types import Counter, Hold
 from golden_path.exceptions import BudgetExceeded, PolicyViolation
 from golden_path.policies import Deny, GenAIRequest, Identity
 from golden_path.policies._limits import LimitsPolicy, estimate_tokens, usage_rows
@@ -478,3 +480,50 @@ def test_no_second_call_across_a_minute_boundary_at_one_a_minute(
     assert caught.value.retry_after == pytest.approx(59.9, abs=0.01)
     now[0] += 59.9
     client.models.generate_content(model=MODEL, contents="x")
+
+
+# The memory store keeps the same reservation contract as Redis (golden_path/_state/_types.py
+# Hold): these pin it at the store, where expiry can be made immediate (ttl 0) without waiting.
+
+
+def test_memory_store_reservation_is_made_and_settled_once() -> None:
+    """The same reservation sent twice adds once; a settlement sent twice applies once."""
+    store = MemoryStore()
+    hold = Hold("hold:a", "inflight", 60_000)
+    counters = [Counter("day", limit=100, amount=40, ttl_ms=60_000)]
+    assert store.reserve(counters, None, hold).ok
+    assert store.reserve(counters, None, hold).ok
+    assert store.read(["day"]) == [40]
+    store.settle(hold, [("day", -15, 60_000)])  # the call used 25 of the 40 reserved
+    store.settle(hold, [("day", -15, 60_000)])
+    assert store.read(["day"]) == [25]
+    denied = store.reserve([Counter("day", limit=100, amount=80, ttl_ms=60_000)], None)
+    assert (denied.ok, denied.index, denied.used) == (False, 0, 25)
+
+
+def test_memory_store_gives_back_a_reservation_nobody_settled() -> None:
+    """A reservation whose caller died is swept by the next reservation after its hold time,
+    and its capacity comes back; settling it afterwards changes nothing."""
+    store = MemoryStore()
+    counters = [Counter("day", limit=100, amount=90, ttl_ms=60_000)]
+    assert store.reserve(counters, None, Hold("hold:dead", "inflight", 0)).ok
+    assert store.reserve(counters, None, Hold("hold:next", "inflight", 60_000)).ok
+    assert store.read(["day"]) == [90]
+    store.settle(Hold("hold:dead", "inflight", 0), [("day", 500, 60_000)])  # swept: no effect
+    assert store.read(["day"]) == [90]
+    # Settling to a counter that is gone (a new window): a charge starts it, a refund is moot.
+    store.settle(Hold("hold:next", "inflight", 60_000), [("day", -90, 0), ("week", 7, 60_000)])
+    assert store.read(["day", "week"]) == [0, 7]
+
+
+def test_memory_store_cooldown_is_never_shortened() -> None:
+    """A 429 cooldown refuses every reservation of its scope; a shorter one does not cut it."""
+    store = MemoryStore("memory://team")
+    assert store.display_url == "memory://team"
+    store.cooldown("cool", 600)
+    store.cooldown("cool", 1)
+    assert store.cooldown_left("cool") > 500
+    refused = store.reserve([Counter("day", limit=10, amount=1, ttl_ms=60_000)], "cool")
+    assert (refused.ok, refused.index) == (False, -1)
+    assert refused.cooldown_ms > 500_000
+    assert store.cooldown_left("other") == 0.0
