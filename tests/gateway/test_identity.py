@@ -61,14 +61,67 @@ def test_expired_key_is_refused(tmp_path: Path) -> None:
     assert KeyRing(path).lookup(key) is None
 
 
-def test_broken_keys_file_is_a_config_error_naming_the_entry(tmp_path: Path) -> None:
+_HASH = "a" * 64
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "words"),
+    [
+        ('[[key]]\napp = "x"\nsha256 = "short"\n', "key[0].sha256", "64 hex characters"),
+        ("[[key]\n", "keys_file", "is not valid TOML"),
+        ('key = "x"\n', "key", "[[key]] must be an array of tables"),
+        ("key = [1]\n", "key[0]", "must be a table"),
+        (f'[[key]]\nsha256 = "{_HASH}"\napp = ""\n', "key[0].app", "non-empty string"),
+        (f'[[key]]\nsha256 = "{_HASH}"\napp = "x"\nteam = 3\n', "key[0].team", "a string"),
+        (
+            f'[[key]]\nsha256 = "{_HASH}"\napp = "x"\nexpires = "tomorrow"\n',
+            "key[0].expires",
+            "TOML date-time",
+        ),
+    ],
+)
+def test_broken_keys_file_is_a_config_error_naming_the_entry(
+    tmp_path: Path, text: str, field: str, words: str
+) -> None:
     """A keys file with a bad entry is refused at start-up with the entry and the file named."""
     path = tmp_path / "keys.toml"
-    path.write_text('[[key]]\napp = "x"\nsha256 = "short"\n')
+    path.write_text(text)
     with pytest.raises(ConfigError) as caught:
         KeyRing(path)
-    assert caught.value.fields == ("key[0].sha256",)
+    assert caught.value.fields == (field,)
+    assert words in str(caught.value)
     assert str(path) in str(caught.value)
+    assert "golden-path gateway keys issue" in str(caught.value)
+
+
+def test_missing_keys_file_is_refused_at_start(tmp_path: Path) -> None:
+    """A gateway pointed at a keys file that is not there does not start."""
+    with pytest.raises(ConfigError) as caught:
+        KeyRing(tmp_path / "nope.toml")
+    assert "cannot read it" in str(caught.value)
+
+
+def test_a_keys_file_broken_while_running_keeps_the_last_good_keys(tmp_path: Path) -> None:
+    """A half-written or removed keys file must not lock every app out: the gateway keeps
+    serving the keys it last read, and picks up the file again once it is whole."""
+    path = tmp_path / "keys.toml"
+    key, _ = issue_key(path, app="shop")
+    ring = KeyRing(path)
+    good = path.read_text()
+    path.write_text(good + "[[key]\n")
+    assert ring.lookup("unknown-key") is None  # an unknown key re-reads the file
+    caller = ring.lookup(key)
+    assert caller is not None
+    assert caller.app == "shop"
+    path.unlink()
+    assert ring.lookup("unknown-key") is None
+    caller = ring.lookup(key)
+    assert caller is not None
+    assert caller.app == "shop"
+    new_key, _ = issue_key(path, app="billing")
+    caller = ring.lookup(new_key)
+    assert caller is not None
+    assert caller.app == "billing"
 
 
 def test_gateway_config_needs_an_authentication_method() -> None:
