@@ -134,6 +134,50 @@ def test_gateway_config_needs_an_authentication_method() -> None:
     assert caught.value.fields == ("prot",)
 
 
+@pytest.mark.parametrize(
+    ("settings", "field", "words"),
+    [
+        ({"oidc_issuer": "https://idp.example"}, "oidc_issuer", "oidc_audience and oidc_jwks"),
+        ({"tls_certfile": "gw.pem"}, "tls_certfile", "tls_certfile and tls_keyfile together"),
+        ({"tls_client_ca": "ca.pem"}, "tls_client_ca", "mTLS needs the gateway to terminate TLS"),
+    ],
+)
+def test_gateway_config_refuses_half_configured_authentication(
+    settings: dict[str, str], field: str, words: str
+) -> None:
+    """OIDC without audience and JWKS, a certificate without its key, or mTLS without TLS
+    would run a gateway that cannot check callers: it does not start, naming the setting."""
+    with pytest.raises(ConfigError) as caught:
+        load_gateway_config(keys_file="k.toml", **settings)
+    assert field in caught.value.fields
+    assert words in str(caught.value)
+
+
+def test_gateway_config_file_errors_name_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A missing or malformed config file (argument or GOLDEN_PATH_GATEWAY_CONFIG) is a
+    ConfigError naming the file; a good file's [gateway] table is read and env overrides it."""
+    with pytest.raises(ConfigError) as caught:
+        load_gateway_config(tmp_path / "nope.toml")
+    assert "cannot read it" in str(caught.value)
+    assert "nope.toml" in str(caught.value)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[gateway\n")
+    monkeypatch.setenv("GOLDEN_PATH_GATEWAY_CONFIG", str(bad))
+    with pytest.raises(ConfigError) as caught:
+        load_gateway_config()
+    assert "is not valid TOML" in str(caught.value)
+    assert str(bad) in str(caught.value)
+    good = tmp_path / "gateway.toml"
+    good.write_text('[gateway]\nkeys_file = "keys.toml"\nport = 8123\n')
+    monkeypatch.setenv("GOLDEN_PATH_GATEWAY_CONFIG", str(good))
+    monkeypatch.setenv("GOLDEN_PATH_GATEWAY_PORT", "9123")
+    config = load_gateway_config()
+    assert str(config.keys_file) == "keys.toml"
+    assert config.port == 9123
+
+
 def test_cli_issue_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`golden-path gateway keys` issues a key once, lists it without secrets, revokes it."""
     path = tmp_path / "keys.toml"
