@@ -234,3 +234,51 @@ def test_a_policy_with_only_after_hooks_sees_what_the_chain_let_through(emulator
         )
     assert before.seen == ["response 200", "error PolicyViolation"]
     assert after.seen == []
+
+
+class _Misspelt:
+    name = "typo"
+
+    def on_reqest(self, request: Any) -> None:  # never called: the hook is misspelt
+        raise AssertionError
+
+
+class _WrongArgs:
+    name = "wrong-args"
+
+    def on_response(self, request: Any) -> None:
+        raise AssertionError
+
+
+class _NotCallable:
+    name = "not-callable"
+    on_request = "deny"
+
+
+class _BadName:
+    name = ""
+
+    def on_request(self, request: Any) -> None:
+        raise AssertionError
+
+
+@pytest.mark.parametrize(
+    ("policy", "field", "words"),
+    [
+        (_Misspelt(), "typo.on_reqest", "did you mean on_request?"),
+        (_WrongArgs(), "wrong-args.on_response", "define on_response(self, request, response)"),
+        (_NotCallable(), "not-callable.on_request", "must be a method, got str"),
+        (_BadName(), "_BadName.name", "must be a non-empty string, got ''"),
+    ],
+)
+def test_a_policy_whose_hooks_would_never_run_is_refused(
+    policy: Any, field: str, words: str, emulator: Any
+) -> None:
+    """A policy passed in code with a misspelt hook, a hook of the wrong shape or a bad name
+    would silently not govern anything: building the client fails, naming the hook."""
+    with pytest.raises(golden_path.ConfigError) as caught:
+        golden_path.create_client(
+            backend="ai_studio", api_key="k", base_url=emulator.url, policies=[policy]
+        )
+    assert field in caught.value.fields
+    assert words in str(caught.value)
