@@ -140,3 +140,7 @@ def test_bad_arguments_are_named_without_a_traceback(
     assert "version (from argument): 'latest' is not a release number" in capsys.readouterr().err
     assert main(["upgrade-check", "3.6.1", "--wheel", str(tmp_path / "absent.whl")]) == 2
     assert "is not a file" in capsys.readouterr().err
+    assert main(["upgrade-check", "3.6.1", "--find-links", str(tmp_path / "absent")]) == 2
+    err = capsys.readouterr().err
+    assert f"--find-links (from argument): {tmp_path / 'absent'} is not a directory" in err
+    assert "pass a directory of wheels" in err
