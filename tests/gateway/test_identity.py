@@ -194,6 +194,25 @@ def test_cli_issue_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["gateway", "keys", "revoke", "--keys-file", str(path), row["id"]]) == 1
 
 
+def test_cli_issue_with_an_expiry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`keys issue --expires` takes an ISO date-time (a naive one is UTC) and the key stops
+    working then; anything else is a one-line error, exit 2, and no key is written."""
+    path = tmp_path / "keys.toml"
+    issue = ["gateway", "keys", "issue", "--keys-file", str(path), "--app", "a", "--expires"]
+    assert main([*issue, "next tuesday"]) == 2
+    assert "--expires 'next tuesday' is not an ISO date-time" in capsys.readouterr().err
+    assert not path.exists()
+    assert main([*issue, "2000-01-01T00:00:00"]) == 0
+    expired = capsys.readouterr().out.strip()
+    assert main([*issue, "2999-01-01T00:00:00"]) == 0
+    valid = capsys.readouterr().out.strip()
+    ring = KeyRing(path)
+    assert ring.lookup(expired) is None
+    caller = ring.lookup(valid)
+    assert caller is not None
+    assert caller.app == "a"
+
+
 # ------------------------------------------------------------------------------------ OIDC
 
 

@@ -128,3 +128,28 @@ def test_status_when_redis_is_down(
     err = capsys.readouterr().err
     assert "state store unreachable" in err
     assert "Traceback" not in err
+
+
+def test_status_without_limits_to_show(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No policy file, or one without [rate_limits]/[budgets]: exit 2 saying what to set."""
+    monkeypatch.delenv("GOLDEN_PATH_POLICY_FILE", raising=False)
+    assert main(["budget", "status", "--scope", "team=ml"]) == 2
+    err = capsys.readouterr().err
+    assert "no policy file is configured" in err
+    assert "GOLDEN_PATH_POLICY_FILE" in err
+    path = tmp_path / "policy.toml"
+    path.write_text('[models]\nallow = ["gemini-2.5-*"]\n')
+    monkeypatch.setenv("GOLDEN_PATH_POLICY_FILE", str(path))
+    assert main(["budget", "status", "--scope", "team=ml"]) == 2
+    err = capsys.readouterr().err
+    assert "has no [rate_limits] or [budgets] table" in err
+    assert str(path) in err
+    assert "Traceback" not in err
+
+
+def test_budget_without_a_subcommand_prints_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    """`golden-path budget` alone lists its commands and exits 2."""
+    assert main(["budget"]) == 2
+    assert "status" in capsys.readouterr().out
