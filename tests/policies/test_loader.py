@@ -96,6 +96,19 @@ def test_missing_file_and_empty_directory(tmp_path: Path) -> None:
     assert [f for f, _, _ in fields] == ["policy_file", "policy_file"]
 
 
+def test_policy_paths_that_cannot_be_read(tmp_path: Path) -> None:
+    """A path through a regular file, or a link to nothing, is named with what is wrong."""
+    plain = tmp_path / "policy.toml"
+    plain.write_text("")
+    dangling = tmp_path / "link.toml"
+    dangling.symlink_to(tmp_path / "gone.toml")
+    messages = [m for _, _, m in _problems([plain / "inner.toml", dangling])]
+    assert messages == [
+        f"{plain / 'inner.toml'} cannot be read (Not a directory)",
+        f"{dangling} is a symbolic link whose target does not exist",
+    ]
+
+
 def test_client_creation_fails_whole(
     make_client: Callable[..., Any], policy_file: Write, emulator: Any
 ) -> None:
@@ -139,6 +152,9 @@ def test_policy_file_from_env(
         ('[[custom]]\nname = "x"\n', "custom[0].path"),
         ('[custom]\npath = "a:b"\n', "custom"),
         ('mode = "report"\n', "mode"),
+        ("[models]\naliases = 3\n", "models.aliases"),
+        ('[models.aliases]\nfast = ""\n', "models.aliases.fast"),
+        ('[[custom]]\npath = "json:dumps"\nname = ""\n', "custom[0].name"),
     ],
 )
 def test_each_section_validates(policy_file: Write, text: str, field: str) -> None:
