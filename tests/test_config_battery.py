@@ -361,6 +361,13 @@ CASES = [
         env={"GOLDEN_PATH_PLATFORM_CONFIG": "{tmp}/nope.toml"},
     ),
     Case(
+        "platform-through-a-file",
+        "config",
+        "env GOLDEN_PATH_PLATFORM_CONFIG",
+        {"p.toml": "x = 1\n"},
+        env={"GOLDEN_PATH_PLATFORM_CONFIG": "{tmp}/p.toml/inner.toml"},
+    ),
+    Case(
         "platform-fifo",
         "config",
         "env GOLDEN_PATH_PLATFORM_CONFIG",
