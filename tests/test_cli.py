@@ -211,3 +211,26 @@ def test_demo_runs_with_no_configuration() -> None:
     assert [e["outcome"] for e in audit_lines] == ["ok", "ok", "ok", "ok", "denied"]
     assert "embedded Gemini API emulator" in result.stderr
     _no_leak(result)
+
+
+def test_doctor_checks_the_state_store_url(
+    studio: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """doctor parses GOLDEN_PATH_STATE_URL: a malformed one is a FAIL line naming the problem
+    and the password is masked; --offline does not contact a Redis it names."""
+    from golden_path.cli import main
+
+    for name, value in studio.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("GOLDEN_PATH_STATE_URL", f"redis://u:{SECRET}@a:6379,b:6379/0")
+    assert main(["doctor", "--offline"]) == 1
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("FAIL  state store"))
+    assert "several hosts need redis+sentinel://" in line
+    assert SECRET not in out
+    monkeypatch.setenv("GOLDEN_PATH_STATE_URL", f"redis://u:{SECRET}@127.0.0.1:1/0")
+    assert main(["doctor", "--offline"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("ok    state store"))
+    assert "redis://u:****@127.0.0.1:1/0 (not contacted: --offline)" in line
+    assert SECRET not in out
