@@ -20,6 +20,7 @@ Needs ``golden-path[langchain]``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 try:
@@ -36,7 +37,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from golden_path._governed import is_governed
-from golden_path.exceptions import BudgetExceeded, GoldenPathError, PolicyViolation
+from golden_path.exceptions import GoldenPathError
+from golden_path.integrations._errors import denials_as
 
 __all__ = [
     "GovernedChatGoogleGenerativeAI",
@@ -79,16 +81,8 @@ def _require_governed(client: Any, how: str) -> None:
         )
 
 
-def _framework_error(violation: PolicyViolation) -> Exception:
-    kind = (
-        GoogleRateLimitError
-        if isinstance(violation, BudgetExceeded)
-        else GooglePermissionDeniedError
-    )
-    error: Exception = kind(str(violation))
-    # LangChain's classes are plain exceptions; the attribute is what apps read the policy from.
-    setattr(error, "policy_violation", violation)  # noqa: B010
-    return error
+def _denials() -> AbstractContextManager[None]:
+    return denials_as(GoogleRateLimitError, GooglePermissionDeniedError)
 
 
 class _Shared:
@@ -122,17 +116,13 @@ class _Guard:
 
     def _call(self, method: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         self._checked()
-        try:
+        with _denials():
             return method(*args, **kwargs)
-        except PolicyViolation as violation:
-            raise _framework_error(violation) from violation
 
     async def _acall(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         self._checked()
-        try:
+        with _denials():
             return await method(*args, **kwargs)
-        except PolicyViolation as violation:
-            raise _framework_error(violation) from violation
 
 
 class GovernedChatGoogleGenerativeAI(_Guard, ChatGoogleGenerativeAI):
@@ -170,18 +160,14 @@ class GovernedChatGoogleGenerativeAI(_Guard, ChatGoogleGenerativeAI):
 
     def _stream(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
         self._checked()
-        try:
+        with _denials():
             yield from super()._stream(*args, **kwargs)
-        except PolicyViolation as violation:
-            raise _framework_error(violation) from violation
 
     async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         self._checked()
-        try:
+        with _denials():
             async for chunk in super()._astream(*args, **kwargs):
                 yield chunk
-        except PolicyViolation as violation:
-            raise _framework_error(violation) from violation
 
 
 class GovernedGoogleGenerativeAIEmbeddings(_Guard, GoogleGenerativeAIEmbeddings):

@@ -18,6 +18,7 @@ Needs ``golden-path[langchain]`` (with ``[openai]``).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 try:
@@ -31,7 +32,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from golden_path._governed import is_governed
-from golden_path.exceptions import BudgetExceeded, GoldenPathError, PolicyViolation
+from golden_path.exceptions import GoldenPathError
+from golden_path.integrations._errors import denials_as
 
 __all__ = ["GovernedChatOpenAI", "GovernedOpenAIEmbeddings", "chat_model", "embeddings"]
 
@@ -85,13 +87,8 @@ def embeddings(
     )
 
 
-def _framework_error(violation: PolicyViolation) -> Exception:
-    kind = (
-        ModelRateLimitError if isinstance(violation, BudgetExceeded) else ModelPermissionDeniedError
-    )
-    error: Exception = kind(str(violation))
-    setattr(error, "policy_violation", violation)  # noqa: B010 - what apps read the policy from
-    return error
+def _denials() -> AbstractContextManager[None]:
+    return denials_as(ModelRateLimitError, ModelPermissionDeniedError)
 
 
 def _replaced(owner: object) -> GoldenPathError:
@@ -126,32 +123,24 @@ class GovernedChatOpenAI(ChatOpenAI):
 
     def _generate(self, *args: Any, **kwargs: Any) -> Any:
         self._checked()
-        try:
+        with _denials():
             return super()._generate(*args, **kwargs)
-        except PolicyViolation as violation:
-            raise _framework_error(violation) from violation
 
     async def _agenerate(self, *args: Any, **kwargs: Any) -> Any:
         self._checked()
-        try:
+        with _denials():
             return await super()._agenerate(*args, **kwargs)
-        except PolicyViolation as violation:
-            raise _framework_error(violation) from violation
 
     def _stream(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
         self._checked()
-        try:
+        with _denials():
             yield from super()._stream(*args, **kwargs)
-        except PolicyViolation as violation:
-            raise _framework_error(violation) from violation
 
     async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         self._checked()
-        try:
+        with _denials():
             async for chunk in super()._astream(*args, **kwargs):
                 yield chunk
-        except PolicyViolation as violation:
-            raise _framework_error(violation) from violation
 
 
 class GovernedOpenAIEmbeddings(OpenAIEmbeddings):
@@ -171,15 +160,11 @@ class GovernedOpenAIEmbeddings(OpenAIEmbeddings):
     def embed_documents(self, *args: Any, **kwargs: Any) -> list[list[float]]:
         """LangChain's embed_documents, on golden-path's client only."""
         self._checked()
-        try:
+        with _denials():
             return super().embed_documents(*args, **kwargs)
-        except PolicyViolation as violation:
-            raise _framework_error(violation) from violation
 
     async def aembed_documents(self, *args: Any, **kwargs: Any) -> list[list[float]]:
         """LangChain's aembed_documents, on golden-path's client only."""
         self._checked()
-        try:
+        with _denials():
             return await super().aembed_documents(*args, **kwargs)
-        except PolicyViolation as violation:
-            raise _framework_error(violation) from violation

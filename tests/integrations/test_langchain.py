@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pydantic
 import pytest
 
-from golden_path import GoldenPathError, PolicyViolation
+from golden_path import BudgetExceeded, GoldenPathError, PolicyViolation
 from golden_path.emulator import Emulator
 from golden_path.policies import Deny
 from tests.conftest import AuditCapture
@@ -23,6 +24,7 @@ from langchain_core.messages import HumanMessage, ToolMessage  # noqa: E402
 from langchain_google_genai.chat_models import (  # noqa: E402
     ChatGoogleGenerativeAIError,
     GooglePermissionDeniedError,
+    GoogleRateLimitError,
 )
 
 MODEL = "gemini-2.5-flash"
@@ -122,6 +124,27 @@ def test_policy_denial_is_langchains_error_with_the_violation(
     assert violation.policy == "models"
     assert emulator.api_requests() == []
     assert [e.outcome for e in audit.events] == ["denied"]
+
+
+def test_a_spent_rate_limit_is_langchains_rate_limit_error_in_streams(
+    make_client: Callable[..., Any], emulator: Emulator, tmp_path: Path
+) -> None:
+    """Streams, sync and async, raise GoogleRateLimitError once the limit is spent."""
+    policy = tmp_path / "policies.toml"
+    policy.write_text('[rate_limits]\nrequests_per_minute = 1\nscope = "app"\nmax_wait_s = 0\n')
+    llm = langchain.chat_model(MODEL, client=make_client(policy_file=str(policy), app="checkout"))
+    assert "".join(str(chunk.content) for chunk in llm.stream("hi")) == "Echo: hi"
+
+    async def astream() -> list[Any]:
+        return [chunk async for chunk in llm.astream("hi")]
+
+    for consume in (lambda: list(llm.stream("hi")), lambda: asyncio.run(astream())):
+        with pytest.raises(GoogleRateLimitError) as caught:
+            consume()
+        violation = caught.value.policy_violation  # type: ignore[attr-defined]
+        assert isinstance(violation, BudgetExceeded)
+        assert caught.value.__cause__ is violation
+    assert len(emulator.api_requests()) == 1
 
 
 def test_google_api_key_in_the_environment_changes_nothing(
