@@ -15,7 +15,7 @@ Needs ``pydantic-ai-slim[google]`` (2.68 requires ``google-genai<3``: see docs/f
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -36,6 +36,7 @@ __all__ = [
     "DenialsAsModelHTTPError",
     "GovernedGoogleModel",
     "GovernedGoogleProvider",
+    "PinnedClient",
     "google_model",
     "google_provider",
     "refusal",
@@ -60,22 +61,24 @@ def refusal(what: str) -> GoldenPathError:
     )
 
 
-class GovernedGoogleProvider(GoogleProvider):
-    """``GoogleProvider`` that only ever uses golden-path's client; see the module docstring."""
+class PinnedClient:
+    """Provider mixin: the governed client given at construction, or a refusal on every use."""
 
-    def __init__(self, *, client: Any = None) -> None:
+    _client: Any
+    _governed: Any = None
+
+    def _pin(self, client: Any, default: Callable[[], Any], pass_instead: str) -> Any:
+        """``client`` (default: ``default()``) if golden-path built it; remembered as the pin."""
         if client is None:
-            import golden_path
-
-            client = golden_path.client()
+            client = default()
         if not is_governed(client):
             raise GoldenPathError(
-                f"a client golden-path did not build was given to a pydantic-ai provider "
+                "a client golden-path did not build was given to a pydantic-ai provider "
                 f"({type(client).__module__}.{type(client).__qualname__}); pass "
-                "golden_path.client() or leave client out"
+                f"{pass_instead} or leave client out"
             )
         self._governed = client
-        super().__init__(client=client)
+        return client
 
     @property
     def client(self) -> Any:
@@ -83,6 +86,19 @@ class GovernedGoogleProvider(GoogleProvider):
         if self._client is not self._governed or not is_governed(self._client):
             raise refusal("use a client golden-path did not build (the provider's was replaced)")
         return self._client
+
+
+def _default_client() -> Any:
+    import golden_path
+
+    return golden_path.client()
+
+
+class GovernedGoogleProvider(PinnedClient, GoogleProvider):
+    """``GoogleProvider`` that only ever uses golden-path's client; see the module docstring."""
+
+    def __init__(self, *, client: Any = None) -> None:
+        super().__init__(client=self._pin(client, _default_client, "golden_path.client()"))
 
     def _set_http_client(self, http_client: Any) -> None:
         raise refusal("replace the SDK's HTTP client (the governed transport)")

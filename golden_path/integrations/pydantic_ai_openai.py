@@ -27,9 +27,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "pip install 'golden-path[pydantic-ai]'"
     ) from exc
 
-from golden_path._governed import is_governed
-from golden_path.exceptions import GoldenPathError
-from golden_path.integrations.pydantic_ai import DenialsAsModelHTTPError, refusal
+from golden_path.integrations.pydantic_ai import DenialsAsModelHTTPError, PinnedClient, refusal
 
 __all__ = ["GovernedOpenAIChatModel", "GovernedOpenAIProvider", "openai_model", "openai_provider"]
 
@@ -47,29 +45,18 @@ def openai_model(model_name: str, *, client: Any = None, **kwargs: Any) -> Gover
     return GovernedOpenAIChatModel(model_name, provider=openai_provider(client), **kwargs)
 
 
-class GovernedOpenAIProvider(OpenAICompatibleProvider):
+def _default_client() -> Any:
+    import golden_path
+
+    return golden_path.async_openai_client()
+
+
+class GovernedOpenAIProvider(PinnedClient, OpenAICompatibleProvider):
     """``OpenAICompatibleProvider`` that only ever uses golden-path's async OpenAI client."""
 
     def __init__(self, *, client: Any = None) -> None:
-        if client is None:
-            import golden_path
-
-            client = golden_path.async_openai_client()
-        if not is_governed(client):
-            raise GoldenPathError(
-                f"an OpenAI client golden-path did not build was given to a pydantic-ai provider "
-                f"({type(client).__module__}.{type(client).__qualname__}); pass "
-                "golden_path.async_openai_client() or leave client out"
-            )
-        self._governed = client
-        super().__init__(PROVIDER_NAME, openai_client=client)
-
-    @property
-    def client(self) -> Any:
-        """The governed client; GoldenPathError if anything replaced it."""
-        if self._client is not self._governed or not is_governed(self._client):
-            raise refusal("use a client golden-path did not build (the provider's was replaced)")
-        return self._client
+        pinned = self._pin(client, _default_client, "golden_path.async_openai_client()")
+        super().__init__(PROVIDER_NAME, openai_client=pinned)
 
     def _set_http_client(self, http_client: Any) -> None:
         raise refusal("replace the OpenAI client's HTTP client (the governed transport)")
