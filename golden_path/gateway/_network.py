@@ -1,123 +1,361 @@
-"""The gateway's upstream sockets: httpcore2's network layer on asyncio itself, not anyio.
+"""The gateway's upstream client: HTTP/1.1 on asyncio with httptools' parser, under httpx2.
 
-httpx2 and httpcore2 still do all of HTTP (h11, the connection pool, keep-alive, TLS
-negotiation, timeouts as httpx2 states them); only the byte stream under them changes. Their
-default backend runs each read and write inside an anyio cancel scope, and detects the event
-loop (sniffio) on every lock: about a quarter of what a proxied call cost the gateway. A
-gateway serves one event loop (uvicorn's), so the asyncio primitives are enough: one future per
-read, a timer only when a timeout is set, reads paused when a slow app lets data pile up.
+The transport chain above it is httpx2's (``httpx2.Request`` and ``httpx2.Response``, the
+governed transport with its policies, credentials and audit); this is its innermost hop. It
+replaces httpcore2's connection pool and h11 because, measured in the gateway process, they were
+the largest share of what a proxied call cost: h11 validates and re-encodes every header in
+Python and runs a state machine per event, the pool takes anyio locks and cancel scopes and
+asks sniffio for the event loop several times per call, and the request head and body went out
+in separate writes. Here a request is one ``write`` (head and body joined), the response is
+parsed by httptools (llhttp, in C; the parser uvicorn itself uses, a dependency of the gateway
+extra already), and the pool is a list of idle connections per origin.
+
+What it keeps: TLS verified against the given context (hostname checked), httpx2's four
+timeouts as the request's ``timeout`` extension states them (connect, the TLS handshake
+included; write, when the socket buffers are full; read, per wait for data; pool, per wait for
+a free connection), httpx2's exception types (``ConnectError``, ``ReadTimeout``...), a bound on
+open connections, kept-alive connections reused only when the upstream said keep-alive and
+dropped when the upstream closed them while idle or after ``keepalive_expiry`` seconds idle,
+streamed bodies passed chunk by chunk with reads paused when a slow app lets data pile up, and
+header values that can never split the request (a CR, LF or NUL in any of them is refused).
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
+import collections
+import select
 import ssl
-from collections.abc import Coroutine, Iterable
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 
-import httpcore2
+import httptools
 import httpx2
 
-__all__ = ["AsyncioBackend", "upstream_transport"]
+__all__ = ["UpstreamPool", "upstream_transport"]
 
 # A streamed answer the app reads slowly stops being read from upstream past this much.
 _HIGH_WATER = 256 * 1024
 _LOW_WATER = 64 * 1024
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
 
 
 def upstream_transport(
     ssl_context: ssl.SSLContext, *, max_connections: int, keepalive_expiry: float
-) -> httpx2.AsyncHTTPTransport:
-    """httpx2's transport, its connection pool on :class:`AsyncioBackend`.
+) -> UpstreamPool:
+    """The gateway's pool: at most ``max_connections`` open, idle ones kept ``keepalive_expiry`` s.
 
     Kept-alive connections stay open for ``keepalive_expiry`` seconds of idleness: a replica
     between bursts keeps its connections (and their TLS sessions) warm.
     """
-    limits = httpx2.Limits(
-        max_connections=max_connections,
-        max_keepalive_connections=max_connections,
-        keepalive_expiry=keepalive_expiry,
+    return UpstreamPool(
+        ssl_context, max_connections=max_connections, keepalive_expiry=keepalive_expiry
     )
-    transport = httpx2.AsyncHTTPTransport(verify=ssl_context, limits=limits)
-    # httpx2 builds its pool with the default backend and has no argument for another; the
-    # pool is rebuilt with the same settings (tests/gateway check the backend is in use).
-    transport._pool = httpcore2.AsyncConnectionPool(
-        ssl_context=ssl_context,
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        network_backend=AsyncioBackend(),
-    )
-    return transport
 
 
-class AsyncioBackend(httpcore2.AsyncNetworkBackend):
-    """Opens upstream connections as asyncio transports (uvloop's, under uvicorn)."""
+class UpstreamPool(httpx2.AsyncBaseTransport):
+    """Kept-alive HTTP/1.1 connections per origin, bounded in number. One event loop's."""
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore2.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        transport, protocol = await _connecting(
-            loop.create_connection(
-                _Protocol, host, port, local_addr=(local_address, 0) if local_address else None
-            ),
-            timeout,
-            f"{host}:{port}",
+    def __init__(
+        self, ssl_context: ssl.SSLContext, *, max_connections: int, keepalive_expiry: float
+    ) -> None:
+        self._ssl = ssl_context
+        self._max = max_connections
+        self._expiry = keepalive_expiry
+        self._idle: dict[tuple[bytes, bytes, int], collections.deque[_Connection]] = {}
+        self._open = 0  # connections open or being opened: at most self._max
+        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._closed = False
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        """Send ``request``; the response's body streams from the connection."""
+        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        url = request.url
+        scheme = url.raw_scheme
+        if scheme not in _DEFAULT_PORTS:
+            raise httpx2.UnsupportedProtocol(
+                f"the gateway's upstream speaks http and https, not {scheme.decode()!r}",
+                request=request,
+            )
+        origin = (scheme, url.raw_host, url.port or _DEFAULT_PORTS[scheme])
+        head = _head(request)
+        try:
+            body: bytes | None = request.content
+        except httpx2.RequestNotRead:
+            body = None
+        connection = await self._acquire(origin, timeouts, request)
+        connection.begin()
+        try:
+            if body is not None:
+                await connection.write(head + body, timeouts.get("write"), request)
+            else:
+                await connection.write(head, timeouts.get("write"), request)
+                await self._send_stream(connection, request, timeouts.get("write"))
+            status, headers, reason = await connection.response_head(timeouts.get("read"), request)
+        except BaseException:
+            self._drop(connection)
+            raise
+        if request.method == "HEAD":
+            # httptools would wait for the body a HEAD answer's content-length announces.
+            connection.reusable = False
+            connection.complete = True
+        return httpx2.Response(
+            status,
+            headers=headers,
+            stream=_Body(self, connection, timeouts.get("read"), request),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
         )
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            for option in socket_options or ():
-                sock.setsockopt(*option)
-        return _Stream(transport, protocol)
 
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+    async def _send_stream(
+        self, connection: _Connection, request: httpx2.Request, timeout: float | None
+    ) -> None:
+        chunked = request.headers.get("transfer-encoding", "").lower() == "chunked"
+        assert isinstance(request.stream, httpx2.AsyncByteStream)
+        async for part in request.stream:
+            if not part:
+                continue
+            data = b"%x\r\n%s\r\n" % (len(part), part) if chunked else part
+            await connection.write(data, timeout, request)
+        if chunked:
+            await connection.write(b"0\r\n\r\n", timeout, request)
+
+    async def _acquire(
+        self,
+        origin: tuple[bytes, bytes, int],
+        timeouts: dict[str, float | None],
+        request: httpx2.Request,
+    ) -> _Connection:
+        if self._closed:
+            raise httpx2.ConnectError("the gateway's upstream pool is closed", request=request)
+        while True:
+            idle = self._idle.get(origin)
+            if idle:
+                idle_after = time.monotonic() - self._expiry
+                while idle:
+                    connection = idle.pop()  # the most recently used: the likeliest to be open
+                    if connection.usable(idle_after):
+                        connection.busy = True
+                        return connection
+                    self._drop(connection)
+            if self._open < self._max or self._evict_idle():
+                break
+            await self._wait_for_room(timeouts.get("pool"), request)
+            if self._closed:
+                raise httpx2.ConnectError("the gateway's upstream pool is closed", request=request)
+        self._open += 1
+        try:
+            connection = await _connect(self._ssl, origin, timeouts.get("connect"), request)
+        except BaseException:
+            self._open -= 1
+            self._wake_one()
+            raise
+        connection.counted = True
+        connection.pool = self
+        connection.pool_key = origin
+        connection.busy = True
+        return connection
+
+    async def _wait_for_room(self, timeout: float | None, request: httpx2.Request) -> None:
+        room: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(room)
+        try:
+            async with asyncio.timeout(timeout):
+                await room
+        except TimeoutError:
+            raise httpx2.PoolTimeout(
+                f"no upstream connection free within {timeout} s "
+                f"({self._max} open, the gateway's limit)",
+                request=request,
+            ) from None
+        finally:
+            if room in self._waiting:
+                self._waiting.remove(room)
+
+    def _evict_idle(self) -> bool:
+        """Close the longest-idle connection (of another origin) to make room for a new one."""
+        oldest: _Connection | None = None
+        for idle in self._idle.values():
+            if idle and (oldest is None or idle[0].idle_since < oldest.idle_since):
+                oldest = idle[0]
+        if oldest is None:
+            return False
+        self._idle[oldest.pool_key].popleft()  # type: ignore[index]
+        self._drop(oldest)
+        return True
+
+    def _wake_one(self) -> None:
+        while self._waiting:
+            room = self._waiting.popleft()
+            if not room.done():
+                room.set_result(None)
+                return
+
+    def release(self, connection: _Connection) -> None:
+        """A response read to its end: keep the connection for the next call, or close it."""
+        connection.busy = False
+        if (
+            self._closed
+            or not connection.reusable
+            or not connection.complete
+            or connection.chunks
+            or connection.closed
+            or connection.pool_key is None
+        ):
+            self._drop(connection)
+            return
+        connection.idle_since = time.monotonic()
+        self._idle.setdefault(connection.pool_key, collections.deque()).append(connection)
+        self._wake_one()
+
+    def _drop(self, connection: _Connection) -> None:
+        if connection.counted:
+            connection.counted = False
+            self._open -= 1
+            self._wake_one()
+        connection.close()
+
+    def forget(self, connection: _Connection) -> None:
+        """An idle connection the upstream closed: out of the pool at once."""
+        idle = self._idle.get(connection.pool_key) if connection.pool_key else None
+        if idle is not None and connection in idle:
+            idle.remove(connection)
+            self._drop(connection)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        closing = [c for idle in self._idle.values() for c in idle]
+        self._idle.clear()
+        for connection in closing:
+            self._drop(connection)
+        while self._waiting:
+            room = self._waiting.popleft()
+            if not room.done():
+                room.set_result(None)
+        # close() completes on a later turn of the loop (after TLS's close_notify), and at
+        # shutdown there may be no later turn: one turn, then the sockets are closed for sure.
+        await asyncio.sleep(0)
+        for connection in closing:
+            connection.transport.abort()
 
 
-class _Protocol(asyncio.Protocol):
-    """Collects what the server sends until the stream reads it."""
+async def _connect(
+    context: ssl.SSLContext,
+    origin: tuple[bytes, bytes, int],
+    timeout: float | None,
+    request: httpx2.Request,
+) -> _Connection:
+    scheme, raw_host, port = origin
+    host = raw_host.decode("ascii")
+    loop = asyncio.get_running_loop()
+    tls = scheme == b"https"
+    try:
+        async with asyncio.timeout(timeout):
+            _, connection = await loop.create_connection(
+                _Connection,
+                host,
+                port,
+                ssl=context if tls else None,
+                server_hostname=host if tls else None,
+            )
+    except TimeoutError:
+        raise httpx2.ConnectTimeout(
+            f"connecting to {host}:{port} timed out", request=request
+        ) from None
+    except (OSError, ssl.SSLError) as exc:
+        raise httpx2.ConnectError(
+            f"{host}:{port}: {exc or type(exc).__name__}", request=request
+        ) from exc
+    return connection
+
+
+class _Connection(asyncio.Protocol):
+    """One upstream connection: the socket's events, and httptools parsing what arrives."""
 
     def __init__(self) -> None:
-        # uvloop's transports implement asyncio's interface without subclassing it.
-        self.transport: Any = None
-        self.buffer = bytearray()
-        self.eof = False
+        self.transport: Any = None  # uvloop's transports implement asyncio's without subclassing
+        self.parser = httptools.HttpResponseParser(self)
+        self.pool_key: tuple[bytes, bytes, int] | None = None
+        self.counted = False  # holds one of the pool's places
+        self.busy = False
+        self.idle_since = 0.0
+        self.closed = False
         self.error: BaseException | None = None
         self.waiter: asyncio.Future[None] | None = None
         self.drained: asyncio.Future[None] | None = None
         self.reading_paused = False
         self.writing_paused = False
+        self.pool: UpstreamPool | None = None
+        self.fileno = -1
+        self._reset()
+
+    def _reset(self) -> None:
+        self.status = 0
+        self.reason = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.head_done = False
+        self.complete = False
+        self.reusable = False
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.buffered = 0
+        self.messages = 0
+        self.until_eof = False  # no content-length, not chunked: the body ends when it closes
+
+    def usable(self, idle_after: float) -> bool:
+        """Idle, open, not closed by the upstream, and not idle for too long.
+
+        The socket is polled too: an upstream's close (its idle timeout, a restart) may have
+        reached the kernel before the event loop saw it, and a request written on that
+        connection would fail with no answer.
+        """
+        if self.closed or self.idle_since < idle_after or self.transport.is_closing():
+            return False
+        poll = select.poll()  # not select.select: a replica's descriptors pass 1024
+        poll.register(self.fileno, select.POLLIN)
+        return not poll.poll(0)
+
+    def begin(self) -> None:
+        """A new request on this connection: a fresh response to parse."""
+        self._reset()
+
+    # -- asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
+        self.fileno = transport.get_extra_info("socket").fileno()
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        if len(self.buffer) > _HIGH_WATER and not self.reading_paused:
-            self.reading_paused = True
-            self.transport.pause_reading()
+        if not self.busy:
+            # Nothing is owed to an idle connection: whatever it says, it is not reused.
+            self.error = httpx2.RemoteProtocolError("the upstream sent data on an idle connection")
+            self.messages += 1
+            self.closed = True
+            self.transport.close()
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self.error = httpx2.RemoteProtocolError(f"the upstream's answer does not parse: {exc}")
+            self.closed = True
+            self.transport.close()
         self._wake()
 
     def eof_received(self) -> bool:
-        self.eof = True
-        self._wake()
-        return False  # close our side too
+        return False  # close our side too; connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.eof = True
-        self.error = exc
+        self.closed = True
+        if self.until_eof and self.head_done and exc is None:
+            self.complete = True  # the close is the body's end (reusable stays False)
+        if not self.complete and self.error is None:
+            self.error = exc or ConnectionResetError("the upstream closed the connection")
         self._wake()
         self.writing_paused = False
         drained, self.drained = self.drained, None
         if drained is not None and not drained.done():
             drained.set_result(None)
+        if not self.busy and self.pool is not None:
+            self.pool.forget(self)
 
     def pause_writing(self) -> None:
         self.writing_paused = True
@@ -128,138 +366,176 @@ class _Protocol(asyncio.Protocol):
         if drained is not None and not drained.done():
             drained.set_result(None)
 
+    # -- httptools callbacks
+
+    def on_message_begin(self) -> None:
+        self.messages += 1
+
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if 100 <= status < 200:
+            # An interim answer (100 Continue, 103 Early Hints): the real one follows.
+            self.headers = []
+            self.reason = b""
+            self.messages -= 1
+            return
+        self.status = status
+        self.head_done = True
+        self.until_eof = status not in (204, 304) and not any(
+            name.lower() in (b"content-length", b"transfer-encoding") for name, _ in self.headers
+        )
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+        self.buffered += len(body)
+        if self.buffered > _HIGH_WATER and not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def on_message_complete(self) -> None:
+        if not self.head_done:
+            return  # the end of an interim answer
+        self.complete = True
+        self.reusable = self.parser.should_keep_alive() and self.messages == 1
+
+    # -- used by the pool and the body
+
+    async def write(self, data: bytes, timeout: float | None, request: httpx2.Request) -> None:
+        if self.closed or self.transport.is_closing():
+            raise httpx2.WriteError("the upstream connection is closed", request=request)
+        self.transport.write(data)
+        if not self.writing_paused:
+            return
+        drained = self.drained = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(timeout):
+                await drained
+        except TimeoutError:
+            raise httpx2.WriteTimeout(
+                f"the upstream did not read the request within {timeout} s", request=request
+            ) from None
+        if self.closed:
+            raise httpx2.WriteError("the upstream closed the connection", request=request)
+
+    async def response_head(
+        self, timeout: float | None, request: httpx2.Request
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        while not self.head_done:
+            await self.wait(timeout, request)
+        return self.status, self.headers, self.reason
+
+    async def wait(self, timeout: float | None, request: httpx2.Request) -> None:
+        """Until more arrives; raises when the connection failed or ``timeout`` passed."""
+        if self.error is not None:
+            if isinstance(self.error, httpx2.TransportError):
+                raise type(self.error)(str(self.error), request=request)
+            raise httpx2.ReadError(
+                f"the upstream closed the connection: {self.error}"
+                if str(self.error)
+                else "the upstream closed the connection",
+                request=request,
+            ) from self.error
+        loop = asyncio.get_running_loop()
+        waiter = self.waiter = loop.create_future()
+        timer = None
+        if timeout is not None:
+            timer = loop.call_later(timeout, _expire, waiter)
+        try:
+            await waiter
+        finally:
+            self.waiter = None
+            if timer is not None:
+                timer.cancel()
+        if waiter.result() is _TIMED_OUT:
+            raise httpx2.ReadTimeout(f"the upstream sent nothing for {timeout} s", request=request)
+
+    def take(self) -> bytes | None:
+        """The next body chunk received, if any."""
+        if not self.chunks:
+            return None
+        chunk = self.chunks.popleft()
+        self.buffered -= len(chunk)
+        if self.reading_paused and self.buffered < _LOW_WATER:
+            self.reading_paused = False
+            self.transport.resume_reading()
+        return chunk
+
+    def close(self) -> None:
+        self.closed = True
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+
     def _wake(self) -> None:
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
 
-class _Stream(httpcore2.AsyncNetworkStream):
-    """One connection, as httpcore2 reads and writes it."""
+_TIMED_OUT: Any = object()
 
-    def __init__(self, transport: Any, protocol: _Protocol, raw: Any = None) -> None:
-        self._transport = transport
-        self._protocol = protocol
-        self._raw = raw  # under TLS: the TCP transport the TLS one runs on
 
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        protocol = self._protocol
-        if not protocol.buffer and not protocol.eof:
-            await self._wait(timeout)
-        buffer = protocol.buffer
-        if buffer:
-            if len(buffer) <= max_bytes:
-                data = bytes(buffer)
-                buffer.clear()
+def _expire(waiter: asyncio.Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_result(_TIMED_OUT)
+
+
+class _Body(httpx2.AsyncByteStream):
+    """The response body as it arrives; the connection goes back to the pool at its end."""
+
+    def __init__(
+        self,
+        pool: UpstreamPool,
+        connection: _Connection,
+        timeout: float | None,
+        request: httpx2.Request,
+    ) -> None:
+        self._pool = pool
+        self._connection: _Connection | None = connection
+        self._timeout = timeout
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        connection = self._connection
+        if connection is None:
+            raise httpx2.StreamClosed()
+        while True:
+            chunk = connection.take()
+            if chunk is not None:
+                yield chunk
+            elif connection.complete:
+                return
             else:
-                data = bytes(buffer[:max_bytes])
-                del buffer[:max_bytes]
-            if protocol.reading_paused and len(buffer) < _LOW_WATER:
-                protocol.reading_paused = False
-                self._transport.resume_reading()
-            return data
-        if protocol.error is not None:
-            raise httpcore2.ReadError(str(protocol.error) or type(protocol.error).__name__)
-        return b""
-
-    async def _wait(self, timeout: float | None) -> None:
-        loop = asyncio.get_running_loop()
-        waiter = self._protocol.waiter = loop.create_future()
-        timer = None
-        if timeout is not None:
-            timer = loop.call_later(timeout, _expire, waiter, httpcore2.ReadTimeout)
-        try:
-            await waiter
-        finally:
-            self._protocol.waiter = None
-            if timer is not None:
-                timer.cancel()
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not buffer:
-            return
-        protocol = self._protocol
-        if self._transport.is_closing() or protocol.error is not None:
-            raise httpcore2.WriteError("the connection is closed")
-        self._transport.write(buffer)
-        if not protocol.writing_paused:
-            return
-        loop = asyncio.get_running_loop()
-        drained = protocol.drained = loop.create_future()
-        timer = None
-        if timeout is not None:
-            timer = loop.call_later(timeout, _expire, drained, httpcore2.WriteTimeout)
-        try:
-            await drained
-        finally:
-            if timer is not None:
-                timer.cancel()
+                await connection.wait(self._timeout, self._request)
 
     async def aclose(self) -> None:
-        transport = self._transport
-        if not transport.is_closing():
-            transport.close()
-            # close() completes on a later turn of the loop (after TLS's close_notify), and at
-            # shutdown there may be no later turn: one turn, then the socket is closed for sure.
-            await asyncio.sleep(0)
-        transport.abort()
-        if self._raw is not None:
-            self._raw.abort()
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore2.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                transport = await loop.start_tls(
-                    self._transport,
-                    self._protocol,
-                    ssl_context,
-                    server_hostname=server_hostname,
-                )
-        except TimeoutError:
-            self._transport.close()
-            raise httpcore2.ConnectTimeout("the TLS handshake timed out") from None
-        except (OSError, ssl.SSLError) as exc:
-            self._transport.close()
-            raise httpcore2.ConnectError(str(exc)) from exc
-        assert transport is not None
-        return _Stream(transport, self._protocol, raw=self._transport)
-
-    def get_extra_info(self, info: str) -> Any:
-        transport = self._transport
-        if info == "ssl_object":
-            return transport.get_extra_info("ssl_object")
-        if info == "client_addr":
-            return transport.get_extra_info("sockname")
-        if info == "server_addr":
-            return transport.get_extra_info("peername")
-        if info == "socket":
-            sock: socket.socket | None = transport.get_extra_info("socket")
-            return sock
-        if info == "is_readable":
-            # An idle kept-alive connection with something to read was closed by the server.
-            return bool(self._protocol.buffer) or self._protocol.eof
-        return None
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            # Not read to its end (the app went away, or an error), it is closed: the rest of
+            # the answer would arrive on the next call's connection.
+            self._pool.release(connection)
 
 
-async def _connecting(
-    opening: Coroutine[Any, Any, tuple[Any, _Protocol]], timeout: float | None, where: str
-) -> tuple[Any, _Protocol]:
-    """A connection opened within ``timeout``, its failures in httpcore2's exceptions."""
-    try:
-        async with asyncio.timeout(timeout):
-            return await opening
-    except TimeoutError:
-        raise httpcore2.ConnectTimeout(f"connecting to {where} timed out") from None
-    except OSError as exc:
-        raise httpcore2.ConnectError(str(exc)) from exc
-
-
-def _expire(future: asyncio.Future[None], error: type[Exception]) -> None:
-    if not future.done():
-        future.set_exception(error("timed out"))
+def _head(request: httpx2.Request) -> bytes:
+    """The request line and headers, refused if any header could split the request."""
+    url = request.url
+    lines = [b"%s %s HTTP/1.1\r\n" % (request.method.encode("ascii"), url.raw_path)]
+    raw = request.headers.raw
+    for name, value in raw:
+        lines.append(b"%s: %s\r\n" % (name, value))
+    lines.append(b"\r\n")
+    head = b"".join(lines)
+    # One line per header, the request line and the blank line: a CR, LF or NUL inside a name
+    # or value (which would inject a header or a second request) changes these counts.
+    newlines = len(raw) + 2
+    if head.count(b"\n") != newlines or head.count(b"\r") != newlines or b"\0" in head:
+        raise httpx2.LocalProtocolError(
+            "a request header contains a line break or NUL; it is not sent", request=request
+        )
+    return head

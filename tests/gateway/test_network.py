@@ -1,4 +1,4 @@
-"""The gateway's upstream sockets (asyncio under httpcore2): TLS, streams, timeouts, failures."""
+"""The gateway's upstream client (HTTP/1.1 on asyncio, httptools): TLS, streams, timeouts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx2
@@ -44,16 +44,15 @@ def _silent_upstream() -> Iterator[str]:
         listener.close()
 
 
-def _backend(running: Any) -> Any:
-    """The network backend under the gateway's upstream pool (built on first use)."""
-    credentials = running.gateway._pool
-    return credentials._inner._pool._network_backend
+def _pool(running: Any) -> Any:
+    """The connection pool under the gateway's credentials (built on first use)."""
+    return running.gateway._pool._inner
 
 
 def test_tls_upstream_generate_and_stream(start_gateway: Any, emulator: Any, audit: Any) -> None:
     """Over https to the upstream, a buffered and a streamed call pass through the gateway on
-    golden-path's asyncio sockets, with TLS verified against the upstream's CA."""
-    from golden_path.gateway._network import AsyncioBackend
+    golden-path's upstream pool, with TLS verified against the upstream's CA."""
+    from golden_path.gateway._network import UpstreamPool
 
     https = emulator.url.replace("http://", "https://")
     running = start_gateway(settings={"base_url": https})
@@ -67,7 +66,7 @@ def test_tls_upstream_generate_and_stream(start_gateway: Any, emulator: Any, aud
         ) as stream:
             events = [line for line in stream.iter_lines() if line.startswith("data: ")]
         assert events
-    assert isinstance(_backend(running), AsyncioBackend)
+    assert isinstance(_pool(running), UpstreamPool)
     assert [e.outcome for e in audit.events] == ["ok", "ok"]
     assert [e.server_port for e in audit.events] == [emulator.port] * 2
     assert len(emulator.api_requests()) == 2
@@ -164,94 +163,358 @@ def test_a_connection_the_upstream_closed_is_not_reused(
     assert len(set(ports)) == 4
 
 
+# -- the pool itself, against scripted upstreams (each test runs in its own event loop)
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+TIMEOUTS = {"connect": 10.0, "read": 10.0, "write": 10.0, "pool": 10.0}
+
+
+async def _read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """One request's head and its content-length body."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return head, await reader.readexactly(length)
+
+
+def _answer(body: bytes, *extra: bytes) -> bytes:
+    headers = b"".join(line + b"\r\n" for line in extra)
+    return b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n%s\r\n%s" % (len(body), headers, body)
+
+
+async def _serving(handler: Handler) -> tuple[asyncio.Server, str, list[int]]:
+    """A loopback server running ``handler`` per connection; its URL; a count of connections."""
+    connections: list[int] = []
+
+    async def counted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        try:
+            await handler(reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass  # the client went away, or the test is over
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(counted, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", connections
+
+
+def _pool_for(**limits: Any) -> Any:
+    from golden_path._tls import ensure_trust
+    from golden_path.gateway._network import upstream_transport
+
+    limits.setdefault("max_connections", 8)
+    limits.setdefault("keepalive_expiry", 60.0)
+    return upstream_transport(ensure_trust(), **limits)
+
+
+async def _call(
+    transport: Any, url: str, body: bytes = b"{}", method: str = "POST", **timeouts: float
+) -> tuple[int, bytes, Any]:
+    request = httpx2.Request(
+        method,
+        url + "/v1beta/models/m:generateContent",
+        content=body,
+        extensions={"timeout": TIMEOUTS | timeouts},
+    )
+    response = await transport.handle_async_request(request)
+    try:
+        data = b"".join([part async for part in response.stream])
+    finally:
+        await response.stream.aclose()
+    return response.status_code, data, response
+
+
+def _run(scenario: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_kept_alive_connections_are_reused_and_the_request_arrives_intact() -> None:
+    """Sequential calls share one connection; head and body arrive as httpx2 built them."""
+    seen: list[tuple[bytes, bytes]] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head, body = await _read_request(reader)
+            seen.append((head, body))
+            writer.write(_answer(b'{"ok": true}', b"x-upstream: yes"))
+
+    async def scenario() -> None:
+        server, url, connections = await _serving(handler)
+        pool = _pool_for()
+        for n in range(3):
+            status, data, response = await _call(pool, url, b'{"n": %d}' % n)
+            assert (status, data) == (200, b'{"ok": true}')
+            assert response.headers["x-upstream"] == "yes"
+            assert response.extensions["http_version"] == b"HTTP/1.1"
+        assert len(connections) == 1
+        await pool.aclose()
+        server.close()
+
+    _run(scenario)
+    head, body = seen[2]
+    assert head.startswith(b"POST /v1beta/models/m:generateContent HTTP/1.1\r\n")
+    assert b"\r\nhost: 127.0.0.1:" in head.lower()
+    assert body == b'{"n": 2}'
+
+
+def test_a_connection_the_upstream_asks_to_close_or_that_idled_too_long_is_not_reused() -> None:
+    """``connection: close`` and keepalive_expiry each get the next call a new connection."""
+
+    async def closing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(_answer(b"{}", b"connection: close"))
+
+    async def keeping(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await _read_request(reader)
+            writer.write(_answer(b"{}"))
+
+    async def scenario() -> None:
+        server, url, connections = await _serving(closing)
+        pool = _pool_for()
+        for _ in range(3):
+            assert (await _call(pool, url))[0] == 200
+        assert len(connections) == 3
+        server.close()
+        server, url, connections = await _serving(keeping)
+        expiring = _pool_for(keepalive_expiry=0.0)
+        for _ in range(3):
+            assert (await _call(expiring, url))[0] == 200
+        assert len(connections) == 3
+        await pool.aclose()
+        await expiring.aclose()
+        server.close()
+
+    _run(scenario)
+
+
+def test_bodies_chunked_until_close_and_after_an_interim_answer_arrive_whole() -> None:
+    """Chunked answers, answers ended by the close (no length), and 100 Continue before the
+    answer: every body arrives whole, and a body ended by a close is not reused."""
+    answers = [
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\n" + _answer(b"after continue"),
+        b"HTTP/1.0 200 OK\r\n\r\nuntil the end",
+    ]
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while answers:
+            await _read_request(reader)
+            answer = answers.pop(0)
+            writer.write(answer)
+            if answer.startswith(b"HTTP/1.0"):
+                await writer.drain()
+                return
+
+    async def scenario() -> None:
+        server, url, connections = await _serving(handler)
+        pool = _pool_for()
+        assert (await _call(pool, url))[1] == b"abcde"
+        assert (await _call(pool, url))[1] == b"after continue"
+        assert (await _call(pool, url))[1] == b"until the end"
+        assert len(connections) == 1
+        assert not pool._idle[(b"http", b"127.0.0.1", int(url.rsplit(":", 1)[1]))]
+        await pool.aclose()
+        server.close()
+
+    _run(scenario)
+
+
 def test_a_large_answer_read_slowly_arrives_whole() -> None:
     """An upstream sending faster than the gateway reads (a slow app downstream) is paused
     past a high-water mark and resumed as the reader catches up: every byte arrives in order."""
-    from golden_path.gateway._network import AsyncioBackend
-
     payload = bytes(range(256)) * 8192  # 2 MiB
 
-    async def scenario() -> bytes:
-        async def serve(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            writer.write(payload)
-            await writer.drain()
-            writer.close()
-
-        server = await asyncio.start_server(serve, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=10)
-        assert stream.get_extra_info("server_addr")[1] == port
-        assert stream.get_extra_info("client_addr")[0] == "127.0.0.1"
-        assert stream.get_extra_info("socket") is not None
-        assert stream.get_extra_info("ssl_object") is None
-        # A moment for the server to fill the buffer past the high-water mark (whether or
-        # not it did, every byte must arrive).
-        await asyncio.sleep(0.2)
-        received = bytearray()
-        while chunk := await stream.read(65536, timeout=10):
-            received += chunk
-        await stream.aclose()
-        server.close()
-        await server.wait_closed()
-        return bytes(received)
-
-    assert asyncio.run(scenario()) == payload
-
-
-def test_a_write_the_upstream_never_reads_times_out() -> None:
-    """A request body the upstream does not read fills the socket buffers; the write waits for
-    them to drain and gives up with httpcore2's WriteTimeout after its timeout."""
-    import httpcore2
-
-    from golden_path.gateway._network import AsyncioBackend
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(_answer(payload))
+        await writer.drain()
 
     async def scenario() -> None:
-        held: list[asyncio.StreamWriter] = []
-
-        async def serve(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            held.append(writer)  # never reads
-
-        server = await asyncio.start_server(serve, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=10)
-
-        async def flood() -> None:
-            for _ in range(64):
-                await stream.write(b"x" * 2**20, timeout=0.5)
-
-        with pytest.raises(httpcore2.WriteTimeout):
-            await flood()
-        await stream.aclose()
-        with pytest.raises(httpcore2.WriteError):
-            await stream.write(b"after close")
-        for writer in held:
-            writer.close()
+        server, url, _ = await _serving(handler)
+        pool = _pool_for()
+        request = httpx2.Request("GET", url + "/big", extensions={"timeout": TIMEOUTS})
+        response = await pool.handle_async_request(request)
+        received = bytearray()
+        paused = False
+        async for chunk in response.stream:
+            received += chunk
+            paused = paused or response.stream._connection.reading_paused
+            await asyncio.sleep(0.001)
+        await response.stream.aclose()
+        assert bytes(received) == payload
+        assert paused  # 2 MiB arrive faster than 1 ms per chunk is read
+        await pool.aclose()
         server.close()
-        await server.wait_closed()
 
-    asyncio.run(scenario())
+    _run(scenario)
+
+
+def test_a_request_the_upstream_never_reads_times_out_on_write() -> None:
+    """A body the upstream does not read fills the socket buffers; the write waits for them to
+    drain and gives up with httpx2's WriteTimeout after its timeout."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def handler(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # never reads
+        await asyncio.sleep(30)
+
+    async def scenario() -> None:
+        server, url, _ = await _serving(handler)
+        pool = _pool_for()
+        with pytest.raises(httpx2.WriteTimeout):
+            await _call(pool, url, b"x" * 2**26, write=0.5)
+        assert pool._open == 0  # the failed connection gave its place back
+        await pool.aclose()
+        server.close()
+
+    _run(scenario)
+
+
+def test_a_silent_upstream_times_out_on_read_and_a_dropped_one_is_a_read_error() -> None:
+    """No answer within the read timeout is ReadTimeout; a close mid-answer is ReadError; an
+    answer that does not parse as HTTP is RemoteProtocolError."""
+
+    async def silent(reader: asyncio.StreamReader, _: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        await asyncio.sleep(30)
+
+    async def dropping(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly part")
+        await writer.drain()
+
+    async def garbled(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b"this is not http\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(30)
+
+    async def scenario() -> None:
+        pool = _pool_for()
+        for handler, error in (
+            (silent, httpx2.ReadTimeout),
+            (dropping, httpx2.ReadError),
+            (garbled, httpx2.RemoteProtocolError),
+        ):
+            server, url, _ = await _serving(handler)
+            with pytest.raises(error) as caught:
+                await _call(pool, url, read=0.5)
+            assert caught.value.request.url.path.endswith(":generateContent")
+            server.close()
+        assert pool._open == 0
+        await pool.aclose()
+
+    _run(scenario)
 
 
 def test_tls_to_an_upstream_that_is_not_tls_is_a_connect_error() -> None:
     """A TLS handshake the upstream cannot answer (it speaks plain HTTP and hangs up) fails as
-    httpcore2's ConnectError, so the app gets a 502, not a hang."""
-    import httpcore2
+    httpx2's ConnectError, so the app gets a 502, not a hang; a closed port too."""
 
-    from golden_path._tls import ensure_trust
-    from golden_path.gateway._network import AsyncioBackend
+    async def plain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)
+        writer.write(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
 
     async def scenario() -> None:
-        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await reader.read(100)
-            writer.write(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
-            writer.close()
-
-        server = await asyncio.start_server(serve, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=10)
-        with pytest.raises(httpcore2.ConnectError):
-            await stream.start_tls(ensure_trust(), server_hostname="localhost", timeout=10)
+        server, url, _ = await _serving(plain)
+        pool = _pool_for()
+        with pytest.raises(httpx2.ConnectError):
+            await _call(pool, url.replace("http://", "https://"))
         server.close()
         await server.wait_closed()
+        with pytest.raises(httpx2.ConnectError):
+            await _call(pool, url)
+        with pytest.raises(httpx2.UnsupportedProtocol):
+            await _call(pool, url.replace("http://", "ftp://"))
+        assert pool._open == 0
+        await pool.aclose()
+        with pytest.raises(httpx2.ConnectError, match="closed"):
+            await _call(pool, url)
 
-    asyncio.run(scenario())
+    _run(scenario)
+
+
+def test_the_pool_bounds_open_connections_and_times_out_waiting_for_one() -> None:
+    """With one connection allowed, a second call waits for the first to finish (then reuses
+    its connection), and gives up with PoolTimeout when the first does not finish in time."""
+    release = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            _, body = await _read_request(reader)
+            if body == b"slow":
+                await release.wait()
+            writer.write(_answer(body))
+
+    async def scenario() -> None:
+        server, url, connections = await _serving(handler)
+        pool = _pool_for(max_connections=1)
+        slow = asyncio.ensure_future(_call(pool, url, b"slow"))
+        await asyncio.sleep(0.05)
+        with pytest.raises(httpx2.PoolTimeout):
+            await _call(pool, url, b"fast", pool=0.2)
+        waiting = asyncio.ensure_future(_call(pool, url, b"next"))
+        await asyncio.sleep(0.05)
+        release.set()
+        assert (await slow)[1] == b"slow"
+        assert (await waiting)[1] == b"next"
+        assert len(connections) == 1
+        await pool.aclose()
+        server.close()
+
+    _run(scenario)
+
+
+def test_a_header_that_would_split_the_request_is_not_sent() -> None:
+    """A CR or LF inside a header value would add a header or a second request upstream: the
+    pool refuses the request (LocalProtocolError) before anything is written."""
+    from golden_path.gateway._network import _head
+
+    for value in (b"a\r\nx-injected: 1", b"a\nb", b"a\rb", b"a\0b"):
+        request = httpx2.Request("GET", "http://upstream/x", headers=[(b"x-app", value)])
+        with pytest.raises(httpx2.LocalProtocolError):
+            _head(request)
+    assert _head(httpx2.Request("GET", "http://upstream/x?a=1")).startswith(
+        b"GET /x?a=1 HTTP/1.1\r\n"
+    )
+
+
+def test_a_streamed_request_body_is_sent_chunked() -> None:
+    """A body httpx2 streams (no length known) goes out in chunked encoding, and a HEAD answer
+    ends at its head."""
+    bodies: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        if head.startswith(b"HEAD"):
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n")
+            return
+        raw = await reader.readuntil(b"0\r\n\r\n")
+        bodies.append(raw)
+        writer.write(_answer(b"{}"))
+
+    async def parts() -> Any:
+        yield b"one"
+        yield b""
+        yield b"two"
+
+    async def scenario() -> None:
+        server, url, _ = await _serving(handler)
+        pool = _pool_for()
+        request = httpx2.Request(
+            "POST", url + "/up", content=parts(), extensions={"timeout": TIMEOUTS}
+        )
+        response = await pool.handle_async_request(request)
+        await response.aread()
+        assert response.status_code == 200
+        assert (await _call(pool, url, method="HEAD", body=b""))[1] == b""
+        await pool.aclose()
+        server.close()
+
+    _run(scenario)
+    assert bodies == [b"3\r\none\r\n3\r\ntwo\r\n0\r\n\r\n"]
