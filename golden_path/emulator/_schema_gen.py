@@ -9,6 +9,12 @@ both specs (matched by short name: ``Content``, ``GenerationConfig``, ...), sinc
 the same JSON to both backends and each spec lags the other on some newer fields. The output
 is compact (field -> [kind, detail, repeated]) so the emulator needs neither package at run
 time; tests/emulator/test_request_schemas.py regenerates it and fails when it is stale.
+
+A third source fills what both published snapshots lag behind: fields that google-genai's own
+types (the installed, pinned SDK) define on a message both specs name, which the SDK sends and
+Google accepts (``Tool.mcpServers``, ``FileSearch.fileSearchStoreNames``,
+``ToolConfig.includeServerSideToolInvocations``, ...), typed from the SDK's annotations, and the
+request-level fields of :data:`SDK_REQUEST_FIELDS`, which the SDK builds from its config.
 """
 
 from __future__ import annotations
@@ -33,6 +39,16 @@ _ANY = ("Struct", "Value", "ListValue", "GoogleProtobufStruct", "GoogleProtobufV
 _WELL_KNOWN = {"Duration": "string", "Timestamp": "string", "FieldMask": "string"}
 
 Spec = list[Any]
+
+SDK_REQUEST_FIELDS: dict[str, dict[str, Spec]] = {
+    "GenerateContentRequest": {
+        "serviceTier": ["string", None, False],
+        "store": ["bool", None, False],
+        "sessionContext": ["any", None, False],
+    },
+}
+"""Request-level fields google-genai 3.x sends (from ``GenerateContentConfig``) that neither
+spec snapshot lists yet; no SDK type of the request's name exists to read them from."""
 
 
 def _vertex() -> dict[str, dict[str, Spec]]:
@@ -123,9 +139,54 @@ def _proto_kind(field: Any) -> tuple[str, Any]:  # noqa: PLR0911 -- one per type
     return "string", None
 
 
+def _sdk_messages(names: set[str]) -> dict[str, dict[str, Spec]]:
+    """Fields of google-genai's types named like a spec message (and of the types they reach)."""
+    from google.genai import types
+
+    out: dict[str, dict[str, Spec]] = {}
+    pending = sorted(names)
+    while pending:
+        name = pending.pop()
+        model = getattr(types, name, None)
+        if name in out or not isinstance(model, type) or not hasattr(model, "model_fields"):
+            continue
+        fields: dict[str, Spec] = {}
+        for field, info in model.model_fields.items():
+            spec = _sdk_kind(info.annotation)
+            if spec[0] == "message":
+                pending.append(spec[1])
+            head, *rest = field.split("_")
+            fields[head + "".join(p[:1].upper() + p[1:] for p in rest)] = spec
+        out[name] = fields
+    return out
+
+
+def _sdk_kind(annotation: Any) -> Spec:
+    import enum
+    import typing
+
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        return _sdk_kind(args[0]) if len(args) == 1 else ["any", None, False]
+    if origin is list:
+        inner = _sdk_kind(args[0]) if args else ["any", None, False]
+        return ["any", None, False] if inner[2] else [inner[0], inner[1], True]
+    if isinstance(annotation, type):
+        if issubclass(annotation, enum.Enum):
+            return ["enum", sorted(str(m.value) for m in annotation), False]
+        if hasattr(annotation, "model_fields"):
+            return ["message", annotation.__name__, False]
+        simple = {bool: "bool", int: "int64", float: "number", str: "string", bytes: "bytes"}
+        if annotation in simple:
+            return [simple[annotation], None, False]
+    return ["any", None, False]
+
+
 def generate() -> dict[str, Any]:
     """The compact schema: every message reachable from :data:`ROOTS`, fields from both specs."""
     vertex, gemini = _vertex(), _gemini()
+    sdk = _sdk_messages(set(vertex) | set(gemini))
     out: dict[str, dict[str, Spec]] = {}
     pending = list(ROOTS)
     while pending:
@@ -133,9 +194,14 @@ def generate() -> dict[str, Any]:
         if name in out:
             continue
         fields: dict[str, Spec] = {}
-        for source in (gemini.get(name, {}), vertex.get(name, {})):
+        only_sdk = name not in gemini and name not in vertex
+        extra = {**sdk.get(name, {}), **SDK_REQUEST_FIELDS.get(name, {})}
+        # The SDK's own types fill only what neither spec has: the specs' types win.
+        sources = (gemini.get(name, {}), vertex.get(name, {}), extra) if not only_sdk else (extra,)
+        for source in sources:
             for field, spec in source.items():
-                if field in fields and spec[0] == "enum" and fields[field][0] == "enum":
+                both = field in fields and spec[0] == "enum" and fields[field][0] == "enum"
+                if both and source is not extra:
                     fields[field] = ["enum", sorted(set(fields[field][1]) | set(spec[1])), spec[2]]
                 else:
                     fields.setdefault(field, spec)

@@ -29,3 +29,16 @@ def test_count_and_embed_fields_follow_each_backends_spec() -> None:
     assert "autoTruncate" in messages["EmbedContentRequest@vertex"]
     assert "autoTruncate" not in messages["EmbedContentRequest@gemini"]
     assert messages["BatchEmbedContentsRequest@gemini"]["requests"][1] == "EmbedContentRequest"
+
+
+def test_fields_only_the_sdk_defines_come_from_its_types() -> None:
+    """What both spec snapshots lag behind is read, typed, from google-genai's own types."""
+    messages = _schema_gen.generate()["messages"]
+    assert messages["Tool"]["mcpServers"] == ["message", "McpServer", True]
+    assert set(messages["McpServer"]) == {"name", "streamableHttpTransport"}
+    assert messages["FileSearch"]["fileSearchStoreNames"] == ["string", None, True]
+    assert messages["ToolConfig"]["includeServerSideToolInvocations"][0] == "bool"
+    assert "FINANCIAL_TRANSACTIONS" in messages["ComputerUse"]["disabledSafetyPolicies"][1]
+    # Request-level fields the SDK builds from its config, and the specs' own types still win.
+    assert messages["GenerateContentRequest"]["serviceTier"] == ["string", None, False]
+    assert messages["GenerationConfig"]["candidateCount"][0] == "int32"
