@@ -203,15 +203,13 @@ def _write_data_files(data: Path) -> None:
     The tests upload them or send them inline; the emulator checks sizes and MIME types, not
     pixels, so a valid file of the right type is enough.
     """
-    from golden_path.emulator._png import png
+    from golden_path.emulator._png import JPEG, png
 
     data.mkdir(parents=True, exist_ok=True)
     mp4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom\x00\x00\x00\x08free"
     files = {
         "google.png": png("google", 16),
         "a-man-and-a-dog.png": png("a man and a dog", 16),
-        "google.jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01"
-        b"\x00\x01\x00\x00\xff\xd9",
         "story.pdf": b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n",
         "story.txt": b"Once upon a time, a golden path led to a model.\n",
         "animal.mp4": mp4,
@@ -219,10 +217,13 @@ def _write_data_files(data: Path) -> None:
         "voice_sample.wav": b"RIFF$\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00"
         b"\x80>\x00\x00\x00}\x00\x00\x02\x00\x10\x00data\x00\x00\x00\x00",
     }
-    # Images the suite edits, segments or describes: valid PNGs (the emulator reads no pixels).
-    for name in ("checkerboard.png", "bridge1.png", "google_homepage.png", "dog.jpg", "man.jpg",
-                 "skateboard_stop_sign.jpg", "segmentation_scribble.jpg"):  # fmt: skip
+    # Images the suite edits, segments or describes: valid PNGs and JPEGs, which Pillow opens
+    # (the suite does), though the emulator reads no pixels.
+    for name in ("checkerboard.png", "bridge1.png", "google_homepage.png"):
         files.setdefault(name, png(name, 16))
+    for name in ("google.jpg", "dog.jpg", "man.jpg", "skateboard_stop_sign.jpg",
+                 "segmentation_scribble.jpg"):  # fmt: skip
+        files[name] = JPEG
     for name, content in files.items():
         (data / name).write_bytes(content)
 
