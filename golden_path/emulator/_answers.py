@@ -68,7 +68,33 @@ def request_texts(body: Mapping[str, Any]) -> list[str]:
 
 def prompt_tokens(body: Mapping[str, Any]) -> int:
     """``promptTokenCount`` for a request; countTokens answers the same number."""
-    return estimate_tokens("".join(request_texts(body)))
+    return sum(prompt_modalities(body).values())
+
+
+MEDIA_PART_TOKENS = 258
+"""Tokens for each media part (inline or file), what Google counts for one image."""
+
+
+def _modality(mime: Any) -> str:
+    kind = str(mime or "").split("/", 1)[0].upper()
+    return kind if kind in ("IMAGE", "VIDEO", "AUDIO") else "DOCUMENT"
+
+
+def prompt_modalities(body: Mapping[str, Any]) -> dict[str, int]:
+    """Prompt tokens per modality (``promptTokensDetails``).
+
+    Text counts by :func:`estimate_tokens`; each media part adds :data:`MEDIA_PART_TOKENS` to
+    the modality of its MIME type.
+    """
+    counts = {"TEXT": estimate_tokens("".join(request_texts(body)))}
+    contents = [body.get("systemInstruction"), *as_list(body.get("contents"))]
+    for content in contents:
+        for part in as_list(as_dict(content).get("parts")):
+            blob = as_dict(part).get("inlineData") or as_dict(part).get("fileData")
+            if isinstance(blob, dict):
+                modality = _modality(blob.get("mimeType"))
+                counts[modality] = counts.get(modality, 0) + MEDIA_PART_TOKENS
+    return counts
 
 
 def last_user_text(contents: Any) -> str:
@@ -145,6 +171,15 @@ def prompted_json(texts: list[str]) -> Any:
     return {}
 
 
+SPEECH_RATE = 24000
+"""Sample rate of spoken answers (Live and ``responseModalities: AUDIO``), as Google's."""
+
+
+def speech_pcm(text: str) -> bytes:
+    """Silence of a length proportional to the text: 16-bit mono PCM, 10 ms per character."""
+    return b"\x00\x00" * (SPEECH_RATE // 100) * max(len(text), 1)
+
+
 def thought_summary(prompt: str) -> str:
     """The thought part of an answer when thoughts are included."""
     return f"**Thinking** The user wrote: {echo(prompt).removeprefix(ECHO_PREFIX)}"
@@ -200,12 +235,15 @@ def describe_function_result(name: str, response: Any) -> str:
 def value_for_schema(schema: Any, root: Any = None, depth: int = 0) -> Any:
     """Return the smallest value that satisfies ``schema``.
 
-    Accepts both Google's OpenAPI-style ``Schema`` (upper-case ``type``, ``nullable``) and JSON
-    Schema (``$ref``/``$defs``, type lists, ``const``), since the SDK sends either.
+    Accepts both Google's OpenAPI-style ``Schema`` (upper-case ``type``, ``nullable``, keys in
+    either spelling: the SDK sends ``any_of`` and ``property_ordering``, which Google's parser
+    reads as ``anyOf``) and JSON Schema (``$ref``/``$defs``, type lists, ``const``), since the
+    SDK sends either.
     """
     if not isinstance(schema, dict) or depth > 12:
         return None
-    root = schema if root is None else root
+    if root is None:
+        schema = root = schema_keys(schema)
     if "$ref" in schema:
         return value_for_schema(_resolve_ref(root, schema["$ref"]), root, depth + 1)
     if "const" in schema:
@@ -256,6 +294,25 @@ def _string_for(schema: Mapping[str, Any]) -> str:
     value = formats.get(str(schema.get("format", "")), "emulated")
     min_length = int(schema.get("minLength", 0) or 0)
     return value.ljust(min_length, "x")
+
+
+def schema_keys(schema: Any) -> Any:
+    """A ``Schema`` with its keys in camelCase (``any_of`` -> ``anyOf``); property names kept."""
+    if isinstance(schema, list):
+        return [schema_keys(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        head, *rest = str(key).split("_")
+        name = head + "".join(p[:1].upper() + p[1:] for p in rest) if rest and head else key
+        if name in ("properties", "$defs", "definitions", "defs") and isinstance(value, dict):
+            out[name] = {k: schema_keys(v) for k, v in value.items()}
+        elif name in ("enum", "required", "propertyOrdering", "example", "default", "const"):
+            out[name] = value
+        else:
+            out[name] = schema_keys(value)
+    return out
 
 
 def _type_of(schema: Any) -> str | None:

@@ -135,20 +135,85 @@ _LOGPROBS_MODELS = ("gemini-2.0-",)
 
 
 def value_problem(call: ModelCall, body: dict[str, Any]) -> Reply | None:
-    """The value rules Google applies to a well-formed generation config, per backend."""
-    vertex = call.backend == "vertex"
-    if not vertex and call.store is not None:
-        # The Gemini API reads Cloud Storage only through files registered with files:register.
+    """The value rules Google applies to a well-formed request, per backend."""
+    return (
+        _file_problem(call, body)
+        or _part_problem(body)
+        or _backend_field_problem(call, body)
+        or _config_problem(call, body)
+    )
+
+
+_GEMINI_FILES = re.compile(r"^https://generativelanguage\.googleapis\.com/[^/]+/files/[^/]+$")
+_VIDEO_SITES = re.compile(r"^https?://(www\.|m\.)?(youtube\.com|youtu\.be)/")
+
+
+def _file_problem(call: ModelCall, body: dict[str, Any]) -> Reply | None:
+    """File URIs each backend can read.
+
+    The Gemini API reads its own Files API URIs, Cloud Storage files registered with
+    files:register, and YouTube videos; any other URL is 400. Vertex AI reads Cloud Storage
+    and web URLs, but a Gemini API file belongs to another service: 403 PERMISSION_DENIED.
+    """
+    uris = _resources.file_uris(body.get("contents"))
+    field = "contents.parts.file_data.file_uri"
+    if call.backend == "vertex":
+        for uri in uris:
+            if _GEMINI_FILES.match(uri):
+                return google_error(
+                    403,
+                    f"The caller does not have permission to access the File {uri} "
+                    "(a Gemini API file; Vertex AI reads Cloud Storage and web URLs).",
+                    status="PERMISSION_DENIED",
+                )
+        return None
+    registered: set[Any] = set()
+    if call.store is not None:
         with call.store.lock:
             registered = {f.get("uri") for f in call.store.files.values()}
-        uris = _resources.file_uris(body.get("contents"))
-        for uri in uris:
-            if uri.startswith("gs://") and uri not in registered:
-                return _bad_field(
-                    f"Unsupported file uri: {uri} (register Cloud Storage files with "
-                    "files:register first).",
-                    "contents.parts.file_data.file_uri",
-                )
+    for uri in uris:
+        if uri.startswith("gs://") and uri not in registered:
+            # The Gemini API reads Cloud Storage only through files registered first.
+            return _bad_field(
+                f"Unsupported file uri: {uri} (register Cloud Storage files with "
+                "files:register first).",
+                field,
+            )
+        if uri.startswith(("http://", "https://")) and not (
+            _GEMINI_FILES.match(uri) or _VIDEO_SITES.match(uri)
+        ):
+            return _bad_field(
+                f"Unsupported file uri: {uri} (upload it with the Files API first).", field
+            )
+    return None
+
+
+def _part_problem(body: dict[str, Any]) -> Reply | None:
+    """Inline data needs its bytes (the SDK drops ``data: None``, leaving only the MIME type)."""
+    for i, content in enumerate(_answers.as_list(body.get("contents"))):
+        for j, part in enumerate(_answers.as_list(_answers.as_dict(content).get("parts"))):
+            blob = _answers.as_dict(part).get("inlineData")
+            if isinstance(blob, dict) and not blob.get("data"):
+                field = f"contents[{i}].parts[{j}].inline_data.data"
+                return _bad_field(f"* GenerateContentRequest.{field}: data is required.", field)
+    return None
+
+
+def _backend_field_problem(call: ModelCall, body: dict[str, Any]) -> Reply | None:
+    """Fields only the Gemini API knows, which Vertex AI's parser refuses as unknown."""
+    if call.backend != "vertex":
+        return None
+    for name in ("serviceTier", "store"):
+        if body.get(name) is not None:
+            return _bad_field(
+                f'Invalid JSON payload received. Unknown name "{name}": Cannot find field.', name
+            )
+    return None
+
+
+def _config_problem(call: ModelCall, body: dict[str, Any]) -> Reply | None:  # noqa: PLR0911 -- one return per rule
+    """The value rules of ``generationConfig``."""
+    vertex = call.backend == "vertex"
     config = body.get("generationConfig")
     if not isinstance(config, dict):
         return None
@@ -171,6 +236,20 @@ def value_problem(call: ModelCall, body: dict[str, Any]) -> Reply | None:
         return _bad_field(
             f"Logprobs is not enabled for models/{call.model}", f"{where}.response_logprobs"
         )
+    speech = _answers.as_dict(config.get("speechConfig"))
+    if speech.get("voiceConfig") is not None and speech.get("multiSpeakerVoiceConfig") is not None:
+        return _bad_field(
+            "voice_config and multi_speaker_voice_config are mutually exclusive.",
+            f"{where}.speech_config",
+        )
+    if config.get("responseMimeType") == "text/x.enum":
+        schema = _answers.schema_keys(config.get("responseSchema") or {})
+        if _answers.as_dict(schema).get("enum") is None:
+            return _bad_field(
+                "response_mime_type text/x.enum needs a response_schema of type STRING with "
+                "enum values.",
+                f"{where}.response_schema",
+            )
     return None
 
 
@@ -195,9 +274,15 @@ def _generate(call: ModelCall, body: dict[str, Any]) -> Reply:
         vertex=call.backend == "vertex",
         cached_tokens=cached,
         prompted_json=call.store.prompted_json if call.store is not None else True,
+        dedicated=_dedicated(call),
     )
     segments = call.store.continuation_segments if call.store is not None else 1
     return _continued(full, body.get("continuationToken"), segments)
+
+
+def _dedicated(call: ModelCall) -> bool:
+    """Whether a Vertex call asks for provisioned throughput only."""
+    return call.incoming.headers.get("x-vertex-ai-llm-request-type", "").lower() == "dedicated"
 
 
 _CONTINUE_PREFIX = b"gp-continue:"
@@ -287,7 +372,7 @@ def _stream(call: ModelCall, body: dict[str, Any]) -> Reply:
     prompted = call.store.prompted_json if call.store is not None else True
     full = answer(
         body, call.model, vertex=call.backend == "vertex", cached_tokens=cached,
-        prompted_json=prompted,
+        prompted_json=prompted, dedicated=_dedicated(call),
     )  # fmt: skip
     chunks = stream_chunks(full)
     if call.incoming.query.get("alt") != "sse":
@@ -315,10 +400,20 @@ def answer(
     vertex: bool,
     cached_tokens: int = 0,
     prompted_json: bool = True,
+    dedicated: bool = False,
 ) -> dict[str, Any]:
     """Build the full GenerateContentResponse for a valid request."""
     config = body.get("generationConfig") or {}
     parts = _answer_parts(body, config, prompted_json=prompted_json)
+    wanted = [str(m).upper() for m in _answers.as_list(config.get("responseModalities"))]
+    spoken = "AUDIO" in wanted and all(set(p) == {"text"} for p in parts)
+    if spoken:
+        # Speech models answer with the text spoken: PCM in an inline part, as Google's TTS
+        # (counted as the text's tokens).
+        said = _answers.joined(p["text"] for p in parts)
+        pcm = _answers.speech_pcm(said)
+        mime = f"audio/L16;codec=pcm;rate={_answers.SPEECH_RATE}"
+        parts = [{"inlineData": {"mimeType": mime, "data": base64.b64encode(pcm).decode()}}]
     thinking = _thinking(config, model)
     if thinking:
         # Signed like Google's: the first part after the thoughts carries an opaque signature
@@ -350,15 +445,27 @@ def answer(
             for p in parts
             if not p.get("thought")
         )
-        * count
-    )
-    prompt = _answers.prompt_tokens(body) + cached_tokens
+        if not spoken
+        else _answers.estimate_tokens(said)
+    ) * count
+    modalities = _answers.prompt_modalities(body)
+    modalities["TEXT"] += cached_tokens
+    prompt = sum(modalities.values())
     usage: dict[str, Any] = {
         "promptTokenCount": prompt,
         "candidatesTokenCount": output,
         "totalTokenCount": prompt + output,
-        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
+        "promptTokensDetails": [
+            {"modality": m, "tokenCount": n} for m, n in modalities.items() if n or m == "TEXT"
+        ],
+        "candidatesTokensDetails": [
+            {"modality": "AUDIO" if spoken else "TEXT", "tokenCount": output}
+        ],
     }
+    if vertex:
+        # Vertex AI says which quota served the call: provisioned throughput when the request
+        # asks for it (``X-Vertex-AI-LLM-Request-Type: dedicated``), else on demand.
+        usage["trafficType"] = "PROVISIONED_THROUGHPUT" if dedicated else "ON_DEMAND"
     if cached_tokens:
         usage["cachedContentTokenCount"] = cached_tokens
         usage["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": cached_tokens}]

@@ -649,6 +649,8 @@ def _imagen_predict(call: ModelCall, store: Store) -> Reply:
     if not isinstance(instances, list) or not instances or not isinstance(instances[0], dict):
         return _bad("* PredictRequest.instances: instances is not specified")
     first = instances[0]
+    if call.model.startswith("image-segmentation-"):
+        return _segment(call.model, first, _answers.as_dict(body.get("parameters")))
     prompt = first.get("prompt")
     # Editing, upscaling, recontext and try-on send images (image, personImage, productImages).
     if not isinstance(prompt, str) and not any("image" in key.lower() for key in first):
@@ -671,6 +673,45 @@ def _imagen_predict(call: ModelCall, store: Store) -> Reply:
         predictions.append(
             {"contentType": "Positive Prompt", "safetyAttributes": {"categories": [], "scores": []}}
         )
+    return json_reply({"predictions": predictions})
+
+
+_SEGMENT_MODES = ("FOREGROUND", "BACKGROUND", "PROMPT", "SEMANTIC", "INTERACTIVE")
+
+
+def _segment(model: str, instance: dict[str, Any], params: dict[str, Any]) -> Reply:
+    """Image segmentation: one PNG mask per label, labelled as the mode asks.
+
+    ``foreground``/``background`` label their mask by mode; ``prompt`` and ``semantic`` give one
+    mask per comma-separated class in the prompt (as Google labels them), up to
+    ``maxPredictions``; scores sit above ``confidenceThreshold``.
+    """
+    if not isinstance(instance.get("image"), dict):
+        return _bad("* PredictRequest.instances[0].image: image is not specified")
+    mode = str(params.get("mode") or "FOREGROUND").upper()
+    if mode not in _SEGMENT_MODES:
+        return _bad(f"Invalid value at 'parameters.mode' (TYPE_ENUM), {json.dumps(mode)}")
+    prompt = instance.get("prompt")
+    if mode in ("PROMPT", "SEMANTIC") and not (isinstance(prompt, str) and prompt.strip()):
+        return _bad(f"A prompt is required for segmentation mode {mode}.")
+    if mode in ("PROMPT", "SEMANTIC"):
+        labels = [p.strip() for p in str(prompt).split(",") if p.strip()]
+    else:
+        labels = [mode.lower()]
+    limit = params.get("maxPredictions")
+    if isinstance(limit, int) and limit > 0:
+        labels = labels[:limit]
+    threshold = params.get("confidenceThreshold")
+    floor = float(threshold) if isinstance(threshold, (int, float)) else 0.0
+    score = round(max(0.9, floor + (1 - floor) / 2), 4)
+    predictions = [
+        {
+            "bytesBase64Encoded": base64.b64encode(png(f"{model}\0mask\0{label}")).decode(),
+            "mimeType": "image/png",
+            "labels": [{"label": label, "score": score}],
+        }
+        for label in labels
+    ]
     return json_reply({"predictions": predictions})
 
 
@@ -718,7 +759,7 @@ MODEL_ACTIONS = frozenset(
 
 def is_image_model(model: str) -> bool:
     """Whether ``:predict`` on ``model`` makes images (else it is a text embedding)."""
-    return model.startswith(("imagen-", "virtual-try-on-"))
+    return model.startswith(("imagen-", "virtual-try-on-", "image-segmentation-"))
 
 
 def handle_model_action(call: ModelCall, store: Store) -> Reply:  # noqa: PLR0911 -- a router

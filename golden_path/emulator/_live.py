@@ -40,7 +40,7 @@ VERTEX_LIVE = re.compile(
     r"^/ws/google\.cloud\.aiplatform\.(v1|v1beta1)\.LlmBidiService/BidiGenerateContent$"
 )
 _POLICY_VIOLATION = 1008
-_AUDIO_RATE = 24000
+_AUDIO_RATE = _answers.SPEECH_RATE
 
 
 class GoAway:
@@ -193,7 +193,7 @@ class Session:
         modalities = [str(m).upper() for m in _answers.as_list(config.get("responseModalities"))]
         messages: list[dict[str, Any]] = []
         if "AUDIO" in modalities:
-            pcm = _pcm_for(text)
+            pcm = _answers.speech_pcm(text)
             messages.append({"serverContent": {"modelTurn": {"parts": [
                 {"inlineData": {"mimeType": f"audio/pcm;rate={_AUDIO_RATE}",
                                 "data": base64.b64encode(pcm).decode()}}
@@ -230,11 +230,6 @@ class Session:
                 {"sessionResumptionUpdate": {"newHandle": secrets.token_hex(12), "resumable": True}}
             )
         return messages
-
-
-def _pcm_for(text: str) -> bytes:
-    """Silence of a length proportional to the text: 16-bit mono PCM, 10 ms per character."""
-    return b"\x00\x00" * (_AUDIO_RATE // 100) * max(len(text), 1)
 
 
 class _Readable(_Protocol):

@@ -1,0 +1,243 @@
+"""Model calls as Google answers them: fields only the SDK knows, value rules, response shapes.
+
+Each test drives golden_path.client() (the real SDK over HTTP) against the emulator, on both
+backends where the rule applies to both.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import struct
+from typing import Any
+
+import pytest
+from google.genai import errors, types
+
+from golden_path.emulator import _png
+
+MODEL = "gemini-2.5-flash"
+
+
+def _vertex(client: Any) -> bool:
+    return bool(client._api_client.vertexai)
+
+
+def _generate(client: Any, contents: Any = "hi", model: str = MODEL, **config: Any) -> Any:
+    return client.models.generate_content(model=model, contents=contents, config=config)
+
+
+def _extra_body(body: dict[str, Any]) -> types.HttpOptions:
+    return types.HttpOptions(extra_body=body)
+
+
+# -- fields google-genai sends that the published spec snapshots lack ----------------------------
+
+
+def test_fields_only_the_sdk_defines_are_accepted(gp_client: Any) -> None:
+    """MCP servers, server-side tool invocations and computer-use safety policies go through."""
+    if not _vertex(gp_client):  # the SDK sends these two to the Gemini API only
+        transport = types.StreamableHttpTransport(url="https://mcp.example/")
+        mcp = types.McpServer(name="docs", streamable_http_transport=transport)
+        response = _generate(
+            gp_client,
+            tools=[types.Tool(mcp_servers=[mcp]), types.Tool(google_search=types.GoogleSearch())],
+            tool_config=types.ToolConfig(include_server_side_tool_invocations=True),
+        )
+        assert response.text == "Echo: hi"
+    computer = types.ComputerUse(
+        environment=types.Environment.ENVIRONMENT_BROWSER,
+        disabled_safety_policies=["FINANCIAL_TRANSACTIONS"],
+    )
+    assert _generate(gp_client, tools=[types.Tool(computer_use=computer)]).text == "Echo: hi"
+
+
+def test_file_search_store_names_on_the_gemini_api(gp_client: Any) -> None:
+    if _vertex(gp_client):
+        pytest.skip("file search stores are a Gemini API feature (the SDK refuses on Vertex)")
+    search = types.FileSearch(file_search_store_names=["fileSearchStores/handbook"], top_k=3)
+    assert _generate(gp_client, tools=[types.Tool(file_search=search)]).text == "Echo: hi"
+
+
+def test_sdk_fields_are_still_typed_and_closed(gp_client: Any) -> None:
+    """The SDK's additions are checked like the specs' fields: unknown names and wrong types."""
+    unknown = {"tools": [{"mcpServers": [{"name": "docs", "transport": "sse"}]}]}
+    with pytest.raises(errors.ClientError, match='Unknown name "transport"') as caught:
+        _generate(gp_client, http_options=_extra_body(unknown))
+    assert caught.value.code == 400
+    wrong = {"toolConfig": {"includeServerSideToolInvocations": "yes"}}
+    with pytest.raises(errors.ClientError, match="TYPE_BOOL"):
+        _generate(gp_client, http_options=_extra_body(wrong))
+
+
+def test_enum_names_match_without_regard_to_case(gp_client: Any) -> None:
+    """Google reads "audio" as AUDIO; a name no enum has is 400 naming the field."""
+    response = _generate(
+        gp_client, model="gemini-2.5-flash-preview-tts", response_modalities=["audio"]
+    )
+    assert response.candidates[0].content.parts[0].inline_data is not None
+    with pytest.raises(errors.ClientError, match=r"response_modalities\[0\].*TYPE_ENUM"):
+        _generate(gp_client, response_modalities=["loud"])
+
+
+# -- response shapes -----------------------------------------------------------------------------
+
+
+def test_speech_answers_are_pcm_audio(gp_client: Any) -> None:
+    voice = types.VoiceConfig(prebuilt_voice_config=types.PrebuiltVoiceConfig(voice_name="kore"))
+    response = _generate(
+        gp_client,
+        "Say cheese",
+        model="gemini-2.5-flash-preview-tts",
+        response_modalities=["AUDIO"],
+        speech_config=types.SpeechConfig(voice_config=voice),
+    )
+    blob = response.candidates[0].content.parts[0].inline_data
+    assert blob.mime_type == "audio/L16;codec=pcm;rate=24000"
+    assert blob.data
+    assert set(blob.data) == {0}, "silence, as long as the text"
+    details = response.usage_metadata.candidates_tokens_details
+    assert [d.modality for d in details] == [types.MediaModality.AUDIO]
+
+
+def test_usage_counts_each_modality(gp_client: Any) -> None:
+    image = types.Part.from_bytes(data=_png.png("x"), mime_type="image/png")
+    usage = _generate(gp_client, ["Describe this.", image]).usage_metadata
+    prompt = {d.modality.name: d.token_count for d in usage.prompt_tokens_details}
+    assert prompt == {"TEXT": 4, "IMAGE": 258}
+    assert usage.prompt_token_count == 262
+    assert [d.modality.name for d in usage.candidates_tokens_details] == ["TEXT"]
+    assert usage.candidates_tokens_details[0].token_count == usage.candidates_token_count
+    count = gp_client.models.count_tokens(model=MODEL, contents=["Describe this.", image])
+    assert count.total_tokens == usage.prompt_token_count
+
+
+def test_vertex_reports_the_traffic_type(gp_client: Any) -> None:
+    on_demand = _generate(gp_client).usage_metadata.traffic_type
+    dedicated = _generate(
+        gp_client,
+        http_options=types.HttpOptions(headers={"X-Vertex-AI-LLM-Request-Type": "dedicated"}),
+    ).usage_metadata.traffic_type
+    if _vertex(gp_client):
+        assert on_demand == types.TrafficType.ON_DEMAND
+        assert dedicated == types.TrafficType.PROVISIONED_THROUGHPUT
+    else:
+        assert on_demand is None
+        assert dedicated is None
+
+
+def test_union_schemas_get_a_value_of_a_member_type(gp_client: Any) -> None:
+    """The SDK sends Schema keys in snake_case (``any_of``): read as Google's parser reads them."""
+    number = _generate(gp_client, response_mime_type="application/json", response_schema=int | str)
+    assert number.parsed == 0
+    numbers = _generate(
+        gp_client, response_mime_type="application/json", response_schema=list[int | str]
+    )
+    assert numbers.parsed == [0]
+
+
+# -- value rules ---------------------------------------------------------------------------------
+
+
+def test_one_voice_or_several_speakers_not_both(gp_client: Any) -> None:
+    voice = types.VoiceConfig(prebuilt_voice_config=types.PrebuiltVoiceConfig(voice_name="kore"))
+    speakers = types.MultiSpeakerVoiceConfig(
+        speaker_voice_configs=[types.SpeakerVoiceConfig(speaker="Alice", voice_config=voice)]
+    )
+    with pytest.raises(errors.ClientError, match="mutually exclusive") as caught:
+        _generate(
+            gp_client,
+            model="gemini-2.5-flash-preview-tts",
+            response_modalities=["AUDIO"],
+            speech_config=types.SpeechConfig(
+                voice_config=voice, multi_speaker_voice_config=speakers
+            ),
+        )
+    assert caught.value.status == "INVALID_ARGUMENT"
+
+
+def test_service_tier_is_a_gemini_api_field(gp_client: Any) -> None:
+    if _vertex(gp_client):
+        with pytest.raises(errors.ClientError, match='Unknown name "serviceTier"'):
+            _generate(gp_client, service_tier="flex")
+    else:
+        assert _generate(gp_client, service_tier="flex").text == "Echo: hi"
+
+
+def test_enum_answers_need_an_enum_schema(gp_client: Any) -> None:
+    with pytest.raises(errors.ClientError, match=r"text/x\.enum") as caught:
+        _generate(gp_client, response_mime_type="text/x.enum", response_schema=list[str])
+    assert caught.value.code == 400
+    enum = {"type": "STRING", "enum": ["piano", "flute"]}
+    answer = _generate(gp_client, response_mime_type="text/x.enum", response_schema=enum)
+    assert answer.text == "piano"
+
+
+def test_inline_data_needs_its_bytes(gp_client: Any) -> None:
+    with pytest.raises(errors.ClientError, match=r"inline_data\.data") as caught:
+        _generate(gp_client, ["What is this?", {"inline_data": {"mime_type": "image/png"}}])
+    assert caught.value.status == "INVALID_ARGUMENT"
+
+
+def test_file_uris_each_backend_reads(gp_client: Any) -> None:
+    """Gemini API files are the Gemini API's; web URLs are Vertex AI's."""
+    gemini_file = types.Part.from_uri(
+        file_uri="https://generativelanguage.googleapis.com/v1beta/files/abc123",
+        mime_type="image/png",
+    )
+    web = types.Part.from_uri(file_uri="https://example.com/cat.jpg", mime_type="image/jpeg")
+    video = types.Part.from_uri(
+        file_uri="https://www.youtube.com/watch?v=9hE5-98ZeCg", mime_type="video/mp4"
+    )
+    if _vertex(gp_client):
+        with pytest.raises(errors.ClientError) as caught:
+            _generate(gp_client, ["What is this?", gemini_file])
+        assert (caught.value.code, caught.value.status) == (403, "PERMISSION_DENIED")
+        assert _generate(gp_client, ["What is this?", web]).text
+    else:
+        assert _generate(gp_client, ["What is this?", gemini_file]).text
+        assert _generate(gp_client, ["What is this?", video]).text
+        with pytest.raises(errors.ClientError, match="Unsupported file uri") as caught:
+            _generate(gp_client, ["What is this?", web])
+        assert caught.value.code == 400
+
+
+# -- the catalogue: models the SDK's own suite calls ----------------------------------------------
+
+
+def test_image_segmentation_labels_its_masks(gp_client: Any) -> None:
+    if not _vertex(gp_client):
+        pytest.skip("image segmentation is a Vertex AI model")
+    image = types.Image(image_bytes=_png.png("street"), mime_type="image/png")
+    response = gp_client.models.segment_image(
+        model="image-segmentation-001",
+        source=types.SegmentImageSource(image=image),
+        config=types.SegmentImageConfig(mode=types.SegmentMode.FOREGROUND, max_predictions=1),
+    )
+    (mask,) = response.generated_masks
+    assert mask.mask.image_bytes.startswith(b"\x89PNG")
+    assert mask.labels[0].label == "foreground"
+    assert mask.labels[0].score > 0
+    semantic = gp_client.models.segment_image(
+        model="image-segmentation-001",
+        source=types.SegmentImageSource(image=image, prompt="car, tree"),
+        config=types.SegmentImageConfig(mode=types.SegmentMode.SEMANTIC),
+    )
+    assert [m.labels[0].label for m in semantic.generated_masks] == ["car", "tree"]
+    with pytest.raises(errors.ClientError, match="prompt is required"):
+        gp_client.models.segment_image(
+            model="image-segmentation-001",
+            source=types.SegmentImageSource(image=image),
+            config=types.SegmentImageConfig(mode=types.SegmentMode.PROMPT),
+        )
+
+
+def test_stand_in_jpeg_is_a_real_jpeg() -> None:
+    """The conformance suite's ``.jpg`` stand-ins decode (SOI, a baseline frame, EOI)."""
+    data = io.BytesIO(_png.JPEG)
+    assert data.read(2) == b"\xff\xd8"
+    assert _png.JPEG.endswith(b"\xff\xd9")
+    frame = _png.JPEG.index(b"\xff\xc0")
+    height, width = struct.unpack(">HH", _png.JPEG[frame + 5 : frame + 9])
+    assert (width, height) == (8, 8)
+    assert base64.b64encode(_png.JPEG)
