@@ -80,6 +80,18 @@ def _modality(mime: Any) -> str:
     return kind if kind in ("IMAGE", "VIDEO", "AUDIO") else "DOCUMENT"
 
 
+def media_keys(content: Any) -> list[str]:
+    """One key per media part of ``content``: its MIME type and a digest of its bytes or URI."""
+    keys = []
+    for part in as_list(as_dict(content).get("parts")):
+        blob = as_dict(part).get("inlineData") or as_dict(part).get("fileData")
+        if isinstance(blob, dict):
+            source = str(blob.get("data") or blob.get("fileUri") or "")
+            digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+            keys.append(f"{blob.get('mimeType')}:{digest}")
+    return keys
+
+
 def prompt_modalities(body: Mapping[str, Any]) -> dict[str, int]:
     """Prompt tokens per modality (``promptTokensDetails``).
 

@@ -20,6 +20,8 @@ class CatalogueModel:
     output_token_limit: int
     methods: tuple[str, ...]
     thinking: bool = False
+    backends: frozenset[str] = frozenset({"gemini", "vertex"})
+    """Where Google publishes the model (some previews are on one backend only)."""
 
 
 _GENERATE = ("generateContent", "countTokens", "createCachedContent", "batchGenerateContent")
@@ -68,8 +70,11 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
     _gen("gemini-2.5-pro-preview-06-05", "Gemini 2.5 Pro Preview 06-05"),
     _gen("gemini-2.5-flash-image", "Gemini 2.5 Flash Image", 32_768, thinking=False),
     _gen("gemini-2.5-flash-preview-tts", "Gemini 2.5 Flash TTS", 16_384, thinking=False),
-    _gen("gemini-2.5-flash-preview-tts-voice-replication-rev22-2025-10-28",
-         "Gemini 2.5 Flash TTS Voice Replication", 16_384, thinking=False),
+    dataclasses.replace(
+        _gen("gemini-2.5-flash-preview-tts-voice-replication-rev22-2025-10-28",
+             "Gemini 2.5 Flash TTS Voice Replication", 16_384, thinking=False),
+        backends=frozenset({"gemini"}),
+    ),
     _gen("gemini-2.5-computer-use-preview-10-2025", "Gemini 2.5 Computer Use Preview"),
     _gen("gemini-2.0-flash-001", "Gemini 2.0 Flash 001", 8_192, thinking=False),
     _gen("gemini-2.0-flash-lite", "Gemini 2.0 Flash-Lite", 8_192, thinking=False),
@@ -111,10 +116,13 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
     _media("imagen-3.0-generate-001", "Imagen 3 001", _IMAGE),
     _media("virtual-try-on-001", "Virtual Try-On", _IMAGE),
     _media("imagen-product-recontext-preview-06-30", "Imagen Product Recontext", _IMAGE),
-    _media("imagen-4.0-ingredients-preview", "Imagen 4 Ingredients", _IMAGE),
-    _media("image-segmentation-001", "Image Segmentation", _IMAGE),
+    dataclasses.replace(_media("imagen-4.0-ingredients-preview", "Imagen 4 Ingredients", _IMAGE),
+                        backends=frozenset({"vertex"})),
+    dataclasses.replace(_media("image-segmentation-001", "Image Segmentation", _IMAGE),
+                        backends=frozenset({"vertex"})),
     _media("veo-2.0-generate-001", "Veo 2", _VIDEO),
-    _media("veo-2.0-generate-exp", "Veo 2 Experimental (editing)", _VIDEO),
+    dataclasses.replace(_media("veo-2.0-generate-exp", "Veo 2 Experimental (editing)", _VIDEO),
+                        backends=frozenset({"vertex"})),
     _media("veo-3.0-generate-001", "Veo 3", _VIDEO),
     _media("veo-3.0-fast-generate-001", "Veo 3 Fast", _VIDEO),
     _media("veo-3.1-generate-preview", "Veo 3.1 Preview", _VIDEO),
@@ -122,15 +130,20 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
 )  # fmt: skip
 
 _SERVED = frozenset(m.model_id for m in CATALOGUE)
+_BACKENDS = {m.model_id: m.backends for m in CATALOGUE}
 
 
-def is_served(model_id: str) -> bool:
+def is_served(model_id: str, backend: str | None = None) -> bool:
     """Whether the emulator answers for this model: a published id, or a tuned model.
 
     Like Google, anything else is 404 NOT_FOUND (a misspelt or retired id fails in tests, not
-    in production).
+    in production); with ``backend``, so is a model Google publishes only on the other one.
     """
-    return model_id in _SERVED or model_id.startswith(_TUNED_PREFIXES)
+    if model_id.startswith(_TUNED_PREFIXES):
+        return True
+    if backend is None:
+        return model_id in _SERVED
+    return model_id in _SERVED and backend in _BACKENDS[model_id]
 
 
 def find(model_id: str) -> CatalogueModel | None:

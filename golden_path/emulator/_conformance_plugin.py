@@ -55,6 +55,7 @@ SUITE_PROJECT: dict[str, dict[str, Any]] = {
     "batches/70h2jo0ic2t1zejyl0p4jgi8mk1gj0wvjusv": {},
     "batches/wdx71o8cgbzoa6gg3be1mg7g8ulrhapcjgo3": {"embed": True},
     "batches/507oatd242het8ox60pwsmn7tcmtkrj8itff": {"embed": True, "responses": "file"},
+    "models/veo-3.1-generate-preview/operations/vz341u0pmdlc": {},
     "tunedModels/generate-num-1896": {}, "tunedModels/generate-num-888": {},
     "tunedModels/generate-num-9598": {},
     "tunedModels/generatenum5443-ekrw7ie9wis23zbeogbw6jq8": {},
@@ -77,6 +78,7 @@ SUITE_PROJECT: dict[str, dict[str, Any]] = {
     "projects/801452371447/locations/us-central1/tuningJobs/8520221517529743360": {},
     "projects/801452371447/locations/us-central1/tuningJobs/2470687341547618304": {},
     "projects/801452371447/locations/us-central1/models/9030969596621881344": {},
+    "projects/801452371447/locations/us-central1/endpoints/4095574160837705728": {},
     f"{_V}/operations/3787416390563004416": {},
     # Last, so it is the newest file: files/test_download takes the project's newest
     # downloadable file to be a video a model generated.

@@ -34,6 +34,11 @@ _VERTEX_PROJECT = re.compile(
     r"^/(v1|v1beta1)/projects/([^/]+)/locations/([^/]+)/publishers/google/models/([^/:]+)"
     r":([A-Za-z]+)$"
 )
+_VERTEX_ENDPOINT = re.compile(
+    r"^/(v1|v1beta1)/projects/([^/]+)/locations/([^/]+)/endpoints/([0-9]+)"
+    r":(generateContent|streamGenerateContent|countTokens)$"
+)
+"""A deployed model's endpoint (what a finished tuning job names in ``tunedModel.endpoint``)."""
 _VERTEX_PUBLISHER = re.compile(
     r"^/(v1|v1beta1)/publishers/google/models(?:/([^/:]+))?(?::([A-Za-z]+))?$"
 )
@@ -173,6 +178,16 @@ def _serve(  # noqa: PLR0911 -- a router: one return per route
     if m := _VERTEX_PROJECT.match(path):
         call = ModelCall(incoming, "vertex", m[1], m[4], m[5], m[2], m[3])
         return _model_call(state, call, record, "vertex", _bearer_auth(state, _VERTEX_SERVICE))
+    if m := _VERTEX_ENDPOINT.match(path):
+        name = f"projects/{m[2]}/locations/{m[3]}/endpoints/{m[4]}"
+        model = _jobs.endpoint_model(state.store, name)
+        if model is None:
+            auth = _bearer_auth(state, _VERTEX_SERVICE)
+            principal = auth(incoming)
+            record("vertex", None if isinstance(principal, Reply) else principal)
+            return principal if isinstance(principal, Reply) else _endpoint_missing(name)
+        call = ModelCall(incoming, "vertex", m[1], model, m[5], m[2], m[3])
+        return _model_call(state, call, record, "vertex", _bearer_auth(state, _VERTEX_SERVICE))
     if m := _VERTEX_PUBLISHER.match(path):
         call = ModelCall(incoming, "vertex", m[1], m[2] or "", m[3] or "")
         auth = _key_auth(state, _VERTEX_SERVICE, missing=401)
@@ -188,6 +203,10 @@ def _serve(  # noqa: PLR0911 -- a router: one return per route
         auth = _bearer_auth(state, _VERTEX_SERVICE)
         return _openai.as_openai_error(_model_call(state, call, record, "openai", auth))
     return None
+
+
+def _endpoint_missing(name: str) -> Reply:
+    return google_error(404, f'The Endpoint "{name}" does not exist.')
 
 
 def _websocket(state: State, incoming: Incoming, record: _Recorder) -> Reply | None:

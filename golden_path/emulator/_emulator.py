@@ -312,9 +312,10 @@ class Emulator:
         """Make resource ``name`` exist, finished, as if made in the project long ago.
 
         ``name`` is a full resource name: ``cachedContents/ID``, ``files/ID``, ``batches/ID``,
-        ``tunedModels/ID``, ``operations/ID``, or on Vertex AI
-        ``projects/P/locations/L/{cachedContents,batchPredictionJobs,tuningJobs,models,
-        operations}/ID`` (a ``models/ID`` is the tuned model of tuning job ``ID``). ``fields``
+        ``tunedModels/ID``, ``operations/ID`` (``models/M/operations/ID`` for a Veo model's
+        video), or on Vertex AI ``projects/P/locations/L/{cachedContents,batchPredictionJobs,
+        tuningJobs,models,endpoints,operations}/ID`` (a ``models/ID`` or ``endpoints/ID`` is the
+        tuned model or endpoint of tuning job ``ID``). ``fields``
         (``model=``, ``baseModel=``, ``mimeType=``, ``data=``, ``tokens=``, ...) override the
         defaults. Seeding a name again puts the resource back as it was first seeded. Raises
         ValueError for a name it cannot make.

@@ -32,7 +32,7 @@ def handle(call: ModelCall) -> Reply:
         return _get_model(call) if call.model else _list_models(call)
     if method != "POST" or call.action not in _ACTIONS:
         return not_served(call.incoming)
-    if not _catalogue.is_served(call.model):
+    if not _catalogue.is_served(call.model, call.backend):
         return unknown_model(call)
     body = call.incoming.body
     if call.incoming.json_error is not None:
@@ -157,9 +157,13 @@ def _file_problem(call: ModelCall, body: dict[str, Any]) -> Reply | None:
     """
     uris = _resources.file_uris(body.get("contents"))
     field = "contents.parts.file_data.file_uri"
+    known: set[Any] = set()
+    if call.store is not None:
+        with call.store.lock:
+            known = {f.get("uri") for f in call.store.files.values()}
     if call.backend == "vertex":
         for uri in uris:
-            if _GEMINI_FILES.match(uri):
+            if _GEMINI_FILES.match(uri) or (uri in known and not uri.startswith("gs://")):
                 return google_error(
                     403,
                     f"The caller does not have permission to access the File {uri} "
@@ -167,12 +171,8 @@ def _file_problem(call: ModelCall, body: dict[str, Any]) -> Reply | None:
                     status="PERMISSION_DENIED",
                 )
         return None
-    registered: set[Any] = set()
-    if call.store is not None:
-        with call.store.lock:
-            registered = {f.get("uri") for f in call.store.files.values()}
     for uri in uris:
-        if uri.startswith("gs://") and uri not in registered:
+        if uri.startswith("gs://") and uri not in known:
             # The Gemini API reads Cloud Storage only through files registered first.
             return _bad_field(
                 f"Unsupported file uri: {uri} (register Cloud Storage files with "
@@ -180,7 +180,7 @@ def _file_problem(call: ModelCall, body: dict[str, Any]) -> Reply | None:
                 field,
             )
         if uri.startswith(("http://", "https://")) and not (
-            _GEMINI_FILES.match(uri) or _VIDEO_SITES.match(uri)
+            uri in known or _GEMINI_FILES.match(uri) or _VIDEO_SITES.match(uri)
         ):
             return _bad_field(
                 f"Unsupported file uri: {uri} (upload it with the Files API first).", field
@@ -621,19 +621,30 @@ def _dimensions(model: str, requested: Any) -> int | str:
 def _embed_one(model: str, request: Any, where: str) -> dict[str, Any] | str:
     if not isinstance(request, dict) or not isinstance(request.get("content"), dict):
         return f"* {where}.content: content is not specified"
-    text = " ".join(_answers.content_texts(request["content"]))
-    if not text:
+    content = request["content"]
+    text = " ".join(_answers.content_texts(content))
+    media = _answers.media_keys(content)
+    if not text and not media:
         return f"* {where}.content.parts: contents.parts must not be empty."
+    if media and not model.startswith(_MULTIMODAL_EMBEDDERS):
+        return f"* {where}.content.parts: {model} embeds text only."
     config = _answers.as_dict(request.get("embedContentConfig"))
     dims = _dimensions(
         model, config.get("outputDimensionality", request.get("outputDimensionality"))
     )
     if isinstance(dims, str):
         return dims
+    modalities = _answers.prompt_modalities({"contents": [content]})
     return {
-        "values": _answers.embedding(text, model, dims),
-        "tokens": _answers.estimate_tokens(text),
+        # Media parts are seeded by their bytes or URI: equal inputs, equal vectors.
+        "values": _answers.embedding(" ".join([text, *media]), model, dims),
+        "tokens": sum(modalities.values()),
+        "details": [{"modality": m, "tokenCount": n} for m, n in modalities.items() if n],
     }
+
+
+_MULTIMODAL_EMBEDDERS = ("gemini-embedding-2",)
+"""Embedding models that take images, documents, audio and video as well as text."""
 
 
 def _embed_content(call: ModelCall, body: dict[str, Any]) -> Reply:
@@ -646,7 +657,12 @@ def _embed_content(call: ModelCall, body: dict[str, Any]) -> Reply:
     answer: dict[str, Any] = {"embedding": {"values": one["values"]}}
     if call.backend == "vertex":
         tokens = one["tokens"]
-        answer["usageMetadata"] = {"promptTokenCount": tokens, "totalTokenCount": tokens}
+        answer["usageMetadata"] = {
+            "promptTokenCount": tokens,
+            "totalTokenCount": tokens,
+            "promptTokensDetails": one["details"],
+            "trafficType": "ON_DEMAND",
+        }
         answer["truncated"] = False
     return json_reply(answer)
 
@@ -697,7 +713,8 @@ def _predict(call: ModelCall, body: dict[str, Any]) -> Reply:
 def _list_models(call: ModelCall) -> Reply:
     vertex = call.backend == "vertex"
     shape = _catalogue.vertex_shape if vertex else _catalogue.gemini_shape
-    items, token = _catalogue.page([shape(m) for m in _catalogue.CATALOGUE], call.incoming.query)
+    listed = [shape(m) for m in _catalogue.CATALOGUE if call.backend in m.backends]
+    items, token = _catalogue.page(listed, call.incoming.query)
     answer: dict[str, Any] = {"publisherModels" if vertex else "models": items}
     if token:
         answer["nextPageToken"] = token
@@ -706,7 +723,7 @@ def _list_models(call: ModelCall) -> Reply:
 
 def _get_model(call: ModelCall) -> Reply:
     model = _catalogue.find(call.model)
-    if model is None:
+    if model is None or call.backend not in model.backends:
         return unknown_model(call)
     shape = _catalogue.vertex_shape if call.backend == "vertex" else _catalogue.gemini_shape
     return json_reply(shape(model))

@@ -367,6 +367,21 @@ def _tuning_view_vertex(store: Store, where: Where, job: dict[str, Any]) -> dict
     return view
 
 
+def endpoint_model(store: Store, endpoint: str) -> str | None:
+    """The base model behind a Vertex endpoint a finished tuning job deployed, or None.
+
+    The emulator's tuning job ``ID`` deploys to ``endpoints/ID`` (see the view above); calls to
+    that endpoint are answered as the tuned model's base model answers.
+    """
+    parent, _, rid = endpoint.partition("/endpoints/")
+    with store.lock:
+        job = store.tunings.get(f"{parent}/tuningJobs/{rid}")
+    if job is None or job.get("_gemini") or _phase(store, job) != "succeeded":
+        return None
+    base = str(job.get("baseModel") or "").rsplit("/", 1)[-1]
+    return base if _catalogue.is_served(base) else "gemini-2.5-flash"
+
+
 def _tuning_create_gemini(
     store: Store, where: Where, incoming: Incoming, m: re.Match[str]
 ) -> Reply:
@@ -571,7 +586,7 @@ def _operations_get(store: Store, where: Where, incoming: Incoming, m: re.Match[
     return google_error(404, f"Operation {name} not found.")
 
 
-def _video_response(
+def video_response(
     store: Store, where: Where, prompt: str, samples: int, storage: str | None
 ) -> dict[str, Any]:
     if where.vertex:
@@ -620,7 +635,7 @@ def _predict_long_running(call: ModelCall, store: Store) -> Reply:
     op = {
         "name": name,
         "_done_at": store.clock.now() + store.timings.video_s,
-        "_response": _video_response(store, where, str(prompt or ""), samples, storage),
+        "_response": video_response(store, where, str(prompt or ""), samples, storage),
     }
     with store.lock:
         store.operations[name] = op
@@ -772,7 +787,9 @@ def handle_model_action(call: ModelCall, store: Store) -> Reply:  # noqa: PLR091
         return google_error(400, f"Invalid JSON payload received. {call.incoming.json_error}")
     if not isinstance(call.incoming.body, dict):
         return google_error(400, "Invalid JSON payload received. Expected an object.")
-    if call.action != "fetchPredictOperation" and not _catalogue.is_served(call.model):
+    if call.action != "fetchPredictOperation" and not _catalogue.is_served(
+        call.model, call.backend
+    ):
         return _gemini.unknown_model(call)
     action = call.action
     if action == "predict":

@@ -3,9 +3,11 @@
 ``Emulator.seed(name, **fields)`` puts a finished resource under an exact name: a cached
 content (alive for an hour of the emulator's clock), a file (``ACTIVE``), a Gemini batch or
 Vertex batch prediction job (succeeded), a Gemini tuned model or Vertex tuning job (succeeded;
-a Vertex ``models/ID`` is the model of tuning job ``ID``) or an operation (done). Tests that
-name resources of a real project (a cache id recorded in production, a tuned model the team
-uses) run against the emulator unchanged. ``fields`` are stored as given, over the defaults.
+a Vertex ``models/ID`` or ``endpoints/ID`` is the model or endpoint of tuning job ``ID``) or
+an operation (done; a Veo model's, ``models/veo-.../operations/ID``, holds one generated
+video). Tests that name resources of a real project (a cache id recorded in production, a
+tuned model the team uses) run against the emulator unchanged. ``fields`` are stored as
+given, over the defaults.
 """
 
 from __future__ import annotations
@@ -15,18 +17,20 @@ import re
 from typing import Any
 
 from golden_path.emulator._clock import rfc3339
+from golden_path.emulator._jobs import video_response
 from golden_path.emulator._resources import Store, Where
 
 _NAME = re.compile(
     r"^(?:projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/)?"
+    r"(?:(?:publishers/google/)?models/(?P<model>[^/]+)/(?=operations/))?"
     r"(?P<collection>cachedContents|files|batches|batchPredictionJobs|tunedModels|tuningJobs"
-    r"|models|operations)/(?P<id>[A-Za-z0-9_.-]+)$"
+    r"|models|endpoints|operations)/(?P<id>[A-Za-z0-9_.-]+)$"
 )
 _DEFAULT_MODEL = "gemini-2.5-flash"
 _CACHE_LIFETIME_S = 3600.0
 COLLECTIONS = (
     "cachedContents", "files", "batches", "batchPredictionJobs", "tunedModels", "tuningJobs",
-    "models", "operations",
+    "models", "endpoints", "operations",
 )  # fmt: skip
 """What :func:`seed` can make, by the collection part of the name."""
 
@@ -37,12 +41,12 @@ def seed(store: Store, name: str, fields: dict[str, Any], base: str = "") -> Non
     ``base`` is the emulator's URL, for the URIs of seeded files.
     """
     m = _NAME.match(name)
-    vertex_only = ("batchPredictionJobs", "tuningJobs", "models")
+    vertex_only = ("batchPredictionJobs", "tuningJobs", "models", "endpoints")
     if m is None or (m["collection"] in vertex_only and not m["project"]):
         raise ValueError(
             f"cannot seed {name!r}: give a resource name such as cachedContents/ID, files/ID, "
             "batches/ID, tunedModels/ID, operations/ID or projects/P/locations/L/"
-            "{cachedContents,batchPredictionJobs,tuningJobs,models,operations}/ID"
+            "{cachedContents,batchPredictionJobs,tuningJobs,models,endpoints,operations}/ID"
         )
     where = Where(bool(m["project"]), "v1beta", m["project"] or "", m["location"] or "", base)
     collection, rid = m["collection"], m["id"]
@@ -55,12 +59,16 @@ def seed(store: Store, name: str, fields: dict[str, Any], base: str = "") -> Non
         _seed_file(store, where, name, now, fields)
     elif collection in ("batches", "batchPredictionJobs"):
         _seed_batch(store, where, name, done, fields)
-    elif collection == "models":
+    elif collection in ("models", "endpoints"):
         _seed_tuning(store, where.named("tuningJobs", rid), done, fields, gemini=False)
     elif collection in ("tunedModels", "tuningJobs"):
         _seed_tuning(store, name, done, fields, gemini=collection == "tunedModels")
     else:
-        op = {"name": name, "_done_at": now, "_response": fields.pop("response", {}), **fields}
+        response = fields.pop("response", None)
+        if response is None and str(m["model"] or "").startswith("veo-"):
+            # A model's video operation: done, with one generated video.
+            response = video_response(store, where, "", 1, None)
+        op = {"name": name, "_done_at": now, "_response": response or {}, **fields}
         with store.lock:
             store.operations[name] = op
 

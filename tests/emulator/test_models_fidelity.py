@@ -12,6 +12,7 @@ import struct
 from typing import Any
 
 import pytest
+from google import genai
 from google.genai import errors, types
 
 from golden_path.emulator import _png
@@ -241,3 +242,104 @@ def test_stand_in_jpeg_is_a_real_jpeg() -> None:
     height, width = struct.unpack(">HH", _png.JPEG[frame + 5 : frame + 9])
     assert (width, height) == (8, 8)
     assert base64.b64encode(_png.JPEG)
+
+
+def test_models_published_on_one_backend_only(gp_client: Any) -> None:
+    """image-segmentation-001 is Vertex AI's; the TTS voice-replication preview the Gemini API's."""
+    listed = {m.name.rsplit("/", 1)[-1] for m in gp_client.models.list(config={"page_size": 500})}
+    replication = "gemini-2.5-flash-preview-tts-voice-replication-rev22-2025-10-28"
+    if _vertex(gp_client):
+        assert "image-segmentation-001" in listed
+        assert replication not in listed
+        with pytest.raises(errors.ClientError) as caught:
+            _generate(gp_client, model=replication)
+        assert caught.value.code == 404
+    else:
+        assert "image-segmentation-001" not in listed
+        assert replication in listed
+        assert _generate(gp_client, model=replication).text == "Echo: hi"
+
+
+def test_a_tuned_models_endpoint_answers(gp_client: Any, emu: Any) -> None:
+    """A Vertex endpoint a finished tuning job deployed answers generate, stream and count."""
+    if not _vertex(gp_client):
+        pytest.skip("endpoints are Vertex AI's")
+    endpoint = "projects/emu-project/locations/us-central1/endpoints/4095574160837705728"
+    with pytest.raises(errors.ClientError, match="does not exist") as caught:
+        _generate(gp_client, model=endpoint)
+    assert caught.value.code == 404
+    emu.seed(endpoint, baseModel="gemini-2.5-flash-lite")
+    response = _generate(gp_client, "hello", model=endpoint)
+    assert response.text == "Echo: hello"
+    assert response.model_version == "gemini-2.5-flash-lite"
+    streamed = "".join(
+        c.text or "" for c in gp_client.models.generate_content_stream(model=endpoint, contents="x")
+    )
+    assert streamed == "Echo: x"
+    assert gp_client.models.count_tokens(model=endpoint, contents="abcdefgh").total_tokens == 2
+
+
+def test_a_seeded_video_operation_holds_a_video(gp_client: Any, emu: Any) -> None:
+    if _vertex(gp_client):
+        pytest.skip("the Gemini API's operation names")
+    name = "models/veo-3.1-generate-preview/operations/vz341u0pmdlc"
+    emu.seed(name)
+    operation = gp_client.operations.get(operation=types.GenerateVideosOperation(name=name))
+    assert operation.done
+    video = operation.result.generated_videos[0].video
+    file_id = str(video.uri).split("/files/", 1)[1].split(":", 1)[0]
+    assert gp_client.files.get(name=f"files/{file_id}").mime_type == "video/mp4"
+
+
+def test_files_from_the_files_api_are_the_gemini_apis(emu: Any, gp_client: Any) -> None:
+    """An uploaded file's URI works on the Gemini API; Vertex AI may not read it (403)."""
+    emu.seed("files/handbook", mimeType="text/plain", data=b"rules")
+
+    gemini = genai.Client(api_key="k", http_options=types.HttpOptions(base_url=emu.url))
+    try:
+        file = gemini.files.get(name="files/handbook")
+    finally:
+        gemini.close()
+    part = types.Part.from_uri(file_uri=str(file.uri), mime_type="text/plain")
+    if _vertex(gp_client):
+        with pytest.raises(errors.ClientError) as caught:
+            _generate(gp_client, ["Summarise", part])
+        assert caught.value.code == 403
+    else:
+        assert _generate(gp_client, ["Summarise", part]).text
+
+
+# -- embeddings of media -------------------------------------------------------------------------
+
+
+def test_multimodal_embeddings(gp_client: Any) -> None:
+    """gemini-embedding-2 embeds images and documents; text-only models refuse them."""
+    pdf = types.Part.from_bytes(data=b"%PDF-1.4\n%%EOF\n", mime_type="application/pdf")
+    image = types.Part.from_bytes(data=_png.png("x"), mime_type="image/png")
+    first = gp_client.models.embed_content(
+        model="gemini-embedding-2",
+        contents=[types.Content(parts=[pdf])],
+        config={"output_dimensionality": 8},
+    )
+    again = gp_client.models.embed_content(
+        model="gemini-embedding-2",
+        contents=[types.Content(parts=[pdf])],
+        config={"output_dimensionality": 8},
+    )
+    other = gp_client.models.embed_content(
+        model="gemini-embedding-2",
+        contents=[types.Content(parts=[image])],
+        config={"output_dimensionality": 8},
+    )
+    assert len(first.embeddings[0].values) == 8
+    assert first.embeddings[0].values == again.embeddings[0].values
+    assert first.embeddings[0].values != other.embeddings[0].values
+    if _vertex(gp_client):
+        statistics = first.embeddings[0].statistics
+        assert [d.modality.name for d in statistics.tokens_details] == ["DOCUMENT"]
+        assert first.usage_metadata.traffic_type == types.TrafficType.ON_DEMAND
+    with pytest.raises(errors.ClientError, match="embeds text only") as caught:
+        gp_client.models.embed_content(
+            model="gemini-embedding-001", contents=[types.Content(parts=[image])]
+        )
+    assert caught.value.code == 400
