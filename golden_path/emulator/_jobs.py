@@ -88,17 +88,31 @@ def _generate_answer(request: Any, model: str, *, vertex: bool) -> dict[str, Any
     from golden_path.emulator import _gemini
 
     if not isinstance(request, dict):
-        return {"error": {"code": 400, "message": "request must be a GenerateContentRequest"}}
+        return _item_error("INVALID_ARGUMENT", "request must be a GenerateContentRequest")
     problem = _gemini.validate_generate(request, "GenerateContentRequest")
     if problem is not None:
-        return json.loads(problem.body)  # type: ignore[no-any-return]
+        error = json.loads(problem.body)["error"]
+        return _item_error(str(error["status"]), str(error["message"]))
     return _gemini.answer(request, model, vertex=vertex)
+
+
+_RPC_CODES = {"INVALID_ARGUMENT": 3, "NOT_FOUND": 5, "PERMISSION_DENIED": 7}
+
+
+def _item_error(status: str, message: str) -> dict[str, Any]:
+    """A batch item's error: a ``google.rpc.Status`` (gRPC code, message).
+
+    Not the HTTP envelope: its ``details`` are typed messages, which google-genai's
+    ``JobError.details`` (``list[str]``) cannot read, so one bad item would make the whole
+    batch unreadable through the SDK.
+    """
+    return {"error": {"code": _RPC_CODES.get(status, 2), "message": message}}
 
 
 def _embed_answer(request: Any, model: str) -> dict[str, Any]:
     text = " ".join(_answers.content_texts(_answers.as_dict(request).get("content")))
     if not text:
-        return {"error": {"code": 400, "message": "content is not specified"}}
+        return _item_error("INVALID_ARGUMENT", "content is not specified")
     dims = _answers.default_dimensions(model)
     return {"embedding": {"values": _answers.embedding(text, model, dims)}}
 

@@ -343,3 +343,28 @@ def test_multimodal_embeddings(gp_client: Any) -> None:
             model="gemini-embedding-001", contents=[types.Content(parts=[image])]
         )
     assert caught.value.code == 400
+
+
+# -- batches: a bad item fails alone -------------------------------------------------------------
+
+
+def test_a_bad_inline_batch_item_fails_alone(emu: Any) -> None:
+    """Its error is a google.rpc.Status the SDK reads (JobError: code, message)."""
+    studio = genai.Client(api_key="k", http_options=types.HttpOptions(base_url=emu.url))
+    try:
+        batch = studio.batches.create(
+            model=MODEL,
+            src=[
+                {"contents": [{"role": "user", "parts": [{"text": "fine"}]}]},
+                {"contents": [{"role": "user", "parts": []}]},
+            ],
+        )
+        emu.advance(emu.timings.job_run_s + 1)
+        done = studio.batches.get(name=str(batch.name))
+    finally:
+        studio.close()
+    good, bad = done.dest.inlined_responses
+    assert good.response.text == "Echo: fine"
+    assert bad.response is None
+    assert bad.error.code == 3  # INVALID_ARGUMENT
+    assert "parts must not be empty" in bad.error.message
