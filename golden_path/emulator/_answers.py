@@ -2,7 +2,8 @@
 
 Nothing here is clever on purpose. The rules, in order (docs/testing.md repeats them):
 
-1. After a function response: ``The function NAME returned {...}.``
+1. After a function response: ``The function NAME returned {...}.``, or with the arguments of
+   the call it answers when the history holds it: ``The function NAME(city="Paris") ...``.
 2. Functions declared and calling mode AUTO / ANY / VALIDATED: a function call. The function
    is the one the prompt names; else the one sharing most words with the prompt (name split at
    ``_`` and case changes, plus its description); else the first declared. Its arguments are
@@ -236,9 +237,16 @@ def signature_problem(contents: Any) -> str | None:
     return None
 
 
-def describe_function_result(name: str, response: Any) -> str:
-    """Answer a function's result by naming the function and what it returned."""
-    return f"The function {name} returned {json.dumps(response, sort_keys=True)}."
+def describe_function_result(name: str, response: Any, args: Any = None) -> str:
+    """Answer a function's result by naming the function, its arguments and what it returned.
+
+    ``args`` are those of the call the result answers, when the history holds it
+    (``get_weather(city="Paris")``); without them, just the name.
+    """
+    called = name
+    if isinstance(args, dict) and args:
+        called += "(" + ", ".join(f"{k}={json.dumps(v)}" for k, v in args.items()) + ")"
+    return f"The function {called} returned {json.dumps(response, sort_keys=True)}."
 
 
 # -- JSON for a schema ---------------------------------------------------------------------------

@@ -506,7 +506,9 @@ def _answer_parts(
     ]
     if results:
         text = " ".join(
-            _answers.describe_function_result(str(r.get("name", "")), r.get("response"))
+            _answers.describe_function_result(
+                str(r.get("name", "")), r.get("response"), _call_args(contents[:-1], r)
+            )
             for r in results
         )
     else:
@@ -526,6 +528,22 @@ def _answer_parts(
         if asked is not None:
             text = json.dumps(asked if asked != {} else {"answer": text})
     return [{"text": text}]
+
+
+def _call_args(history: list[Any], result: dict[str, Any]) -> Any:
+    """The arguments of the call ``result`` answers: the same id, else the latest of its name."""
+    calls = [
+        p["functionCall"]
+        for content in history
+        for p in _answers.as_list(_answers.as_dict(content).get("parts"))
+        if isinstance(p, dict) and isinstance(p.get("functionCall"), dict)
+    ]
+    if result.get("id"):
+        same = [c for c in calls if c.get("id") == result["id"]]
+        if same:
+            return same[-1].get("args")
+    named = [c for c in calls if c.get("name") == result.get("name")]
+    return named[-1].get("args") if named else None
 
 
 def function_call(body: dict[str, Any]) -> dict[str, Any] | None:

@@ -180,7 +180,9 @@ def test_automatic_function_calling(gemini: genai.Client, emu: Emulator) -> None
         contents="please call get_weather",
         config={"tools": [get_weather]},
     )
-    assert response.text == 'The function get_weather returned {"result": "sunny in emulated"}.'
+    assert response.text == (
+        'The function get_weather(city="emulated") returned {"result": "sunny in emulated"}.'
+    )
     calls = emu.api_requests()
     assert len(calls) == 2
     assert calls[1].body["contents"][-1]["parts"][0]["functionResponse"]["name"] == "get_weather"

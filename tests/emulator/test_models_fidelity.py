@@ -368,3 +368,30 @@ def test_a_bad_inline_batch_item_fails_alone(emu: Any) -> None:
     assert bad.response is None
     assert bad.error.code == 3  # INVALID_ARGUMENT
     assert "parts must not be empty" in bad.error.message
+
+
+def test_function_results_name_the_call_they_answer(gp_client: Any) -> None:
+    """Each result is described with the arguments of its call from the history."""
+    contents = [
+        types.Content(role="user", parts=[types.Part(text="Weather in Boston, and GOOG?")]),
+        types.Content(
+            role="model",
+            parts=[
+                types.Part.from_function_call(name="get_weather", args={"location": "Boston"}),
+                types.Part.from_function_call(name="get_stock_price", args={"symbol": "GOOG"}),
+            ],
+        ),
+        types.Content(
+            role="user",
+            parts=[
+                types.Part.from_function_response(name="get_weather", response={"r": "sunny"}),
+                types.Part.from_function_response(name="get_stock_price", response={"r": "$1"}),
+                types.Part.from_function_response(name="unknown_tool", response={"r": 0}),
+            ],
+        ),
+    ]
+    assert _generate(gp_client, contents).text == (
+        'The function get_weather(location="Boston") returned {"r": "sunny"}. '
+        'The function get_stock_price(symbol="GOOG") returned {"r": "$1"}. '
+        'The function unknown_tool returned {"r": 0}.'
+    )
