@@ -127,6 +127,14 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
     _media("veo-3.0-fast-generate-001", "Veo 3 Fast", _VIDEO),
     _media("veo-3.1-generate-preview", "Veo 3.1 Preview", _VIDEO),
     _media("veo-3.1-lite-generate-001", "Veo 3.1 Lite", _VIDEO),
+    # Partners' models in Vertex AI's Model Garden (MaaS), named publisher/model.
+    dataclasses.replace(_gen("meta/llama-3.2-90b-vision-instruct-maas",
+                             "Llama 3.2 90B Vision Instruct", 8_192, thinking=False),
+                        backends=frozenset({"vertex"})),
+    dataclasses.replace(CatalogueModel("intfloat/multilingual-e5-large-instruct-maas",
+                                       "Multilingual E5 Large Instruct", _EMBED_DESCRIPTION,
+                                       512, 1, _EMBED),
+                        backends=frozenset({"vertex"})),
 )  # fmt: skip
 
 _SERVED = frozenset(m.model_id for m in CATALOGUE)
@@ -171,14 +179,14 @@ def gemini_shape(model: CatalogueModel) -> dict[str, Any]:
 
 def vertex_shape(model: CatalogueModel) -> dict[str, Any]:
     """Shape ``model`` as Vertex AI lists it (a ``PublisherModel``)."""
+    publisher, _, bare = model.model_id.rpartition("/")
+    name = f"publishers/{publisher or 'google'}/models/{bare}"
     return {
-        "name": f"publishers/google/models/{model.model_id}",
+        "name": name,
         "versionId": "default",
-        "openSourceCategory": "PROPRIETARY",
+        "openSourceCategory": "PROPRIETARY" if not publisher else "THIRD_PARTY_OWNED_OSS",
         "launchStage": "GA",
-        "publisherModelTemplate": (
-            "projects/{project}/locations/{location}/publishers/google/models/" + model.model_id
-        ),
+        "publisherModelTemplate": "projects/{project}/locations/{location}/" + name,
     }
 
 

@@ -31,9 +31,10 @@ from golden_path.emulator._records import MODEL_API_KINDS, RecordedRequest, Requ
 
 _GEMINI = re.compile(r"^/(v1|v1beta|v1alpha)/models(?:/([^/:]+))?(?::([A-Za-z]+))?$")
 _VERTEX_PROJECT = re.compile(
-    r"^/(v1|v1beta1)/projects/([^/]+)/locations/([^/]+)/publishers/google/models/([^/:]+)"
+    r"^/(v1|v1beta1)/projects/([^/]+)/locations/([^/]+)/publishers/([a-z0-9-]+)/models/([^/:]+)"
     r":([A-Za-z]+)$"
 )
+"""Google's models and partners' (Model Garden MaaS: ``publishers/meta/models/llama-...``)."""
 _VERTEX_ENDPOINT = re.compile(
     r"^/(v1|v1beta1)/projects/([^/]+)/locations/([^/]+)/endpoints/([0-9]+)"
     r":(generateContent|streamGenerateContent|countTokens)$"
@@ -176,7 +177,8 @@ def _serve(  # noqa: PLR0911 -- a router: one return per route
         call = ModelCall(incoming, "gemini", m[1], m[2] or "", m[3] or "")
         return _model_call(state, call, record, "gemini", _key_auth(state, _GEMINI_SERVICE))
     if m := _VERTEX_PROJECT.match(path):
-        call = ModelCall(incoming, "vertex", m[1], m[4], m[5], m[2], m[3])
+        model = m[5] if m[4] == "google" else f"{m[4]}/{m[5]}"
+        call = ModelCall(incoming, "vertex", m[1], model, m[6], m[2], m[3])
         return _model_call(state, call, record, "vertex", _bearer_auth(state, _VERTEX_SERVICE))
     if m := _VERTEX_ENDPOINT.match(path):
         name = f"projects/{m[2]}/locations/{m[3]}/endpoints/{m[4]}"

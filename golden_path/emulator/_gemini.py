@@ -69,7 +69,8 @@ def camel_keys(value: Any) -> Any:
 
 def unknown_model(call: ModelCall) -> Reply:
     if call.backend == "vertex":
-        name = f"publishers/google/models/{call.model}"
+        publisher, _, model = call.model.rpartition("/")
+        name = f"publishers/{publisher or 'google'}/models/{model}"
         if call.project:
             name = f"projects/{call.project}/locations/{call.location}/{name}"
         return google_error(

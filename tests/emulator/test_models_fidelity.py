@@ -395,3 +395,19 @@ def test_function_results_name_the_call_they_answer(gp_client: Any) -> None:
         'The function get_stock_price(symbol="GOOG") returned {"r": "$1"}. '
         'The function unknown_tool returned {"r": 0}.'
     )
+
+
+def test_partner_models_in_vertex_model_garden(gp_client: Any) -> None:
+    """Model Garden's MaaS models answer under their publisher; unknown ones are 404 there."""
+    if not _vertex(gp_client):
+        pytest.skip("Model Garden is Vertex AI's")
+    llama = "meta/llama-3.2-90b-vision-instruct-maas"
+    assert _generate(gp_client, "hello", model=llama).text == "Echo: hello"
+    e5 = "publishers/intfloat/models/multilingual-e5-large-instruct-maas"
+    vectors = gp_client.models.embed_content(
+        model=e5, contents="hello", config={"output_dimensionality": 16}
+    )
+    assert len(vectors.embeddings[0].values) == 16
+    with pytest.raises(errors.ClientError, match="publishers/meta/models/llama-9") as caught:
+        _generate(gp_client, model="meta/llama-9")
+    assert caught.value.code == 404
