@@ -435,6 +435,11 @@ class Gateway:
                 f"the request body is larger than {self.config.max_body_bytes} bytes",
                 reason="BODY_TOO_LARGE",
             )
+        if where.rewrite is not None:
+            try:
+                body = where.rewrite(body)
+            except NotServed as exc:
+                return error_response(400, str(exc), reason="BAD_REQUEST")
         query = scope.get("query_string") or b""
         if query and (b"key=" in query or b"gp_" in query):
             query = _without_credentials(query)

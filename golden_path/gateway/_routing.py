@@ -10,9 +10,10 @@ Vertex AI paths (``/v1beta1/projects/P/locations/L/publishers/google/models/M:..
   are the same) are re-rooted to ``/v1beta/models/M:method``; other Vertex routes are not served;
 - Vertex AI: Vertex paths pass with the project and location replaced by the gateway's own
   (an app never needs to know, or can choose, the project that pays); Gemini-shaped calls of
-  the :data:`PORTABLE` methods are re-rooted under the gateway's project; other Gemini routes
-  (files, batch embeddings, the OpenAI layer of AI Studio) get a 404 in Google's error shape
-  that names the methods that do translate.
+  the :data:`PORTABLE` methods are re-rooted under the gateway's project, and batchEmbedContents
+  (:data:`TO_VERTEX`) has its requests' Gemini model names dropped as well; other Gemini routes
+  (files, the OpenAI layer of AI Studio) get a 404 in Google's error shape that names the
+  methods that do translate.
 
 Which route a path is comes from the route table (``golden_path._routes``), the one the
 transport, the policies and the audit read: a path no row matches, or one whose meaning depends
@@ -22,18 +23,26 @@ on who decodes it (dot segments, double encoding), is refused here, before anyth
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Callable
 
+from golden_path._json import dumps
 from golden_path._routes import Match, UnsafePath, match
 
-__all__ = ["PORTABLE", "NotServed", "Target", "Upstream", "target"]
+__all__ = ["PORTABLE", "TO_VERTEX", "NotServed", "Target", "Upstream", "target"]
 
 # The model calls the route table has on both backends whose request and response bodies are
 # the same on both, so a path re-rooted is the whole translation. Not here: predictLongRunning
-# (its operation is polled on routes of its own backend), batchEmbedContents (each request
-# names its model in the Gemini API's spelling), and everything that is not a model call.
+# (its operation is polled on routes of its own backend) and everything that is not a model call.
 PORTABLE = frozenset(
     {"generateContent", "streamGenerateContent", "countTokens", "embedContent", "predict"}
 )
+# Gemini-shaped calls that reach Vertex AI with their body rewritten too. batchEmbedContents
+# (what the SDK's embed_content sends on the Gemini API): each request names its model in the
+# Gemini API's spelling (``models/M``), which Vertex does not read; Vertex takes the path's model
+# when a request names none, so the names go (after checking they are the path's model).
+# Not the other way: Vertex's requests carry fields the Gemini API has no place for.
+TO_VERTEX = frozenset({"batchEmbedContents"})
 
 
 class NotServed(Exception):
@@ -69,6 +78,8 @@ class Target:
 
     path: str
     match: Match
+    # The body as the upstream must receive it; raises NotServed (answered 400) when it cannot.
+    rewrite: Callable[[bytes], bytes] | None = None
 
 
 def target(method: str, path: str, upstream: Upstream) -> Target:
@@ -91,7 +102,10 @@ def target(method: str, path: str, upstream: Upstream) -> Target:
         rest = rest[len(found.parent) + 1 :]
     want = "vertex" if upstream.backend == "vertex" else "gemini"
     if found.backend != want:
-        return Target(_translated(path, found, rest, upstream), found)
+        rewrite = None
+        if want == "vertex" and found.route.name in TO_VERTEX and found.model is not None:
+            rewrite = _batch_embed_for_vertex(found.model)
+        return Target(_translated(path, found, rest, upstream, bool(rewrite)), found, rewrite)
     if want == "gemini":
         return Target(decoded, found)
     if upstream.express:
@@ -103,14 +117,18 @@ def target(method: str, path: str, upstream: Upstream) -> Target:
     return Target(f"{upload}/{found.version}/{parent}/{rest}", found)
 
 
-def _translated(path: str, found: Match, rest: str, upstream: Upstream) -> str:
+def _translated(
+    path: str, found: Match, rest: str, upstream: Upstream, rewritten: bool = False
+) -> str:
     """Generate, stream and count written for one backend, sent to the other."""
     model = found.model
-    if found.route.name not in PORTABLE or model is None:
+    if not (found.route.name in PORTABLE or rewritten) or model is None:
+        also = sorted(TO_VERTEX) if upstream.backend == "vertex" else []
         raise NotServed(
             f"{path} is a {_NAMES[found.backend or 'gemini']} route and this gateway fronts "
             f"{upstream.describe()}; of the other backend's routes it translates only "
-            f"{', '.join(sorted(PORTABLE))} (send the rest in {upstream.describe()}'s shape)"
+            f"{', '.join(sorted(PORTABLE | set(also)))} "
+            f"(send the rest in {upstream.describe()}'s shape)"
         )
     verb = rest.rsplit(":", 1)[1]
     if upstream.backend == "ai_studio":
@@ -124,6 +142,37 @@ def _translated(path: str, found: Match, rest: str, upstream: Upstream) -> str:
 
 
 _NAMES = {"gemini": "Gemini Developer API", "vertex": "Vertex AI"}
+
+
+def _batch_embed_for_vertex(model: str) -> Callable[[bytes], bytes]:
+    """A Gemini batchEmbedContents body as Vertex takes it: the requests' model names dropped.
+
+    A request naming another model than the path's is refused (the Gemini API refuses it too):
+    dropping that name would embed with a model the app did not ask for. A body that is not the
+    expected shape passes unchanged, for the policies and the upstream to judge.
+    """
+    allowed = {"", model, f"models/{model}"}
+
+    def rewrite(body: bytes) -> bytes:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return body
+        requests = parsed.get("requests") if isinstance(parsed, dict) else None
+        if not isinstance(requests, list) or not all(isinstance(r, dict) for r in requests):
+            return body
+        for index, request in enumerate(requests):
+            named = request.pop("model", "")
+            if named not in allowed:
+                raise NotServed(
+                    f"requests[{index}].model is {named!r} but the path's model is {model!r}: "
+                    "a batch embeds with one model (name it in the path, or leave the "
+                    "requests' model out)",
+                    unsafe=True,
+                )
+        return dumps(parsed)
+
+    return rewrite
 
 
 def _decoded(path: str) -> str:

@@ -267,15 +267,53 @@ def test_vertex_shaped_embed_runs_on_ai_studio(start_gateway: Any, emulator: Any
     assert sent.path == "/v1beta/models/gemini-embedding-001:embedContent"
 
 
+def test_sdk_embed_content_on_the_gemini_api_runs_on_vertex(
+    vertex_gw: Any, emulator: Any, audit: Any
+) -> None:
+    """The SDK's embed_content on the Gemini API sends batchEmbedContents, each request naming
+    its model as ``models/M``: on a Vertex gateway it reaches the gateway's project with those
+    names dropped (Vertex embeds with the path's model), one vector per text, in order."""
+    from tests.gateway.conftest import genai_client
+
+    client = genai_client(vertex_gw.url, vertex_gw.key)
+    result = client.models.embed_content(
+        model="gemini-embedding-001", contents=["first text", "second text"]
+    )
+    vectors = [e.values for e in result.embeddings or []]
+    assert len(vectors) == 2
+    assert all(vectors)
+    assert vectors[0] != vectors[1]
+    (sent,) = emulator.api_requests()
+    assert sent.path == (
+        "/v1beta1/projects/platform-project/locations/europe-west4/publishers/google/models/"
+        "gemini-embedding-001:batchEmbedContents"
+    )
+    requests = sent.body["requests"]
+    assert [r["content"]["parts"][0]["text"] for r in requests] == ["first text", "second text"]
+    assert all("model" not in r for r in requests)
+    assert [(e.method, e.outcome, e.backend) for e in audit.events] == [
+        ("batchEmbedContents", "ok", "vertex")
+    ]
+
+
+def test_a_batch_naming_another_model_than_its_path_is_refused(
+    vertex_gw: Any, emulator: Any
+) -> None:
+    """A batch request naming another model than the path's is a 400 that says so, not an
+    embedding by a model the app did not ask for; nothing is sent."""
+    response = httpx2.post(
+        f"{vertex_gw.url}/v1beta/models/gemini-embedding-001:batchEmbedContents",
+        json={"requests": [{"model": "models/text-embedding-004", **EMBED}]},
+        headers={"x-goog-api-key": vertex_gw.key},
+    )
+    assert response.status_code == 400
+    assert "requests[0].model is 'models/text-embedding-004'" in response.json()["error"]["message"]
+    assert emulator.api_requests() == []
+
+
 @pytest.mark.parametrize(
     ("path", "body"),
-    [
-        (
-            "/v1beta/models/gemini-embedding-001:batchEmbedContents",
-            {"requests": [{"model": "models/gemini-embedding-001", **EMBED}]},
-        ),
-        ("/v1beta/models/veo-3.0-generate-001:predictLongRunning", IMAGEN),
-    ],
+    [("/v1beta/models/veo-3.0-generate-001:predictLongRunning", IMAGEN)],
 )
 def test_routes_that_do_not_translate_are_refused_in_google_shape(
     vertex_gw: Any, emulator: Any, path: str, body: Any
@@ -290,5 +328,8 @@ def test_routes_that_do_not_translate_are_refused_in_google_shape(
     assert error["status"] == "NOT_FOUND"
     assert error["details"][0]["reason"] == "NOT_SERVED"
     assert "is a Gemini Developer API route and this gateway fronts Vertex AI" in error["message"]
-    assert "translates only countTokens, embedContent, generateContent, predict" in error["message"]
+    assert (
+        "translates only batchEmbedContents, countTokens, embedContent, generateContent, predict"
+        in error["message"]
+    )
     assert emulator.api_requests() == []
