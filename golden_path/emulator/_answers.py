@@ -2,14 +2,11 @@
 
 Nothing here is clever on purpose. The rules, in order (docs/testing.md repeats them):
 
-1. After a function response: ``The function NAME returned {...}.``, or with the arguments of
-   the call it answers when the history holds it: ``The function NAME(city="Paris") ...``.
-2. Functions declared and calling mode AUTO / ANY / VALIDATED: a function call. The function
-   is the one the prompt names; else the one sharing most words with the prompt (name split at
-   ``_`` and case changes, plus its description); else the first declared. Its arguments are
-   the smallest values fitting the parameter schema, except that the first string parameter
-   gets the prompt's last capitalised word ("What's the weather in Paris?" -> "Paris").
-   Mode NONE, or ``allowedFunctionNames`` excluding all, never calls.
+1. After function responses: ``The function NAME(ARG=VALUE) returned {...}.`` for each.
+2. Functions declared and calling mode AUTO / ANY / VALIDATED: function calls, by the tool
+   rule of ``_calls`` (the functions the prompt names, else per sentence the one sharing most
+   words with it, arguments read from the text by the parameter schema). Mode ANY calls again
+   after function responses. Mode NONE, or ``allowedFunctionNames`` excluding all, never calls.
 3. ``responseMimeType: application/json`` (or OpenAI ``response_format``): the smallest JSON
    fitting the schema, or ``{"answer": <echo>}`` without one.
 4. Prompted JSON (on unless ``Emulator.prompted_json`` is False): when the system instruction
@@ -130,44 +127,6 @@ def echo(text: str) -> str:
     return ECHO_PREFIX + text
 
 
-def mentions(text: str, name: str) -> bool:
-    """Whether ``text`` names ``name`` as a word (``get_weather``, not ``get_weathers``)."""
-    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text) is not None
-
-
-def _words(text: str) -> set[str]:
-    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", text)
-    return {w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if len(w) > 2}
-
-
-def choose_function(prompt: str, declarations: list[dict[str, Any]]) -> dict[str, Any]:
-    """The declaration rule 2 picks for ``prompt`` (``declarations`` is not empty)."""
-    for declaration in declarations:
-        if mentions(prompt, declaration["name"]):
-            return declaration
-    asked = _words(prompt)
-
-    def overlap(declaration: dict[str, Any]) -> int:
-        described = f"{declaration['name']} {declaration.get('description') or ''}"
-        return len(asked & _words(described))
-
-    return max(declarations, key=overlap)  # max keeps the first of equals
-
-
-def arguments_for(schema: Any, prompt: str) -> dict[str, Any]:
-    """Arguments for a chosen function: smallest values, the prompt's subject in a string."""
-    args = value_for_schema(schema)
-    if not isinstance(args, dict):
-        return {}
-    subject = re.findall(r"(?<!^)(?<![.!?] )\b[A-Z][\w-]*", prompt.strip())
-    if subject:
-        for key, value in args.items():
-            if value == "emulated":
-                args[key] = subject[-1]
-                break
-    return args
-
-
 def prompted_json(texts: list[str]) -> Any:
     """Rule 4: the JSON value asked for in ``texts``, ``{}`` when no schema is given, or None."""
     if not any(re.search(r"\bJSON\b", t) for t in texts):
@@ -237,18 +196,6 @@ def signature_problem(contents: Any) -> str | None:
     return None
 
 
-def describe_function_result(name: str, response: Any, args: Any = None) -> str:
-    """Answer a function's result by naming the function, its arguments and what it returned.
-
-    ``args`` are those of the call the result answers, when the history holds it
-    (``get_weather(city="Paris")``); without them, just the name.
-    """
-    called = name
-    if isinstance(args, dict) and args:
-        called += "(" + ", ".join(f"{k}={json.dumps(v)}" for k, v in args.items()) + ")"
-    return f"The function {called} returned {json.dumps(response, sort_keys=True)}."
-
-
 # -- JSON for a schema ---------------------------------------------------------------------------
 
 
@@ -265,7 +212,7 @@ def value_for_schema(schema: Any, root: Any = None, depth: int = 0) -> Any:
     if root is None:
         schema = root = schema_keys(schema)
     if "$ref" in schema:
-        return value_for_schema(_resolve_ref(root, schema["$ref"]), root, depth + 1)
+        return value_for_schema(resolve_ref(root, schema["$ref"]), root, depth + 1)
     if "const" in schema:
         return schema["const"]
     if isinstance(schema.get("enum"), list) and schema["enum"]:
@@ -273,9 +220,9 @@ def value_for_schema(schema: Any, root: Any = None, depth: int = 0) -> Any:
     for key in ("anyOf", "oneOf", "allOf"):
         branches = schema.get(key)
         if isinstance(branches, list) and branches:
-            usable = [b for b in branches if _type_of(b) != "null"] or branches
+            usable = [b for b in branches if type_of(b) != "null"] or branches
             return value_for_schema(usable[0], root, depth + 1)
-    return _value_for_type(_type_of(schema), schema, root, depth)
+    return _value_for_type(type_of(schema), schema, root, depth)
 
 
 def _value_for_type(  # noqa: PLR0911 -- one return per JSON type reads best
@@ -335,7 +282,7 @@ def schema_keys(schema: Any) -> Any:
     return out
 
 
-def _type_of(schema: Any) -> str | None:
+def type_of(schema: Any) -> str | None:
     if not isinstance(schema, dict):
         return None
     kind = schema.get("type")
@@ -345,7 +292,7 @@ def _type_of(schema: Any) -> str | None:
     return str(kind).lower() if kind else None
 
 
-def _resolve_ref(root: Any, ref: Any) -> Any:
+def resolve_ref(root: Any, ref: Any) -> Any:
     if not isinstance(ref, str) or not ref.startswith("#/"):
         return {}
     node = root

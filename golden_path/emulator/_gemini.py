@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from golden_path.emulator import _answers, _catalogue, _resources, _validate
+from golden_path.emulator import _answers, _calls, _catalogue, _resources, _validate
 from golden_path.emulator._http import (
     SSE_TYPE,
     ModelCall,
@@ -499,24 +499,12 @@ def _answer_parts(
     body: dict[str, Any], config: dict[str, Any], *, prompted_json: bool = True
 ) -> list[dict[str, Any]]:
     contents = body.get("contents") or []
-    last_parts = contents[-1].get("parts") or [] if contents else []
-    results = [
-        p["functionResponse"]
-        for p in last_parts
-        if isinstance(p, dict) and isinstance(p.get("functionResponse"), dict)
-    ]
-    if results:
-        text = " ".join(
-            _answers.describe_function_result(
-                str(r.get("name", "")), r.get("response"), _call_args(contents[:-1], r)
-            )
-            for r in results
-        )
-    else:
-        call = function_call(body)
-        if call is not None:
-            return [{"functionCall": call}]
-        text = _answers.echo(_answers.last_user_text(contents))
+    described = _calls.describe_results(contents)
+    results = described is not None
+    calls = function_calls(body, after_results=results)
+    if calls:
+        return [{"functionCall": call} for call in calls]
+    text = described if described is not None else _answers.echo(_answers.last_user_text(contents))
     mime = config.get("responseMimeType", "")
     schema = config.get("responseJsonSchema") or config.get("responseSchema")
     if mime == "application/json":
@@ -531,23 +519,11 @@ def _answer_parts(
     return [{"text": text}]
 
 
-def _call_args(history: list[Any], result: dict[str, Any]) -> Any:
-    """The arguments of the call ``result`` answers: the same id, else the latest of its name."""
-    calls = [
-        p["functionCall"]
-        for content in history
-        for p in _answers.as_list(_answers.as_dict(content).get("parts"))
-        if isinstance(p, dict) and isinstance(p.get("functionCall"), dict)
-    ]
-    if result.get("id"):
-        same = [c for c in calls if c.get("id") == result["id"]]
-        if same:
-            return same[-1].get("args")
-    named = [c for c in calls if c.get("name") == result.get("name")]
-    return named[-1].get("args") if named else None
+def function_calls(body: dict[str, Any], *, after_results: bool = False) -> list[dict[str, Any]]:
+    """The calls the tool rule (``_calls``) makes for a request; [] when it answers in text.
 
-
-def function_call(body: dict[str, Any]) -> dict[str, Any] | None:
+    After function responses only mode ANY calls again (it must always call).
+    """
     declarations = [
         d
         for tool in _answers.as_list(body.get("tools"))
@@ -560,17 +536,15 @@ def function_call(body: dict[str, Any]) -> dict[str, Any] | None:
     )
     mode = str(calling.get("mode", "AUTO")).upper()
     allowed = calling.get("allowedFunctionNames")
-    if mode == "NONE":
-        return None
     if isinstance(allowed, list):
         declarations = [d for d in declarations if d["name"] in allowed]
-    if not declarations or mode not in ("AUTO", "ANY", "VALIDATED", "MODE_UNSPECIFIED"):
-        return None
+    if mode not in ("AUTO", "ANY", "VALIDATED", "MODE_UNSPECIFIED") or (
+        after_results and mode != "ANY"
+    ):
+        return []
     prompt = _answers.last_user_text(body.get("contents"))
-    chosen = _answers.choose_function(prompt, declarations)
-    schema = chosen.get("parametersJsonSchema") or chosen.get("parameters") or {}
-    args = _answers.arguments_for(schema, prompt)
-    return {"name": chosen["name"], "args": args}
+    planned = _calls.plan(prompt, declarations, forced=mode == "ANY")
+    return [{"name": d["name"], "args": args} for d, args in planned]
 
 
 def stream_chunks(full: dict[str, Any]) -> list[dict[str, Any]]:

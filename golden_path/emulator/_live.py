@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 from typing import Protocol as _Protocol
 
-from golden_path.emulator import _answers, _catalogue
+from golden_path.emulator import _answers, _calls, _catalogue
 
 _GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -169,22 +169,20 @@ class Session:
             if self.pending_calls and response.get("id") not in self.pending_calls:
                 return self._fail(f"No pending function call has id {response.get('id')!r}.")
         self.pending_calls.clear()
-        text = " ".join(
-            _answers.describe_function_result(str(r.get("name", "")), r.get("response"))
-            for r in responses
-        )
         self.history.append({"role": "user", "parts": [{"functionResponse": r} for r in responses]})
-        return self._model_turn(text)
+        return self._model_turn(_calls.describe_results(self.history) or "")
 
     def _turn(self) -> list[dict[str, Any]]:
-        from golden_path.emulator._gemini import function_call
+        from golden_path.emulator._gemini import function_calls
 
         setup = _answers.as_dict(self.setup)
-        call = function_call({"tools": setup.get("tools"), "contents": self.history})
-        if call is not None:
-            call_id = f"function-call-{secrets.token_hex(8)}"
-            self.pending_calls[call_id] = call["name"]
-            return [{"toolCall": {"functionCalls": [{"id": call_id, **call}]}}]
+        calls = function_calls({"tools": setup.get("tools"), "contents": self.history})
+        if calls:
+            calls = [{"id": f"function-call-{secrets.token_hex(8)}", **call} for call in calls]
+            self.pending_calls.update((call["id"], call["name"]) for call in calls)
+            # The history keeps the calls, so the answer to their responses names the arguments.
+            self.history.append({"role": "model", "parts": [{"functionCall": c} for c in calls]})
+            return [{"toolCall": {"functionCalls": calls}}]
         return self._model_turn(_answers.echo(_answers.last_user_text(self.history)))
 
     def _model_turn(self, text: str) -> list[dict[str, Any]]:

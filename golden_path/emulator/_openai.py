@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from golden_path.emulator import _answers, _catalogue
+from golden_path.emulator import _answers, _calls, _catalogue
 from golden_path.emulator._http import (
     CANONICAL_STATUS,
     SSE_TYPE,
@@ -209,24 +209,30 @@ def _reply_message(
 ) -> tuple[dict[str, Any], str]:
     last = messages[-1]
     if last["role"] == "tool":
-        names = {
-            str(c.get("id")): str(_answers.as_dict(c.get("function")).get("name", ""))
+        called = {
+            str(c.get("id")): _answers.as_dict(c.get("function"))
             for m in messages
             for c in _answers.as_list(m.get("tool_calls"))
             if isinstance(c, dict)
         }
-        results = [m for m in messages[messages.index(last) :] if m["role"] == "tool"]
+        # The trailing run of tool messages: one per call of the assistant's last turn.
+        start = len(messages)
+        while start > 0 and messages[start - 1]["role"] == "tool":
+            start -= 1
+        results = messages[start:]
         text = " ".join(
-            _answers.describe_function_result(
-                names.get(str(m.get("tool_call_id")), ""), _message_text(m)
+            _calls.describe_result(
+                str(called.get(str(m.get("tool_call_id")), {}).get("name", "")),
+                _message_text(m),
+                _json_object(called.get(str(m.get("tool_call_id")), {}).get("arguments")),
             )
             for m in results
         )
         return {"role": "assistant", "content": text}, "stop"
     prompt = next((_message_text(m) for m in reversed(messages) if m["role"] == "user"), "")
-    call = _tool_call(body, prompt)
-    if call is not None:
-        return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
+    calls = _tool_calls(body, prompt)
+    if calls:
+        return {"role": "assistant", "content": None, "tool_calls": calls}, "tool_calls"
     text = _answers.echo(prompt)
     response_format = body.get("response_format") or {}
     if isinstance(response_format, dict):
@@ -242,7 +248,7 @@ def _reply_message(
     return {"role": "assistant", "content": text}, "stop"
 
 
-def _tool_call(body: dict[str, Any], prompt: str) -> dict[str, Any] | None:
+def _tool_calls(body: dict[str, Any], prompt: str) -> list[dict[str, Any]]:
     functions = [
         t["function"]
         for t in _answers.as_list(body.get("tools"))
@@ -252,20 +258,32 @@ def _tool_call(body: dict[str, Any], prompt: str) -> dict[str, Any] | None:
     ]
     choice = body.get("tool_choice", "auto")
     if choice == "none" or not functions:
-        return None
+        return []
     if isinstance(choice, dict):
         wanted = _answers.as_dict(choice.get("function")).get("name")
         functions = [f for f in functions if f["name"] == wanted]
-    if not functions:
+    # The same rule as generateContent (docs/testing.md): auto calls declared functions too.
+    forced = choice == "required" or isinstance(choice, dict)
+    planned = _calls.plan(prompt, functions, forced=forced)
+    if body.get("parallel_tool_calls") is False:
+        planned = planned[:1]
+    return [
+        {
+            "id": "call_" + secrets.token_hex(12),
+            "type": "function",
+            "function": {"name": chosen["name"], "arguments": json.dumps(args)},
+        }
+        for chosen, args in planned
+    ]
+
+
+def _json_object(text: Any) -> Any:
+    """A tool call's ``arguments`` (a JSON string) as an object, or None when it is not one."""
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
         return None
-    # The same rule as generateContent (docs/testing.md): auto calls a declared function too.
-    chosen = _answers.choose_function(prompt, functions)
-    args = _answers.arguments_for(chosen.get("parameters") or {}, prompt)
-    return {
-        "id": "call_" + secrets.token_hex(12),
-        "type": "function",
-        "function": {"name": chosen["name"], "arguments": json.dumps(args or {})},
-    }
+    return value if isinstance(value, dict) else None
 
 
 def _chunks(

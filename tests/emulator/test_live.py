@@ -86,9 +86,9 @@ def test_tool_call_and_response(client: Any) -> None:
 
     call, answer = asyncio.run(go())
     assert call.name == "get_weather"
-    assert isinstance(call.args["city"], str)
+    assert call.args == {"city": "Paris"}
     text = "".join(m.text or "" for m in answer)
-    assert text == 'The function get_weather returned {"temperature_c": 21}.'
+    assert text == 'The function get_weather(city="Paris") returned {"temperature_c": 21}.'
 
 
 def test_audio_in_audio_out_with_transcription(client: Any) -> None:

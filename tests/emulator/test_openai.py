@@ -116,7 +116,7 @@ def test_tool_call_when_prompt_names_a_tool(raw: httpx2.Client) -> None:
     ]
     follow_up = chat(raw, messages=messages, tools=[tool]).json()
     assert follow_up["choices"][0]["message"]["content"] == (
-        'The function get_weather returned "sunny".'
+        'The function get_weather(city="emulated") returned "sunny".'
     )
 
 
