@@ -150,8 +150,31 @@ def _route(state: State, incoming: Incoming, record: _Recorder) -> Reply:
         return not_served(incoming)
     served = _serve(state, incoming, record)
     if served is None or (served.status == 404 and _NOT_SERVED in served.body):
-        return not_served(incoming, row.name)
+        return _unserved(incoming, row)
     return served
+
+
+def _unserved(incoming: Incoming, row: Route) -> Reply:
+    """The answer for a row no handler serves: Vertex's own 404 where Vertex has no such path."""
+    if lacking := _collection_vertex_lacks(incoming.path, row):
+        # The table shares templates between backends (tunedModels/{model} is models.get on
+        # the Gemini API); under a Vertex project Google's front end has no such collection.
+        return front_end_404(incoming, f"Vertex AI has no {lacking} collection")
+    return not_served(incoming, row.name)
+
+
+_PROJECT_PATH = re.compile(r"^/v1[a-z0-9]*/projects/[^/]+/locations/[^/]+/([^/:]+)")
+
+
+def _collection_vertex_lacks(path: str, row: Route) -> str | None:
+    """The collection a Vertex project ``path`` names that none of ``row``'s Vertex paths has."""
+    found = _PROJECT_PATH.match(path)
+    if found is None:
+        return None
+    collections = {t.split("/", 1)[0].split(":", 1)[0] for t in row.vertex}
+    if found[1] in collections or any(c.startswith("{") for c in collections):
+        return None
+    return found[1]
 
 
 def _row(incoming: Incoming) -> Route | None:

@@ -159,3 +159,17 @@ def test_gemini_api_reads_cloud_storage_only_through_registered_files(gp_client:
         gp_client.models.generate_content(model="gemini-2.5-flash", contents=contents)
     gp_client.files._register_files(uris=["gs://bucket/doc.pdf"])
     assert gp_client.models.generate_content(model="gemini-2.5-flash", contents=contents)
+
+
+def test_a_gemini_api_tuned_model_name_on_vertex_is_the_front_ends_404(gp_client: Any) -> None:
+    """tunedModels/... is a Gemini API name: under a Vertex project Google's front end 404s."""
+    if _vertex(gp_client):
+        with pytest.raises(errors.ClientError, match="Not Found") as caught:
+            gp_client.tunings.get(name="tunedModels/generate-num-1896")
+        assert caught.value.code == 404
+        assert "Vertex AI has no tunedModels collection" in str(caught.value)
+    else:
+        with pytest.raises(errors.ClientError) as caught:
+            gp_client.tunings.get(name="tunedModels/never-made")
+        assert caught.value.code == 404
+        assert "Vertex" not in str(caught.value)
