@@ -133,9 +133,11 @@ class PiiPolicy:
         """Scan, then redact, deny or record."""
         if not request.raw:
             return
+        body = request.body
+        if body is not None and self.scanner.finds_nothing(_texts(body)):
+            return
         counts: Counter[str] = Counter()
         redact = self.action == "redact" and self.mode == "enforce"
-        body = request.body
         new_raw = self._raw(request, counts, redact) if body is None else None
         new = _Walk(self.scanner, counts, redact).node(body) if body is not None else None
         if not counts:
@@ -204,7 +206,7 @@ class PiiPolicy:
             response.trailer += stream.finish(redact=redact)
             counts = stream.counts
             response.modified = response.modified or (redact and bool(counts))
-        elif response.body is not None:
+        elif response.body is not None and not self.scanner.finds_nothing(_texts(response.body)):
             new = _Walk(self.scanner, counts, redact).node(response.body)
             if counts and redact:
                 response.body = new
@@ -230,6 +232,28 @@ def _mask(text: str, findings: list[Finding]) -> str:
         at = finding.end
     pieces.append(text[at:])
     return "".join(pieces)
+
+
+def _texts(node: Any) -> list[str]:
+    """Every string and key in a JSON value, for one test of them all before any walk.
+
+    A value with inline binary data answers ``["0"]`` (a digit: never "nothing to find"):
+    base64 hides what its text says, so only the walk, which decodes text types, can tell.
+    """
+    texts: list[str] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            texts.append(item)
+        elif isinstance(item, dict):
+            if not _BINARY.isdisjoint(item):
+                return ["0"]
+            texts.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return texts
 
 
 class _Walk:

@@ -139,6 +139,25 @@ def test_every_part_of_a_generate_request(
     assert "jane" not in decision["reason"]
 
 
+def test_inline_text_whose_base64_shows_nothing(governed: Any, emulator: Any, audit: Any) -> None:
+    """Personal data only inside inline text data is found, though its base64 has no sign of it.
+
+    The policy first tests every string of a body at once and skips the walk when none could
+    hold a finding; base64 of ``jane@example.com`` has no "@" and no digit, so that test alone
+    would pass it: inline data must always be decoded and scanned.
+    """
+    data = b"jane@example.com"
+    assert not any(c in base64.b64encode(data) for c in b"@0123456789")
+    client = governed("[pii]\n")
+    part = types.Part.from_bytes(data=data, mime_type="text/plain")
+    client.models.generate_content(
+        model=MODEL, contents=[types.Content(role="user", parts=[types.Part(text="hi"), part])]
+    )
+    inline = json.loads(_raw(emulator))["contents"][0]["parts"][1]["inlineData"]["data"]
+    assert base64.b64decode(inline).decode() == "[REDACTED:email]"
+    assert _decision(audit)["action"] == "redact"
+
+
 def test_response_schema_and_labels_on_vertex(vertex_governed: Any, emulator: Any) -> None:
     """Schema descriptions and label values (a Vertex field) are scanned too."""
     client = vertex_governed("[pii]\n")
