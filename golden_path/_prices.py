@@ -92,6 +92,9 @@ class PriceCatalog:
         self.prices = dict(prices)
         self.source = source
         self._found: dict[str, Price | None] = {}
+        # (id of a Price in self.prices, long context) -> its input, output, cached, audio
+        # rates: worked out once, not on every request's audit event.
+        self._rates: dict[tuple[int, bool], tuple[float | None, ...]] = {}
         # Longest first, so the most specific entry wins.
         self._ordered = sorted(self.prices, key=len, reverse=True)
 
@@ -118,17 +121,17 @@ class PriceCatalog:
         if price is None or usage is None:
             return None
         prompt = usage.prompt_tokens or 0
+        long = price.long_context_threshold is not None and prompt > price.long_context_threshold
+        rates = self._rates.get((id(price), long))
+        if rates is None:
+            rates = self._rates[id(price), long] = _rates(price, long)
+        rate_in, rate_out, rate_cached, rate_audio = rates
         cached = min(usage.cached_tokens or 0, prompt)
         audio = min(usage.audio_tokens or 0, prompt - cached)
         text = prompt - cached - audio
         tool = usage.tool_prompt_tokens or 0
         output = usage.output_tokens or 0
         thinking = usage.thoughts_tokens or 0
-        long = price.long_context_threshold is not None and prompt > price.long_context_threshold
-        rate_in = _rate(price.long_input if long else None, price.input)
-        rate_out = _rate(price.long_output if long else None, price.output)
-        rate_cached = _rate(price.long_cached_input if long else None, price.cached_input, rate_in)
-        rate_audio = _rate(price.audio_input, rate_in)
         if rate_in is None and (text or tool or audio):
             return None
         if rate_out is None and (output or thinking):
@@ -187,6 +190,17 @@ class PriceCatalog:
 
 def _rate(*rates: float | None) -> float | None:
     return next((r for r in rates if r is not None), None)
+
+
+def _rates(price: Price, long: bool) -> tuple[float | None, ...]:
+    """Input, output, cached-input and audio-input rates, the long-context ones if ``long``."""
+    rate_in = _rate(price.long_input if long else None, price.input)
+    return (
+        rate_in,
+        _rate(price.long_output if long else None, price.output),
+        _rate(price.long_cached_input if long else None, price.cached_input, rate_in),
+        _rate(price.audio_input, rate_in),
+    )
 
 
 _lock = threading.Lock()
@@ -338,7 +352,8 @@ def request_cost(
     Tokens, images, video seconds or cache storage; None when it cannot be priced (unknown
     model, no usage).
     """
-    units = billed_units(meter, request_body, response_body)
+    # Other meters bill tokens (billed_units says None for them, whatever the bodies).
+    units = billed_units(meter, request_body, response_body) if meter in _UNIT_METERS else None
     if units is not None:
         usd = catalog.units(
             model, images=units.get("images", 0), seconds=units.get("video_seconds", 0)
@@ -349,6 +364,7 @@ def request_cost(
     return catalog.cost(model, usage, batch=api_method.startswith("batch"))
 
 
+_UNIT_METERS = ("images", "video_seconds")
 # Imagen's default number of images per prompt (sampleCount), the most a request may cost.
 _DEFAULT_SAMPLES = 4
 

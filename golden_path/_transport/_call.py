@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import math
 import os
 import re
 import threading
@@ -629,9 +630,7 @@ class Call:
         inside = self._inside + (time.perf_counter_ns() - self._mark if self._mark else 0)
         now = time.perf_counter()
         event = AuditEvent(
-            timestamp=dt.datetime.fromtimestamp(self.wall, dt.UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            timestamp=_timestamp(self.wall),
             request_id=request.request_id,
             app=identity.app,
             team=identity.team,
@@ -669,6 +668,28 @@ class Call:
             overhead_us=round(inside / 1000, 1),
         )
         self.pipeline.auditor.emit(event)
+
+
+def _timestamp(wall: float) -> str:
+    """``wall`` as RFC 3339 UTC to the millisecond, as ``datetime.isoformat`` writes it.
+
+    The date and time to the second are formatted once per second, not once per event.
+    """
+    global _second  # noqa: PLW0603 - a one-entry cache, replaced whole (thread-safe)
+    # datetime.fromtimestamp's rounding: to the microsecond, half to even, then truncated.
+    fraction, whole = math.modf(wall)
+    micro = round(fraction * 1e6)
+    second = int(whole)
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    cached = _second
+    if cached[0] != second:
+        text = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        cached = _second = (second, text)
+    return f"{cached[1]}.{micro // 1000:03d}Z"
+
+
+_second: tuple[int, str] = (-1, "")
 
 
 def _decode_request(request: GenAIRequest) -> None:

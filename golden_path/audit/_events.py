@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import operator
+from collections.abc import Callable
 from typing import Any, Literal
 
 __all__ = ["EVENT_NAME", "AuditEvent", "Outcome"]
@@ -81,19 +81,33 @@ class AuditEvent:
         Cloud Logging reads ``severity``, ``message`` and ``time`` (when the request started) as
         is; ``content`` appears only when content capture is on.
         """
-        data: dict[str, Any] = {
-            "event": EVENT_NAME,
-            "severity": _SEVERITY[self.outcome],
-            "message": f"{self.method} {self.model or '-'} {self.outcome}",
-            "time": self.timestamp,
-        }
-        data.update(zip(_FIELDS, _VALUES(self), strict=True))
-        data["policy"] = list(self.policy)
-        if self.content is not None:
-            data["content"] = self.content
-        return data
+        return _as_dict(self)
 
 
-# Computed once: dataclasses.fields() on every event is most of the cost of as_dict().
-_FIELDS = tuple(f.name for f in dataclasses.fields(AuditEvent) if f.name != "content")
-_VALUES = operator.attrgetter(*_FIELDS)
+def _dict_maker() -> Callable[[AuditEvent], dict[str, Any]]:
+    """``as_dict`` as one dict display, generated from the fields (as dataclasses does).
+
+    Every field but ``content`` in field order after the four Cloud Logging keys, ``policy``
+    as a list, ``content`` last and only when set. A display builds the dict in one step: a
+    third of the time of filling it from the fields at run time, on every audit event.
+    """
+    names = [f.name for f in dataclasses.fields(AuditEvent) if f.name != "content"]
+    values = ", ".join(
+        f"{name!r}: list(e.policy)" if name == "policy" else f"{name!r}: e.{name}" for name in names
+    )
+    source = (
+        "def as_dict(e):\n"
+        "    data = {'event': EVENT_NAME, 'severity': SEVERITY[e.outcome],"
+        " 'message': f\"{e.method} {e.model or '-'} {e.outcome}\", 'time': e.timestamp,"
+        f" {values}}}\n"
+        "    if e.content is not None:\n"
+        "        data['content'] = e.content\n"
+        "    return data\n"
+    )
+    namespace: dict[str, Any] = {"EVENT_NAME": EVENT_NAME, "SEVERITY": _SEVERITY}
+    exec(source, namespace)  # noqa: S102 - our own source, built from our own field names
+    made: Callable[[AuditEvent], dict[str, Any]] = namespace["as_dict"]
+    return made
+
+
+_as_dict = _dict_maker()

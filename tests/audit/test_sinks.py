@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import logging
 import os
@@ -118,6 +119,40 @@ def test_json_line_has_every_field_cloud_logging_reads() -> None:
         {"policy": "models", "action": "allow", "reason": "", "enforced": True}
     ]
     assert "content" not in data
+
+
+def test_json_line_has_every_field_in_field_order() -> None:
+    """After the four Cloud Logging keys come the event's fields in their order, content last."""
+    event = make_event(content={"response": "hi"})
+    names = [f.name for f in dataclasses.fields(AuditEvent) if f.name != "content"]
+    data = event.as_dict()
+    assert list(data) == ["event", "severity", "message", "time", *names, "content"]
+    assert all(data[name] == getattr(event, name) for name in names if name != "policy")
+    assert list(json.loads(render_json(event))) == list(data)
+
+
+@pytest.mark.parametrize(
+    "wall",
+    [
+        1767323045.678,
+        1767323045.0,
+        1767323045.9999994,  # rounds down to .999999
+        1767323045.9999996,  # rounds up into the next second
+        1767323045.0005,
+        1767225599.9999999,  # the last instant of a year rounds into the next
+    ],
+)
+def test_event_time_is_written_as_datetime_writes_it(wall: float) -> None:
+    """The event's time (formatted once per second, then the milliseconds) is isoformat's."""
+    from golden_path._transport._call import _timestamp
+
+    expected = (
+        dt.datetime.fromtimestamp(wall, dt.UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+    assert _timestamp(wall) == expected
+    assert _timestamp(wall) == expected  # the second time from the per-second cache
 
 
 @pytest.mark.parametrize(
