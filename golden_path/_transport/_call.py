@@ -94,6 +94,26 @@ class Pipeline:
         self.user_agent_tokens = user_agent_tokens
         self.content = content
         self._identified: dict[tuple[str, str], tuple[str, str]] = {}
+        # Whether a policy reads what comes back. The route gate (first) reads only the answer
+        # to a file upload; with no other reader and no audit, answers need not be parsed.
+        self._hooks_read_answers = any(
+            hasattr(p, name)
+            for p in self.chain.policies[1:]
+            for name in ("on_response", "on_chunk", "on_error")
+        )
+
+    def reads_answers(self, route: Route | None) -> bool:
+        """Whether anyone reads what comes back for ``route``: policies, audit, content capture.
+
+        Asked per call: an app may add an audit sink process-wide at any time.
+        """
+        return (
+            self._hooks_read_answers
+            or bool(self.auditor.sinks)
+            or self.content is not None
+            or route is None
+            or route.name == "files.upload"
+        )
 
     def start(self, request: httpx2.Request) -> Call:
         """Begin following one request."""
@@ -372,18 +392,26 @@ class Call:
         did not decompress).
         """
         self.first_byte = time.perf_counter()
-        body = parse_json(content)
+        parsed = self.pipeline.reads_answers(self.request.route)
+        if parsed:
+            body = parse_json(content)
+            self.tools_pending = _asks_for_tools(body)
+        else:
+            # No policy, sink or capture reads the answer: it is not parsed. Only whether it
+            # asks for a function call matters (the log context waits for the tool).
+            body = None
+            if b"unctionCall" in content or b"unction_call" in content:
+                self.tools_pending = _asks_for_tools(parse_json(content))
         response = GenAIResponse(
             status_code=status, headers=headers, body=body, usage=usage_from(body)
         )
         self.response = response
-        self.tools_pending = _asks_for_tools(body)
         self.pipeline.chain.after_response(self.entered, self.request, response)
         outcome: Outcome = "ok" if status < 400 else "error"
         error_type = None
         if status >= 400:
             error_type = google_status(body) or f"HTTP {status}"
-        elif body is None and raw:
+        elif body is None and raw and parsed:
             outcome, error_type = "error", "MalformedResponse"
         self._finish(outcome, error_type=error_type)
         if response.modified and self._rewrites():
@@ -393,6 +421,8 @@ class Call:
     def stream_started(self, status: int, headers: httpx2.Headers) -> None:
         """Response headers of a streamed request arrived; chunks follow."""
         self.response = GenAIResponse(status_code=status, headers=headers, stream=True)
+        if not self.pipeline.reads_answers(self.request.route):
+            return  # no parser: nobody reads the events, chunks pass untouched (see chunk)
         encoding = headers.get("content-encoding")
         # An error status comes with one JSON body (read whole at the end), not a stream.
         self._sse = (
@@ -413,7 +443,9 @@ class Call:
         response = self.response
         sse = self._sse
         assert response is not None  # set by stream_started
-        assert sse is not None
+        if sse is None:
+            self._leave()
+            return data
         done = sse.done
         events = sse.feed(data)
         if not self._rewrites() or response.status_code >= 400:

@@ -105,6 +105,55 @@ def test_automatic_function_calling_tools_run_under_the_request_id(
     assert KEY not in get_contextvars()
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["buffered", "stream"])
+def test_a_client_nobody_audits_still_parses_for_a_sink_added_later(
+    emulator: Any, stream: bool
+) -> None:
+    """With no audit and no policy reading answers, nothing is parsed, until a sink is added.
+
+    golden-path skips parsing answers nobody reads; a sink added process-wide later (as
+    ``capture_audit`` does) must get full events from clients built before it, usage included.
+    """
+    from golden_path.audit import add_sink, remove_sink
+
+    client = _client(emulator, audit_sink="none")
+
+    def call() -> None:
+        if stream:
+            for _ in client.models.generate_content_stream(model=MODEL, contents="hi"):
+                pass
+        else:
+            client.models.generate_content(model=MODEL, contents="hi")
+
+    call()  # nobody reads the answer
+    audit = AuditCapture()
+    add_sink(audit)
+    try:
+        call()
+    finally:
+        remove_sink(audit)
+    event = audit.only()
+    assert event.outcome == "ok"
+    assert event.total_tokens
+    assert event.stream is stream
+
+
+def test_tools_run_under_the_request_id_with_audit_off(emulator: Any) -> None:
+    """The answer is not parsed when nobody reads it, but a function call is still seen.
+
+    The request id stays bound while the SDK runs the tool the answer asked for.
+    """
+    seen_by_tool.clear()
+    client = _client(emulator, audit_sink="none")
+    response = client.models.generate_content(
+        model=MODEL, contents="please call get_weather", config={"tools": [get_weather]}
+    )
+    assert "sunny" in (response.text or "")
+    (bound,) = seen_by_tool
+    assert bound is not None
+    assert KEY not in get_contextvars()
+
+
 def _client(emulator: Any, **settings: Any) -> Any:
     return golden_path.create_client(
         backend="ai_studio", api_key="k", base_url=emulator.url, retry_attempts=1, **settings
