@@ -65,7 +65,10 @@ ANSWERS: dict[str, str] = {
     "interactions.get": "the stored interaction",
     "interactions.delete": "`{}`",
     "interactions.cancel": "the interaction",
-    "interactions.auth_tokens.create": "a token and its expiry",
+    "interactions.auth_tokens.create": "a token for one interaction; `expire_time` honoured",
+    "interactions.auth_tokens.delete": "`{}`; the token stops working",
+    "interactions.connect": "websocket: connected, a model step per input with its usage, "
+    "completed/cancelled with the total; auth tokens for their own interaction only",
     "chat.completions": "OpenAI shape; `n`, tools, response_format, streaming",
     "embeddings": "OpenAI shape",
     "images.generations": "OpenAI shape, base64 PNGs",

@@ -194,6 +194,8 @@ def _serve(  # noqa: PLR0911 -- a router: one return per route
     path = incoming.path
     if path.startswith("/ws/"):
         return _websocket(state, incoming, record)
+    if _interactions.LIVE_PATH.match(path):
+        return _live_interaction(state, incoming, record)
     if found := _resources.match(incoming, _base_url(incoming), _RESOURCE_ROUTES):
         return _resource_call(state, found, incoming, record)
     if m := _GEMINI.match(path):
@@ -268,6 +270,44 @@ def _websocket(state: State, incoming: Incoming, record: _Recorder) -> Reply | N
             ("Sec-WebSocket-Accept", accept),
         ),
         live=_live.Session(vertex=vertex is not None),
+        on_message=messages.append,
+    )
+
+
+def _live_interaction(state: State, incoming: Incoming, record: _Recorder) -> Reply:
+    """A Live Interactions upgrade: an API key, or an auth token minted for one interaction."""
+    if incoming.headers.get("upgrade", "").lower() != "websocket" or incoming.method != "GET":
+        record("gemini", None)
+        return google_error(
+            400, "Live Interactions is a websocket: send an Upgrade: websocket GET."
+        )
+    key = incoming.headers.get("x-goog-api-key", "")
+    only = ""
+    if key.startswith("auth_tokens/"):
+        found = _interactions.token_interaction(state.store, key)
+        if found is None:
+            record("gemini", None)
+            return unauthenticated("ACCESS_TOKEN_EXPIRED", _GEMINI_SERVICE)
+        principal: str | Reply = f"auth_token:{key}"
+        only = found
+    else:
+        principal = _key_auth(state, _GEMINI_SERVICE)(incoming)
+    if isinstance(principal, Reply):
+        record("gemini", None)
+        return principal
+    messages: list[Any] = []
+    record("gemini", principal, body=messages)
+    return Reply(
+        status=101,
+        headers=(
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            (
+                "Sec-WebSocket-Accept",
+                _live.accept_key(incoming.headers.get("sec-websocket-key", "")),
+            ),
+        ),
+        live=_interactions.LiveInteraction(state.store, only=only),
         on_message=messages.append,
     )
 

@@ -40,6 +40,7 @@ VERTEX_LIVE = re.compile(
     r"^/ws/google\.cloud\.aiplatform\.(v1|v1beta1)\.LlmBidiService/BidiGenerateContent$"
 )
 _POLICY_VIOLATION = 1008
+_NORMAL_CLOSURE = 1000
 _AUDIO_RATE = _answers.SPEECH_RATE
 
 
@@ -230,12 +231,20 @@ class Session:
         return messages
 
 
+class Conversation(_Protocol):
+    """What :func:`run` drives: a Live session, or a Live Interaction (``_interactions``)."""
+
+    closed_reason: str | None
+
+    def receive(self, message: Any) -> list[dict[str, Any]]: ...
+
+
 class _Readable(_Protocol):
     def read1(self, size: int = -1, /) -> bytes: ...
 
 
 def run(
-    session: Session,
+    session: Conversation,
     rfile: _Readable,
     write: Callable[[bytes], None],
     *,
@@ -262,10 +271,18 @@ def run(
             session.closed_reason = "Invalid JSON payload received."
         on_message(message)
         replies = session.receive(message) if message is not None else []
+        if protocol.state is not State.OPEN:
+            # The client closed right after this message (a cancel): nothing more can be sent,
+            # but the messages that came before its close are still read (and recorded).
+            return True
         for reply in replies:
             protocol.send_text(json.dumps(reply).encode())
         if session.closed_reason is not None:
             protocol.send_close(_POLICY_VIOLATION, session.closed_reason)
+            flush()
+            return False
+        if getattr(session, "finished", False):
+            protocol.send_close(_NORMAL_CLOSURE, "")
             flush()
             return False
         left = go_away.pending()
