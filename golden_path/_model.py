@@ -24,12 +24,14 @@ __all__ = [
     "BODY_DECODED",
     "BODY_PROBLEM",
     "INSERT_EVENTS",
+    "INTERACTION",
     "UNSAFE_PATH",
     "Decision",
     "GenAIRequest",
     "GenAIResponse",
     "Identity",
     "Usage",
+    "interaction_usage",
     "usage_from",
 ]
 
@@ -41,6 +43,10 @@ BODY_DECODED = "golden_path.body_decoded"  # the request content-encoding that w
 # Stream events a policy that rewrites responses wants sent before the current one (a list);
 # the transport takes and clears it after each event's chunk hooks.
 INSERT_EVENTS = "golden_path.insert_events"
+# The interaction a request acts on (a Live Interactions session, an interaction auth token):
+# {"id", "model", "agent", "tools"} as golden-path last read it; set by the routes policy for the
+# models and tools policies to judge what the interaction will run.
+INTERACTION = "golden_path.interaction"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -316,6 +322,12 @@ def usage_from(body: Any) -> Usage | None:
             tool_prompt_tokens=_int(meta.get("toolUsePromptTokenCount")),
         )
     usage = body.get("usage")
+    if (
+        isinstance(usage, dict)
+        and "prompt_tokens" not in usage
+        and ("total_input_tokens" in usage or "total_output_tokens" in usage)
+    ):
+        return interaction_usage(usage)
     if isinstance(usage, dict):
         prompt_details = usage.get("prompt_tokens_details")
         output_details = usage.get("completion_tokens_details")
@@ -335,6 +347,18 @@ def usage_from(body: Any) -> Usage | None:
             prompt_tokens=_int(body.get("totalTokens")), total_tokens=_int(body.get("totalTokens"))
         )
     return None
+
+
+def interaction_usage(usage: dict[str, Any]) -> Usage:
+    """The Interactions API's ``usage`` (``total_input_tokens``, ... in snake_case)."""
+    return Usage(
+        prompt_tokens=_int(usage.get("total_input_tokens")),
+        output_tokens=_int(usage.get("total_output_tokens")),
+        cached_tokens=_int(usage.get("total_cached_tokens")),
+        thoughts_tokens=_int(usage.get("total_thought_tokens")),
+        total_tokens=_int(usage.get("total_tokens")),
+        tool_prompt_tokens=_int(usage.get("total_tool_use_tokens")),
+    )
 
 
 def _int(value: Any) -> int | None:

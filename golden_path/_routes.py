@@ -64,9 +64,10 @@ class Route:
     ``files.list``). ``gemini``/``vertex`` are its path templates on each backend (empty:
     not served there). ``models`` says where model names appear: ``url`` and dotted body paths
     (``[]`` for every item of a list), each in the camelCase spelling; the snake_case twin is
-    read as well. ``content`` names the body fields that carry user content (what PII and
-    content capture read). ``body``: ``model`` for a model call whose body must parse,
-    ``json`` for other JSON, ``media`` for uploaded bytes, ``none`` for no body.
+    read as well; ``interaction`` is the model or agent of the interaction the request acts
+    on (as golden-path last read it). ``content`` names the body fields that carry user
+    content (what PII and content capture read). ``body``: ``model`` for a model call whose
+    body must parse, ``json`` for other JSON, ``media`` for uploaded bytes, ``none`` for none.
     ``stream``: ``sse`` (always streamed), ``sse?`` (when the body or ``alt=sse`` asks),
     ``ws`` (a websocket) or empty. ``sdk`` lists the google-genai resource methods that call it.
     """
@@ -855,6 +856,8 @@ def _rows() -> list[Route]:  # noqa: PLR0915 - the table, row by row
                 http,
                 path,
                 surface="interactions",
+                # The token opens the interaction's Live session: its model is the one judged.
+                models=("interaction",),
                 meter="requests" if verb == "create" else "none",
                 sdk=(f"interactions.auth_tokens.{verb}",),
                 since="3.5.0",
@@ -1040,15 +1043,20 @@ def _rows() -> list[Route]:  # noqa: PLR0915 - the table, row by row
         ("live.music.connect", f"{ws}.BidiGenerateMusic", "", ("live.music.connect",), ""),
         ("interactions.connect", "interactions/live", "", ("interactions.connect",), "3.5.0"),
     ):
+        interactions = name.startswith("interactions")
         add(
             Route(
                 name,
                 "WS",
-                "interactions" if name.startswith("interactions") else "live",
+                "interactions" if interactions else "live",
                 (gemini,),
                 (vertex,) if vertex else (),
-                models=("setup.model", "model", "agent"),
-                content=("setup", "clientContent", "realtimeInput", "toolResponse", "input"),
+                # A Live Interaction runs the connected interaction's model or agent;
+                # interaction.create events name their own.
+                models=("interaction", "model", "agent") if interactions else ("setup.model",),
+                content=("content", "system_instruction", "tools", "world_prompt")
+                if interactions
+                else ("setup", "clientContent", "realtimeInput", "toolResponse"),
                 meter="tokens",
                 body="model",
                 stream="ws",

@@ -1,17 +1,21 @@
-"""SDK entry points golden-path routes but does not intercept yet: refused at run time.
+"""SDK entry points golden-path routes but does not intercept: refused at run time.
 
 The route table (``golden_path/_routes.py``) names every method of every supported
 google-genai release; ``_sdk_surface`` checks that none is missing. A row is not yet a guard:
-3.5.0's ``client.aio.interactions.connect`` opens a websocket outside the injected httpx2
-client, and its interaction auth tokens work without golden-path's credentials. Until the
-realtime guard covers them, :func:`refuse_ungoverned` makes them raise
-:class:`~golden_path.exceptions.PolicyViolation` before the SDK runs (so nothing connects, and
-the SDK's experimental ``UserWarning`` is never triggered by golden-path).
+an entry point that opens a connection outside the injected httpx2 client, or mints a
+credential usable without golden-path, needs its own guard first. Until it has one, list it in
+:data:`REFUSED`: :func:`refuse_ungoverned` then makes it raise
+:class:`~golden_path.exceptions.PolicyViolation` before the SDK runs, so nothing connects.
+
+Nothing is refused today: 3.5.0's ``interactions.connect`` runs behind the realtime guard
+(``_transport/_live.py``) and its ``interactions.auth_tokens`` through the governed transport,
+under the token rule of ``[routes] ephemeral_token_max_s``. ``golden-path upgrade-check`` still
+proves that whatever is listed here raises and sends nothing (``_upgrade``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from golden_path.exceptions import PolicyViolation
@@ -19,46 +23,45 @@ from golden_path.exceptions import PolicyViolation
 if TYPE_CHECKING:
     from google import genai
 
-__all__ = ["REFUSED", "refuse_ungoverned"]
+__all__ = ["REFUSED", "refuse_ungoverned", "resolve"]
 
-# SDK methods (``aio.`` ones too) and whole sub-resources refused on every client.
-REFUSED = ("interactions.connect", "interactions.auth_tokens")
+REFUSED: tuple[str, ...] = ()
+"""SDK methods (``aio.`` ones too) and whole sub-resources refused on every client."""
 
 
-def refuse_ungoverned(client: genai.Client) -> genai.Client:
-    """Make the ``refused`` methods this SDK release has raise PolicyViolation; returns client.
+def refuse_ungoverned(client: genai.Client, refused: Iterable[str] = REFUSED) -> genai.Client:
+    """Make the ``refused`` entry points this SDK release has raise PolicyViolation.
 
-    Only releases that have them are touched (3.5.0+), so older ones pay nothing at start-up.
-    A refused sub-resource (``interactions.auth_tokens``) is replaced whole, so its raw and
-    streaming accessors are refused too.
+    A method is replaced by one that raises; a sub-resource (an attribute that is not
+    callable) is replaced whole, so its raw and streaming accessors are refused too. Names the
+    installed release lacks are skipped. Returns ``client``.
     """
-    import importlib.util
-
-    if importlib.util.find_spec("google.genai._live_interactions_experimental") is None:
-        return client
-    for prefix in ("", "aio."):
-        for name in REFUSED:
-            if name in _RESOURCES:
-                _replace(client, prefix + name, _Refused(name))
-            else:
-                _replace(client, prefix + name, _refusal(name), must_exist=True)
+    for name in refused:
+        for dotted in (name, f"aio.{name}"):
+            found = resolve(client, dotted)
+            if found is None:
+                continue
+            *parents, last = dotted.split(".")
+            owner = resolve(client, ".".join(parents)) if parents else client
+            try:
+                setattr(owner, last, _refusal(name) if callable(found) else _Refused(name))
+            except AttributeError:
+                # A read-only property (the SDK caches the object behind it, as client.files):
+                # its public methods are refused in place.
+                for attribute in dir(found):
+                    if not attribute.startswith("_") and callable(getattr(found, attribute)):
+                        setattr(found, attribute, _refusal(f"{name}.{attribute}"))
     return client
 
 
-# Sub-resources refused as a whole: every attribute of them raises.
-_RESOURCES = frozenset({"interactions.auth_tokens"})
-
-
-def _replace(client: Any, dotted: str, value: Any, *, must_exist: bool = False) -> None:
-    *parents, name = dotted.split(".")
+def resolve(client: Any, dotted: str) -> Any:
+    """``client.a.b.c`` for ``"a.b.c"``, or None when any part is missing."""
     owner = client
-    for part in parents:
+    for part in dotted.split("."):
         owner = getattr(owner, part, None)
         if owner is None:
-            return
-    if must_exist and getattr(owner, name, None) is None:
-        return
-    setattr(owner, name, value)
+            return None
+    return owner
 
 
 def _refusal(method: str) -> Callable[..., Any]:

@@ -238,33 +238,32 @@ def _wire_checks() -> list[dict[str, Any]]:
                         entry.update(ok=False, problem="; ".join(problems))
                 checks.append(entry)
             checks += _refusals(client, backend, emulator)
+            checks += _live_interaction(client, backend, emulator, audit)
             client.close()
     return checks
 
 
-def _refusals(client: Any, backend: str, emulator: Any) -> list[dict[str, Any]]:
-    """The entry points golden-path refuses (3.5.0+) must raise before anything is sent."""
-    import asyncio
+def _refusals(
+    client: Any, backend: str, emulator: Any, refused: Iterable[str] | None = None
+) -> list[dict[str, Any]]:
+    """Each entry point golden-path refuses must raise before anything is sent.
 
-    from golden_path._surface import REFUSED
+    ``refused`` defaults to :data:`golden_path._surface.REFUSED` (empty while every entry
+    point of the supported releases is governed). A method is called with no arguments; a
+    refused sub-resource is asked for its ``create``.
+    """
+    from golden_path._surface import REFUSED, resolve
     from golden_path.exceptions import PolicyViolation
 
-    async def connect() -> None:
-        async with client.aio.interactions.connect("interactions/upgrade-check"):
-            pass  # pragma: no cover - refused before the block runs
-
-    attempts: dict[str, Callable[[], object]] = {
-        "interactions.connect": lambda: asyncio.run(connect()),
-        "interactions.auth_tokens": lambda: client.interactions.auth_tokens.create("i"),
-    }
     checks = []
-    for name in REFUSED:
-        if backend != "ai_studio" or not hasattr(client.aio.interactions, "connect"):
-            break
+    for name in REFUSED if refused is None else refused:
+        target = resolve(client, name)
+        if target is None:
+            continue  # this release does not have it
         before = len(emulator.api_requests())
         entry: dict[str, Any] = {"call": f"{backend} {name} refused", "ok": False}
         try:
-            attempts[name]()
+            (target if callable(target) else target.create)()
             entry["problem"] = "not refused"
         except PolicyViolation:
             entry["ok"] = len(emulator.api_requests()) == before
@@ -274,6 +273,41 @@ def _refusals(client: Any, backend: str, emulator: Any) -> list[dict[str, Any]]:
             entry["problem"] = f"{type(exc).__name__}: {exc}"
         checks.append(entry)
     return checks
+
+
+def _live_interaction(client: Any, backend: str, emulator: Any, audit: Any) -> list[dict[str, Any]]:
+    """On 3.5.0+, a Live Interactions session runs behind the realtime guard.
+
+    One websocket, one audit event, the credential and identification as for HTTP calls. The
+    SDK's one-time "experimental" UserWarning is what any app calling this entry point sees;
+    it says nothing about golden-path, so it is not counted among the warnings.
+    """
+    import asyncio
+
+    if backend != "ai_studio" or not hasattr(client.aio.interactions, "connect"):
+        return []
+    entry: dict[str, Any] = {"call": f"{backend} interactions.connect", "ok": True}
+    try:
+        interaction = client.interactions.create(model=_MODEL, input="hi")
+        before, events = len(emulator.api_requests()), len(audit.events)
+
+        async def session() -> None:
+            async with client.aio.interactions.connect(interaction.id) as connection:
+                await connection.send("hi")
+                await connection.complete()
+                async for _ in connection.receive():
+                    pass
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Live Interactions usage", UserWarning)
+            asyncio.run(session())
+    except Exception as exc:  # noqa: BLE001 - the failure is the finding
+        entry.update(ok=False, problem=f"{type(exc).__name__}: {exc}")
+        return [entry]
+    problems = _judge(backend, emulator.api_requests()[before:], len(audit.events) - events, entry)
+    if problems:
+        entry.update(ok=False, problem="; ".join(problems))
+    return [entry]
 
 
 def _judge(backend: str, requests: list[Any], events: int, entry: dict[str, Any]) -> list[str]:

@@ -514,9 +514,14 @@ class Call:
         reserve the next turn): PolicyViolation when one denies, and the session must end
         (see :meth:`live_denied`).
         """
-        response = self.response
         usage = usage_from(event)
-        if response is None or usage is None:
+        if usage is not None:
+            self.live_turn(usage)
+
+    def live_turn(self, usage: Usage) -> None:
+        """One turn's usage, however the websocket reported it (see :meth:`live_usage`)."""
+        response = self.response
+        if response is None:
             return
         self._add_usage(response, usage)
         self.pipeline.chain.live_turn(self.entered, self.request, usage)

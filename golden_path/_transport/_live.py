@@ -44,7 +44,18 @@ def guard_live(
     live.connect = _guarded(live.connect, pipeline, api_client, authorizer, music=False)  # type: ignore[method-assign]
     music = live.music
     music.connect = _guarded(music.connect, pipeline, api_client, authorizer, music=True)  # type: ignore[method-assign]
+    if _has_live_interactions():
+        # google-genai 3.5+: the Live Interactions websocket, through the same guard.
+        interactions = client.aio.interactions
+        guarded = _guarded_interaction(interactions, pipeline, api_client, authorizer)
+        setattr(interactions, "connect", guarded)  # noqa: B010 - not in every SDK's stubs
     return client
+
+
+def _has_live_interactions() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("google.genai._live_interactions_experimental") is not None
 
 
 def _guarded(
@@ -95,6 +106,141 @@ def _guarded(
     return connect
 
 
+def _guarded_interaction(
+    resource: Any, pipeline: Pipeline, api_client: Any, authorizer: Authorizer | None
+) -> Callable[..., Any]:
+    """``interactions.connect`` behind the chain: awaitable and an async context manager."""
+
+    def connect(
+        id: str,
+        *,
+        api_version: str | None = None,
+        extra_headers: Any = None,
+        timeout: float = 30.0,
+    ) -> _InteractionSession:
+        return _InteractionSession(
+            resource,
+            pipeline,
+            api_client,
+            authorizer,
+            interaction_id=id,
+            options={
+                "api_version": api_version,
+                "extra_headers": extra_headers,
+                "timeout": timeout,
+            },
+        )
+
+    return connect
+
+
+class _InteractionSession:
+    """One guarded Live Interactions session, opened by ``await`` or ``async with``.
+
+    The chain judges the interaction (its model or agent and tools, as golden-path read it:
+    the routes policy ties the session to it) before anything connects; each client message
+    then passes the message policies, the server's usage is metered, and the one audit event
+    is written when the websocket closes, however the session ended.
+    """
+
+    def __init__(
+        self,
+        resource: Any,
+        pipeline: Pipeline,
+        api_client: Any,
+        authorizer: Authorizer | None,
+        *,
+        interaction_id: Any,
+        options: dict[str, Any],
+    ) -> None:
+        if not isinstance(interaction_id, str) or not interaction_id.strip():
+            raise ValueError("A non-empty interaction ID is required to connect.")
+        self._resource = resource
+        self._pipeline = pipeline
+        self._api_client = api_client
+        self._authorizer = authorizer
+        self._id = interaction_id
+        self._options = options
+        self._context: Any = None
+        self._connection: Any = None
+        self._call: Call | None = None
+
+    def __await__(self) -> Any:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> Any:
+        return await self._open()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, traceback: Any) -> Any:
+        call = self._call
+        if call is not None and isinstance(exc, PolicyViolation):
+            call.live_denied(exc)
+        elif call is not None and exc is not None:
+            call.failed(exc)
+        if self._context is None:
+            return False
+        return await self._context.__aexit__(exc_type, exc, traceback)
+
+    async def _open(self) -> Any:
+        if self._connection is not None:
+            return self._connection
+        from golden_path._tls import ensure_trust
+
+        gate = self._pipeline.chain.policies[0]
+        if gate.interaction(self._id) is None:
+            # Never read here: read it (a governed GET, audited) so the chain can judge what it
+            # runs. A failure (no such interaction, a denied read) is the caller's answer.
+            await self._resource.get(id=self._id)
+        call = self._call = _start_interaction(self._pipeline, self._api_client, self._id)
+        call.before()  # PolicyViolation: audited, nothing connected
+        ensure_trust()
+        options = dict(self._options)
+        options["extra_headers"] = _plain_headers(options["extra_headers"])
+        session_client = self._api_client
+        try:
+            if self._authorizer is not None:
+                session_client = await _authorized(self._api_client, self._authorizer)
+            # The same resource class, on the copy that carries the real credentials.
+            resource = type(self._resource)(session_client)
+            self._context = type(self._resource).connect(resource, self._id, **options)
+            connection = await self._context.__aenter__()
+        except BaseException as exc:
+            call.failed(exc)
+            raise
+        call.stream_started(101, _headers())
+        _guard_messages(connection, call, self._pipeline, socket="_websocket")
+        self._connection = connection
+        return connection
+
+
+def _plain_headers(headers: Any) -> Any:
+    """Per-session headers without credentials (the configured ones are set by golden-path)."""
+    if not headers:
+        return headers
+    return {
+        k: v
+        for k, v in dict(headers).items()
+        if k.lower() not in ("x-goog-api-key", "authorization")
+    }
+
+
+def _start_interaction(pipeline: Pipeline, api_client: Any, interaction_id: str) -> Call:
+    import httpx2
+
+    options = api_client._http_options
+    base = str(options.base_url or "").rstrip("/")
+    scheme, sep, rest = base.partition("://")
+    ws_scheme = "ws" if scheme == "http" else "wss"
+    # The websocket the SDK opens, so the route table classifies the session like any request.
+    url = f"{f'{ws_scheme}://{rest}' if sep else base}/{options.api_version}/interactions/live"
+    # What the session judged at connect is the interaction.connect event the SDK sends first.
+    body = {"event_type": "interaction.connect", "id": interaction_id}
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    call = pipeline.start(httpx2.Request("GET", url, content=raw))
+    call.request.stream = True
+    return call
+
+
 async def _authorized(api_client: Any, authorizer: Authorizer) -> Any:
     """A shallow copy of ``api_client`` whose headers carry the real credentials."""
     import copy
@@ -116,21 +262,27 @@ async def _authorized(api_client: Any, authorizer: Authorizer) -> Any:
     return session_client
 
 
-def _guard_messages(session: Any, call: Call, pipeline: Pipeline) -> None:
+def _guard_messages(session: Any, call: Call, pipeline: Pipeline, socket: str = "_ws") -> None:
     """Route the session's client messages through the policies that inspect them."""
     from golden_path._transport._live_messages import GuardedSocket, message_policies
 
     senders, readers = message_policies(pipeline.chain.policies)
     # Every send_* method of the SDK's AsyncSession writes to ``_ws`` and receive() reads from
-    # it; without one, messages could not be inspected, and such a session is not opened.
-    if not hasattr(session, "_ws"):
+    # it (a Live Interaction's connection: ``_websocket``); without one, messages could not be
+    # inspected, and such a session is not opened.
+    if not hasattr(session, socket):
         if not senders and not readers:
             return  # nothing inspects messages; usage is then not metered per message
         from golden_path.exceptions import PolicyViolation
 
         name = (senders or readers)[0].name
         raise PolicyViolation(name, "this google-genai's Live session cannot be inspected")
-    session._ws = GuardedSocket(session._ws, call, senders, readers)
+    # A Live Interaction ends when its websocket closes (a terminal event, cancel, detach):
+    # that is when its one audit event is written.
+    on_close = call.stream_ended if socket == "_websocket" else None
+    setattr(
+        session, socket, GuardedSocket(getattr(session, socket), call, senders, readers, on_close)
+    )
 
 
 def _headers() -> Any:

@@ -19,11 +19,12 @@ frame the SDK never sends.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from golden_path._model import GenAIRequest
+from golden_path._model import GenAIRequest, Usage, interaction_usage
 from golden_path.exceptions import PolicyViolation
+from golden_path.policies._body import interaction_events
 from golden_path.policies._types import Deny
 
 if TYPE_CHECKING:
@@ -44,8 +45,23 @@ CLIENT_MESSAGES: dict[str, frozenset[str]] = {
         "setup", "clientContent", "client_content", "musicGenerationConfig",
         "music_generation_config", "playbackControl", "playback_control",
     }),
+    # Live Interactions: the event_type of each event (alone, or in an {"events": [...]} batch).
+    # interaction.connect is not here: the SDK sends it once, as the connect that was judged;
+    # another one would move the session to an interaction nobody judged.
+    "interactions.connect": frozenset({
+        "interaction.create", "input", "interaction.complete", "interaction.cancel",
+        "interaction.disconnect", "user_action", "world_setup",
+    }),
 }  # fmt: skip
 """The client message fields golden-path can judge, per websocket; any other is refused."""
+
+# Server events that end a Live Interaction (their usage is the session's total).
+_TERMINAL = frozenset({
+    "interaction.completed", "interaction.canceled", "interaction.cancelled",
+    "reconnection_required",
+})  # fmt: skip
+_USAGE_FIELDS = ("prompt_tokens", "output_tokens", "cached_tokens", "thoughts_tokens",
+                 "total_tokens", "tool_prompt_tokens")  # fmt: skip
 
 
 def message_policies(policies: Sequence[Any]) -> tuple[list[Any], list[Any]]:
@@ -59,15 +75,37 @@ class GuardedSocket:
     """The session's websocket, with each outgoing message inspected first."""
 
     def __init__(
-        self, inner: Any, call: Call, senders: Sequence[Any], readers: Sequence[Any]
+        self,
+        inner: Any,
+        call: Call,
+        senders: Sequence[Any],
+        readers: Sequence[Any],
+        on_close: Callable[[], object] | None = None,
     ) -> None:
         self._inner = inner
         self._call = call
         self._policies = tuple(senders)
         self._readers = tuple(readers)
+        self._on_close = on_close
+        self._interactions = call.request.api_method == "interactions.connect"
+        # The usage already metered, to meter only the rest of a cumulative total.
+        self._seen = Usage()
+        # How a Live Interaction ended, for its audit event: the server's terminal event, or
+        # what the client sent last (cancel, disconnect).
+        self._ending = ""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+    async def close(self, *args: Any, **kwargs: Any) -> None:
+        """Close the websocket; the session's end (its audit event) follows."""
+        try:
+            await self._inner.close(*args, **kwargs)
+        finally:
+            on_close, self._on_close = self._on_close, None
+            if on_close is not None:
+                self._call.request.record("session", "end", self._ending or "closed")
+                on_close()
 
     async def recv(self, *args: Any, **kwargs: Any) -> Any:
         """One server message, as the policies that rewrite responses left it."""
@@ -75,16 +113,21 @@ class GuardedSocket:
         readers = self._readers
         if not isinstance(message, (str, bytes)):
             return message
-        metered = (
-            "usageMetadata" in message if isinstance(message, str) else b"usageMetadata" in message
-        )
+        text = message if isinstance(message, str) else message.decode("utf-8", "replace")
+        if self._interactions:
+            # Usage, and the events that end the session (how it ended goes into the audit).
+            metered = any(m in text for m in ("usage", "interaction.c", "reconnection", "error"))
+        else:
+            metered = "usageMetadata" in text
         if not readers and not metered:
             return message
         try:
             event = json.loads(message)
         except ValueError:
             return message  # the SDK raises on it, as it would have
-        if metered:
+        if metered and self._interactions:
+            self._interaction_usage(event)
+        elif metered:
             # The session is metered from the server's own usage messages.
             self._call.live_usage(event)
         if not readers:
@@ -96,10 +139,42 @@ class GuardedSocket:
         out = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
         return out if isinstance(message, str) else out.encode("utf-8")
 
+    def _interaction_usage(self, frame: Any) -> None:
+        """Meter a Live Interaction's usage events.
+
+        Each step's ``step_usage`` counts; of a cumulative ``usage`` (a step's, or the terminal
+        event's) only what the steps did not count already.
+        """
+        for event in interaction_events(frame):
+            kind = event.get("event_type")
+            if kind in _TERMINAL or kind == "error":
+                self._ending = str(kind)
+            step = event.get("step_usage") if kind == "step.stop" else None
+            total = event.get("usage")
+            if isinstance(step, dict):
+                self._turn(interaction_usage(step))
+            elif isinstance(total, dict):
+                self._turn(_remainder(interaction_usage(total), self._seen))
+
+    def _turn(self, usage: Usage) -> None:
+        if all(getattr(usage, field) is None for field in _USAGE_FIELDS):
+            return
+        for field in _USAGE_FIELDS:
+            add = getattr(usage, field)
+            if add is not None:
+                setattr(self._seen, field, (getattr(self._seen, field) or 0) + add)
+        self._call.live_turn(usage)
+
     async def send(self, message: Any, *args: Any, **kwargs: Any) -> None:
         """Inspect one client message, then send it (or what the policies made of it)."""
         if isinstance(message, (str, bytes)):
             message = self._inspect(message)
+            if self._interactions and not self._ending:
+                sent = message if isinstance(message, str) else message.decode("utf-8", "replace")
+                if "interaction.cancel" in sent:
+                    self._ending = "cancelled by the client"
+                elif "interaction.disconnect" in sent:
+                    self._ending = "detached by the client"
         elif self._policies:
             # An iterable of fragments is one message the policies would only see in pieces.
             self._refuse("a fragmented Live message cannot be judged; send each message as one str")
@@ -142,6 +217,9 @@ class GuardedSocket:
         except (ValueError, RecursionError) as exc:
             reason = str(exc) if "twice" in str(exc) else "it is not JSON"
             self._refuse(f"the Live message cannot be judged: {reason}")
+        if self._interactions:
+            self._check_events(body, known)
+            return
         if not isinstance(body, dict) or len(body) != 1:
             self._refuse(
                 "the Live message cannot be judged: it must be a JSON object with exactly one "
@@ -154,6 +232,27 @@ class GuardedSocket:
                 f"{', '.join(sorted(known))}. If google-genai added it, upgrade golden-path"
             )
 
+    def _check_events(self, body: Any, known: frozenset[str]) -> None:
+        """A Live Interactions frame: one event, or ``{"events": [...]}``, each of a known type."""
+        batch = body.get("events") if isinstance(body, dict) else None
+        if isinstance(body, dict) and "events" in body:
+            if len(body) != 1 or not isinstance(batch, list) or not batch:
+                self._refuse(
+                    'the Live Interactions batch cannot be judged: send {"events": [...]} '
+                    "with at least one event and nothing else"
+                )
+            events: list[Any] = batch
+        else:
+            events = [body]
+        for event in events:
+            kind = event.get("event_type") if isinstance(event, dict) else None
+            if kind not in known:
+                self._refuse(
+                    f"the Live Interactions event_type {kind!r} cannot be judged; golden-path "
+                    f"reads {', '.join(sorted(known))} (a new interaction.connect needs a new "
+                    "connect). If google-genai added it, upgrade golden-path"
+                )
+
     def _note(self, request: GenAIRequest, denied_by: str = "", reason: str = "") -> None:
         decisions = self._call.request.decisions
         if denied_by:
@@ -161,3 +260,14 @@ class GuardedSocket:
         for decision in request.decisions:
             if len(decisions) < _MAX_DECISIONS:
                 decisions.append(decision)
+
+
+def _remainder(total: Usage, seen: Usage) -> Usage:
+    """What ``total`` counts beyond ``seen`` (None where ``total`` does not say)."""
+    rest = Usage()
+    for field in _USAGE_FIELDS:
+        value = getattr(total, field)
+        if value is not None:
+            left = value - (getattr(seen, field) or 0)
+            setattr(rest, field, left if left > 0 else None)
+    return rest

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
 
-from golden_path._model import GenAIRequest
+from golden_path._model import INTERACTION, GenAIRequest
 from golden_path._routes import normalize_model
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "canonical_model",
     "generate_requests",
     "get_either",
+    "interaction_events",
     "model_refs",
     "structure",
     "url_locations",
@@ -129,6 +130,9 @@ def model_refs(request: GenAIRequest) -> list[ModelRef]:
         if not (m.group(1).lower() == "endpoints" and m.group(2).lower() == "openapi")
         and m.group(2).lower() != "models"
     ]
+    subject = request.state.get(INTERACTION)
+    if isinstance(subject, dict) and isinstance(subject.get("model"), str):
+        refs.append(ModelRef(subject["model"], "the interaction's model"))
     route = request.route
     if not refs and route is not None and "url" in route.models and request.model:
         # The route table says the URL names a model even where no pattern above sees it.
@@ -173,6 +177,15 @@ def generate_requests(request: GenAIRequest) -> list[dict[str, Any]]:
     method = request.api_method
     if method in GENERATE_METHODS:
         return [body]
+    if method == "live.message" and request.surface == "interactions":
+        # A Live Interactions message: an interaction.create event (alone or in a batch) that
+        # sets a generation config has its caps judged; the others carry none.
+        return [
+            event
+            for event in interaction_events(body)
+            if event.get("event_type") == "interaction.create"
+            and ("generation_config" in event or "generationConfig" in event)
+        ]
     if method == "live.message":
         # A Live client message: a (second) setup carries a whole generation request.
         setup = body.get("setup")
@@ -201,8 +214,21 @@ def get_either(
     return (snake if snake_default else camel), None
 
 
+def interaction_events(body: Any) -> list[dict[str, Any]]:
+    """The client events of one Live Interactions frame: itself, or its ``events`` batch."""
+    if not isinstance(body, dict):
+        return []
+    events = body.get("events")
+    if isinstance(events, list):
+        return [event for event in events if isinstance(event, dict)]
+    return [body]
+
+
 def iter_tools(request: GenAIRequest) -> Iterator[dict[str, Any]]:
-    """Every tool declaration in the body (Gemini ``tools`` lists and OpenAI ``tools``)."""
+    """Every tool declaration: the body's (Gemini and OpenAI ``tools``), the interaction's."""
+    subject = request.state.get(INTERACTION)
+    if isinstance(subject, dict) and isinstance(subject.get("tools"), list):
+        yield from (tool for tool in subject["tools"] if isinstance(tool, dict))
     if not request.raw:
         return
     for _, key, value in structure(request):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import fnmatch
 import re
 
-from golden_path._model import GenAIRequest
-from golden_path.policies._body import ModelRef, canonical_model, model_refs
+from golden_path._model import INTERACTION, GenAIRequest
+from golden_path.policies._body import ModelRef, canonical_model, interaction_events, model_refs
 from golden_path.policies._config import Section
 from golden_path.policies._types import Deny
 
@@ -135,24 +135,42 @@ class ModelsPolicy:
     def _check_agent(self, request: GenAIRequest) -> None:
         """An Interactions ``agent`` must be one the platform listed in ``agents``."""
         route = request.route
-        if route is None or "agent" not in route.models:
+        if route is None or not ("agent" in route.models or "interaction" in route.models):
             return
-        body = request.body
-        agent = body.get("agent") if isinstance(body, dict) else None
-        if agent is None:
-            return
-        name = canonical_model(agent) if isinstance(agent, str) else ""
-        if self._agents is not None and name and self._agents.match(name):
-            return
+        for agent, where in _agents(request):
+            name = canonical_model(agent) if isinstance(agent, str) else ""
+            if self._agents is not None and name and self._agents.match(name):
+                continue
+            self._deny_agent(request, agent, where)
+
+    def _deny_agent(self, request: GenAIRequest, agent: object, where: str) -> None:
         shown = ", ".join(self.agents) or "none"
         reason = (
-            f"agent {agent!r} (body field 'agent') is not allowed; allowed agents: {shown} "
+            f"agent {agent!r} ({where}) is not allowed; allowed agents: {shown} "
             "(the platform lists them in [models] agents)"
         )
         if self.mode == "report":
             request.record(self.name, "deny", reason, enforced=False)
             return
         raise Deny(reason)
+
+
+def _agents(request: GenAIRequest) -> list[tuple[object, str]]:
+    """Every agent a request names: the body's, a Live Interactions batch's, the interaction's."""
+    found: list[tuple[object, str]] = []
+    body = request.body
+    if request.api_method == "live.message":
+        found.extend(
+            (event["agent"], "event field 'agent'")
+            for event in interaction_events(body)
+            if event.get("agent") is not None
+        )
+    elif isinstance(body, dict) and body.get("agent") is not None:
+        found.append((body["agent"], "body field 'agent'"))
+    subject = request.state.get(INTERACTION)
+    if isinstance(subject, dict) and subject.get("agent") is not None:
+        found.append((subject["agent"], "the interaction's agent"))
+    return found
 
 
 def glob_error(glob: str) -> str | None:

@@ -28,7 +28,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from golden_path._model import BODY_PROBLEM, UNSAFE_PATH, GenAIRequest, GenAIResponse
+from golden_path._model import BODY_PROBLEM, INTERACTION, UNSAFE_PATH, GenAIRequest, GenAIResponse
+from golden_path._routes import normalize_model
 from golden_path.policies._batch_files import NOT_SEEN
 from golden_path.policies._body import generate_requests, get_either, structure
 from golden_path.policies._chain import Chain
@@ -40,6 +41,17 @@ __all__ = ["RoutesPolicy", "body_problem", "configure_batches", "with_route_gate
 UNKNOWN_CHOICES = ("deny", "report", "allow")
 BATCH_SOURCES = ("inline", "uploaded", "files", "gcs", "bigquery", "dataset")
 _MAX_UPLOADED = 10_000
+_MAX_INTERACTIONS = 10_000
+# Routes that act on one interaction: what it runs (model or agent, tools) is judged, so
+# golden-path must have read it. A token's delete only revokes: it needs nothing.
+_ON_INTERACTION = frozenset({
+    "interactions.connect", "interactions.auth_tokens.create", "interactions.auth_tokens.delete",
+})  # fmt: skip
+# Routes that mint a token usable outside golden-path: [routes] ephemeral_token_max_s rules both.
+_TOKEN_ROUTES = {
+    "auth_tokens.create": "ephemeral Live tokens",
+    "interactions.auth_tokens.create": "Live Interactions auth tokens",
+}
 _VERDICT = "golden_path.batch_file_verdict"
 _BATCH_ROUTES = frozenset({
     "batchGenerateContent", "asyncBatchEmbedContent", "batchPredictionJobs.create",
@@ -80,6 +92,9 @@ class RoutesPolicy:
         # Files this client uploaded through golden-path, and why each cannot be a batch's
         # input (None: every line passed the chain; see _batch_files).
         self._uploaded: dict[str, str | None] = {}
+        # Interactions this client created or read: id -> {"model", "agent", "tools"}, what
+        # a Live session on it or a token for it would run (oldest dropped past the bound).
+        self._interactions: dict[str, dict[str, Any]] = {}
         # The policies that judge each line of an uploaded batch file (set by with_route_gate).
         self.line_judges: tuple[Any, ...] = ()
 
@@ -128,21 +143,13 @@ class RoutesPolicy:
             )
         route = request.route
         if route is None:
-            if self.unknown == "allow":
-                return None
-            reason = (
-                f"{request.method} {request.url.path} is not a route golden-path knows; "
-                'see `golden-path routes`, or set [routes] unknown = "report" to let '
-                "unknown routes through audited"
-            )
-            if self.unknown == "report":
-                request.record(self.name, "unknown-route", reason, enforced=False)
-                return None
-            return reason
+            return self._unknown_problem(request)
         if route.name == "files.upload" and "finalize" in request.headers.get(
             "x-goog-upload-command", ""
         ):
             self._judge_upload(request)
+        if route.name in _ON_INTERACTION:
+            return self._on_interaction(request)
         if not route.model_call or not request.raw or route.body == "media":
             return None
         problem = body_problem(request)
@@ -152,15 +159,79 @@ class RoutesPolicy:
             problem = self._token_problem(request)
         return problem
 
+    def _unknown_problem(self, request: GenAIRequest) -> str | None:
+        if self.unknown == "allow":
+            return None
+        reason = (
+            f"{request.method} {request.url.path} is not a route golden-path knows; "
+            'see `golden-path routes`, or set [routes] unknown = "report" to let '
+            "unknown routes through audited"
+        )
+        if self.unknown == "report":
+            request.record(self.name, "unknown-route", reason, enforced=False)
+            return None
+        return reason
+
+    def _on_interaction(self, request: GenAIRequest) -> str | None:
+        problem = self._interaction_problem(request)
+        route = request.route
+        if problem is not None or route is None or route.name != "interactions.auth_tokens.create":
+            return problem
+        return (body_problem(request) if request.raw else None) or self._token_problem(request)
+
+    def interaction(self, interaction_id: str) -> dict[str, Any] | None:
+        """What golden-path last read of an interaction (None: never created or read here)."""
+        return self._interactions.get(interaction_id)
+
+    def _interaction_problem(self, request: GenAIRequest) -> str | None:
+        """Tie a request on one interaction to what that interaction runs, for the policies."""
+        route = request.route
+        assert route is not None
+        if route.name == "interactions.connect":
+            body = request.body
+            found = body.get("id") if isinstance(body, dict) else None
+        else:
+            found = _interaction_in_path(request.url.path)
+        interaction_id = found if isinstance(found, str) else ""
+        subject = self._interactions.get(interaction_id)
+        if subject is None:
+            if route.name == "interactions.auth_tokens.delete":
+                return None  # revoking a token is always allowed
+            return (
+                f"interaction {interaction_id!r}: golden-path has not read it, so it cannot judge "
+                "the model or agent a session on it runs; create it or read it through this "
+                "client first (client.interactions.get(id=...))"
+            )
+        request.state[INTERACTION] = subject
+        model, agent = subject.get("model"), subject.get("agent")
+        if isinstance(model, str) and model:
+            request.model = normalize_model(model)
+        elif isinstance(agent, str) and agent:
+            request.model = f"agent/{agent}"
+        elif route.name != "interactions.auth_tokens.delete":
+            return (
+                f"interaction {interaction_id!r} names neither a model nor an agent; golden-path "
+                "cannot judge what it runs"
+            )
+        return None
+
     def _token_problem(self, request: GenAIRequest) -> str | None:
-        """An ephemeral Live token: only if allowed, bound to a model, short-lived."""
+        """A token usable outside golden-path: only if allowed, bound to a model, short-lived."""
         limit = self.ephemeral_token_max_s
+        route = request.route
+        kind = _TOKEN_ROUTES[route.name if route is not None else "auth_tokens.create"]
         if limit <= 0:
             return (
-                "minting ephemeral Live tokens is off: a token works outside golden-path; "
+                f"minting {kind} is off: a token works outside golden-path; "
                 "the platform enables it with [routes] ephemeral_token_max_s = 1800"
             )
-        body = request.body
+        body = request.body if request.raw else {}
+        if not isinstance(body, dict):
+            return "request body: a JSON object is expected"
+        if kind != _TOKEN_ROUTES["auth_tokens.create"]:
+            # Bound to one interaction, whose model or agent the models policy judges next.
+            name, value = get_either(body, "expireTime", "expire_time", snake_default=True)
+            return _lifetime_problem(name, value, limit)
         key, setup = get_either(body, "bidiGenerateContentSetup", "bidi_generate_content_setup")
         inner = setup.get("setup", setup) if isinstance(setup, dict) else None
         model = inner.get("model") if isinstance(inner, dict) else None
@@ -195,15 +266,30 @@ class RoutesPolicy:
             )
 
     def on_response(self, request: GenAIRequest, response: GenAIResponse) -> None:
-        """Remember the name of a file uploaded through golden-path (a batch may read it)."""
+        """Remember files uploaded and interactions read through golden-path."""
         route = request.route
-        if route is None or route.name != "files.upload" or response.status_code >= 400:
+        if route is None or response.status_code >= 400:
+            return
+        if route.name in ("interactions.create", "interactions.get"):
+            self._remember_interaction(response.body)
+            return
+        if route.name != "files.upload":
             return
         body = response.body
         file = body.get("file") if isinstance(body, dict) else None
         name = file.get("name") if isinstance(file, dict) else None
         if isinstance(name, str) and len(self._uploaded) < _MAX_UPLOADED:
             self._uploaded[name] = request.state.get(_VERDICT, NOT_SEEN)
+
+    def _remember_interaction(self, body: Any) -> None:
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+            return
+        subject = {k: body[k] for k in ("model", "agent", "tools") if k in body}
+        interactions = self._interactions
+        interactions.pop(body["id"], None)
+        if len(interactions) >= _MAX_INTERACTIONS:
+            interactions.pop(next(iter(interactions)))
+        interactions[body["id"]] = subject
 
     def _batch_problem(self, request: GenAIRequest) -> str | None:
         body = request.body
@@ -312,6 +398,17 @@ def _lifetime_problem(name: str, value: object, limit: int) -> str | None:
     if left > limit:
         return f"{name} is {int(left)} s away; {fix}"
     return None
+
+
+def _interaction_in_path(path: str) -> str:
+    """The ``{id}`` of ``.../interactions/{id}/...`` ("" when there is none)."""
+    from urllib.parse import unquote
+
+    parts = unquote(path).split("/")
+    for index, part in enumerate(parts[:-1]):
+        if part == "interactions":
+            return parts[index + 1]
+    return ""
 
 
 def configure_batches(section: Section, gate: RoutesPolicy) -> None:

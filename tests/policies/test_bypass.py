@@ -14,6 +14,7 @@ import pytest
 from google.genai import types
 
 import golden_path
+from tests import _sdk as sdk
 
 POLICY = """
 [models]
@@ -479,3 +480,113 @@ def test_raw_routes_name_denied_models(
     """Wherever a row says a model is named, a denied one is refused on raw HTTP too."""
     policy = "routes" if path.endswith("auth_tokens") else "models"
     _refused(emulator, lambda: openai_http.post(path, json=body), policy)
+
+
+# -- Live Interactions (google-genai 3.5+; run on 3.6.1 by tests/run's newest-release core run)
+
+needs_live_interactions = pytest.mark.skipif(
+    not sdk.at_least("3.5"), reason="Live Interactions arrived in google-genai 3.5.0"
+)
+_NOT_READ = "v1_never-read-here"
+
+
+def _live_sessions(emulator: Any) -> list[Any]:
+    return [r for r in emulator.api_requests() if r.path.endswith("/interactions/live")]
+
+
+def _allowed_interaction(client: Any, emulator: Any) -> str:
+    interaction_id = str(client.interactions.create(model="gemini-2.5-flash", input="hi").id)
+    emulator.clear_requests()
+    return interaction_id
+
+
+@needs_live_interactions
+@pytest.mark.filterwarnings("ignore:Live Interactions usage:UserWarning")
+@pytest.mark.parametrize(
+    ("event", "policy"),
+    [
+        ({"event_type": "interaction.create", "model": DENIED}, "models"),
+        ({"event_type": "interaction.create", "model": f"models/{DENIED.upper()}"}, "models"),
+        ({"events": [{"event_type": "interaction.create", "model": DENIED}]}, "models"),
+        ({"event_type": "interaction.create", "agent": "not-listed"}, "models"),
+        ({"event_type": "interaction.create", "model": "gemini-2.5-flash",
+          "tools": [{"type": "google_search"}]}, "tools"),
+        ({"event_type": "interaction.create", "model": "gemini-2.5-flash",
+          "tools": [{"code_execution": {}}]}, "tools"),
+        ({"event_type": "interaction.connect", "id": _NOT_READ}, "routes"),
+        ({"event_type": "interaction.create", "model": "gemini-2.5-flash",
+          "model_": DENIED, "event_type_": "x"}, None),
+    ],
+    ids=["model", "model-prefix-case", "batched-model", "agent", "search-tool", "code-tool",
+         "switch-interaction", "look-alike-keys"],
+)  # fmt: skip
+def test_live_interaction_events_name_nothing_denied(
+    client: Any, emulator: Any, event: dict[str, Any], policy: str | None
+) -> None:
+    """A Live Interactions session cannot switch to a denied model, agent or tool (or another
+    interaction) through a later client event: refused, never sent."""
+    interaction_id = _allowed_interaction(client, emulator)
+
+    async def run() -> None:
+        async with client.aio.interactions.connect(interaction_id) as connection:
+            await connection.send(event)
+
+    if policy is None:  # keys that only look alike are data: sent as they are
+        asyncio.run(run())
+        assert any("model_" in m for m in _live_sessions(emulator)[0].body)
+        return
+    with pytest.raises(golden_path.PolicyViolation) as caught:
+        asyncio.run(run())
+    assert caught.value.policy == policy
+    sent = _live_sessions(emulator)[0].body
+    assert sent[0]["event_type"] == "interaction.connect"
+    assert event not in sent
+
+
+@needs_live_interactions
+@pytest.mark.filterwarnings("ignore:Live Interactions usage:UserWarning")
+def test_live_interaction_on_a_denied_model_opens_nothing(client: Any, emulator: Any) -> None:
+    """An interaction created outside golden-path on a denied model: read, judged, not opened;
+    a token for it is not minted either."""
+    from google import genai
+
+    raw = genai.Client(api_key="k", http_options={"base_url": emulator.url})
+    interaction = raw.interactions.create(model=DENIED, input="elsewhere")
+    raw.close()
+
+    async def run() -> None:
+        async with client.aio.interactions.connect(interaction.id):
+            pass  # pragma: no cover - refused before the block
+
+    with pytest.raises(golden_path.PolicyViolation) as caught:
+        asyncio.run(run())
+    assert caught.value.policy == "models"
+    with pytest.raises(golden_path.PolicyViolation):
+        client.interactions.auth_tokens.create(interaction.id)
+    assert _live_sessions(emulator) == []
+    assert not any("auth_tokens" in r.path for r in emulator.api_requests())
+
+
+@needs_live_interactions
+@pytest.mark.filterwarnings("ignore:Live Interactions usage:UserWarning")
+def test_live_interaction_tokens_cannot_be_minted_unlisted(client: Any, emulator: Any) -> None:
+    """Tokens work without golden-path: none is minted on any accessor unless the platform
+    enables it, however the call is made."""
+    import datetime as dt
+
+    interaction_id = _allowed_interaction(client, emulator)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
+    attempts = [
+        lambda: client.interactions.auth_tokens.create(interaction_id, expire_time=later),
+        lambda: client.interactions.with_raw_response.auth_tokens.create(
+            interaction_id, expire_time=later
+        ),
+        lambda: client.interactions.auth_tokens.create(
+            interaction_id, extra_body={"expire_time": later.isoformat()}
+        ),
+        lambda: asyncio.run(
+            client.aio.interactions.auth_tokens.create(interaction_id, expire_time=later)
+        ),
+    ]
+    for attempt in attempts:
+        _refused(emulator, attempt, "routes")

@@ -70,6 +70,11 @@ def _body(route: Route, model: str) -> bytes | None:
         expire = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60)
         fields["bidiGenerateContentSetup"] = {"model": f"models/{model}"}
         fields["expireTime"] = expire.isoformat().replace("+00:00", "Z")
+    if route.name == "interactions.auth_tokens.create":
+        import datetime as dt
+
+        expire = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60)
+        fields["expire_time"] = expire.isoformat().replace("+00:00", "Z")
     if "model" in route.models:
         fields["model"] = f"models/{model}"
     if "baseModel" in route.models:
@@ -128,7 +133,28 @@ def _send(
     return http.request(route.http, clients["url"] + path, content=body, headers=headers)
 
 
+def _on_interaction(
+    clients: dict[str, Any], route: Route, backend: str, path: str, reader: Any = None
+) -> str:
+    """``path`` naming an interaction ``reader`` has read (rows on one interaction need one).
+
+    Created with the rig's client, read with ``reader`` (a GET costs nothing), so golden-path
+    knows the model it runs; the emulator's records and the audit are cleared after.
+    """
+    if "interaction" not in route.models or route.http == "WS":
+        return path
+    version = path.split("/interactions/", maxsplit=1)[0]
+    base = clients["url"] + version + "/interactions"
+    created = clients[backend].post(base, json={"model": ALLOWED, "input": "hi"}).json()
+    (reader or clients[backend]).get(f"{base}/{created['id']}").raise_for_status()
+    clients["emulator"].clear_requests()
+    clients["audit"].events.clear()
+    return path.replace("/interactions/id1/", f"/interactions/{created['id']}/")
+
+
 def _expected_model(route: Route) -> str | None:
+    if "interaction" in route.models:
+        return ALLOWED  # the interaction's model
     if "url" in route.models or (route.model_call and "model" in route.models):
         return ALLOWED
     if "baseModel" in route.models:
@@ -141,7 +167,7 @@ def test_row_is_sent_and_attributed(
     clients: dict[str, Any], route: Route, backend: str, template: str
 ) -> None:
     """An allowed request on this row reaches the server and is audited as this row."""
-    path = _path(route, backend, template, ALLOWED)
+    path = _on_interaction(clients, route, backend, _path(route, backend, template, ALLOWED))
     emulator, audit = clients["emulator"], clients["audit"]
     _send(clients, route, backend, path, _body(route, ALLOWED))
     sent = [r for r in emulator.requests if r.path not in ("/token", "/v1/token")]
@@ -221,6 +247,7 @@ def test_metered_row_is_counted(
     clients = {backend: http, "url": emulator.url}
     path = _path(route, backend, template, ALLOWED)
     with http:
+        path = _on_interaction(rig, route, backend, path, reader=http)
         _send(clients, route, backend, path, _body(route, ALLOWED))
         with pytest.raises(golden_path.BudgetExceeded):
             _send(clients, route, backend, path, _body(route, ALLOWED))

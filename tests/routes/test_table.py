@@ -282,10 +282,9 @@ WEBSOCKET_TESTS = {
     "live.connectConstrained": (
         "tests/policies/test_credentials.py::test_unguarded_live_cannot_authenticate"
     ),
-    # SDK 3.5+ only: golden_path/_surface.py refuses it at run time until the realtime guard
-    # covers it, and the placeholder credential could not authenticate it anyway.
+    # SDK 3.5+ only (run on 3.6.1 by `tests/run`'s newest-release core run).
     "interactions.connect": (
-        "tests/policies/test_credentials.py::test_unguarded_live_cannot_authenticate"
+        "tests/policies/test_live_interactions.py::test_allowed_session_is_sent_metered_and_audited"
     ),
 }
 
