@@ -174,7 +174,9 @@ def _sdk_kind(annotation: Any) -> Spec:
         return ["any", None, False] if inner[2] else [inner[0], inner[1], True]
     if isinstance(annotation, type):
         if issubclass(annotation, enum.Enum):
-            return ["enum", sorted(str(m.value) for m in annotation), False]
+            # A name, not checked against the SDK's enum: the service knows values the SDK's
+            # enum lags behind (ToolCall.toolType "GOOGLE_SEARCH" is not in types.ToolType).
+            return ["string", None, False]
         if hasattr(annotation, "model_fields"):
             return ["message", annotation.__name__, False]
         simple = {bool: "bool", int: "int64", float: "number", str: "string", bytes: "bytes"}

@@ -52,6 +52,12 @@ def test_fields_only_the_sdk_defines_are_accepted(gp_client: Any) -> None:
     )
     assert _generate(gp_client, tools=[types.Tool(computer_use=computer)]).text == "Echo: hi"
 
+    # A server-side tool call echoed back in the history, with a tool type the SDK's enum lacks.
+    echoed = {"role": "model", "parts": [{"toolCall": {"toolType": "GOOGLE_SEARCH", "args": {}}}]}
+    history = {"contents": [{"role": "user", "parts": [{"text": "sky?"}]}, echoed,
+                            {"role": "user", "parts": [{"text": "Mars?"}]}]}  # fmt: skip
+    assert _generate(gp_client, http_options=_extra_body(history)).text == "Echo: Mars?"
+
 
 def test_file_search_store_names_on_the_gemini_api(gp_client: Any) -> None:
     if _vertex(gp_client):
