@@ -75,7 +75,10 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
              "Gemini 2.5 Flash TTS Voice Replication", 16_384, thinking=False),
         backends=frozenset({"gemini"}),
     ),
-    _gen("gemini-2.5-computer-use-preview-10-2025", "Gemini 2.5 Computer Use Preview"),
+    dataclasses.replace(
+        _gen("gemini-2.5-computer-use-preview-10-2025", "Gemini 2.5 Computer Use Preview"),
+        backends=frozenset({"gemini"}),
+    ),
     _gen("gemini-2.0-flash-001", "Gemini 2.0 Flash 001", 8_192, thinking=False),
     _gen("gemini-2.0-flash-lite", "Gemini 2.0 Flash-Lite", 8_192, thinking=False),
     _gen("gemini-2.0-flash-lite-001", "Gemini 2.0 Flash-Lite 001", 8_192, thinking=False),

@@ -257,9 +257,10 @@ def test_models_published_on_one_backend_only(gp_client: Any) -> None:
     if _vertex(gp_client):
         assert "image-segmentation-001" in listed
         assert replication not in listed
-        with pytest.raises(errors.ClientError) as caught:
-            _generate(gp_client, model=replication)
-        assert caught.value.code == 404
+        for gemini_only in (replication, "gemini-2.5-computer-use-preview-10-2025"):
+            with pytest.raises(errors.ClientError) as caught:
+                _generate(gp_client, model=gemini_only)
+            assert caught.value.code == 404
     else:
         assert "image-segmentation-001" not in listed
         assert replication in listed
