@@ -9,12 +9,12 @@ for AI Studio and for Vertex AI (see ``_conformance_plugin``), and prints passed
 module with each failure and its reason. It exits 0 when the pass rate is at least
 ``--target`` percent (default 95) of the tests that ran, 1 otherwise, 2 on a usage error.
 
-The suite needs pytest-asyncio and Pillow (golden-path's ``conformance`` extra). Unless this
-interpreter has both, the child runs in a side venv (``GP_CONFORMANCE_VENV``, default
+The suite needs pytest-asyncio, Pillow and mcp (golden-path's ``conformance`` extra). Unless
+this interpreter has them all, the child runs in a side venv (``GP_CONFORMANCE_VENV``, default
 ``~/.cache/golden-path/conformance-venv``) that sees this interpreter's packages and adds just
-those two, installed once with pip: pytest-asyncio warns at configure time when its loop scope
-is unset, which breaks any pytest run configured with ``filterwarnings = error``, so it is kept
-out of the main environment.
+those, installed with pip when the extra changes: pytest-asyncio warns at configure time when
+its loop scope is unset, which breaks any pytest run configured with ``filterwarnings = error``,
+so it is kept out of the main environment.
 """
 
 from __future__ import annotations
@@ -67,21 +67,23 @@ def _side_requirements() -> list[str]:
     return wanted
 
 
+_SIDE_MODULES = ("pytest_asyncio", "PIL", "mcp")
+"""What the ``conformance`` extra adds, by import name: with all of them, no side venv."""
+
+
 def suite_python() -> str:
-    """An interpreter that can run the suite: this one, or the side venv (built on first use)."""
-    if all(importlib.util.find_spec(m) for m in ("pytest_asyncio", "PIL")):
+    """An interpreter that can run the suite: this one, or the side venv (built on first use).
+
+    The side venv is (re)filled whenever golden-path's ``conformance`` extra differs from what
+    it was built with, so a venv built before the extra grew gets the new packages.
+    """
+    if all(importlib.util.find_spec(m) for m in _SIDE_MODULES):
         return sys.executable
     default = Path.home() / ".cache" / "golden-path" / "conformance-venv"
     venv = Path(os.environ.get("GP_CONFORMANCE_VENV") or default)
     python = venv / "bin" / "python"
-    if not (venv / ".ready").exists():
+    if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)  # noqa: S603
-        requirements = _side_requirements()
-        # --no-deps: pytest and the rest come from this interpreter (the .pth below).
-        subprocess.run(  # noqa: S603 -- pip installing golden-path's declared extra
-            [str(python), "-m", "pip", "install", "-q", "--no-deps", *requirements], check=True
-        )
-        (venv / ".ready").write_text("\n".join(requirements) + "\n", encoding="utf-8")
     side = subprocess.run(  # noqa: S603
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True, capture_output=True, text=True,
@@ -97,6 +99,16 @@ def suite_python() -> str:
         str(Path(golden_path.__file__).parents[1]),
     ]
     Path(side, "golden_path_parent.pth").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    requirements = _side_requirements()
+    wanted = "\n".join(requirements) + "\n"
+    ready = venv / ".ready"
+    if not ready.exists() or ready.read_text(encoding="utf-8") != wanted:
+        # The .pth above is in place first, so pip sees this interpreter's packages as
+        # installed: it adds only what they lack (mcp's starlette, ...), never a second pytest.
+        subprocess.run(  # noqa: S603 -- pip installing golden-path's declared extra
+            [str(python), "-m", "pip", "install", "-q", *requirements], check=True
+        )
+        ready.write_text(wanted, encoding="utf-8")
     return str(python)
 
 

@@ -1,7 +1,8 @@
 """The conformance command: google-genai's bundled tests through golden-path on the emulator.
 
 CI runs a smoke subset (two small packages); docs/testing.md has the latest full figures. The
-first run builds the side venv with pytest-asyncio and Pillow from the package index.
+first run builds the side venv with the conformance extra (pytest-asyncio, Pillow, mcp) from
+the package index.
 """
 
 from __future__ import annotations
@@ -25,6 +26,16 @@ def test_smoke_subset_passes(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(results) >= 18, text
     assert "tokens/test_create" in text
     assert rate >= 75.0, text
+
+
+def test_modules_importing_mcp_are_collected(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The side venv has the conformance extra's mcp, so modules importing it run their tests."""
+    monkeypatch.setenv("GP_CONFORMANCE_VENV", str(_SIDE_VENV))
+    results = conformance.run(["afc"], keyword="test_find_afc_incompatible_tool_indexes")
+    text, _ = conformance.render(results)
+    assert "No module named 'mcp'" not in text
+    assert len(results) >= 9, text
+    assert all(r["outcome"] == "passed" for r in results), text
 
 
 def test_unknown_package_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
