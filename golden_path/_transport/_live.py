@@ -208,6 +208,14 @@ class _InteractionSession:
             call.failed(exc)
             raise
         call.stream_started(101, _headers())
+        if not hasattr(connection, "_websocket"):
+            # Its messages could not be judged, nor its end seen (the audit event): not kept.
+            await self._context.__aexit__(None, None, None)
+            violation = PolicyViolation(
+                "routes", "this google-genai's Live Interaction cannot be inspected"
+            )
+            call.live_denied(violation)
+            raise violation
         _guard_messages(connection, call, self._pipeline, socket="_websocket")
         self._connection = connection
         return connection

@@ -60,6 +60,11 @@ _TERMINAL = frozenset({
     "interaction.completed", "interaction.canceled", "interaction.cancelled",
     "reconnection_required",
 })  # fmt: skip
+_INTERACTION_MARKERS: tuple[tuple[str, ...], tuple[bytes, ...]] = (
+    ("usage", "interaction.c", "reconnection", "error"),
+    (b"usage", b"interaction.c", b"reconnection", b"error"),
+)
+_LIVE_MARKERS: tuple[tuple[str, ...], tuple[bytes, ...]] = (("usageMetadata",), (b"usageMetadata",))
 _USAGE_FIELDS = ("prompt_tokens", "output_tokens", "cached_tokens", "thoughts_tokens",
                  "total_tokens", "tool_prompt_tokens")  # fmt: skip
 
@@ -113,12 +118,13 @@ class GuardedSocket:
         readers = self._readers
         if not isinstance(message, (str, bytes)):
             return message
-        text = message if isinstance(message, str) else message.decode("utf-8", "replace")
-        if self._interactions:
-            # Usage, and the events that end the session (how it ended goes into the audit).
-            metered = any(m in text for m in ("usage", "interaction.c", "reconnection", "error"))
+        # Live: usageMetadata. Live Interactions: usage, and the events that end the session
+        # (how it ended goes into the audit). A substring test: most frames are not parsed.
+        markers = _INTERACTION_MARKERS if self._interactions else _LIVE_MARKERS
+        if isinstance(message, str):
+            metered = any(m in message for m in markers[0])
         else:
-            metered = "usageMetadata" in text
+            metered = any(m in message for m in markers[1])
         if not readers and not metered:
             return message
         try:

@@ -25,6 +25,7 @@ source is refused: golden-path cannot read what such a job will send.
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -95,6 +96,7 @@ class RoutesPolicy:
         # Interactions this client created or read: id -> {"model", "agent", "tools"}, what
         # a Live session on it or a token for it would run (oldest dropped past the bound).
         self._interactions: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
         # The policies that judge each line of an uploaded batch file (set by with_route_gate).
         self.line_judges: tuple[Any, ...] = ()
 
@@ -286,10 +288,11 @@ class RoutesPolicy:
             return
         subject = {k: body[k] for k in ("model", "agent", "tools") if k in body}
         interactions = self._interactions
-        interactions.pop(body["id"], None)
-        if len(interactions) >= _MAX_INTERACTIONS:
-            interactions.pop(next(iter(interactions)))
-        interactions[body["id"]] = subject
+        with self._lock:  # threads of one client share it; the bound must hold
+            interactions.pop(body["id"], None)
+            if len(interactions) >= _MAX_INTERACTIONS:
+                interactions.pop(next(iter(interactions)))
+            interactions[body["id"]] = subject
 
     def _batch_problem(self, request: GenAIRequest) -> str | None:
         body = request.body

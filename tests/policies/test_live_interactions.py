@@ -235,6 +235,45 @@ def test_token_budget_ends_the_session_after_the_turn_that_spends_it(
     assert event.total_tokens is not None
 
 
+def test_session_edges_are_audited(client: Callable[..., Any], emu: Emulator, audit: Any) -> None:
+    """An empty id is the SDK's ValueError (nothing audited); awaiting twice is one session; an
+    app error inside the block and a connect that fails are each one event with the error."""
+    governed = client()
+    interaction = governed.interactions.create(model=ALLOWED, input="start")
+    audit.events.clear()
+    with pytest.raises(ValueError, match="non-empty interaction ID"):
+        governed.aio.interactions.connect("  ")
+
+    async def twice() -> None:
+        pending = governed.aio.interactions.connect(interaction.id)
+        first = await pending
+        assert await pending is first
+        await first.detach()
+
+    asyncio.run(twice())
+
+    async def app_error() -> None:
+        async with governed.aio.interactions.connect(interaction.id):
+            raise KeyError("the app's own bug")
+
+    with pytest.raises(KeyError):
+        asyncio.run(app_error())
+
+    async def too_slow() -> None:
+        # A deadline no handshake meets: the SDK gives up while connecting.
+        async with governed.aio.interactions.connect(interaction.id, timeout=1e-9):
+            pass  # pragma: no cover - never opened
+
+    with pytest.raises(Exception, match="Timed out"):
+        asyncio.run(too_slow())
+    outcomes = [(e.method, e.outcome, e.error_type) for e in audit.events]
+    assert outcomes == [
+        ("interactions.connect", "ok", None),
+        ("interactions.connect", "error", "KeyError"),
+        ("interactions.connect", "error", "APIWebSocketError"),
+    ]
+
+
 # ---------------------------------------------------------------------------- refusals
 
 
