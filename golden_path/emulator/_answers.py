@@ -28,6 +28,8 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from golden_path.emulator import _validate
+
 ECHO_PREFIX = "Echo: "
 MAX_ECHO_CHARS = 200
 """Long prompts are echoed up to this many characters, then ``...``."""
@@ -271,8 +273,7 @@ def schema_keys(schema: Any) -> Any:
         return schema
     out: dict[str, Any] = {}
     for key, value in schema.items():
-        head, *rest = str(key).split("_")
-        name = head + "".join(p[:1].upper() + p[1:] for p in rest) if rest and head else key
+        name = _validate.camel(str(key))
         if name in ("properties", "$defs", "definitions", "defs") and isinstance(value, dict):
             out[name] = {k: schema_keys(v) for k, v in value.items()}
         elif name in ("enum", "required", "propertyOrdering", "example", "default", "const"):

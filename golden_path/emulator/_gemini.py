@@ -61,8 +61,7 @@ def camel_keys(value: Any) -> Any:
         return value
     renamed: dict[str, Any] = {}
     for key, item in value.items():
-        head, *rest = str(key).split("_")
-        name = head + "".join(p[:1].upper() + p[1:] for p in rest) if rest and head else key
+        name = _validate.camel(str(key))
         renamed[name] = item if name in _OPAQUE else camel_keys(item)
     return renamed
 

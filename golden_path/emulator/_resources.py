@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from golden_path.emulator import _answers, _catalogue
+from golden_path.emulator import _answers, _catalogue, _validate
 from golden_path.emulator._clock import Clock, parse_duration, parse_rfc3339, rfc3339
 from golden_path.emulator._http import Incoming, Reply, google_error, json_reply
 from golden_path.emulator._png import png
@@ -165,11 +165,6 @@ class Store:
             return cache
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p[:1].upper() + p[1:] for p in rest)
-
-
 def _public(resource: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in resource.items() if not k.startswith("_")}
 
@@ -280,7 +275,7 @@ def _upload_start(  # noqa: PLR0911 -- one return per protocol rule
     # Google's JSON parser takes proto names in either spelling; the SDK's async path sends
     # snake_case here.
     file = _answers.as_dict(_body(incoming).get("file"))
-    file = {_camel(k): v for k, v in file.items()}
+    file = {_validate.camel(k): v for k, v in file.items()}
     mime = headers.get("x-goog-upload-header-content-type") or str(file.get("mimeType") or "")
     if not mime:
         return _bad("The file's MIME type is missing (X-Goog-Upload-Header-Content-Type).")

@@ -24,6 +24,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from golden_path.emulator._validate import camel
+
 ROOTS = (
     "GenerateContentRequest", "CountTokensRequest", "EmbedContentRequest",
     "BatchEmbedContentsRequest",
@@ -155,8 +157,7 @@ def _sdk_messages(names: set[str]) -> dict[str, dict[str, Spec]]:
             spec = _sdk_kind(info.annotation)
             if spec[0] == "message":
                 pending.append(spec[1])
-            head, *rest = field.split("_")
-            fields[head + "".join(p[:1].upper() + p[1:] for p in rest)] = spec
+            fields[camel(field)] = spec
         out[name] = fields
     return out
 

@@ -32,8 +32,11 @@ def _messages() -> dict[str, dict[str, list[Any]]]:
     return messages
 
 
-def _camel(name: str) -> str:
+def camel(name: str) -> str:
+    """``max_output_tokens`` -> ``maxOutputTokens`` (Google's parser reads both spellings)."""
     head, *rest = name.split("_")
+    if not head or not rest:
+        return name
     return head + "".join(p[:1].upper() + p[1:] for p in rest)
 
 
@@ -54,14 +57,14 @@ def _message(value: Any, name: str, path: str) -> tuple[str, str] | None:
         )
     fields = _messages().get(name, {})
     for key, item in value.items():
-        spec = fields.get(_camel(str(key)))
+        spec = fields.get(camel(str(key)))
         if spec is None:
             where = f" at '{path}'" if path else ""
             return (
                 f'Invalid JSON payload received. Unknown name "{key}"{where}: Cannot find field.',
                 f"{path}.{key}" if path else str(key),
             )
-        found = _field(item, spec, f"{path}.{snake(_camel(str(key)))}".lstrip("."))
+        found = _field(item, spec, f"{path}.{snake(camel(str(key)))}".lstrip("."))
         if found is not None:
             return found
     return None
