@@ -242,7 +242,7 @@ def _write_data_files(data: Path) -> None:
 
 GOVERNED = ("Name or service not known", "denied by policy")
 """Reasons of tests golden-path refuses by design: a per-call base_url naming another host
-(Google's sandbox or production), ephemeral tokens without a model or expiry, and so on."""
+(Google's sandbox or production), ephemeral tokens bound to no model, and so on."""
 
 
 CAUSES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -250,7 +250,8 @@ CAUSES: tuple[tuple[str, tuple[str, ...]], ...] = (
      "Google's production or sandbox host)", ("credentials go only to", "Name or service not")),
     ("golden-path policy: a path no route of golden-path's table matches (fail closed)",
      ("is not a route golden-path knows",)),
-    ("golden-path policy: other refusals (ephemeral tokens without limits)", ("denied by policy",)),
+    ("golden-path policy: other refusals (ephemeral tokens bound to no model)",
+     ("denied by policy",)),
     ("golden-path's async transport is httpx, which lowercases response header names (the test "
      "expects aiohttp's case)", ("assert 'Content-Type' in", "assert 'Content-Encoding' in")),
     ("the emulator is http://127.0.0.1, not https://*.googleapis.com (the test compares URLs)",

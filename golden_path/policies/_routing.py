@@ -53,6 +53,8 @@ _TOKEN_ROUTES = {
     "auth_tokens.create": "ephemeral Live tokens",
     "interactions.auth_tokens.create": "Live Interactions auth tokens",
 }
+_TOKEN_DEFAULT_S = 1800
+"""The Live API's default token lifetime (expireTime unset: 30 minutes from now)."""
 _VERDICT = "golden_path.batch_file_verdict"
 _BATCH_ROUTES = frozenset({
     "batchGenerateContent", "asyncBatchEmbedContent", "batchPredictionJobs.create",
@@ -233,7 +235,7 @@ class RoutesPolicy:
         if kind != _TOKEN_ROUTES["auth_tokens.create"]:
             # Bound to one interaction, whose model or agent the models policy judges next.
             name, value = get_either(body, "expireTime", "expire_time", snake_default=True)
-            return _lifetime_problem(name, value, limit)
+            return self._expiry_problem(request, body, name, value)
         key, setup = get_either(body, "bidiGenerateContentSetup", "bidi_generate_content_setup")
         inner = setup.get("setup", setup) if isinstance(setup, dict) else None
         model = inner.get("model") if isinstance(inner, dict) else None
@@ -242,16 +244,31 @@ class RoutesPolicy:
                 f"{key}: an ephemeral token must be bound to a model (an unconstrained one "
                 "opens any session); set live_connect_constraints with the model"
             )
-        for field, snake in (
-            ("expireTime", "expire_time"),
-            ("newSessionExpireTime", "new_session_expire_time"),
-        ):
-            name, value = get_either(body, field, snake)
-            if value is None and field == "newSessionExpireTime":
-                continue  # optional: the API's default is one minute
+        name, value = get_either(body, "expireTime", "expire_time")
+        problem = self._expiry_problem(request, body, name, value)
+        name, value = get_either(body, "newSessionExpireTime", "new_session_expire_time")
+        if problem is None and value is not None:  # unset: the API's default is one minute
             problem = _lifetime_problem(name, value, limit)
-            if problem is not None:
-                return problem
+        return problem
+
+    def _expiry_problem(
+        self, request: GenAIRequest, body: dict[str, Any], name: str, value: object
+    ) -> str | None:
+        """Judge a token's expiry; an unset one is set, so no token outlives the cap.
+
+        Constrained rather than refused, as [generation] adds a missing output cap: the token
+        gets the API's own default lifetime (30 minutes), or the platform's cap when shorter.
+        A time the app chose beyond the cap is refused: golden-path does not shorten it quietly.
+        """
+        if value is not None:
+            return _lifetime_problem(name, value, self.ephemeral_token_max_s)
+        import datetime as dt
+
+        seconds = min(self.ephemeral_token_max_s, _TOKEN_DEFAULT_S)
+        when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+        body[name] = when.isoformat(timespec="seconds").replace("+00:00", "Z")
+        request.body = body  # also a body the request did not have
+        request.record(self.name, "clamp", f"{name} unset; set to {seconds} s from now")
         return None
 
     def _judge_upload(self, request: GenAIRequest) -> None:
@@ -386,11 +403,10 @@ def _enum_problem(request: GenAIRequest) -> str | None:
 
 
 def _lifetime_problem(name: str, value: object, limit: int) -> str | None:
+    """Why a token's chosen expiry ``value`` is not within ``limit`` seconds, or None."""
     import datetime as dt
 
     fix = f"set {name} at most {limit} s from now ([routes] ephemeral_token_max_s)"
-    if value is None:
-        return f"{name} is missing: the token would live as long as the API allows; {fix}"
     try:
         when = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:

@@ -510,26 +510,30 @@ def test_allowed_token_is_minted_audited_usable_and_revocable(
         asyncio.run(_talk(_raw(emu, token.auth_token), interaction.id, "revoked"))
 
 
-@pytest.mark.parametrize(
-    ("expire", "reason"),
-    [
-        (3600, r"expire_time is \d+ s away; set expire_time at most 600 s from now"),
-        (None, "expire_time is missing"),
-    ],
-)
-def test_token_lifetime_is_capped(
-    client: Callable[..., Any], emu: Emulator, expire: int | None, reason: str
-) -> None:
-    """A token living longer than the platform allows, or as long as the API would: refused,
-    naming the field and the fix; nothing is sent."""
+def test_token_lifetime_is_capped(client: Callable[..., Any], emu: Emulator) -> None:
+    """A token living longer than the platform allows: refused, naming the field and the fix;
+    nothing is sent."""
     governed = client(POLICY + TOKENS)
     interaction = governed.interactions.create(model=ALLOWED, input="start")
     emu.clear_requests()
-    kwargs = {} if expire is None else {"expire_time": _expire(expire)}
+    reason = r"expire_time is \d+ s away; set expire_time at most 600 s from now"
     with pytest.raises(golden_path.PolicyViolation, match=reason) as caught:
-        governed.interactions.auth_tokens.create(interaction.id, **kwargs)
+        governed.interactions.auth_tokens.create(interaction.id, expire_time=_expire(3600))
     assert caught.value.policy == "routes"
     assert emu.api_requests() == []
+
+
+def test_token_without_expiry_gets_the_cap(client: Callable[..., Any], emu: Emulator) -> None:
+    """No expire_time: golden-path sets one at the platform's cap (600 s, under the API's 30
+    minutes), so the token is minted and still cannot outlive the rule."""
+    governed = client(POLICY + TOKENS)
+    interaction = governed.interactions.create(model=ALLOWED, input="start")
+    emu.clear_requests()
+    before = dt.datetime.now(dt.UTC)
+    assert governed.interactions.auth_tokens.create(interaction.id)
+    (sent,) = emu.api_requests()
+    expires = dt.datetime.fromisoformat(sent.body["expire_time"].replace("Z", "+00:00"))
+    assert before + dt.timedelta(seconds=590) <= expires <= before + dt.timedelta(seconds=610)
 
 
 def test_token_for_a_denied_model_is_refused(

@@ -213,12 +213,11 @@ _TOKENS_ON = '[routes]\nephemeral_token_max_s = 600\n[models]\nallow = ["gemini-
     [
         (None, _token_body("gemini-2.5-flash", 60), "ephemeral_token_max_s"),
         (_TOKENS_ON, _token_body(None, 60), "bound to a model"),
-        (_TOKENS_ON, _token_body("gemini-2.5-flash", None), "expireTime is missing"),
         # The body is built at collection: on a loaded machine the test runs seconds later.
         (_TOKENS_ON, _token_body("gemini-2.5-flash", 86_400), r"expireTime is 8\d{4} s away"),
         (_TOKENS_ON, _token_body("gemini-1.5-pro", 60), "not allowed"),
     ],
-    ids=["off-by-default", "unconstrained", "no-expiry", "too-long", "denied-model"],
+    ids=["off-by-default", "unconstrained", "too-long", "denied-model"],
 )
 def test_ephemeral_tokens_are_constrained(
     emulator: Any,
@@ -235,6 +234,26 @@ def test_ephemeral_tokens_are_constrained(
     ):
         http.post(emulator.url + "/v1alpha/auth_tokens", json=body)
     assert emulator.requests == []
+
+
+@pytest.mark.parametrize(("cap", "expected"), [(600, 600), (7200, 1800)])
+def test_ephemeral_token_without_expiry_gets_one_within_the_cap(
+    emulator: Any, audit: Any, policy_file: Callable[..., Path], cap: int, expected: int
+) -> None:
+    """No expireTime: golden-path sets the API's own default (30 minutes), or the platform's cap
+    when shorter, instead of refusing; the audit event says so."""
+    import datetime as dt
+
+    text = _TOKENS_ON.replace("= 600", f"= {cap}")
+    before = dt.datetime.now(dt.UTC)
+    with _http(emulator, audit, policy_file, text) as http:
+        http.post(emulator.url + "/v1alpha/auth_tokens", json=_token_body("gemini-2.5-flash", None))
+    (sent,) = emulator.requests
+    expires = dt.datetime.fromisoformat(sent.body["expireTime"].replace("Z", "+00:00"))
+    low, high = (before + dt.timedelta(seconds=expected + s) for s in (-10, 10))
+    assert low <= expires <= high
+    decisions = [(d["policy"], d["action"]) for d in audit.only().policy]
+    assert ("routes", "clamp") in decisions
 
 
 def test_ephemeral_token_within_the_rules_is_minted_and_audited(
