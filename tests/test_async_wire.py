@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import gzip
 import os
 import socket
 import subprocess
@@ -19,7 +20,7 @@ from typing import Any
 import aiohttp
 import httpx2
 import pytest
-from google.genai import errors
+from google.genai import errors, types
 
 from golden_path.emulator import Emulator
 from tests.conftest import AuditCapture
@@ -216,3 +217,75 @@ with Emulator() as emu:
     assert "aiohttp is not installed" in done.stdout
     assert "pip install 'golden-path[aiohttp]'" in done.stdout
     assert "auto: True" in done.stdout
+
+
+def test_buffered_answers_reach_the_sdk_decoded(
+    make_client: Callable[..., Any], audit: AuditCapture, wire: str
+) -> None:
+    """A gzip-compressed answer and a plain one reach the async SDK decoded, with the same
+    text the sync client gets, and their audit events read the usage inside them."""
+    client = make_client(async_transport=wire)
+
+    plain = types.GenerateContentConfig(
+        http_options=types.HttpOptions(headers={"accept-encoding": "identity"})
+    )
+
+    async def go() -> list[Any]:
+        return [
+            await client.aio.models.generate_content(model=MODEL, contents=LONG),
+            await client.aio.models.generate_content(model=MODEL, contents="hi", config=plain),
+        ]
+
+    long, short = asyncio.run(go())
+    assert long.sdk_http_response.headers.get("content-encoding") == "gzip"
+    assert "content-encoding" not in short.sdk_http_response.headers
+    assert long.text == client.models.generate_content(model=MODEL, contents=LONG).text
+    assert short.text == client.models.generate_content(model=MODEL, contents="hi").text
+    events = audit.events[:2]
+    assert [e.prompt_tokens for e in events] == [
+        long.usage_metadata.prompt_token_count,
+        short.usage_metadata.prompt_token_count,
+    ]
+    assert all(e.outcome == "ok" and e.output_tokens for e in events)
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "text"),
+    [
+        ([("content-type", "application/json; charset=UTF-8")], b'{"a": "\xc3\xa9"}', '{"a": "é"}'),
+        ([("content-type", "text/plain; charset=latin-1")], b"caf\xe9", "café"),
+        ([("content-type", "text/plain")], b"plain", "plain"),
+        (
+            [("content-type", "application/json"), ("content-encoding", "gzip")],
+            gzip.compress(b'{"a": 1}'),
+            '{"a": 1}',
+        ),
+    ],
+    ids=["utf8-json", "latin-1", "no-charset", "gzip"],
+)
+def test_a_body_read_whole_reads_as_httpx2_reads_it(
+    headers: list[tuple[str, str]], body: bytes, text: str
+) -> None:
+    """The aiohttp wire's whole-body read leaves the response as httpx2's own read would:
+    decoded, consumed, closed, and its text in the charset the server named."""
+    from golden_path._transport._http import _read
+
+    ours = httpx2.Response(200, headers=headers, stream=httpx2.ByteStream(b""))
+    _read(ours, body)
+    theirs = httpx2.Response(200, headers=headers, stream=httpx2.ByteStream(body))
+    theirs.read()
+    assert (ours.content, ours.text) == (theirs.content, theirs.text)
+    assert ours.text == text
+    assert ours.is_stream_consumed
+    assert ours.is_closed
+
+
+def test_a_broken_gzip_answer_fails_as_httpx2_fails() -> None:
+    """A body that does not decompress raises httpx2's DecodingError, as it would unread."""
+    from golden_path._transport._http import _read
+
+    response = httpx2.Response(
+        200, headers=[("content-encoding", "gzip")], stream=httpx2.ByteStream(b"")
+    )
+    with pytest.raises(httpx2.DecodingError):
+        _read(response, b"\x1f\x8b not gzip")

@@ -359,16 +359,8 @@ class Call:
         self._leave()
         return response
 
-    def buffered(self, response: httpx2.Response, raw: bytes) -> httpx2.Response:
-        """A complete (non-streamed) response body arrived: run the hooks, audit, hand it on."""
-        self._enter()
-        content = decode(raw, response.headers.get("content-encoding"))
-        rewritten = self._buffered(response.status_code, response.headers, raw, content)
-        self.response_headers(response)
-        return _rebuilt(response, raw if rewritten is None else rewritten, rewritten is not None)
-
     def read(self, response: httpx2.Response) -> httpx2.Response:
-        """A complete response the transport has read (``response.read()``): hooks, audit.
+        """A complete response the transport has read (``read()``/``aread()``): hooks, audit.
 
         httpx2 decoded the body into ``response.content`` as it would for the SDK, so the
         same response is handed on: the SDK's own read returns those bytes, not a second

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -376,3 +377,22 @@ def test_retries_follow_the_settings(ai_studio: dict[str, Any], emulator: Any, a
 
     assert answer.choices[0].message.content == "Echo: hello there"
     assert [e.http_status for e in audit.events] == [429, 200]
+
+
+def test_raw_responses_report_elapsed(ai_studio: dict[str, Any], audit: Any) -> None:
+    """``with_raw_response`` answers say how long they took, on the sync and async clients
+    (the transports hand the SDK a response they have read; httpx2's client times only what
+    it reads itself)."""
+    sync = golden_path.openai_client(policies=[], audit_sinks=[audit], **ai_studio)
+    raw = sync.chat.completions.with_raw_response.create(model=MODEL, messages=HI)
+    assert raw.elapsed > dt.timedelta(0)
+    assert raw.parse().choices[0].message.content == "Echo: hello there"
+
+    aclient = golden_path.async_openai_client(policies=[], audit_sinks=[audit], **ai_studio)
+
+    async def go() -> Any:
+        return await aclient.chat.completions.with_raw_response.create(model=MODEL, messages=HI)
+
+    araw = asyncio.run(go())
+    assert araw.elapsed > dt.timedelta(0)
+    assert len(audit.events) == 2
