@@ -382,6 +382,7 @@ def _build(
         governed_transport,
         placeholder_credentials,
     )
+    from golden_path._transport._http import SDKAsyncClient, SDKClient
 
     settings = resolved.settings
     _check_sdk_version(settings)
@@ -404,10 +405,10 @@ def _build(
     with building():
         # The SDK passes timeout=None per request; HttpOptions.timeout (ms) is what applies. The SDK
         # holds only placeholder credentials: the transport sets the real ones after the policies.
-        sync_client = httpx2.Client(
+        sync_client = SDKClient(
             transport=governed_transport(pipeline, authorizer, sync_pool), follow_redirects=True
         )
-        async_client = httpx2.AsyncClient(
+        async_client = SDKAsyncClient(
             transport=governed_async_transport(pipeline, authorizer, wire=async_wire(resolved)),
             follow_redirects=True,
         )

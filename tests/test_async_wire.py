@@ -289,3 +289,22 @@ def test_a_broken_gzip_answer_fails_as_httpx2_fails() -> None:
     )
     with pytest.raises(httpx2.DecodingError):
         _read(response, b"\x1f\x8b not gzip")
+
+
+def test_the_sdk_clients_parse_each_url_once() -> None:
+    """The clients handed to the SDK parse an absolute URL string once and reuse the parse
+    (httpx2 URLs are immutable); relative URLs still follow the client's base URL when it
+    changes."""
+    from golden_path._transport._http import SDKAsyncClient, SDKClient
+
+    absolute = "https://generativelanguage.googleapis.com/v1beta/models/m:generateContent"
+    for client in (SDKClient(base_url="http://one.test/v1/"), SDKAsyncClient()):
+        assert client._merge_url(absolute) is client._merge_url(absolute)
+        first = client.build_request("POST", absolute, content=b"{}")
+        assert str(first.url) == absolute
+        parsed = httpx2.URL(absolute)
+        assert client.build_request("POST", parsed).url == parsed
+    relative = SDKClient(base_url="http://one.test/v1/")
+    assert str(relative.build_request("GET", "models").url) == "http://one.test/v1/models"
+    relative.base_url = httpx2.URL("http://two.test/v2/")
+    assert str(relative.build_request("GET", "models").url) == "http://two.test/v2/models"

@@ -20,7 +20,51 @@ import httpx2
 from golden_path._log import bind_request, release_request
 from golden_path._transport._call import Call, Pipeline
 
-__all__ = ["GovernedAsyncTransport", "GovernedTransport"]
+__all__ = ["GovernedAsyncTransport", "GovernedTransport", "SDKAsyncClient", "SDKClient"]
+
+
+# Distinct absolute URLs kept parsed per client: an app calls a few models' methods.
+_MAX_PARSED_URLS = 256
+
+
+class _ParsedURLs:
+    """Each absolute URL string the SDK sends is parsed once per client, not once per call.
+
+    The SDK passes every request's URL as a string; httpx2 checks it character by character
+    each time (about 10 µs a call). httpx2 URLs are immutable, so one parse serves every
+    request for it (``httpx2.Request`` wraps it without parsing again). Relative URLs still go
+    through the base URL, which may change.
+    """
+
+    _parsed: dict[str, httpx2.URL]
+
+    def _merge_url(self, url: httpx2.URL | str) -> httpx2.URL:
+        if not isinstance(url, str):
+            return super()._merge_url(url)  # type: ignore[misc, no-any-return]
+        parsed = self._parsed.get(url)
+        if parsed is None:
+            parsed = httpx2.URL(url)
+            if parsed.is_relative_url:
+                return super()._merge_url(parsed)  # type: ignore[misc, no-any-return]
+            if len(self._parsed) < _MAX_PARSED_URLS:
+                self._parsed[url] = parsed
+        return parsed
+
+
+class SDKClient(_ParsedURLs, httpx2.Client):
+    """The ``httpx2.Client`` handed to the SDK: httpx2's own, with URLs parsed once."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._parsed = {}
+        super().__init__(**kwargs)
+
+
+class SDKAsyncClient(_ParsedURLs, httpx2.AsyncClient):
+    """The ``httpx2.AsyncClient`` handed to the SDK: httpx2's own, with URLs parsed once."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._parsed = {}
+        super().__init__(**kwargs)
 
 
 class GovernedTransport(httpx2.BaseTransport):
