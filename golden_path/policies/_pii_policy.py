@@ -191,6 +191,19 @@ class PiiPolicy:
         stream = request.state.get(_STREAM_KEY)
         if stream is None:
             stream = request.state[_STREAM_KEY] = _ResponseStream(self.scanner)
+        batch = event.get("events")
+        if isinstance(event.get("event_type"), str) or isinstance(batch, list):
+            # A Live Interactions frame: step deltas held back like an Interactions stream; text
+            # released early goes out in the same frame, before the event (as a batch).
+            events = batch if isinstance(batch, list) else [dict(event)]
+            out: list[Any] = []
+            for item in events:
+                if isinstance(item, dict):
+                    out += stream.interaction_event(item, redact=self.rewrites_responses)
+                out.append(item)
+            event.clear()
+            event.update({"events": out} if len(out) > 1 or batch is not None else out[0])
+            return
         stream.live_event(event, redact=self.rewrites_responses)
 
     def on_response(self, request: GenAIRequest, response: GenAIResponse) -> None:

@@ -563,3 +563,25 @@ def test_token_for_an_interaction_never_read_names_the_fix(
     assert emu.api_requests() == []
     governed.interactions.get(id=interaction.id)
     assert governed.interactions.auth_tokens.create(interaction.id, expire_time=_expire(60))
+
+
+def test_model_output_is_redacted_across_deltas(
+    client: Callable[..., Any], emu: Emulator, audit: Any
+) -> None:
+    """[pii] responses = "redact": the model's text is held back per step like a stream, so a
+    value split across deltas is still redacted; what was held goes out before step.stop."""
+    policy = f'[models]\nallow = ["{ALLOWED}"]\n[pii]\nresponses = "redact"\n'
+    governed = client(policy)
+    interaction = governed.interactions.create(model=ALLOWED, input="start")
+    audit.events.clear()
+    # Line breaks hide the number from the request scan; the emulator's echo joins the lines,
+    # so the number appears in the answer only, split over its three deltas.
+    events = asyncio.run(_talk(governed, interaction.id, "card 4111\n1111\n1111\n1111 noted"))
+    deltas = [e.delta.text for e in events if e.event_type == "step.delta"]
+    text = "".join(deltas)
+    assert text == "Echo: card [REDACTED:credit_card] noted"
+    assert not any("1111" in d for d in deltas)
+    kinds = [e.event_type for e in events]
+    assert kinds.index("step.stop") > max(i for i, k in enumerate(kinds) if k == "step.delta")
+    reasons = [d["reason"] for d in audit.only().policy if d["policy"] == "pii"]
+    assert any("credit_card" in r for r in reasons)
