@@ -140,8 +140,44 @@ def value_problem(call: ModelCall, body: dict[str, Any]) -> Reply | None:
         _file_problem(call, body)
         or _part_problem(body)
         or _backend_field_problem(call, body)
+        or _tool_problem(call, body)
         or _config_problem(call, body)
     )
+
+
+_BUILT_IN_TOOLS = ("googleSearch", "googleSearchRetrieval", "googleMaps", "urlContext")
+"""Tools Google runs server-side that may join function calling only with the tool config's
+``includeServerSideToolInvocations`` (the model then reports their calls too)."""
+
+
+def _tool_problem(call: ModelCall, body: dict[str, Any]) -> Reply | None:
+    """How tools may be combined.
+
+    Vertex AI: a ``Tool`` is exactly one kind of tool (function declarations, retrieval, Google
+    Search, ...), so an empty one or one mixing kinds is 400. Both backends: server-side search
+    tools together with function declarations need ``includeServerSideToolInvocations``.
+    """
+    tools = [_answers.as_dict(t) for t in _answers.as_list(body.get("tools"))]
+    if call.backend == "vertex":
+        for i, tool in enumerate(tools):
+            kinds = [k for k, v in tool.items() if v is not None]
+            if len(kinds) != 1:
+                return _bad_field(
+                    "A Tool object should contain exactly one type of Tool (e.g. "
+                    f"FunctionDeclaration, Retrieval or GoogleSearch); tools[{i}] has "
+                    f"{len(kinds)}: {', '.join(kinds) or 'none'}.",
+                    f"tools[{i}]",
+                )
+    declares = any(t.get("functionDeclarations") for t in tools)
+    built_in = next((k for t in tools for k in _BUILT_IN_TOOLS if t.get(k) is not None), None)
+    server_side = _answers.as_dict(body.get("toolConfig")).get("includeServerSideToolInvocations")
+    if declares and built_in and server_side is not True:
+        return _bad_field(
+            f"Function calling together with the {built_in} tool requires "
+            "tool_config.include_server_side_tool_invocations.",
+            "tool_config.include_server_side_tool_invocations",
+        )
+    return None
 
 
 _GEMINI_FILES = re.compile(r"^https://generativelanguage\.googleapis\.com/[^/]+/files/[^/]+$")
@@ -515,7 +551,21 @@ def _answer_parts(
         asked = _answers.prompted_json(_answers.request_texts(body))
         if asked is not None:
             text = json.dumps(asked if asked != {} else {"answer": text})
-    return [{"text": text}]
+    if results or mime or not _declares(body, "codeExecution"):
+        return [{"text": text}]
+    # Code execution declared: the model runs code printing its answer, then says it.
+    return [
+        {"executableCode": {"language": "PYTHON", "code": f"print({json.dumps(text)})"}},
+        {"codeExecutionResult": {"outcome": "OUTCOME_OK", "output": text + "\n"}},
+        {"text": text},
+    ]
+
+
+def _declares(body: dict[str, Any], kind: str) -> bool:
+    """Whether the request declares a tool of ``kind`` (``codeExecution``, ``googleSearch``)."""
+    return any(
+        _answers.as_dict(t).get(kind) is not None for t in _answers.as_list(body.get("tools"))
+    )
 
 
 def function_calls(body: dict[str, Any], *, after_results: bool = False) -> list[dict[str, Any]]:

@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx2
 import pydantic
-from google.genai import types
+import pytest
+from google.genai import errors, types
 
 from golden_path.emulator import Emulator
 
@@ -224,3 +225,48 @@ def test_openai_tool_calls_follow_the_same_rule(emu: Emulator) -> None:
         'The function get_stock_price(symbol="GOOG") returned "1000". '
         'The function get_weather(city="Paris") returned "sunny".'
     )
+
+
+def test_code_execution_runs_code_printing_the_answer(gp_client: Any) -> None:
+    answer = gp_client.models.generate_content(
+        model=MODEL,
+        contents="Sum the first 50 primes.",
+        config=types.GenerateContentConfig(
+            tools=[types.Tool(code_execution=types.ToolCodeExecution())]
+        ),
+    )
+    assert answer.executable_code == 'print("Echo: Sum the first 50 primes.")'
+    assert answer.code_execution_result == "Echo: Sum the first 50 primes.\n"
+    assert answer.text == "Echo: Sum the first 50 primes."
+
+
+def test_search_with_function_calling_needs_server_side_invocations(gp_client: Any) -> None:
+    stocks = types.FunctionDeclaration(name="get_stock_price", description="Stock price")
+    tools = [
+        types.Tool(google_search=types.GoogleSearch()),
+        types.Tool(function_declarations=[stocks]),
+    ]
+    with pytest.raises(errors.ClientError, match="include_server_side_tool_invocations") as caught:
+        gp_client.models.generate_content(
+            model=MODEL, contents="GOOG price?", config=_no_afc(tools=tools)
+        )
+    assert caught.value.code == 400
+    if not gp_client._api_client.vertexai:  # the SDK sends the flag to the Gemini API only
+        config = _no_afc(
+            tools=tools, tool_config=types.ToolConfig(include_server_side_tool_invocations=True)
+        )
+        answer = gp_client.models.generate_content(
+            model=MODEL, contents="What is the price of GOOG?", config=config
+        )
+        assert answer.function_calls[0].name == "get_stock_price"
+
+
+def test_vertex_tools_are_one_kind_each(gp_client: Any) -> None:
+    empty_and_search = [types.Tool(), types.Tool(google_search=types.GoogleSearch())]
+    config = types.GenerateContentConfig(tools=empty_and_search)
+    if gp_client._api_client.vertexai:
+        with pytest.raises(errors.ClientError, match="exactly one type of Tool") as caught:
+            gp_client.models.generate_content(model=MODEL, contents="hi", config=config)
+        assert caught.value.code == 400
+    else:  # the Gemini API takes an empty tool
+        assert gp_client.models.generate_content(model=MODEL, contents="hi", config=config).text
