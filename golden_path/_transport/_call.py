@@ -685,7 +685,7 @@ class Call:
             cached_tokens=usage.cached_tokens,
             thoughts_tokens=usage.thoughts_tokens,
             total_tokens=usage.total_tokens,
-            policy=tuple(d.as_dict() for d in request.decisions),
+            policy=tuple([d.as_dict() for d in request.decisions]) if request.decisions else (),
             sdk_version=self.pipeline.sdk_version,
             golden_path_version=self.pipeline.version,
             content=content,

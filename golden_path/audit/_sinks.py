@@ -64,10 +64,12 @@ _CHAIN_KEYS = ("chain", "seq", "prev")
 
 def _render_body(event: AuditEvent) -> bytes:
     """The event's JSON object without the chain fields: rendered outside any lock."""
-    data = _processed(event.as_dict())
-    for key in _CHAIN_KEYS:
-        # A processor's own "chain" would make a line with the key twice; the chain's wins.
-        data.pop(key, None)
+    data = event.as_dict()
+    if STATE.processors:
+        data = _processed(data)
+        for key in _CHAIN_KEYS:
+            # A processor's own "chain" would make a line with the key twice; the chain's wins.
+            data.pop(key, None)
     return dumps(data, lenient=True)
 
 
@@ -405,17 +407,19 @@ class Auditor:
 
     def emit(self, event: AuditEvent) -> None:
         """Deliver to every sink; never raises."""
-        if not self.sinks:
+        sinks = self.sinks
+        if not sinks:
             return
         pending: list[tuple[Auditor, AuditEvent]] | None = getattr(_local, "pending", None)
         if pending is not None:
             pending.append((self, event))
             return
-        pending = _local.pending = [(self, event)]
+        pending = _local.pending = []
         try:
+            self._deliver(event, sinks)
             while pending:
                 auditor, queued = pending.pop(0)
-                auditor._deliver(queued)
+                auditor._deliver(queued, auditor.sinks)
         finally:
             _local.pending = None
         # Anything queued between the loop's last check and the reset above.
@@ -440,8 +444,8 @@ class Auditor:
                 return _name(sink), str(reason)
         return None
 
-    def _deliver(self, event: AuditEvent) -> None:
-        for sink in self.sinks:
+    def _deliver(self, event: AuditEvent, sinks: tuple[AuditSink, ...]) -> None:
+        for sink in sinks:
             try:
                 sink.write(event)
             except KeyboardInterrupt:
