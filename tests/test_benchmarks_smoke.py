@@ -58,3 +58,24 @@ def test_quick_run_prints_every_section_and_writes_the_report(tmp_path: Path) ->
     assert written.endswith("<!-- results:end -->\n# After\n")
     assert "STALE RESULTS" not in written
     assert "| Benchmark | Variant |" in written
+
+
+def test_ablation_runs_every_stage() -> None:
+    """`python -m benchmarks.ablate` still fits golden-path's private names: a row per stage."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ablate", "--n", "25"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for row in (
+        "nothing (noise floor)",
+        "audit: the whole event",
+        "parsing the answer",
+        "policy pii: on_request",
+        "policy routes: on_request",
+    ):
+        assert f"| {row}" in done.stdout, row
