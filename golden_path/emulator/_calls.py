@@ -10,8 +10,10 @@ docs/testing.md states the same rule for users; every surface that calls tools
    description; common English words do not count), with arguments read from that sentence.
    A sentence sharing no word calls nothing; equal calls are made once. These calls are
    parallel: one model turn carries them all, in prompt order.
-3. When no sentence shares a word: mode ANY calls every declared function, any other mode the
-   first declared one.
+3. When no sentence shares a word: mode ANY calls every declared function; any other mode
+   calls the first declared one if the prompt gives it an argument (a number, a name, a
+   quoted text, an enum value or a boolean its parameters take), else answers in text
+   ("hello" is answered, "what is 1000/2?" calls ``divide(a=1000, b=2)``).
 
 Arguments are read from the text in the order the schema lists its properties: an integer or
 number takes the next number written (``1000/2`` -> 1000, then 2); a string takes the next
@@ -102,8 +104,12 @@ def plan(
             calls.append(call)
     if calls:
         return calls
-    chosen = declarations if forced else declarations[:1]
-    return [(d, arguments(parameters_schema(d), prompt)) for d in chosen]
+    if forced:
+        return [(d, arguments(parameters_schema(d), prompt)) for d in declarations]
+    first = declarations[0]
+    args, supplied = _read(parameters_schema(first), prompt)
+    # "hello" gives the function nothing to work on: a model answers it in text.
+    return [(first, args)] if supplied else []
 
 
 # -- arguments from text ------------------------------------------------------------------------
@@ -143,9 +149,14 @@ class _Values:
 
 def arguments(schema: Any, text: str) -> dict[str, Any]:
     """The arguments the rule reads from ``text`` for a parameters ``schema``."""
+    return _read(schema, text)[0]
+
+
+def _read(schema: Any, text: str) -> tuple[dict[str, Any], bool]:
+    """The arguments, and whether ``text`` supplied any of them."""
     schema = _answers.schema_keys(schema)
-    value, _ = _fill(schema, _Values.read(text), schema, "", 0)
-    return value if isinstance(value, dict) else {}
+    value, supplied = _fill(schema, _Values.read(text), schema, "", 0)
+    return (value if isinstance(value, dict) else {}), supplied
 
 
 def _fill(  # noqa: PLR0911 -- one return per JSON type reads best

@@ -136,6 +136,22 @@ def test_a_sentence_about_no_function_calls_nothing(gp_client: Any) -> None:
     ]
 
 
+def test_a_prompt_giving_a_function_nothing_is_answered_in_text(gp_client: Any) -> None:
+    calls: list[tuple[int, int]] = []
+
+    def divide(numerator: int, denominator: int) -> int:
+        """Divide two integers."""
+        calls.append((numerator, denominator))
+        return numerator // denominator
+
+    chat = gp_client.chats.create(model=MODEL, config={"tools": [divide]})
+    assert chat.send_message("hello").text == "Echo: hello"
+    assert calls == []
+    # No word in common either, but numbers to work on: the only function is called.
+    assert "returned" in chat.send_message("what is the result of 100/2?").text
+    assert calls == [(100, 2)]
+
+
 def test_mode_any_calls_every_function_and_keeps_calling(gp_client: Any) -> None:
     done: list[str] = []
 
