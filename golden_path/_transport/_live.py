@@ -191,7 +191,9 @@ class _InteractionSession:
             # Never read here: read it (a governed GET, audited) so the chain can judge what it
             # runs. A failure (no such interaction, a denied read) is the caller's answer.
             await self._resource.get(id=self._id)
-        call = self._call = _start_interaction(self._pipeline, self._api_client, self._id)
+        call = self._call = _start_interaction(
+            self._pipeline, self._api_client, self._id, self._options["api_version"]
+        )
         call.before()  # PolicyViolation: audited, nothing connected
         ensure_trust()
         options = dict(self._options)
@@ -232,15 +234,18 @@ def _plain_headers(headers: Any) -> Any:
     }
 
 
-def _start_interaction(pipeline: Pipeline, api_client: Any, interaction_id: str) -> Call:
+def _start_interaction(
+    pipeline: Pipeline, api_client: Any, interaction_id: str, api_version: str | None
+) -> Call:
     import httpx2
 
     options = api_client._http_options
+    version = api_version or options.api_version
     base = str(options.base_url or "").rstrip("/")
     scheme, sep, rest = base.partition("://")
     ws_scheme = "ws" if scheme == "http" else "wss"
     # The websocket the SDK opens, so the route table classifies the session like any request.
-    url = f"{f'{ws_scheme}://{rest}' if sep else base}/{options.api_version}/interactions/live"
+    url = f"{f'{ws_scheme}://{rest}' if sep else base}/{version}/interactions/live"
     # What the session judged at connect is the interaction.connect event the SDK sends first.
     body = {"event_type": "interaction.connect", "id": interaction_id}
     raw = json.dumps(body, separators=(",", ":")).encode()

@@ -197,6 +197,13 @@ class RoutesPolicy:
         else:
             found = _interaction_in_path(request.url.path)
         interaction_id = found if isinstance(found, str) else ""
+        if not interaction_id and route.name == "interactions.connect":
+            # Not golden-path's guard (a raw socket, the gateway): nothing says what it opens.
+            return (
+                "a Live Interactions websocket is governed only as client.aio.interactions."
+                "connect(id) on a golden-path client, which judges the interaction it opens; "
+                "this one names no interaction"
+            )
         subject = self._interactions.get(interaction_id)
         if subject is None:
             if route.name == "interactions.auth_tokens.delete":

@@ -408,14 +408,18 @@ def test_allowed_create_event_switches_the_session(
 # ---------------------------------------------------------------------------- credentials
 
 
-def test_per_call_headers_cannot_replace_the_key(client: Callable[..., Any], emu: Emulator) -> None:
+def test_per_call_headers_cannot_replace_the_key(
+    client: Callable[..., Any], emu: Emulator, audit: Any
+) -> None:
     """connect(extra_headers=...) cannot swap in another key: the configured one is sent."""
     governed = client()
     interaction = governed.interactions.create(model=ALLOWED, input="start")
 
     async def run() -> None:
         async with governed.aio.interactions.connect(
-            interaction.id, extra_headers={"x-goog-api-key": "someone-else", "x-extra": "1"}
+            interaction.id,
+            api_version="v1beta",
+            extra_headers={"x-goog-api-key": "someone-else", "x-extra": "1"},
         ):
             pass
 
@@ -423,6 +427,9 @@ def test_per_call_headers_cannot_replace_the_key(client: Callable[..., Any], emu
     (session,) = _sessions(emu)
     assert session.principal == f"api_key:{KEY}"
     assert session.headers["x-extra"] == "1"
+    # The version asked for is the one opened, and the one audited.
+    assert session.path == "/v1beta/interactions/live"
+    assert audit.events[-1].path == "/v1beta/interactions/live"
 
 
 def test_connect_through_the_class_has_no_credential(
