@@ -8,12 +8,14 @@ the key guarantees on each wire by name.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import gc
 import gzip
 import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -266,18 +268,20 @@ def test_buffered_answers_reach_the_sdk_decoded(
 def test_a_body_read_whole_reads_as_httpx2_reads_it(
     headers: list[tuple[str, str]], body: bytes, text: str
 ) -> None:
-    """The aiohttp wire's whole-body read leaves the response as httpx2's own read would:
-    decoded, consumed, closed, and its text in the charset the server named."""
-    from golden_path._transport._http import _read
+    """A body the transport read whole is handed on as httpx2's own read leaves it: decoded,
+    consumed, closed, timed, and its text in the charset the server named."""
+    from golden_path._transport._http import _handed_on, _read
 
     ours = httpx2.Response(200, headers=headers, stream=httpx2.ByteStream(b""))
     _read(ours, body)
+    _handed_on(ours, time.perf_counter())
     theirs = httpx2.Response(200, headers=headers, stream=httpx2.ByteStream(body))
     theirs.read()
     assert (ours.content, ours.text) == (theirs.content, theirs.text)
     assert ours.text == text
     assert ours.is_stream_consumed
     assert ours.is_closed
+    assert ours.elapsed >= dt.timedelta(0)
 
 
 def test_a_broken_gzip_answer_fails_as_httpx2_fails() -> None:

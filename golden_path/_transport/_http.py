@@ -112,7 +112,7 @@ class GovernedTransport(httpx2.BaseTransport):
             # Read (and decompressed) as the SDK's client would; the same response goes back
             # to it, so its own read() returns these bytes instead of reading a copy.
             response.read()
-            _timed(response, call)
+            _handed_on(response, call.started)
         except BaseException as exc:
             call.failed(exc)
             raise
@@ -238,7 +238,7 @@ class GovernedAsyncTransport(httpx2.AsyncBaseTransport):
             # The same response goes back with its content read, as the sync transport does:
             # the SDK client's own aread() returns it, not a copy through a second response.
             _read(response, raw)
-            _timed(response, call)
+            _handed_on(response, call.started)
         except httpx2.DecodingError as exc:
             call.failed(exc)
             raise
@@ -251,10 +251,18 @@ class GovernedAsyncTransport(httpx2.AsyncBaseTransport):
             await entry.pool.aclose()
 
 
-def _timed(response: httpx2.Response, call: Call) -> None:
-    # The client sets elapsed when it closes a stream it reads; a response handed on read
-    # is never closed by it, and openai's raw responses expose .elapsed.
-    response.elapsed = datetime.timedelta(seconds=time.perf_counter() - call.started)
+def _handed_on(response: httpx2.Response, started: float) -> None:
+    """What httpx2's client sets on a response it reads itself, for one the transport read.
+
+    ``started``: when the transport got the request (``time.perf_counter()``).
+    """
+    # The client sets elapsed when it closes a stream it reads; a response handed on read is
+    # never closed by it, and openai's raw responses expose .elapsed.
+    response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
+    if response.headers.get("content-type") in _UTF8_JSON:
+        # The encoding httpx2 works out for these, without its email-module parse of the
+        # header (about 9 µs per call, in the SDK's response.text).
+        response.encoding = "utf-8"
 
 
 def _read(response: httpx2.Response, raw: bytes) -> None:
@@ -274,11 +282,6 @@ def _read(response: httpx2.Response, raw: bytes) -> None:
         response._content = raw  # httpx2 has no public way to set it
         response.is_stream_consumed = True
         response.is_closed = True
-    content_type = response.headers.get("content-type")
-    if content_type in _UTF8_JSON:
-        # What the encoding property works out for these, without its email-module parse of
-        # the header (about 9 µs per call, in the SDK's response.text).
-        response.encoding = "utf-8"
 
 
 # Content types whose charset is plainly UTF-8: Gemini's and the emulator's answers.
