@@ -144,15 +144,21 @@ class PriceCatalog:
         ) / _MILLION
         if batch:
             usd *= price.batch_discount
-        tokens = {
-            "input": text,
-            "cached_input": cached,
-            "audio_input": audio,
-            "tool_prompt": tool,
-            "output": output,
-            "thinking": thinking,
-        }
-        return Cost(round(usd, 9), {k: v for k, v in tokens.items() if v})
+        # The kinds billed, in this order; a comprehension would build a function per event.
+        tokens: dict[str, int] = {}
+        if text:
+            tokens["input"] = text
+        if cached:
+            tokens["cached_input"] = cached
+        if audio:
+            tokens["audio_input"] = audio
+        if tool:
+            tokens["tool_prompt"] = tool
+        if output:
+            tokens["output"] = output
+        if thinking:
+            tokens["thinking"] = thinking
+        return Cost(round(usd, 9), tokens)
 
     def estimate(
         self, model: str | None, prompt: int, output: int, *, batch: bool = False
