@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import dataclasses
 import datetime as dt
+import functools
 import math
 import urllib.parse
 
@@ -35,6 +36,7 @@ def scope_label(scope: Scope, *, team: str | None, app: str | None, model: str |
     return label
 
 
+@functools.lru_cache(maxsize=1024)  # the same few teams, apps and models on every request
 def _quote(value: str | None) -> str:
     # Keys must stay unambiguous whatever a team or model is called.
     return urllib.parse.quote(value or "-", safe="-._~@")
@@ -67,28 +69,30 @@ def window(period: Period, now: float) -> Window:
             60.0,
             60 - elapsed,
         )
-    moment = dt.datetime.fromtimestamp(now, dt.UTC)
+    name, start, end = _calendar(period, math.floor(now / 86400))
+    ends_in = end - now
+    # A response that finishes just after midnight still finds its reservation to reconcile.
+    ttl = (ends_in + 3600) * 1000
+    return Window(name, None, 0.0, math.ceil(ttl), now - start, end - start, ends_in)
+
+
+@functools.lru_cache(maxsize=8)
+def _calendar(period: Period, day: int) -> tuple[str, float, float]:
+    """``(name, start, end)`` of the UTC day or month holding UTC day number ``day``.
+
+    The same all day long: worked out once a day, not with strftime on every request.
+    """
+    moment = dt.datetime.fromtimestamp(day * 86400, dt.UTC)
     if period == "day":
-        start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        start = moment
         end = start + dt.timedelta(days=1)
         name = f"d{start:%Y-%m-%d}"
     else:
-        start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        start = moment.replace(day=1)
         days = calendar.monthrange(start.year, start.month)[1]
         end = start + dt.timedelta(days=days)
         name = f"mo{start:%Y-%m}"
-    ends_in = end.timestamp() - now
-    # A response that finishes just after midnight still finds its reservation to reconcile.
-    ttl = (ends_in + 3600) * 1000
-    return Window(
-        name,
-        None,
-        0.0,
-        math.ceil(ttl),
-        now - start.timestamp(),
-        end.timestamp() - start.timestamp(),
-        ends_in,
-    )
+    return name, start.timestamp(), end.timestamp()
 
 
 def hash_tag(*, team: str | None, app: str | None) -> str:
