@@ -418,3 +418,26 @@ def test_partner_models_in_vertex_model_garden(gp_client: Any) -> None:
     with pytest.raises(errors.ClientError, match="publishers/meta/models/llama-9") as caught:
         _generate(gp_client, model="meta/llama-9")
     assert caught.value.code == 404
+
+
+def test_function_results_match_their_call_by_id(gp_client: Any) -> None:
+    """Two calls of one function: each result names the arguments of the call with its id."""
+    calls = [
+        types.Part(function_call=types.FunctionCall(id="a", name="weather", args={"city": "Oslo"})),
+        types.Part(function_call=types.FunctionCall(id="b", name="weather", args={"city": "Rome"})),
+    ]
+    results = [
+        types.Part(
+            function_response=types.FunctionResponse(id=i, name="weather", response={"t": t})
+        )
+        for i, t in (("a", 1), ("b", 25))
+    ]
+    contents = [
+        types.Content(role="user", parts=[types.Part(text="Oslo and Rome?")]),
+        types.Content(role="model", parts=calls),
+        types.Content(role="user", parts=results),
+    ]
+    assert _generate(gp_client, contents).text == (
+        'The function weather(city="Oslo") returned {"t": 1}. '
+        'The function weather(city="Rome") returned {"t": 25}.'
+    )
