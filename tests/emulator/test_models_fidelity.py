@@ -237,6 +237,18 @@ def test_image_segmentation_labels_its_masks(gp_client: Any) -> None:
             source=types.SegmentImageSource(image=image),
             config=types.SegmentImageConfig(mode=types.SegmentMode.PROMPT),
         )
+    bad_bodies = {
+        "TYPE_ENUM": {"parameters": {"mode": "SIDEWAYS"}},
+        "image is not specified": {"instances": [{"prompt": "car"}]},
+    }
+    for message, body in bad_bodies.items():
+        with pytest.raises(errors.ClientError, match=message) as caught:
+            gp_client.models.segment_image(
+                model="image-segmentation-001",
+                source=types.SegmentImageSource(image=image),
+                config=types.SegmentImageConfig(http_options=_extra_body(body)),
+            )
+        assert caught.value.code == 400
 
 
 def test_stand_in_jpeg_is_a_real_jpeg() -> None:
