@@ -300,7 +300,13 @@ def test_a_tuned_models_endpoint_answers(gp_client: Any, emu: Any) -> None:
 
 def test_a_seeded_video_operation_holds_a_video(gp_client: Any, emu: Any) -> None:
     if _vertex(gp_client):
-        pytest.skip("the Gemini API's operation names")
+        parent = "projects/emu-project/locations/us-central1"
+        name = f"{parent}/publishers/google/models/veo-2.0-generate-001/operations/6839213"
+        emu.seed(name)
+        operation = gp_client.operations.get(operation=types.GenerateVideosOperation(name=name))
+        assert operation.done
+        assert operation.result.generated_videos[0].video.video_bytes.startswith(b"\x00\x00")
+        return
     name = "models/veo-3.1-generate-preview/operations/vz341u0pmdlc"
     emu.seed(name)
     operation = gp_client.operations.get(operation=types.GenerateVideosOperation(name=name))
