@@ -181,18 +181,18 @@ def _tool_problem(call: ModelCall, body: dict[str, Any]) -> Reply | None:
 
 
 _GEMINI_FILES = re.compile(r"^https://generativelanguage\.googleapis\.com/[^/]+/files/[^/]+$")
-_VIDEO_SITES = re.compile(r"^https?://(www\.|m\.)?(youtube\.com|youtu\.be)/")
+_STORAGE_HTTPS = "https://storage.googleapis.com/"
 
 
 def _file_problem(call: ModelCall, body: dict[str, Any]) -> Reply | None:
     """File URIs each backend can read.
 
-    The Gemini API reads its own Files API URIs, Cloud Storage files registered with
-    files:register, and YouTube videos; any other URL is 400. Vertex AI reads Cloud Storage
-    and web URLs, but a Gemini API file belongs to another service: 403 PERMISSION_DENIED.
+    The Gemini API reads Cloud Storage (``gs://`` or its ``https://storage.googleapis.com/``
+    form) only through files registered with files:register (400 otherwise). Vertex AI reads
+    Cloud Storage and web URLs, but a Gemini API file belongs to another service: 403
+    PERMISSION_DENIED.
     """
     uris = _resources.file_uris(body.get("contents"))
-    field = "contents.parts.file_data.file_uri"
     known: set[Any] = set()
     if call.store is not None:
         with call.store.lock:
@@ -208,18 +208,14 @@ def _file_problem(call: ModelCall, body: dict[str, Any]) -> Reply | None:
                 )
         return None
     for uri in uris:
-        if uri.startswith("gs://") and uri not in known:
-            # The Gemini API reads Cloud Storage only through files registered first.
+        storage = (
+            "gs://" + uri.removeprefix(_STORAGE_HTTPS) if uri.startswith(_STORAGE_HTTPS) else uri
+        )
+        if storage.startswith("gs://") and storage not in known:
             return _bad_field(
                 f"Unsupported file uri: {uri} (register Cloud Storage files with "
                 "files:register first).",
-                field,
-            )
-        if uri.startswith(("http://", "https://")) and not (
-            uri in known or _GEMINI_FILES.match(uri) or _VIDEO_SITES.match(uri)
-        ):
-            return _bad_field(
-                f"Unsupported file uri: {uri} (upload it with the Files API first).", field
+                "contents.parts.file_data.file_uri",
             )
     return None
 

@@ -187,25 +187,26 @@ def test_inline_data_needs_its_bytes(gp_client: Any) -> None:
 
 
 def test_file_uris_each_backend_reads(gp_client: Any) -> None:
-    """Gemini API files are the Gemini API's; web URLs are Vertex AI's."""
+    """Gemini API files are the Gemini API's; Cloud Storage needs registering on the Gemini API."""
     gemini_file = types.Part.from_uri(
         file_uri="https://generativelanguage.googleapis.com/v1beta/files/abc123",
         mime_type="image/png",
     )
     web = types.Part.from_uri(file_uri="https://example.com/cat.jpg", mime_type="image/jpeg")
-    video = types.Part.from_uri(
-        file_uri="https://www.youtube.com/watch?v=9hE5-98ZeCg", mime_type="video/mp4"
+    storage = types.Part.from_uri(
+        file_uri="https://storage.googleapis.com/cloud-samples-data/scones.jpg",
+        mime_type="image/jpeg",
     )
+    assert _generate(gp_client, ["What is this?", web]).text
     if _vertex(gp_client):
         with pytest.raises(errors.ClientError) as caught:
             _generate(gp_client, ["What is this?", gemini_file])
         assert (caught.value.code, caught.value.status) == (403, "PERMISSION_DENIED")
-        assert _generate(gp_client, ["What is this?", web]).text
+        assert _generate(gp_client, ["What is this?", storage]).text
     else:
         assert _generate(gp_client, ["What is this?", gemini_file]).text
-        assert _generate(gp_client, ["What is this?", video]).text
-        with pytest.raises(errors.ClientError, match="Unsupported file uri") as caught:
-            _generate(gp_client, ["What is this?", web])
+        with pytest.raises(errors.ClientError, match="files:register") as caught:
+            _generate(gp_client, ["What is this?", storage])
         assert caught.value.code == 400
 
 
