@@ -28,6 +28,7 @@ has no value for it; any other the text cannot fill gets the smallest value its 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -308,9 +309,27 @@ def _args_of(
 
 
 def describe_result(name: str, response: Any, args: Any = None) -> str:
-    """``The function NAME(ARG=VALUE, ...) returned RESPONSE.`` (no brackets without args)."""
+    """``The function NAME(ARG=VALUE, ...) returned RESPONSE.`` (no brackets without args).
+
+    A response that is only ``{"result": VALUE}`` (how the SDK wraps what a Python function
+    returns) is shown as VALUE, as a model would say the number rather than the wrapper, and
+    floats to 15 significant digits, not the binary rounding error a sum can carry.
+    """
     called = name
     if isinstance(args, dict) and args:
         shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in args.items())
         called = f"{name}({shown})"
-    return f"The function {called} returned {json.dumps(response, sort_keys=True)}."
+    if isinstance(response, dict) and list(response) == ["result"]:
+        response = response["result"]
+    return f"The function {called} returned {json.dumps(_rounded(response), sort_keys=True)}."
+
+
+def _rounded(value: Any) -> Any:
+    """Floats to the 15 digits a double holds exactly (1234567.89 + 9876543.21 -> 11111111.1)."""
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.15g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value

@@ -88,9 +88,7 @@ def test_automatic_function_calling_runs_the_python_tool(client: Any) -> None:
         model=MODEL, contents="Weather in Lyon please", config={"tools": [get_weather]}
     )
     assert seen == ["Lyon"]
-    assert answer.text == (
-        'The function get_weather(city="Lyon") returned {"result": {"temperature_c": 18}}.'
-    )
+    assert answer.text == ('The function get_weather(city="Lyon") returned {"temperature_c": 18}.')
 
 
 def test_json_by_schema_and_by_prompt(client: Any, emu: Emulator) -> None:

@@ -181,7 +181,7 @@ def test_automatic_function_calling(gemini: genai.Client, emu: Emulator) -> None
         config={"tools": [get_weather]},
     )
     assert response.text == (
-        'The function get_weather(city="emulated") returned {"result": "sunny in emulated"}.'
+        'The function get_weather(city="emulated") returned "sunny in emulated".'
     )
     calls = emu.api_requests()
     assert len(calls) == 2

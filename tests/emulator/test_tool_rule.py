@@ -50,9 +50,9 @@ def test_one_call_per_sentence_in_parallel_then_an_answer_from_both(gp_client: A
     calls_turn = answer.automatic_function_calling_history[1]
     assert [p.function_call.name for p in calls_turn.parts] == ["get_stock_price", "get_weather"]
     assert answer.text == (
-        'The function get_stock_price(symbol="GOOG") returned {"result": "1000"}. '
+        'The function get_stock_price(symbol="GOOG") returned "1000". '
         'The function get_weather(city="Boston") returned '
-        '{"result": "The weather in Boston is sunny."}.'
+        '"The weather in Boston is sunny.".'
     )
 
 
@@ -64,9 +64,7 @@ def test_numbers_fill_numeric_parameters_in_order(gp_client: Any) -> None:
     answer = gp_client.models.generate_content(
         model=MODEL, contents="what is the result of 1000/2?", config={"tools": [divide]}
     )
-    assert answer.text == (
-        'The function divide(numerator=1000, denominator=2) returned {"result": 500}.'
-    )
+    assert answer.text == ("The function divide(numerator=1000, denominator=2) returned 500.")
 
 
 def test_objects_lists_and_booleans_are_read_from_the_prompt(gp_client: Any) -> None:
@@ -286,3 +284,18 @@ def test_vertex_tools_are_one_kind_each(gp_client: Any) -> None:
         assert caught.value.code == 400
     else:  # the Gemini API takes an empty tool
         assert gp_client.models.generate_content(model=MODEL, contents="hi", config=config).text
+
+
+def test_a_wrapped_result_is_said_plainly_and_floats_rounded(gp_client: Any) -> None:
+    def add_numbers(a: float, b: float) -> float:
+        """Adds two numbers and returns the sum."""
+        return a + b  # 11111111.100000001 in binary floating point
+
+    answer = gp_client.models.generate_content(
+        model=MODEL,
+        contents="Calculate the sum of 1234567.89 and 9876543.21. Use the add_numbers tool.",
+        config={"tools": [add_numbers]},
+    )
+    assert answer.text == (
+        "The function add_numbers(a=1234567.89, b=9876543.21) returned 11111111.1."
+    )
