@@ -299,3 +299,36 @@ def test_a_wrapped_result_is_said_plainly_and_floats_rounded(gp_client: Any) -> 
     assert answer.text == (
         "The function add_numbers(a=1234567.89, b=9876543.21) returned 11111111.1."
     )
+
+
+def test_tuples_unions_and_formats_in_declared_schemas(gp_client: Any) -> None:
+    place = types.FunctionDeclaration(
+        name="place_pin",
+        description="Place a pin at coordinates",
+        parameters_json_schema={
+            "type": "object",
+            "properties": {
+                "latlng": {
+                    "type": "array",
+                    "prefixItems": [{"type": "number"}, {"type": "number"}],
+                    "minItems": 2,
+                    "maxItems": 2,
+                },
+                "label": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                "kind": {"const": "pin"},
+                "when": {"type": "string", "format": "date"},
+            },
+            "required": ["latlng", "kind", "when"],
+        },
+    )
+    answer = gp_client.models.generate_content(
+        model=MODEL,
+        contents="Place a pin at (51.509, -0.118) named \u201cBig Ben\u201d.",
+        config=_no_afc(tools=[types.Tool(function_declarations=[place])]),
+    )
+    assert answer.function_calls[0].args == {
+        "latlng": [51.509, -0.118],
+        "label": "Big Ben",
+        "kind": "pin",
+        "when": "2025-01-01",
+    }
