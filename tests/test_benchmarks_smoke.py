@@ -18,15 +18,7 @@ def test_quick_run_prints_every_section_and_writes_the_report(tmp_path: Path) ->
         "# Before\n<!-- results:start -->\nSTALE RESULTS\n<!-- results:end -->\n# After\n",
         encoding="utf-8",
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _run("benchmarks", "--quick", "--out", str(out))
     table = done.stdout
     assert "| Benchmark | Variant | Median | vs raw SDK | Target | Result |" in table
     for section in (
@@ -62,15 +54,7 @@ def test_quick_run_prints_every_section_and_writes_the_report(tmp_path: Path) ->
 
 def test_ablation_runs_every_stage() -> None:
     """`python -m benchmarks.ablate` still fits golden-path's private names: a row per stage."""
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.ablate", "--n", "25"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _run("benchmarks.ablate", "--n", "25")
     for row in (
         "nothing (noise floor)",
         "audit: the whole event",
@@ -79,3 +63,17 @@ def test_ablation_runs_every_stage() -> None:
         "policy routes: on_request",
     ):
         assert f"| {row}" in done.stdout, row
+
+
+def _run(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m module args`` in the repository; it must exit 0."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
