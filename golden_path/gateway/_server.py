@@ -111,7 +111,74 @@ def _http_protocol() -> Any:
         from uvicorn.protocols.http.h11_impl import H11Protocol
 
         base = H11Protocol
-    return _with_peer_cert(base)
+    return _with_peer_cert(_corked(base))
+
+
+def _corked(base: type[Any]) -> type[Any]:
+    """A protocol class whose writes in one turn of the event loop leave in one ``send``.
+
+    uvicorn writes a response's head at ``http.response.start`` and its body at
+    ``http.response.body``: two system calls (and two wake-ups of the app on loopback) for
+    every buffered answer, though the gateway sends both in the same turn of the loop.
+    """
+
+    class Corked(base):  # type: ignore[misc]
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(_Cork(transport))
+
+    Corked.__name__ = base.__name__
+    return Corked
+
+
+class _Cork:
+    """A transport that joins what is written in one turn of the loop into one write.
+
+    What is held is written at the end of the turn (``call_soon``), before the transport
+    closes, and counted in ``get_write_buffer_size``; everything else is the transport's own.
+    """
+
+    __slots__ = ("_loop", "_pending", "_transport")
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+        self._pending: list[bytes] = []
+        self._loop = asyncio.get_running_loop()
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(data)
+
+    def writelines(self, lines: Any) -> None:
+        for data in lines:
+            self.write(data)
+
+    def _flush(self) -> None:
+        pending = self._pending
+        if pending:
+            self._pending = []
+            if not self._transport.is_closing():
+                self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._transport.write_eof()
+
+    def abort(self) -> None:
+        self._pending = []
+        self._transport.abort()
+
+    def get_write_buffer_size(self) -> int:
+        return int(self._transport.get_write_buffer_size()) + sum(map(len, self._pending))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def _ws_protocol() -> Any:

@@ -167,3 +167,50 @@ def test_replicas_share_limits_through_redis(tmp_path: Path, emulator: Any) -> N
             process.wait(30)
         redis.stop()
     assert codes == [200, 200, 200, 429]
+
+
+def test_writes_in_one_turn_of_the_loop_leave_together_and_in_order() -> None:
+    """The gateway's HTTP connections join a response's head and body (written in one turn of
+    the event loop) into one send; bytes keep their order through writelines, write_eof and
+    close, and an abort drops what was held."""
+    import asyncio
+
+    from golden_path.gateway._server import _Cork
+
+    async def scenario() -> list[bytes]:
+        reads: list[bytes] = []
+        done = asyncio.Event()
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while chunk := await reader.read(65536):
+                reads.append(chunk)
+            writer.close()
+            done.set()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+        cork = _Cork(transport)
+        cork.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        cork.write(b"")
+        cork.writelines([b"body ", b"one"])
+        assert cork.get_write_buffer_size() == len(b"HTTP/1.1 200 OK\r\n\r\nbody one")
+        assert not cork.is_closing()  # the transport's own
+        await asyncio.sleep(0.2)
+        cork.write(b"|two")
+        cork.write_eof()
+        await asyncio.wait_for(done.wait(), 10)
+        cork.close()
+        dropped, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+        aborted = _Cork(dropped)
+        aborted.write(b"never sent")
+        aborted.abort()
+        await asyncio.sleep(0.1)
+        server.close()
+        await server.wait_closed()
+        return reads
+
+    reads = asyncio.run(scenario())
+    assert reads[0] == b"HTTP/1.1 200 OK\r\n\r\nbody one"  # one send for the whole turn
+    assert b"".join(reads) == b"HTTP/1.1 200 OK\r\n\r\nbody one|two"
