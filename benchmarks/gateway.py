@@ -6,11 +6,17 @@ One run, side by side, on loopback:
 
 - **direct**: the client calls the fixed-response server (``benchmarks._server``) itself;
 - **gateway**: the same request through ``python -m golden_path.gateway`` (its own process,
-  uvicorn + httptools + uvloop, app key auth, no policy file, audit off);
+  uvicorn + httptools, app key auth, no policy file, audit off);
 - **gateway+audit+limit**: the same with a rate limit and the stdout audit sink (to /dev/null);
 - **LiteLLM proxy** (``--litellm``): ``litellm --config`` in its own venv
-  (``~/.cache/golden-path/litellm-proxy``, created with ``pip install 'litellm[proxy]'``)
-  forwarding OpenAI chat completions to the same server's generateContent.
+  (``--litellm-venv``, default ``~/.cache/golden-path/litellm-proxy``; created from PyPI with
+  ``pip install 'litellm[proxy]==LITELLM_VERSION'`` when it has no ``litellm`` yet, a few minutes
+  the first time: it cannot share golden-path's venv, as it pins openai<3) forwarding OpenAI chat
+  completions to the same server's generateContent, in a phase of its own after the others.
+
+The gateway runs on uvloop when it is importable in this Python (``golden-path[uvloop]``), else
+on asyncio's own loop, as the base image does (``--loop asyncio`` hides uvloop to measure that
+case where it is installed); the table's heading says which.
 
 Latency is measured open loop at ``--rate`` requests per second (default 200, the target's
 load) for each target at once, each on its own thread and keep-alive connection, after
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import importlib.util
 import json
 import os
 import secrets
@@ -45,6 +52,9 @@ OPENAI_BODY = json.dumps(
     {"model": MODEL, "messages": [{"role": "user", "content": "hello"}]}
 ).encode()
 LITELLM_VENV = Path.home() / ".cache" / "golden-path" / "litellm-proxy"
+# The release the comparison was last run with; a newer one may be faster or slower, so it moves
+# on purpose (delete the venv, or point --litellm-venv elsewhere, to build it again).
+LITELLM_VERSION = "1.108.7"
 
 
 def _free_port() -> int:
@@ -233,10 +243,20 @@ def _wait_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: 
     raise RuntimeError(f"{what} did not listen on {port} within {timeout} s")
 
 
+# The base image's gateway: uvicorn finds no uvloop (an extra the image leaves out).
+_WITHOUT_UVLOOP = (
+    "import sys; sys.modules['uvloop'] = None; "
+    "from golden_path.cli import main; sys.exit(main(['gateway']))"
+)
+
+
 def start_gateway(
-    upstream: str, workdir: Path, *, policy: bool
+    upstream: str, workdir: Path, *, policy: bool, loop: str = "auto"
 ) -> tuple[subprocess.Popen[bytes], Target]:
-    """``python -m golden_path.gateway`` in front of ``upstream``; its Target."""
+    """``python -m golden_path.gateway`` in front of ``upstream``; its Target.
+
+    ``loop="asyncio"`` hides uvloop from the gateway, as in the base image.
+    """
     from golden_path.gateway import issue_key
 
     keys = workdir / f"keys-{policy}.toml"
@@ -255,8 +275,9 @@ def start_gateway(
         limits = workdir / "limits.toml"
         limits.write_text('[rate_limits]\nrequests_per_minute = 100000000\nscope = "app"\n')
         env |= {"GOLDEN_PATH_POLICY_FILE": str(limits), "GOLDEN_PATH_AUDIT_SINK": "stdout"}
+    command = ["-c", _WITHOUT_UVLOOP] if loop == "asyncio" else ["-m", "golden_path.gateway"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "golden_path.gateway"],
+        [sys.executable, *command],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -267,14 +288,40 @@ def start_gateway(
     return process, Target(name, port, path, {"x-goog-api-key": key}, pid=process.pid)
 
 
-def start_litellm(upstream: str, workdir: Path) -> tuple[subprocess.Popen[bytes], Target] | str:
-    """LiteLLM's proxy in its own venv, or the reason it cannot run."""
-    binary = LITELLM_VENV / "bin" / "litellm"
+def ensure_litellm(venv: Path) -> Path | str:
+    """``litellm`` in ``venv``, installed from PyPI first when missing; else why it is not."""
+    binary = venv / "bin" / "litellm"
+    if binary.exists():
+        return binary
+    requirement = f"litellm[proxy]=={LITELLM_VERSION}"
+    print(f"creating LiteLLM's proxy venv in {venv} ({requirement}) ...", file=sys.stderr)
+    steps = [
+        [sys.executable, "-m", "venv", str(venv)],
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", requirement],
+    ]
+    for step in steps:
+        try:
+            done = subprocess.run(step, capture_output=True, text=True, timeout=1800, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"could not create LiteLLM's venv ({' '.join(step[:4])}): {exc}"
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            return (
+                f"could not create LiteLLM's venv: {' '.join(step)} exited {done.returncode}: "
+                + " / ".join(tail)
+            )
     if not binary.exists():
-        return (
-            f"LiteLLM's proxy is not installed: python3 -m venv {LITELLM_VENV} && "
-            f"{LITELLM_VENV}/bin/pip install 'litellm[proxy]'"
-        )
+        return f"{requirement} installed no {binary}"
+    return binary
+
+
+def start_litellm(
+    upstream: str, workdir: Path, venv: Path = LITELLM_VENV
+) -> tuple[subprocess.Popen[bytes], Target] | str:
+    """LiteLLM's proxy in its own venv, or the reason it cannot run."""
+    binary = ensure_litellm(venv)
+    if isinstance(binary, str):
+        return binary
     config = workdir / "litellm.yaml"
     config.write_text(
         "model_list:\n"
@@ -327,6 +374,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds not counted")
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second")
     parser.add_argument("--litellm", action="store_true", help="add LiteLLM's proxy")
+    parser.add_argument(
+        "--loop",
+        choices=("auto", "asyncio"),
+        default="auto",
+        help="the gateway's event loop: uvloop when installed (auto), or asyncio's as in the "
+        "base image, which leaves the uvloop extra out",
+    )
+    parser.add_argument(
+        "--litellm-venv",
+        type=Path,
+        default=LITELLM_VENV,
+        help="LiteLLM's venv, created there from PyPI when missing (default: %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args(argv)
 
@@ -339,19 +399,25 @@ def main(argv: list[str] | None = None) -> int:
     port = int(server.stdout.readline())
     upstream = f"http://127.0.0.1:{port}"
     processes: list[subprocess.Popen[bytes]] = [server]
-    results: dict[str, Any] = {"rate": args.rate, "seconds": args.seconds}
+    results: dict[str, Any] = {
+        "rate": args.rate,
+        "seconds": args.seconds,
+        "loop": "uvloop"
+        if args.loop == "auto" and importlib.util.find_spec("uvloop")
+        else "asyncio",
+    }
     try:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
             direct = Target("direct", port, f"/v1beta/models/{MODEL}:generateContent", {})
-            gateway, gw = start_gateway(upstream, workdir, policy=False)
+            gateway, gw = start_gateway(upstream, workdir, policy=False, loop=args.loop)
             processes.append(gateway)
-            governed, gw_policy = start_gateway(upstream, workdir, policy=True)
+            governed, gw_policy = start_gateway(upstream, workdir, policy=True, loop=args.loop)
             processes.append(governed)
             targets = [direct, gw, gw_policy]
             litellm = None
             if args.litellm:
-                started = start_litellm(upstream, workdir)
+                started = start_litellm(upstream, workdir, args.litellm_venv)
                 if isinstance(started, str):
                     results["litellm_error"] = started
                     print(f"LiteLLM proxy skipped: {started}", file=sys.stderr)
@@ -403,11 +469,12 @@ def _print(results: dict[str, Any]) -> None:
     rate = results["rate"]
     print(
         f"\ngateway benchmark: {rate:g} req/s per target, open loop, loopback, "
-        f"{results['seconds']:g} s per target, load {results.get('load_before', 0):.2f} before, "
+        f"{results['seconds']:g} s per target, gateway on uvicorn + httptools + "
+        f"{results.get('loop', '?')}, load {results.get('load_before', 0):.2f} before, "
         f"{results.get('load_after', 0):.2f} after"
     )
     header = (
-        f"{'target':<22}{'n':>7}{'p50 ms':>9}{'p99 ms':>9}{'p99 95% CI':>16}{'added p50':>11}"
+        f"{'target':<22}{'n':>7}{'p50 ms':>10}{'p99 ms':>11}{'p99 95% CI':>20}{'added p50':>11}"
         f"{'added p99':>11}{'CPU us/req':>12}{'req/s (8 conns)':>17}"
     )
     print(header)
@@ -415,12 +482,35 @@ def _print(results: dict[str, Any]) -> None:
     for name, row in results.get("rows", {}).items():
         ci = f"{row['p99_low_ms']:.2f}-{row['p99_high_ms']:.2f}"
         print(
-            f"{name:<22}{row['n']:>7}{row['p50_ms']:>9.3f}{row['p99_ms']:>9.3f}{ci:>16}"
+            f"{name:<22}{row['n']:>7}{row['p50_ms']:>10.3f}{row['p99_ms']:>11.3f}{ci:>20}"
             f"{row['added_p50_ms']:>11.3f}"
             f"{row['added_p99_ms']:>11.3f}{row['cpu_us_per_req']:>12.0f}"
             f"{row['throughput_rps']:>17.0f}"
         )
     print("targets: added p50 <= 0.5 ms, added p99 <= 2 ms at 200 req/s")
+    if "litellm_error" in results:
+        print(f"LiteLLM proxy: not run: {results['litellm_error']}")
+    rows = results.get("rows", {})
+    litellm = rows.get("LiteLLM proxy")
+    for name in ("gateway", "gateway+audit+limit"):
+        if litellm is None or name not in rows:
+            continue
+        ours = rows[name]
+        # Lower is better for the first three, higher for throughput.
+        wins = [
+            ours["added_p50_ms"] < litellm["added_p50_ms"],
+            ours["added_p99_ms"] < litellm["added_p99_ms"],
+            ours["cpu_us_per_req"] < litellm["cpu_us_per_req"],
+            ours["throughput_rps"] > litellm["throughput_rps"],
+        ]
+        print(
+            f"{name} vs LiteLLM proxy: added p50 {ours['added_p50_ms']:.3f} vs "
+            f"{litellm['added_p50_ms']:.3f} ms, added p99 {ours['added_p99_ms']:.3f} vs "
+            f"{litellm['added_p99_ms']:.3f} ms, CPU {ours['cpu_us_per_req']:.0f} vs "
+            f"{litellm['cpu_us_per_req']:.0f} us/req, {ours['throughput_rps']:.0f} vs "
+            f"{litellm['throughput_rps']:.0f} req/s: "
+            + ("faster on every row" if all(wins) else "NOT faster on every row")
+        )
     direct = results.get("rows", {}).get("direct")
     if direct and direct["p99_ms"] > 2 * direct["service_p99_ms"] + 1:
         print(
