@@ -308,7 +308,7 @@ class _Connection(asyncio.Protocol):
         reached the kernel before the event loop saw it, and a request written on that
         connection would fail with no answer.
         """
-        if self.closed or self.idle_since < idle_after or self.transport.is_closing():
+        if self.closed or self.idle_since <= idle_after or self.transport.is_closing():
             return False
         poll = select.poll()  # not select.select: a replica's descriptors pass 1024
         poll.register(self.fileno, select.POLLIN)

@@ -110,10 +110,10 @@ def test_upstream_that_refuses_connections_is_a_502(start_gateway: Any, audit: A
 
 
 @pytest.fixture(name="closing_upstream")
-def _closing_upstream() -> Iterator[tuple[str, list[int]]]:
+def _closing_upstream() -> Iterator[tuple[str, list[int], threading.Semaphore]]:
     """A server that answers each request, then closes the kept-alive connection silently (no
-    ``connection: close``), as a server's idle timeout or a restart does; and the client ports
-    it saw."""
+    ``connection: close``), as a server's idle timeout or a restart does; the client ports it
+    saw, and a semaphore released once per connection it has closed."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     answer = json.dumps(
@@ -137,11 +137,18 @@ def _closing_upstream() -> Iterator[tuple[str, list[int]]]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    closed = threading.Semaphore(0)
+
+    class Server(ThreadingHTTPServer):
+        def shutdown_request(self, request: Any) -> None:
+            super().shutdown_request(request)
+            closed.release()
+
+    server = Server(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", ports
+        yield f"http://127.0.0.1:{server.server_address[1]}", ports, closed
     finally:
         server.shutdown()
         server.server_close()
@@ -149,17 +156,20 @@ def _closing_upstream() -> Iterator[tuple[str, list[int]]]:
 
 
 def test_a_connection_the_upstream_closed_is_not_reused(
-    start_gateway: Any, closing_upstream: tuple[str, list[int]]
+    start_gateway: Any, closing_upstream: tuple[str, list[int], threading.Semaphore]
 ) -> None:
     """Kept-alive connections the upstream closed while idle are seen closed and replaced: the
-    app's next calls succeed, each on a new connection."""
-    url, ports = closing_upstream
+    app's next calls succeed, each on a new connection. (Each call waits for the upstream to
+    have closed the last connection: "while idle". A close that crosses a request on the wire
+    fails that request with a 502, as with any HTTP/1.1 client that does not resend a POST.)"""
+    url, ports, closed = closing_upstream
     running = start_gateway(settings={"base_url": url})
     headers = {"x-goog-api-key": running.key}
     with httpx2.Client(base_url=running.url, headers=headers, timeout=30) as client:
         for _ in range(4):
             answer = client.post(f"/v1beta/models/{MODEL}:generateContent", json=BODY)
             assert answer.status_code == 200, answer.text
+            assert closed.acquire(timeout=30)
     assert len(set(ports)) == 4
 
 
@@ -339,15 +349,19 @@ def test_a_large_answer_read_slowly_arrives_whole() -> None:
         pool = _pool_for()
         request = httpx2.Request("GET", url + "/big", extensions={"timeout": TIMEOUTS})
         response = await pool.handle_async_request(request)
+        connection = response.stream._connection
+        # Nothing is read yet, so what arrives piles up until reading pauses.
+        for _ in range(3000):
+            if connection.reading_paused:
+                break
+            await asyncio.sleep(0.01)
+        assert connection.reading_paused
         received = bytearray()
-        paused = False
         async for chunk in response.stream:
             received += chunk
-            paused = paused or response.stream._connection.reading_paused
-            await asyncio.sleep(0.001)
+        assert not connection.reading_paused  # resumed as the reader caught up
         await response.stream.aclose()
         assert bytes(received) == payload
-        assert paused  # 2 MiB arrive faster than 1 ms per chunk is read
         await pool.aclose()
         server.close()
 
