@@ -63,15 +63,20 @@ def test_sdk_retries_through_queued_failures(emu: Emulator) -> None:
 
 
 def test_latency(gemini: genai.Client, emu: Emulator) -> None:
-    """set_latency delays each answer until cleared with 0."""
-    emu.set_latency(0.3)
+    """set_latency delays each answer until cleared with 0.
+
+    The delay is long beside a loopback call, so a busy machine cannot make the cleared call
+    look delayed (the bound is the delay, never a guess at how fast the machine is).
+    """
+    delay = 2.0
+    emu.set_latency(delay)
     started = time.perf_counter()
     gemini.models.generate_content(model=MODEL, contents="slow")
-    assert time.perf_counter() - started >= 0.3
+    assert time.perf_counter() - started >= delay
     emu.set_latency(0)
     started = time.perf_counter()
     gemini.models.generate_content(model=MODEL, contents="fast")
-    assert time.perf_counter() - started < 0.3
+    assert time.perf_counter() - started < delay
 
 
 def test_mid_stream_error(gemini: genai.Client, emu: Emulator) -> None:
