@@ -80,6 +80,8 @@ _DROPPED_BACK = frozenset(
     {b"connection", b"keep-alive", b"transfer-encoding", b"trailer", b"upgrade", b"server"}
 )
 _INTERNAL = ("/healthz", "/readyz", "/metrics")
+# Methods httpx2 gives "Content-Length: 0" when they have no body (see _request).
+_EMPTY_BODY_LENGTH = frozenset({"POST", "PUT", "PATCH", "QUERY"})
 _MAX_CACHED_URLS = 4096
 # Concurrent upstream requests of one replica (streams included); each is kept alive when idle,
 # so a burst does not end in a storm of new TLS handshakes.
@@ -443,14 +445,25 @@ class Gateway:
         query = scope.get("query_string") or b""
         if query and (b"key=" in query or b"gp_" in query):
             query = _without_credentials(query)
-        headers = [(k, v) for k, v in scope["headers"] if k not in _DROPPED]
+        url = self._url(where.path, query)
+        method = scope["method"]
+        # The same headers and body httpx2 makes of content=body (Host first, then its
+        # Content-Length; the app's own Host and Content-Length are in _DROPPED), made directly:
+        # its encode_request and header lookups cost ~9-13 us of CPU per proxied call.
+        headers = [(b"Host", url.netloc)]
+        headers += [(k, v) for k, v in scope["headers"] if k not in _DROPPED]
+        if body:
+            headers.append((b"Content-Length", b"%d" % len(body)))
+        elif method in _EMPTY_BODY_LENGTH:
+            headers.insert(1, (b"Content-Length", b"0"))
         request = httpx2.Request(
-            scope["method"],
-            self._url(where.path, query),
+            method,
+            url,
             headers=headers,
-            content=body,
+            stream=httpx2.ByteStream(body),
             extensions={"timeout": self._timeout},
         )
+        request.read()  # the body is known: the policies and the audit read it as content
         return _Prepared(request, where.match.route.name)
 
     def _url(self, path: str, query: bytes) -> httpx2.URL:

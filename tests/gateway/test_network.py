@@ -532,3 +532,68 @@ def test_a_streamed_request_body_is_sent_chunked() -> None:
 
     _run(scenario)
     assert bodies == [b"3\r\none\r\n3\r\ntwo\r\n0\r\n\r\n"]
+
+
+def test_the_upstream_gets_its_own_host_and_the_body_s_length(start_gateway: Any) -> None:
+    """What arrives upstream: Host names the upstream (not the gateway the app called), the
+    Content-Length is the forwarded body's (0 for an empty POST, none for a GET), the body is
+    whole, and the app's key is not among the headers."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[tuple[str, str, dict[str, list[str]], bytes]] = []
+    answer = json.dumps(
+        {"candidates": [{"content": {"role": "model", "parts": [{"text": "hi"}]}}]}
+    ).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _record(self) -> None:
+            length = self.headers.get("content-length")
+            body = self.rfile.read(int(length)) if length else b""
+            headers: dict[str, list[str]] = {}
+            for name, value in self.headers.items():
+                headers.setdefault(name.lower(), []).append(value)
+            seen.append((self.command, self.path, headers, body))
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        do_GET = do_POST = _record
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        upstream = f"127.0.0.1:{server.server_address[1]}"
+        running = start_gateway(settings={"base_url": f"http://{upstream}"})
+        headers = {"x-goog-api-key": running.key}
+        with httpx2.Client(base_url=running.url, headers=headers, timeout=30) as client:
+            sent = json.dumps(BODY).encode()
+            calls = [
+                ("POST", f"/v1beta/models/{MODEL}:generateContent", sent),
+                ("POST", "/v1beta/batches/abc:cancel", b""),
+                ("GET", f"/v1beta/models/{MODEL}", b""),
+            ]
+            for method, path, body in calls:
+                reply = client.request(
+                    method, path, content=body or None, headers={"content-type": "application/json"}
+                )
+                assert reply.status_code == 200, (path, reply.text)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+    assert [(m, p.partition("?")[0]) for m, p, _, _ in seen] == [(m, p) for m, p, _ in calls]
+    for (_, _, got, body), (method, _, sent_body) in zip(seen, calls, strict=True):
+        assert got["host"] == [upstream]
+        assert body == sent_body
+        expected = [str(len(sent_body))] if sent_body or method == "POST" else None
+        assert got.get("content-length") == expected
+        assert "transfer-encoding" not in got
+        assert got["x-goog-api-key"] != [running.key]
