@@ -340,7 +340,7 @@ class Gateway:
         # Every app's transport shares one upstream pool (and its kept-alive connections).
         if self._pool is None:
             from golden_path._tls import ensure_trust
-            from golden_path.gateway._network import upstream_transport
+            from golden_path._transport._httptools import upstream_transport
 
             inner = upstream_transport(
                 ensure_trust(), max_connections=_MAX_UPSTREAM_CONNECTIONS, keepalive_expiry=60.0

@@ -52,7 +52,7 @@ def _pool(running: Any) -> Any:
 def test_tls_upstream_generate_and_stream(start_gateway: Any, emulator: Any, audit: Any) -> None:
     """Over https to the upstream, a buffered and a streamed call pass through the gateway on
     golden-path's upstream pool, with TLS verified against the upstream's CA."""
-    from golden_path.gateway._network import UpstreamPool
+    from golden_path._transport._httptools import UpstreamPool
 
     https = emulator.url.replace("http://", "https://")
     running = start_gateway(settings={"base_url": https})
@@ -214,7 +214,7 @@ async def _serving(handler: Handler) -> tuple[asyncio.Server, str, list[int]]:
 
 def _pool_for(**limits: Any) -> Any:
     from golden_path._tls import ensure_trust
-    from golden_path.gateway._network import upstream_transport
+    from golden_path._transport._httptools import upstream_transport
 
     limits.setdefault("max_connections", 8)
     limits.setdefault("keepalive_expiry", 60.0)
@@ -487,7 +487,7 @@ def test_the_pool_bounds_open_connections_and_times_out_waiting_for_one() -> Non
 def test_a_header_that_would_split_the_request_is_not_sent() -> None:
     """A CR or LF inside a header value would add a header or a second request upstream: the
     pool refuses the request (LocalProtocolError) before anything is written."""
-    from golden_path.gateway._network import _head
+    from golden_path._transport._httptools import _head
 
     for value in (b"a\r\nx-injected: 1", b"a\nb", b"a\rb", b"a\0b"):
         request = httpx2.Request("GET", "http://upstream/x", headers=[(b"x-app", value)])

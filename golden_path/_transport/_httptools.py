@@ -1,4 +1,4 @@
-"""The gateway's upstream client: HTTP/1.1 on asyncio with httptools' parser, under httpx2.
+"""An HTTP/1.1 client on asyncio with httptools' parser, under httpx2: the gateway's upstream.
 
 The transport chain above it is httpx2's (``httpx2.Request`` and ``httpx2.Response``, the
 governed transport with its policies, credentials and audit); this is its innermost hop. It
