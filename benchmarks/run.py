@@ -241,7 +241,18 @@ def section_stream(report: Report, plan: Plan, v: dict[str, Variant]) -> None:
 
 
 def section_async(report: Report, plan: Plan, v: dict[str, Variant]) -> None:
-    keys = ["raw_httpx2", "raw_aiohttp", "gp_none", "gp_default", "gp_default_httpx2", "litellm"]
+    from golden_path._factory import auto_async_wire
+
+    keys = [
+        "raw_httpx2",
+        "raw_aiohttp",
+        "gp_none",
+        "gp_default",
+        "gp_default_httptools",
+        "gp_default_aiohttp",
+        "gp_default_httpx2",
+        "litellm",
+    ]
     variants = [v[k] for k in keys if k in v]
     progress("async throughput: " + ", ".join(x.key for x in variants))
     cpu: dict[int, dict[str, list[float]]] = {}
@@ -285,11 +296,12 @@ def section_async(report: Report, plan: Plan, v: dict[str, Variant]) -> None:
             )
     report.notes.append(
         "Async ratios are to the raw SDK on httpx2. With aiohttp installed (the test extra "
-        "and LiteLLM pull it in) the raw SDK sends async calls through aiohttp by default, and "
-        "so does golden-path (async_transport = auto, below its governed transport), so the "
-        "governed row is also held to 0.95x of the raw SDK on aiohttp. The 'async on httpx2' "
-        "row is golden-path as an app without aiohttp runs it. 'CPU' is the benchmark "
-        "process's CPU time per request (the server is another process)."
+        "and LiteLLM pull it in) the raw SDK sends async calls through aiohttp by default, so "
+        "the governed row is also held to 0.95x of the raw SDK on aiohttp. golden-path's own "
+        "wire sits below its governed transport: async_transport = auto takes httptools when "
+        f"installed (the fast extra), else aiohttp, else httpx2 (here: {auto_async_wire()}); "
+        "the 'async on ...' rows pin each (httpx2 is an app with neither). 'CPU' is the "
+        "benchmark process's CPU time per request (the server is another process)."
     )
 
 
@@ -544,6 +556,22 @@ def build_variants(url: str) -> dict[str, Variant]:
             _variants.DEFAULT_POLICIES,
             audit=True,
             async_transport="httpx2",
+        ),
+        "gp_default_httptools": _variants.golden_path(
+            url,
+            "gp_default_httptools",
+            "golden-path, default policies, audit to a file, async on httptools",
+            _variants.DEFAULT_POLICIES,
+            audit=True,
+            async_transport="httptools",
+        ),
+        "gp_default_aiohttp": _variants.golden_path(
+            url,
+            "gp_default_aiohttp",
+            "golden-path, default policies, audit to a file, async on aiohttp",
+            _variants.DEFAULT_POLICIES,
+            audit=True,
+            async_transport="aiohttp",
         ),
         "gp_all": _variants.golden_path(
             url,

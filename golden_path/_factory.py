@@ -8,6 +8,8 @@ configuration says is what goes on the wire.
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 import os
 import threading
 import warnings
@@ -302,34 +304,51 @@ def runtime_for(resolved: ResolvedSettings) -> tuple[Auth, str, str]:
     return auth, base_url_for(settings, auth), api_version
 
 
-def async_wire(resolved: ResolvedSettings) -> Literal["aiohttp", "httpx2"]:
-    """The wire under async calls, from ``async_transport`` (``auto``: aiohttp when installed).
+def async_wire(resolved: ResolvedSettings) -> Literal["aiohttp", "httptools", "httpx2"]:
+    """The wire under async calls, from ``async_transport`` (``auto``: the fastest installed).
 
-    aiohttp carries the raw SDK's async calls whenever it is importable, several times faster
-    than httpx2's async pool (docs/benchmarks.md); golden-path follows, below its governed
-    transport. Asking for aiohttp without it installed is refused, not quietly downgraded.
+    ``auto`` takes aiohttp when it is installed, else httptools (the ``fast`` extra), else httpx2
+    (docs/benchmarks.md measures all three). aiohttp carries the raw SDK's async calls whenever
+    it is importable; golden-path's wire sits below its governed transport either way. Asking
+    for a wire that is not installed is refused, not quietly downgraded.
     """
-    from golden_path._transport._aiohttp import aiohttp_available
-
     choice = resolved.settings.async_transport
-    if choice == "httpx2":
-        return "httpx2"
-    if aiohttp_available():
-        return "aiohttp"
     if choice == "auto":
-        return "httpx2"
+        return auto_async_wire()
+    if choice == "httpx2" or _installed(choice):
+        return choice
     from golden_path.exceptions import ConfigProblem
 
+    extra = "aiohttp" if choice == "aiohttp" else "fast"
     raise ConfigError(
         [
             ConfigProblem(
                 "async_transport",
-                "is 'aiohttp' but aiohttp is not installed",
+                f"is {choice!r} but {choice} is not installed",
                 resolved.sources.get("async_transport", ""),
-                "pip install 'golden-path[aiohttp]', or set it to auto or httpx2",
+                f"pip install 'golden-path[{extra}]', or set it to auto or httpx2",
             )
         ]
     )
+
+
+# What ``async_transport = "auto"`` tries, fastest first (docs/benchmarks.md, async rows):
+# httptools (the ``fast`` extra) costs less CPU per call than aiohttp, which beats httpx2.
+AUTO_WIRES: tuple[Literal["aiohttp", "httptools"], ...] = ("httptools", "aiohttp")
+
+
+def auto_async_wire() -> Literal["aiohttp", "httptools", "httpx2"]:
+    """What ``async_transport = "auto"`` picks here: the first of AUTO_WIRES installed."""
+    return next((wire for wire in AUTO_WIRES if _installed(wire)), "httpx2")
+
+
+@functools.cache
+def _installed(wire: Literal["aiohttp", "httptools"]) -> bool:
+    try:
+        importlib.import_module(wire)
+    except ImportError:
+        return False
+    return True
 
 
 def _check_sdk_version(settings: Settings) -> None:

@@ -266,9 +266,10 @@ class Settings(BaseSettings):
         default_factory=lambda: list(DEFAULT_RETRY_STATUS_CODES),
         description="HTTP statuses that are retried, comma-separated",
     )
-    async_transport: Literal["auto", "aiohttp", "httpx2"] = Field(
+    async_transport: Literal["auto", "aiohttp", "httptools", "httpx2"] = Field(
         default="auto",
-        description="the wire under async calls: auto (aiohttp when installed), aiohttp, httpx2",
+        description="the wire under async calls: auto (aiohttp when installed, else httptools "
+        "when installed, else httpx2), aiohttp, httptools, httpx2",
     )
     allow_emulator: bool = Field(default=True, description="false forbids backend=emulator")
     strict: bool = Field(

@@ -1,8 +1,9 @@
-"""The async guarantees hold on both wires ``async_transport`` can pick: aiohttp and httpx2.
+"""The async guarantees hold on every wire ``async_transport`` can pick: httptools, aiohttp, httpx2.
 
-Real SDK, real HTTP on loopback against the emulator. aiohttp is the default wire whenever it is
-installed (the test extra installs it), so every other async test runs on it; these tests pin
-the key guarantees on each wire by name.
+Real SDK, real HTTP on loopback against the emulator. httptools is the default wire whenever it
+is installed (the test extra installs it), so every other async test runs on it; these tests pin
+the key guarantees on each wire by name (tests/test_async_httptools.py adds what only a scripted
+server can show: connections reused, per loop, closed on cancel, chunks as they arrive).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ RID = "x-golden-path-request-id"
 LONG = "tell me a long story about " + " ".join(f"word{n}" for n in range(40))
 
 
-@pytest.fixture(name="wire", params=["aiohttp", "httpx2"])
+@pytest.fixture(name="wire", params=["httptools", "aiohttp", "httpx2"])
 def _wire(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -86,9 +87,9 @@ def test_calls_streams_and_errors_are_governed_and_audited_once(
 def test_both_wires_send_the_same_request(
     make_client: Callable[..., Any], emulator: Emulator
 ) -> None:
-    """aiohttp sends exactly what httpx2 built: the same headers and the same body bytes."""
+    """aiohttp and httptools send exactly what httpx2 built: the same headers and body bytes."""
     sent = []
-    for wire in ("httpx2", "aiohttp"):
+    for wire in ("httpx2", "aiohttp", "httptools"):
         client = make_client(async_transport=wire)
         asyncio.run(client.aio.models.generate_content(model=MODEL, contents="same bytes"))
         (request,) = emulator.api_requests()
@@ -96,7 +97,7 @@ def test_both_wires_send_the_same_request(
         headers = dict(request.headers)
         del headers[RID]
         sent.append((request.method, request.path, headers, request.raw_body))
-    assert sent[0] == sent[1]
+    assert sent[0] == sent[1] == sent[2]
 
 
 def test_cancelled_call_is_audited_and_the_pool_recovers(
@@ -185,24 +186,45 @@ def test_one_client_across_event_loops(
     assert [e.outcome for e in audit.events] == ["ok", "ok"]
 
 
-def test_asking_for_aiohttp_without_it_is_a_config_error(tmp_path: Any) -> None:
-    """async_transport = "aiohttp" with aiohttp not importable is refused, naming the setting
-    and the fix; "auto" falls back to httpx2 and its async calls work."""
-    script = """
-import asyncio, sys
-sys.modules["aiohttp"] = None  # not importable, as on a machine without it
+@pytest.mark.parametrize(
+    ("missing", "picked"),
+    [((), "httptools"), (("httptools",), "aiohttp"), (("httptools", "aiohttp"), "httpx2")],
+    ids=["both-installed", "no-httptools", "neither"],
+)
+def test_auto_picks_the_wire_the_docs_name_and_refuses_a_missing_one(
+    tmp_path: Any, missing: tuple[str, ...], picked: str
+) -> None:
+    """async_transport = "auto" takes httptools when importable, else aiohttp, else httpx2
+    (as docs/configuration.md says), and its calls work; naming a wire that is not importable
+    is a ConfigError naming the setting and the extra to install."""
+    script = f"""
+import asyncio, gc, sys
+for name in {missing!r}:
+    sys.modules[name] = None  # not importable, as on a machine without it
 import golden_path
 from golden_path.emulator import Emulator
 from golden_path.exceptions import ConfigError
 with Emulator() as emu:
     common = dict(backend="ai_studio", api_key="k", base_url=emu.url, audit_sink="none")
-    try:
-        golden_path.create_client(async_transport="aiohttp", **common)
-    except ConfigError as exc:
-        print(exc)
+    for name in {missing!r}:
+        try:
+            golden_path.create_client(async_transport=name, **common)
+        except ConfigError as exc:
+            print(exc)
     client = golden_path.create_client(**common)
-    reply = asyncio.run(client.aio.models.generate_content(model="gemini-2.5-flash", contents="x"))
-    print("auto:", bool(reply.text))
+
+    async def call():
+        reply = await client.aio.models.generate_content(model="gemini-2.5-flash", contents="x")
+        gc.collect()
+        aiohttp = sys.modules.get("aiohttp")
+        sessions = aiohttp and sum(
+            1 for o in gc.get_objects() if isinstance(o, aiohttp.ClientSession) and not o.closed
+        )
+        httptools = "golden_path._transport._httptools" in sys.modules
+        wire = "httptools" if httptools else "aiohttp" if sessions else "httpx2"
+        print("auto:", bool(reply.text), wire)
+
+    asyncio.run(call())
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOLDEN_PATH_")}
     done = subprocess.run(
@@ -215,10 +237,14 @@ with Emulator() as emu:
         env=env,
     )
     assert done.returncode == 0, done.stderr
-    assert "async_transport" in done.stdout
-    assert "aiohttp is not installed" in done.stdout
-    assert "pip install 'golden-path[aiohttp]'" in done.stdout
-    assert "auto: True" in done.stdout
+    assert f"auto: True {picked}" in done.stdout
+    for name in missing:
+        extra = "aiohttp" if name == "aiohttp" else "fast"
+        assert (
+            f"async_transport (from keyword argument): is '{name}' but {name} is not installed"
+            in done.stdout
+        )
+        assert f"pip install 'golden-path[{extra}]'" in done.stdout
 
 
 def test_buffered_answers_reach_the_sdk_decoded(

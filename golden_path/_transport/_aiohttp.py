@@ -28,22 +28,12 @@ import httpx2
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["AiohttpTransport", "aiohttp_available"]
+__all__ = ["AiohttpTransport"]
 
 # Headers aiohttp adds when a request lacks them; httpx2 already decided what to send.
 _SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 # httpx2's own pool limit: a burst of 256 calls opens at most this many sockets per loop.
 MAX_CONNECTIONS = 100
-
-
-@functools.cache
-def aiohttp_available() -> bool:
-    """Whether aiohttp can be imported (the SDK has imported it already when it can)."""
-    try:
-        import aiohttp  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 class AiohttpTransport(httpx2.AsyncBaseTransport):

@@ -243,12 +243,13 @@ def governed_async_transport(
     authorizer: Authorizer,
     make_inner: Callable[[], httpx2.AsyncBaseTransport] | None = None,
     *,
-    wire: Literal["aiohttp", "httpx2"] = "httpx2",
+    wire: Literal["aiohttp", "httptools", "httpx2"] = "httpx2",
 ) -> GovernedAsyncTransport:
     """The async twin; one pool per event loop, so a client survives ``asyncio.run()``.
 
-    ``wire`` picks the innermost hop when ``make_inner`` is not given: httpx2's own pool, or an
-    aiohttp session (``_transport/_aiohttp.py``); everything that governs sits above it.
+    ``wire`` picks the innermost hop when ``make_inner`` is not given: httpx2's own pool, an
+    aiohttp session (``_transport/_aiohttp.py``) or the httptools client
+    (``_transport/_httptools.py``); everything that governs sits above it.
     """
     from golden_path._tls import ensure_trust
     from golden_path._transport._http import GovernedAsyncTransport
@@ -261,6 +262,14 @@ def governed_async_transport(
             from golden_path._transport._aiohttp import AiohttpTransport
 
             inner = AiohttpTransport(ensure_trust())
+        elif wire == "httptools":
+            from golden_path._transport._aiohttp import MAX_CONNECTIONS
+            from golden_path._transport._httptools import upstream_transport
+
+            # httpx2's own pool defaults: as many connections, idle ones closed after 5 s.
+            inner = upstream_transport(
+                ensure_trust(), max_connections=MAX_CONNECTIONS, keepalive_expiry=5.0
+            )
         else:
             inner = httpx2.AsyncHTTPTransport(verify=ensure_trust(), trust_env=True)
         return _AsyncAuthorizing(inner, authorizer)

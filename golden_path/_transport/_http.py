@@ -219,7 +219,7 @@ class GovernedAsyncTransport(httpx2.AsyncBaseTransport):
             return call.streamed(response, _AsyncStream(response.stream, call))
         stream: Any = response.stream
         try:
-            # The aiohttp wire reads a whole body in one call; other streams chunk by chunk.
+            # The aiohttp and httptools wires read a whole body in one call; others chunk by chunk.
             read_all = getattr(stream, "read_all", None)
             if read_all is not None:
                 raw = await read_all()

@@ -1,14 +1,16 @@
-"""An HTTP/1.1 client on asyncio with httptools' parser, under httpx2: the gateway's upstream.
+"""An HTTP/1.1 client on asyncio with httptools' parser, under httpx2: a fast innermost hop.
 
+Two users: the gateway's upstream pool, and the in-process client's async wire
+(``async_transport = "httptools"``, and what ``auto`` picks when aiohttp is not installed).
 The transport chain above it is httpx2's (``httpx2.Request`` and ``httpx2.Response``, the
 governed transport with its policies, credentials and audit); this is its innermost hop. It
-replaces httpcore2's connection pool and h11 because, measured in the gateway process, they were
-the largest share of what a proxied call cost: h11 validates and re-encodes every header in
-Python and runs a state machine per event, the pool takes anyio locks and cancel scopes and
-asks sniffio for the event loop several times per call, and the request head and body went out
-in separate writes. Here a request is one ``write`` (head and body joined), the response is
-parsed by httptools (llhttp, in C; the parser uvicorn itself uses, a dependency of the gateway
-extra already), and the pool is a list of idle connections per origin.
+replaces httpcore2's connection pool and h11 because, measured in the gateway process and under
+the in-process async client, they were the largest share of what a call cost: h11 validates and
+re-encodes every header in Python and runs a state machine per event, the pool takes anyio locks
+and cancel scopes and asks sniffio for the event loop several times per call, and the request
+head and body went out in separate writes. Here a request is one ``write`` (head and body
+joined), the response is parsed by httptools (llhttp, in C; the parser uvicorn itself uses), and
+the pool is a list of idle connections per origin. One pool belongs to one event loop.
 
 What it keeps: TLS verified against the given context (hostname checked), httpx2's four
 timeouts as the request's ``timeout`` extension states them (connect, the TLS handshake
@@ -18,6 +20,7 @@ open connections, kept-alive connections reused only when the upstream said keep
 dropped when the upstream closed them while idle or after ``keepalive_expiry`` seconds idle,
 streamed bodies passed chunk by chunk with reads paused when a slow app lets data pile up, and
 header values that can never split the request (a CR, LF or NUL in any of them is refused).
+Like httpx2 given a transport, it reads no proxy variables and no ``.netrc``.
 """
 
 from __future__ import annotations
@@ -44,10 +47,10 @@ _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 def upstream_transport(
     ssl_context: ssl.SSLContext, *, max_connections: int, keepalive_expiry: float
 ) -> UpstreamPool:
-    """The gateway's pool: at most ``max_connections`` open, idle ones kept ``keepalive_expiry`` s.
+    """A pool of at most ``max_connections`` open, idle ones kept ``keepalive_expiry`` s.
 
-    Kept-alive connections stay open for ``keepalive_expiry`` seconds of idleness: a replica
-    between bursts keeps its connections (and their TLS sessions) warm.
+    Kept-alive connections stay open for ``keepalive_expiry`` seconds of idleness: a gateway
+    replica between bursts keeps its connections (and their TLS sessions) warm.
     """
     return UpstreamPool(
         ssl_context, max_connections=max_connections, keepalive_expiry=keepalive_expiry
@@ -64,6 +67,9 @@ class UpstreamPool(httpx2.AsyncBaseTransport):
         self._max = max_connections
         self._expiry = keepalive_expiry
         self._idle: dict[tuple[bytes, bytes, int], collections.deque[_Connection]] = {}
+        # Every connection open, idle or busy: closing the pool closes them all, so a stream
+        # left unread when its event loop ends does not leave a socket behind.
+        self._connections: set[_Connection] = set()
         self._open = 0  # connections open or being opened: at most self._max
         self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
         self._closed = False
@@ -75,7 +81,7 @@ class UpstreamPool(httpx2.AsyncBaseTransport):
         scheme = url.raw_scheme
         if scheme not in _DEFAULT_PORTS:
             raise httpx2.UnsupportedProtocol(
-                f"the gateway's upstream speaks http and https, not {scheme.decode()!r}",
+                f"this client speaks http and https, not {scheme.decode()!r}",
                 request=request,
             )
         origin = (scheme, url.raw_host, url.port or _DEFAULT_PORTS[scheme])
@@ -127,7 +133,7 @@ class UpstreamPool(httpx2.AsyncBaseTransport):
         request: httpx2.Request,
     ) -> _Connection:
         if self._closed:
-            raise httpx2.ConnectError("the gateway's upstream pool is closed", request=request)
+            raise httpx2.ConnectError("the connection pool is closed", request=request)
         while True:
             idle = self._idle.get(origin)
             if idle:
@@ -142,7 +148,7 @@ class UpstreamPool(httpx2.AsyncBaseTransport):
                 break
             await self._wait_for_room(timeouts.get("pool"), request)
             if self._closed:
-                raise httpx2.ConnectError("the gateway's upstream pool is closed", request=request)
+                raise httpx2.ConnectError("the connection pool is closed", request=request)
         self._open += 1
         try:
             connection = await _connect(self._ssl, origin, timeouts.get("connect"), request)
@@ -151,6 +157,7 @@ class UpstreamPool(httpx2.AsyncBaseTransport):
             self._wake_one()
             raise
         connection.counted = True
+        self._connections.add(connection)
         connection.pool = self
         connection.pool_key = origin
         connection.busy = True
@@ -165,7 +172,7 @@ class UpstreamPool(httpx2.AsyncBaseTransport):
         except TimeoutError:
             raise httpx2.PoolTimeout(
                 f"no upstream connection free within {timeout} s "
-                f"({self._max} open, the gateway's limit)",
+                f"({self._max} open, the pool's limit)",
                 request=request,
             ) from None
         finally:
@@ -209,6 +216,7 @@ class UpstreamPool(httpx2.AsyncBaseTransport):
         self._wake_one()
 
     def _drop(self, connection: _Connection) -> None:
+        self._connections.discard(connection)
         if connection.counted:
             connection.counted = False
             self._open -= 1
@@ -224,7 +232,7 @@ class UpstreamPool(httpx2.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         self._closed = True
-        closing = [c for idle in self._idle.values() for c in idle]
+        closing = list(self._connections)
         self._idle.clear()
         for connection in closing:
             self._drop(connection)
@@ -310,9 +318,7 @@ class _Connection(asyncio.Protocol):
         """
         if self.closed or self.idle_since <= idle_after or self.transport.is_closing():
             return False
-        poll = select.poll()  # not select.select: a replica's descriptors pass 1024
-        poll.register(self.fileno, select.POLLIN)
-        return not poll.poll(0)
+        return not _readable(self.fileno)
 
     def begin(self) -> None:
         """A new request on this connection: a fresh response to parse."""
@@ -348,7 +354,13 @@ class _Connection(asyncio.Protocol):
         if self.until_eof and self.head_done and exc is None:
             self.complete = True  # the close is the body's end (reusable stays False)
         if not self.complete and self.error is None:
-            self.error = exc or ConnectionResetError("the upstream closed the connection")
+            # A clean close before the answer's end is what httpx2 (h11) and aiohttp call a
+            # protocol error; a reset or another socket error is a read error.
+            self.error = exc or httpx2.RemoteProtocolError(
+                "the server closed the connection without a complete answer"
+                if self.head_done
+                else "the server disconnected without sending an answer"
+            )
         self._wake()
         self.writing_paused = False
         drained, self.drained = self.drained, None
@@ -481,6 +493,18 @@ class _Connection(asyncio.Protocol):
 _TIMED_OUT: Any = object()
 
 
+def _readable(fileno: int) -> bool:
+    """Whether the socket has something to read (or its peer's close) right now."""
+    if _poll is None:  # Windows: select() takes any socket handle there, and only this one
+        return bool(select.select([fileno], [], [], 0)[0])
+    poll = _poll()  # not select.select: a replica's descriptors pass 1024
+    poll.register(fileno, select.POLLIN)
+    return bool(poll.poll(0))
+
+
+_poll = getattr(select, "poll", None)
+
+
 def _expire(waiter: asyncio.Future[Any]) -> None:
     if not waiter.done():
         waiter.set_result(_TIMED_OUT)
@@ -513,6 +537,21 @@ class _Body(httpx2.AsyncByteStream):
                 return
             else:
                 await connection.wait(self._timeout, self._request)
+
+    async def read_all(self) -> bytes:
+        """The whole body (what a buffered call needs; no async generator step per chunk)."""
+        connection = self._connection
+        if connection is None:
+            raise httpx2.StreamClosed()
+        parts = []
+        while True:
+            chunk = connection.take()
+            while chunk is not None:
+                parts.append(chunk)
+                chunk = connection.take()
+            if connection.complete:
+                return b"".join(parts)
+            await connection.wait(self._timeout, self._request)
 
     async def aclose(self) -> None:
         connection, self._connection = self._connection, None

@@ -389,9 +389,10 @@ def test_a_request_the_upstream_never_reads_times_out_on_write() -> None:
     _run(scenario)
 
 
-def test_a_silent_upstream_times_out_on_read_and_a_dropped_one_is_a_read_error() -> None:
-    """No answer within the read timeout is ReadTimeout; a close mid-answer is ReadError; an
-    answer that does not parse as HTTP is RemoteProtocolError."""
+def test_a_silent_upstream_times_out_on_read_and_a_dropped_one_is_a_protocol_error() -> None:
+    """No answer within the read timeout is ReadTimeout; a close mid-answer is
+    RemoteProtocolError (what httpx2's own pool raises); an answer that does not parse as HTTP
+    is RemoteProtocolError."""
 
     async def silent(reader: asyncio.StreamReader, _: asyncio.StreamWriter) -> None:
         await _read_request(reader)
@@ -412,7 +413,7 @@ def test_a_silent_upstream_times_out_on_read_and_a_dropped_one_is_a_read_error()
         pool = _pool_for()
         for handler, error in (
             (silent, httpx2.ReadTimeout),
-            (dropping, httpx2.ReadError),
+            (dropping, httpx2.RemoteProtocolError),
             (garbled, httpx2.RemoteProtocolError),
         ):
             server, url, _ = await _serving(handler)
