@@ -1,0 +1,453 @@
+"""The httptools async wire keeps the async path's guarantees where a scripted server shows them.
+
+Real SDK (``client.aio``), real HTTP on loopback, ``async_transport = "httptools"``. What the
+emulator alone cannot show is shown through a relay in front of it (which connections were
+opened and closed) or a scripted SSE server (chunks held back, a client that goes away).
+tests/test_async_wire.py runs the guarantees every wire shares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import socket
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx2
+import pytest
+from google.genai import types
+
+from golden_path.emulator import Emulator
+from tests.conftest import AuditCapture
+
+MODEL = "gemini-2.5-flash"
+WAIT_S = 30.0  # generous: these machines are shared and loaded
+
+
+class Relay:
+    """A TCP relay in front of the emulator that counts the connections clients open and close."""
+
+    def __init__(self, target: int) -> None:
+        self._target = target
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self.port = self._listener.getsockname()[1]
+        self._changed = threading.Condition()
+        self.opened = 0
+        self.closed = 0
+        self._sockets: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._start(self._accept)
+
+    def _start(self, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self._target))
+            for sock in (client, upstream):  # no Nagle delay on what is relayed in pieces
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._sockets += [client, upstream]
+            with self._changed:
+                self.opened += 1
+                self._changed.notify_all()
+            self._start(self._pump, client, upstream, True)
+            self._start(self._pump, upstream, client, False)
+
+    def _pump(self, source: socket.socket, sink: socket.socket, from_client: bool) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            try:
+                sink.sendall(data)
+            except OSError:
+                break
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+        if from_client:  # the client closed its end: that connection is gone
+            with self._changed:
+                self.closed += 1
+                self._changed.notify_all()
+
+    def wait_closed(self, count: int) -> bool:
+        """Whether ``count`` client connections have closed within WAIT_S."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.closed >= count, WAIT_S)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._listener.close()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        for thread in self._threads:
+            thread.join(10)
+
+
+@pytest.fixture(name="relay")
+def _relay(emulator: Emulator) -> Iterator[Relay]:
+    relay = Relay(emulator.port)
+    try:
+        yield relay
+    finally:
+        relay.stop()
+
+
+class Held:
+    """A scripted SSE server: the first event at once, the rest once ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.client_left = threading.Event()
+        self.waited_out = False
+        held = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("transfer-encoding", "chunked")
+                self.end_headers()
+                self._event("one")
+                if "hold" in self.path or not held.release.wait(WAIT_S):
+                    held.waited_out = not held.release.is_set()
+                    # Until the client goes away (its close reads as end of file).
+                    self.connection.settimeout(WAIT_S)
+                    try:
+                        gone = self.connection.recv(1) == b""
+                    except TimeoutError:
+                        gone = False
+                    except OSError:  # reset: gone too
+                        gone = True
+                    if gone:
+                        held.client_left.set()
+                    self.close_connection = True
+                    return
+                self._event("two")
+                self._event("three")
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+
+            def _event(self, text: str) -> None:
+                body = (
+                    b'data: {"candidates": [{"content": {"role": "model", "parts": [{"text": "'
+                    + text.encode()
+                    + b'"}]}}]}\r\n\r\n'
+                )
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(body), body))
+                self.wfile.flush()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(10)
+
+
+@pytest.fixture(name="held")
+def _held() -> Iterator[Held]:
+    server = Held()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_calls_on_one_loop_reuse_one_connection(
+    make_client: Callable[..., Any], relay: Relay, audit: AuditCapture
+) -> None:
+    """Consecutive calls and a stream on one event loop go over one kept-alive connection,
+    closed when the loop ends."""
+    client = make_client(async_transport="httptools", base_url=f"http://127.0.0.1:{relay.port}")
+
+    async def go() -> None:
+        for text in ("one", "two", "three"):
+            await client.aio.models.generate_content(model=MODEL, contents=text)
+        async for _ in await client.aio.models.generate_content_stream(model=MODEL, contents="s"):
+            pass
+        await client.aio.models.generate_content(model=MODEL, contents="four")
+
+    asyncio.run(go())
+    assert relay.opened == 1
+    assert relay.wait_closed(1)
+    assert [e.outcome for e in audit.events] == ["ok"] * 5
+
+
+def test_two_event_loops_never_share_a_connection(
+    make_client: Callable[..., Any], relay: Relay
+) -> None:
+    """One client used from two live event loops opens a connection per loop: an idle
+    connection of one loop is never handed to the other, and each loop's connections close
+    when that loop shuts down."""
+    client = make_client(async_transport="httptools", base_url=f"http://127.0.0.1:{relay.port}")
+
+    def call() -> Coroutine[Any, Any, Any]:
+        return client.aio.models.generate_content(model=MODEL, contents="x")
+
+    first, second = asyncio.new_event_loop(), asyncio.new_event_loop()
+    try:
+        first.run_until_complete(call())
+        second.run_until_complete(call())  # the first loop's connection is idle, not shared
+        assert relay.opened == 2
+        first.run_until_complete(call())
+        second.run_until_complete(call())
+        assert relay.opened == 2  # each loop reused its own
+        assert relay.closed == 0
+    finally:
+        for loop in (first, second):
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+    assert relay.wait_closed(2)
+
+
+def test_two_loops_in_two_threads_at_once(make_client: Callable[..., Any], relay: Relay) -> None:
+    """Two threads each running their own loop with calls in flight at the same time both
+    succeed, each on connections of its own loop."""
+    client = make_client(async_transport="httptools", base_url=f"http://127.0.0.1:{relay.port}")
+    texts: dict[int, list[str]] = {}
+
+    async def burst(n: int) -> None:
+        replies = await asyncio.gather(
+            *[
+                client.aio.models.generate_content(model=MODEL, contents=f"t{n} c{i}")
+                for i in range(8)
+            ]
+        )
+        texts[n] = [r.text for r in replies]
+
+    threads = [threading.Thread(target=asyncio.run, args=(burst(n),)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT_S)
+    assert sorted(texts) == [0, 1]
+    assert all(f"t{n} c{i}" in texts[n][i] for n in range(2) for i in range(8))
+    assert relay.wait_closed(relay.opened)
+
+
+def test_stream_chunks_arrive_as_the_server_sends_them(
+    make_client: Callable[..., Any], held: Held, audit: AuditCapture
+) -> None:
+    """The first SSE event reaches the app while the server still holds the rest back: the
+    wire does not buffer a stream."""
+    client = make_client(async_transport="httptools", base_url=held.url)
+
+    async def go() -> list[str]:
+        stream = await client.aio.models.generate_content_stream(model=MODEL, contents="x")
+        first = await anext(stream)
+        assert not held.release.is_set()
+        held.release.set()
+        return [first.text or ""] + [chunk.text or "" async for chunk in stream]
+
+    assert asyncio.run(go()) == ["one", "two", "three"]
+    assert not held.waited_out
+    assert (audit.only().outcome, audit.only().stream) == ("ok", True)
+
+
+def test_cancelling_a_stream_closes_its_connection(
+    make_client: Callable[..., Any], held: Held, audit: AuditCapture, emulator: Emulator
+) -> None:
+    """A task cancelled mid-stream closes the stream's connection at once (the server sees the
+    client leave while the loop still runs), writes one cancelled event, and the next call on
+    the same loop succeeds."""
+    client = make_client(async_transport="httptools", base_url=held.url)
+    got: list[str] = []
+
+    async def go() -> None:
+        async def consume() -> None:
+            async for chunk in await client.aio.models.generate_content_stream(
+                model=f"{MODEL}-hold", contents="x"
+            ):
+                got.append(chunk.text or "")  # noqa: PERF401 - seen as each arrives
+
+        task = asyncio.ensure_future(consume())
+        for _ in range(int(WAIT_S * 100)):
+            if got:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await asyncio.to_thread(held.client_left.wait, WAIT_S)
+        # The same loop's pool still works (the cancelled connection is not handed out again).
+        held.release.set()
+        other = [c.text async for c in await client.aio.models.generate_content_stream(
+            model=MODEL, contents="y"
+        )]  # fmt: skip
+        assert other == ["one", "two", "three"]
+
+    asyncio.run(go())
+    assert got == ["one"]
+    assert [(e.outcome, e.stream) for e in audit.events] == [("cancelled", True), ("ok", True)]
+
+
+def test_a_cancelled_call_leaves_no_connection_behind(
+    make_client: Callable[..., Any], relay: Relay, emulator: Emulator, audit: AuditCapture
+) -> None:
+    """A call cancelled while waiting for its answer closes its connection; the pool opens a
+    fresh one for the next call."""
+    client = make_client(async_transport="httptools", base_url=f"http://127.0.0.1:{relay.port}")
+
+    async def go() -> None:
+        emulator.set_latency(WAIT_S)
+        task = asyncio.ensure_future(client.aio.models.generate_content(model=MODEL, contents="x"))
+        for _ in range(int(WAIT_S * 100)):
+            if emulator.api_requests():
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await asyncio.to_thread(relay.wait_closed, 1)
+        emulator.set_latency(0)
+        await client.aio.models.generate_content(model=MODEL, contents="y")
+        assert relay.opened == 2
+
+    asyncio.run(go())
+    assert [e.outcome for e in audit.events] == ["cancelled", "ok"]
+
+
+def test_a_per_request_timeout_from_http_options_applies(
+    make_client: Callable[..., Any], emulator: Emulator, audit: AuditCapture
+) -> None:
+    """HttpOptions.timeout (milliseconds) on one call bounds it on the httptools wire, with
+    httpx2's ReadTimeout; the client's own timeout stays for the others."""
+    client = make_client(async_transport="httptools")
+    emulator.set_latency(2)
+    quick = types.GenerateContentConfig(http_options=types.HttpOptions(timeout=200))
+
+    async def go() -> None:
+        with pytest.raises(httpx2.ReadTimeout):
+            await client.aio.models.generate_content(model=MODEL, contents="x", config=quick)
+        emulator.set_latency(0.3)
+        await client.aio.models.generate_content(model=MODEL, contents="y")
+
+    asyncio.run(go())
+    assert [(e.outcome, e.error_type) for e in audit.events] == [
+        ("error", "ReadTimeout"),
+        ("ok", None),
+    ]
+
+
+def test_files_upload_goes_through_the_wire_whole(
+    make_client: Callable[..., Any], emulator: Emulator, audit: AuditCapture
+) -> None:
+    """Files' resumable upload from the async client passes the governed transport on the
+    httptools wire: both of its requests are audited and the server gets every byte."""
+    client = make_client(async_transport="httptools")
+    data = os.urandom(600_000)  # past the socket buffers: the write waits for them to drain
+
+    async def go() -> Any:
+        uploaded = await client.aio.files.upload(
+            file=io.BytesIO(data), config={"mime_type": "application/octet-stream"}
+        )
+        return await client.aio.files.get(name=uploaded.name)
+
+    file = asyncio.run(go())
+    assert file.size_bytes == len(data)
+    assert data in [r.raw_body for r in emulator.api_requests()]
+    assert [e.outcome for e in audit.events] == ["ok", "ok", "ok"]
+
+
+def test_tls_calls_and_streams(
+    make_client: Callable[..., Any], emulator: Emulator, audit: AuditCapture
+) -> None:
+    """Over https the wire verifies the server against the trusted CA and carries calls and
+    streams."""
+    https = emulator.url.replace("http://", "https://")
+    client = make_client(async_transport="httptools", base_url=https)
+
+    async def go() -> int:
+        await client.aio.models.generate_content(model=MODEL, contents="over tls")
+        return len(
+            [
+                c
+                async for c in await client.aio.models.generate_content_stream(
+                    model=MODEL, contents="s"
+                )
+            ]
+        )
+
+    assert asyncio.run(go()) > 0
+    assert [e.outcome for e in audit.events] == ["ok", "ok"]
+
+
+@pytest.mark.parametrize("wire", ["httptools", "httpx2"])
+def test_proxy_variables_cannot_divert_async_calls(
+    make_client: Callable[..., Any],
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    wire: str,
+) -> None:
+    """HTTP(S)_PROXY and ALL_PROXY in the environment do not redirect a governed async call on
+    either wire: it reaches the configured endpoint, as the sync client's does."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, dead)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client = make_client(async_transport=wire)
+    reply = asyncio.run(client.aio.models.generate_content(model=MODEL, contents="direct"))
+    assert "direct" in (reply.text or "")
+    assert len(emulator.api_requests()) == 1
+
+
+def test_a_bad_async_transport_names_every_wire(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unknown async_transport is a ConfigError naming the variable and every valid wire."""
+    import golden_path
+    from golden_path.exceptions import ConfigError
+
+    monkeypatch.setenv("GOLDEN_PATH_ASYNC_TRANSPORT", "uvloop")
+    with pytest.raises(ConfigError) as caught:
+        golden_path.create_client(backend="ai_studio", api_key="k", audit_sink="none")
+    message = str(caught.value)
+    assert "GOLDEN_PATH_ASYNC_TRANSPORT" in message
+    assert "'auto', 'aiohttp', 'httptools' or 'httpx2'" in message
+
+
+@pytest.mark.parametrize("poll", [True, False], ids=["poll", "select"])
+def test_an_idle_socket_the_peer_closed_reads_as_readable(
+    monkeypatch: pytest.MonkeyPatch, poll: bool
+) -> None:
+    """The idle-connection check sees a peer's close with poll() and, where poll() does not
+    exist (Windows), with select()."""
+    from golden_path._transport import _httptools
+
+    if not poll:
+        monkeypatch.setattr(_httptools, "_poll", None)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        assert not _httptools._readable(ours.fileno())
+        theirs.close()
+        assert _httptools._readable(ours.fileno())
