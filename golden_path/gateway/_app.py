@@ -41,6 +41,7 @@ from golden_path.gateway._identity import (
 from golden_path.gateway._metrics import Metrics
 from golden_path.gateway._routing import NotServed, Upstream, target
 from golden_path.policies._chain import Chain
+from golden_path.policies._routing import RoutesPolicy
 from golden_path.policies._types import Deny, Identity
 
 if TYPE_CHECKING:
@@ -234,6 +235,12 @@ class Gateway:
         if peer and self.mtls is not None:
             return self.mtls.identify(peer)
         if key or bearer:
+            if (key or bearer or "").startswith("auth_tokens/"):
+                raise Unauthenticated(
+                    "an auth_tokens/... token is Google's ephemeral token: it opens a session "
+                    "at Google directly, not through the gateway; send the app's gateway "
+                    "credential instead"
+                )
             raise Unauthenticated("the app key is not valid (unknown, revoked or expired)")
         if b"gp_sig=" in scope.get("query_string", b""):
             caller = self._upload_caller(scope["query_string"].decode("latin-1"))
@@ -310,7 +317,7 @@ class Gateway:
                     project=base.identity.project,
                     location=base.identity.location,
                 ),
-                chain=Chain([_Refusal(policy)]),
+                chain=Chain([_RefusalGate(), _Refusal(policy)]),
                 auditor=base.auditor,
                 sdk_version=base.sdk_version,
                 version=base.version,
@@ -546,6 +553,17 @@ class _Refusal:
 
     def on_request(self, request: Any) -> None:
         raise Deny(str(request.state.get(_REFUSAL, "refused by the gateway")))
+
+
+class _RefusalGate(RoutesPolicy):
+    """``[routes]`` in front of a refusal: the route table's own reasons come first.
+
+    Not what it asks of a request on one interaction: a refused handshake carries no body, and
+    "names no interaction" would hide the refusal's own reason.
+    """
+
+    def _on_interaction(self, request: Any) -> str | None:
+        return None
 
 
 class _Credentials(httpx2.AsyncBaseTransport):

@@ -1,12 +1,24 @@
-"""Live API websockets through the gateway: the policies at setup, then frames both ways.
+"""Live websockets through the gateway: the policies at the first frame, then frames both ways.
 
-The app opens the websocket it would open to Google (``/ws/...BidiGenerateContent``, key in
-``x-goog-api-key`` or ``?key=``, or any other gateway identity). The gateway reads the first
-frame (``{"setup": {...}}``), runs the chain on it exactly as the in-process Live guard does
-(body: the model plus the setup's fields, generation config flattened, as the SDK's
-``LiveConnectConfig`` spells them), applies the policies' rewrites, and only then connects
-upstream with Google's credentials and passes frames both ways until either side closes. One
-audit event per session.
+The app opens the websocket it would open to Google, with its gateway identity (key in
+``x-goog-api-key`` or ``?key=``, a bearer token, a client certificate):
+
+- the Live API (``/ws/...BidiGenerateContent``, both backends): the first frame is the setup
+  (``{"setup": {...}}``), judged exactly as the in-process Live guard judges it (body: the model
+  plus the setup's fields, generation config flattened, as the SDK's ``LiveConnectConfig``
+  spells them), with the policies' rewrites applied;
+- Live Interactions (``/{v}/interactions/live``, google-genai 3.5+'s ``interactions.connect``;
+  Gemini API only): the first frame is ``{"event_type": "interaction.connect", "id": ...}``,
+  judged as the in-process guard judges it: ``[routes]`` ties the session to what the
+  interaction runs (read through the gateway first, a governed GET, when this replica never
+  saw it), then the model or agent allowlists, ``[tools]`` and the rest. A denial is sent as an
+  ``error`` event (the SDK hands it to the app; it hides close reasons) and the socket closes.
+
+Only then does the gateway connect upstream, with Google's credentials (never the app's), and
+pass frames both ways until either side closes: each app frame through the policies that judge
+Live messages, each server frame through those that read them (usage metered and settled by
+the budgets, model text redacted), as in-process (``_transport._live_messages``). One audit
+event per session.
 """
 
 from __future__ import annotations
@@ -14,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import quote
 
 import httpx2
 
@@ -25,6 +39,7 @@ from golden_path.exceptions import PolicyViolation
 from golden_path.gateway._identity import Unauthenticated
 
 if TYPE_CHECKING:
+    from golden_path._model import GenAIRequest
     from golden_path._transport import Call
     from golden_path.gateway._app import Gateway
     from golden_path.gateway._identity import Caller
@@ -34,6 +49,7 @@ __all__ = ["serve_live"]
 diagnostics = Diagnostics("golden_path.gateway")
 
 _POLICY_VIOLATION = 1008
+_INTERACTIONS = "interactions.connect"
 _GENERATION_KEYS = frozenset(
     {
         "temperature",
@@ -63,12 +79,35 @@ async def serve_live(gateway: Gateway, scope: Any, receive: Any, send: Any) -> N
     if first["type"] != "websocket.receive":
         return
     raw = first.get("text") or first.get("bytes") or b""
+    if route_name == _INTERACTIONS:
+        outcome = await _interaction(
+            gateway, caller, scope, upstream_url, raw, receive=receive, send=send
+        )
+    else:
+        outcome = await _live(
+            gateway, caller, route_name, upstream_url, raw, receive=receive, send=send
+        )
+    if gateway.metrics is not None:
+        gateway.metrics.live_sessions.labels(caller.app, outcome).inc()
+
+
+async def _live(
+    gateway: Gateway,
+    caller: Caller,
+    route_name: str,
+    upstream_url: str,
+    raw: str | bytes,
+    *,
+    receive: Any,
+    send: Any,
+) -> str:
+    """A Live API session: the setup judged, then relayed; the metrics' outcome."""
     try:
         setup = json.loads(raw)["setup"]
         model = str(setup["model"])
     except (ValueError, KeyError, TypeError):
         await _close(send, 'the first message must be {"setup": {"model": ...}}')
-        return
+        return "denied"
     call = gateway.pipeline_for(caller).start(
         httpx2.Request("GET", upstream_url, content=json.dumps(_flat(setup)).encode())
     )
@@ -79,14 +118,144 @@ async def serve_live(gateway: Gateway, scope: Any, receive: Any, send: Any) -> N
     try:
         await call.abefore()
     except PolicyViolation as violation:
-        outcome = "denied"
         await _close(send, str(violation))
-    else:
-        wire = _setup(request.body)
-        wire["setup"]["model"] = _upstream_model(gateway, str(wire["setup"].get("model", model)))
-        outcome = await _relay(gateway, call, upstream_url, receive, send, setup=wire)
-    if gateway.metrics is not None:
-        gateway.metrics.live_sessions.labels(caller.app, outcome).inc()
+        return "denied"
+    wire = _setup(request.body)
+    wire["setup"]["model"] = _upstream_model(gateway, str(wire["setup"].get("model", model)))
+    return await _relay(
+        gateway, call, upstream_url, receive, send, first=json.dumps(wire, separators=(",", ":"))
+    )
+
+
+async def _interaction(
+    gateway: Gateway,
+    caller: Caller,
+    scope: Any,
+    upstream_url: str,
+    raw: str | bytes,
+    *,
+    receive: Any,
+    send: Any,
+) -> str:
+    """A Live Interactions session: the interaction it connects to judged, then relayed."""
+    pipeline = gateway.pipeline_for(caller)
+    body = raw.encode() if isinstance(raw, str) else raw
+    call = pipeline.start(httpx2.Request("GET", upstream_url, content=body))
+    request = call.request
+    request.stream = True
+    interaction_id = _connect_id(request)
+    if interaction_id is None:
+        # Nothing else may open the session: whatever else the frame held would reach the
+        # server unjudged (an input's text, an interaction.create's model).
+        reason = (
+            'the first message must be {"event_type": "interaction.connect", "id": ...} and '
+            "nothing else (what google-genai's interactions.connect(id) sends)"
+        )
+        await gateway.audit_refusal(scope, reason, caller=caller, policy="routes")
+        await _refuse_interaction(send, "routes", reason)
+        return "denied"
+    gate = pipeline.chain.policies[0]
+    if getattr(gate, "interaction", None) is not None and gate.interaction(interaction_id) is None:
+        # This replica never read it (created through another one, or elsewhere): read it, a
+        # governed GET under the app's identity, audited, so the chain can judge what it runs.
+        unread = await _read_interaction(gateway, caller, upstream_url, interaction_id)
+        if unread is not None:
+            await _refuse_interaction(send, *unread)
+            return "denied"
+    try:
+        await call.abefore()
+    except PolicyViolation as violation:
+        await _refuse_interaction(send, violation.policy, str(violation))
+        return "denied"
+    connect = {"event_type": "interaction.connect", "id": interaction_id}
+    return await _relay(
+        gateway,
+        call,
+        upstream_url,
+        receive,
+        send,
+        first=json.dumps(connect, separators=(",", ":")),
+        headers=[(k, v) for k, v in _app_headers(scope) if k == "api-revision"],
+    )
+
+
+def _connect_id(request: GenAIRequest) -> str | None:
+    """The interaction id of an ``interaction.connect`` frame; None for any other frame."""
+    try:
+        body = request.parse_strictly()  # a repeated key means two things to two parsers
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(body, dict) or set(body) != {"event_type", "id"}:
+        return None
+    found = body["id"]
+    if body["event_type"] != "interaction.connect" or not isinstance(found, str):
+        return None
+    return found if found.strip() else None
+
+
+async def _read_interaction(
+    gateway: Gateway, caller: Caller, upstream_url: str, interaction_id: str
+) -> tuple[str, str] | None:
+    """GET the interaction through the app's governed transport; (policy, why) when it failed.
+
+    The id is percent-encoded whole: one holding a slash or dots is refused by ``[routes]``
+    (an unsafe path) rather than read as another route.
+    """
+    scheme, _, rest = upstream_url.partition("://")
+    base, _, _ = rest.rpartition("/interactions/live")
+    http = "https" if scheme == "wss" else "http"
+    url = f"{http}://{base}/interactions/{quote(interaction_id, safe='')}"
+    timeout = gateway.config.upstream_timeout_s
+    get = httpx2.Request(
+        "GET",
+        url,
+        extensions={"timeout": {"connect": 10.0, "read": timeout, "write": timeout, "pool": 10.0}},
+    )
+    try:
+        response = await gateway.transport_for(caller).handle_async_request(get)
+    except PolicyViolation as violation:
+        return violation.policy, str(violation)
+    except httpx2.HTTPError as exc:
+        return "routes", f"interaction {interaction_id!r} could not be read to judge it: {exc}"
+    try:
+        answer = await response.aread()
+    finally:
+        await response.aclose()
+    if response.status_code < 400:
+        return None
+    return "routes", (
+        f"interaction {interaction_id!r} could not be read to judge it: "
+        f"HTTP {response.status_code} {_google_message(answer)}"
+    ).rstrip()
+
+
+def _google_message(answer: bytes) -> str:
+    try:
+        return str(json.loads(answer)["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return ""
+
+
+def _app_headers(scope: Any) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", ())]
+
+
+async def _refuse_interaction(send: Any, policy: str, reason: str) -> None:
+    """Tell a Live Interactions app why, in an ``error`` event, then close (1008).
+
+    google-genai raises on a close without its reason; the event is what the app can read.
+    """
+    await _error_event(send, policy, reason)
+    await _close(send, reason)
+
+
+async def _error_event(send: Any, policy: str, reason: str) -> None:
+    event = {
+        "event_type": "error",
+        "error": {"code": f"golden-path/{policy}", "message": reason},
+    }
+    with contextlib.suppress(Exception):  # the app may be gone already
+        await send({"type": "websocket.send", "text": json.dumps(event)})
 
 
 async def _open(
@@ -138,8 +307,15 @@ def _admit(gateway: Gateway, scope: Any) -> tuple[Caller, str, str] | _Refused:
         found = match("GET", path)
     except UnsafePath as exc:
         return _Refused(str(exc), "gateway.routing", caller)
-    if found is None or found.route.surface != "live":
+    if found is None or (found.route.surface != "live" and found.route.name != _INTERACTIONS):
         return _Refused(f"{path} is not a Live API websocket", "gateway.routing", caller)
+    if found.route.name == _INTERACTIONS and gateway.upstream.backend == "vertex":
+        return _Refused(
+            f"{path}: Live Interactions is served by the Gemini Developer API only, and this "
+            f"gateway fronts {gateway.upstream.describe()}",
+            "gateway.routing",
+            caller,
+        )
     upstream_url = _upstream_url(gateway, found.backend or "gemini", path)
     if upstream_url is None:
         return _Refused(
@@ -199,20 +375,27 @@ def _setup(body: Any) -> dict[str, Any]:
 
 
 async def _relay(
-    gateway: Gateway, call: Call, url: str, receive: Any, send: Any, *, setup: dict[str, Any]
+    gateway: Gateway,
+    call: Call,
+    url: str,
+    receive: Any,
+    send: Any,
+    *,
+    first: str,
+    headers: Sequence[tuple[str, str]] = (),
 ) -> str:
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
     from golden_path._tls import ensure_trust
 
-    headers = httpx2.Headers()
     request = call.request
+    upstream_headers = httpx2.Headers(list(headers))
     for name in ("x-goog-api-client", "user-agent"):
         value = request.headers.get(name)
         if value:
-            headers[name] = value
-    outgoing = httpx2.Request("GET", url, headers=headers)
+            upstream_headers[name] = value
+    outgoing = httpx2.Request("GET", url, headers=upstream_headers)
     await gateway.authorize(outgoing)
     try:
         upstream = await connect(
@@ -227,30 +410,33 @@ async def _relay(
         await _close(send, f"upstream Live API refused or unavailable: {exc}", code=1011)
         return "error"
     call.stream_started(101, httpx2.Headers())
-    # The app's later messages pass the policies that judge Live messages, as in-process.
-    senders, _ = message_policies(call.pipeline.chain.policies)
-    guarded = GuardedSocket(upstream, call, senders, ())
+    interactions = request.api_method == _INTERACTIONS
+    # The app's later messages pass the policies that judge Live messages, and the server's
+    # the policies that read them (usage metered, text redacted), as in-process. A Live
+    # Interaction's end (its terminal event, or the app's cancel or detach) is recorded when
+    # the socket closes.
+    senders, readers = message_policies(call.pipeline.chain.policies)
+    guarded = GuardedSocket(upstream, call, senders, readers, _ending if interactions else None)
     ended_by: list[PolicyViolation] = []
     async with upstream:
-        await upstream.send(json.dumps(setup, separators=(",", ":")))
+        await upstream.send(first)
 
         async def google_to_app() -> None:
             with contextlib.suppress(ConnectionClosed):
-                async for frame in upstream:
+                while True:
+                    try:
+                        frame = await guarded.recv()
+                    except PolicyViolation as violation:
+                        # A budget settled this turn and has no room for the next one.
+                        ended_by.append(violation)
+                        return
                     if isinstance(frame, str):
                         await send({"type": "websocket.send", "text": frame})
                     else:
                         await send({"type": "websocket.send", "bytes": frame})
-                    if b'"usageMetadata"' in (frame.encode() if isinstance(frame, str) else frame):
-                        try:
-                            _turn_used(call, frame)
-                        except PolicyViolation as violation:
-                            # A budget settled this turn and has no room for the next one.
-                            ended_by.append(violation)
-                            return
 
         tasks = [
-            asyncio.ensure_future(_app_to_google(receive, send, guarded)),
+            asyncio.ensure_future(_app_to_google(receive, send, guarded, interactions)),
             asyncio.ensure_future(google_to_app()),
         ]
         try:
@@ -263,11 +449,23 @@ async def _relay(
         for task in pending:
             task.cancel()
         errors = [t.exception() for t in done if not t.cancelled() and t.exception()]
-    return await _ended(call, send, errors, ended_by, upstream.close_code or 1000)
+        await guarded.close()
+    end = (upstream.close_code or 1000, upstream.close_reason or "")
+    return await _ended(call, send, errors, ended_by, end, interactions=interactions)
+
+
+def _ending() -> None:
+    """A Live Interaction's end was recorded (GuardedSocket.close); the event follows."""
 
 
 async def _ended(
-    call: Call, send: Any, errors: list[Any], ended_by: list[PolicyViolation], code: int
+    call: Call,
+    send: Any,
+    errors: list[Any],
+    ended_by: list[PolicyViolation],
+    end: tuple[int, str],
+    *,
+    interactions: bool,
 ) -> str:
     """Close the app's side as the session ended; one audit event; the metrics' outcome."""
     if errors and isinstance(errors[0], PolicyViolation):
@@ -277,17 +475,22 @@ async def _ended(
         call.failed(errors[0])
         return "error"
     if ended_by:
+        violation = ended_by[0]
+        if interactions:
+            await _error_event(send, violation.policy, str(violation))
         with contextlib.suppress(Exception):  # the app may be gone already
-            await _close(send, str(ended_by[0]))
-        call.live_denied(ended_by[0])
+            await _close(send, str(violation))
+        call.live_denied(violation)
         return "denied"
     with contextlib.suppress(Exception):  # the app may be gone already
-        await send({"type": "websocket.close", "code": code})
+        await _close(send, end[1], code=end[0])
     call.stream_ended()
     return "ok"
 
 
-async def _app_to_google(receive: Any, send: Any, guarded: GuardedSocket) -> None:
+async def _app_to_google(
+    receive: Any, send: Any, guarded: GuardedSocket, interactions: bool = False
+) -> None:
     """Relay the app's messages, each judged first."""
     while True:
         message = await receive()
@@ -298,21 +501,10 @@ async def _app_to_google(receive: Any, send: Any, guarded: GuardedSocket) -> Non
             await guarded.send(text if text is not None else message.get("bytes") or b"")
         except PolicyViolation as violation:
             # The app cannot catch an exception here: the session ends, saying why.
+            if interactions:
+                await _error_event(send, violation.policy, str(violation))
             await _close(send, str(violation))
             raise
-
-
-def _turn_used(call: Call, frame: str | bytes) -> None:
-    """A server message with ``usageMetadata``: one turn's tokens.
-
-    Summed into the session's (its audit event) and settled by the budgets, which may end the
-    session here (PolicyViolation).
-    """
-    try:
-        event = json.loads(frame)
-    except ValueError:
-        return
-    call.live_usage(event)
 
 
 async def _close(send: Any, reason: str, *, code: int = _POLICY_VIOLATION) -> None:

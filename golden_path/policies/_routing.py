@@ -198,11 +198,11 @@ class RoutesPolicy:
             found = _interaction_in_path(request.url.path)
         interaction_id = found if isinstance(found, str) else ""
         if not interaction_id and route.name == "interactions.connect":
-            # Not golden-path's guard (a raw socket, the gateway): nothing says what it opens.
+            # Nothing says what it opens: only a session on one known interaction is judged.
             return (
-                "a Live Interactions websocket is governed only as client.aio.interactions."
-                "connect(id) on a golden-path client, which judges the interaction it opens; "
-                "this one names no interaction"
+                "a Live Interactions websocket must open with "
+                '{"event_type": "interaction.connect", "id": ...} (what '
+                "interactions.connect(id) sends); this one names no interaction"
             )
         subject = self._interactions.get(interaction_id)
         if subject is None:

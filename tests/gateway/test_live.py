@@ -182,20 +182,6 @@ def test_live_handshake_on_a_path_that_is_no_live_socket_is_refused_and_audited(
     assert not [r for r in emulator.requests if r.path.startswith("/ws/")]
 
 
-def test_live_interactions_websocket_is_refused_by_the_gateway(
-    gw: Any, audit: Any, emulator: Any
-) -> None:
-    """google-genai 3.5's Live Interactions socket is governed in-process only: through the
-    gateway it is refused (403, one denied event), and nothing reaches upstream."""
-    ws_url = gw.url.replace("http://", "ws://") + "/v1beta/interactions/live"
-    assert _handshake(ws_url, {"x-goog-api-key": gw.key}) == 403
-    event = _settled(audit)
-    assert (event.app, event.outcome) == ("checkout", "denied")
-    assert event.method == "interactions.connect"
-    assert "governed only as client.aio.interactions.connect" in event.policy[-1]["reason"]
-    assert not [r for r in emulator.requests if r.path.endswith("/interactions/live")]
-
-
 def test_live_message_with_a_denied_tool_ends_the_session(
     start_gateway: Any, tmp_path: Path, audit: Any, emulator: Any
 ) -> None:
