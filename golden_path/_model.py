@@ -298,6 +298,8 @@ class GenAIResponse:
     chunks: int = 0
     usage: Usage | None = None
     error: BaseException | None = None
+    # A stream's first event: what an Interactions stream says it created (``[routes]``).
+    first: Any = None
     # A policy that rewrites responses (``rewrites_responses = True``) sets ``modified`` after
     # changing ``body`` (or stream events, in place), and may add events to send after the
     # stream's last one (text it held back); the transport sends what they hold.

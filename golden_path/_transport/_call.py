@@ -58,6 +58,9 @@ ContentHook = Callable[
 ]
 # Stream events kept for content capture (the captured text itself is capped much lower).
 _MAX_KEPT_EVENTS = 4096
+# The answers the route gate reads itself: an upload's file, an interaction created or read
+# (streamed too), which later requests on it are judged by.
+_GATE_READS = frozenset({"files.upload", "interactions.create", "interactions.get"})
 _DONE = b"data: [DONE]\n\n"
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
@@ -112,7 +115,7 @@ class Pipeline:
             or bool(self.auditor.sinks)
             or self.content is not None
             or route is None
-            or route.name == "files.upload"
+            or route.name in _GATE_READS
         )
 
     def start(self, request: httpx2.Request) -> Call:
@@ -486,6 +489,8 @@ class Call:
             self.chunk(held)
 
     def _event(self, response: GenAIResponse, event: Any) -> None:
+        if not response.chunks:
+            response.first = event
         response.chunks += 1
         usage = usage_from(event)
         if usage is not None:

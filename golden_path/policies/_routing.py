@@ -297,7 +297,10 @@ class RoutesPolicy:
         if route is None or response.status_code >= 400:
             return
         if route.name in ("interactions.create", "interactions.get"):
-            self._remember_interaction(response.body)
+            body = response.body
+            if response.stream:
+                body = _created(request, response.first)
+            self._remember_interaction(body)
             return
         if route.name != "files.upload":
             return
@@ -424,6 +427,23 @@ def _lifetime_problem(name: str, value: object, limit: int) -> str | None:
     if left > limit:
         return f"{name} is {int(left)} s away; {fix}"
     return None
+
+
+def _created(request: GenAIRequest, first: Any) -> dict[str, Any] | None:
+    """What a streamed create made, from its first event (``interaction.created``).
+
+    That event's interaction may be partial (the API says so): what the request asked for
+    (its model or agent and tools, which the chain judged) fills what the event leaves out.
+    """
+    if not isinstance(first, dict) or first.get("event_type") != "interaction.created":
+        return None
+    made = first.get("interaction")
+    if not isinstance(made, dict):
+        return None
+    asked = request.body if isinstance(request.body, dict) else {}
+    subject = {k: asked[k] for k in ("model", "agent", "tools") if k in asked}
+    subject.update(made)
+    return subject
 
 
 def _interaction_in_path(path: str) -> str:

@@ -195,6 +195,22 @@ def test_an_interaction_the_gateway_never_saw_is_read_before_connecting(
 
 
 @needs_connect
+def test_an_interaction_created_streaming_through_the_gateway_needs_no_read(
+    gateway: Callable[..., Running], emulator: Any, audit: Any
+) -> None:
+    """create(stream=True) through the gateway is remembered from its interaction.created
+    event: the session on it is judged with no extra read upstream."""
+    running = gateway()
+    client = genai_client(running.url, running.key)
+    events = list(client.interactions.create(model=ALLOWED, input="streamed", stream=True))
+    created = next(e for e in events if e.event_type == "interaction.created")
+    emulator.clear_requests()
+    asyncio.run(_talk(client, created.interaction.id, "hi"))
+    assert [r.path.rsplit("/", 1)[-1] for r in emulator.api_requests()] == ["live"]
+    assert _events(audit)[0].model == ALLOWED
+
+
+@needs_connect
 def test_an_unknown_interaction_is_refused_saying_why(
     gateway: Callable[..., Running], emulator: Any
 ) -> None:

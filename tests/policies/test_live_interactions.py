@@ -196,6 +196,24 @@ def test_an_interaction_read_elsewhere_is_read_before_connecting(
     assert [e.method for e in audit.events] == ["interactions.get", "interactions.connect"]
 
 
+def test_an_interaction_created_streaming_is_judged_without_a_read(
+    client: Callable[..., Any], emu: Emulator, audit: Any
+) -> None:
+    """create(stream=True) is remembered from its interaction.created event, like a plain
+    create: a token for it is minted and a session opens with no extra read."""
+    governed = client(POLICY + TOKENS)
+    events = list(governed.interactions.create(model=ALLOWED, input="streamed", stream=True))
+    created = next(e for e in events if e.event_type == "interaction.created")
+    emu.clear_requests()
+    assert governed.interactions.auth_tokens.create(created.interaction.id, expire_time=_expire(60))
+    asyncio.run(_talk(governed, created.interaction.id, "hi"))
+    assert [r.method for r in emu.api_requests()] == ["POST", "GET"]  # the token, the websocket
+    assert [(e.method, e.model) for e in audit.events[-2:]] == [
+        ("interactions.auth_tokens.create", ALLOWED),
+        ("interactions.connect", ALLOWED),
+    ]
+
+
 def test_session_spends_the_rate_limit(client: Callable[..., Any], emu: Emulator) -> None:
     """Sessions count: with one request a minute, the second session is refused unopened."""
     policy = POLICY + '[rate_limits]\nrequests_per_minute = 2\nscope = "app"\nmax_wait_s = 0\n'
