@@ -526,3 +526,34 @@ def test_a_token_is_not_a_gateway_credential(
     # What it is for: straight at the upstream, it opens its interaction's session.
     events = asyncio.run(_talk(_direct(emulator, token.auth_token), interaction.id, "direct"))
     assert events[-1].event_type == "interaction.completed"
+
+
+def test_a_vertex_gateway_refuses_live_interactions_at_the_handshake(
+    start_gateway: Callable[..., Running], emulator: Any, audit: Any, tmp_path: Path
+) -> None:
+    """Live Interactions is the Gemini API's alone: a gateway fronting Vertex AI answers the
+    handshake 403, audited under the app with the reason; nothing reaches upstream."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    key_file = tmp_path / "sa.json"
+    emulator.create_service_account_key(key_file)
+    running = start_gateway(
+        settings={
+            "backend": "vertex",
+            "project": "platform-project",
+            "location": "europe-west4",
+            "credentials_file": str(key_file),
+        }
+    )
+    url = running.url.replace("http://", "ws://") + "/v1beta/interactions/live"
+    with (
+        pytest.raises(InvalidStatus) as refused,
+        connect(url, additional_headers={"x-goog-api-key": running.key}),
+    ):
+        pass  # pragma: no cover - the handshake is refused
+    assert refused.value.response.status_code == 403
+    (event,) = _events(audit)
+    assert (event.app, event.outcome) == ("checkout", "denied")
+    assert "Gemini Developer API only" in event.policy[-1]["reason"]
+    assert _sessions(emulator) == []
