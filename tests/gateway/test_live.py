@@ -231,6 +231,22 @@ async def _turns(client: genai.Client, texts: list[str]) -> tuple[list[str], Bas
     return answers, None
 
 
+def test_live_model_text_is_redacted_through_the_gateway(
+    start_gateway: Any, tmp_path: Path, audit: Any
+) -> None:
+    """[pii] responses = "redact" reads the server's messages through the gateway as it does
+    in-process: the model's text reaches the app redacted, and the session's event says so."""
+    running, context = _tls_gateway(start_gateway, tmp_path, '[pii]\nresponses = "redact"\n')
+    # The emulator echoes the turn; the line breaks are the app's, the number is the model's.
+    answers, error = asyncio.run(_turns(_sdk(running, context), ["card 4111\n1111\n1111\n1111 ok"]))
+    assert error is None
+    (text,) = answers
+    assert "[REDACTED:credit_card]" in text
+    assert "4111" not in text
+    reasons = [d["reason"] for d in _settled(audit).policy if d["policy"] == "pii"]
+    assert any("credit_card" in r for r in reasons)
+
+
 def test_live_budget_settles_per_turn_and_ends_the_session(
     start_gateway: Any, tmp_path: Path, audit: Any
 ) -> None:

@@ -388,6 +388,7 @@ def test_a_first_frame_other_than_connect_is_refused(
         {"event_type": "interaction.create", "model": DENIED},
         {"event_type": "interaction.connect", "id": interaction_id, "extra": 1},
         f'{{"event_type": "interaction.connect", "id": "{interaction_id}", "id": "x"}}',
+        {"event_type": "interaction.connect", "id": "  "},
         "not json",
     ]
     for first in firsts:
@@ -417,6 +418,37 @@ def test_sessions_spend_the_rate_limit(gateway: Callable[..., Running], emulator
     assert error.close_code == 1008
     assert [e.error.code for e in got if e.event_type == "error"] == ["golden-path/limits"]
     assert len(_sessions(emulator)) == 1
+
+
+class _NoReads:
+    """A platform policy that refuses reading interactions."""
+
+    name = "no-reads"
+
+    def on_request(self, request: Any) -> None:
+        from golden_path.policies import Deny
+
+        if request.route is not None and request.route.name == "interactions.get":
+            raise Deny("reading interactions is not allowed here")
+
+
+@needs_connect
+def test_the_read_before_connecting_is_governed_too(
+    start_gateway: Callable[..., Running], emulator: Any, audit: Any
+) -> None:
+    """The read of an interaction the gateway never saw passes the chain like any call: when
+    a policy refuses it, the app is told why and no session opens."""
+    running = start_gateway(policies=[_NoReads()])
+    elsewhere = _direct(emulator).interactions.create(model=ALLOWED, input="elsewhere")
+    emulator.clear_requests()
+    got, error = asyncio.run(_refused(genai_client(running.url, running.key), elsewhere.id))
+    assert error.close_code == 1008
+    (refusal,) = [e for e in got if e.event_type == "error"]
+    assert refusal.error.code == "golden-path/no-reads"
+    assert "reading interactions is not allowed here" in refusal.error.message
+    assert emulator.api_requests() == []
+    (read,) = _events(audit, "interactions.get")
+    assert (read.app, read.outcome) == ("checkout", "denied")
 
 
 @needs_connect
