@@ -27,6 +27,9 @@ import pytest
 from tests import _sdk as sdk
 from tests.gateway.conftest import Running, genai_client
 
+# The in-process tests' policy: the same rules must hold through the gateway.
+from tests.policies.test_live_interactions import ALLOWED, DENIED, POLICY, TOKENS, _talk
+
 pytestmark = pytest.mark.filterwarnings("ignore:Live Interactions usage:UserWarning")
 # The SDK's own interactions.connect and auth_tokens; the tests without it speak the protocol
 # with a plain websocket client, so they run on every release.
@@ -35,21 +38,6 @@ needs_connect = pytest.mark.skipif(
 )
 
 GOOGLE_KEY = "google-secret"
-ALLOWED = "gemini-2.5-flash"
-DENIED = "gemini-2.5-pro"
-POLICY = f"""
-[models]
-allow = ["{ALLOWED}"]
-agents = ["deep-research-*"]
-[tools]
-deny = ["google_search"]
-[pii]
-action = "deny"
-[generation]
-max_output_tokens = 100
-on_exceed = "deny"
-"""
-TOKENS = "[routes]\nephemeral_token_max_s = 600\n"
 
 
 @pytest.fixture(name="gateway")
@@ -88,15 +76,6 @@ def _events(audit: Any, method: str = "interactions.connect", count: int = 1) ->
             return found
         time.sleep(0.02)
     return [e for e in audit.events if e.method == method]
-
-
-async def _talk(client: Any, interaction_id: str, *messages: Any) -> list[Any]:
-    """Open a session, send each message, complete it; the server's events, in order."""
-    async with client.aio.interactions.connect(interaction_id) as connection:
-        for message in messages:
-            await connection.send(message)
-        await connection.complete()
-        return [event async for event in connection.receive()]
 
 
 async def _refused(client: Any, interaction_id: str, *messages: Any) -> tuple[list[Any], Any]:
