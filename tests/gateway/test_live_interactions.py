@@ -127,6 +127,9 @@ def test_session_runs_end_to_end_metered_audited_with_the_gateway_key(
     (session,) = _sessions(emulator)
     assert session.principal == f"api_key:{GOOGLE_KEY}"
     assert running.key not in repr(session)
+    # The API revision the SDK asks for is passed on; the identification is golden-path's.
+    assert session.headers["api-revision"]
+    assert "golden-path/" in session.headers["x-goog-api-client"]
     assert [m["event_type"] for m in session.body] == [
         "interaction.connect",
         "input",
