@@ -371,6 +371,8 @@ def test_a_first_frame_other_than_connect_is_refused(
         {"event_type": "interaction.connect", "id": interaction_id, "extra": 1},
         f'{{"event_type": "interaction.connect", "id": "{interaction_id}", "id": "x"}}',
         {"event_type": "interaction.connect", "id": "  "},
+        {"event_type": "interaction.connect", "id": 5},
+        {"event_type": "input", "id": interaction_id},
         "not json",
     ]
     for first in firsts:

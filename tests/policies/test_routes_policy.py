@@ -265,3 +265,54 @@ def test_ephemeral_token_within_the_rules_is_minted_and_audited(
     assert len(emulator.requests) == 1
     event = audit.only()
     assert (event.method, event.model) == ("auth_tokens.create", "gemini-2.5-flash")
+
+
+@pytest.mark.parametrize(
+    ("first", "remembered"),
+    [
+        pytest.param(
+            {"event_type": "interaction.created", "interaction": {"id": "i1", "status": "x"}},
+            {"model": "gemini-2.5-flash"},
+            id="partial-event-gets-the-request-model",
+        ),
+        pytest.param(
+            {"event_type": "interaction.created",
+             "interaction": {"id": "i1", "model": "gemini-2.5-pro", "tools": []}},
+            {"model": "gemini-2.5-pro", "tools": []},
+            id="the-server-says-what-runs",
+        ),
+        pytest.param({"event_type": "error", "error": {"message": "no"}}, None, id="error"),
+        pytest.param({"event_type": "interaction.created", "interaction": "i1"}, None, id="shape"),
+        pytest.param(None, None, id="no-event"),
+    ],
+)  # fmt: skip
+def test_a_streamed_create_is_remembered_from_its_created_event(
+    first: Any, remembered: dict[str, Any] | None
+) -> None:
+    """The route gate remembers what a create(stream=True) made from its first event, the
+    request filling what the partial event leaves out; any other first event records nothing
+    (a later session or token on that id is then refused until it is read)."""
+    import json
+
+    from golden_path._routes import route_named
+    from golden_path.policies import GenAIRequest, GenAIResponse, Identity
+    from golden_path.policies._routing import RoutesPolicy
+
+    gate = RoutesPolicy()
+    request = GenAIRequest(
+        request_id="r1",
+        identity=Identity(
+            app="a", team=None, client_id="c/1", backend="ai_studio", project=None, location=None
+        ),
+        method="POST",
+        url=httpx2.URL("http://127.0.0.1/v1beta/interactions"),
+        headers=httpx2.Headers(),
+        raw=json.dumps({"model": "gemini-2.5-flash", "input": "x", "stream": True}).encode(),
+        surface="interactions",
+        api_method="interactions.create",
+        model="gemini-2.5-flash",
+        stream=True,
+        route=route_named("interactions.create"),
+    )
+    gate.on_response(request, GenAIResponse(status_code=200, headers={}, stream=True, first=first))
+    assert gate.interaction("i1") == remembered
