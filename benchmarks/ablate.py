@@ -1,6 +1,6 @@
 """Where a governed call's CPU goes, measured inside the whole call: each stage switched off.
 
-    .venv/bin/python -m benchmarks.ablate [--n 1500] [--policies all]
+    .venv/bin/python -m benchmarks.ablate [--n 1500] [--policies all] [--only audit]
 
 ``benchmarks/stages.py`` times each stage on its own; a stage timed in a loop of its own runs
 with warm caches, and the stages add up to about half of what a whole governed call adds over
@@ -107,13 +107,13 @@ def _stages(transport: Any) -> list[tuple[str, Switch]]:
         (
             "audit: delivering it (render, lock, chained write, digest)",
             [
-                (_sinks.Auditor, "emit", quiet),
+                (_sinks.Auditor, "emit_fields", quiet),
             ],
         ),
         (
-            "audit: rendering it (as_dict, JSON)",
+            "audit: rendering it (the line from the call's fields)",
             [
-                (_sinks, "_render_body", lambda _: b'{"event":"x"}'),
+                (_sinks._Record, "body", lambda _: b'{"event":"x"}'),
             ],
         ),
         ("audit: the chain digest (SHA-256)", [(_sinks, "digest", lambda *_: "0" * 64)]),
@@ -152,7 +152,7 @@ def _block(call: Callable[[], Any], n: int, out: list[int]) -> None:
         out.append(cpu() - start)
 
 
-def measure(n: int = 1500, policies: str = "default") -> dict[str, Any]:
+def measure(n: int = 1500, policies: str = "default", only: str = "") -> dict[str, Any]:
     """Median thread-CPU µs per call: raw, governed, and each stage's cost inside the call."""
     raw, governed, transport = _clients(policies)
     prompt = LARGE_PROMPT if policies == "all" else _variants.SMALL_PROMPT
@@ -170,6 +170,8 @@ def measure(n: int = 1500, policies: str = "default") -> dict[str, Any]:
     whole: list[int] = []
     result: dict[str, Any] = {"stages": {}}
     for stage, switch in _stages(transport):
+        if only and only not in stage and switch:
+            continue
         kept = [(obj, name, getattr(obj, name)) for obj, name, _ in switch]
         on: list[int] = []
         off: list[int] = []
@@ -198,10 +200,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=1500, help="calls per side and stage")
     parser.add_argument("--policies", choices=("default", "all"), default="default")
+    parser.add_argument(
+        "--only", default="", help="only the rows whose stage contains this (and the noise floor)"
+    )
     args = parser.parse_args()
     _variants.clean_environment()
     _guard.install()
-    found = measure(args.n, args.policies)
+    found = measure(args.n, args.policies, args.only)
     prompt = "10 KB prompt" if args.policies == "all" else "short prompt"
     print(f"policies: {args.policies}, {prompt}, audit to a file; thread CPU µs per call, medians")
     print(

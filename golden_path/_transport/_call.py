@@ -43,7 +43,7 @@ from golden_path._transport._decode import (
     parse_json,
     stream_parser,
 )
-from golden_path.audit._events import AuditEvent, Outcome
+from golden_path.audit._events import Outcome
 from golden_path.audit._sinks import Auditor
 from golden_path.exceptions import AuditUnavailable, PolicyViolation
 from golden_path.policies._chain import Chain
@@ -625,7 +625,8 @@ class Call:
             if self._done:
                 return
             self._done = True
-        if not self.pipeline.auditor.sinks and self.pipeline.content is None:
+        pipeline = self.pipeline
+        if not pipeline.auditor.sinks and pipeline.content is None:
             return  # audit_sink=none: nobody would read the event
         request, response = self.request, self.response
         identity = request.identity
@@ -663,45 +664,48 @@ class Call:
         # Both clocks read together, so the overhead is always a part of the latency.
         inside = self._inside + (time.perf_counter_ns() - self._mark if self._mark else 0)
         now = time.perf_counter()
-        event = AuditEvent(
-            timestamp=_timestamp(self.wall),
-            request_id=request.request_id,
-            app=identity.app,
-            team=identity.team,
-            client_id=identity.client_id,
-            backend=identity.backend,
-            project=identity.project,
-            location=identity.location,
-            surface=request.surface,
-            model=request.model,
-            method=request.api_method,
-            http_method=request.method,
-            path=request.url.path,
-            stream=request.stream,
-            outcome=outcome,
-            http_status=response.status_code if response is not None else None,
-            error_type=error_type,
-            latency_ms=round((now - self.started) * 1000, 3),
-            ttft_ms=round((self.first_byte - self.started) * 1000, 3)
+        url = request.url
+        # AuditEvent's fields in field order: a sink that takes the object gets
+        # AuditEvent(*fields); the file and stderr sinks get the line rendered from them.
+        fields = (
+            _timestamp(self.wall),
+            request.request_id,
+            identity.app,
+            identity.team,
+            identity.client_id,
+            identity.backend,
+            identity.project,
+            identity.location,
+            request.surface,
+            request.model,
+            request.api_method,
+            request.method,
+            url.path,
+            request.stream,
+            outcome,
+            response.status_code if response is not None else None,
+            error_type,
+            round((now - self.started) * 1000, 3),
+            round((self.first_byte - self.started) * 1000, 3)
             if request.stream and self.first_byte is not None
             else None,
-            prompt_tokens=usage.prompt_tokens,
-            output_tokens=usage.output_tokens,
-            cached_tokens=usage.cached_tokens,
-            thoughts_tokens=usage.thoughts_tokens,
-            total_tokens=usage.total_tokens,
-            policy=tuple([d.as_dict() for d in request.decisions]) if request.decisions else (),
-            sdk_version=self.pipeline.sdk_version,
-            golden_path_version=self.pipeline.version,
-            content=content,
-            server_address=request.url.host or None,
-            server_port=request.url.port or _DEFAULT_PORTS.get(request.url.scheme),
-            cost_usd=cost.usd if cost is not None else None,
-            billed=cost.tokens if cost is not None else billed,
+            usage.prompt_tokens,
+            usage.output_tokens,
+            usage.cached_tokens,
+            usage.thoughts_tokens,
+            usage.total_tokens,
+            tuple([d.as_dict() for d in request.decisions]) if request.decisions else (),
+            pipeline.sdk_version,
+            pipeline.version,
+            content,
+            url.host or None,
+            url.port or _DEFAULT_PORTS.get(url.scheme),
+            cost.usd if cost is not None else None,
+            cost.tokens if cost is not None else billed,
             # Writing this event itself is the one stage the figure cannot include.
-            overhead_us=round(inside / 1000, 1),
+            round(inside / 1000, 1),
         )
-        self.pipeline.auditor.emit(event)
+        pipeline.auditor.emit_fields(fields)
 
 
 def _timestamp(wall: float) -> str:

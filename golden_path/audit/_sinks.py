@@ -24,7 +24,7 @@ from golden_path._json import dumps
 from golden_path._log import Diagnostics, Processor
 from golden_path._process import STATE
 from golden_path.audit._chain import Link, digest, new_link, read_tail
-from golden_path.audit._events import EVENT_NAME, AuditEvent
+from golden_path.audit._events import EVENT_NAME, AuditEvent, fields_dict
 from golden_path.exceptions import AuditSinkError
 
 __all__ = [
@@ -64,7 +64,10 @@ _CHAIN_KEYS = ("chain", "seq", "prev")
 
 def _render_body(event: AuditEvent) -> bytes:
     """The event's JSON object without the chain fields: rendered outside any lock."""
-    data = event.as_dict()
+    return _rendered(event.as_dict())
+
+
+def _rendered(data: dict[str, Any]) -> bytes:
     if STATE.processors:
         data = _processed(data)
         for key in _CHAIN_KEYS:
@@ -73,9 +76,43 @@ def _render_body(event: AuditEvent) -> bytes:
     return dumps(data, lenient=True)
 
 
+class _Record:
+    """One event on its way to the sinks: the object and its JSON line, each made on first use.
+
+    A call hands over the event's fields; with only JSON-lines sinks (the file, stderr) the
+    line is rendered from them directly and no :class:`AuditEvent` is built.
+    """
+
+    __slots__ = ("_body", "_event", "_fields")
+
+    def __init__(self, event: AuditEvent | None, fields: tuple[Any, ...] = ()) -> None:
+        self._event = event
+        self._fields = fields
+        self._body: bytes | None = None
+
+    def event(self) -> AuditEvent:
+        """The event object, for sinks that take one."""
+        event = self._event
+        if event is None:
+            event = self._event = AuditEvent(*self._fields)
+        return event
+
+    def body(self) -> bytes:
+        """The JSON object without the chain fields, rendered once for every JSON-lines sink."""
+        body = self._body
+        if body is None:
+            event = self._event
+            data = event.as_dict() if event is not None else fields_dict(self._fields)
+            body = self._body = _rendered(data)
+        return body
+
+
 def _chained(body: bytes, link: Link) -> bytes:
-    """``body`` with the next link's fields last, as ``render_json(event, extra)`` writes them."""
-    suffix = f'"chain":"{link.chain}","seq":{link.seq + 1},"prev":"{link.prev}"}}'.encode()
+    """``body`` with the next link's fields last, as ``render_json(event, extra)`` writes them.
+
+    With the newline: the line is the bytes before it (what the next link digests).
+    """
+    suffix = f'"chain":"{link.chain}","seq":{link.seq + 1},"prev":"{link.prev}"}}\n'.encode()
     return body[:-1] + (suffix if body == b"{}" else b"," + suffix)
 
 
@@ -120,13 +157,15 @@ class JsonLinesSink:
 
     def write(self, event: AuditEvent) -> None:
         """Write one line; the lock keeps lines whole and the chain in order under threads."""
+        self._write_body(_render_body(event))
+
+    def _write_body(self, body: bytes) -> None:
         stream = self._stream or sys.stderr
-        body = _render_body(event)
         with self._lock:
-            line = _chained(body, self._link)
-            stream.write(line.decode() + "\n")
+            data = _chained(body, self._link)
+            stream.write(data.decode())
             stream.flush()
-            self._link = Link(self._link.chain, self._link.seq + 1, digest(line, self._key))
+            self._link = Link(self._link.chain, self._link.seq + 1, digest(data[:-1], self._key))
 
     def __repr__(self) -> str:
         name = getattr(self._stream, "name", None) if self._stream else "<stderr>"
@@ -192,9 +231,11 @@ class FileSink:
 
     def write(self, event: AuditEvent) -> None:
         """Append one chained line; the file is opened on first use, reopened after a failure."""
+        self._write_body(_render_body(event))
+
+    def _write_body(self, body: bytes) -> None:
         # Rendered before any lock: the flock (which every process writing the file waits on)
         # covers only finding the chain's end, the one write, and the optional fsync.
-        body = _render_body(event)
         with self._lock:
             if self._fd is None:
                 self._fd = self._open()
@@ -211,11 +252,12 @@ class FileSink:
                         link = read_tail(fd, size, self._key)
                     else:
                         link = tail[1]
-                    line = _chained(body, link)
-                    data = line + b"\n"
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
+                    data = _chained(body, link)
+                    written = os.write(fd, data)
+                    if written < len(data):  # a signal or a full disk cut the write short
+                        view = memoryview(data)[written:]
+                        while view:
+                            view = view[os.write(fd, view) :]
                     if self.fsync:
                         os.fsync(fd)
                 finally:
@@ -232,7 +274,7 @@ class FileSink:
             # (then the size differs and the file is asked); the digest needs no flock.
             self._tail = (
                 size + len(data),
-                Link(link.chain, link.seq + 1, digest(line, self._key)),
+                Link(link.chain, link.seq + 1, digest(data[:-1], self._key)),
             )
             self.broken = None
 
@@ -407,16 +449,27 @@ class Auditor:
 
     def emit(self, event: AuditEvent) -> None:
         """Deliver to every sink; never raises."""
+        self._emit(_Record(event))
+
+    def emit_fields(self, fields: tuple[Any, ...]) -> None:
+        """Deliver the event ``AuditEvent(*fields)``; never raises.
+
+        The event object is built only if a sink takes one: JSON-lines sinks get the line
+        rendered from the fields.
+        """
+        self._emit(_Record(None, fields))
+
+    def _emit(self, record: _Record) -> None:
         sinks = self.sinks
         if not sinks:
             return
-        pending: list[tuple[Auditor, AuditEvent]] | None = getattr(_local, "pending", None)
+        pending: list[tuple[Auditor, _Record]] | None = getattr(_local, "pending", None)
         if pending is not None:
-            pending.append((self, event))
+            pending.append((self, record))
             return
         pending = _local.pending = []
         try:
-            self._deliver(event, sinks)
+            self._deliver(record, sinks)
             while pending:
                 auditor, queued = pending.pop(0)
                 auditor._deliver(queued, auditor.sinks)
@@ -424,7 +477,7 @@ class Auditor:
             _local.pending = None
         # Anything queued between the loop's last check and the reset above.
         for auditor, queued in pending:
-            auditor.emit(queued)
+            auditor._emit(queued)
 
     def ready(self) -> tuple[str, str] | None:
         """``(sink, reason)`` of the first sink that cannot take an event now, else None.
@@ -444,10 +497,15 @@ class Auditor:
                 return _name(sink), str(reason)
         return None
 
-    def _deliver(self, event: AuditEvent, sinks: tuple[AuditSink, ...]) -> None:
+    def _deliver(self, record: _Record, sinks: tuple[AuditSink, ...]) -> None:
         for sink in sinks:
             try:
-                sink.write(event)
+                # Our JSON-lines sinks take the rendered line (a subclass may have its own
+                # write: it gets the event).
+                if type(sink) in _LINE_SINKS:
+                    sink._write_body(record.body())  # type: ignore[attr-defined]
+                else:
+                    sink.write(record.event())
             except KeyboardInterrupt:
                 raise  # the user's Ctrl-C, not the sink's failure
             except BaseException as exc:  # noqa: BLE001 - a sink must never break the call:
@@ -475,6 +533,9 @@ class Auditor:
 
     def __repr__(self) -> str:
         return f"Auditor(sinks={list(self.sinks)!r}, failures={self.failures})"
+
+
+_LINE_SINKS = frozenset({FileSink, JsonLinesSink})
 
 
 def describe_sinks(settings: Any) -> str:
