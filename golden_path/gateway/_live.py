@@ -154,8 +154,8 @@ async def _interaction(
         await gateway.audit_refusal(scope, reason, caller=caller, policy="routes")
         await _refuse_interaction(send, "routes", reason)
         return "denied"
-    gate = pipeline.chain.policies[0]
-    if getattr(gate, "interaction", None) is not None and gate.interaction(interaction_id) is None:
+    gate = pipeline.chain.policies[0]  # the route gate, always first (with_route_gate)
+    if gate.interaction(interaction_id) is None:
         # This replica never read it (created through another one, or elsewhere): read it, a
         # governed GET under the app's identity, audited, so the chain can judge what it runs.
         unread = await _read_interaction(gateway, caller, upstream_url, interaction_id)
@@ -449,7 +449,8 @@ async def _relay(
         for task in pending:
             task.cancel()
         errors = [t.exception() for t in done if not t.cancelled() and t.exception()]
-        await guarded.close()
+        with contextlib.suppress(Exception):  # however the close goes, the session is audited
+            await guarded.close()
     end = (upstream.close_code or 1000, upstream.close_reason or "")
     return await _ended(call, send, errors, ended_by, end, interactions=interactions)
 
