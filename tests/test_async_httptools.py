@@ -451,3 +451,33 @@ def test_an_idle_socket_the_peer_closed_reads_as_readable(
         assert not _httptools._readable(ours.fileno())
         theirs.close()
         assert _httptools._readable(ours.fileno())
+
+
+def test_doctor_names_the_async_wire_and_fails_a_missing_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`golden-path doctor` says which wire carries async calls and where the choice came
+    from; a wire named but not importable is a FAIL line with the fix, and exit status 1."""
+    import sys
+
+    from golden_path import _factory
+    from golden_path.cli import main
+
+    monkeypatch.setenv("GOLDEN_PATH_BACKEND", "ai_studio")
+    monkeypatch.setenv("GOLDEN_PATH_API_KEY", "k")
+    monkeypatch.setenv("GOLDEN_PATH_AUDIT_SINK", "none")
+    assert main(["doctor", "--offline"]) == 0
+    assert "ok    async wire: httptools (async_transport = auto, from default)" in (
+        capsys.readouterr().out
+    )
+    monkeypatch.setenv("GOLDEN_PATH_ASYNC_TRANSPORT", "aiohttp")
+    monkeypatch.setitem(sys.modules, "aiohttp", None)  # as on a machine without it
+    _factory._installed.cache_clear()
+    try:
+        assert main(["doctor", "--offline"]) == 1
+    finally:
+        _factory._installed.cache_clear()
+    out = capsys.readouterr().out
+    assert "FAIL  async wire: " in out
+    assert "is 'aiohttp' but aiohttp is not installed" in out
+    assert "pip install 'golden-path[aiohttp]'" in out

@@ -89,6 +89,14 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the checks read bes
         resolved: ResolvedSettings = state["resolved"]
         return _state_store(resolved, offline=args.offline)
 
+    def async_wire() -> str:
+        from golden_path._factory import async_wire
+
+        resolved: ResolvedSettings = state["resolved"]
+        where = resolved.sources.get("async_transport", "default")
+        chosen = resolved.settings.async_transport
+        return f"{async_wire(resolved)} (async_transport = {chosen}, from {where})"
+
     def sdk_pin() -> str:
         from google.genai import version
 
@@ -162,13 +170,15 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the checks read bes
         checks.run("policies", policies)
         checks.run("audit", audit)
         checks.run("state store", state_store)
+        checks.run("async wire", async_wire)
         creds_ok = checks.run("credentials", credentials)
         if args.offline:
             checks.skip("endpoint", "--offline")
         elif creds_ok:
             checks.run("endpoint", endpoint)
     else:
-        for name in ("emulator", "policies", "audit", "state store", "credentials", "endpoint"):
+        skipped = ("emulator", "policies", "audit", "state store", "async wire", "credentials")
+        for name in (*skipped, "endpoint"):
             checks.skip(name, "configuration is invalid")
     return 1 if checks.failed else 0
 
