@@ -7,8 +7,10 @@ about 1.5 µs; a 10 KB body 22 µs, orjson 1.3 µs). orjson refuses what the std
 (integers beyond 64 bits, lone surrogates, non-string keys): those go to the stdlib, so every
 value is written as it always was, only faster when orjson can take it.
 
-Parsing stays with the stdlib: orjson reads an integer beyond 64 bits as a float, silently,
-and a policy must see the number Google will read.
+Parsing a request body strictly (:func:`loads_exact`) tries orjson first and keeps its result
+only when it is provably what the stdlib's strict parse gives: orjson keeps the last of a
+repeated key and reads an integer beyond 64 bits as a float, silently, and a policy must see
+what Google will read. Anything in doubt goes to the stdlib, which decides as it always did.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["FAST", "dumps"]
+__all__ = ["FAST", "INEXACT", "dumps", "loads_exact"]
 
 try:
     import orjson as _orjson
@@ -54,3 +56,92 @@ def dumps(value: Any, *, ascii_only: bool = False, lenient: bool = False) -> byt
                 return out
     encoder = _ENCODERS[ascii_only, lenient]
     return encoder.encode(value).encode()
+
+
+INEXACT: Any = object()
+"""What :func:`loads_exact` returns when the stdlib's strict parse must decide."""
+# orjson reads an integer outside [-2**63, 2**64) as a float; a float this large may be one.
+_BIG = 2.0**63
+# Deeper bodies go to the stdlib, whose recursion limit refuses what it cannot nest.
+_MAX_DEPTH = 200
+
+
+def loads_exact(raw: bytes) -> Any:
+    """``raw`` parsed by orjson, or :data:`INEXACT` unless that is exactly the strict parse's.
+
+    The strict parse (``golden_path._model``) refuses a key repeated in one object, reads
+    big integers exactly and refuses what its recursion limit cannot nest. orjson refuses
+    everything else it would (NaN, trailing commas, bad escapes, invalid UTF-8), so a body
+    orjson reads differs only in those three ways, checked here without a second parse:
+
+    - a repeated key: outside strings, a colon only follows a key, so the body's colons minus
+      those inside its strings count its keys; a repeat leaves fewer keys in the result.
+      A colon written as a six-character escape is not in the raw bytes: a body whose text
+      has colons and such an escape is left to the stdlib;
+    - a float at or beyond 2**63 may have been an integer literal;
+    - nesting deeper than 200.
+
+    About three times faster than the strict parse on a 10 KB prompt.
+    """
+    if _orjson is None:
+        return INEXACT
+    try:
+        value = _orjson.loads(raw)
+    except _orjson.JSONDecodeError:
+        return INEXACT  # the stdlib gives the error (or reads it: 1e400, lone surrogates)
+    counted = _walk(value)
+    if counted is None:
+        return INEXACT
+    keys, colons = counted
+    if colons and b"\\u003" in raw:
+        return INEXACT
+    return value if _count_colons(raw) - colons == keys else INEXACT
+
+
+def _walk(value: Any) -> tuple[int, int] | None:
+    """``(keys, colons inside strings)`` of a parsed body.
+
+    None when a float may have been a big integer, or the body nests too deep.
+    """
+    keys = colons = 0
+    level = [value]
+    for _ in range(_MAX_DEPTH):
+        below: list[Any] = []
+        for node in level:
+            if type(node) is dict:
+                keys += len(node)
+                colons += _colons(node)
+                items: Any = node.values()
+            else:
+                items = node if type(node) is list else (node,)
+            for item in items:
+                kind = type(item)
+                if kind is str:
+                    if ":" in item:  # `in` finds a character with memchr; count walks it all
+                        colons += item.count(":")
+                elif kind is dict or kind is list:
+                    below.append(item)
+                elif kind is float and not -_BIG < item < _BIG:
+                    return None
+        if not below:
+            return keys, colons
+        level = below
+    return None
+
+
+def _colons(node: dict[str, Any]) -> int:
+    keys = "".join(node)  # one C call for all of an object's keys
+    return keys.count(":") if ":" in keys else 0
+
+
+def _count_colons(raw: bytes) -> int:
+    # A body has about one colon per key: found one by one with memchr, that is much faster
+    # than bytes.count's byte-by-byte walk over a long prompt. Text full of colons is counted.
+    found = 0
+    at = raw.find(b":")
+    while at >= 0:
+        found += 1
+        if found == 64:
+            return found + raw.count(b":", at + 1)
+        at = raw.find(b":", at + 1)
+    return found

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from golden_path._json import dumps
+from golden_path._json import INEXACT, dumps, loads_exact
 
 if TYPE_CHECKING:
     import httpx2
@@ -186,11 +186,17 @@ class GenAIRequest:
         last, another parser the first). The result becomes :attr:`body`.
         """
         raw = self.raw
-        # json.loads(raw, object_pairs_hook=...) builds a new decoder per call; this is that
-        # call with the decoder built once (same bytes-to-text step, same errors).
-        body = (
-            _STRICT.decode(raw.decode(json.detect_encoding(raw), "surrogatepass")) if raw else None
-        )
+        # orjson when it provably reads the same (see loads_exact): for a long prompt about
+        # twice as fast; under 2 KB its check costs what the stdlib's parse does.
+        body = loads_exact(raw) if len(raw) >= _FAST_PARSE_BYTES else INEXACT
+        if body is INEXACT:
+            # json.loads(raw, object_pairs_hook=...) builds a new decoder per call; this is
+            # that call with the decoder built once (same bytes-to-text step, same errors).
+            body = (
+                _STRICT.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
+                if raw
+                else None
+            )
         self._body = body
         self._body_parsed = True
         return body
@@ -280,6 +286,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return found
 
 
+_FAST_PARSE_BYTES = 2048
 _STRICT = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant)
 
 

@@ -333,6 +333,7 @@ def _post_raw(
 
 _GEN = "/v1beta/models/gemini-2.5-flash:generateContent"
 _HI = b'"contents":[{"role":"user","parts":[{"text":"hi"}]}]'
+_PAD = b"padding: " * 500
 
 
 @pytest.mark.parametrize(
@@ -364,13 +365,19 @@ _HI = b'"contents":[{"role":"user","parts":[{"text":"hi"}]}]'
         (_GEN, b'{"safety_settings":[{"category":"HARM_CATEGORY_HARASSMENT",'
          b'"threshold":"4"}],' + _HI + b"}", {}),
         (_GEN, b'{"model":"a","model":"b",' + _HI + b"}", {}),
+        # Long bodies are parsed by orjson when it reads them exactly as the strict parse.
+        (_GEN, b'{"x":"' + _PAD + b'","model":"a","model":"b",' + _HI + b"}", {}),
+        (_GEN, b'{"x":"' + _PAD + b'","generationConfig":{"maxOutputTokens":'
+         + b"9" * 5000 + b"}," + _HI + b"}", {}),
+        (_GEN, b'{"x":"' + _PAD + b'","generationConfig":{"temperature":NaN},' + _HI + b"}",
+         {}),
     ],
     ids=[
         "unknown-verb", "encoded-dot-segment", "encoded-slash", "double-encoding",
         "upload-prefix", "empty-segment", "gemini-route-under-vertex-parent", "trailing-comma",
         "huge-int", "nan", "array-body", "brotli", "bad-gzip", "two-config-spellings",
         "two-field-spellings", "numeric-threshold", "numeric-category", "numeric-string-enum",
-        "repeated-key",
+        "repeated-key", "repeated-key-long-body", "huge-int-long-body", "nan-long-body",
     ],
 )  # fmt: skip
 def test_what_cannot_be_judged_is_refused(
