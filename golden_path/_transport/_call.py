@@ -154,6 +154,7 @@ class Call:
         "_inside",
         "_lock",
         "_mark",
+        "_sent",
         "_sse",
         "entered",
         "first_byte",
@@ -191,6 +192,8 @@ class Call:
         wire = classify(http.method, raw_path, query)
         # The SDK's own request, headers and all: when no policy rewrites it, it is what is sent.
         headers = http.headers
+        # What identification and decoding read, in one pass (see _sent_headers).
+        self._sent = _sent_headers(headers)
         self.request = GenAIRequest(
             request_id=os.urandom(8).hex(),
             identity=pipeline.identity,
@@ -208,7 +211,7 @@ class Call:
             self.request.state[UNSAFE_PATH] = wire.unsafe
         route = wire.route
         if route is not None and route.body != "none" and http.content:
-            _decode_request(self.request)
+            _decode_request(self.request, self._sent.get(b"content-encoding", ""))
             if route.model_call and (wire.model is None or route.stream == "sse?"):
                 _from_body(self.request, route)
 
@@ -307,13 +310,19 @@ class Call:
     def _identify(self, headers: httpx2.Headers) -> None:
         # The SDK puts our client id after its own label; a per-request user-agent from app code
         # replaces it, so it is added back here, at send time, where app code cannot reach.
-        sent = (headers.get("x-goog-api-client", ""), headers.get("user-agent", ""))
+        found = self._sent
+        sent = (found.get(b"x-goog-api-client", ""), found.get(b"user-agent", ""))
         api_client, user_agent = self.pipeline.identified(sent)
         if api_client != sent[0]:
             headers["x-goog-api-client"] = api_client
         if user_agent != sent[1]:
             headers["user-agent"] = user_agent
-        headers[REQUEST_ID_HEADER] = self.request.request_id
+        request_id = self.request.request_id
+        if _REQUEST_ID_KEY in found:
+            headers[REQUEST_ID_HEADER] = request_id  # replaces the caller's, every copy
+        else:
+            # What Headers.__setitem__ does for a name not there, without its search.
+            headers._list.append((_REQUEST_ID_KEY, _REQUEST_ID_KEY, request_id.encode()))
 
     # ------------------------------------------------------------------ after sending
 
@@ -324,7 +333,11 @@ class Call:
         """
         # The inner response is discarded after this, so its headers are reused, not copied.
         headers = response.headers
-        headers[REQUEST_ID_HEADER] = self.request.request_id
+        request_id = self.request.request_id
+        if _REQUEST_ID_KEY in [key for _, key, _ in headers._list]:
+            headers[REQUEST_ID_HEADER] = request_id  # the server's copy is replaced
+        else:
+            headers._list.append((_REQUEST_ID_KEY, _REQUEST_ID_KEY, request_id.encode()))
         return headers
 
     def streamed(
@@ -730,13 +743,33 @@ def _timestamp(wall: float) -> str:
 _second: tuple[int, str] = (-1, "")
 
 
-def _decode_request(request: GenAIRequest) -> None:
+# Request headers the Call reads (lower case, as httpx2 keeps them beside the name as sent).
+_REQUEST_ID_KEY = REQUEST_ID_HEADER.encode()
+_READ = frozenset((b"content-encoding", b"x-goog-api-client", b"user-agent", _REQUEST_ID_KEY))
+
+
+def _sent_headers(headers: httpx2.Headers) -> dict[bytes, str]:
+    """The headers of :data:`_READ` a request came with, as ``headers.get`` gives them.
+
+    One pass over httpx2's header list instead of a ``get`` per name: each ``get`` walks the
+    whole list and works out the encoding of every header first (about 1 µs a lookup).
+    Repeated headers are joined with ", ", as httpx2 does.
+    """
+    found: dict[bytes, str] = {}
+    for _, key, value in headers._list:
+        if key in _READ:
+            text = value.decode("ascii") if value.isascii() else value.decode(headers.encoding)
+            found[key] = f"{found[key]}, {text}" if key in found else text
+    return found
+
+
+def _decode_request(request: GenAIRequest, encoding: str) -> None:
     """Undo a request ``content-encoding`` so policies read the body the server will.
 
     gzip and deflate are decoded (and sent decoded); any other encoding, or a body that does
     not decompress, is left for the routes policy to refuse.
     """
-    encoding = request.headers.get("content-encoding", "").strip().lower()
+    encoding = encoding.strip().lower()
     if not encoding or encoding == "identity":
         return
     if encoding not in ("gzip", "deflate"):

@@ -41,6 +41,7 @@ __all__ = [
 PLACEHOLDER_KEY = "golden-path-sets-the-credential-at-send-time"
 """What libraries are given instead of the API key; never valid anywhere."""
 _CREDENTIAL_HEADERS = ("x-goog-api-key", "authorization", "proxy-authorization")
+_CREDENTIAL_KEYS = frozenset(name.encode() for name in _CREDENTIAL_HEADERS)
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 _SCHEMES = {"wss": "https", "ws": "http"}
 
@@ -166,12 +167,13 @@ class Authorizer:
         credentials = self._auth.credentials
         key = self._auth.api_key
         if credentials is None and key is not None:
-            # Setting a header replaces every copy of it: only the other two need deleting.
-            name = "authorization" if self._bearer_key else "x-goog-api-key"
-            for other in _CREDENTIAL_HEADERS:
-                if other != name and other in headers:
-                    del headers[other]
-            headers[name] = f"Bearer {key}" if self._bearer_key else key
+            # Every credential header the caller sent goes, ours is added: one pass over
+            # httpx2's list (its `in`, `del` and set walk the list once each).
+            name = b"authorization" if self._bearer_key else b"x-goog-api-key"
+            value = f"Bearer {key}" if self._bearer_key else key
+            kept = [item for item in headers._list if item[1] not in _CREDENTIAL_KEYS]
+            kept.append((name, name, value.encode(headers._encoding or "utf-8")))
+            headers._list = kept
             return
         for name in _CREDENTIAL_HEADERS:
             if name in headers:

@@ -259,9 +259,11 @@ def _handed_on(response: httpx2.Response, started: float) -> None:
     # The client sets elapsed when it closes a stream it reads; a response handed on read is
     # never closed by it, and openai's raw responses expose .elapsed.
     response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
-    if response.headers.get("content-type") in _UTF8_JSON:
+    types = [value for _, key, value in response.headers._list if key == b"content-type"]
+    if len(types) == 1 and types[0] in _UTF8_JSON:
         # The encoding httpx2 works out for these, without its email-module parse of the
-        # header (about 9 µs per call, in the SDK's response.text).
+        # header (about 9 µs per call, in the SDK's response.text). The header is read from
+        # httpx2's list: a get() works out the encoding of every header first.
         response.encoding = "utf-8"
 
 
@@ -285,7 +287,7 @@ def _read(response: httpx2.Response, raw: bytes) -> None:
 
 
 # Content types whose charset is plainly UTF-8: Gemini's and the emulator's answers.
-_UTF8_JSON = frozenset(("application/json; charset=UTF-8", "application/json; charset=utf-8"))
+_UTF8_JSON = frozenset((b"application/json; charset=UTF-8", b"application/json; charset=utf-8"))
 
 
 class _LoopPool:

@@ -57,6 +57,51 @@ def test_count_tokens_of_a_whole_request(http: httpx2.Client, emulator: Any, aud
     )
 
 
+def test_callers_request_id_and_credential_headers_are_replaced(
+    http: httpx2.Client, emulator: Any, audit: Any
+) -> None:
+    """Request-id and credential headers a caller sends, even twice, leave as one each: ours."""
+    response = http.post(
+        f"models/{MODEL}:countTokens",
+        json={"contents": CONTENTS},
+        headers=[
+            ("x-golden-path-request-id", "mine"),
+            ("X-Golden-Path-Request-Id", "mine-too"),
+            ("x-goog-api-key", "stolen-1"),
+            ("X-Goog-Api-Key", "stolen-2"),
+            ("Authorization", "Bearer stolen"),
+            ("proxy-authorization", "Basic stolen"),
+        ],
+    )
+
+    assert response.status_code == 200
+    (seen,) = emulator.api_requests()
+    (event,) = audit.events
+    assert seen.headers[REQUEST_ID_HEADER] == event.request_id  # one copy: no ", " join
+    assert response.headers[REQUEST_ID_HEADER] == event.request_id
+    assert seen.headers["x-goog-api-key"] == "test-key"
+    assert "authorization" not in seen.headers
+    assert "proxy-authorization" not in seen.headers
+
+
+def test_non_ascii_user_agent_still_carries_the_identification(
+    http: httpx2.Client, emulator: Any
+) -> None:
+    """A caller's UTF-8 user-agent is read as httpx2 reads it and identification is added."""
+    response = http.post(
+        f"models/{MODEL}:countTokens",
+        json={"contents": CONTENTS},
+        headers=[(b"user-agent", "outil-café/1".encode())],
+    )
+
+    assert response.status_code == 200
+    (seen,) = emulator.api_requests()
+    agent = seen.headers["user-agent"].split()
+    assert {CLIENT_ID, "app/checkout", "team/payments"} <= set(agent)
+    assert agent[0].encode("latin-1").decode() == "outil-café/1"
+    assert seen.headers["x-goog-api-client"] == CLIENT_ID
+
+
 def test_raw_stream_is_audited_with_usage(http: httpx2.Client, audit: Any) -> None:
     """A raw streamGenerateContent read line by line is one ``ok`` event with usage."""
     with http.stream(
