@@ -45,13 +45,13 @@ _current: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "golden_path_request_id", default=None
 )
 # The tokens of the first binding of a call sequence (resetting them restores what the app had
-# bound before), and whether the id bound now was left for a tool the SDK runs next.
-_first: contextvars.ContextVar[tuple[Any, Any] | None] = contextvars.ContextVar(
-    "golden_path_first_binding", default=None
+# bound before), and whether the id bound now was left for a tool the SDK runs next: one
+# variable, so a call sets it once on the way in and once on the way out.
+_binding: contextvars.ContextVar[tuple[Any, Any, bool] | None] = contextvars.ContextVar(
+    "golden_path_request_binding", default=None
 )
-_lingering: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "golden_path_request_id_lingering", default=False
-)
+# structlog's own variable for the key (see _structlog_var).
+_bound: contextvars.ContextVar[Any] | None = None
 
 
 def current_request_id() -> str | None:
@@ -59,36 +59,53 @@ def current_request_id() -> str | None:
     return _current.get()
 
 
+def _structlog_var() -> contextvars.ContextVar[Any]:
+    """The ContextVar ``structlog.contextvars`` binds ``golden_path_request_id`` in.
+
+    Taken once from structlog's public API (a binding's token names its variable), so a call
+    sets it directly instead of through ``bind_contextvars(**kw)`` each time; structlog's own
+    functions (``merge_contextvars``, ``unbind_contextvars``, ``clear_contextvars``) still
+    find it, because it is theirs.
+    """
+    global _bound  # noqa: PLW0603 - built once, then only read
+    if _bound is None:
+        import structlog.contextvars
+
+        context = contextvars.copy_context()
+        tokens = context.run(structlog.contextvars.bind_contextvars, **{REQUEST_ID_KEY: ...})
+        _bound = tokens[REQUEST_ID_KEY].var
+    return _bound
+
+
 def bind_request(request_id: str) -> None:
     """Bind ``request_id`` for the call about to run in this context."""
-    import structlog.contextvars
-
-    tokens = structlog.contextvars.bind_contextvars(**{REQUEST_ID_KEY: request_id})
+    token = (_bound or _structlog_var()).set(request_id)
     own = _current.set(request_id)
-    if not _lingering.get():
-        _first.set((tokens, own))
-    _lingering.set(False)
+    binding = _binding.get()
+    if binding is None or not binding[2]:
+        _binding.set((token, own, False))
+    else:  # the follow-up of a tool call: the first binding is the one to undo at the end
+        _binding.set((binding[0], binding[1], False))
 
 
 def release_request(*, tools_pending: bool) -> None:
     """The call ended: restore what was bound before, unless a tool is about to run."""
-    import structlog.contextvars
-
+    binding = _binding.get()
     if tools_pending:
-        _lingering.set(True)
+        _binding.set((binding[0], binding[1], True) if binding else (None, None, True))
         return
-    _lingering.set(False)
-    first = _first.get()
-    _first.set(None)
-    if first is None:
+    _binding.set(None)
+    if binding is None or binding[0] is None:
         return
-    tokens, own = first
+    token, own, _ = binding
+    bound = _bound or _structlog_var()
     try:
-        structlog.contextvars.reset_contextvars(**tokens)
+        bound.reset(token)
         _current.reset(own)
     except (ValueError, RuntimeError):
-        # Bound in another context (a stream finished elsewhere): forget it here instead.
-        structlog.contextvars.unbind_contextvars(REQUEST_ID_KEY)
+        # Bound in another context (a stream finished elsewhere): forget it here instead,
+        # as structlog.contextvars.unbind_contextvars does.
+        bound.set(...)
         _current.set(None)
 
 
