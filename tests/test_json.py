@@ -167,3 +167,18 @@ def test_loads_exact_never_differs_from_the_strict_parse(value: Any, ascii_only:
     if found is not _json.INEXACT:
         assert _strict(raw) == ("ok", found)
         assert repr(_strict(raw)[1]) == repr(found)
+
+
+def test_answers_only_the_audit_reads_parse_the_same() -> None:
+    """An answer read only for the audit event is parsed by orjson where it can, by the stdlib
+    where orjson refuses (1e400, a lone surrogate), and is None when it is not JSON."""
+    from golden_path._transport._decode import parse_json
+
+    answer = b'{"usageMetadata":{"promptTokenCount":4,"totalTokenCount":10},"x":[1.5,"\xc3\xa9"]}'
+    assert parse_json(answer, usage_only=True) == parse_json(answer) == json.loads(answer)
+    assert parse_json(b'{"a":1e400,"b":"\\ud800"}', usage_only=True) == {
+        "a": float("inf"),
+        "b": "\ud800",
+    }
+    assert parse_json(b"<html>bad gateway</html>", usage_only=True) is None
+    assert parse_json(b"", usage_only=True) is None

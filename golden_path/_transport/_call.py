@@ -99,8 +99,10 @@ class Pipeline:
         self._identified: dict[tuple[str, str], tuple[str, str]] = {}
         # Whether a policy reads what comes back. The route gate (first) reads only the answer
         # to a file upload; with no other reader and no audit, answers need not be parsed.
+        # A policy whose after-hooks are switched off says so (``reads_responses = False``:
+        # [pii] with responses = "off").
         self._hooks_read_answers = any(
-            hasattr(p, name)
+            hasattr(p, name) and getattr(p, "reads_responses", True)
             for p in self.chain.policies[1:]
             for name in ("on_response", "on_chunk", "on_error")
         )
@@ -116,6 +118,15 @@ class Pipeline:
             or self.content is not None
             or route is None
             or route.name in _GATE_READS
+        )
+
+    def audit_only(self, route: Route | None) -> bool:
+        """Whether only the audit event reads answers on ``route`` (usage, status, tools)."""
+        return (
+            not self._hooks_read_answers
+            and self.content is None
+            and route is not None
+            and route.name != "files.upload"
         )
 
     def start(self, request: httpx2.Request) -> Call:
@@ -400,9 +411,13 @@ class Call:
         did not decompress).
         """
         self.first_byte = time.perf_counter()
-        parsed = self.pipeline.reads_answers(self.request.route)
+        pipeline = self.pipeline
+        route = self.request.route
+        parsed = pipeline.reads_answers(route)
         if parsed:
-            body = parse_json(content)
+            # Only the audit event reads it (no policy, no content capture): a faster parse
+            # that reads the fields it needs the same (see parse_json).
+            body = parse_json(content, usage_only=pipeline.audit_only(route))
             self.tools_pending = _asks_for_tools(body)
         else:
             # No policy, sink or capture reads the answer: it is not parsed. Only whether it

@@ -12,6 +12,11 @@ import json
 import zlib
 from typing import Any
 
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - the test extra installs it ([fast])
+    _orjson = None  # type: ignore[assignment]
+
 __all__ = ["JSONArrayParser", "SSEParser", "decode", "google_status", "parse_json", "stream_parser"]
 
 
@@ -152,9 +157,21 @@ def decode(raw: bytes, encoding: str | None) -> bytes:
     return decoded
 
 
-def parse_json(raw: bytes) -> Any:
+def parse_json(raw: bytes, *, usage_only: bool = False) -> Any:
+    """``raw`` parsed, None when it is not JSON.
+
+    ``usage_only``: only the audit event reads the result (usage, an error's status, whether
+    the answer asks for a function call): orjson parses it, about four times faster. It
+    reads an integer beyond 64 bits as a float, which none of those fields can hold; a body
+    it refuses goes to the stdlib, which reads what orjson does not (1e400, lone surrogates).
+    """
     if not raw:
         return None
+    if usage_only and _orjson is not None:
+        try:
+            return _orjson.loads(raw)
+        except _orjson.JSONDecodeError:
+            pass
     try:
         return json.loads(raw)
     except ValueError:

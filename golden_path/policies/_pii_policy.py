@@ -94,6 +94,9 @@ class PiiPolicy:
         self.scanner = Scanner(self.detect, engines)
         # The transport re-sends responses only when this policy may change them.
         self.rewrites_responses = responses == "redact" and self.mode == "enforce"
+        # With responses = "off" the after-hooks return at once: the transport need not
+        # parse answers for this policy.
+        self.reads_responses = responses != "off"
         # Live client messages after the setup are scanned like requests.
         self.inspects_live_messages = True
 
