@@ -122,14 +122,7 @@ def structure(request: GenAIRequest) -> list[tuple[dict[str, Any], str, Any]]:
 
 def model_refs(request: GenAIRequest) -> list[ModelRef]:
     """Every model the request names, in its URL path and anywhere in its body."""
-    refs = [
-        ModelRef(m.group(0).lstrip("/"), "URL path")
-        for m in _URL_MODEL.finditer(url_path(request))
-        # Vertex's OpenAI-compatible surface lives under endpoints/openapi: not a model; nor is
-        # the first half of openai/models/models/{id} (the route table's model is below).
-        if not (m.group(1).lower() == "endpoints" and m.group(2).lower() == "openapi")
-        and m.group(2).lower() != "models"
-    ]
+    refs = [ModelRef(raw, "URL path") for raw in _path_models(request.url.path)]
     subject = request.state.get(INTERACTION)
     if isinstance(subject, dict) and isinstance(subject.get("model"), str):
         refs.append(ModelRef(subject["model"], "the interaction's model"))
@@ -142,6 +135,20 @@ def model_refs(request: GenAIRequest) -> list[ModelRef]:
             if key in MODEL_KEYS and isinstance(value, str):
                 refs.append(ModelRef(value, f"body field {key!r}", container, key))
     return refs
+
+
+@functools.lru_cache(maxsize=1024)  # an app calls the same few methods of the same few models
+def _path_models(path: str) -> tuple[str, ...]:
+    """The models a request path names (``models/x``, ``tunedModels/y``, ...), decoded."""
+    decoded = _decode(path) if "%" in path else path
+    return tuple(
+        m.group(0).lstrip("/")
+        for m in _URL_MODEL.finditer(decoded)
+        # Vertex's OpenAI-compatible surface lives under endpoints/openapi: not a model; nor is
+        # the first half of openai/models/models/{id} (the route table's model is below).
+        if not (m.group(1).lower() == "endpoints" and m.group(2).lower() == "openapi")
+        and m.group(2).lower() != "models"
+    )
 
 
 # Vertex AI host names that name a location, parsed exactly (a trailing dot is the same host;
