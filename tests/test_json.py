@@ -114,6 +114,7 @@ def test_loads_exact_leaves_what_differs_to_the_strict_parse(raw: bytes) -> None
     "value",
     [
         {"contents": [{"parts": [{"text": "a: b :: c"}], "role": "user"}]},
+        {"text": "key: value\n" * 100, "a": 1, "b": {"c": 2}},  # more colons than one by one
         {"k:1": {"k:2": [":", {"::": 18446744073709551615}]}, "f": 1.5e18, "n": None},
         "a:b",
         [1, -0, -0.0, 2.5e-324, True],
