@@ -169,10 +169,10 @@ class Authorizer:
         if credentials is None and key is not None:
             # Every credential header the caller sent goes, ours is added: one pass over
             # httpx2's list (its `in`, `del` and set walk the list once each).
-            name = b"authorization" if self._bearer_key else b"x-goog-api-key"
-            value = f"Bearer {key}" if self._bearer_key else key
+            header = b"authorization" if self._bearer_key else b"x-goog-api-key"
+            text = f"Bearer {key}" if self._bearer_key else key
             kept = [item for item in headers._list if item[1] not in _CREDENTIAL_KEYS]
-            kept.append((name, name, value.encode(headers._encoding or "utf-8")))
+            kept.append((header, header, text.encode(headers._encoding or "utf-8")))
             headers._list = kept
             return
         for name in _CREDENTIAL_HEADERS:
