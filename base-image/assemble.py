@@ -4,6 +4,7 @@ Run by base-image/steps with the builder's own Debian python3 (standard library 
 
     assemble.py runtime ROOT   # copy the runtime's Debian packages, the venv and config to ROOT
     assemble.py sbom ROOT VENV_SBOM OUT   # OS packages + interpreter + venv as one CycloneDX SBOM
+    assemble.py strip SITE_PACKAGES       # drop debug sections of extension modules (see strip)
 
 The runtime holds the files of the packages in RUNTIME_ROOTS and everything they depend on, minus
 EXCLUDED (packages only their maintainer scripts need, which never run in the image): no package
@@ -15,11 +16,16 @@ missing from the builder or a library the interpreter cannot load.
 
 from __future__ import annotations
 
+import base64
+import csv
+import hashlib
+import io
 import json
 import os
 import re
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -253,10 +259,117 @@ def sbom(root: Path, venv_sbom: Path, out: Path) -> None:
     )
 
 
+# ELF64 little-endian (x86_64, aarch64): the file header's section fields, a section header.
+_ELF_SHOFF = struct.Struct("<Q")  # e_shoff, at 0x28
+_ELF_COUNTS = struct.Struct("<HHHHH")  # e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx
+_ELF_SECTION = struct.Struct("<IIQQQQIIQQ")
+_ELF_SEGMENT = struct.Struct("<IIQQQQQQ")
+_SHF_ALLOC = 0x2
+_SHT_NOBITS = 8
+
+
+def strip_debug(data: bytes) -> bytes | None:
+    """``data`` (an ELF64 little-endian shared object) without its ``.debug_*`` sections' bytes.
+
+    None when there is nothing to drop (or the file is not such an object). The dynamic loader
+    reads only program headers and the loaded bytes they cover; those stay byte for byte. The
+    debug sections' headers stay too, emptied (type NULL), so no section index moves and the
+    symbol table needs no rewriting; the other sections after the loaded bytes (symbol table,
+    string tables, .comment) are packed after them, then the section header table.
+    Deterministic: the same input gives the same output. What ``strip --strip-debug`` removes
+    from a manylinux wheel's extension module, without binutils in the builder.
+    """
+    if data[:6] != b"\x7fELF\x02\x01":
+        return None
+    (shoff,) = _ELF_SHOFF.unpack_from(data, 0x28)
+    (phoff,) = _ELF_SHOFF.unpack_from(data, 0x20)
+    phentsize, phnum, shentsize, shnum, shstrndx = _ELF_COUNTS.unpack_from(data, 0x36)
+    if shoff == 0 or shnum == 0 or shstrndx >= shnum or shentsize != _ELF_SECTION.size:
+        return None
+    sections = [list(_ELF_SECTION.unpack_from(data, shoff + i * shentsize)) for i in range(shnum)]
+    names = sections[shstrndx]
+    table = data[names[4] : names[4] + names[5]]
+
+    def name(section: list[int]) -> bytes:
+        return table[section[0] : table.index(b"\0", section[0])]
+
+    loaded = max(
+        (
+            seg[2] + seg[5]
+            for i in range(phnum)
+            if (seg := _ELF_SEGMENT.unpack_from(data, phoff + i * phentsize))
+        ),
+        default=0,
+    )
+    for section in sections:
+        if section[2] & _SHF_ALLOC and section[1] != _SHT_NOBITS:
+            loaded = max(loaded, section[4] + section[5])
+    # Only non-loaded sections past the loaded bytes move; a debug section anywhere else stays.
+    tail = sorted(
+        (i for i, s in enumerate(sections) if s[1] not in (0, _SHT_NOBITS) and s[4] >= loaded),
+        key=lambda i: sections[i][4],
+    )
+    debug = [i for i in tail if name(sections[i]).startswith((b".debug", b".zdebug"))]
+    if not debug:
+        return None
+    out = bytearray(data[:loaded])
+    for i in tail:
+        section = sections[i]
+        if i in debug:
+            sections[i] = [section[0], 0, 0, 0, 0, 0, 0, 0, 0, 0]
+            continue
+        align = max(section[8], 1)
+        out += bytes(-len(out) % align)
+        start, size = section[4], section[5]
+        section[4] = len(out)
+        out += data[start : start + size]
+    out += bytes(-len(out) % 8)
+    _ELF_SHOFF.pack_into(out, 0x28, len(out))
+    for section in sections:
+        out += _ELF_SECTION.pack(*section)
+    return bytes(out)
+
+
+def strip(site_packages: Path) -> None:
+    """Drop the debug sections of every extension module in SITE_PACKAGES; fix their RECORDs.
+
+    Some wheels ship their extension modules with full debug information: uvloop's is 13.6 MB,
+    1.9 MB without it, which is what lets the image carry uvloop within its size budget. Each
+    stripped file's line in its distribution's RECORD gets the new hash and size, so
+    ``golden-path versions --check`` still verifies every installed file (an edit after the
+    build is still caught); the wheels themselves were checked against the lock's hashes first.
+    """
+    saved = 0
+    for record in sorted(site_packages.glob("*.dist-info/RECORD")):
+        rows = list(csv.reader(io.StringIO(record.read_text(encoding="utf-8"))))
+        changed = False
+        for row in rows:
+            if not (row and row[0].endswith(".so") and row[1:2] and row[1]):
+                continue
+            path = site_packages / row[0]
+            data = path.read_bytes()
+            stripped = strip_debug(data)
+            if stripped is None:
+                continue
+            path.write_bytes(stripped)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(stripped).digest()).rstrip(b"=")
+            row[1:3] = [f"sha256={digest.decode('ascii')}", str(len(stripped))]
+            saved += len(data) - len(stripped)
+            changed = True
+            print(f"assemble: {row[0]}: {len(data):,} -> {len(stripped):,} bytes")
+        if changed:
+            buffer = io.StringIO()
+            csv.writer(buffer, lineterminator="\n").writerows(rows)
+            record.write_text(buffer.getvalue(), encoding="utf-8")
+    print(f"assemble: debug sections of extension modules: {saved / 1e6:.1f} MB dropped")
+
+
 def main(argv: list[str]) -> None:
     """Dispatch the command line (see the module docstring)."""
     if argv[:1] == ["runtime"] and len(argv) == 2:
         runtime(Path(argv[1]))
+    elif argv[:1] == ["strip"] and len(argv) == 2:
+        strip(Path(argv[1]))
     elif argv[:1] == ["sbom"] and len(argv) == 4:
         sbom(Path(argv[1]), Path(argv[2]), Path(argv[3]))
     else:

@@ -19,7 +19,7 @@ from golden_path._version import PINNED_SDK_VERSION, SDK_RANGE
 REPO = Path(__file__).resolve().parent.parent
 LOCK = REPO / "base-image" / "requirements.lock"
 # The extras the image installs (base-image/lock compiles them in).
-IMAGE_EXTRAS = ("redis", "otel", "gateway", "fast")
+IMAGE_EXTRAS = ("redis", "otel", "gateway", "uvloop", "fast")
 # Captured at import, before the autouse fixture points HOME at a temporary directory.
 _WHEEL_CACHE = (
     Path(

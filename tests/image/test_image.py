@@ -169,6 +169,14 @@ def test_gateway_entry_point_serves_inside_the_image(first: Build) -> None:
     assert "smoke: ok" in after, first.log[-4000:]
 
 
+def test_gateway_runs_on_uvloop_inside_the_image(first: Build) -> None:
+    """The image carries uvloop (stripped of debug sections to fit); its gateway loads it."""
+    step = "the gateway runs on uvloop (its extension module is loaded in the gateway process)"
+    assert step in first.log, first.log[-4000:]
+    after = first.log.split(step, 1)[1]
+    assert "smoke: FAILED" not in after.split("smoke: ok", 1)[0], after[-4000:]
+
+
 def test_rebuild_without_cache_gives_the_same_image_id(first: Build, second: Build) -> None:
     """Builds are reproducible: the same commit gives the same image ID, byte for byte."""
     assert first.image_id.startswith("sha256:")
