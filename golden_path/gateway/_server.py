@@ -115,7 +115,7 @@ def _http_protocol() -> Any:
 
 
 def _corked(base: type[Any]) -> type[Any]:
-    """A protocol class whose writes in one turn of the event loop leave in one ``send``.
+    """A protocol class whose response head and body, written in one turn, leave in one ``send``.
 
     uvicorn writes a response's head at ``http.response.start`` and its body at
     ``http.response.body``: two system calls (and two wake-ups of the app on loopback) for
@@ -131,36 +131,48 @@ def _corked(base: type[Any]) -> type[Any]:
 
 
 class _Cork:
-    """A transport that joins what is written in one turn of the loop into one write.
+    """A transport that joins a response's head and body into one write.
 
-    What is held is written at the end of the turn (``call_soon``), before the transport
-    closes, and counted in ``get_write_buffer_size``; everything else is the transport's own.
+    The first write of a turn of the loop is held; a second in the same turn leaves at once
+    with it (a buffered answer's head and body: sent the moment the body is written, not after
+    the rest of the turn's work: metrics, uvicorn's bookkeeping). A write left alone leaves at
+    the end of the turn (``call_soon``), or before the transport closes; what is held counts in
+    ``get_write_buffer_size``; everything else is the transport's own.
     """
 
-    __slots__ = ("_loop", "_pending", "_transport")
+    __slots__ = ("_loop", "_pending", "_scheduled", "_transport")
 
     def __init__(self, transport: Any) -> None:
         self._transport = transport
-        self._pending: list[bytes] = []
+        self._pending: bytes | None = None
+        self._scheduled = False
         self._loop = asyncio.get_running_loop()
 
     def write(self, data: bytes) -> None:
         if not data:
             return
-        if not self._pending:
-            self._loop.call_soon(self._flush)
-        self._pending.append(data)
+        held = self._pending
+        if held is None:
+            self._pending = bytes(data)
+            if not self._scheduled:
+                self._scheduled = True
+                self._loop.call_soon(self._end_of_turn)
+            return
+        self._pending = None
+        if not self._transport.is_closing():
+            self._transport.write(held + data)
 
     def writelines(self, lines: Any) -> None:
-        for data in lines:
-            self.write(data)
+        self.write(b"".join(lines))
+
+    def _end_of_turn(self) -> None:
+        self._scheduled = False
+        self._flush()
 
     def _flush(self) -> None:
-        pending = self._pending
-        if pending:
-            self._pending = []
-            if not self._transport.is_closing():
-                self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        held, self._pending = self._pending, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
 
     def close(self) -> None:
         self._flush()
@@ -171,11 +183,12 @@ class _Cork:
         self._transport.write_eof()
 
     def abort(self) -> None:
-        self._pending = []
+        self._pending = None
         self._transport.abort()
 
     def get_write_buffer_size(self) -> int:
-        return int(self._transport.get_write_buffer_size()) + sum(map(len, self._pending))
+        held = len(self._pending) if self._pending is not None else 0
+        return int(self._transport.get_write_buffer_size()) + held
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)

@@ -171,8 +171,9 @@ def test_replicas_share_limits_through_redis(tmp_path: Path, emulator: Any) -> N
 
 def test_writes_in_one_turn_of_the_loop_leave_together_and_in_order() -> None:
     """The gateway's HTTP connections join a response's head and body (written in one turn of
-    the event loop) into one send; bytes keep their order through writelines, write_eof and
-    close, and an abort drops what was held."""
+    the event loop) into one send, made as the body is written; a lone write leaves at the end
+    of the turn; bytes keep their order through writelines, write_eof and close, and an abort
+    drops what was held."""
     import asyncio
 
     from golden_path.gateway._server import _Cork
@@ -194,11 +195,18 @@ def test_writes_in_one_turn_of_the_loop_leave_together_and_in_order() -> None:
         cork = _Cork(transport)
         cork.write(b"HTTP/1.1 200 OK\r\n\r\n")
         cork.write(b"")
+        assert cork.get_write_buffer_size() == len(b"HTTP/1.1 200 OK\r\n\r\n")  # held
         cork.writelines([b"body ", b"one"])
-        assert cork.get_write_buffer_size() == len(b"HTTP/1.1 200 OK\r\n\r\nbody one")
+        # The second write of the turn: both left at once, in one send (nothing is held).
+        assert cork.get_write_buffer_size() == 0
         assert not cork.is_closing()  # the transport's own
         await asyncio.sleep(0.2)
         cork.write(b"|two")
+        assert cork.get_write_buffer_size() == len(b"|two")
+        await asyncio.sleep(0)  # the end of the turn sends it
+        assert cork.get_write_buffer_size() == 0
+        await asyncio.sleep(0.2)
+        cork.write(b"|three")
         cork.write_eof()
         await asyncio.wait_for(done.wait(), 10)
         cork.close()
@@ -213,4 +221,4 @@ def test_writes_in_one_turn_of_the_loop_leave_together_and_in_order() -> None:
 
     reads = asyncio.run(scenario())
     assert reads[0] == b"HTTP/1.1 200 OK\r\n\r\nbody one"  # one send for the whole turn
-    assert b"".join(reads) == b"HTTP/1.1 200 OK\r\n\r\nbody one|two"
+    assert b"".join(reads) == b"HTTP/1.1 200 OK\r\n\r\nbody one|two|three"
