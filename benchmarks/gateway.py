@@ -14,9 +14,9 @@ One run, side by side, on loopback:
   the first time: it cannot share golden-path's venv, as it pins openai<3) forwarding OpenAI chat
   completions to the same server's generateContent, in a phase of its own after the others.
 
-The gateway runs on uvloop when it is importable in this Python (``golden-path[uvloop]``), else
-on asyncio's own loop, as the base image does (``--loop asyncio`` hides uvloop to measure that
-case where it is installed); the table's heading says which.
+The gateway runs on uvloop when it is importable in this Python (``golden-path[gateway]`` brings
+it, and the base image has it), else on asyncio's own loop (``--loop asyncio`` hides uvloop to
+measure that case where it is installed); the table's heading says which.
 
 Latency is measured open loop at ``--rate`` requests per second (default 200, the target's
 load) for each target at once, each on its own thread and keep-alive connection, after
@@ -243,7 +243,7 @@ def _wait_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: 
     raise RuntimeError(f"{what} did not listen on {port} within {timeout} s")
 
 
-# The base image's gateway: uvicorn finds no uvloop (an extra the image leaves out).
+# A gateway installed without uvloop: uvicorn falls back to asyncio's own loop.
 _WITHOUT_UVLOOP = (
     "import sys; sys.modules['uvloop'] = None; "
     "from golden_path.cli import main; sys.exit(main(['gateway']))"
@@ -255,7 +255,7 @@ def start_gateway(
 ) -> tuple[subprocess.Popen[bytes], Target]:
     """``python -m golden_path.gateway`` in front of ``upstream``; its Target.
 
-    ``loop="asyncio"`` hides uvloop from the gateway, as in the base image.
+    ``loop="asyncio"`` hides uvloop from the gateway (asyncio's own loop).
     """
     from golden_path.gateway import issue_key
 
@@ -378,8 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         "--loop",
         choices=("auto", "asyncio"),
         default="auto",
-        help="the gateway's event loop: uvloop when installed (auto), or asyncio's as in the "
-        "base image, which leaves the uvloop extra out",
+        help="the gateway's event loop: uvloop when installed (auto, as in the base image), "
+        "or asyncio's own, as a replica installed without uvloop runs it",
     )
     parser.add_argument(
         "--litellm-venv",
