@@ -21,6 +21,8 @@ private names on purpose (as stages.py does): when they change, it fails loudly.
 from __future__ import annotations
 
 import argparse
+import fcntl
+import os
 import statistics
 import tempfile
 import time
@@ -56,6 +58,37 @@ class _Instant(httpx2.BaseTransport):
             (b"Content-Length", str(len(body)).encode()),
         ]
         return httpx2.Response(200, headers=headers, stream=_Body(body))
+
+
+class _NoSyscalls:
+    """``os`` and ``fcntl`` as the file sink sees them, with its per-event syscalls gone.
+
+    No flock, no write; the file grows in memory only, so the sink's own record of the file's
+    end still matches and it never reads the tail back. Everything else is the real ``os``.
+    """
+
+    LOCK_EX = fcntl.LOCK_EX
+    LOCK_UN = fcntl.LOCK_UN
+    SEEK_END = os.SEEK_END
+
+    def __init__(self) -> None:
+        self.size: int | None = None
+
+    def flock(self, fd: int, operation: int) -> None:
+        return None
+
+    def lseek(self, fd: int, position: int, how: int) -> int:
+        if self.size is None:
+            self.size = os.lseek(fd, position, how)
+        return self.size
+
+    def write(self, fd: int, data: bytes) -> int:
+        assert self.size is not None
+        self.size += len(data)
+        return len(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
 
 
 def _clients(policies: str) -> tuple[Any, Any, Any]:
@@ -96,6 +129,8 @@ def _stages(transport: Any) -> list[tuple[str, Switch]]:
     def quiet(*_: Any, **__: Any) -> None:
         return None
 
+    no_syscalls = _NoSyscalls()
+
     rows: list[tuple[str, Switch]] = [
         ("nothing (noise floor)", []),
         (
@@ -117,6 +152,10 @@ def _stages(transport: Any) -> list[tuple[str, Switch]]:
             ],
         ),
         ("audit: the chain digest (SHA-256)", [(_sinks, "digest", lambda *_: "0" * 64)]),
+        (
+            "audit: the file's syscalls (flock twice, lseek, write)",
+            [(_sinks, "os", no_syscalls), (_sinks, "fcntl", no_syscalls)],
+        ),
         ("audit: pricing it", [(_call, "request_cost", quiet)]),
         ("parsing the answer (and what reads it: usage, price)", [(_call, "parse_json", quiet)]),
         ("identification headers", [(_call.Call, "_identify", quiet)]),

@@ -110,7 +110,8 @@ class _Record:
 def _chained(body: bytes, link: Link) -> bytes:
     """``body`` with the next link's fields last, as ``render_json(event, extra)`` writes them.
 
-    With the newline: the line is the bytes before it (what the next link digests).
+    With the newline: the line is the bytes before it (what the next link digests). The file
+    sink builds the same bytes inline.
     """
     suffix = f'"chain":"{link.chain}","seq":{link.seq + 1},"prev":"{link.prev}"}}\n'.encode()
     return body[:-1] + (suffix if body == b"{}" else b"," + suffix)
@@ -194,7 +195,8 @@ class FileSink:
         self._fd: int | None = None
         self._lock = threading.Lock()
         # The chain as of the end of the file when this process last wrote: (file size, link).
-        self._tail: tuple[int, Link] | None = None
+        # (file size, chain id, seq, digest of the last line): plain values, no Link per event.
+        self._tail: tuple[int, str, int, str] | None = None
         self.broken: str | None = None
 
     def _open(self) -> int:
@@ -250,9 +252,11 @@ class FileSink:
                     if tail is None or tail[0] != size:
                         # Another process wrote since (or this is the first event): ask the file.
                         link = read_tail(fd, size, self._key)
+                        chain, seq, prev = link.chain, link.seq, link.prev
                     else:
-                        link = tail[1]
-                    data = _chained(body, link)
+                        _, chain, seq, prev = tail
+                    suffix = f'"chain":"{chain}","seq":{seq + 1},"prev":"{prev}"}}\n'.encode()
+                    data = body[:-1] + (suffix if body == b"{}" else b"," + suffix)
                     written = os.write(fd, data)
                     if written < len(data):  # a signal or a full disk cut the write short
                         view = memoryview(data)[written:]
@@ -272,10 +276,7 @@ class FileSink:
                 ) from None
             # This process's next event links to this line, unless another one writes first
             # (then the size differs and the file is asked); the digest needs no flock.
-            self._tail = (
-                size + len(data),
-                Link(link.chain, link.seq + 1, digest(data[:-1], self._key)),
-            )
+            self._tail = (size + len(data), chain, seq + 1, digest(data[:-1], self._key))
             self.broken = None
 
     def _close(self) -> None:
