@@ -11,6 +11,8 @@ import dataclasses
 import io
 import json
 import multiprocessing
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -241,3 +243,52 @@ def test_stderr_sink_writes_the_same_chained_line(
     trail.write_text(stream.getvalue())
     assert main(["audit", "verify", str(trail)]) == 0
     assert "intact: 2 chained event(s)" in capsys.readouterr().out
+
+
+_SHORT_WRITE = """
+import os, resource, signal, sys
+from pathlib import Path
+from golden_path.audit import Auditor, FileSink
+from tests.audit.test_sinks import make_event
+
+# Past the file size limit write(2) fails with EFBIG instead of killing the process.
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+path = Path(sys.argv[1])
+sink = FileSink(path)
+auditor = Auditor([sink])
+auditor.emit(make_event(request_id="1" * 16))
+size = path.stat().st_size
+# Room for 100 more bytes: the next line's write comes back short, the rest fails.
+resource.setrlimit(resource.RLIMIT_FSIZE, (size + 100, resource.RLIM_INFINITY))
+auditor.emit(make_event(request_id="2" * 16))
+print(auditor.failures, sink.broken)
+"""
+
+
+def test_a_write_cut_short_is_finished_or_reported(tmp_path: Path) -> None:
+    """A write(2) that comes back short is continued; when the rest cannot be written (the
+    file size limit, a full disk) the sink reports the failure and the call goes on."""
+    path = tmp_path / "audit.jsonl"
+    result = subprocess.run(
+        [sys.executable, "-c", _SHORT_WRITE, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).parents[2],
+    )
+    assert result.returncode == 0, result.stderr
+    failures, broken = result.stdout.split(" ", 1)
+    assert failures == "1"
+    assert "cannot append to audit file" in broken
+    first, rest = path.read_bytes().split(b"\n", 1)
+    assert json.loads(first)["request_id"] == "1" * 16
+    assert len(rest) == 100  # the part the kernel took before the limit
+
+
+def test_json_lines_sink_write_takes_an_event() -> None:
+    """JsonLinesSink.write(event), as a custom auditor would call it, writes the chained line."""
+    stream = io.StringIO()
+    event = make_event()
+    JsonLinesSink(stream).write(event)
+    assert _body(stream.getvalue().rstrip("\n").encode()) == render_json(event).encode()
