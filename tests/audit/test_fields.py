@@ -118,6 +118,18 @@ def _routes(client: Any, emulator: Emulator) -> Iterator[str]:
     yield "unknown model with a non-ASCII name (in the path and the message)"
 
 
+def _client(emulator: Emulator, sinks: list[Any], **settings: Any) -> Any:
+    """An AI Studio client on the emulator auditing into ``sinks`` (no SDK retries)."""
+    return golden_path.create_client(
+        backend="ai_studio",
+        api_key="test-key",
+        base_url=emulator.url,
+        retry_attempts=1,
+        audit_sinks=sinks,
+        **settings,
+    )
+
+
 def test_every_route_kind_writes_the_events_own_line(
     emulator: Emulator, tmp_path: Path, encoder: str
 ) -> None:
@@ -125,15 +137,7 @@ def test_every_route_kind_writes_the_events_own_line(
     bytes render_json writes for the event an object sink got, an identity JSON must escape."""
     path = tmp_path / "audit.jsonl"
     audit = AuditCapture()
-    client = golden_path.create_client(
-        backend="ai_studio",
-        api_key="test-key",
-        base_url=emulator.url,
-        retry_attempts=1,
-        app='chat "q" \\ app',
-        team="search",
-        audit_sinks=[FileSink(path), audit],
-    )
+    client = _client(emulator, [FileSink(path), audit], app='chat "q" \\ app', team="search")
     kinds = list(_routes(client, emulator))
     lines = path.read_bytes().splitlines()
     assert len(lines) == len(audit.events) >= len(kinds)
@@ -151,13 +155,8 @@ def test_denied_event_with_escapes_in_the_reason(
     """A denial whose reason needs escaping writes the event's own line, and it parses back."""
     path = tmp_path / "audit.jsonl"
     audit = AuditCapture()
-    client = golden_path.create_client(
-        backend="ai_studio",
-        api_key="test-key",
-        base_url=emulator.url,
-        policies=[_Pro()],
-        audit_sinks=[FileSink(path), JsonLinesSink(io.StringIO()), audit],
-    )
+    sinks = [FileSink(path), JsonLinesSink(io.StringIO()), audit]
+    client = _client(emulator, sinks, policies=[_Pro()])
     with pytest.raises(golden_path.PolicyViolation):
         client.models.generate_content(model="gemini-2.5-pro", contents="hi")
     (line,) = path.read_bytes().splitlines()
