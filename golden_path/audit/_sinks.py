@@ -185,7 +185,8 @@ class FileSink:
     it keeps the chain whole too, since each writer links to the line actually last in the file.
     ``fsync=True`` forces every event to disk before the call returns (``audit_fsync``); without
     it an event is in the kernel's page cache when ``write`` returns, safe from a crash of the
-    process but not of the machine.
+    process but not of the machine. A write the disk cut short leaves a torn line (the failure
+    is reported); the next event starts a line of its own and links to the last whole one.
     """
 
     def __init__(self, path: Path, *, fsync: bool = False, chain_key: bytes | None = None) -> None:
@@ -249,14 +250,19 @@ class FileSink:
                     # whose stat result is a 20-field object built for one number.
                     size = os.lseek(fd, 0, os.SEEK_END)
                     tail = self._tail
+                    lead = b""
                     if tail is None or tail[0] != size:
                         # Another process wrote since (or this is the first event): ask the file.
                         link = read_tail(fd, size, self._key)
                         chain, seq, prev = link.chain, link.seq, link.prev
+                        if size and os.pread(fd, 1, size - 1) != b"\n":
+                            # A line cut short (a full disk, a size limit) has no newline:
+                            # this event starts a line of its own rather than extend the torn one.
+                            lead = b"\n"
                     else:
                         _, chain, seq, prev = tail
                     suffix = f'"chain":"{chain}","seq":{seq + 1},"prev":"{prev}"}}\n'.encode()
-                    data = body[:-1] + (suffix if body == b"{}" else b"," + suffix)
+                    data = lead + body[:-1] + (suffix if body == b"{}" else b"," + suffix)
                     written = os.write(fd, data)
                     if written < len(data):  # a signal or a full disk cut the write short
                         view = memoryview(data)[written:]
@@ -276,7 +282,8 @@ class FileSink:
                 ) from None
             # This process's next event links to this line, unless another one writes first
             # (then the size differs and the file is asked); the digest needs no flock.
-            self._tail = (size + len(data), chain, seq + 1, digest(data[:-1], self._key))
+            line = data[len(lead) : -1] if lead else data[:-1]
+            self._tail = (size + len(data), chain, seq + 1, digest(line, self._key))
             self.broken = None
 
     def _close(self) -> None:

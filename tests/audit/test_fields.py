@@ -32,6 +32,7 @@ from golden_path.audit import (
     remove_processor,
     render_json,
 )
+from golden_path.audit._chain import verify
 from golden_path.audit._events import fields_dict
 from golden_path.cli import main
 from golden_path.emulator import Emulator
@@ -261,12 +262,16 @@ size = path.stat().st_size
 resource.setrlimit(resource.RLIMIT_FSIZE, (size + 100, resource.RLIM_INFINITY))
 auditor.emit(make_event(request_id="2" * 16))
 print(auditor.failures, sink.broken)
+# Room again (the disk was freed): the next event starts its own line and links to the first.
+resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+auditor.emit(make_event(request_id="3" * 16))
 """
 
 
 def test_a_write_cut_short_is_finished_or_reported(tmp_path: Path) -> None:
     """A write(2) that comes back short is continued; when the rest cannot be written (the
-    file size limit, a full disk) the sink reports the failure and the call goes on."""
+    file size limit, a full disk) the sink reports the failure and the call goes on; the next
+    event, once there is room, starts its own line and the chain stays intact."""
     path = tmp_path / "audit.jsonl"
     result = subprocess.run(
         [sys.executable, "-c", _SHORT_WRITE, str(path)],
@@ -280,9 +285,12 @@ def test_a_write_cut_short_is_finished_or_reported(tmp_path: Path) -> None:
     failures, broken = result.stdout.split(" ", 1)
     assert failures == "1"
     assert "cannot append to audit file" in broken
-    first, rest = path.read_bytes().split(b"\n", 1)
+    first, torn, third, end = path.read_bytes().split(b"\n")
     assert json.loads(first)["request_id"] == "1" * 16
-    assert len(rest) == 100  # the part the kernel took before the limit
+    assert len(torn) == 100  # the part the kernel took before the limit
+    assert (json.loads(third)["request_id"], json.loads(third)["seq"], end) == ("3" * 16, 2, b"")
+    report = verify(path.read_bytes().splitlines(), None)
+    assert (report.problems, report.chained) == ([], 2)
 
 
 def test_json_lines_sink_write_takes_an_event() -> None:
