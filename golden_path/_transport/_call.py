@@ -203,8 +203,8 @@ class Call:
         wire = classify(http.method, raw_path, query)
         # The SDK's own request, headers and all: when no policy rewrites it, it is what is sent.
         headers = http.headers
-        # What identification and decoding read, in one pass (see _sent_headers).
-        self._sent = _sent_headers(headers)
+        # What identification and decoding read, in one pass (see _headers_named).
+        self._sent = _headers_named(headers, _READ)
         self.request = GenAIRequest(
             request_id=os.urandom(8).hex(),
             identity=pipeline.identity,
@@ -446,10 +446,12 @@ class Call:
         self.response = GenAIResponse(status_code=status, headers=headers, stream=True)
         if not self.pipeline.reads_answers(self.request.route):
             return  # no parser: nobody reads the events, chunks pass untouched (see chunk)
-        encoding = headers.get("content-encoding")
+        # Before the first chunk: one pass over the header list, not a get() per name.
+        found = _headers_named(headers, _STREAM_READ)
+        encoding = found.get(b"content-encoding")
         # An error status comes with one JSON body (read whole at the end), not a stream.
         self._sse = (
-            stream_parser(headers.get("content-type"), encoding)
+            stream_parser(found.get(b"content-type"), encoding)
             if status < 400
             else SSEParser(encoding)
         )
@@ -761,10 +763,12 @@ _second: tuple[int, str] = (-1, "")
 # Request headers the Call reads (lower case, as httpx2 keeps them beside the name as sent).
 _REQUEST_ID_KEY = REQUEST_ID_HEADER.encode()
 _READ = frozenset((b"content-encoding", b"x-goog-api-client", b"user-agent", _REQUEST_ID_KEY))
+# Response headers a stream's parser needs.
+_STREAM_READ = frozenset((b"content-encoding", b"content-type"))
 
 
-def _sent_headers(headers: httpx2.Headers) -> dict[bytes, str]:
-    """The headers of :data:`_READ` a request came with, as ``headers.get`` gives them.
+def _headers_named(headers: httpx2.Headers, names: frozenset[bytes]) -> dict[bytes, str]:
+    """The headers in ``names`` (lower case), as ``headers.get`` gives them.
 
     One pass over httpx2's header list instead of a ``get`` per name: each ``get`` walks the
     whole list and works out the encoding of every header first (about 1 µs a lookup).
@@ -772,7 +776,7 @@ def _sent_headers(headers: httpx2.Headers) -> dict[bytes, str]:
     """
     found: dict[bytes, str] = {}
     for _, key, value in headers._list:
-        if key in _READ:
+        if key in names:
             text = value.decode("ascii") if value.isascii() else value.decode(headers.encoding)
             found[key] = f"{found[key]}, {text}" if key in found else text
     return found
