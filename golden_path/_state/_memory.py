@@ -29,6 +29,8 @@ class MemoryStore:
         self._values: dict[str, tuple[int, float]] = {}
         # Open reservations: record -> (what was added per counter key, when it expires).
         self._holds: dict[str, tuple[dict[str, int], float]] = {}
+        # Plain records (the gateway's resource owners): no expiry, removed when deleted.
+        self._texts: dict[str, str] = {}
 
     @property
     def display_url(self) -> str:
@@ -126,10 +128,26 @@ class MemoryStore:
         with self._lock:
             return self._ttl(key, time.monotonic())
 
+    def get_texts(self, keys: Sequence[str]) -> list[str | None]:
+        """Records by key, None when missing."""
+        with self._lock:
+            return [self._texts.get(key) for key in keys]
+
+    def set_text(self, key: str, value: str) -> None:
+        """Write a record."""
+        with self._lock:
+            self._texts[key] = value
+
+    def delete_text(self, key: str) -> None:
+        """Remove a record."""
+        with self._lock:
+            self._texts.pop(key, None)
+
     def clear(self) -> None:
         """Forget every counter (tests)."""
         with self._lock:
             self._values.clear()
+            self._texts.clear()
 
     def close(self) -> None:
         """Nothing to release."""

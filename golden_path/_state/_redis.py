@@ -423,6 +423,28 @@ class RedisStore:
         ms = self._call("cooldown", self._client.pttl, key)
         return ms / 1000 if isinstance(ms, int) and ms > 0 else 0.0
 
+    def get_texts(self, keys: Sequence[str]) -> list[str | None]:
+        """GET each key in one pipelined round trip (also across Cluster slots)."""
+        if not keys:
+            return []
+
+        def run() -> Any:
+            pipe = self._client.pipeline(transaction=False)
+            for key in keys:
+                pipe.get(key)
+            return pipe.execute()
+
+        values = self._call("get", run)
+        return [None if v is None else _text(v) for v in values]
+
+    def set_text(self, key: str, value: str) -> None:
+        """SET the record."""
+        self._call("set", self._client.set, key, value)
+
+    def delete_text(self, key: str) -> None:
+        """DEL the record."""
+        self._call("delete", self._client.delete, key)
+
     def ping(self) -> None:
         """Raise StoreUnavailable unless Redis answers."""
         self._call("ping", self._client.ping)

@@ -111,6 +111,18 @@ class StateStore(Protocol):
         """Seconds the cooldown ``key`` still lasts (0 when none)."""
         ...
 
+    def get_texts(self, keys: Sequence[str]) -> list[str | None]:
+        """Plain records (not counters) by key, None for a missing one (the gateway's owners)."""
+        ...
+
+    def set_text(self, key: str, value: str) -> None:
+        """Write a plain record; it stays until :meth:`delete_text`."""
+        ...
+
+    def delete_text(self, key: str) -> None:
+        """Remove a plain record (nothing happens when there is none)."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...

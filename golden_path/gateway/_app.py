@@ -27,6 +27,7 @@ import httpx2
 from golden_path._factory import _resolve, build_pipeline, runtime_for
 from golden_path._http import Authorizer
 from golden_path._log import Diagnostics
+from golden_path._state import StoreUnavailable
 from golden_path._transport import REQUEST_ID_HEADER, GovernedAsyncTransport, Pipeline
 from golden_path.exceptions import PolicyViolation
 from golden_path.gateway._config import GatewayConfig
@@ -47,6 +48,7 @@ from golden_path.policies._types import Deny, Identity
 if TYPE_CHECKING:
     from golden_path._settings import Settings
     from golden_path.audit import AuditSink
+    from golden_path.gateway._ownership import Owners, StreamedCreate
 
 __all__ = ["Gateway"]
 
@@ -128,6 +130,16 @@ class Gateway:
         self._base = build_pipeline(
             chain_settings, policies=policies, audit_sinks=audit_sinks, sources=resolved.sources
         )
+        self._chain = self._base.chain
+        self.owners = _owners(config, self.settings)
+        if self.owners is not None:
+            from golden_path.gateway._ownership import OwnershipPolicy
+
+            # Right after the route gate: a foreign resource is refused before limits reserve.
+            first, *rest = self._chain.policies
+            self._chain = Chain(
+                (first, OwnershipPolicy(self.owners), *rest), fail_open=self._chain.fail_open
+            )
         self._authorizer = Authorizer(auth)
         # AI Studio's OpenAI-compatible layer wants its key as a bearer token.
         self._bearer = Authorizer(auth, bearer_key=True)
@@ -280,7 +292,7 @@ class Gateway:
                     project=identity.project,
                     location=identity.location,
                 ),
-                chain=base.chain,
+                chain=self._chain,
                 auditor=base.auditor,
                 sdk_version=base.sdk_version,
                 version=base.version,
@@ -406,6 +418,11 @@ class Gateway:
             return await _answer(send, violation_response(violation)), method
         except httpx2.HTTPError as exc:
             return await _answer(send, _upstream_failed(exc)), method
+        owners = self.owners
+        if owners is not None and owners.wants(request.method, request.url.path):
+            return await self._owned(
+                caller, scope=scope, receive=receive, send=send, request=request, response=response
+            ), method
         out = []
         for name, value in response.headers.raw:
             lower = name.lower()
@@ -424,6 +441,82 @@ class Gateway:
         else:
             await self._pass_stream(response, receive, send)
         return response.status_code, method
+
+    async def _owned(
+        self,
+        caller: Caller,
+        *,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        request: httpx2.Request,
+        response: httpx2.Response,
+    ) -> int:
+        """Pass an answer the owner records read: a create, a list, a delete (see _ownership)."""
+        from golden_path.gateway._ownership import StreamedCreate, decoded
+
+        owners = self.owners
+        assert owners is not None  # checked by the caller
+        headers = [
+            (name.lower(), value)
+            for name, value in response.headers.raw
+            if name.lower() not in _DROPPED_BACK
+        ]
+        upload = [v for k, v in headers if k == b"x-goog-upload-url"]
+        if upload:
+            headers = [(k, v) for k, v in headers if k != b"x-goog-upload-url"]
+            headers.append(
+                (b"x-goog-upload-url", self._public_upload_url(scope, upload[0], caller))
+            )
+        if not isinstance(response.stream, httpx2.ByteStream):
+            # A streamed interaction create: its first event names what it made.
+            await send(
+                {"type": "http.response.start", "status": response.status_code, "headers": headers}
+            )
+            watcher = StreamedCreate(owners, caller.app, caller.team)
+            await self._pass_stream(response, receive, send, watcher)
+            return response.status_code
+        raw = b"".join([part async for part in response.stream])
+        body = decoded(raw, response.headers.get("content-encoding"))
+        if body is None:
+            return await _answer(
+                send,
+                error_response(
+                    502,
+                    "the upstream's answer is compressed in a way the gateway cannot read, so "
+                    "it cannot tell whose resources it names",
+                    reason="UPSTREAM_UNAVAILABLE",
+                ),
+            )
+        try:
+            replaced = owners.answered(
+                caller.app,
+                caller.team,
+                method=request.method,
+                path=request.url.path,
+                status=response.status_code,
+                body=body,
+            )
+        except StoreUnavailable as exc:
+            return await _answer(
+                send,
+                error_response(
+                    503, f"cannot read or record resource owners: {exc}", reason="STATE_UNAVAILABLE"
+                ),
+            )
+        if replaced is not None or body is not raw:
+            out = replaced if replaced is not None else body
+            headers = [
+                (k, v) for k, v in headers if k not in (b"content-length", b"content-encoding")
+            ]
+            headers.append((b"content-length", b"%d" % len(out)))
+        else:
+            out = raw
+        await send(
+            {"type": "http.response.start", "status": response.status_code, "headers": headers}
+        )
+        await send({"type": "http.response.body", "body": out})
+        return response.status_code
 
     async def _request(self, scope: Scope, receive: Receive) -> _Prepared | ErrorResponse | int:
         """The upstream request, or the error to answer instead (499: the app went away)."""
@@ -490,13 +583,21 @@ class Gateway:
                 self._urls[key] = url
         return url
 
-    async def _pass_stream(self, response: httpx2.Response, receive: Receive, send: Send) -> None:
+    async def _pass_stream(
+        self,
+        response: httpx2.Response,
+        receive: Receive,
+        send: Send,
+        watcher: StreamedCreate | None = None,
+    ) -> None:
         """Send each chunk on as it arrives; stop reading upstream when the app goes away."""
         gone = asyncio.ensure_future(_disconnected(receive))
         try:
             async for chunk in response.stream:  # type: ignore[union-attr]
                 if gone.done():
                     break
+                if watcher is not None and not watcher.done:
+                    watcher.feed(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             else:
                 await send({"type": "http.response.body", "body": b""})
@@ -612,6 +713,23 @@ class _Prepared(NamedTuple):
 
 class _ClientGone(Exception):
     """The app disconnected before its request body arrived."""
+
+
+def _owners(config: GatewayConfig, settings: Settings) -> Owners | None:
+    """The owner records of the gateway's state store, unless resources are shared by all."""
+    if config.resource_sharing == "all":
+        return None
+    from golden_path._state import open_store, parse_state_url
+    from golden_path.gateway._ownership import Owners
+
+    # Settings validated the URL already (a bad one never reaches here).
+    state = parse_state_url(settings.state_url.get_secret_value())
+    return Owners(
+        open_store(state),
+        state.prefix,
+        sharing=config.resource_sharing,
+        unowned=config.unowned_resources,
+    )
 
 
 def _credentials(scope: Scope) -> tuple[str | None, str | None]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -56,6 +56,16 @@ class GatewayConfig(BaseModel):
     graceful_timeout_s: float = Field(default=30.0, gt=0, description="drain time on SIGTERM")
     upstream_timeout_s: float = Field(default=600.0, gt=0, description="per upstream request")
     metrics: bool = Field(default=True, description="serve Prometheus metrics on /metrics")
+    resource_sharing: Literal["app", "team", "all"] = Field(
+        default="app",
+        description='whose resources an app may use: "app" (its own), "team" (its team\'s) '
+        'or "all" (no isolation)',
+    )
+    unowned_resources: Literal["refuse", "allow"] = Field(
+        default="refuse",
+        description='resources with no recorded owner (made outside the gateway): "refuse" '
+        'or "allow"',
+    )
 
     def problems(self) -> list[ConfigProblem]:
         """What makes this configuration unusable, every problem at once."""

@@ -1,0 +1,345 @@
+"""Resource ownership: apps behind one gateway reach only their own files, caches, batches, ...
+
+The gateway alone holds the Google key, so at Google every app's resources belong to one
+principal. The gateway keeps the missing owner itself: when a request through it creates a
+resource, the answer's name is recorded with the calling app (and team) in the gateway's state
+store (``state_url``: the memory store, or the Redis that every replica shares, as limits use
+it). Then:
+
+- a request naming a resource, in its path or in its body (``cachedContent``,
+  ``fileData.fileUri``, a batch's ``fileName``, ``previous_interaction_id``, file search store
+  names), passes only for its owner (``resource_sharing = "team"``: any app of its team). For
+  anyone else, and for a name with no recorded owner (made outside the gateway, or before this
+  feature; ``unowned_resources = "allow"`` lets those pass), :class:`OwnershipPolicy` denies it
+  in the chain: 403 ``PERMISSION_DENIED`` and an audit event, exactly like a policy denial. A
+  foreign name and an unknown one get the same answer, so the refusal reveals nothing;
+- a list of a collection (``GET files``, ``cachedContents``, ``batches``, ...) is filtered to the
+  caller's own items (:meth:`Owners.answered`);
+- a successful delete removes the record.
+
+Which paths name a resource is read from the route table: a collection is the first segment of
+a template of any row that creates something (``*.create``, ``*.upload``), plus ``batches``,
+which the batch rows' answers name. ``models/...`` are Google's models, never owned.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import zlib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from golden_path._json import dumps
+from golden_path._routes import ROUTES
+from golden_path._state import StateStore, StoreUnavailable
+from golden_path.policies._types import Deny, GenAIRequest
+
+__all__ = [
+    "COLLECTIONS",
+    "Owners",
+    "OwnershipPolicy",
+    "StreamedCreate",
+    "decoded",
+    "named_in_path",
+    "resource_name",
+]
+
+
+def _collections() -> frozenset[str]:
+    found = {
+        "batches"
+    }  # made by models/M:batchGenerateContent (meter "batch"): its answer names it
+    for route in ROUTES:
+        if route.name.rsplit(".", 1)[-1] in ("create", "upload"):
+            for template in route.gemini + route.vertex:
+                head = template.split("/", 1)[0].split(":", 1)[0]
+                if not head.startswith("{") and head not in ("openai", "endpoints"):
+                    found.add(head)
+    return frozenset(found)
+
+
+COLLECTIONS = _collections()
+"""The collections whose items have an owner (``files``, ``cachedContents``, ``batches``, ...)."""
+
+_VERSION = re.compile(r"^v1(?:alpha|beta1?)?$")
+# Body fields that name a resource (both spellings); the fast check reads the raw bytes first,
+# so a generateContent that names none pays one substring search per marker.
+_REFERENCES = {
+    "cachedContent": "cachedContents",
+    "cached_content": "cachedContents",
+    "fileUri": "files",
+    "file_uri": "files",
+    "fileName": "files",
+    "file_name": "files",
+    "previous_interaction_id": "interactions",
+    "previousInteractionId": "interactions",
+    "fileSearchStoreNames": "fileSearchStores",
+    "file_search_store_names": "fileSearchStores",
+}
+_MARKERS = (b"ached", b"ile_", b"ileUri", b"ileName", b"ileSearch", b"revious")
+
+
+def resource_name(value: str, collection: str | None = None) -> str | None:
+    """``collection/id`` that ``value`` names (a name, a URI, a Vertex path), else None.
+
+    A bare id (an interaction's) counts for ``collection``.
+    """
+    parts = value.split("?", 1)[0].split("/")
+    for index, part in enumerate(parts[:-1]):
+        if part in COLLECTIONS and parts[index + 1]:
+            return f"{part}/{parts[index + 1].split(':', 1)[0]}"
+    if collection is not None and value and "/" not in value and ":" not in value:
+        return f"{collection}/{value}"
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def named_in_path(path: str) -> tuple[str | None, str | None]:
+    """``(resource, collection)`` an upstream path names.
+
+    ``resource`` is ``files/abc`` for ``/v1beta/files/abc:download``; ``collection`` is set
+    when the path is the collection itself (``/v1beta/files``: a list or a create).
+    """
+    segments = path.strip("/").split("/")
+    index = next((i for i, s in enumerate(segments) if _VERSION.match(s)), -1)
+    rest = segments[index + 1 :]
+    if len(rest) > 4 and rest[0] == "projects" and rest[2] == "locations":
+        rest = rest[4:]
+    if not rest:
+        return None, None
+    head = rest[0].split(":", 1)[0]
+    if head not in COLLECTIONS:
+        return None, None
+    if len(rest) == 1:
+        return None, head
+    return f"{head}/{rest[1].split(':', 1)[0]}", None
+
+
+def _references(body: Any, found: set[str]) -> None:
+    """Every resource a parsed body names in the fields of :data:`_REFERENCES`."""
+    if isinstance(body, dict):
+        for key, value in body.items():
+            collection = _REFERENCES.get(key)
+            if collection is not None:
+                for item in value if isinstance(value, list) else (value,):
+                    if isinstance(item, str):
+                        name = resource_name(item, collection)
+                        if name is not None:
+                            found.add(name)
+            elif isinstance(value, (dict, list)):
+                _references(value, found)
+    elif isinstance(body, list):
+        for item in body:
+            _references(item, found)
+
+
+class Owners:
+    """The owner records in the state store, and the rule of who may use what."""
+
+    def __init__(
+        self, store: StateStore, prefix: str, *, sharing: str = "app", unowned: str = "refuse"
+    ) -> None:
+        self.store = store
+        self.prefix = f"{prefix}:owner:"
+        self.sharing = sharing
+        self.unowned = unowned
+
+    def record(self, name: str, app: str, team: str | None) -> None:
+        """``name`` was made by ``app`` (of ``team``)."""
+        self.store.set_text(self.prefix + name, f"{app}\n{team or ''}")
+
+    def forget(self, name: str) -> None:
+        """``name`` was deleted."""
+        self.store.delete_text(self.prefix + name)
+
+    def refusals(self, names: Sequence[str], app: str, team: str | None) -> list[tuple[str, str]]:
+        """``(name, why)`` for each of ``names`` the caller may not use (the why is for audit)."""
+        if not names:
+            return []
+        found = self.store.get_texts([self.prefix + name for name in names])
+        refused = []
+        for name, owner in zip(names, found, strict=True):
+            why = self._why(owner, app, team)
+            if why is not None:
+                refused.append((name, why))
+        return refused
+
+    def _why(self, owner: str | None, app: str, team: str | None) -> str | None:
+        if owner is None:
+            if self.unowned == "allow":
+                return None
+            return "has no recorded owner (made outside the gateway, or before ownership)"
+        owner_app, _, owner_team = owner.partition("\n")
+        if owner_app == app:
+            return None
+        if self.sharing == "team" and team and owner_team == team:
+            return None
+        return f"belongs to app {owner_app!r} (team {owner_team or '-'!r})"
+
+    def wants(self, method: str, path: str) -> bool:
+        """Whether :meth:`answered` must see this request's answer (cheap: a cached lookup)."""
+        resource, collection = named_in_path(path)
+        if collection is not None:
+            return method in ("GET", "POST")
+        if resource is not None:
+            return method == "DELETE"
+        return path.endswith((":batchGenerateContent", ":asyncBatchEmbedContent"))
+
+    def answered(
+        self, app: str, team: str | None, *, method: str, path: str, status: int, body: bytes
+    ) -> bytes | None:
+        """Record a create, forget a delete, filter a list; the body to send instead, if any."""
+        if status >= 300 or self.sharing == "all":
+            return None
+        resource, collection = named_in_path(path)
+        if method == "DELETE" and resource is not None:
+            self.forget(resource)
+            return None
+        if collection is not None and method == "GET":
+            return self._filtered(app, team, collection, body)
+        if resource is not None:
+            return None
+        parsed = _parsed(body)
+        name = _created_name(parsed, collection or "batches")
+        if name is not None:
+            self.record(name, app, team)
+        return None
+
+    def created_event(self, app: str, team: str | None, event: Any) -> None:
+        """A streamed interaction create's first event (``interaction.created``)."""
+        if isinstance(event, dict) and event.get("event_type") == "interaction.created":
+            made = event.get("interaction")
+            name = _created_name(made, "interactions")
+            if name is not None:
+                self.record(name, app, team)
+
+    def _filtered(self, app: str, team: str | None, collection: str, body: bytes) -> bytes | None:
+        parsed = _parsed(body)
+        if not isinstance(parsed, dict):
+            return None
+        changed = False
+        for key, items in list(parsed.items()):
+            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                continue
+            names = [_created_name(item, collection) or "" for item in items]
+            refused = {name for name, _ in self.refusals([n for n in names if n], app, team)}
+            kept = [
+                item
+                for item, name in zip(items, names, strict=True)
+                if name and name not in refused
+            ]
+            if len(kept) != len(items):
+                parsed[key] = kept
+                changed = True
+        return dumps(parsed) if changed else None
+
+
+def _parsed(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
+
+
+def _created_name(made: Any, collection: str) -> str | None:
+    """The name a create's answer (or a list's item) gives what it made."""
+    if not isinstance(made, dict):
+        return None
+    file = made.get("file")
+    for value in (
+        file.get("name") if isinstance(file, dict) else None,
+        made.get("name"),
+        made.get("id"),
+    ):
+        if isinstance(value, str):
+            name = resource_name(value, collection)
+            if name is not None:
+                return name
+    return None
+
+
+def decoded(body: bytes, encoding: str | None) -> bytes | None:
+    """A buffered answer's bytes decompressed (None: an encoding this module cannot read)."""
+    if not encoding or encoding == "identity":
+        return body
+    if encoding in ("gzip", "deflate"):
+        try:
+            return zlib.decompress(body, 47)  # 32 + 15: gzip or zlib header, detected
+        except zlib.error:
+            return None
+    return None
+
+
+class StreamedCreate:
+    """Reads a streamed interaction create's first event as it passes, to record its owner."""
+
+    def __init__(self, owners: Owners, app: str, team: str | None) -> None:
+        self.owners, self.app, self.team = owners, app, team
+        self._head = b""
+        self.done = False
+
+    def feed(self, chunk: bytes) -> None:
+        """One chunk of the stream, as sent on to the app."""
+        self._head += chunk
+        end = self._head.find(b"\n\n")
+        if end < 0:
+            self.done = len(self._head) > 1 << 20  # no event in the first MiB: give up
+            return
+        self.done = True
+        for line in self._head[:end].splitlines():
+            if line.startswith(b"data:"):
+                self.owners.created_event(self.app, self.team, _parsed(line[5:].strip()))
+
+
+class OwnershipPolicy:
+    """The chain's check: a request naming a resource passes only for the resource's owner."""
+
+    name = "gateway.ownership"
+
+    def __init__(self, owners: Owners) -> None:
+        self.owners = owners
+
+    def on_request(self, request: GenAIRequest) -> None:
+        """Deny a request that names a resource the calling app may not use."""
+        names: set[str] = set()
+        route = request.route
+        if route is None or route.http != "WS":  # interactions/live is a socket, not an id
+            resource, _ = named_in_path(request.url.path)
+            if resource is not None:
+                names.add(resource)
+        raw = request.raw
+        if (
+            raw
+            and (route is None or route.body in ("model", "json"))
+            and any(marker in raw for marker in _MARKERS)
+        ):
+            try:
+                body = request.body
+            except Exception:  # noqa: BLE001 - the route gate refuses what does not parse
+                body = None
+            _references(body, names)
+        if route is not None and route.name == "interactions.connect":
+            body = request.body
+            if isinstance(body, dict) and isinstance(body.get("id"), str):
+                names.add(f"interactions/{body['id']}")
+        if names:
+            self._judge(request, sorted(names))
+
+    def _judge(self, request: GenAIRequest, names: Iterable[str]) -> None:
+        identity = request.identity
+        app = identity.app or ""
+        try:
+            refused = self.owners.refusals(list(names), app, identity.team)
+        except StoreUnavailable as exc:
+            raise Deny(f"cannot check who owns the resources this request names: {exc}") from None
+        if refused:
+            name, why = refused[0]
+            # The detail (whose it is, or that nobody's is) goes to the audit trail only: the
+            # app sees the same answer for another app's resource and a name nobody made.
+            request.record(self.name, "note", f"{name} {why}", enforced=False)
+            raise Deny(
+                f"{name} is not a resource of app {app!r}: through the gateway an app uses "
+                "only the resources it created (gateway setting resource_sharing)"
+            )

@@ -1,0 +1,192 @@
+"""Apps behind one gateway reach only their own resources (docs/gateway.md, section 3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.gateway.conftest import Running, genai_client
+
+MODEL = "gemini-2.5-flash"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_stores() -> Iterator[None]:
+    """Owner records of one test never leak into the next (the memory store is process-wide)."""
+    from golden_path import _state
+
+    _state.reset()
+    yield
+    _state.reset()
+
+
+def _denied(call: Callable[[], Any]) -> str:
+    """Run ``call``; it must be refused as a policy denial; the error's message."""
+    from google.genai import errors
+
+    with pytest.raises(errors.ClientError) as caught:
+        call()
+    assert caught.value.code == 403
+    assert "gateway.ownership" in str(caught.value)
+    return str(caught.value)
+
+
+def _two_apps(running: Running) -> tuple[Any, Any]:
+    other = running.issue("fraud", team="risk")
+    return (
+        genai_client(running.url, running.key, api_version="v1beta"),
+        genai_client(running.url, other, api_version="v1beta"),
+    )
+
+
+def test_another_app_cannot_read_use_list_or_delete_a_file(
+    gw: Running, audit: Any, tmp_path: Path
+) -> None:
+    """A file app A uploaded is invisible and unusable to app B, and fully A's."""
+    from google.genai import types
+
+    mine, theirs = _two_apps(gw)
+    path = tmp_path / "notes.txt"
+    path.write_text("hello file")
+    uploaded = mine.files.upload(file=path, config={"mime_type": "text/plain"})
+    assert uploaded.name
+    assert uploaded.uri
+
+    _denied(lambda: theirs.files.get(name=uploaded.name))
+    _denied(lambda: theirs.files.delete(name=uploaded.name))
+    part = types.Part.from_uri(file_uri=uploaded.uri, mime_type="text/plain")
+    _denied(lambda: theirs.models.generate_content(model=MODEL, contents=[part, "summarise"]))
+    assert uploaded.name not in [f.name for f in theirs.files.list()]
+
+    denied = [e for e in audit.events if e.app == "fraud" and e.outcome == "denied"]
+    assert len(denied) == 3
+    assert all("gateway.ownership" in str(e.policy) for e in denied)
+    assert all("belongs to app 'checkout'" in str(e.policy) for e in denied)
+
+    assert mine.files.get(name=uploaded.name).name == uploaded.name
+    assert uploaded.name in [f.name for f in mine.files.list()]
+    assert mine.models.generate_content(model=MODEL, contents=[part, "summarise"]).text
+    mine.files.delete(name=uploaded.name)
+    # Deleting removed the record: the name is nobody's now, so A is refused too.
+    _denied(lambda: mine.files.get(name=uploaded.name))
+
+
+def test_caches_and_batches_are_their_creators(gw: Running) -> None:
+    """A cache and a batch app A created: B cannot get, use, list or delete them; A can."""
+    mine, theirs = _two_apps(gw)
+    cache = mine.caches.create(
+        model=MODEL, config={"contents": ["a long shared context " * 50], "ttl": "600s"}
+    )
+    assert cache.name
+    _denied(lambda: theirs.caches.get(name=cache.name))
+    _denied(
+        lambda: theirs.models.generate_content(
+            model=MODEL, contents="hi", config={"cached_content": cache.name}
+        )
+    )
+    _denied(lambda: theirs.caches.delete(name=cache.name))
+    assert cache.name not in [c.name for c in theirs.caches.list()]
+    assert mine.models.generate_content(
+        model=MODEL, contents="hi", config={"cached_content": cache.name}
+    ).text
+    assert cache.name in [c.name for c in mine.caches.list()]
+
+    batch = mine.batches.create(
+        model=MODEL, src=[{"contents": [{"parts": [{"text": "hi"}], "role": "user"}]}]
+    )
+    assert batch.name
+    _denied(lambda: theirs.batches.get(name=batch.name))
+    _denied(lambda: theirs.batches.cancel(name=batch.name))
+    assert batch.name not in [b.name for b in theirs.batches.list()]
+    assert mine.batches.get(name=batch.name).name == batch.name
+    assert batch.name in [b.name for b in mine.batches.list()]
+    mine.caches.delete(name=cache.name)
+
+
+def test_a_batch_cannot_read_another_apps_file(gw: Running, tmp_path: Path) -> None:
+    """A batch whose input file is another app's is refused before it reaches the upstream."""
+    mine, theirs = _two_apps(gw)
+    path = tmp_path / "requests.jsonl"
+    path.write_text('{"key": "1", "request": {"contents": [{"parts": [{"text": "hi"}]}]}}\n')
+    uploaded = mine.files.upload(file=path, config={"mime_type": "application/jsonl"})
+    _denied(lambda: theirs.batches.create(model=MODEL, src=uploaded.name))
+
+
+def test_team_sharing_and_unowned_resources(
+    start_gateway: Callable[..., Running], emulator: Any, tmp_path: Path
+) -> None:
+    """resource_sharing = "team" lets a team's apps share; "allow" lets unowned names pass."""
+    running = start_gateway(resource_sharing="team")
+    teammate = genai_client(running.url, running.issue("refunds", team="payments"))
+    outsider = genai_client(running.url, running.issue("fraud", team="risk"))
+    mine = genai_client(running.url, running.key)
+    path = tmp_path / "notes.txt"
+    path.write_text("hello")
+    uploaded = mine.files.upload(file=path, config={"mime_type": "text/plain"})
+    assert teammate.files.get(name=uploaded.name).name == uploaded.name
+    _denied(lambda: outsider.files.get(name=uploaded.name))
+
+    # A file made at the upstream directly (not through the gateway) has no owner.
+    direct = genai_client(emulator.url, "a-key-of-the-upstream", api_version="v1beta")
+    made = direct.files.upload(file=path, config={"mime_type": "text/plain"}).name
+    _denied(lambda: mine.files.get(name=made))
+    lenient = start_gateway(unowned_resources="allow")
+    assert genai_client(lenient.url, lenient.key).files.get(name=made).name == made
+
+
+def test_replicas_sharing_redis_agree(
+    tmp_path: Path, start_gateway: Callable[..., Running]
+) -> None:
+    """An owner recorded by one replica is enforced by another that shares its Redis."""
+    from golden_path.gateway import issue_key
+    from tests.limits.conftest import RedisServer, redis_or_skip
+
+    redis_or_skip()
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        keys = tmp_path / "shared-keys.toml"
+        mine_key, _ = issue_key(keys, app="checkout", team="payments")
+        theirs_key, _ = issue_key(keys, app="fraud", team="risk")
+        settings = {"state_url": f"{server.url}?timeout_ms=2000"}
+        one = start_gateway(settings=settings, keys_file=keys, upload_signing_key="s" * 32)
+        two = start_gateway(settings=settings, keys_file=keys, upload_signing_key="s" * 32)
+        path = tmp_path / "notes.txt"
+        path.write_text("hello")
+        uploaded = genai_client(one.url, mine_key).files.upload(
+            file=path, config={"mime_type": "text/plain"}
+        )
+        assert genai_client(two.url, mine_key).files.get(name=uploaded.name).name
+        _denied(lambda: genai_client(two.url, theirs_key).files.get(name=uploaded.name))
+        with server.client() as client:
+            assert client.get(f"golden-path:owner:{uploaded.name}") is not None
+    finally:
+        from golden_path import _state
+
+        _state.reset()
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("resource_sharing", "everyone"), ("unowned_resources", "maybe")]
+)
+def test_a_bad_setting_is_named_with_its_source(
+    field: str, value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bad sharing setting fails at start-up naming the field, where it came from and the fix."""
+    from golden_path.exceptions import ConfigError
+    from golden_path.gateway import load_gateway_config
+
+    config = tmp_path / "gateway.toml"
+    config.write_text(f'[gateway]\nkeys_file = "k.toml"\n{field} = "{value}"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_gateway_config(config)
+    text = str(caught.value)
+    assert field in text
+    assert str(config) in text
+    monkeypatch.setenv(f"GOLDEN_PATH_GATEWAY_{field.upper()}", value)
+    with pytest.raises(ConfigError) as caught:
+        load_gateway_config(keys_file="k.toml")
+    assert f"GOLDEN_PATH_GATEWAY_{field.upper()}" in str(caught.value)
