@@ -64,6 +64,7 @@ COLLECTIONS = _collections()
 """The collections whose items have an owner (``files``, ``cachedContents``, ``batches``, ...)."""
 
 _VERSION = re.compile(r"^v1(?:alpha|beta1?)?$")
+_EVENT_END = re.compile(rb"\r?\n\r?\n")  # Google frames events with CRLF
 # Body fields that name a resource (both spellings); the fast check reads the raw bytes first,
 # so a generateContent that names none pays one substring search per marker.
 _REFERENCES = {
@@ -283,7 +284,8 @@ class StreamedCreate:
     def feed(self, chunk: bytes) -> None:
         """One chunk of the stream, as sent on to the app."""
         self._head += chunk
-        end = self._head.find(b"\n\n")
+        found = _EVENT_END.search(self._head)
+        end = found.start() if found else -1
         if end < 0:
             self.done = len(self._head) > 1 << 20  # no event in the first MiB: give up
             return

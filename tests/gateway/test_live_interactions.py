@@ -50,8 +50,11 @@ def _gateway(
     def start(policy: str = POLICY) -> Running:
         path = tmp_path / f"policy-{len(list(tmp_path.glob('policy-*')))}.toml"
         path.write_text(policy, encoding="utf-8")
+        # Most interactions here are made at the upstream directly (the gateway never saw
+        # them, so they have no owner): the guard's reads and rules are what is tested.
         return start_gateway(
-            settings={"backend": "ai_studio", "api_key": GOOGLE_KEY, "policy_file": str(path)}
+            settings={"backend": "ai_studio", "api_key": GOOGLE_KEY, "policy_file": str(path)},
+            unowned_resources="allow",
         )
 
     return start
@@ -422,7 +425,7 @@ def test_the_read_before_connecting_is_governed_too(
 ) -> None:
     """The read of an interaction the gateway never saw passes the chain like any call: when
     a policy refuses it, the app is told why and no session opens."""
-    running = start_gateway(policies=[_NoReads()])
+    running = start_gateway(policies=[_NoReads()], unowned_resources="allow")
     elsewhere = _direct(emulator).interactions.create(model=ALLOWED, input="elsewhere")
     emulator.clear_requests()
     got, error = asyncio.run(_refused(genai_client(running.url, running.key), elsewhere.id))
