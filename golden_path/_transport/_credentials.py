@@ -57,7 +57,7 @@ def _origin(url: str) -> tuple[str, str, int, str]:
 class Endpoint:
     """Where credentials may go: the configured endpoint and any extra origins."""
 
-    __slots__ = ("_allowed", "_last", "base_url")
+    __slots__ = ("_allowed", "_last", "_verdicts", "base_url")
 
     def __init__(self, base_url: str, extra: Iterable[str] = ()) -> None:
         self.base_url = base_url.rstrip("/")
@@ -65,6 +65,9 @@ class Endpoint:
         # The last URL found allowed: the Call checks a request's URL before the policies,
         # the Authorizer the same URL object after them. httpx2 URLs are immutable.
         self._last: httpx2.URL | None = None
+        # Verdicts by parsed URL (scheme, authority, path, query...): a URL httpx2 built anew
+        # for each call (query parameters merged in, as for ?alt=sse) is judged once.
+        self._verdicts: dict[Any, bool] = {}
 
     def __repr__(self) -> str:
         return f"Endpoint({self.base_url!r})"
@@ -73,6 +76,18 @@ class Endpoint:
         """Whether ``url`` is under the endpoint or an extra origin (exact host, port, prefix)."""
         if url is self._last:
             return True
+        # httpx2 keeps the parsed URL as a named tuple of its parts: what the verdict reads.
+        key = url._uri_reference
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            verdict = self._judge(url)
+            if len(self._verdicts) < 256:  # an app calls a few methods of a few models
+                self._verdicts[key] = verdict
+        if verdict:
+            self._last = url
+        return verdict
+
+    def _judge(self, url: httpx2.URL) -> bool:
         scheme = _SCHEMES.get(url.scheme, url.scheme)
         host = url.host.rstrip(".").lower()
         port = url.port or _DEFAULT_PORTS.get(scheme, 0)
@@ -81,7 +96,6 @@ class Endpoint:
             if (scheme, host, port) == (a_scheme, a_host, a_port) and (
                 not prefix or path == prefix or path.startswith(prefix + "/")
             ):
-                self._last = url
                 return True
         return False
 

@@ -457,3 +457,19 @@ def test_live_through_the_class_has_no_credential(
     asyncio.run(run())
     (handshake,) = live_server.handshakes
     assert handshake["x-goog-api-key"] != KEY
+
+
+def test_origin_verdicts_are_per_url_not_per_path() -> None:
+    """A judged URL's verdict never carries over to another origin with the same path, and a
+    URL rebuilt per call (query merged in) is judged the same each time."""
+    from golden_path._transport._credentials import Endpoint
+
+    endpoint = Endpoint("https://api.example.com/v1", ["https://psc.example.internal"])
+    path = "/v1/models/m:streamGenerateContent"
+    for _ in range(3):
+        assert endpoint.allows(httpx2.URL(f"https://api.example.com{path}", params={"alt": "sse"}))
+        assert not endpoint.allows(httpx2.URL(f"https://api.example.com:8443{path}?alt=sse"))
+        assert not endpoint.allows(httpx2.URL(f"http://api.example.com{path}?alt=sse"))
+        assert not endpoint.allows(httpx2.URL(f"https://api.example.com.evil.test{path}"))
+        assert not endpoint.allows(httpx2.URL("https://api.example.com/v10/models/m"))
+        assert endpoint.allows(httpx2.URL("https://PSC.example.internal./any/path"))
