@@ -190,3 +190,52 @@ def test_a_bad_setting_is_named_with_its_source(
     with pytest.raises(ConfigError) as caught:
         load_gateway_config(keys_file="k.toml")
     assert f"GOLDEN_PATH_GATEWAY_{field.upper()}" in str(caught.value)
+
+
+def _refused_with(call: Callable[[], Any]) -> None:
+    """``call`` raises the SDK's 403 naming the ownership policy (whatever error class)."""
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - the Interactions client's own classes
+        call()
+    assert "403" in str(caught.value)
+    assert "gateway.ownership" in str(caught.value)
+
+
+def test_interactions_are_their_creators(gw: Running) -> None:
+    """An interaction (made plain or streamed) is its creator's: another app can neither read
+    it nor continue it with previous_interaction_id."""
+    mine, theirs = _two_apps(gw)
+    made = mine.interactions.create(model=MODEL, input="start")
+    _refused_with(lambda: theirs.interactions.get(made.id))
+    _refused_with(
+        lambda: theirs.interactions.create(
+            model=MODEL, input="go on", previous_interaction_id=made.id
+        )
+    )
+    assert mine.interactions.get(made.id).id == made.id
+    assert mine.interactions.create(model=MODEL, input="go on", previous_interaction_id=made.id).id
+
+    events = list(mine.interactions.create(model=MODEL, input="streamed", stream=True))
+    streamed = next(e for e in events if e.event_type == "interaction.created").interaction.id
+    _refused_with(lambda: theirs.interactions.get(streamed))
+    assert mine.interactions.get(streamed).id == streamed
+
+
+@pytest.mark.filterwarnings("ignore:Live Interactions usage:UserWarning")
+def test_another_app_cannot_open_a_live_session_on_an_interaction(gw: Running) -> None:
+    """A Live Interactions session names its interaction in its first frame: another app's is
+    refused before anything connects upstream."""
+    import asyncio
+
+    from tests import _sdk as sdk
+
+    if not sdk.at_least("3.5"):
+        pytest.skip("Live Interactions arrived in google-genai 3.5.0")
+    from tests.gateway.test_live_interactions import _refused
+
+    mine, theirs = _two_apps(gw)
+    made = mine.interactions.create(model=MODEL, input="start")
+    got, error = asyncio.run(_refused(theirs, made.id))
+    assert error.close_code == 1008
+    assert [e.error.code for e in got if e.event_type == "error"] == [
+        "golden-path/gateway.ownership"
+    ]
