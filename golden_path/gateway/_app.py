@@ -419,7 +419,7 @@ class Gateway:
         except httpx2.HTTPError as exc:
             return await _answer(send, _upstream_failed(exc)), method
         owners = self.owners
-        if owners is not None and owners.wants(request.method, request.url.path):
+        if owners is not None and owners.wants(request.method, scope["path"]):
             return await self._owned(
                 caller, scope=scope, receive=receive, send=send, request=request, response=response
             ), method
@@ -493,7 +493,7 @@ class Gateway:
                 caller.app,
                 caller.team,
                 method=request.method,
-                path=request.url.path,
+                path=scope["path"],
                 status=response.status_code,
                 body=body,
             )

@@ -65,8 +65,7 @@ COLLECTIONS = _collections()
 
 _VERSION = re.compile(r"^v1(?:alpha|beta1?)?$")
 _EVENT_END = re.compile(rb"\r?\n\r?\n")  # Google frames events with CRLF
-# Body fields that name a resource (both spellings); the fast check reads the raw bytes first,
-# so a generateContent that names none pays one substring search per marker.
+# Body fields that name a resource (both spellings).
 _REFERENCES = {
     "cachedContent": "cachedContents",
     "cached_content": "cachedContents",
@@ -79,7 +78,9 @@ _REFERENCES = {
     "fileSearchStoreNames": "fileSearchStores",
     "file_search_store_names": "fileSearchStores",
 }
-_MARKERS = (b"ached", b"ile_", b"ileUri", b"ileName", b"ileSearch", b"revious")
+# Every key above starts "cached, "file or "previous: one regex pass over the raw body decides
+# whether the parsed body is walked at all (a fraction of what parsing the body costs).
+_MARKER = re.compile(rb'"(?:cached|file|previous)')
 
 
 def resource_name(value: str, collection: str | None = None) -> str | None:
@@ -116,6 +117,12 @@ def named_in_path(path: str) -> tuple[str | None, str | None]:
     if len(rest) == 1:
         return None, head
     return f"{head}/{rest[1].split(':', 1)[0]}", None
+
+
+@functools.lru_cache(maxsize=4096)
+def _named_in_raw(raw_path: bytes) -> tuple[str | None, str | None]:
+    # The URL's raw path is several times cheaper to get than its decoded one; ids are ASCII.
+    return named_in_path(raw_path.partition(b"?")[0].decode("latin-1"))
 
 
 def _references(body: Any, found: set[str]) -> None:
@@ -308,14 +315,14 @@ class OwnershipPolicy:
         names: set[str] = set()
         route = request.route
         if route is None or route.http != "WS":  # interactions/live is a socket, not an id
-            resource, _ = named_in_path(request.url.path)
+            resource, _ = _named_in_raw(request.url.raw_path)
             if resource is not None:
                 names.add(resource)
         raw = request.raw
         if (
             raw
             and (route is None or route.body in ("model", "json"))
-            and any(marker in raw for marker in _MARKERS)
+            and _MARKER.search(raw) is not None
         ):
             try:
                 body = request.body
