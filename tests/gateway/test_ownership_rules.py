@@ -98,22 +98,14 @@ def test_answers_record_filter_and_forget() -> None:
         "nextPageToken": "n",
     }
     # Nothing of another app's in the page: the answer is unchanged; failures are not read.
-    assert (
-        owners.answered("b", "t", method="GET", path="/v1beta/files", status=200, body=b"{}")
-        is None
-    )
-    assert (
-        owners.answered("a", "t", method="GET", path="/v1beta/files", status=200, body=b"[1]")
-        is None
-    )
-    assert (
-        owners.answered("a", "t", method="POST", path="/v1beta/files", status=500, body=b"{}")
-        is None
-    )
-    assert (
-        owners.answered("a", "t", method="GET", path="/v1beta/files/x", status=200, body=b"{}")
-        is None
-    )
+    for app, method, path, status, body in (
+        ("b", "GET", "/v1beta/files", 200, b"{}"),
+        ("a", "GET", "/v1beta/files", 200, b"[1]"),
+        ("a", "POST", "/v1beta/files", 500, b"{}"),
+        ("a", "GET", "/v1beta/files/x", 200, b"{}"),
+    ):
+        answer = owners.answered(app, "t", method=method, path=path, status=status, body=body)
+        assert answer is None, (app, method, path)
     batch = json.dumps({"name": "batches/b1"}).encode()
     owners.answered(
         "a",
