@@ -210,9 +210,13 @@ class Owners:
         if resource is not None:
             return None
         parsed = _parsed(body)
-        name = _created_name(parsed, collection or "batches")
-        if name is not None:
-            self.record(name, app, team)
+        made = [parsed]
+        if isinstance(parsed, dict) and isinstance(parsed.get("files"), list):
+            made = parsed["files"]  # files:register makes several at once
+        for item in made:
+            name = _created_name(item, collection or "batches")
+            if name is not None:
+                self.record(name, app, team)
         return None
 
     def created_event(self, app: str, team: str | None, event: Any) -> None:

@@ -576,3 +576,21 @@ def test_a_vertex_gateway_refuses_live_interactions_at_the_handshake(
     assert (event.app, event.outcome) == ("checkout", "denied")
     assert "Gemini Developer API only" in event.policy[-1]["reason"]
     assert _sessions(emulator) == []
+
+
+@needs_connect
+def test_another_app_cannot_open_a_session_on_an_interaction(
+    gateway: Callable[..., Running], emulator: Any
+) -> None:
+    """Resource ownership: the interaction a session's first frame names must be the app's
+    own; another app's is refused before anything connects upstream, the app told why."""
+    running = gateway()
+    mine = genai_client(running.url, running.key)
+    theirs = genai_client(running.url, running.issue("fraud", team="risk"))
+    made = mine.interactions.create(model=ALLOWED, input="start")
+    got, error = asyncio.run(_refused(theirs, made.id))
+    assert error.close_code == 1008
+    (refusal,) = [e for e in got if e.event_type == "error"]
+    assert refusal.error.code == "golden-path/gateway.ownership"
+    assert "is not a resource of app 'fraud'" in refusal.error.message
+    assert _sessions(emulator) == []

@@ -218,24 +218,3 @@ def test_interactions_are_their_creators(gw: Running) -> None:
     streamed = next(e for e in events if e.event_type == "interaction.created").interaction.id
     _refused_with(lambda: theirs.interactions.get(streamed))
     assert mine.interactions.get(streamed).id == streamed
-
-
-@pytest.mark.filterwarnings("ignore:Live Interactions usage:UserWarning")
-def test_another_app_cannot_open_a_live_session_on_an_interaction(gw: Running) -> None:
-    """A Live Interactions session names its interaction in its first frame: another app's is
-    refused before anything connects upstream."""
-    import asyncio
-
-    from tests import _sdk as sdk
-
-    if not sdk.at_least("3.5"):
-        pytest.skip("Live Interactions arrived in google-genai 3.5.0")
-    from tests.gateway.test_live_interactions import _refused
-
-    mine, theirs = _two_apps(gw)
-    made = mine.interactions.create(model=MODEL, input="start")
-    got, error = asyncio.run(_refused(theirs, made.id))
-    assert error.close_code == 1008
-    assert [e.error.code for e in got if e.event_type == "error"] == [
-        "golden-path/gateway.ownership"
-    ]

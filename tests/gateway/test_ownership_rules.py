@@ -115,7 +115,13 @@ def test_answers_record_filter_and_forget() -> None:
         status=200,
         body=batch,
     )
-    assert owners.refusals(["batches/b1", "cachedContents/c1"], "a", "t") == []
+    registered = json.dumps({"files": [{"name": "files/r1"}, {"name": "files/r2"}]}).encode()
+    owners.answered(
+        "a", "t", method="POST", path="/v1beta/files:register", status=200, body=registered
+    )
+    assert (
+        owners.refusals(["batches/b1", "cachedContents/c1", "files/r1", "files/r2"], "a", "t") == []
+    )
     owners.answered(
         "a", "t", method="DELETE", path="/v1beta/cachedContents/c1", status=200, body=b"{}"
     )
