@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,6 +19,16 @@ from golden_path.gateway._ownership import (
     named_in_path,
     resource_name,
 )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_stores() -> Iterator[None]:
+    """No owner record or Redis connection of one test outlives it (stores are process-wide)."""
+    from golden_path import _state
+
+    _state.reset()
+    yield
+    _state.reset()
 
 
 def test_collections_come_from_the_route_table() -> None:
