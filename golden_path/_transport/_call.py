@@ -165,6 +165,7 @@ class Call:
         "_inside",
         "_lock",
         "_mark",
+        "_pending",
         "_sent",
         "_sse",
         "entered",
@@ -193,6 +194,9 @@ class Call:
         self._done = False
         self._lock = threading.Lock()
         self._sse: SSEParser | JSONArrayParser | None = None
+        # A streamed response's status and headers, whose stream_started waits until after
+        # the first chunk. Not the response: it holds the stream, which must stay collectable.
+        self._pending: tuple[int, httpx2.Headers] | None = None
         # A stream chunk already handed to the caller whose hooks have not run yet (see hold).
         self._held: bytes | None = None
         # Stream events kept for the audit content hook (GOLDEN_PATH_AUDIT_CONTENT), else None.
@@ -359,10 +363,7 @@ class Call:
         The response handed back runs the chunk hooks as the caller reads its stream.
         """
         self._enter()
-        self.stream_started(response.status_code, response.headers)
-        headers = self.response_headers(response)
-        if self._rewrites():
-            _plain(headers)  # events are sent again, decoded, as the policies left them
+        headers = self._stream_headers(response)
         handed = httpx2.Response(
             response.status_code, headers=headers, stream=stream, extensions=response.extensions
         )
@@ -378,13 +379,28 @@ class Call:
         ``httpx2.Response`` would copy its headers and check them again before the first chunk.
         """
         self._enter()
-        self.stream_started(response.status_code, response.headers)
-        headers = self.response_headers(response)
-        if self._rewrites():
-            _plain(headers)  # events are sent again, decoded, as the policies left them
+        self._stream_headers(response)
         response.stream = stream
         self._leave()
         return response
+
+    def _stream_headers(self, response: httpx2.Response) -> httpx2.Headers:
+        # What the caller must see on the response itself: our request id, and no encoding
+        # or length when the events are sent again. Nothing else runs before the first chunk
+        # can go out: the parser and the response record start with the first chunk's hooks
+        # (see _started), which wait until the caller has that chunk when no policy rewrites.
+        headers = self.response_headers(response)
+        if self._rewrites():
+            _plain(headers)  # events are sent again, decoded, as the policies left them
+        self._pending = (response.status_code, headers)
+        return headers
+
+    def _started(self) -> None:
+        """Run the :meth:`stream_started` a streamed response left for its first use."""
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            self.stream_started(*pending)
 
     def read(self, response: httpx2.Response) -> httpx2.Response:
         """A complete response the transport has read (``read()``/``aread()``): hooks, audit.
@@ -465,6 +481,7 @@ class Call:
         self._enter()
         if self.first_byte is None:
             self.first_byte = time.perf_counter()
+        self._started()
         response = self.response
         sse = self._sse
         assert response is not None  # set by stream_started
@@ -582,6 +599,7 @@ class Call:
         """The stream was read to its end; returns the bytes still to pass on, if any."""
         self.release()
         self._enter()
+        self._started()
         response = self.response
         assert response is not None
         done = self._sse.done if self._sse is not None else False
@@ -617,6 +635,7 @@ class Call:
             return
         self.release()
         self._enter()
+        self._started()
         # httpx errors reach the caller unchanged; a note (PEP 678, shown in the traceback and
         # in __notes__) is how the id of the audit event travels with them.
         note = f"golden-path request id: {self.request.request_id}"
@@ -633,6 +652,7 @@ class Call:
             return
         self.release()
         self._enter()
+        self._started()
         if self._sse is not None and self._sse.done:
             # OpenAI streams end with `data: [DONE]`; openai's sync Stream closes the response
             # right after it, without reading on to EOF. The answer was complete.

@@ -8,6 +8,7 @@ connection is opened, and sees a streamed response chunk by chunk without buffer
 from __future__ import annotations
 
 import asyncio
+import atexit
 import datetime
 import threading
 import time
@@ -126,13 +127,47 @@ class GovernedTransport(httpx2.BaseTransport):
             self._inner.close()
 
 
-class _SyncStream(httpx2.SyncByteStream):
+# The calls of streams not yet garbage collected; at interpreter exit, those still open are
+# ended as cancelled (see _Abandonable).
+_OPEN: set[Call] = set()
+_at_exit_registered = False
+
+
+def _cancel_open_streams() -> None:
+    for call in list(_OPEN):
+        call.cancelled()  # a no-op for a call already ended
+
+
+class _Abandonable:
+    """A stream whose call still gets its audit event when the caller walks away from it.
+
+    The SDK does not close a stream the caller drops: when the stream is garbage collected,
+    the event is written, as cancelled; streams still alive at interpreter exit are ended
+    then. A set entry and ``__del__`` instead of ``weakref.finalize``: the finalizer object,
+    its weak reference and its registry entry cost several µs before the first chunk.
+    """
+
+    _call: Call
+
+    def _track(self, call: Call) -> None:
+        global _at_exit_registered  # noqa: PLW0603 - registered once, with the first stream
+        self._call = call
+        _OPEN.add(call)
+        if not _at_exit_registered:
+            _at_exit_registered = True
+            atexit.register(_cancel_open_streams)
+
+    def __del__(self, _open: set[Call] = _OPEN) -> None:
+        # The set comes as a default: module globals may be gone when this runs at shutdown.
+        call = self._call
+        _open.discard(call)
+        call.cancelled()
+
+
+class _SyncStream(_Abandonable, httpx2.SyncByteStream):
     def __init__(self, inner: Any, call: Call) -> None:
         self._inner = inner
-        self._call = call
-        # The SDK does not close a sync stream the caller walks away from; when the response
-        # is garbage collected, the event is still written, as cancelled.
-        weakref.finalize(self, call.cancelled)
+        self._track(call)
 
     def __iter__(self) -> Iterator[bytes]:
         call = self._call
@@ -317,11 +352,10 @@ class _LoopPool:
             await self.pool.aclose()
 
 
-class _AsyncStream(httpx2.AsyncByteStream):
+class _AsyncStream(_Abandonable, httpx2.AsyncByteStream):
     def __init__(self, inner: Any, call: Call) -> None:
         self._inner = inner
-        self._call = call
-        weakref.finalize(self, call.cancelled)
+        self._track(call)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         call = self._call

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -226,6 +230,47 @@ def test_abandoned_sync_stream_is_one_cancelled_event(
     event = audit.only()
     assert (event.outcome, event.error_type, event.stream) == ("cancelled", "Cancelled", True)
     assert event.ttft_ms is not None
+
+
+_OPEN_AT_EXIT = """
+import sys
+import golden_path
+
+client = golden_path.create_client(
+    backend="ai_studio", api_key="k", base_url=sys.argv[1], audit_sink="file:" + sys.argv[2]
+)
+held = client.models.generate_content_stream(model=sys.argv[3], contents=sys.argv[4])
+first = next(held)  # kept alive to the end: no close, no garbage collection before exit
+print(first.usage_metadata.total_token_count, flush=True)
+"""
+
+
+def test_stream_still_open_at_interpreter_exit_is_one_cancelled_event(
+    emulator: Emulator, tmp_path: Any
+) -> None:
+    """A stream the program still holds when the interpreter exits gets its event then."""
+    path = tmp_path / "audit.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOLDEN_PATH_")}
+    done = subprocess.run(
+        [sys.executable, "-c", _OPEN_AT_EXIT, emulator.url, str(path), MODEL, LONG],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Exception ignored" not in done.stderr
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(events) == 1
+    (event,) = events
+    assert (event["outcome"], event["error_type"], event["stream"]) == (
+        "cancelled",
+        "Cancelled",
+        True,
+    )
+    # The chunk the caller got is in the event.
+    assert event["total_tokens"] == int(done.stdout)
 
 
 class _ChunkLog:
