@@ -64,6 +64,8 @@ INEXACT: Any = object()
 _BIG = 2.0**63
 # Deeper bodies go to the stdlib, whose recursion limit refuses what it cannot nest.
 _MAX_DEPTH = 200
+# Bodies shorter than this are proved by counting bytes, not by a walk (see loads_exact).
+_SHORT = 2048
 
 
 def loads_exact(raw: bytes) -> Any:
@@ -81,7 +83,8 @@ def loads_exact(raw: bytes) -> Any:
     - a float at or beyond 2**63 may have been an integer literal;
     - nesting deeper than 200.
 
-    About three times faster than the strict parse on a 10 KB prompt.
+    About three times faster than the strict parse on a 10 KB prompt, twice on a short one
+    (under 2 KB the colons are counted in orjson's own rewrite of the value, not by a walk).
     """
     if _orjson is None:
         return INEXACT
@@ -89,6 +92,19 @@ def loads_exact(raw: bytes) -> Any:
         value = _orjson.loads(raw)
     except _orjson.JSONDecodeError:
         return INEXACT  # the stdlib gives the error (or reads it: 1e400, lone surrogates)
+    if len(raw) < _SHORT and (b"\\" not in raw or b"\\u003" not in raw):
+        # A short body: the same three proofs without a walk in Python. orjson writes the value
+        # back with one colon per key plus those in its strings, which the raw bytes show as
+        # they are (no escaped colon): a repeated key leaves fewer. orjson writes every float
+        # from 1e16 up with "e+", so a body without one has no float that was a big integer;
+        # fewer brackets than the depth limit cannot nest deeper. In doubt: the walk.
+        # (Single bytes are searched first: memchr, where a longer needle is a slower search;
+        # over a short body bytes.count beats a Python loop of finds.)
+        written = _orjson.dumps(value)
+        if (b"+" not in written or b"e+" not in written) and (
+            raw.count(b"[") + raw.count(b"{") <= _MAX_DEPTH
+        ):
+            return value if written.count(b":") == raw.count(b":") else INEXACT
     counted = _walk(value)
     if counted is None:
         return INEXACT

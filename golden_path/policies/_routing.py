@@ -369,7 +369,14 @@ def body_problem(request: GenAIRequest) -> str | None:
         )
     if not isinstance(body, dict):
         return f"request body: a JSON {type(body).__name__} where an object is expected"
-    return _spelling_problem(request) or _enum_problem(request)
+    raw = request.raw
+    # The body was just read from these bytes: without a backslash every key is in them as it
+    # reads, so with no "_" in them no key is a snake_case spelling (most SDK bodies).
+    if b"_" in raw or b"\\" in raw:
+        problem = _spelling_problem(request)
+        if problem is not None:
+            return problem
+    return _enum_problem(request)
 
 
 def _camel(key: str) -> str:

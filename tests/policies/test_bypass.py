@@ -358,6 +358,9 @@ _PAD = b"padding: " * 500
          b'"generation_config":{"max_output_tokens":99999},' + _HI + b"}", {}),
         (_GEN, b'{"generationConfig":{"maxOutputTokens":10,"max_output_tokens":99999},'
          + _HI + b"}", {}),
+        # The second spelling's "_" written as an escape: not in the raw bytes.
+        (_GEN, b'{"generationConfig":{"maxOutputTokens":10},'
+         b'"generation\\u005fconfig":{"maxOutputTokens":99999},' + _HI + b"}", {}),
         (_GEN, b'{"safetySettings":[{"category":"HARM_CATEGORY_HARASSMENT","threshold":4}],'
          + _HI + b"}", {}),
         (_GEN, b'{"safetySettings":[{"category":7,"threshold":"BLOCK_NONE"}],' + _HI + b"}",
@@ -376,7 +379,8 @@ _PAD = b"padding: " * 500
         "unknown-verb", "encoded-dot-segment", "encoded-slash", "double-encoding",
         "upload-prefix", "empty-segment", "gemini-route-under-vertex-parent", "trailing-comma",
         "huge-int", "nan", "array-body", "brotli", "bad-gzip", "two-config-spellings",
-        "two-field-spellings", "numeric-threshold", "numeric-category", "numeric-string-enum",
+        "two-field-spellings", "escaped-underscore-spelling", "numeric-threshold",
+        "numeric-category", "numeric-string-enum",
         "repeated-key", "repeated-key-long-body", "huge-int-long-body", "nan-long-body",
     ],
 )  # fmt: skip
