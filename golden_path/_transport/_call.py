@@ -355,27 +355,13 @@ class Call:
             headers._list.append((_REQUEST_ID_KEY, _REQUEST_ID_KEY, request_id.encode()))
         return headers
 
-    def streamed(
+    def streamed_in_place(
         self, response: httpx2.Response, stream: httpx2.SyncByteStream | httpx2.AsyncByteStream
     ) -> httpx2.Response:
-        """Response headers of a streamed request arrived.
+        """Response headers of a streamed request arrived: the response itself is handed on.
 
-        The response handed back runs the chunk hooks as the caller reads its stream.
-        """
-        self._enter()
-        headers = self._stream_headers(response)
-        handed = httpx2.Response(
-            response.status_code, headers=headers, stream=stream, extensions=response.extensions
-        )
-        self._leave()
-        return handed
-
-    def streamed_in_place(
-        self, response: httpx2.Response, stream: httpx2.SyncByteStream
-    ) -> httpx2.Response:
-        """:meth:`streamed`, handing on the inner response itself with ``stream`` as its body.
-
-        The inner response is fresh from the pool and read by no one else; a new
+        Its body becomes ``stream``, which runs the chunk hooks as the caller reads. The inner
+        response is fresh from the pool (or the async wire) and read by no one else; a new
         ``httpx2.Response`` would copy its headers and check them again before the first chunk.
         """
         self._enter()

@@ -251,7 +251,7 @@ class GovernedAsyncTransport(httpx2.AsyncBaseTransport):
             call.failed(exc)
             raise
         if call.request.stream:
-            return call.streamed(response, _AsyncStream(response.stream, call))
+            return call.streamed_in_place(response, _AsyncStream(response.stream, call))
         stream: Any = response.stream
         try:
             # The aiohttp and httptools wires read a whole body in one call; others chunk by chunk.
@@ -359,8 +359,16 @@ class _AsyncStream(_Abandonable, httpx2.AsyncByteStream):
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         call = self._call
+        # As the sync stream does: chunks no policy can change go out first (see there).
+        first_then_hooks = call.passes_chunks_through()
         try:
             async for data in self._inner:
+                if first_then_hooks:
+                    if data:
+                        call.hold(data)
+                        yield data
+                        call.release()
+                    continue
                 out = call.chunk(data)
                 if out:
                     yield out

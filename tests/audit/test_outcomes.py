@@ -305,6 +305,35 @@ def test_stream_chunks_reach_the_caller_before_their_hooks_and_every_hook_runs(
     assert event.output_tokens
 
 
+def test_async_stream_chunks_reach_the_caller_before_their_hooks_and_every_hook_runs(
+    make_client: Callable[..., Any], audit: AuditCapture
+) -> None:
+    """Async streams too: each chunk is handed on first, its hook runs at the next read;
+    one closed after its first chunk still ran that chunk's hook."""
+    log: list[str] = []
+    client = make_client(policies=[_ChunkLog(log)])
+
+    async def scenario() -> int | None:
+        async for _ in await client.aio.models.generate_content_stream(model=MODEL, contents=LONG):
+            log.append("caller")  # noqa: PERF401 - interleaving with the hooks is the point
+        stream = await client.aio.models.generate_content_stream(model=MODEL, contents=LONG)
+        first = await anext(stream)
+        log.append("first")
+        await stream.aclose()
+        assert first.usage_metadata is not None
+        return first.usage_metadata.total_token_count
+
+    total = asyncio.run(scenario())
+    whole = log[: log.index("first")]
+    assert whole.count("caller") > 1
+    assert whole == ["caller", "hook"] * whole.count("caller")
+    assert log[log.index("first") :] == ["first", "hook"]
+    ok, cancelled = audit.events
+    assert (ok.outcome, ok.stream) == ("ok", True)
+    assert cancelled.outcome == "cancelled"
+    assert cancelled.total_tokens == total
+
+
 def test_abandoned_stream_still_runs_the_hooks_of_the_chunk_the_caller_got(
     make_client: Callable[..., Any], audit: AuditCapture
 ) -> None:
