@@ -96,6 +96,11 @@ class GenerationPolicy:
         self.max_output_tokens = max_output_tokens
         self.on_exceed = on_exceed
         self.mode = mode
+        # What a request without a cap is told, by the key it gets: written once, not per call.
+        self._unset = {
+            key: f"{key} unset; set to {max_output_tokens}"
+            for key in ("maxOutputTokens", "max_output_tokens", "max_completion_tokens")
+        }
 
     @classmethod
     def configure(cls, section: Section) -> GenerationPolicy | None:
@@ -120,14 +125,18 @@ class GenerationPolicy:
             self._openai(request)
             return
         snake = request.surface == "interactions"
+        live = request.api_method == "live.connect"
         for body in generate_requests(request):
             config_key, config = get_either(
                 body, "generationConfig", "generation_config", snake_default=snake
             )
+            if config is None and not live:
+                self._add(request, body, config_key, config)  # most requests: no config at all
+                continue
             targets: list[dict[str, Any]] = []
             if isinstance(config, dict):
                 targets.append(config)
-            if request.api_method == "live.connect":
+            if live:
                 targets.append(body)  # LiveConnectConfig also has a top-level maxOutputTokens
             found = False
             for target in targets:
@@ -136,15 +145,10 @@ class GenerationPolicy:
                     continue
                 found = True
                 self._cap(request, target, key, value)
-            if not found and request.api_method == "live.connect" and config is None:
+            if not found and live and config is None:
                 # LiveConnectConfig.generation_config is deprecated: cap the top-level field.
-                self._act(
-                    request,
-                    "clamp",
-                    f"maxOutputTokens unset; set to {self.max_output_tokens}",
-                    body,
-                    "maxOutputTokens",
-                )
+                key = "maxOutputTokens"
+                self._act(request, "clamp", self._unset[key], body, key)
             elif not found:
                 self._add(request, body, config_key, config)
 
@@ -158,13 +162,8 @@ class GenerationPolicy:
                 found = True
                 self._cap(request, body, key, body[key])
         if not found:
-            self._act(
-                request,
-                "clamp",
-                f"max_completion_tokens unset; set to {self.max_output_tokens}",
-                body,
-                "max_completion_tokens",
-            )
+            key = "max_completion_tokens"
+            self._act(request, "clamp", self._unset[key], body, key)
 
     def _cap(self, request: GenAIRequest, target: dict[str, Any], key: str, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -187,7 +186,7 @@ class GenerationPolicy:
             if self.mode == "enforce":
                 body[config_key] = config
         key = "max_output_tokens" if config_key == "generation_config" else "maxOutputTokens"
-        self._act(request, "clamp", f"{key} unset; set to {self.max_output_tokens}", config, key)
+        self._act(request, "clamp", self._unset[key], config, key)
 
     def _act(
         self, request: GenAIRequest, action: str, reason: str, target: dict[str, Any], key: str

@@ -49,6 +49,8 @@ class ModelsPolicy:
         self._deny = _compile(self.deny) if self.deny else None
         # Verdicts by canonical name: the same few models on every request (bounded).
         self._verdicts: dict[str, bool] = {}
+        # (canonical name, alias target, verdict) by the name as a request wrote it (bounded).
+        self._judged: dict[str, tuple[str, str, bool]] = {}
 
     @classmethod
     def configure(cls, section: Section) -> ModelsPolicy | None:
@@ -120,17 +122,30 @@ class ModelsPolicy:
             return
         enforce = self.mode == "enforce"
         for ref in refs:
-            name = ref.name
-            target = self.resolve(name) if self.aliases else name
+            judged = self._judged.get(ref.raw)
+            if judged is None:
+                judged = self._judge(ref.raw)
+            name, target, allowed = judged
             if target != name:
                 request.record(self.name, "alias", f"{name} -> {target}", enforced=enforce)
                 if enforce:
                     _rewrite(request, ref, target)
-                # Report mode judges what enforcing would have sent.
-                name = target
-            if not self.allowed(name):
-                shown = ", ".join(self.allow or []) or "none"
-                raise Deny(f"model {name!r} ({ref.where}) is not allowed; allowed: {shown}")
+            if not allowed:
+                # Report mode judges what enforcing would have sent: the alias's target.
+                raise Deny(self._refusal(target, ref))
+
+    def _judge(self, raw: str) -> tuple[str, str, bool]:
+        """What a name as written comes to: its canonical form, alias target, and verdict."""
+        name = canonical_model(raw)
+        target = self.resolve(name) if self.aliases else name
+        judged = (name, target, self.allowed(target))
+        if len(self._judged) < 4096:
+            self._judged[raw] = judged
+        return judged
+
+    def _refusal(self, name: str, ref: ModelRef) -> str:
+        shown = ", ".join(self.allow or []) or "none"
+        return f"model {name!r} ({ref.where}) is not allowed; allowed: {shown}"
 
     def _check_agent(self, request: GenAIRequest) -> None:
         """An Interactions ``agent`` must be one the platform listed in ``agents``."""
