@@ -314,7 +314,7 @@ class Call:
         content = request.serialize()
         headers = request.headers
         if request.modified:
-            headers["content-length"] = str(len(content))
+            _set_length(headers, len(content))
         http.method = request.method
         http.url = request.url
         http.headers = headers
@@ -786,6 +786,25 @@ def _headers_named(headers: httpx2.Headers, names: frozenset[bytes]) -> dict[byt
             text = value.decode("ascii") if value.isascii() else value.decode(headers.encoding)
             found[key] = f"{found[key]}, {text}" if key in found else text
     return found
+
+
+def _set_length(headers: httpx2.Headers, length: int) -> None:
+    """``headers["content-length"] = str(length)``, in place where it is there once (as sent).
+
+    Headers.__setitem__ encodes, lower-cases and searches the whole list; this is a third of it.
+    """
+    entries = headers._list
+    index = -1
+    for at, entry in enumerate(entries):
+        if entry[1] == b"content-length":
+            if index >= 0:
+                headers["content-length"] = str(length)  # repeated: Headers drops the others
+                return
+            index = at
+    if index >= 0:
+        entries[index] = (entries[index][0], b"content-length", str(length).encode())
+    else:
+        entries.append((b"content-length", b"content-length", str(length).encode()))
 
 
 def _decode_request(request: GenAIRequest, encoding: str) -> None:

@@ -32,7 +32,12 @@ from urllib.parse import urlsplit
 from golden_path._model import BODY_PROBLEM, INTERACTION, UNSAFE_PATH, GenAIRequest, GenAIResponse
 from golden_path._routes import normalize_model
 from golden_path.policies._batch_files import NOT_SEEN
-from golden_path.policies._body import generate_requests, get_either, structure
+from golden_path.policies._body import (
+    GENERATE_METHODS,
+    generate_requests,
+    get_either,
+    structure,
+)
 from golden_path.policies._chain import Chain
 from golden_path.policies._config import Section
 from golden_path.policies._types import Deny
@@ -401,6 +406,13 @@ def _spelling_problem(request: GenAIRequest) -> str | None:
 
 
 def _enum_problem(request: GenAIRequest) -> str | None:
+    body = request.body
+    if (
+        request.api_method in GENERATE_METHODS
+        and "safetySettings" not in body
+        and "safety_settings" not in body
+    ):
+        return None  # one generation request, and it sets no safety (most)
     for body in generate_requests(request):
         key, settings = get_either(body, "safetySettings", "safety_settings")
         if not isinstance(settings, list):
