@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from golden_path._model import GenAIRequest
+from golden_path._model import Decision, GenAIRequest
 from golden_path.policies._body import generate_requests, get_either, iter_tools, url_locations
 from golden_path.policies._config import Section
 from golden_path.policies._types import Deny
@@ -96,10 +96,14 @@ class GenerationPolicy:
         self.max_output_tokens = max_output_tokens
         self.on_exceed = on_exceed
         self.mode = mode
-        # What a request without a cap is told, by the key it gets: written once, not per call.
+        # What a request without a cap is told, by the key it gets and whether it is enforced:
+        # one record for all of them (a Decision is frozen), not one built per call.
         self._unset = {
-            key: f"{key} unset; set to {max_output_tokens}"
+            (key, enforced): Decision(
+                self.name, "clamp", f"{key} unset; set to {max_output_tokens}", enforced
+            )
             for key in ("maxOutputTokens", "max_output_tokens", "max_completion_tokens")
+            for enforced in (True, False)
         }
 
     @classmethod
@@ -148,7 +152,7 @@ class GenerationPolicy:
             if not found and live and config is None:
                 # LiveConnectConfig.generation_config is deprecated: cap the top-level field.
                 key = "maxOutputTokens"
-                self._act(request, "clamp", self._unset[key], body, key)
+                self._set_cap(request, body, key)
             elif not found:
                 self._add(request, body, config_key, config)
 
@@ -162,8 +166,7 @@ class GenerationPolicy:
                 found = True
                 self._cap(request, body, key, body[key])
         if not found:
-            key = "max_completion_tokens"
-            self._act(request, "clamp", self._unset[key], body, key)
+            self._set_cap(request, body, "max_completion_tokens")
 
     def _cap(self, request: GenAIRequest, target: dict[str, Any], key: str, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -186,7 +189,15 @@ class GenerationPolicy:
             if self.mode == "enforce":
                 body[config_key] = config
         key = "max_output_tokens" if config_key == "generation_config" else "maxOutputTokens"
-        self._act(request, "clamp", self._unset[key], config, key)
+        self._set_cap(request, config, key)
+
+    def _set_cap(self, request: GenAIRequest, target: dict[str, Any], key: str) -> None:
+        """A request without a cap gets this policy's (recorded; only recorded in report mode)."""
+        enforce = self.mode == "enforce"
+        request.decisions.append(self._unset[key, enforce])
+        if enforce:
+            target[key] = self.max_output_tokens
+            request.mark_modified()
 
     def _act(
         self, request: GenAIRequest, action: str, reason: str, target: dict[str, Any], key: str
