@@ -319,6 +319,7 @@ def section_cold(report: Report, plan: Plan, url: str, litellm_ok: bool) -> None
         target = result = rss_target = rss_result = ""
         if child.key == "gp":
             target, result = "<= 1.0x", verdict(ratio(ready, base_ready) <= 1.0)
+            rss_target, rss_result = "<= 1.05x", verdict(ratio(rss, base_rss) <= 1.05)
         elif child.key == "litellm":
             target, result = "slower than golden-path", verdict(median(results["gp"][0]) < ready)
             rss_target = "more than golden-path"

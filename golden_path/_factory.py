@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
+import importlib.util
 import os
 import threading
 import warnings
@@ -307,8 +307,8 @@ def runtime_for(resolved: ResolvedSettings) -> tuple[Auth, str, str]:
 def async_wire(resolved: ResolvedSettings) -> Literal["aiohttp", "httptools", "httpx2"]:
     """The wire under async calls, from ``async_transport`` (``auto``: the fastest installed).
 
-    ``auto`` takes aiohttp when it is installed, else httptools (the ``fast`` extra), else httpx2
-    (docs/benchmarks.md measures all three). aiohttp carries the raw SDK's async calls whenever
+    ``auto`` takes the first of AUTO_WIRES installed, else httpx2 (docs/benchmarks.md measures
+    all three). aiohttp carries the raw SDK's async calls whenever
     it is importable; golden-path's wire sits below its governed transport either way. Asking
     for a wire that is not installed is refused, not quietly downgraded.
     """
@@ -344,11 +344,12 @@ def auto_async_wire() -> Literal["aiohttp", "httptools", "httpx2"]:
 
 @functools.cache
 def _installed(wire: Literal["aiohttp", "httptools"]) -> bool:
+    # Found, not imported: the wire is imported by the first async call, so a sync-only app
+    # does not carry it in memory (issue 18 holds peak RSS to 1.05x the raw SDK's).
     try:
-        importlib.import_module(wire)
-    except ImportError:
-        return False
-    return True
+        return importlib.util.find_spec(wire) is not None
+    except ValueError:  # a module in sys.modules without a spec: it was imported, so it is here
+        return True
 
 
 def _check_sdk_version(settings: Settings) -> None:
@@ -485,8 +486,6 @@ def _sdk_has(library: str) -> bool:
     module = getattr(_api_client, library, _api_client)
     if module is not _api_client:
         return module is not None
-    import importlib.util
-
     try:
         return importlib.util.find_spec(library) is not None
     except (ImportError, ValueError):
