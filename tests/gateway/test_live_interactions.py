@@ -28,7 +28,14 @@ from tests import _sdk as sdk
 from tests.gateway.conftest import Running, genai_client
 
 # The in-process tests' policy: the same rules must hold through the gateway.
-from tests.policies.test_live_interactions import ALLOWED, DENIED, POLICY, TOKENS, _talk
+from tests.policies.test_live_interactions import (
+    ALLOWED,
+    DENIED,
+    POLICY,
+    TOKENS,
+    _talk,
+    assert_session_metered,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:Live Interactions usage:UserWarning")
 # The SDK's own interactions.connect and auth_tokens; the tests without it speak the protocol
@@ -147,16 +154,7 @@ def test_session_runs_end_to_end_metered_audited_with_the_gateway_key(
         ALLOWED,
         "ok",
     )
-    assert event.stream is True
-    final = events[-1].usage
-    assert (event.prompt_tokens, event.output_tokens, event.total_tokens) == (
-        final.total_input_tokens,
-        final.total_output_tokens,
-        final.total_tokens,
-    )
-    assert {"policy": "session", "action": "end", "reason": "interaction.completed"} in [
-        {k: d[k] for k in ("policy", "action", "reason")} for d in event.policy
-    ]
+    assert_session_metered(event, events[-1].usage)
 
 
 @needs_connect

@@ -147,16 +147,7 @@ def test_allowed_session_is_sent_metered_and_audited(
         ALLOWED,
         "ok",
     )
-    assert event.stream is True
-    # Metered from the server's own usage: the steps' usage, which adds up to the total.
-    assert (event.prompt_tokens, event.output_tokens, event.total_tokens) == (
-        final.total_input_tokens,
-        final.total_output_tokens,
-        final.total_tokens,
-    )
-    assert {"policy": "session", "action": "end", "reason": "interaction.completed"} in [
-        {k: d[k] for k in ("policy", "action", "reason")} for d in event.policy
-    ]
+    assert_session_metered(event, final)
 
 
 def test_awaited_connection_is_audited_when_it_closes(
@@ -610,3 +601,17 @@ def test_model_output_is_redacted_across_deltas(
     assert kinds.index("step.stop") > max(i for i, k in enumerate(kinds) if k == "step.delta")
     reasons = [d["reason"] for d in audit.only().policy if d["policy"] == "pii"]
     assert any("credit_card" in r for r in reasons)
+
+
+def assert_session_metered(event: Any, final: Any) -> None:
+    """A completed session's one audit event: streamed, its tokens the server's own total."""
+    assert event.stream is True
+    # Metered from the server's own usage: the steps' usage, which adds up to the total.
+    assert (event.prompt_tokens, event.output_tokens, event.total_tokens) == (
+        final.total_input_tokens,
+        final.total_output_tokens,
+        final.total_tokens,
+    )
+    assert {"policy": "session", "action": "end", "reason": "interaction.completed"} in [
+        {k: d[k] for k in ("policy", "action", "reason")} for d in event.policy
+    ]
