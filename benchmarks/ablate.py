@@ -156,7 +156,7 @@ def _stages(transport: Any) -> list[tuple[str, Switch]]:
             "audit: the file's syscalls (flock twice, lseek, write)",
             [(_sinks, "os", no_syscalls), (_sinks, "fcntl", no_syscalls)],
         ),
-        ("audit: pricing it", [(_call, "request_cost", quiet)]),
+        ("audit: pricing it", [(_call, "request_cost_parts", quiet)]),
         ("parsing the answer (and what reads it: usage, price)", [(_call, "parse_json", quiet)]),
         ("identification headers", [(_call.Call, "_identify", quiet)]),
         ("credentials (origin check, key header)", [(_credentials.Authorizer, "apply", quiet)]),

@@ -371,6 +371,8 @@ def interaction_usage(usage: dict[str, Any]) -> Usage:
 
 def _int(value: Any) -> int | None:
     # Servers sometimes send int64 as strings; anything else is "unknown", never a crash.
+    if type(value) is int or value is None:
+        return value  # the usual two, with one test each
     if isinstance(value, bool):
         return None
     if isinstance(value, int):

@@ -30,6 +30,7 @@ __all__ = [
     "load_catalog",
     "price_key",
     "request_cost",
+    "request_cost_parts",
 ]
 
 _PER_TOKEN_KEYS = (
@@ -92,9 +93,12 @@ class PriceCatalog:
         self.prices = dict(prices)
         self.source = source
         self._found: dict[str, Price | None] = {}
-        # (id of a Price in self.prices, long context) -> its input, output, cached, audio
-        # rates: worked out once, not on every request's audit event.
-        self._rates: dict[tuple[int, bool], tuple[float | None, ...]] = {}
+        # Model as named -> (long-context threshold, its input, output, cached and audio rates,
+        # the long-context ones, batch discount): worked out once, not on every audit event.
+        self._priced: dict[
+            str | None,
+            tuple[int | None, tuple[float | None, ...], tuple[float | None, ...] | None, float],
+        ] = {}
         # Longest first, so the most specific entry wins.
         self._ordered = sorted(self.prices, key=len, reverse=True)
 
@@ -117,14 +121,22 @@ class PriceCatalog:
 
     def cost(self, model: str | None, usage: Usage | None, *, batch: bool = False) -> Cost | None:
         """What ``usage`` of ``model`` costs, or None when it cannot be priced."""
-        price = self.price(model)
-        if price is None or usage is None:
+        parts = self.cost_parts(model, usage, batch)
+        return None if parts is None else Cost(*parts)
+
+    def cost_parts(
+        self, model: str | None, usage: Usage | None, batch: bool = False
+    ) -> tuple[float, dict[str, int]] | None:
+        """:meth:`cost`'s ``(usd, tokens)``, without the :class:`Cost` (the audit event's way)."""
+        if usage is None:
             return None
+        entry = self._priced.get(model) or self._entry(model)
+        if entry is None:
+            return None
+        threshold, rates, long_rates, discount = entry
         prompt = usage.prompt_tokens or 0
-        long = price.long_context_threshold is not None and prompt > price.long_context_threshold
-        rates = self._rates.get((id(price), long))
-        if rates is None:
-            rates = self._rates[id(price), long] = _rates(price, long)
+        if long_rates is not None and threshold is not None and prompt > threshold:
+            rates = long_rates
         rate_in, rate_out, rate_cached, rate_audio = rates
         cached = min(usage.cached_tokens or 0, prompt)
         audio = min(usage.audio_tokens or 0, prompt - cached)
@@ -143,7 +155,7 @@ class PriceCatalog:
             + (output + thinking) * (rate_out or 0.0)
         ) / _MILLION
         if batch:
-            usd *= price.batch_discount
+            usd *= discount
         # The kinds billed, in this order; a comprehension would build a function per event.
         tokens: dict[str, int] = {}
         if text:
@@ -158,7 +170,24 @@ class PriceCatalog:
             tokens["output"] = output
         if thinking:
             tokens["thinking"] = thinking
-        return Cost(round(usd, 9), tokens)
+        return round(usd, 9), tokens
+
+    def _entry(
+        self, model: str | None
+    ) -> tuple[int | None, tuple[float | None, ...], tuple[float | None, ...] | None, float] | None:
+        price = self.price(model)
+        if price is None:
+            return None
+        threshold = price.long_context_threshold
+        entry = (
+            threshold,
+            _rates(price, False),
+            _rates(price, True) if threshold is not None else None,
+            price.batch_discount,
+        )
+        if len(self._priced) < 4096:
+            self._priced[model] = entry
+        return entry
 
     def estimate(
         self, model: str | None, prompt: int, output: int, *, batch: bool = False
@@ -358,16 +387,41 @@ def request_cost(
     Tokens, images, video seconds or cache storage; None when it cannot be priced (unknown
     model, no usage).
     """
-    # Other meters bill tokens (billed_units says None for them, whatever the bodies).
-    units = billed_units(meter, request_body, response_body) if meter in _UNIT_METERS else None
-    if units is not None:
-        usd = catalog.units(
-            model, images=units.get("images", 0), seconds=units.get("video_seconds", 0)
-        )
-        return None if usd is None else Cost(round(usd, 9), units)
+    parts = request_cost_parts(
+        catalog,
+        model,
+        api_method,
+        usage,
+        request_body=request_body,
+        response_body=response_body,
+        meter=meter,
+    )
+    return None if parts is None else Cost(*parts)
+
+
+def request_cost_parts(
+    catalog: PriceCatalog,
+    model: str | None,
+    api_method: str,
+    usage: Usage | None,
+    *,
+    request_body: Any,
+    response_body: Any,
+    meter: str,
+) -> tuple[float, dict[str, int]] | None:
+    """:func:`request_cost`'s ``(usd, units)``, without the :class:`Cost` (the audit event's)."""
+    if meter in _UNIT_METERS:
+        # Other meters bill tokens (billed_units says None for them, whatever the bodies).
+        units = billed_units(meter, request_body, response_body)
+        if units is not None:
+            usd = catalog.units(
+                model, images=units.get("images", 0), seconds=units.get("video_seconds", 0)
+            )
+            return None if usd is None else (round(usd, 9), units)
     if api_method.startswith("cachedContents.create") and isinstance(response_body, dict):
-        return _storage(catalog, model, response_body)
-    return catalog.cost(model, usage, batch=api_method.startswith("batch"))
+        cost = _storage(catalog, model, response_body)
+        return None if cost is None else (cost.usd, cost.tokens)
+    return catalog.cost_parts(model, usage, api_method.startswith("batch"))
 
 
 _UNIT_METERS = ("images", "video_seconds")

@@ -183,3 +183,33 @@ def test_cli_output_neutralises_control_characters(
     assert "\x07" not in out
     assert "\u202e" not in out
     assert "\\x1b" in out
+
+
+def test_digest_matches_a_fresh_sha256_and_hmac_whatever_the_key_order() -> None:
+    # digest copies one prepared state per key: switching keys must not reuse the old one.
+    import hashlib
+    import hmac
+
+    from golden_path.audit._chain import digest
+
+    for line in (b"", b'{"event":"gen_ai.request"}', b"x" * 5000):
+        assert digest(line, None) == hashlib.sha256(line).hexdigest()
+        for key in (b"key-one", b"key-two" * 20, b"key-one", None, b"key-two" * 20):
+            expected = (
+                hmac.new(key, line, hashlib.sha256).hexdigest()
+                if key
+                else hashlib.sha256(line).hexdigest()
+            )
+            assert digest(line, key) == expected
+
+
+def test_request_ids_are_unique_hex_across_batches() -> None:
+    from golden_path._transport import _call
+
+    _call._IDS.clear()
+    ids = [_call._request_id() for _ in range(3 * _call._ID_BATCH + 5)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 16 and int(i, 16) >= 0 for i in ids)
+    left = list(_call._IDS)
+    _call._IDS.clear()  # what a forked child does: it draws its own, never the parent's
+    assert _call._request_id() not in left
