@@ -761,7 +761,8 @@ def _request_id() -> str:
 
 _ID_BATCH = 128
 _IDS: list[str] = []
-os.register_at_fork(after_in_child=_IDS.clear)
+if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork, so nothing to forget
+    os.register_at_fork(after_in_child=_IDS.clear)
 
 
 def _timestamp(wall: float) -> str:

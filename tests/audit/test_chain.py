@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -213,3 +214,26 @@ def test_request_ids_are_unique_hex_across_batches() -> None:
     left = list(_call._IDS)
     _call._IDS.clear()  # what a forked child does: it draws its own, never the parent's
     assert _call._request_id() not in left
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only: nothing forks on Windows")
+def test_a_forked_worker_never_hands_out_its_parents_next_request_id() -> None:
+    # gunicorn-style workers fork after the parent has drawn ids: without the at-fork reset a
+    # child would hand out the very ids the parent hands out next, and audit events collide.
+    from golden_path._transport import _call
+
+    _call._request_id()  # the parent now holds a batch of undrawn ids
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: draw a few, report them, leave without running pytest's exit
+        try:
+            os.write(write, " ".join(_call._request_id() for _ in range(3)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = pipe.read().split()
+    os.waitpid(pid, 0)
+    parent = [_call._request_id() for _ in range(3)]
+    assert len(child) == 3
+    assert not set(child) & set(parent)
