@@ -79,8 +79,10 @@ _REFERENCES = {
     "file_search_store_names": "fileSearchStores",
 }
 # Every key above starts "cached, "file or "previous: one regex pass over the raw body decides
-# whether the parsed body is walked at all (a fraction of what parsing the body costs).
-_MARKER = re.compile(rb'"(?:cached|file|previous)')
+# whether the parsed body is walked at all (a fraction of what parsing the body costs). A \u
+# escape can spell any of them without those bytes (Google reads "\u0063achedContent" as
+# cachedContent), so a body with one is always walked.
+_MARKER = re.compile(rb'"(?:cached|file|previous)|\\u')
 
 
 def resource_name(value: str, collection: str | None = None) -> str | None:

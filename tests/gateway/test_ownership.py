@@ -218,3 +218,40 @@ def test_interactions_are_their_creators(gw: Running) -> None:
     streamed = next(e for e in events if e.event_type == "interaction.created").interaction.id
     _refused_with(lambda: theirs.interactions.get(streamed))
     assert mine.interactions.get(streamed).id == streamed
+
+
+def test_a_field_name_spelled_with_escapes_is_still_judged(gw: Running) -> None:
+    """JSON lets a name be written with \\u escapes; Google reads ``\\u0063achedContent`` as
+    ``cachedContent``, so app B writing it that way over plain REST must still be refused."""
+    import httpx2
+
+    mine, _ = _two_apps(gw)
+    cache = mine.caches.create(
+        model=MODEL, config={"contents": ["a long shared context " * 50], "ttl": "600s"}
+    )
+    other = gw.issue("sneaky", team="elsewhere")
+    # Key and value both escaped: no byte of the raw body spells "cached".
+    escaped = "\\u0063" + cache.name.removeprefix("c")
+    body = '{"contents": [{"role": "user", "parts": [{"text": "hi"}]}], '
+    body += f'"\\u0063achedContent": "{escaped}"}}'
+    assert b"cached" not in body.encode()
+    answer = httpx2.post(
+        f"{gw.url}/v1beta/models/{MODEL}:generateContent",
+        content=body.encode(),
+        headers={"x-goog-api-key": other, "content-type": "application/json"},
+        timeout=30,
+    )
+    assert answer.status_code == 403, answer.text
+    assert "gateway.ownership" in answer.text
+    # The same trick in the path: refused by golden-path, never answered by the upstream.
+    ident = cache.name.split("/", 1)[1]
+    sneaky = httpx2.get(
+        f"{gw.url}/v1beta/%63achedContents/{ident}", headers={"x-goog-api-key": other}
+    )
+    assert sneaky.status_code == 403
+    assert "gateway.ownership" in sneaky.text
+    sneaky = httpx2.get(
+        f"{gw.url}/v1beta/cachedContents%2F{ident}", headers={"x-goog-api-key": other}
+    )
+    assert sneaky.status_code == 400
+    assert "percent-encoded '/'" in sneaky.text
