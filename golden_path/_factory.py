@@ -21,6 +21,7 @@ from golden_path._auth import Auth, resolve_auth
 from golden_path._log import Diagnostics
 from golden_path._process import STATE
 from golden_path._settings import (
+    AUTO_WIRES,
     DEFAULT_CONFIG_PATHS,
     DEFAULT_SECRETS_DIR,
     ResolvedSettings,
@@ -330,11 +331,6 @@ def async_wire(resolved: ResolvedSettings) -> Literal["aiohttp", "httptools", "h
             )
         ]
     )
-
-
-# What ``async_transport = "auto"`` tries, fastest first (docs/benchmarks.md, async rows):
-# httptools (the ``fast`` extra) costs less CPU per call than aiohttp, which beats httpx2.
-AUTO_WIRES: tuple[Literal["aiohttp", "httptools"], ...] = ("httptools", "aiohttp")
 
 
 def auto_async_wire() -> Literal["aiohttp", "httptools", "httpx2"]:

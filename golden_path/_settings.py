@@ -55,6 +55,11 @@ from golden_path._log import Diagnostics
 from golden_path._version import VERSION
 from golden_path.exceptions import ConfigError, ConfigProblem
 
+# What ``async_transport = "auto"`` tries, fastest first (docs/benchmarks.md, async rows):
+# httptools (the ``fast`` extra) costs less CPU per call than aiohttp, which beats httpx2.
+# The factory picks by it and the setting's description is written from it.
+AUTO_WIRES: tuple[Literal["aiohttp", "httptools"], ...] = ("httptools", "aiohttp")
+
 __all__ = [
     "Backend",
     "Lock",
@@ -268,8 +273,9 @@ class Settings(BaseSettings):
     )
     async_transport: Literal["auto", "aiohttp", "httptools", "httpx2"] = Field(
         default="auto",
-        description="the wire under async calls: auto (aiohttp when installed, else httptools "
-        "when installed, else httpx2), aiohttp, httptools, httpx2",
+        description="the wire under async calls: auto ("
+        + ", else ".join(f"{wire} when installed" for wire in AUTO_WIRES)
+        + ", else httpx2), aiohttp, httptools, httpx2",
     )
     allow_emulator: bool = Field(default=True, description="false forbids backend=emulator")
     strict: bool = Field(
