@@ -24,6 +24,7 @@ from golden_path._settings import (
     AUTO_WIRES,
     DEFAULT_CONFIG_PATHS,
     DEFAULT_SECRETS_DIR,
+    SYNC_AUTO_WIRES,
     ResolvedSettings,
     Settings,
     load_settings,
@@ -313,9 +314,20 @@ def async_wire(resolved: ResolvedSettings) -> Literal["aiohttp", "httptools", "h
     it is importable; golden-path's wire sits below its governed transport either way. Asking
     for a wire that is not installed is refused, not quietly downgraded.
     """
-    choice = resolved.settings.async_transport
+    return _wire(resolved, "async_transport", AUTO_WIRES)  # type: ignore[return-value]
+
+
+def sync_wire(resolved: ResolvedSettings) -> Literal["httptools", "httpx2"]:
+    """The wire under sync calls, from ``sync_transport``, as :func:`async_wire` picks."""
+    return _wire(resolved, "sync_transport", SYNC_AUTO_WIRES)  # type: ignore[return-value]
+
+
+def _wire(
+    resolved: ResolvedSettings, field: str, auto: tuple[Literal["aiohttp", "httptools"], ...]
+) -> str:
+    choice: str = getattr(resolved.settings, field)
     if choice == "auto":
-        return auto_async_wire()
+        return _first_installed(auto)
     if choice == "httpx2" or _installed(choice):
         return choice
     from golden_path.exceptions import ConfigProblem
@@ -324,9 +336,9 @@ def async_wire(resolved: ResolvedSettings) -> Literal["aiohttp", "httptools", "h
     raise ConfigError(
         [
             ConfigProblem(
-                "async_transport",
+                field,
                 f"is {choice!r} but {choice} is not installed",
-                resolved.sources.get("async_transport", ""),
+                resolved.sources.get(field, ""),
                 f"pip install 'golden-path[{extra}]', or set it to auto or httpx2",
             )
         ]
@@ -335,13 +347,18 @@ def async_wire(resolved: ResolvedSettings) -> Literal["aiohttp", "httptools", "h
 
 def auto_async_wire() -> Literal["aiohttp", "httptools", "httpx2"]:
     """What ``async_transport = "auto"`` picks here: the first of AUTO_WIRES installed."""
-    return next((wire for wire in AUTO_WIRES if _installed(wire)), "httpx2")
+    return _first_installed(AUTO_WIRES)  # type: ignore[return-value]
+
+
+def _first_installed(wires: tuple[Literal["aiohttp", "httptools"], ...]) -> str:
+    return next((wire for wire in wires if _installed(wire)), "httpx2")
 
 
 @functools.cache
 def _installed(wire: Literal["aiohttp", "httptools"]) -> bool:
-    # Found, not imported: the wire is imported by the first async call, so a sync-only app
-    # does not carry it in memory (issue 18 holds peak RSS to 1.05x the raw SDK's).
+    # Found, not imported: a wire is imported by the first call that uses it, so an app that
+    # never makes async calls does not carry aiohttp in memory (issue 18 holds peak RSS to
+    # 1.05x the raw SDK's).
     try:
         return importlib.util.find_spec(wire) is not None
     except ValueError:  # a module in sys.modules without a spec: it was imported, so it is here
@@ -383,13 +400,12 @@ def _build(
     policies: Sequence[Policy] | None = None,
     audit_sinks: Sequence[AuditSink] | None = None,
 ) -> genai.Client:
-    import httpx2
     from google import genai
     from google.genai import types
     from google.genai.client import DebugConfig
 
     from golden_path._strict import building
-    from golden_path._tls import ensure_trust, shared_context
+    from golden_path._tls import shared_context
     from golden_path._transport import guard_live
     from golden_path._transport._credentials import (
         PLACEHOLDER_KEY,
@@ -414,15 +430,13 @@ def _build(
     context = shared_context()
     authorizer = Authorizer(auth, endpoint=pipeline.endpoint)
 
-    def sync_pool() -> httpx2.BaseTransport:
-        return httpx2.HTTPTransport(verify=ensure_trust(), trust_env=True)
-
     # Built inside building(): strict mode (golden_path/_strict.py) lets these through.
     with building():
         # The SDK passes timeout=None per request; HttpOptions.timeout (ms) is what applies. The SDK
         # holds only placeholder credentials: the transport sets the real ones after the policies.
         sync_client = SDKClient(
-            transport=governed_transport(pipeline, authorizer, sync_pool), follow_redirects=True
+            transport=governed_transport(pipeline, authorizer, wire=sync_wire(resolved)),
+            follow_redirects=True,
         )
         async_client = SDKAsyncClient(
             transport=governed_async_transport(pipeline, authorizer, wire=async_wire(resolved)),

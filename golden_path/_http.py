@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx2
 
 from golden_path._auth import Auth
-from golden_path._factory import _resolve, async_wire, build_pipeline, runtime_for
+from golden_path._factory import _resolve, async_wire, build_pipeline, runtime_for, sync_wire
 from golden_path._settings import ResolvedSettings, Settings
 from golden_path._strict import building
 from golden_path._transport._credentials import (
@@ -79,7 +79,10 @@ def http_client(
     resolved = _resolve(settings, overrides)
     pipeline, authorizer, options = _parts(resolved, policies, audit_sinks)
     with building():  # strict mode lets golden-path's own clients through
-        return httpx2.Client(transport=governed_transport(pipeline, authorizer), **options)
+        return httpx2.Client(
+            transport=governed_transport(pipeline, authorizer, wire=sync_wire(resolved)),
+            **options,
+        )
 
 
 def async_http_client(

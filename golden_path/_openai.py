@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx2
 
-from golden_path._factory import _resolve, async_wire, build_pipeline, runtime_for
+from golden_path._factory import _resolve, async_wire, build_pipeline, runtime_for, sync_wire
 from golden_path._settings import ResolvedSettings, Settings
 from golden_path._transport._credentials import (
     PLACEHOLDER_KEY,
@@ -66,7 +66,9 @@ def openai_client(
 
     with building():
         http = httpx2.Client(
-            transport=governed_transport(pipeline, _authorizer(auth, pipeline)),
+            transport=governed_transport(
+                pipeline, _authorizer(auth, pipeline), wire=sync_wire(resolved)
+            ),
             timeout=resolved.settings.timeout_s,
             follow_redirects=True,
         )

@@ -89,13 +89,17 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the checks read bes
         resolved: ResolvedSettings = state["resolved"]
         return _state_store(resolved, offline=args.offline)
 
-    def async_wire() -> str:
-        from golden_path._factory import async_wire
+    def wire(field: str) -> Callable[[], str]:
+        def check() -> str:
+            from golden_path import _factory
 
-        resolved: ResolvedSettings = state["resolved"]
-        where = resolved.sources.get("async_transport", "default")
-        chosen = resolved.settings.async_transport
-        return f"{async_wire(resolved)} (async_transport = {chosen}, from {where})"
+            resolved: ResolvedSettings = state["resolved"]
+            where = resolved.sources.get(field, "default")
+            pick = _factory.sync_wire if field == "sync_transport" else _factory.async_wire
+            chosen = getattr(resolved.settings, field)
+            return f"{pick(resolved)} ({field} = {chosen}, from {where})"
+
+        return check
 
     def sdk_pin() -> str:
         from google.genai import version
@@ -170,14 +174,23 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the checks read bes
         checks.run("policies", policies)
         checks.run("audit", audit)
         checks.run("state store", state_store)
-        checks.run("async wire", async_wire)
+        checks.run("sync wire", wire("sync_transport"))
+        checks.run("async wire", wire("async_transport"))
         creds_ok = checks.run("credentials", credentials)
         if args.offline:
             checks.skip("endpoint", "--offline")
         elif creds_ok:
             checks.run("endpoint", endpoint)
     else:
-        skipped = ("emulator", "policies", "audit", "state store", "async wire", "credentials")
+        skipped = (
+            "emulator",
+            "policies",
+            "audit",
+            "state store",
+            "sync wire",
+            "async wire",
+            "credentials",
+        )
         for name in (*skipped, "endpoint"):
             checks.skip(name, "configuration is invalid")
     return 1 if checks.failed else 0

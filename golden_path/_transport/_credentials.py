@@ -238,17 +238,31 @@ def governed_transport(
     pipeline: Pipeline,
     authorizer: Authorizer,
     make_inner: Callable[[], httpx2.BaseTransport] | None = None,
+    *,
+    wire: Literal["httptools", "httpx2"] = "httpx2",
 ) -> GovernedTransport:
-    """Policies -> credentials -> the wire -> audit, for a sync ``httpx2`` client."""
+    """Policies -> credentials -> the wire -> audit, for a sync ``httpx2`` client.
+
+    ``wire`` picks the innermost hop when ``make_inner`` is not given: httpx2's own pool or
+    the blocking httptools client (``_transport/_httptools_sync.py``).
+    """
     from golden_path._tls import ensure_trust
     from golden_path._transport._http import GovernedTransport
 
     def pool() -> httpx2.BaseTransport:
-        inner = (
-            make_inner()
-            if make_inner is not None
-            else httpx2.HTTPTransport(verify=ensure_trust(), trust_env=True)
-        )
+        inner: httpx2.BaseTransport
+        if make_inner is not None:
+            inner = make_inner()
+        elif wire == "httptools":
+            from golden_path._transport._aiohttp import MAX_CONNECTIONS
+            from golden_path._transport._httptools_sync import SyncUpstreamPool
+
+            # httpx2's own pool defaults: as many connections, idle ones closed after 5 s.
+            inner = SyncUpstreamPool(
+                ensure_trust(), max_connections=MAX_CONNECTIONS, keepalive_expiry=5.0
+            )
+        else:
+            inner = httpx2.HTTPTransport(verify=ensure_trust(), trust_env=True)
         return _Authorizing(inner, authorizer)
 
     return GovernedTransport(pipeline, pool)

@@ -36,12 +36,12 @@ from typing import Any
 import httptools
 import httpx2
 
-__all__ = ["UpstreamPool", "upstream_transport"]
+__all__ = ["DEFAULT_PORTS", "UpstreamPool", "head_of", "readable", "upstream_transport"]
 
 # A streamed answer the app reads slowly stops being read from upstream past this much.
 _HIGH_WATER = 256 * 1024
 _LOW_WATER = 64 * 1024
-_DEFAULT_PORTS = {b"http": 80, b"https": 443}
+DEFAULT_PORTS = {b"http": 80, b"https": 443}
 
 
 def upstream_transport(
@@ -79,13 +79,13 @@ class UpstreamPool(httpx2.AsyncBaseTransport):
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         url = request.url
         scheme = url.raw_scheme
-        if scheme not in _DEFAULT_PORTS:
+        if scheme not in DEFAULT_PORTS:
             raise httpx2.UnsupportedProtocol(
                 f"this client speaks http and https, not {scheme.decode()!r}",
                 request=request,
             )
-        origin = (scheme, url.raw_host, url.port or _DEFAULT_PORTS[scheme])
-        head = _head(request)
+        origin = (scheme, url.raw_host, url.port or DEFAULT_PORTS[scheme])
+        head = head_of(request)
         try:
             body: bytes | None = request.content
         except httpx2.RequestNotRead:
@@ -318,7 +318,7 @@ class _Connection(asyncio.Protocol):
         """
         if self.closed or self.idle_since <= idle_after or self.transport.is_closing():
             return False
-        return not _readable(self.fileno)
+        return not readable(self.fileno)
 
     def begin(self) -> None:
         """A new request on this connection: a fresh response to parse."""
@@ -493,7 +493,7 @@ class _Connection(asyncio.Protocol):
 _TIMED_OUT: Any = object()
 
 
-def _readable(fileno: int) -> bool:
+def readable(fileno: int) -> bool:
     """Whether the socket has something to read (or its peer's close) right now."""
     if _poll is None:  # Windows: select() takes any socket handle there, and only this one
         return bool(select.select([fileno], [], [], 0)[0])
@@ -561,7 +561,7 @@ class _Body(httpx2.AsyncByteStream):
             self._pool.release(connection)
 
 
-def _head(request: httpx2.Request) -> bytes:
+def head_of(request: httpx2.Request) -> bytes:
     """The request line and headers, refused if any header could split the request."""
     url = request.url
     lines = [b"%s %s HTTP/1.1\r\n" % (request.method.encode("ascii"), url.raw_path)]

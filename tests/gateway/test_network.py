@@ -488,13 +488,13 @@ def test_the_pool_bounds_open_connections_and_times_out_waiting_for_one() -> Non
 def test_a_header_that_would_split_the_request_is_not_sent() -> None:
     """A CR or LF inside a header value would add a header or a second request upstream: the
     pool refuses the request (LocalProtocolError) before anything is written."""
-    from golden_path._transport._httptools import _head
+    from golden_path._transport._httptools import head_of
 
     for value in (b"a\r\nx-injected: 1", b"a\nb", b"a\rb", b"a\0b"):
         request = httpx2.Request("GET", "http://upstream/x", headers=[(b"x-app", value)])
         with pytest.raises(httpx2.LocalProtocolError):
-            _head(request)
-    assert _head(httpx2.Request("GET", "http://upstream/x?a=1")).startswith(
+            head_of(request)
+    assert head_of(httpx2.Request("GET", "http://upstream/x?a=1")).startswith(
         b"GET /x?a=1 HTTP/1.1\r\n"
     )
 
