@@ -136,6 +136,7 @@ def golden_path(
     *,
     audit: bool = False,
     async_transport: str = "auto",
+    sync_transport: str = "auto",
 ) -> Variant:
     """golden-path's client with the given policy set.
 
@@ -164,6 +165,7 @@ def golden_path(
             app="bench-app",
             team="bench-team",
             async_transport=async_transport,
+            sync_transport=sync_transport,
             **overrides,
         )
         sync, stream, make_async = _genai_calls(client)

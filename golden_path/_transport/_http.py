@@ -69,7 +69,7 @@ class SDKAsyncClient(_ParsedURLs, httpx2.AsyncClient):
 
 
 class GovernedTransport(httpx2.BaseTransport):
-    """The sync transport: ``Pipeline`` around an inner ``httpx2.HTTPTransport``."""
+    """The sync transport: ``Pipeline`` around the inner wire (``sync_transport``)."""
 
     def __init__(self, pipeline: Pipeline, make_inner: Callable[[], httpx2.BaseTransport]) -> None:
         self.pipeline = pipeline
