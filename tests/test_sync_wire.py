@@ -287,6 +287,34 @@ def test_threads_share_the_pool_without_sharing_a_connection(
     assert len(audit.events) == 16
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only: nothing forks on Windows")
+def test_a_forked_worker_never_uses_its_parents_connections(
+    make_client: Callable[..., Any], relay: Relay
+) -> None:
+    """A worker forked after the parent's calls (gunicorn-style) opens connections of its
+    own: the two processes never talk over one socket, and the parent's stays usable."""
+    client = make_client(sync_transport="httptools", base_url=f"http://127.0.0.1:{relay.port}")
+    client.models.generate_content(model=MODEL, contents="parent")  # one idle connection
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one call, report it, leave without running pytest's exit
+        code = 1
+        try:
+            text = client.models.generate_content(model=MODEL, contents="child").text or ""
+            os.write(write, text.encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        said = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert (os.waitstatus_to_exitcode(status), "child" in said) == (0, True)
+    assert relay.opened == 2  # the child's own connection
+    assert "again" in (client.models.generate_content(model=MODEL, contents="again").text or "")
+    assert relay.opened == 2  # the parent's connection survived the child
+
+
 def test_an_idle_connection_the_server_closed_is_not_used(
     make_client: Callable[..., Any], relay: Relay, audit: AuditCapture
 ) -> None:

@@ -23,10 +23,12 @@ given a transport, it reads no proxy variables and no ``.netrc``.
 from __future__ import annotations
 
 import collections
+import os
 import socket
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 
 import httptools
@@ -63,6 +65,23 @@ class SyncUpstreamPool(httpx2.BaseTransport):
         self._connections: set[_Connection] = set()
         self._open = 0  # connections open or being opened: at most self._max
         self._closed = False
+        _POOLS.add(self)
+
+    def _forked(self) -> None:
+        """In a forked child: forget the parent's connections, and its lock.
+
+        Another of the parent's threads may have held the lock at the fork. The sockets are
+        the parent's too: a request from both processes on one connection would interleave on
+        the wire and each read the other's answer. Closing the child's copies sends nothing
+        (no TLS close_notify), so the parent's connections stay up.
+        """
+        self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
+        for connection in self._connections:
+            connection.close()
+        self._connections.clear()
+        self._idle.clear()
+        self._open = 0
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         """Send ``request``; the response's body streams from the connection."""
@@ -219,6 +238,19 @@ class SyncUpstreamPool(httpx2.BaseTransport):
             for connection in list(self._connections):
                 self._drop_locked(connection)
             self._room.notify_all()
+
+
+# Every pool alive, for the fork hook (weakly: a dropped client's pool is not kept).
+_POOLS: weakref.WeakSet[SyncUpstreamPool] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for pool in list(_POOLS):
+        pool._forked()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def _connect(
