@@ -466,6 +466,24 @@ def test_the_pool_is_bounded_and_waits_at_most_its_pool_timeout(held: Held) -> N
         assert b"three" in http.post(url, content=b"{}").content
 
 
+def test_a_response_dropped_unclosed_gives_its_place_back(held: Held) -> None:
+    """Streamed responses dropped without close() (collected later) do not keep their
+    connections' places: the pool is not exhausted by them."""
+    import gc
+
+    held.release.set()
+    pool = _pool(max_connections=2)
+    url = held.url + "/v1beta/models/m:streamGenerateContent?alt=sse"
+    with httpx2.Client(transport=pool, timeout=httpx2.Timeout(WAIT_S, pool=1.0)) as http:
+        for _ in range(3):
+            response = http.send(http.build_request("POST", url, content=b"{}"), stream=True)
+            cycle: list[Any] = [response]
+            cycle.append(cycle)  # only the cycle collector frees it
+            del response, cycle
+            gc.collect()
+        assert b"three" in http.post(url, content=b"{}").content
+
+
 def test_a_closed_pool_refuses_requests() -> None:
     """After close(), a request fails with ConnectError instead of opening a connection."""
     pool = _pool()

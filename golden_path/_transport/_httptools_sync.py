@@ -463,3 +463,9 @@ class _Body(httpx2.SyncByteStream):
             # Not read to its end (the caller went away, or an error), it is closed: the rest
             # of the answer would arrive on the next request's connection.
             self._pool.release(connection)
+
+    def __del__(self) -> None:
+        # A response dropped without close() (held in a reference cycle, say) gives its
+        # connection's place back when collected, instead of holding it until the pool is full.
+        if self._connection is not None:
+            self.close()
