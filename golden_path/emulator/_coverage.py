@@ -31,6 +31,7 @@ ANSWERS: dict[str, str] = {
     "models.update": "tuned models: display name, description",
     "models.delete": "tuned models",
     "operations.get": "tuning and video operations on the emulator clock",
+    "operations.list": "video operations under the path, newest first",
     "files.upload": "resumable protocol (start, chunks at offsets, finalize)",
     "files.create": "resumable protocol (start, chunks at offsets, finalize)",
     "files.list": "newest first, paged",

@@ -600,6 +600,14 @@ def _operations_get(store: Store, where: Where, incoming: Incoming, m: re.Match[
     return google_error(404, f"Operation {name} not found.")
 
 
+def _operations_list(store: Store, where: Where, incoming: Incoming, m: re.Match[str]) -> Reply:
+    # The operations under the path's parent (a model's videos), newest first.
+    prefix = (where.parent + "/" if where.vertex else "") + (m["parent"] or "") + "operations/"
+    with store.lock:
+        found = [op for name, op in store.operations.items() if name.startswith(prefix)]
+    return _page([_operation_view(store, op) for op in reversed(found)], incoming, "operations")
+
+
 def video_response(
     store: Store, where: Where, prompt: str, samples: int, storage: str | None
 ) -> dict[str, Any]:
@@ -847,5 +855,6 @@ ROUTES: list[Route] = [
     _r("GET", f"tuningJobs/{_ID}", _tunings_get, _V),
     _r("POST", f"tuningJobs/{_ID}:cancel", _tunings_cancel, _V),
     _r("GET", r"(?P<name>(?:[A-Za-z]+/[^/]+/)*operations/[^/]+)", _operations_get, _GV),
+    _r("GET", r"(?P<parent>(?:[A-Za-z]+/[^/]+/)*)operations", _operations_list, _GV),
     _r("POST", "auth_tokens", _auth_tokens_create, _G),
 ]

@@ -47,26 +47,51 @@ __all__ = [
 ]
 
 
-def _collections() -> frozenset[str]:
-    found = {
-        "batches"
-    }  # made by models/M:batchGenerateContent (meter "batch"): its answer names it
+def _head(template: str, surface: str) -> str | None:
+    """The collection a template's path starts in (the OpenAI layer's after its prefix)."""
+    segments = template.split("/")
+    if surface == "openai":
+        # openai/responses/{id}, endpoints/openapi/responses/{id}, endpoints/{e}/responses/{id}
+        segments = segments[1:] if segments[0] == "openai" else segments[2:]
+    head = segments[0].split(":", 1)[0] if segments else ""
+    return None if not head or head.startswith("{") else head
+
+
+def _collections() -> tuple[frozenset[str], frozenset[str]]:
+    """``(collections, project_only)`` read from the route table.
+
+    A collection has owners when some row of a backend creates in it or deletes from it (what an
+    app can delete is its own; Google's models and publishers are neither made nor deleted).
+    Answers name two more: ``batches`` (made by ``models/M:batchGenerateContent``) and
+    ``generatedFiles`` (made by a model's long-running work). A collection owned on Vertex
+    whose name on the Gemini API is Google's (``models``: Vertex's Model Registry holds tuned
+    models, the Gemini API's are Google's) is owned only under a Vertex project.
+    """
+    owned: dict[str, set[str]] = {"gemini": {"batches", "generatedFiles"}, "vertex": set()}
+    googles: set[str] = set()
     for route in ROUTES:
-        if route.name.rsplit(".", 1)[-1] in ("create", "upload"):
-            for template in route.gemini + route.vertex:
-                head = template.split("/", 1)[0].split(":", 1)[0]
-                if not head.startswith("{") and head not in ("openai", "endpoints"):
-                    found.add(head)
-    return frozenset(found)
+        makes = route.name.rsplit(".", 1)[-1] in ("create", "upload", "delete")
+        for backend, templates in (("gemini", route.gemini), ("vertex", route.vertex)):
+            for template in templates:
+                head = _head(template, route.surface)
+                if head is None:
+                    continue
+                if makes:
+                    owned[backend].add(head)
+                elif backend == "gemini":
+                    googles.add(head)
+    project_only = owned["vertex"] & (googles - owned["gemini"])
+    return frozenset((owned["gemini"] | owned["vertex"]) - project_only), frozenset(project_only)
 
 
-COLLECTIONS = _collections()
-"""The collections whose items have an owner (``files``, ``cachedContents``, ``batches``, ...)."""
+COLLECTIONS, PROJECT_COLLECTIONS = _collections()
+"""The collections whose items have an owner (``files``, ``cachedContents``, ``operations``,
+...), and those that have one only in a Vertex project's scope (``models``)."""
 
 _VERSION = re.compile(r"^v1(?:alpha|beta1?)?$")
 _EVENT_END = re.compile(rb"\r?\n\r?\n")  # Google frames events with CRLF
-# Body fields that name a resource (both spellings).
-_REFERENCES = {
+# Body fields that name a resource (both spellings), and the collection a bare id is in.
+_REFERENCES: dict[str, str | None] = {
     "cachedContent": "cachedContents",
     "cached_content": "cachedContents",
     "fileUri": "files",
@@ -77,23 +102,68 @@ _REFERENCES = {
     "previousInteractionId": "interactions",
     "fileSearchStoreNames": "fileSearchStores",
     "file_search_store_names": "fileSearchStores",
+    "operationName": "operations",  # Vertex's fetchPredictOperation polls a video by name
+    "operation_name": "operations",
+    "previous_response_id": "responses",  # the OpenAI layer's stored responses
 }
-# Every key above starts "cached, "file or "previous: one regex pass over the raw body decides
-# whether the parsed body is walked at all (a fraction of what parsing the body costs). A \u
-# escape can spell any of them without those bytes (Google reads "\u0063achedContent" as
-# cachedContent), so a body with one is always walked.
-_MARKER = re.compile(rb'"(?:cached|file|previous)|\\u')
+# Every key above starts "cached, "file, "previous or "operation: one regex pass over the raw
+# body decides whether the parsed body is walked at all (a fraction of what parsing the body
+# costs). A \u escape can spell any of them without those bytes (Google reads
+# "\u0063achedContent" as cachedContent), so a body with one is always walked. A model field
+# (the route table's ``models``) names an owned model only as "tunedModels/...,
+# "projects/.../models/... or .../endpoints/...: those values are looked for too.
+_MARKER = re.compile(rb'"(?:cached|file|previous|operation|tunedModels/|projects/)|\\u')
+# What long-running work made is named under these fields of its answer (an operation's
+# response, a batch's output, a tuning job's tuned model): the work's owner owns it too.
+_OUTPUTS = frozenset({"response", "output", "tunedModel"})
+# Single resources whose GET answers are read for those outputs: work that runs long.
+_RUNS_LONG = frozenset({"operations", "batches", "batchPredictionJobs", "tuningJobs"})
+# Model calls that start long-running work: their answer names it (a batch, an operation).
+_STARTS = tuple(
+    f":{route.name}"
+    for route in ROUTES
+    if route.meter in ("batch", "video_seconds")
+    and any(":" in template for template in route.gemini + route.vertex)
+)
+
+
+def _first_owned(parts: Sequence[str], scoped: bool) -> int:
+    """Index of the first segment of ``parts`` that is an owned collection, else -1.
+
+    ``models`` counts only right under a Vertex project (``scoped``: ``parts`` start there, or
+    ``projects/P/locations/L/`` precedes it); ``endpoints/openapi`` is the OpenAI layer.
+    """
+    for index, part in enumerate(parts):
+        if part in COLLECTIONS:
+            if part != "endpoints" or parts[index + 1 : index + 2] != ["openapi"]:
+                return index
+        elif part in PROJECT_COLLECTIONS and (
+            (scoped and index == 0)
+            or (index >= 4 and parts[index - 4] == "projects" and parts[index - 2] == "locations")
+        ):
+            return index
+    return -1
+
+
+def _item(part: str, ident: str) -> str:
+    # A method (files/x:download) and a Vertex model's version (models/123@1) are no part of it.
+    return f"{part}/{ident.split(':', 1)[0].split('@', 1)[0]}"
 
 
 def resource_name(value: str, collection: str | None = None) -> str | None:
     """``collection/id`` that ``value`` names (a name, a URI, a Vertex path), else None.
 
-    A bare id (an interaction's) counts for ``collection``.
+    A bare id (an interaction's) counts for ``collection``. The first owned collection in the
+    name decides: ``tunedModels/t/operations/o`` is the tuned model's; the operation of a
+    Google model (``models/veo-3/operations/o``) is ``operations/o``.
     """
+    head, scheme, _ = value.partition("://")
+    if scheme and not head.startswith("http"):
+        return None  # gs://bucket/files/x is the app's bucket, no resource of the gateway's
     parts = value.split("?", 1)[0].split("/")
-    for index, part in enumerate(parts[:-1]):
-        if part in COLLECTIONS and parts[index + 1]:
-            return f"{part}/{parts[index + 1].split(':', 1)[0]}"
+    index = _first_owned(parts, scoped=False)
+    if 0 <= index < len(parts) - 1 and parts[index + 1]:
+        return _item(parts[index], parts[index + 1])
     if collection is not None and value and "/" not in value and ":" not in value:
         return f"{collection}/{value}"
     return None
@@ -104,21 +174,27 @@ def named_in_path(path: str) -> tuple[str | None, str | None]:
     """``(resource, collection)`` an upstream path names.
 
     ``resource`` is ``files/abc`` for ``/v1beta/files/abc:download``; ``collection`` is set
-    when the path is the collection itself (``/v1beta/files``: a list or a create).
+    when the path is the collection itself (``/v1beta/files``: a list or a create;
+    ``/v1beta/models/veo-3/operations``: a list of operations).
     """
     segments = path.strip("/").split("/")
     index = next((i for i, s in enumerate(segments) if _VERSION.match(s)), -1)
+    # v1beta1 is Vertex's alone: its models/ are the project's Model Registry, as under a parent.
+    scoped = index >= 0 and segments[index] == "v1beta1"
     rest = segments[index + 1 :]
     if len(rest) > 4 and rest[0] == "projects" and rest[2] == "locations":
-        rest = rest[4:]
-    if not rest:
+        rest, scoped = rest[4:], True
+    if rest[:1] == ["openai"]:
+        rest = rest[1:]
+    elif rest[:2] == ["endpoints", "openapi"]:
+        rest = rest[2:]
+    heads = [segment.split(":", 1)[0] for segment in rest]
+    found = _first_owned(heads, scoped)
+    if found < 0:
         return None, None
-    head = rest[0].split(":", 1)[0]
-    if head not in COLLECTIONS:
-        return None, None
-    if len(rest) == 1:
-        return None, head
-    return f"{head}/{rest[1].split(':', 1)[0]}", None
+    if found == len(rest) - 1:
+        return None, heads[found]
+    return _item(heads[found], rest[found + 1]), None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -143,6 +219,30 @@ def _references(body: Any, found: set[str]) -> None:
     elif isinstance(body, list):
         for item in body:
             _references(item, found)
+
+
+def _models_named(body: Any, fields: Sequence[str], found: set[str]) -> None:
+    """Owned models the route table's model fields of a body name (``requests[].model``, ...).
+
+    ``tunedModels/t``, a Vertex project's ``models/`` and ``endpoints/``: a Google model's
+    name (``gemini-2.5-flash``, ``publishers/google/models/m``) names none.
+    """
+    for field in fields:
+        if field in ("url", "interaction"):
+            continue
+        nodes = [body]
+        for step in field.split("."):
+            many = step.endswith("[]")
+            key = step.removesuffix("[]")
+            snake = re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+            nodes = [n.get(key, n.get(snake)) if isinstance(n, dict) else None for n in nodes]
+            if many:
+                nodes = [item for n in nodes if isinstance(n, list) for item in n]
+        for value in nodes:
+            if isinstance(value, str) and "/" in value:
+                name = resource_name(value)
+                if name is not None:
+                    found.add(name)
 
 
 class Owners:
@@ -194,8 +294,10 @@ class Owners:
         if collection is not None:
             return method in ("GET", "POST")
         if resource is not None:
-            return method == "DELETE"
-        return path.endswith((":batchGenerateContent", ":asyncBatchEmbedContent"))
+            return method == "DELETE" or (
+                method == "GET" and resource.split("/", 1)[0] in _RUNS_LONG
+            )
+        return path.endswith(_STARTS)
 
     def answered(
         self, app: str, team: str | None, *, method: str, path: str, status: int, body: bytes
@@ -206,10 +308,18 @@ class Owners:
         resource, collection = named_in_path(path)
         if method == "DELETE" and resource is not None:
             self.forget(resource)
+            # A delete that runs long (a Vertex model's) answers an operation, the deleter's.
+            answer = _parsed(body)
+            named = answer.get("name") if isinstance(answer, dict) else None
+            operation = resource_name(named) if isinstance(named, str) else None
+            if operation is not None and operation.startswith("operations/"):
+                self.record(operation, app, team)
             return None
         if collection is not None and method == "GET":
             return self._filtered(app, team, collection, body)
         if resource is not None:
+            if method == "GET":
+                self._outputs(resource, _parsed(body))
             return None
         parsed = _parsed(body)
         made = [parsed]
@@ -222,12 +332,38 @@ class Owners:
         return None
 
     def created_event(self, app: str, team: str | None, event: Any) -> None:
-        """A streamed interaction create's first event (``interaction.created``)."""
-        if isinstance(event, dict) and event.get("event_type") == "interaction.created":
-            made = event.get("interaction")
-            name = _created_name(made, "interactions")
-            if name is not None:
-                self.record(name, app, team)
+        """A streamed create's first event (``interaction.created``, ``response.created``)."""
+        if not isinstance(event, dict):
+            return
+        name = None
+        if event.get("event_type") == "interaction.created":
+            name = _created_name(event.get("interaction"), "interactions")
+        elif event.get("type") == "response.created":
+            name = _created_name(event.get("response"), "responses")
+        if name is not None:
+            self.record(name, app, team)
+
+    def _outputs(self, resource: str, answer: Any) -> None:
+        """What long-running work made (named in its answer's outputs) is the work's owner's.
+
+        A video operation's files, a batch's results file, a Vertex tuning job's model and
+        endpoint: the names appear only in the work's answer, so they are recorded as it is
+        read, with the work's own record (its owner, or its team's app that made it). A name
+        already recorded keeps its record; work nobody owns gives nothing an owner.
+        """
+        found: set[str] = set()
+        _output_names(answer, found, inside=False)
+        found.discard(resource)
+        if not found:
+            return
+        names = sorted(found)
+        texts = self.store.get_texts([self.prefix + name for name in [resource, *names]])
+        owner = texts[0]
+        if owner is None:
+            return
+        for name, text in zip(names, texts[1:], strict=True):
+            if text is None:
+                self.store.set_text(self.prefix + name, owner)
 
     def _filtered(self, app: str, team: str | None, collection: str, body: bytes) -> bytes | None:
         parsed = _parsed(body)
@@ -247,7 +383,25 @@ class Owners:
             if len(kept) != len(items):
                 parsed[key] = kept
                 changed = True
+            if collection in _RUNS_LONG:
+                for item, name in zip(items, names, strict=True):
+                    if name and name not in refused:
+                        self._outputs(name, item)
         return dumps(parsed) if changed else None
+
+
+def _output_names(node: Any, found: set[str], *, inside: bool) -> None:
+    """Names of owned resources under the :data:`_OUTPUTS` fields of an answer."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _output_names(value, found, inside=inside or key in _OUTPUTS)
+    elif isinstance(node, list):
+        for item in node:
+            _output_names(item, found, inside=inside)
+    elif inside and isinstance(node, str) and "/" in node:
+        name = resource_name(node)
+        if name is not None:
+            found.add(name)
 
 
 def _parsed(body: bytes) -> Any:
@@ -335,6 +489,8 @@ class OwnershipPolicy:
             except Exception:  # noqa: BLE001 - the route gate refuses what does not parse
                 body = None
             _references(body, names)
+            if route is not None:
+                _models_named(body, route.models, names)
         if route is not None and route.name == "interactions.connect":
             body = request.body
             if isinstance(body, dict) and isinstance(body.get("id"), str):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.gateway.conftest import Running, genai_client
+from tests.gateway.conftest import Running, _clients, genai_client
 
 MODEL = "gemini-2.5-flash"
 
@@ -255,3 +255,122 @@ def test_a_field_name_spelled_with_escapes_is_still_judged(gw: Running) -> None:
     )
     assert sneaky.status_code == 400
     assert "percent-encoded '/'" in sneaky.text
+
+
+def test_a_video_operation_and_its_files_are_their_creators(gw: Running, emulator: Any) -> None:
+    """predictLongRunning's operation is its creator's; so are the videos it made, recorded
+    when the creator's poll reveals them. Another app can neither poll, list nor download."""
+    import httpx2
+    from google.genai import types
+
+    mine, theirs = _two_apps(gw)
+    veo = "veo-3.1-generate-preview"
+    # google-genai 3.4.0 asks for videos on Vertex only; REST (and the JS SDK) on this API.
+    started = httpx2.post(
+        f"{gw.url}/v1beta/models/{veo}:predictLongRunning",
+        json={"instances": [{"prompt": "a red ball"}]},
+        headers={"x-goog-api-key": gw.key},
+        timeout=30,
+    )
+    assert started.status_code == 200, started.text
+    operation = types.GenerateVideosOperation(name=started.json()["name"])
+    assert operation.name.startswith(f"models/{veo}/operations/")
+    _denied(lambda: theirs.operations.get(operation))
+    emulator.advance(emulator.timings.video_s)
+    done = mine.operations.get(operation)
+    assert done.done
+    video = done.result.generated_videos[0].video
+    # What the SDK does with Google's https URI (the emulator's is http): the file's name.
+    made = "files/" + video.uri.split("/files/", 1)[1].split(":", 1)[0]
+    _denied(lambda: theirs.files.download(file=made))
+    _denied(lambda: theirs.files.get(name=made))
+    assert mine.files.download(file=made)
+    # The model's operation list (every app's videos at Google) shows each app its own.
+    listed = {}
+    for key in (gw.key, gw.issue("fraud2", team="risk")):
+        answer = httpx2.get(
+            f"{gw.url}/v1beta/models/{veo}/operations", headers={"x-goog-api-key": key}
+        )
+        assert answer.status_code == 200, answer.text
+        listed[key] = [o["name"] for o in answer.json().get("operations", [])]
+    assert operation.name in listed[gw.key]
+    assert all(operation.name not in names for key, names in listed.items() if key != gw.key)
+
+
+def _vertex_apps(start_gateway: Callable[..., Running], emulator: Any, tmp_path: Path) -> Any:
+    """A gateway on Vertex AI (the emulator's) and the Vertex SDK of two apps behind it, each
+    presenting its app key as the bearer token the SDK sends."""
+    from google import genai
+    from google.genai import types
+    from google.oauth2.credentials import Credentials
+
+    key_file = tmp_path / "sa.json"
+    emulator.create_service_account_key(key_file)
+    running = start_gateway(
+        settings={
+            "backend": "vertex",
+            "project": "platform-project",
+            "location": "europe-west4",
+            "credentials_file": str(key_file),
+        }
+    )
+
+    def client(key: str) -> Any:
+        made = genai.Client(
+            vertexai=True,
+            project="app-project",
+            location="us-central1",
+            credentials=Credentials(token=key),
+            http_options=types.HttpOptions(base_url=running.url),
+        )
+        _clients.append(made)
+        return made
+
+    return running, client(running.key), client(running.issue("fraud", team="risk"))
+
+
+def test_a_vertex_video_is_polled_only_by_its_creator(
+    start_gateway: Callable[..., Running], emulator: Any, tmp_path: Path
+) -> None:
+    """On Vertex the SDK polls a video with fetchPredictOperation, naming the operation in the
+    body: another app's poll is refused."""
+    _, mine, theirs = _vertex_apps(start_gateway, emulator, tmp_path)
+    operation = mine.models.generate_videos(
+        model="veo-3.0-generate-001", source={"prompt": "a red ball"}
+    )
+    _denied(lambda: theirs.operations.get(operation))
+    emulator.advance(emulator.timings.video_s)
+    assert mine.operations.get(operation).done
+
+
+@pytest.mark.filterwarnings("ignore::google.genai._common.ExperimentalWarning")  # tunings.tune
+def test_a_vertex_tuned_model_is_its_tuners(
+    start_gateway: Callable[..., Running], emulator: Any, tmp_path: Path
+) -> None:
+    """A Vertex tuning job's model and endpoint become the tuner's when its job says so:
+    another app can neither call, read, list nor delete them."""
+    from google.genai import types
+
+    _, mine, theirs = _vertex_apps(start_gateway, emulator, tmp_path)
+    job = mine.tunings.tune(
+        base_model=MODEL,
+        training_dataset=types.TuningDataset(gcs_uri="gs://bucket/train.jsonl"),
+    )
+    _denied(lambda: theirs.tunings.get(name=job.name))
+    emulator.advance(emulator.timings.job_run_s)
+    tuned = mine.tunings.get(name=job.name).tuned_model
+    assert tuned.model
+    assert tuned.endpoint
+    _denied(lambda: theirs.models.generate_content(model=tuned.endpoint, contents="hi"))
+    _denied(lambda: theirs.models.get(model=tuned.model))
+    _denied(lambda: theirs.models.delete(model=tuned.model))
+    assert tuned.model.split("@")[0] not in [
+        m.name for m in theirs.models.list(config={"query_base": False})
+    ]
+    assert mine.models.generate_content(model=tuned.endpoint, contents="hi").text
+    assert mine.models.get(model=tuned.model).name
+    assert tuned.model.split("@")[0] in [
+        m.name for m in mine.models.list(config={"query_base": False})
+    ]
+    mine.models.delete(model=tuned.model)
+    _denied(lambda: mine.models.get(model=tuned.model))

@@ -48,6 +48,18 @@ def test_collections_come_from_the_route_table() -> None:
         ("v1_abc", "interactions", "interactions/v1_abc"),
         ("gs://bucket/object", "files", None),
         ("models/gemini-2.5-flash", None, None),
+        ("models/veo-3/operations/o", None, "operations/o"),
+        (
+            "projects/p/locations/l/publishers/google/models/veo-3/operations/o",
+            None,
+            "operations/o",
+        ),
+        ("projects/p/locations/l/models/123@1", None, "models/123"),
+        ("projects/p/locations/l/endpoints/9", None, "endpoints/9"),
+        ("projects/p/locations/l/endpoints/openapi", None, None),
+        ("https://host/v1beta/generatedFiles/g", None, "generatedFiles/g"),
+        ("resp_1", "responses", "responses/resp_1"),
+        ("gs://bucket/files/x", "files", None),
     ],
 )
 def test_resource_names(value: str, collection: str | None, name: str | None) -> None:
@@ -63,6 +75,17 @@ def test_resource_names(value: str, collection: str | None, name: str | None) ->
         ("/v1beta1/projects/p/locations/l/cachedContents/c", ("cachedContents/c", None)),
         ("/v1beta/models/gemini-2.5-flash:generateContent", (None, None)),
         ("/v1beta", (None, None)),
+        ("/v1beta/models/veo-3/operations/o", ("operations/o", None)),
+        ("/v1beta/models/veo-3/operations", (None, "operations")),
+        ("/v1beta/tunedModels/t/operations/o", ("tunedModels/t", None)),
+        ("/v1beta1/projects/p/locations/l/models/123@1:predict", ("models/123", None)),
+        ("/v1beta1/projects/p/locations/l/models", (None, "models")),
+        ("/v1beta1/projects/p/locations/l/publishers/google/models/m", (None, None)),
+        ("/v1beta1/projects/p/locations/l/endpoints/9:generateContent", ("endpoints/9", None)),
+        ("/v1beta1/projects/p/locations/l/endpoints/openapi/chat/completions", (None, None)),
+        ("/v1beta/openai/responses/resp_1", ("responses/resp_1", None)),
+        ("/v1beta/openai/responses", (None, "responses")),
+        ("/v1beta/generatedFiles/g", ("generatedFiles/g", None)),
     ],
 )
 def test_paths(path: str, found: tuple[str | None, str | None]) -> None:
@@ -145,6 +168,38 @@ def test_answers_record_filter_and_forget() -> None:
     assert not owners.wants("POST", "/v1beta/models/m:generateContent")
 
 
+def test_what_work_made_is_its_owners() -> None:
+    """Names in the outputs of a long-running job's answer get the job's record (its owner,
+    even when a teammate reads it); inputs, names already recorded and unowned jobs do not."""
+    owners = _owners(sharing="team")
+    owners.record("operations/o", "a", "t")
+    owners.record("files/taken", "c", "u")
+    answer = {
+        "name": "models/veo/operations/o",
+        "input": {"fileUri": "files/in"},
+        "response": {"videos": [{"uri": "https://h/v1beta/files/v1:download?alt=media"}]},
+        "output": {"responsesFile": "files/taken"},
+    }
+    body = json.dumps(answer).encode()
+    path = "/v1beta/models/veo/operations/o"
+    assert owners.wants("GET", path)
+    owners.answered("b", "t", method="GET", path=path, status=200, body=body)
+    assert owners.refusals(["files/v1"], "a", None) == []
+    assert owners.refusals(["files/v1"], "z", "x") != []
+    assert owners.refusals(["files/in"], "a", "t") != []  # an input is not what the work made
+    assert owners.refusals(["files/taken"], "c", None) == []
+    unowned = json.dumps({"response": {"uri": "files/v2"}}).encode()
+    owners.answered("b", "t", method="GET", path="/v1beta/operations/x", status=200, body=unowned)
+    assert owners.refusals(["files/v2"], "b", "t") != []
+    # A Vertex model's delete answers an operation: the deleter's to poll.
+    deleted = json.dumps({"name": "projects/p/locations/l/operations/d", "done": True}).encode()
+    owners.record("models/1", "a", "t")
+    path = "/v1beta1/projects/p/locations/l/models/1"
+    owners.answered("a", "t", method="DELETE", path=path, status=200, body=deleted)
+    assert owners.refusals(["operations/d"], "a", None) == []
+    assert owners.refusals(["models/1"], "a", None) != []
+
+
 def test_team_sharing_and_unowned() -> None:
     """team sharing admits the owner's team; "allow" admits names nobody owns."""
     owners = _owners(sharing="team", unowned="allow")
@@ -165,6 +220,10 @@ def test_a_streamed_create_is_read_across_chunks() -> None:
     watcher.feed(wire[10:])
     assert watcher.done
     assert owners.refusals(["interactions/v1_s"], "a", None) == []
+    openai = StreamedCreate(owners, "a", None)
+    event = {"type": "response.created", "response": {"id": "resp_s", "object": "response"}}
+    openai.feed(f"event: response.created\ndata: {json.dumps(event)}\n\n".encode())
+    assert owners.refusals(["responses/resp_s"], "a", None) == []
     giving_up = StreamedCreate(owners, "a", None)
     giving_up.feed(b"x" * (1 << 20 + 1))
     assert giving_up.done
