@@ -141,6 +141,20 @@ class _Plan:
     units: dict[str, int] | None = None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Keys:
+    """One caller's counter keys in one window: ``(key, previous window's key, label)`` each."""
+
+    tag: str
+    counters: tuple[tuple[str, str | None, str], ...]
+    cooldown_key: str
+    cooldown_label: str
+
+
+# Callers, models and windows whose keys are kept (see LimitsPolicy._keys).
+_MAX_CACHED_KEYS = 1024
+
+
 @dataclasses.dataclass(slots=True)
 class _Turns:
     """What a Live session's turns were charged so far."""
@@ -154,6 +168,9 @@ class LimitsPolicy:
     """Reserve before, reconcile after, against a :class:`StateStore`."""
 
     name = "limits"
+    # The after-hooks read only usage, status, retry delays and counts of images or seconds:
+    # the transport may parse answers with orjson (Pipeline.usage_only), as for the audit.
+    reads_usage_only = True
 
     def __init__(
         self,
@@ -172,6 +189,11 @@ class LimitsPolicy:
         # How long a reservation may stay open before a sweep gives its capacity back (its
         # process died mid-call): longer than any call may last, retries and streams included.
         self.hold_ms = HOLD_MS
+        # Only a limit counted in tokens or dollars needs the request's token estimate (a walk
+        # of its whole body); requests, images and video seconds are known without one.
+        self._estimates = any(spec.unit in ("tokens", "usd") for spec in config.limits)
+        # The counter keys of one caller, model and window, made once per minute (see _keys).
+        self._key_cache: dict[tuple[str | None, str | None, str | None, int, int], _Keys] = {}
 
     # -- before
 
@@ -292,16 +314,14 @@ class LimitsPolicy:
     def _plan(self, request: GenAIRequest, *, turn: int = 0) -> _Plan:
         """What one request reserves; ``turn`` > 0: a later Live turn (no request counted)."""
         now = self._clock()
-        identity = request.identity
         units = _units(request, None)
-        estimate_usd = 0
+        estimate_usd = prompt = estimate = 0
         if units is not None:
             # Imagen and Veo bill images and video seconds, not tokens.
-            prompt = estimate = 0
             if self.prices is not None:
                 usd = self._unit_price(request, units)
                 estimate_usd = -1 if usd is None else math.ceil(usd * MICRO)
-        else:
+        elif self._estimates:
             prompt, output = estimate_parts(request, self.config.default_output_tokens)
             estimate = max(prompt + output, 1)
             if self.prices is not None:
@@ -314,42 +334,27 @@ class LimitsPolicy:
             "images": (units or {}).get("images", 0),
             "video_seconds": (units or {}).get("video_seconds", 0),
         }
-        counters, specs, windows, labels = [], [], [], []
-        tag = hash_tag(team=identity.team, app=identity.app)
-        for spec in self.config.limits:
-            label = scope_label(
-                spec.scope, team=identity.team, app=identity.app, model=request.model
-            )
+        keys = self._keys(request, now)
+        counters, windows = [], []
+        for spec, (key, prev_key, _) in zip(self.config.limits, keys.counters, strict=True):
             win = window(spec.period, now)
             counters.append(
-                Counter(
-                    key=counter_key(self.prefix, spec, label, win.current, tag),
-                    limit=spec.limit,
-                    amount=amounts[spec.unit],
-                    ttl_ms=win.ttl_ms,
-                    prev_key=counter_key(self.prefix, spec, label, win.previous, tag)
-                    if win.previous
-                    else None,
-                    prev_weight=win.weight,
-                )
+                Counter(key, spec.limit, amounts[spec.unit], win.ttl_ms, prev_key, win.weight)
             )
-            specs.append(spec)
             windows.append(win)
-            labels.append(label)
-        cooldown_label = scope_label(
-            self.config.cooldown_scope, team=identity.team, app=identity.app, model=request.model
-        )
         return _Plan(
             counters,
-            specs,
+            list(self.config.limits),
             windows,
-            labels,
-            cooldown_key(self.prefix, tag, cooldown_label),
-            cooldown_label,
+            [label for _, _, label in keys.counters],
+            keys.cooldown_key,
+            keys.cooldown_label,
             estimate,
             Hold(
                 *hold_keys(
-                    self.prefix, tag, f"{request.request_id}.{turn}" if turn else request.request_id
+                    self.prefix,
+                    keys.tag,
+                    f"{request.request_id}.{turn}" if turn else request.request_id,
                 ),
                 ttl_ms=self.hold_ms,
             ),
@@ -357,6 +362,43 @@ class LimitsPolicy:
             prompt,
             units,
         )
+
+    def _keys(self, request: GenAIRequest, now: float) -> _Keys:
+        """The counter keys ``request`` reserves against at ``now``: the same all minute long.
+
+        Made once per caller, model and minute rather than per request (quoting, scope labels
+        and key strings for every limit); the table is emptied when it grows past its bound.
+        """
+        identity = request.identity
+        team, app, model = identity.team, identity.app, request.model
+        # Minute windows change name every minute, day and month windows every UTC day.
+        minute = math.floor(now / 60)
+        cache_key = (team, app, model, minute, math.floor(now / 86400))
+        found = self._key_cache.get(cache_key)
+        if found is not None:
+            return found
+        tag = hash_tag(team=team, app=app)
+        counters = []
+        for spec in self.config.limits:
+            label = scope_label(spec.scope, team=team, app=app, model=model)
+            win = window(spec.period, now)
+            counters.append(
+                (
+                    counter_key(self.prefix, spec, label, win.current, tag),
+                    counter_key(self.prefix, spec, label, win.previous, tag)
+                    if win.previous
+                    else None,
+                    label,
+                )
+            )
+        cooldown_label = scope_label(self.config.cooldown_scope, team=team, app=app, model=model)
+        found = _Keys(
+            tag, tuple(counters), cooldown_key(self.prefix, tag, cooldown_label), cooldown_label
+        )
+        if len(self._key_cache) >= _MAX_CACHED_KEYS:
+            self._key_cache.clear()
+        self._key_cache[cache_key] = found
+        return found
 
     def _unit_price(self, request: GenAIRequest, units: dict[str, int]) -> float | None:
         if self.prices is None:
