@@ -29,6 +29,10 @@ class MemoryStore:
         self._values: dict[str, tuple[int, float]] = {}
         # Open reservations: record -> (what was added per counter key, when it expires).
         self._holds: dict[str, tuple[dict[str, int], float]] = {}
+        # No open reservation expires before this: the sweep, a walk of every open one, runs
+        # only once one may have (not on every reservation: a thousand streams in flight
+        # made each new request walk a thousand records).
+        self._holds_due = math.inf
         # Plain records (the gateway's resource owners): no expiry, removed when deleted.
         self._texts: dict[str, str] = {}
 
@@ -61,7 +65,8 @@ class MemoryStore:
             if len(self._values) > _SWEEP_AT:
                 self._sweep(now)
             if hold is not None:
-                self._sweep_holds(now)
+                if now >= self._holds_due:
+                    self._sweep_holds(now)
                 if hold.record in self._holds:
                     return Reserved(ok=True)  # the same reservation again: already made
             if cooldown_key is not None:
@@ -81,7 +86,9 @@ class MemoryStore:
                     self._values[counter.key] = (value, now + counter.ttl_ms / 1000)
             if hold is not None:
                 added = {c.key: c.amount for c in counters if c.amount}
-                self._holds[hold.record] = (added, now + hold.ttl_ms / 1000)
+                until = now + hold.ttl_ms / 1000
+                self._holds[hold.record] = (added, until)
+                self._holds_due = min(self._holds_due, until)
         return Reserved(ok=True)
 
     def settle(self, hold: Hold, changes: Sequence[tuple[str, int, int]]) -> None:
@@ -98,6 +105,7 @@ class MemoryStore:
         for record in expired:
             added, _ = self._holds.pop(record)
             self._apply([(key, -amount, 0) for key, amount in added.items()], now)
+        self._holds_due = min((until for _, until in self._holds.values()), default=math.inf)
 
     def _apply(self, changes: Sequence[tuple[str, int, int]], now: float) -> None:
         """Add each delta, clamped at zero (the lock is held)."""
