@@ -6,6 +6,7 @@ when the chain is built, so a request pays for the hooks it has and nothing else
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -101,8 +102,6 @@ class Chain:
         """:meth:`before` for the async transport: ``aon_request`` hooks are awaited."""
         if self._arequest is None:
             return self.before(request)
-        import inspect
-
         entered: list[Any] = []
         for policy, hook in self._arequest:
             entered.append(policy)
@@ -110,7 +109,8 @@ class Chain:
                 continue
             try:
                 result = hook(request)
-                if inspect.isawaitable(result):
+                # A plain on_request returns None: only what returned something is asked.
+                if result is not None and inspect.isawaitable(result):
                     await result
             except Deny as deny:
                 self._denied(policy, deny, entered, request)
