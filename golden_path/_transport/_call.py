@@ -101,11 +101,16 @@ class Pipeline:
         # to a file upload; with no other reader and no audit, answers need not be parsed.
         # A policy whose after-hooks are switched off says so (``reads_responses = False``:
         # [pii] with responses = "off").
-        self._hooks_read_answers = any(
-            hasattr(p, name) and getattr(p, "reads_responses", True)
+        readers = [
+            p
             for p in self.chain.policies[1:]
-            for name in ("on_response", "on_chunk", "on_error")
-        )
+            if getattr(p, "reads_responses", True)
+            and any(hasattr(p, name) for name in ("on_response", "on_chunk", "on_error"))
+        ]
+        self._hooks_read_answers = bool(readers)
+        # A policy that reads only usage, status and counts says so (``reads_usage_only``:
+        # the limiter); with no other reader, orjson's faster parse reads answers the same.
+        self._exact_readers = any(not getattr(p, "reads_usage_only", False) for p in readers)
 
     def reads_answers(self, route: Route | None) -> bool:
         """Whether anyone reads what comes back for ``route``: policies, audit, content capture.
@@ -120,10 +125,14 @@ class Pipeline:
             or route.name in _GATE_READS
         )
 
-    def audit_only(self, route: Route | None) -> bool:
-        """Whether only the audit event reads answers on ``route`` (usage, status, tools)."""
+    def usage_only(self, route: Route | None) -> bool:
+        """Whether answers on ``route`` are read only for usage, status and tools.
+
+        By the audit event and by policies that say so (``reads_usage_only``), never by a
+        policy that may read or rewrite the body itself, nor by content capture.
+        """
         return (
-            not self._hooks_read_answers
+            not self._exact_readers
             and self.content is None
             and route is not None
             and route.name != "files.upload"
@@ -417,9 +426,9 @@ class Call:
         route = self.request.route
         parsed = pipeline.reads_answers(route)
         if parsed:
-            # Only the audit event reads it (no policy, no content capture): a faster parse
-            # that reads the fields it needs the same (see parse_json).
-            body = parse_json(content, usage_only=pipeline.audit_only(route))
+            # Read only for usage and status (by the audit event, the limiter; no content
+            # capture): a faster parse reads the fields they need the same (see parse_json).
+            body = parse_json(content, usage_only=pipeline.usage_only(route))
             self.tools_pending = _asks_for_tools(body)
         else:
             # No policy, sink or capture reads the answer: it is not parsed. Only whether it

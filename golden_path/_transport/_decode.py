@@ -160,9 +160,10 @@ def decode(raw: bytes, encoding: str | None) -> bytes:
 def parse_json(raw: bytes, *, usage_only: bool = False) -> Any:
     """``raw`` parsed, None when it is not JSON.
 
-    ``usage_only``: only the audit event reads the result (usage, an error's status, whether
-    the answer asks for a function call): orjson parses it, about four times faster. It
-    reads an integer beyond 64 bits as a float, which none of those fields can hold; a body
+    ``usage_only``: only the audit event and policies that say so (the limiter) read the
+    result (usage, an error's status and retry delay, counts, whether the answer asks for a
+    function call): orjson parses it, about four times faster. It reads an integer beyond
+    64 bits as a float, which none of those fields can hold; a body
     it refuses goes to the stdlib, which reads what orjson does not (1e400, lone surrogates).
     """
     if not raw:

@@ -115,6 +115,42 @@ def test_budget_is_charged_real_usage(limits: Callable[..., list[Any]], make_cli
     }
 
 
+def test_a_policy_reading_answers_gets_them_exact_beside_the_limiter(
+    limits: Callable[..., list[Any]], make_client: Any, emulator: Any
+) -> None:
+    """The limiter reads only usage and status, so beside the audit alone an answer may take
+    orjson's faster parse; a policy that reads the body itself still gets the exact one (an
+    integer beyond 64 bits stays that integer), and the limiter still charges real usage."""
+    seen: list[Any] = []
+
+    class BodyReader:
+        name = "body-reader"
+
+        def on_response(self, request: Any, response: Any) -> None:
+            seen.append(response.body)
+
+    policies = limits(budgets={"tokens_per_day": 1_000_000}, clock=lambda: FIXED_NOW)
+    client = make_client(team="ml", policies=[*policies, BodyReader()])
+    big = 2**64 + 1
+    emulator.script_response(
+        {
+            "candidates": [{"content": {"role": "model", "parts": [{"text": "ok"}]}, "index": 0}],
+            "usageMetadata": {
+                "promptTokenCount": 3,
+                "candidatesTokenCount": 4,
+                "totalTokenCount": 7,
+            },
+            "modelVersion": MODEL,
+            "big": big,
+        }
+    )
+    client.models.generate_content(model=MODEL, contents="hi")
+    (body,) = seen
+    assert type(body["big"]) is int
+    assert body["big"] == big
+    assert usage(policies[0]) == {"budgets.tokens_per_day": 7}
+
+
 def test_a_stream_is_charged_the_usage_of_its_last_chunk(
     limits: Callable[..., list[Any]], make_client: Any
 ) -> None:
@@ -528,3 +564,46 @@ def test_memory_store_cooldown_is_never_shortened() -> None:
     assert (refused.ok, refused.index) == (False, -1)
     assert refused.cooldown_ms > 500_000
     assert store.cooldown_left("other") == 0.0
+
+
+def test_memory_store_sweeps_a_dead_reservation_made_after_a_live_one() -> None:
+    """The sweep runs only once an open reservation may have expired; one that expires
+    before those made earlier (a shorter hold) is still found and given back."""
+    store = MemoryStore()
+    counters = [Counter("day", limit=100, amount=30, ttl_ms=60_000)]
+    assert store.reserve(counters, None, Hold("hold:live", "inflight", 600_000)).ok
+    assert store.reserve(counters, None, Hold("hold:dead", "inflight", 0)).ok
+    assert store.read(["day"]) == [60]
+    store.settle(Hold("hold:live", "inflight", 600_000), [])  # the first one ends as usual
+    assert store.reserve(counters, None, Hold("hold:next", "inflight", 600_000)).ok
+    assert store.read(["day"]) == [60]  # the dead one's 30 came back, the new one took 30
+    store.settle(Hold("hold:dead", "inflight", 0), [("day", 500, 60_000)])  # swept: no effect
+    assert store.read(["day"]) == [60]
+
+
+def test_each_caller_keeps_its_own_counters_past_the_key_table_bound(
+    limits: Callable[..., list[Any]],
+) -> None:
+    """Counter keys are made once per caller, model and minute and kept in a bounded table:
+    past its bound, and across a minute, every caller still counts against its own limit."""
+    now = [FIXED_NOW]
+    (policy,) = limits(rate_limits={"requests_per_minute": 1}, clock=lambda: now[0])
+    ids = iter(range(10_000))
+
+    def call(team: str) -> None:
+        request = make_request({"contents": [{"parts": [{"text": "hi"}]}]}, path, team=team)
+        request.request_id = f"r{next(ids)}"  # each call its own reservation
+        policy.on_request(request)
+
+    path = f"/v1/models/{MODEL}:generateContent"
+    call("first")
+    for index in range(1100):  # more callers than the table keeps
+        call(f"team-{index}")
+    with pytest.raises(Deny, match="1 of 1 requests used"):
+        call("first")
+    with pytest.raises(Deny):
+        call("team-7")
+    now[0] += 120  # two minutes on: new windows, new keys, room again
+    call("first")
+    with pytest.raises(Deny):
+        call("first")
