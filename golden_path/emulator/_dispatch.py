@@ -44,11 +44,11 @@ _VERTEX_PUBLISHER = re.compile(
     r"^/(v1|v1beta1)/publishers/google/models(?:/([^/:]+))?(?::([A-Za-z]+))?$"
 )
 _GEMINI_OPENAI = re.compile(
-    r"^/(v1beta)/openai/(chat/completions|embeddings|images/generations|models)(?:/(.+))?$"
+    r"^/(v1beta)/openai/(chat/completions|embeddings|images/generations|models|responses)(?:/(.+))?$"
 )
 _VERTEX_OPENAI = re.compile(
     r"^/(v1|v1beta1)/projects/([^/]+)/locations/([^/]+)/endpoints/openapi/"
-    r"(chat/completions|embeddings|images/generations|models)(?:/(.+))?$"
+    r"(chat/completions|embeddings|images/generations|models|responses)(?:/(.+))?$"
 )
 _IAM = re.compile(r"^/v1/projects/-/serviceAccounts/([^/]+):generateAccessToken$")
 _TOKEN_PATHS = frozenset({"/token", "/v1/token"})

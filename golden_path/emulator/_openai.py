@@ -97,6 +97,8 @@ def as_openai_error(reply: Reply) -> Reply:
 def handle(call: ModelCall) -> Reply:  # noqa: PLR0911 -- a router: one return per case
     """Answer one OpenAI-compatible call (already authenticated)."""
     method = call.incoming.method
+    if call.action == "responses":
+        return _responses(call)
     if call.action == "models":
         if method != "GET":
             return not_served(call.incoming)
@@ -345,6 +347,96 @@ def _sse(events: list[Any], error_after: int | None) -> Reply:
         yield sse_event("[DONE]")
 
     return Reply(content_type=SSE_TYPE, stream=frames(), headers=(("cache-control", "no-cache"),))
+
+
+# -- responses (the Responses API) ---------------------------------------------------------------
+
+
+def _responses(call: ModelCall) -> Reply:  # noqa: PLR0911 -- a router: one return per case
+    """Create (plain or streamed), retrieve and delete a stored response."""
+    assert call.store is not None  # the dispatcher gives every model call the store
+    store, method = call.store, call.incoming.method
+    if method in ("GET", "DELETE"):
+        with store.lock:
+            found = (
+                store.openai_responses.get(call.model)
+                if method == "GET"
+                else store.openai_responses.pop(call.model, None)
+            )
+        if found is None:
+            return error(404, f"Response with id '{call.model}' not found.")
+        if method == "DELETE":
+            return json_reply({"id": call.model, "object": "response", "deleted": True})
+        return json_reply(found)
+    if method != "POST":
+        return not_served(call.incoming)
+    body = call.incoming.body
+    if call.incoming.json_error is not None or not isinstance(body, dict):
+        return error(400, "Invalid JSON payload received: the body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not _catalogue.is_served(bare_model(model)):
+        return error(404, f"The model `{model}` does not exist or you do not have access to it.")
+    previous = body.get("previous_response_id")
+    if previous is not None:
+        with store.lock:
+            known = previous in store.openai_responses
+        if not known:
+            return error(404, f"Previous response with id '{previous}' not found.")
+    given = body.get("input")
+    if isinstance(given, list):
+        given = " ".join(_message_text(item) for item in given if isinstance(item, dict))
+    if not isinstance(given, str) or not given:
+        return error(400, "input must be a non-empty string or list of messages", param="input")
+    text = f"Echo: {given}"
+    prompt, completion = _answers.estimate_tokens(given), _answers.estimate_tokens(text)
+    message = {
+        "type": "message",
+        "id": "msg_" + secrets.token_hex(12),
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
+    made: dict[str, Any] = {
+        "id": "resp_" + secrets.token_hex(16),
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "completed",
+        "model": model,
+        "output": [message],
+        "previous_response_id": previous,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "store": body.get("store", True) is not False,
+        "usage": {
+            "input_tokens": prompt,
+            "output_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
+    }
+    if made["store"]:
+        with store.lock:
+            store.openai_responses[made["id"]] = made
+    if body.get("stream") is not True:
+        return json_reply(made)
+    started = {**made, "status": "in_progress", "output": [], "usage": None}
+    events = [
+        {"type": "response.created", "sequence_number": 0, "response": started},
+        {
+            "type": "response.output_text.delta",
+            "sequence_number": 1,
+            "item_id": message["id"],
+            "output_index": 0,
+            "content_index": 0,
+            "delta": text,
+        },
+        {"type": "response.completed", "sequence_number": 2, "response": made},
+    ]
+    return Reply(
+        content_type=SSE_TYPE,
+        stream=iter([sse_event(event) for event in events]),
+        headers=(("cache-control", "no-cache"),),
+    )
 
 
 # -- embeddings and models -----------------------------------------------------------------------

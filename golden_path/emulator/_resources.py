@@ -91,6 +91,8 @@ class Store:
         self.operations: dict[str, dict[str, Any]] = {}
         self.auth_tokens: dict[str, dict[str, Any]] = {}
         self.interactions: dict[str, dict[str, Any]] = {}
+        # The OpenAI layer's stored responses (``store`` true, the default), by id.
+        self.openai_responses: dict[str, dict[str, Any]] = {}
         # Live Interactions auth tokens: secret -> {"interaction": id, "expires": epoch s}.
         self.interaction_tokens: dict[str, dict[str, Any]] = {}
         self.prompted_json = True

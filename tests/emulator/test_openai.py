@@ -199,3 +199,24 @@ def test_unknown_model_is_404(raw: httpx2.Client) -> None:
     response = chat(raw, model="gpt-4o")
     assert response.status_code == 404
     assert response.json()["error"]["type"] == "not_found_error"
+
+
+def test_responses_are_stored_continued_and_deleted(oai: openai.OpenAI) -> None:
+    """The Responses API: an echo stored unless store=false, continued by previous_response_id
+    (an unknown one is a 404), retrieved and deleted; a message list reads as its text."""
+    made = oai.responses.create(
+        model=MODEL, input=[{"role": "user", "content": "hello there"}], stream=False
+    )
+    assert made.output_text == "Echo: hello there"
+    assert oai.responses.retrieve(made.id).output_text == made.output_text
+    assert oai.responses.create(model=MODEL, input="more", previous_response_id=made.id).id
+    with pytest.raises(openai.NotFoundError):
+        oai.responses.create(model=MODEL, input="more", previous_response_id="resp_nobody")
+    unstored = oai.responses.create(model=MODEL, input="forget me", store=False)
+    with pytest.raises(openai.NotFoundError):
+        oai.responses.retrieve(unstored.id)
+    with pytest.raises(openai.BadRequestError):
+        oai.responses.create(model=MODEL, input="")
+    oai.responses.delete(made.id)
+    with pytest.raises(openai.NotFoundError):
+        oai.responses.delete(made.id)

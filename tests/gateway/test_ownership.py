@@ -374,3 +374,37 @@ def test_a_vertex_tuned_model_is_its_tuners(
     ]
     mine.models.delete(model=tuned.model)
     _denied(lambda: mine.models.get(model=tuned.model))
+
+
+def test_stored_openai_responses_are_their_creators(gw: Running) -> None:
+    """A response the OpenAI layer stored (plain or streamed) is its creator's: another app can
+    neither retrieve it, delete it nor continue it with previous_response_id."""
+    openai = pytest.importorskip("openai")
+
+    def client(key: str) -> Any:
+        return openai.OpenAI(api_key=key, base_url=f"{gw.url}/v1beta/openai/", max_retries=0)
+
+    with client(gw.key) as mine, client(gw.issue("fraud", team="risk")) as theirs:
+        made = mine.responses.create(model=MODEL, input="start")
+        with mine.responses.create(model=MODEL, input="streamed", stream=True) as events:
+            streamed = next(e for e in events if e.type == "response.created").response.id
+            for _ in events:  # read to the end, as an app does
+                pass
+        for name in (made.id, streamed):
+            for call, args in (
+                (theirs.responses.retrieve, {"response_id": name}),
+                (theirs.responses.delete, {"response_id": name}),
+                (
+                    theirs.responses.create,
+                    {"model": MODEL, "input": "go on", "previous_response_id": name},
+                ),
+            ):
+                with pytest.raises(openai.PermissionDeniedError) as caught:
+                    call(**args)
+                assert "gateway.ownership" in str(caught.value)
+            assert mine.responses.retrieve(name).id == name
+        follow = mine.responses.create(model=MODEL, input="go on", previous_response_id=made.id)
+        assert follow.output_text
+        mine.responses.delete(made.id)
+        with pytest.raises(openai.PermissionDeniedError):  # deleted: nobody's now
+            mine.responses.retrieve(made.id)
