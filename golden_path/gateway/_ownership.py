@@ -105,6 +105,9 @@ _REFERENCES: dict[str, str | None] = {
     "operationName": "operations",  # Vertex's fetchPredictOperation polls a video by name
     "operation_name": "operations",
     "previous_response_id": "responses",  # the OpenAI layer's stored responses
+    # A Vertex tuning job that continues tuning a model (full names only: no bare ids).
+    "tunedModelName": None,
+    "tuned_model_name": None,
 }
 # Every key above starts "cached, "file, "previous or "operation: one regex pass over the raw
 # body decides whether the parsed body is walked at all (a fraction of what parsing the body
@@ -164,7 +167,7 @@ def resource_name(value: str, collection: str | None = None) -> str | None:
     index = _first_owned(parts, scoped=False)
     if 0 <= index < len(parts) - 1 and parts[index + 1]:
         return _item(parts[index], parts[index + 1])
-    if collection is not None and value and "/" not in value and ":" not in value:
+    if collection and "/" not in value and ":" not in value:
         return f"{collection}/{value}"
     return None
 
@@ -207,11 +210,10 @@ def _references(body: Any, found: set[str]) -> None:
     """Every resource a parsed body names in the fields of :data:`_REFERENCES`."""
     if isinstance(body, dict):
         for key, value in body.items():
-            collection = _REFERENCES.get(key)
-            if collection is not None:
+            if key in _REFERENCES:
                 for item in value if isinstance(value, list) else (value,):
                     if isinstance(item, str):
-                        name = resource_name(item, collection)
+                        name = resource_name(item, _REFERENCES[key])
                         if name is not None:
                             found.add(name)
             elif isinstance(value, (dict, list)):

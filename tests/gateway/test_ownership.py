@@ -115,6 +115,24 @@ def test_a_batch_cannot_read_another_apps_file(gw: Running, tmp_path: Path) -> N
     _denied(lambda: theirs.batches.create(model=MODEL, src=uploaded.name))
 
 
+def test_a_batchs_results_file_is_the_batch_owners(
+    gw: Running, emulator: Any, tmp_path: Path
+) -> None:
+    """The results file a finished batch names is its owner's (recorded as the owner reads the
+    batch): the owner downloads it, another app cannot."""
+    mine, theirs = _two_apps(gw)
+    path = tmp_path / "requests.jsonl"
+    path.write_text('{"key": "1", "request": {"contents": [{"parts": [{"text": "hi"}]}]}}\n')
+    uploaded = mine.files.upload(file=path, config={"mime_type": "application/jsonl"})
+    batch = mine.batches.create(model=MODEL, src=uploaded.name)
+    emulator.advance(emulator.timings.job_run_s + emulator.timings.job_start_s)
+    results = mine.batches.get(name=batch.name).dest.file_name
+    assert results
+    assert results != uploaded.name
+    _denied(lambda: theirs.files.download(file=results))
+    assert b'"key"' in mine.files.download(file=results)
+
+
 def test_team_sharing_and_unowned_resources(
     start_gateway: Callable[..., Running], emulator: Any, tmp_path: Path
 ) -> None:
@@ -275,6 +293,12 @@ def test_a_video_operation_and_its_files_are_their_creators(gw: Running, emulato
     assert started.status_code == 200, started.text
     operation = types.GenerateVideosOperation(name=started.json()["name"])
     assert operation.name.startswith(f"models/{veo}/operations/")
+    # generatedFiles/... (what the Gemini API may name a model's output) is judged the same way.
+    sneaky = httpx2.get(
+        f"{gw.url}/v1beta/generatedFiles/abc", headers={"x-goog-api-key": gw.key}, timeout=30
+    )
+    assert sneaky.status_code == 403
+    assert "gateway.ownership" in sneaky.text
     _denied(lambda: theirs.operations.get(operation))
     emulator.advance(emulator.timings.video_s)
     done = mine.operations.get(operation)
@@ -372,6 +396,10 @@ def test_a_vertex_tuned_model_is_its_tuners(
     assert tuned.model.split("@")[0] in [
         m.name for m in mine.models.list(config={"query_base": False})
     ]
+    # Tuning on from another app's tuned model (preTunedModel.tunedModelName) is refused too.
+    dataset = types.TuningDataset(gcs_uri="gs://bucket/more.jsonl")
+    _denied(lambda: theirs.tunings.tune(base_model=tuned.model, training_dataset=dataset))
+    assert mine.tunings.tune(base_model=tuned.model, training_dataset=dataset).name
     mine.models.delete(model=tuned.model)
     _denied(lambda: mine.models.get(model=tuned.model))
 
