@@ -15,11 +15,13 @@ it). Then:
   foreign name and an unknown one get the same answer, so the refusal reveals nothing;
 - a list of a collection (``GET files``, ``cachedContents``, ``batches``, ...) is filtered to the
   caller's own items (:meth:`Owners.answered`);
-- a successful delete removes the record.
+- a successful delete removes the record;
+- what long-running work made (a video's files, a batch's results file, a Vertex tuning job's
+  model and endpoint) gets the work's record when the work's answer is read.
 
-Which paths name a resource is read from the route table: a collection is the first segment of
-a template of any row that creates something (``*.create``, ``*.upload``), plus ``batches``,
-which the batch rows' answers name. ``models/...`` are Google's models, never owned.
+Which paths name a resource is read from the route table (:func:`_collections`): what its rows
+create in or delete from, plus ``batches`` and ``generatedFiles``, which answers name.
+``models/...`` are Google's models on the Gemini API and owned only under a Vertex project.
 """
 
 from __future__ import annotations
