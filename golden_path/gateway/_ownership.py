@@ -189,10 +189,11 @@ def named_in_path(path: str) -> tuple[str | None, str | None]:
     rest = segments[index + 1 :]
     if len(rest) > 4 and rest[0] == "projects" and rest[2] == "locations":
         rest, scoped = rest[4:], True
+    # The OpenAI layer's own paths: its models/ are Google's (models/google/gemini-2.5-flash).
     if rest[:1] == ["openai"]:
-        rest = rest[1:]
+        rest, scoped = rest[1:], False
     elif rest[:2] == ["endpoints", "openapi"]:
-        rest = rest[2:]
+        rest, scoped = rest[2:], False
     heads = [segment.split(":", 1)[0] for segment in rest]
     found = _first_owned(heads, scoped)
     if found < 0:

@@ -156,9 +156,10 @@ def test_team_sharing_and_unowned_resources(
 
 
 def test_replicas_sharing_redis_agree(
-    tmp_path: Path, start_gateway: Callable[..., Running]
+    tmp_path: Path, start_gateway: Callable[..., Running], emulator: Any
 ) -> None:
-    """An owner recorded by one replica is enforced by another that shares its Redis."""
+    """An owner recorded by one replica is enforced by another that shares its Redis: a file,
+    and a video operation and the file it made, recorded as another replica polls it."""
     from golden_path.gateway import issue_key
     from tests.limits.conftest import RedisServer, redis_or_skip
 
@@ -180,6 +181,24 @@ def test_replicas_sharing_redis_agree(
         _denied(lambda: genai_client(two.url, theirs_key).files.get(name=uploaded.name))
         with server.client() as client:
             assert client.get(f"golden-path:owner:{uploaded.name}") is not None
+        import httpx2
+        from google.genai import types
+
+        started = httpx2.post(
+            f"{one.url}/v1beta/models/veo-3.1-generate-preview:predictLongRunning",
+            json={"instances": [{"prompt": "a red ball"}]},
+            headers={"x-goog-api-key": mine_key},
+            timeout=30,
+        )
+        assert started.status_code == 200, started.text
+        operation = types.GenerateVideosOperation(name=started.json()["name"])
+        _denied(lambda: genai_client(two.url, theirs_key).operations.get(operation))
+        emulator.advance(emulator.timings.video_s)
+        done = genai_client(two.url, mine_key).operations.get(operation)
+        uri = done.result.generated_videos[0].video.uri
+        made = "files/" + uri.split("/files/", 1)[1].split(":", 1)[0]
+        assert genai_client(one.url, mine_key).files.download(file=made)
+        _denied(lambda: genai_client(one.url, theirs_key).files.download(file=made))
     finally:
         from golden_path import _state
 
@@ -373,9 +392,18 @@ def test_a_vertex_tuned_model_is_its_tuners(
 ) -> None:
     """A Vertex tuning job's model and endpoint become the tuner's when its job says so:
     another app can neither call, read, list nor delete them."""
+    import httpx2
     from google.genai import types
 
-    _, mine, theirs = _vertex_apps(start_gateway, emulator, tmp_path)
+    running, mine, theirs = _vertex_apps(start_gateway, emulator, tmp_path)
+    # The OpenAI layer's models/ are Google's, listed in full (not a Model Registry list).
+    openai_models = httpx2.get(
+        f"{running.url}/v1beta1/projects/p/locations/l/endpoints/openapi/models",
+        headers={"authorization": f"Bearer {running.key}"},
+        timeout=30,
+    )
+    assert openai_models.status_code == 200, openai_models.text
+    assert openai_models.json()["data"]
     job = mine.tunings.tune(
         base_model=MODEL,
         training_dataset=types.TuningDataset(gcs_uri="gs://bucket/train.jsonl"),
@@ -436,3 +464,23 @@ def test_stored_openai_responses_are_their_creators(gw: Running) -> None:
         mine.responses.delete(made.id)
         with pytest.raises(openai.PermissionDeniedError):  # deleted: nobody's now
             mine.responses.retrieve(made.id)
+
+
+def test_a_body_model_field_naming_a_tuned_model_is_judged(gw: Running) -> None:
+    """The route table's model fields (here a cache's ``model``) are judged when they name a
+    tuned model; a Google model's name passes as before."""
+    import httpx2
+
+    def cache(model: str) -> httpx2.Response:
+        body = {"model": model, "contents": [{"role": "user", "parts": [{"text": "x " * 600}]}]}
+        return httpx2.post(
+            f"{gw.url}/v1beta/cachedContents",
+            json=body,
+            headers={"x-goog-api-key": gw.key},
+            timeout=30,
+        )
+
+    refused = cache("tunedModels/someone-elses")
+    assert refused.status_code == 403
+    assert "gateway.ownership" in refused.text
+    assert cache(f"models/{MODEL}").status_code == 200

@@ -85,6 +85,8 @@ def test_resource_names(value: str, collection: str | None, name: str | None) ->
         ("/v1beta1/projects/p/locations/l/endpoints/openapi/chat/completions", (None, None)),
         ("/v1beta/openai/responses/resp_1", ("responses/resp_1", None)),
         ("/v1beta/openai/responses", (None, "responses")),
+        ("/v1beta1/projects/p/locations/l/endpoints/openapi/models", (None, None)),
+        ("/v1beta1/projects/p/locations/l/endpoints/openapi/models/google/m", (None, None)),
         ("/v1beta/generatedFiles/g", ("generatedFiles/g", None)),
     ],
 )
