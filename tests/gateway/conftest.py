@@ -120,6 +120,21 @@ def _gw(start_gateway: Callable[..., Running]) -> Running:
     return start_gateway()
 
 
+@pytest.fixture(name="vertex_gw")
+def _vertex_gw(start_gateway: Callable[..., Running], emulator: Any, tmp_path: Path) -> Running:
+    """A gateway whose upstream is Vertex AI (on the emulator) with a service-account key."""
+    key_file = tmp_path / "sa.json"
+    emulator.create_service_account_key(key_file)
+    return start_gateway(
+        settings={
+            "backend": "vertex",
+            "project": "platform-project",
+            "location": "europe-west4",
+            "credentials_file": str(key_file),
+        }
+    )
+
+
 _clients: list[Any] = []
 
 

@@ -340,23 +340,12 @@ def test_a_video_operation_and_its_files_are_their_creators(gw: Running, emulato
     assert all(operation.name not in names for key, names in listed.items() if key != gw.key)
 
 
-def _vertex_apps(start_gateway: Callable[..., Running], emulator: Any, tmp_path: Path) -> Any:
-    """A gateway on Vertex AI (the emulator's) and the Vertex SDK of two apps behind it, each
-    presenting its app key as the bearer token the SDK sends."""
+def _vertex_apps(running: Running) -> tuple[Any, Any]:
+    """The Vertex SDK of two apps behind a gateway on Vertex AI, each presenting its app key
+    as the bearer token the SDK sends."""
     from google import genai
     from google.genai import types
     from google.oauth2.credentials import Credentials
-
-    key_file = tmp_path / "sa.json"
-    emulator.create_service_account_key(key_file)
-    running = start_gateway(
-        settings={
-            "backend": "vertex",
-            "project": "platform-project",
-            "location": "europe-west4",
-            "credentials_file": str(key_file),
-        }
-    )
 
     def client(key: str) -> Any:
         made = genai.Client(
@@ -369,15 +358,13 @@ def _vertex_apps(start_gateway: Callable[..., Running], emulator: Any, tmp_path:
         _clients.append(made)
         return made
 
-    return running, client(running.key), client(running.issue("fraud", team="risk"))
+    return client(running.key), client(running.issue("fraud", team="risk"))
 
 
-def test_a_vertex_video_is_polled_only_by_its_creator(
-    start_gateway: Callable[..., Running], emulator: Any, tmp_path: Path
-) -> None:
+def test_a_vertex_video_is_polled_only_by_its_creator(vertex_gw: Running, emulator: Any) -> None:
     """On Vertex the SDK polls a video with fetchPredictOperation, naming the operation in the
     body: another app's poll is refused."""
-    _, mine, theirs = _vertex_apps(start_gateway, emulator, tmp_path)
+    mine, theirs = _vertex_apps(vertex_gw)
     operation = mine.models.generate_videos(
         model="veo-3.0-generate-001", source={"prompt": "a red ball"}
     )
@@ -387,15 +374,14 @@ def test_a_vertex_video_is_polled_only_by_its_creator(
 
 
 @pytest.mark.filterwarnings("ignore::google.genai._common.ExperimentalWarning")  # tunings.tune
-def test_a_vertex_tuned_model_is_its_tuners(
-    start_gateway: Callable[..., Running], emulator: Any, tmp_path: Path
-) -> None:
+def test_a_vertex_tuned_model_is_its_tuners(vertex_gw: Running, emulator: Any) -> None:
     """A Vertex tuning job's model and endpoint become the tuner's when its job says so:
     another app can neither call, read, list nor delete them."""
     import httpx2
     from google.genai import types
 
-    running, mine, theirs = _vertex_apps(start_gateway, emulator, tmp_path)
+    running = vertex_gw
+    mine, theirs = _vertex_apps(running)
     # The OpenAI layer's models/ are Google's, listed in full (not a Model Registry list).
     openai_models = httpx2.get(
         f"{running.url}/v1beta1/projects/p/locations/l/endpoints/openapi/models",

@@ -24,21 +24,6 @@ def test_gemini_shape_with_key_in_query(gw: Any, emulator: Any, audit: Any) -> N
     assert "key" not in sent.query
 
 
-@pytest.fixture(name="vertex_gw")
-def _vertex_gw(start_gateway: Any, emulator: Any, tmp_path: Any) -> Any:
-    """A gateway whose upstream is Vertex AI (on the emulator) with a service-account key."""
-    key_file = tmp_path / "sa.json"
-    emulator.create_service_account_key(key_file)
-    return start_gateway(
-        settings={
-            "backend": "vertex",
-            "project": "platform-project",
-            "location": "europe-west4",
-            "credentials_file": str(key_file),
-        }
-    )
-
-
 def test_vertex_shape_runs_in_the_gateways_project(
     vertex_gw: Any, emulator: Any, audit: Any
 ) -> None:
