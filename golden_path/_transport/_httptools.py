@@ -31,12 +31,20 @@ import select
 import ssl
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 import httptools
 import httpx2
 
-__all__ = ["DEFAULT_PORTS", "UpstreamPool", "head_of", "readable", "upstream_transport"]
+__all__ = [
+    "DEFAULT_PORTS",
+    "Answer",
+    "UpstreamPool",
+    "head_of",
+    "readable",
+    "take_oldest_idle",
+    "upstream_transport",
+]
 
 # A streamed answer the app reads slowly stops being read from upstream past this much.
 _HIGH_WATER = 256 * 1024
@@ -55,6 +63,92 @@ def upstream_transport(
     return UpstreamPool(
         ssl_context, max_connections=max_connections, keepalive_expiry=keepalive_expiry
     )
+
+
+class Answer:
+    """What httptools' callbacks record of one answer on a connection; both wires share it.
+
+    A subclass sets ``parser`` (``httptools.HttpResponseParser(self)``) and ``on_body``.
+    """
+
+    parser: Any
+    status: int
+    reason: bytes
+    headers: list[tuple[bytes, bytes]]
+    head_done: bool
+    complete: bool
+    reusable: bool
+    chunks: collections.deque[bytes]
+    messages: int
+    until_eof: bool
+    pool_key: tuple[bytes, bytes, int] | None
+    idle_since: float
+    closed: bool
+
+    def begin(self) -> None:
+        """A new request on this connection: a fresh answer to parse."""
+        self.status = 0
+        self.reason = b""
+        self.headers = []
+        self.head_done = False
+        self.complete = False
+        self.reusable = False
+        self.chunks = collections.deque()
+        self.messages = 0
+        self.until_eof = False  # no content-length, not chunked: the body ends when it closes
+
+    def keepable(self) -> bool:
+        """Whether the connection may carry the next request.
+
+        Its answer was read to the end with nothing after it, and the server said keep-alive.
+        """
+        return self.reusable and self.complete and not self.chunks and not self.closed
+
+    def on_message_begin(self) -> None:
+        self.messages += 1
+
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if 100 <= status < 200:
+            # An interim answer (100 Continue, 103 Early Hints): the real one follows.
+            self.headers = []
+            self.reason = b""
+            self.messages -= 1
+            return
+        self.status = status
+        self.head_done = True
+        self.until_eof = status not in (204, 304) and not any(
+            name.lower() in (b"content-length", b"transfer-encoding") for name, _ in self.headers
+        )
+
+    def on_message_complete(self) -> None:
+        if not self.head_done:
+            return  # the end of an interim answer
+        self.complete = True
+        self.reusable = self.parser.should_keep_alive() and self.messages == 1
+
+
+_Idle = TypeVar("_Idle", bound=Answer)
+
+
+def take_oldest_idle(
+    idle: dict[tuple[bytes, bytes, int], collections.deque[_Idle]],
+) -> _Idle | None:
+    """The longest-idle connection of any origin, taken out of ``idle`` (None: none idle)."""
+    oldest: _Idle | None = None
+    for connections in idle.values():
+        if connections and (oldest is None or connections[0].idle_since < oldest.idle_since):
+            oldest = connections[0]
+    if oldest is not None:
+        assert oldest.pool_key is not None  # an idle connection is filed under its origin
+        idle[oldest.pool_key].popleft()
+    return oldest
 
 
 class UpstreamPool(httpx2.AsyncBaseTransport):
@@ -181,13 +275,9 @@ class UpstreamPool(httpx2.AsyncBaseTransport):
 
     def _evict_idle(self) -> bool:
         """Close the longest-idle connection (of another origin) to make room for a new one."""
-        oldest: _Connection | None = None
-        for idle in self._idle.values():
-            if idle and (oldest is None or idle[0].idle_since < oldest.idle_since):
-                oldest = idle[0]
+        oldest = take_oldest_idle(self._idle)
         if oldest is None:
             return False
-        self._idle[oldest.pool_key].popleft()  # type: ignore[index]
         self._drop(oldest)
         return True
 
@@ -201,18 +291,12 @@ class UpstreamPool(httpx2.AsyncBaseTransport):
     def release(self, connection: _Connection) -> None:
         """A response read to its end: keep the connection for the next call, or close it."""
         connection.busy = False
-        if (
-            self._closed
-            or not connection.reusable
-            or not connection.complete
-            or connection.chunks
-            or connection.closed
-            or connection.pool_key is None
-        ):
+        key = connection.pool_key
+        if self._closed or key is None or not connection.keepable():
             self._drop(connection)
             return
         connection.idle_since = time.monotonic()
-        self._idle.setdefault(connection.pool_key, collections.deque()).append(connection)
+        self._idle.setdefault(key, collections.deque()).append(connection)
         self._wake_one()
 
     def _drop(self, connection: _Connection) -> None:
@@ -277,7 +361,7 @@ async def _connect(
     return connection
 
 
-class _Connection(asyncio.Protocol):
+class _Connection(Answer, asyncio.Protocol):
     """One upstream connection: the socket's events, and httptools parsing what arrives."""
 
     def __init__(self) -> None:
@@ -295,19 +379,12 @@ class _Connection(asyncio.Protocol):
         self.writing_paused = False
         self.pool: UpstreamPool | None = None
         self.fileno = -1
-        self._reset()
+        self.begin()
 
-    def _reset(self) -> None:
-        self.status = 0
-        self.reason = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.head_done = False
-        self.complete = False
-        self.reusable = False
-        self.chunks: collections.deque[bytes] = collections.deque()
+    def begin(self) -> None:
+        """A new request on this connection: a fresh answer to parse."""
+        super().begin()
         self.buffered = 0
-        self.messages = 0
-        self.until_eof = False  # no content-length, not chunked: the body ends when it closes
 
     def usable(self, idle_after: float) -> bool:
         """Idle, open, not closed by the upstream, and not idle for too long.
@@ -319,10 +396,6 @@ class _Connection(asyncio.Protocol):
         if self.closed or self.idle_since <= idle_after or self.transport.is_closing():
             return False
         return not readable(self.fileno)
-
-    def begin(self) -> None:
-        """A new request on this connection: a fresh response to parse."""
-        self._reset()
 
     # -- asyncio.Protocol
 
@@ -378,30 +451,7 @@ class _Connection(asyncio.Protocol):
         if drained is not None and not drained.done():
             drained.set_result(None)
 
-    # -- httptools callbacks
-
-    def on_message_begin(self) -> None:
-        self.messages += 1
-
-    def on_status(self, reason: bytes) -> None:
-        self.reason += reason
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        status = self.parser.get_status_code()
-        if 100 <= status < 200:
-            # An interim answer (100 Continue, 103 Early Hints): the real one follows.
-            self.headers = []
-            self.reason = b""
-            self.messages -= 1
-            return
-        self.status = status
-        self.head_done = True
-        self.until_eof = status not in (204, 304) and not any(
-            name.lower() in (b"content-length", b"transfer-encoding") for name, _ in self.headers
-        )
+    # -- httptools callbacks (the rest are Answer's)
 
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
@@ -409,12 +459,6 @@ class _Connection(asyncio.Protocol):
         if self.buffered > _HIGH_WATER and not self.reading_paused:
             self.reading_paused = True
             self.transport.pause_reading()
-
-    def on_message_complete(self) -> None:
-        if not self.head_done:
-            return  # the end of an interim answer
-        self.complete = True
-        self.reusable = self.parser.should_keep_alive() and self.messages == 1
 
     # -- used by the pool and the body
 

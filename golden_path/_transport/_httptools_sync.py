@@ -34,7 +34,13 @@ from collections.abc import Iterator
 import httptools
 import httpx2
 
-from golden_path._transport._httptools import DEFAULT_PORTS, head_of, readable
+from golden_path._transport._httptools import (
+    DEFAULT_PORTS,
+    Answer,
+    head_of,
+    readable,
+    take_oldest_idle,
+)
 
 __all__ = ["SyncUpstreamPool"]
 
@@ -190,13 +196,9 @@ class SyncUpstreamPool(httpx2.BaseTransport):
 
     def _evict_idle(self) -> bool:
         """Close the longest-idle connection (of another origin) to make room for a new one."""
-        oldest: _Connection | None = None
-        for idle in self._idle.values():
-            if idle and (oldest is None or idle[0].idle_since < oldest.idle_since):
-                oldest = idle[0]
+        oldest = take_oldest_idle(self._idle)
         if oldest is None:
             return False
-        self._idle[oldest.pool_key].popleft()  # type: ignore[index]
         self._drop_locked(oldest)
         return True
 
@@ -204,18 +206,12 @@ class SyncUpstreamPool(httpx2.BaseTransport):
         """A response read to its end: keep the connection for the next call, or close it."""
         with self._lock:
             connection.busy = False
-            if (
-                self._closed
-                or not connection.reusable
-                or not connection.complete
-                or connection.chunks
-                or connection.closed
-                or connection.pool_key is None
-            ):
+            key = connection.pool_key
+            if self._closed or key is None or not connection.keepable():
                 self._drop_locked(connection)
                 return
             connection.idle_since = time.monotonic()
-            self._idle.setdefault(connection.pool_key, collections.deque()).append(connection)
+            self._idle.setdefault(key, collections.deque()).append(connection)
             self._room.notify()
 
     def _drop(self, connection: _Connection) -> None:
@@ -290,7 +286,7 @@ def _connect(
     return _Connection(sock, timeout)
 
 
-class _Connection:
+class _Connection(Answer):
     """One connection: its socket, and httptools parsing what arrives on it."""
 
     def __init__(self, sock: socket.socket, timeout: float | None) -> None:
@@ -303,18 +299,7 @@ class _Connection:
         self.busy = False
         self.idle_since = 0.0
         self.closed = False
-        self._reset()
-
-    def _reset(self) -> None:
-        self.status = 0
-        self.reason = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.head_done = False
-        self.complete = False
-        self.reusable = False
-        self.chunks: collections.deque[bytes] = collections.deque()
-        self.messages = 0
-        self.until_eof = False  # no content-length, not chunked: the body ends when it closes
+        self.begin()
 
     def usable(self, idle_after: float) -> bool:
         """Open, not idle for too long, and with nothing to read.
@@ -323,10 +308,6 @@ class _Connection:
         request written on that connection would fail with no answer.
         """
         return not self.closed and self.idle_since > idle_after and not readable(self.fileno)
-
-    def begin(self) -> None:
-        """A new request on this connection: a fresh response to parse."""
-        self._reset()
 
     def _settimeout(self, timeout: float | None) -> None:
         # settimeout is a system call or two; most requests carry the same timeouts.
@@ -395,39 +376,10 @@ class _Connection:
         self.closed = True
         self.sock.close()
 
-    # -- httptools callbacks
-
-    def on_message_begin(self) -> None:
-        self.messages += 1
-
-    def on_status(self, reason: bytes) -> None:
-        self.reason += reason
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        status = self.parser.get_status_code()
-        if 100 <= status < 200:
-            # An interim answer (100 Continue, 103 Early Hints): the real one follows.
-            self.headers = []
-            self.reason = b""
-            self.messages -= 1
-            return
-        self.status = status
-        self.head_done = True
-        self.until_eof = status not in (204, 304) and not any(
-            name.lower() in (b"content-length", b"transfer-encoding") for name, _ in self.headers
-        )
+    # -- httptools callbacks (the rest are Answer's)
 
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
-
-    def on_message_complete(self) -> None:
-        if not self.head_done:
-            return  # the end of an interim answer
-        self.complete = True
-        self.reusable = self.parser.should_keep_alive() and self.messages == 1
 
 
 class _Body(httpx2.SyncByteStream):
