@@ -41,6 +41,7 @@ __all__ = [
     "Answer",
     "UpstreamPool",
     "head_of",
+    "outgoing",
     "readable",
     "take_oldest_idle",
     "upstream_transport",
@@ -170,20 +171,7 @@ class UpstreamPool(httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         """Send ``request``; the response's body streams from the connection."""
-        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
-        url = request.url
-        scheme = url.raw_scheme
-        if scheme not in DEFAULT_PORTS:
-            raise httpx2.UnsupportedProtocol(
-                f"this client speaks http and https, not {scheme.decode()!r}",
-                request=request,
-            )
-        origin = (scheme, url.raw_host, url.port or DEFAULT_PORTS[scheme])
-        head = head_of(request)
-        try:
-            body: bytes | None = request.content
-        except httpx2.RequestNotRead:
-            body = None
+        timeouts, origin, head, body = outgoing(request)
         connection = await self._acquire(origin, timeouts, request)
         connection.begin()
         try:
@@ -603,6 +591,26 @@ class _Body(httpx2.AsyncByteStream):
             # Not read to its end (the app went away, or an error), it is closed: the rest of
             # the answer would arrive on the next call's connection.
             self._pool.release(connection)
+
+
+def outgoing(
+    request: httpx2.Request,
+) -> tuple[dict[str, float | None], tuple[bytes, bytes, int], bytes, bytes | None]:
+    """What a wire needs of ``request``: its timeouts, origin, head, and body when read."""
+    timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+    url = request.url
+    scheme = url.raw_scheme
+    if scheme not in DEFAULT_PORTS:
+        raise httpx2.UnsupportedProtocol(
+            f"this client speaks http and https, not {scheme.decode()!r}",
+            request=request,
+        )
+    origin = (scheme, url.raw_host, url.port or DEFAULT_PORTS[scheme])
+    try:
+        body: bytes | None = request.content
+    except httpx2.RequestNotRead:
+        body = None  # a stream: sent chunk by chunk after the head
+    return timeouts, origin, head_of(request), body
 
 
 def head_of(request: httpx2.Request) -> bytes:

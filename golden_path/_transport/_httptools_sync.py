@@ -35,9 +35,8 @@ import httptools
 import httpx2
 
 from golden_path._transport._httptools import (
-    DEFAULT_PORTS,
     Answer,
-    head_of,
+    outgoing,
     readable,
     take_oldest_idle,
 )
@@ -91,20 +90,7 @@ class SyncUpstreamPool(httpx2.BaseTransport):
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         """Send ``request``; the response's body streams from the connection."""
-        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
-        url = request.url
-        scheme = url.raw_scheme
-        if scheme not in DEFAULT_PORTS:
-            raise httpx2.UnsupportedProtocol(
-                f"this client speaks http and https, not {scheme.decode()!r}",
-                request=request,
-            )
-        origin = (scheme, url.raw_host, url.port or DEFAULT_PORTS[scheme])
-        head = head_of(request)
-        try:
-            body: bytes | None = request.content
-        except httpx2.RequestNotRead:
-            body = None
+        timeouts, origin, head, body = outgoing(request)
         connection = self._acquire(origin, timeouts, request)
         connection.begin()
         write = timeouts.get("write")
