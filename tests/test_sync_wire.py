@@ -146,11 +146,44 @@ def test_tls_calls_and_streams(
 def test_a_server_the_trust_store_does_not_know_is_refused(emulator: Emulator) -> None:
     """The httptools wire checks the server's certificate: a context that does not trust the
     emulator's CA refuses the connection with httpx2's ConnectError; nothing is sent."""
-    wire = SyncUpstreamPool(ssl.create_default_context(), max_connections=4, keepalive_expiry=5)
-    with httpx2.Client(transport=wire) as http, pytest.raises(httpx2.ConnectError) as caught:
+    with httpx2.Client(transport=_pool()) as http, pytest.raises(httpx2.ConnectError) as caught:
         http.get(emulator.url.replace("http:", "https:") + "/v1beta/models")
     assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
     assert emulator.api_requests() == []
+
+
+def test_a_trusted_certificate_for_another_name_is_refused() -> None:
+    """The server's name is checked, not only its CA: a certificate the trusted CA issued
+    for 127.0.0.1 and localhost, presented at 127.0.0.2, is refused with ConnectError, while
+    the same server at 127.0.0.1 is answered (so the CA itself was trusted)."""
+    from golden_path.emulator._certs import make_certificates
+
+    certs = make_certificates()
+    client = ssl.create_default_context(cadata=certs.ca_pem)
+    served: list[bytes] = []
+
+    def serve(listener: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with certs.server_context.wrap_socket(conn, server_side=True) as tls:
+                served.append(tls.recv(65536))
+                tls.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    for host, refused in (("127.0.0.2", True), ("127.0.0.1", False)):
+        with socket.create_server((host, 0)) as listener:
+            listener.settimeout(WAIT_S)
+            thread = threading.Thread(target=serve, args=(listener,), daemon=True)
+            thread.start()
+            url = f"https://{host}:{listener.getsockname()[1]}/"
+            with httpx2.Client(transport=_pool_with(client)) as http:
+                if refused:
+                    with pytest.raises(httpx2.ConnectError) as caught:
+                        http.get(url)
+                    assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
+                else:
+                    assert http.get(url).status_code == 204
+            thread.join(WAIT_S)
+    assert len(served) == 1  # only the matching name got a request
 
 
 def test_files_upload_goes_through_the_wire_whole(
@@ -412,9 +445,11 @@ def _script() -> Iterator[Callable[..., str]]:
 
 
 def _pool(max_connections: int = 4) -> SyncUpstreamPool:
-    return SyncUpstreamPool(
-        ssl.create_default_context(), max_connections=max_connections, keepalive_expiry=5
-    )
+    return _pool_with(ssl.create_default_context(), max_connections)
+
+
+def _pool_with(context: ssl.SSLContext, max_connections: int = 4) -> SyncUpstreamPool:
+    return SyncUpstreamPool(context, max_connections=max_connections, keepalive_expiry=5)
 
 
 def test_answers_framed_every_way_http_allows(script: Callable[..., str]) -> None:
@@ -507,7 +542,7 @@ def test_a_header_that_could_split_the_request_is_not_sent(
     bad = types.GenerateContentConfig(
         http_options=types.HttpOptions(headers={"x-note": "a\r\nx-goog-api-key: stolen"})
     )
-    with pytest.raises((httpx2.LocalProtocolError, ValueError)):
+    with pytest.raises(httpx2.LocalProtocolError, match="line break"):
         client.models.generate_content(model=MODEL, contents="x", config=bad)
     assert emulator.api_requests() == []
 
