@@ -14,6 +14,7 @@ __all__ = ["MemoryStore"]
 # Expired keys are swept when the table grows past this many entries, so a long-running
 # process with many scopes and windows keeps a bounded table without a background thread.
 _SWEEP_AT = 4096
+_RESERVED = Reserved(ok=True)
 
 
 class MemoryStore:
@@ -68,7 +69,7 @@ class MemoryStore:
                 if now >= self._holds_due:
                     self._sweep_holds(now)
                 if hold.record in self._holds:
-                    return Reserved(ok=True)  # the same reservation again: already made
+                    return _RESERVED  # the same reservation again: already made
             if cooldown_key is not None:
                 left = self._ttl(cooldown_key, now)
                 if left > 0:
@@ -89,7 +90,7 @@ class MemoryStore:
                 until = now + hold.ttl_ms / 1000
                 self._holds[hold.record] = (added, until)
                 self._holds_due = min(self._holds_due, until)
-        return Reserved(ok=True)
+        return _RESERVED
 
     def settle(self, hold: Hold, changes: Sequence[tuple[str, int, int]]) -> None:
         """Apply the changes once, if the reservation is still open."""

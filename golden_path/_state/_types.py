@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from golden_path.exceptions import StoreUnavailable
 
 __all__ = ["Counter", "Hold", "Reserved", "StateStore", "StoreUnavailable"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Counter:
+class Counter(NamedTuple):
     """One limit checked by a reservation.
 
     ``key`` is the counter of the current window, ``prev_key`` that of the window before
     (sliding windows: the previous count weighs ``prev_weight``, 1 at the start of the window
     falling to 0 at its end). ``ttl_ms`` keeps the key long enough to be reconciled and read.
+
+    A named tuple, as :class:`Hold`, not a frozen dataclass: a request makes one per limit,
+    and a frozen dataclass sets each field through ``object.__setattr__`` (about four times
+    the cost).
     """
 
     key: str
@@ -34,8 +37,7 @@ class Counter:
     prev_weight: float = 0.0
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Hold:
+class Hold(NamedTuple):
     """The record that makes one request's reservation exact under faults.
 
     The reservation writes ``record`` (what it added to which counter) and indexes it in

@@ -32,7 +32,7 @@ import dataclasses
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from golden_path._model import GenAIRequest, GenAIResponse, Usage, usage_from
@@ -62,6 +62,7 @@ from golden_path.policies._limits._windows import (
     hash_tag,
     hold_keys,
     scope_label,
+    weight_ttl,
     window,
 )
 from golden_path.policies._types import Deny
@@ -126,11 +127,9 @@ def build_limit_policies(
 @dataclasses.dataclass(slots=True)
 class _Plan:
     counters: list[Counter]
-    specs: list[LimitSpec]
-    windows: list[Window]
-    labels: list[str]
-    cooldown_key: str
-    cooldown_label: str
+    specs: Sequence[LimitSpec]
+    now: float  # the clock when planned: a refusal works out its window from it
+    keys: _Keys  # the keys and scope labels (see LimitsPolicy._keys)
     estimate: int
     hold: Hold
     # Micro-dollars the request may cost; -1 when a money budget applies and the model has no
@@ -215,21 +214,30 @@ class LimitsPolicy:
             plan = self._plan(request)
         self._record_wait(request, waited)
 
-    async def aon_request(self, request: GenAIRequest) -> None:
-        """The async form: awaits instead of sleeping, for a chain that awaits its hooks."""
+    def aon_request(self, request: GenAIRequest) -> Awaitable[None] | None:
+        """The async form, for a chain that awaits its hooks: awaits instead of sleeping.
+
+        Returns what to await only when there is no room yet: most requests reserve at the
+        first try, and need no coroutine made, scheduled and awaited for that.
+        """
         if not is_metered(request):
-            return
+            return None
         plan = self._plan(request)
         self._priced(request, plan)
         deadline = time.monotonic() + self.config.max_wait_s
+        wait = self._attempt(request, plan, deadline, on_loop=False)
+        return None if wait is None else self._waiting(request, deadline, wait)
+
+    async def _waiting(self, request: GenAIRequest, deadline: float, wait: float) -> None:
         waited = 0.0
         while True:
-            wait = self._attempt(request, plan, deadline, on_loop=False)
-            if wait is None:
-                break
             await asyncio.sleep(wait)
             waited += wait
             plan = self._plan(request)
+            again = self._attempt(request, plan, deadline, on_loop=False)
+            if again is None:
+                break
+            wait = again
         self._record_wait(request, waited)
 
     def _priced(self, request: GenAIRequest, plan: _Plan) -> None:
@@ -254,7 +262,7 @@ class LimitsPolicy:
         wait before the next try. Raises Deny when waiting cannot help in time.
         """
         try:
-            found = self.store.reserve(plan.counters, plan.cooldown_key, plan.hold)
+            found = self.store.reserve(plan.counters, plan.keys.cooldown_key, plan.hold)
         except StoreUnavailable as exc:
             self._store_failed(request, exc)
             return None
@@ -287,13 +295,13 @@ class LimitsPolicy:
             return (
                 "rate_limits.cooldown",
                 seconds,
-                f"Google answered 429 for {plan.cooldown_label}; cooling down for "
+                f"Google answered 429 for {plan.keys.cooldown_label}; cooling down for "
                 f"{seconds:.3f}s more, as its retry delay asked",
             )
         spec = plan.specs[found.index]
-        win = plan.windows[found.index]
+        win = window(spec.period, plan.now)
         amount = plan.counters[found.index].amount
-        label = plan.labels[found.index]
+        label = plan.keys.counters[found.index][2]
         used = found.used + math.ceil(found.prev * win.weight)
         if amount > spec.limit:
             return (
@@ -327,28 +335,25 @@ class LimitsPolicy:
             if self.prices is not None:
                 usd = self.prices.estimate(request.model, prompt, output)
                 estimate_usd = -1 if usd is None else math.ceil(usd * MICRO)
-        amounts = {
-            "requests": 0 if turn else 1,
-            "tokens": estimate,
-            "usd": max(estimate_usd, 0),
-            "images": (units or {}).get("images", 0),
-            "video_seconds": (units or {}).get("video_seconds", 0),
-        }
         keys = self._keys(request, now)
-        counters, windows = [], []
+        counters = []
         for spec, (key, prev_key, _) in zip(self.config.limits, keys.counters, strict=True):
-            win = window(spec.period, now)
-            counters.append(
-                Counter(key, spec.limit, amounts[spec.unit], win.ttl_ms, prev_key, win.weight)
-            )
-            windows.append(win)
+            unit = spec.unit
+            if unit == "requests":
+                amount = 0 if turn else 1
+            elif unit == "tokens":
+                amount = estimate
+            elif unit == "usd":
+                amount = max(estimate_usd, 0)
+            else:  # images, video_seconds
+                amount = units.get(unit, 0) if units else 0
+            weight, ttl_ms = weight_ttl(spec.period, now)
+            counters.append(Counter(key, spec.limit, amount, ttl_ms, prev_key, weight))
         return _Plan(
             counters,
-            list(self.config.limits),
-            windows,
-            [label for _, _, label in keys.counters],
-            keys.cooldown_key,
-            keys.cooldown_label,
+            self.config.limits,
+            now,
+            keys,
             estimate,
             Hold(
                 *hold_keys(
@@ -427,6 +432,11 @@ class LimitsPolicy:
             self._cooldown(request, response)
         plan = request.state.pop(_STATE, None)
         if not isinstance(plan, _Plan):
+            return
+        if not self._estimates and plan.units is None:
+            # Only requests are counted, and the answer does not change that: this closes
+            # the reservation (no usage or price is read).
+            self._settle(request, plan, 0, 0, release_requests=False)
             return
         if plan.units is not None:
             made = _units(request, response.body if response.status_code < 400 else {"error": 1})
@@ -572,7 +582,7 @@ class LimitsPolicy:
         if not isinstance(plan, _Plan):
             plan = self._plan(request)
         try:
-            self.store.cooldown(plan.cooldown_key, delay)
+            self.store.cooldown(plan.keys.cooldown_key, delay)
         except StoreUnavailable as exc:
             request.record(
                 self.name,
@@ -584,7 +594,8 @@ class LimitsPolicy:
         request.record(
             self.name,
             "cooldown",
-            f"Google answered 429; {plan.cooldown_label} waits {delay:g}s as its retry delay asked",
+            f"Google answered 429; {plan.keys.cooldown_label} waits {delay:g}s as its retry delay "
+            "asked",
         )
 
 
