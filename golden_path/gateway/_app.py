@@ -173,7 +173,7 @@ class Gateway:
             else os.urandom(32)
         )
         self.mtls = MTLSIdentities(config.mtls_subjects) if config.tls_client_ca else None
-        self.metrics = Metrics() if config.metrics else None
+        self.metrics = Metrics(lambda: self.in_flight) if config.metrics else None
         self.ready = False
         self.draining = False
         self.in_flight = 0
@@ -191,7 +191,11 @@ class Gateway:
         elif kind == "websocket":
             from golden_path.gateway._live import serve_live
 
-            await serve_live(self, scope, receive, send)
+            self.in_flight += 1
+            try:
+                await serve_live(self, scope, receive, send)
+            finally:
+                self.in_flight -= 1
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -373,8 +377,6 @@ class Gateway:
         started = time.perf_counter()
         self.in_flight += 1
         metrics = self.metrics
-        if metrics is not None:
-            metrics.in_flight.inc()
         app, team, method, code = "", None, "unknown", 500
         try:
             try:
@@ -400,7 +402,6 @@ class Gateway:
         finally:
             self.in_flight -= 1
             if metrics is not None:
-                metrics.in_flight.dec()
                 metrics.observe(app, team, method, code, time.perf_counter() - started)
 
     async def _proxy(

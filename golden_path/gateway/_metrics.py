@@ -8,6 +8,7 @@ streams, refused credentials.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["Metrics"]
@@ -18,7 +19,8 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 
 class Metrics:
     """The gateway's collectors, in a registry of their own (one per gateway instance)."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_flight: Callable[[], int]) -> None:
+        """``in_flight``: how many requests and Live sessions are being served right now."""
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry(auto_describe=True)
@@ -36,11 +38,13 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.in_flight = Gauge(
+        # Read when scraped: the gateway counts its requests anyway, and a gauge moved twice
+        # per request would take its lock twice on every request's path.
+        Gauge(
             "golden_path_gateway_in_flight_requests",
             "Requests being served, streams and Live sessions included.",
             registry=self.registry,
-        )
+        ).set_function(in_flight)
         self.refused_credentials = Counter(
             "golden_path_gateway_unauthenticated",
             "Requests refused because no accepted app credential was presented.",

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 
 pytest.importorskip("uvicorn", reason="the gateway tests need golden-path[gateway]")
@@ -157,6 +158,13 @@ def genai_client(url: str, key: str, **options: Any) -> Any:
     )
     _clients.append(client)
     return client
+
+
+def in_flight(url: str, verify: Any = True) -> float:
+    """What the gateway's /metrics says is in flight now."""
+    metrics = httpx2.get(f"{url}/metrics", verify=verify).text
+    prefix = "golden_path_gateway_in_flight_requests "
+    return float(next(line for line in metrics.splitlines() if line.startswith(prefix)).split()[1])
 
 
 class SlowSSE:

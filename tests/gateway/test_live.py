@@ -13,7 +13,7 @@ import pytest
 from google import genai
 from google.genai import types
 
-from tests.gateway.conftest import make_pki, node
+from tests.gateway.conftest import in_flight, make_pki, node
 
 MODEL = "gemini-2.5-flash"
 
@@ -101,6 +101,22 @@ def test_python_sdk_live_session(tls_gw: Any, audit: Any, emulator: Any) -> None
     ws = [r for r in emulator.requests if r.path.startswith("/ws/")]
     assert ws
     assert running.key not in str(ws[-1].headers)
+
+
+def test_live_session_counts_as_in_flight(tls_gw: Any) -> None:
+    """/metrics counts an open Live session as in flight, and no longer once it closed."""
+    running, context = tls_gw
+
+    async def session() -> float:
+        config = types.LiveConnectConfig(response_modalities=[types.Modality.TEXT])
+        async with _sdk(running, context).aio.live.connect(model=MODEL, config=config):
+            return await asyncio.to_thread(in_flight, running.url, context)
+
+    assert asyncio.run(session()) == 1
+    deadline = time.monotonic() + 5
+    while in_flight(running.url, context) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert in_flight(running.url, context) == 0
 
 
 def test_live_policy_denial_closes_before_connecting(

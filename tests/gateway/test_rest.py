@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx2
 import pytest
 
-from tests.gateway.conftest import SlowSSE
+from tests.gateway.conftest import SlowSSE, in_flight
 
 GENERATE = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
 
@@ -145,7 +146,10 @@ def test_health_readiness_and_metrics(gw: Any) -> None:
 
 
 def test_sse_is_passed_through_without_buffering(start_gateway: Any, audit: Any) -> None:
-    """The first event reaches the app while the upstream is still holding back the last."""
+    """The first event reaches the app while the upstream is still holding back the last.
+
+    Meanwhile /metrics counts the stream as in flight; once it ends, nothing is.
+    """
     upstream = SlowSSE()
     try:
         running = start_gateway(
@@ -162,9 +166,15 @@ def test_sse_is_passed_through_without_buffering(start_gateway: Any, audit: Any)
             first = next(line for line in lines if line.startswith("data:"))
             assert "first" in first
             assert not upstream.release.is_set()
+            assert in_flight(running.url) == 1
             upstream.release.set()
             rest = [line for line in lines if line.startswith("data:")]
         assert "last" in rest[0]
+        # The count drops as the gateway finishes the request, just after the app has it all.
+        deadline = time.monotonic() + 5
+        while in_flight(running.url) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert in_flight(running.url) == 0
     finally:
         upstream.close()
     event = audit.only()
