@@ -75,7 +75,7 @@ class Answer:
     parser: Any
     status: int
     reason: bytes
-    headers: list[tuple[bytes, bytes]]
+    headers: httpx2.Headers
     head_done: bool
     complete: bool
     reusable: bool
@@ -90,7 +90,7 @@ class Answer:
         """A new request on this connection: a fresh answer to parse."""
         self.status = 0
         self.reason = b""
-        self.headers = []
+        self.headers = httpx2.Headers()
         self.head_done = False
         self.complete = False
         self.reusable = False
@@ -112,20 +112,22 @@ class Answer:
         self.reason += reason
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        # httpx2's own layout (the name as sent, lower-cased, the value): the response takes
+        # the list as it is, instead of normalising bytes that are bytes already, per header.
+        self.headers._list.append((name, name.lower(), value))
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
         if 100 <= status < 200:
             # An interim answer (100 Continue, 103 Early Hints): the real one follows.
-            self.headers = []
+            self.headers = httpx2.Headers()
             self.reason = b""
             self.messages -= 1
             return
         self.status = status
         self.head_done = True
         self.until_eof = status not in (204, 304) and not any(
-            name.lower() in (b"content-length", b"transfer-encoding") for name, _ in self.headers
+            lower in (b"content-length", b"transfer-encoding") for _, lower, _ in self.headers._list
         )
 
     def on_message_complete(self) -> None:
@@ -469,7 +471,7 @@ class _Connection(Answer, asyncio.Protocol):
 
     async def response_head(
         self, timeout: float | None, request: httpx2.Request
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    ) -> tuple[int, httpx2.Headers, bytes]:
         while not self.head_done:
             await self.wait(timeout, request)
         return self.status, self.headers, self.reason

@@ -318,7 +318,7 @@ class _Connection(Answer):
 
     def response_head(
         self, timeout: float | None, request: httpx2.Request
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    ) -> tuple[int, httpx2.Headers, bytes]:
         while not self.head_done:
             self.fill(timeout, request)
         return self.status, self.headers, self.reason
