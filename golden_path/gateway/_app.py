@@ -144,7 +144,7 @@ class Gateway:
         # AI Studio's OpenAI-compatible layer wants its key as a bearer token.
         self._bearer = Authorizer(auth, bearer_key=True)
         self._transports: dict[tuple[str, str | None], GovernedAsyncTransport] = {}
-        self._pool: httpx2.AsyncBaseTransport | None = None
+        self._pool: _Credentials | None = None
         self._urls: dict[tuple[str, bytes], httpx2.URL] = {}
         self._refusals: dict[tuple[str, str | None, str | None], Pipeline] = {}
         self._timeout = {
@@ -215,7 +215,7 @@ class Gateway:
         """Close the upstream connection pool."""
         pool, self._pool = self._pool, None
         if pool is not None:
-            await pool.aclose()
+            await pool.close_pool()
 
     async def _internal(self, path: str, send: Send) -> None:
         if path == "/healthz":
@@ -369,7 +369,7 @@ class Gateway:
                 ensure_trust(), max_connections=_MAX_UPSTREAM_CONNECTIONS, keepalive_expiry=60.0
             )
             self._pool = _Credentials(inner, self._authorizer, self._bearer, self.upstream)
-        return _Unclosable(self._pool)
+        return self._pool
 
     # ---------------------------------------------------------------------------- HTTP
 
@@ -436,8 +436,9 @@ class Gateway:
         await send({"type": "http.response.start", "status": response.status_code, "headers": out})
         stream = response.stream
         if isinstance(stream, httpx2.ByteStream):
-            # A buffered body (the transport read it for the policies and the audit).
-            body = b"".join([part async for part in stream])
+            # A buffered body (the transport read it for the policies and the audit): its
+            # bytes as they came, read without an async iterator.
+            body = b"".join(stream)
             await send({"type": "http.response.body", "body": body})
         else:
             await self._pass_stream(response, receive, send)
@@ -669,7 +670,11 @@ class _RefusalGate(RoutesPolicy):
 
 
 class _Credentials(httpx2.AsyncBaseTransport):
-    """Google's credentials, put on after the policies ran (so a denied call never has them)."""
+    """Google's credentials, put on after the policies ran (so a denied call never has them).
+
+    Every app's transport holds the one shared pool through it, and none may close it: its
+    ``aclose`` does nothing; the gateway closes the pool (``close_pool``) when it stops.
+    """
 
     def __init__(
         self,
@@ -691,20 +696,11 @@ class _Credentials(httpx2.AsyncBaseTransport):
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:
+        return None  # an app's transport closing: the shared pool stays open
+
+    async def close_pool(self) -> None:
+        """Close the shared pool (the gateway stops)."""
         await self._inner.aclose()
-
-
-class _Unclosable(httpx2.AsyncBaseTransport):
-    """What each app's transport holds: the shared pool, which only the gateway closes."""
-
-    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
-        self._inner = inner
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        return None
 
 
 class _Prepared(NamedTuple):
