@@ -70,10 +70,11 @@ class MemoryStore:
                     self._sweep_holds(now)
                 if hold.record in self._holds:
                     return _RESERVED  # the same reservation again: already made
-            if cooldown_key is not None:
+            if cooldown_key is not None and cooldown_key in self._values:
                 left = self._ttl(cooldown_key, now)
                 if left > 0:
                     return Reserved(ok=False, index=-1, cooldown_ms=math.ceil(left * 1000))
+            found = []
             for index, counter in enumerate(counters):
                 used = self._get(counter.key, now)
                 prev = self._get(counter.prev_key, now) if counter.prev_key else 0
@@ -81,12 +82,20 @@ class MemoryStore:
                 # minute boundary.
                 if used + prev * counter.prev_weight + counter.amount > counter.limit:
                     return Reserved(ok=False, index=index, used=used, prev=prev)
-            for counter in counters:
+                found.append(used)
+            added: dict[str, int] = {}
+            for counter, used in zip(counters, found, strict=True):
                 if counter.amount:
-                    value = self._get(counter.key, now) + counter.amount
-                    self._values[counter.key] = (value, now + counter.ttl_ms / 1000)
+                    # What the check found is still there: the lock is held (and an expired
+                    # counter was removed by _get, so it starts again from this amount); a
+                    # counter named twice adds to what its first mention left.
+                    base = self._values[counter.key][0] if counter.key in added else used
+                    self._values[counter.key] = (
+                        base + counter.amount,
+                        now + counter.ttl_ms / 1000,
+                    )
+                    added[counter.key] = counter.amount
             if hold is not None:
-                added = {c.key: c.amount for c in counters if c.amount}
                 until = now + hold.ttl_ms / 1000
                 self._holds[hold.record] = (added, until)
                 self._holds_due = min(self._holds_due, until)
@@ -96,7 +105,7 @@ class MemoryStore:
         """Apply the changes once, if the reservation is still open."""
         now = time.monotonic()
         with self._lock:
-            if self._holds.pop(hold.record, None) is None:
+            if self._holds.pop(hold.record, None) is None or not changes:
                 return
             self._apply(changes, now)
 

@@ -537,6 +537,21 @@ def test_memory_store_reservation_is_made_and_settled_once() -> None:
     assert (denied.ok, denied.index, denied.used) == (False, 0, 25)
 
 
+def test_memory_store_adds_each_mention_of_a_counter() -> None:
+    """One reservation naming a counter twice adds both amounts; each mention is checked
+    against the count found before the reservation."""
+    store = MemoryStore()
+    twice = [
+        Counter("day", limit=10, amount=3, ttl_ms=60_000),
+        Counter("day", limit=10, amount=4, ttl_ms=60_000),
+    ]
+    assert store.reserve(twice, None, Hold("hold:a", "inflight", 60_000)).ok
+    assert store.read(["day"]) == [7]
+    refused = store.reserve(twice, None, Hold("hold:b", "inflight", 60_000))
+    assert (refused.ok, refused.index, refused.used) == (False, 1, 7)  # 7 + 4 > 10
+    assert store.read(["day"]) == [7]
+
+
 def test_memory_store_gives_back_a_reservation_nobody_settled() -> None:
     """A reservation whose caller died is swept by the next reservation after its hold time,
     and its capacity comes back; settling it afterwards changes nothing."""

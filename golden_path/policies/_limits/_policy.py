@@ -148,6 +148,8 @@ class _Keys:
     counters: tuple[tuple[str, str | None, str], ...]
     cooldown_key: str
     cooldown_label: str
+    hold_prefix: str  # a reservation's record is this and the request id (see hold_keys)
+    inflight: str
 
 
 # Callers, models and windows whose keys are kept (see LimitsPolicy._keys).
@@ -201,7 +203,8 @@ class LimitsPolicy:
         if not is_metered(request):
             return
         plan = self._plan(request)
-        self._priced(request, plan)
+        if plan.estimate_usd < 0:
+            self._unpriced(request, plan)
         on_loop = _on_event_loop()
         deadline = time.monotonic() + (0.0 if on_loop else self.config.max_wait_s)
         waited = 0.0
@@ -223,7 +226,8 @@ class LimitsPolicy:
         if not is_metered(request):
             return None
         plan = self._plan(request)
-        self._priced(request, plan)
+        if plan.estimate_usd < 0:
+            self._unpriced(request, plan)
         deadline = time.monotonic() + self.config.max_wait_s
         wait = self._attempt(request, plan, deadline, on_loop=False)
         return None if wait is None else self._waiting(request, deadline, wait)
@@ -240,14 +244,14 @@ class LimitsPolicy:
             wait = again
         self._record_wait(request, waited)
 
-    def _priced(self, request: GenAIRequest, plan: _Plan) -> None:
-        if plan.estimate_usd < 0:
-            raise Deny(
-                f"model {request.model or '(none)'} has no price in the price catalog, so the "
-                "budget in US dollars cannot judge this request; add the model to the "
-                "platform's price_file",
-                limit=next(s.name for s in plan.specs if s.unit == "usd"),
-            )
+    def _unpriced(self, request: GenAIRequest, plan: _Plan) -> None:
+        """Deny: a budget in dollars, and the model has no price (``estimate_usd`` < 0)."""
+        raise Deny(
+            f"model {request.model or '(none)'} has no price in the price catalog, so the "
+            "budget in US dollars cannot judge this request; add the model to the "
+            "platform's price_file",
+            limit=next(s.name for s in plan.specs if s.unit == "usd"),
+        )
 
     def _record_wait(self, request: GenAIRequest, waited: float) -> None:
         if waited > 0 and _STATE in request.state:
@@ -322,10 +326,12 @@ class LimitsPolicy:
     def _plan(self, request: GenAIRequest, *, turn: int = 0) -> _Plan:
         """What one request reserves; ``turn`` > 0: a later Live turn (no request counted)."""
         now = self._clock()
-        units = _units(request, None)
+        route = request.route
+        # Imagen and Veo bill images and video seconds, not tokens (the row's meter); the
+        # route is checked here first, as _units would, without a call for the rest.
+        units = _units(request, None) if route is not None and route.meter in _UNITS else None
         estimate_usd = prompt = estimate = 0
         if units is not None:
-            # Imagen and Veo bill images and video seconds, not tokens.
             if self.prices is not None:
                 usd = self._unit_price(request, units)
                 estimate_usd = -1 if usd is None else math.ceil(usd * MICRO)
@@ -356,12 +362,9 @@ class LimitsPolicy:
             keys,
             estimate,
             Hold(
-                *hold_keys(
-                    self.prefix,
-                    keys.tag,
-                    f"{request.request_id}.{turn}" if turn else request.request_id,
-                ),
-                ttl_ms=self.hold_ms,
+                keys.hold_prefix + (f"{request.request_id}.{turn}" if turn else request.request_id),
+                keys.inflight,
+                self.hold_ms,
             ),
             estimate_usd,
             prompt,
@@ -397,8 +400,14 @@ class LimitsPolicy:
                 )
             )
         cooldown_label = scope_label(self.config.cooldown_scope, team=team, app=app, model=model)
+        hold_prefix, inflight = hold_keys(self.prefix, tag, "")
         found = _Keys(
-            tag, tuple(counters), cooldown_key(self.prefix, tag, cooldown_label), cooldown_label
+            tag,
+            tuple(counters),
+            cooldown_key(self.prefix, tag, cooldown_label),
+            cooldown_label,
+            hold_prefix,
+            inflight,
         )
         if len(self._key_cache) >= _MAX_CACHED_KEYS:
             self._key_cache.clear()
@@ -481,7 +490,8 @@ class LimitsPolicy:
         turns.usd += spent
         turns.count += 1
         following = self._plan(request, turn=turns.count)
-        self._priced(request, following)
+        if following.estimate_usd < 0:
+            self._unpriced(request, following)
         # Never waits: the app is mid-session, and the server's next turn would not wait either.
         self._attempt(request, following, time.monotonic(), on_loop=True)
 
@@ -599,10 +609,13 @@ class LimitsPolicy:
         )
 
 
+_UNITS = ("images", "video_seconds")  # meters counted in their own units, not tokens
+
+
 def _units(request: GenAIRequest, response_body: Any) -> dict[str, int] | None:
     """Images or video seconds, for a route the table meters in them (None for the rest)."""
     route = request.route
-    if route is None or route.meter not in ("images", "video_seconds"):
+    if route is None or route.meter not in _UNITS:
         return None
     return billed_units(route.meter, request.body, response_body)
 

@@ -61,7 +61,9 @@ class Window(NamedTuple):
 def window(period: Period, now: float) -> Window:
     """The window a counter of this period is in at ``now`` (seconds since the epoch, UTC)."""
     if period == "minute":
-        index, elapsed, weight, ttl_ms = _minute(now)
+        index = math.floor(now / 60)
+        elapsed = now - index * 60
+        weight, ttl_ms = weight_ttl(period, now)
         return Window(f"m{index}", f"m{index - 1}", weight, ttl_ms, elapsed, 60.0, 60 - elapsed)
     name, start, end = _calendar(period, math.floor(now / 86400))
     ends_in = end - now
@@ -77,18 +79,11 @@ def weight_ttl(period: Period, now: float) -> tuple[float, int]:
     ``LimitsPolicy._keys``), so a minute window is not named again each time.
     """
     if period == "minute":
-        _, _, weight, ttl_ms = _minute(now)
-        return weight, ttl_ms
+        elapsed = now - math.floor(now / 60) * 60
+        # Kept through the next minute, where it is the "previous" window, plus some slack.
+        return 1 - elapsed / 60, math.ceil((120 - elapsed + 5) * 1000)
     found = window(period, now)
     return found.weight, found.ttl_ms
-
-
-def _minute(now: float) -> tuple[int, float, float, int]:
-    """``(index, elapsed, weight, ttl_ms)`` of the minute window holding ``now``."""
-    index = math.floor(now / 60)
-    elapsed = now - index * 60
-    # Kept through the next minute, where it is the "previous" window, plus some slack.
-    return index, elapsed, 1 - elapsed / 60, math.ceil((120 - elapsed + 5) * 1000)
 
 
 @functools.lru_cache(maxsize=8)
