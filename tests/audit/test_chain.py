@@ -151,6 +151,54 @@ def test_keyed_chain_cannot_be_recomputed_without_the_key(
     assert "event seq 1 was changed" in out
 
 
+def test_async_calls_leave_a_chain_that_verifies(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On an event loop a line's digest is taken after the call returns (not on its path):
+    concurrent async calls, then sync ones, on the file sink and a stream sink, keyed, still
+    give one intact chain each."""
+    import asyncio
+
+    from golden_path.audit import JsonLinesSink, add_sink, remove_sink
+
+    key = "s3cret-chain-key"
+    key_file = tmp_path / "chain.key"
+    key_file.write_text(key + "\n")
+    path = tmp_path / "file.jsonl"
+    stream_path = tmp_path / "stream.jsonl"
+    client = golden_path.create_client(
+        backend="ai_studio",
+        api_key="test-key",
+        base_url=emulator.url,
+        retry_attempts=1,
+        audit_sink=f"file:{path}",
+        audit_chain_key=key,
+    )
+
+    async def calls(n: int) -> None:
+        await asyncio.gather(
+            *(
+                client.aio.models.generate_content(model="gemini-2.5-flash", contents=f"a{i}")
+                for i in range(n)
+            )
+        )
+
+    with stream_path.open("w", encoding="utf-8") as stream:
+        sink = JsonLinesSink(stream, chain_key=key.encode())
+        add_sink(sink)
+        try:
+            asyncio.run(calls(8))
+            for i in range(3):
+                client.models.generate_content(model="gemini-2.5-flash", contents=f"s{i}")
+            asyncio.run(calls(4))
+        finally:
+            remove_sink(sink)
+    for trail in (path, stream_path):
+        code, out = _verify(trail, capsys, "--key-file", str(key_file))
+        assert code == 0, out
+        assert "intact: 15 chained event(s) in 1 chain(s)" in out
+
+
 def test_verify_unreadable_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A missing file is a clear one-line error, exit 2, no traceback."""
     code = main(["audit", "verify", str(tmp_path / "nope.jsonl")])
