@@ -69,15 +69,22 @@ class Caller:
 
 
 def key_digest(key: str) -> str:
-    """The stored form of a key: its SHA-256, hex."""
-    return hashlib.sha256(key.encode()).hexdigest()
+    """The stored form of a key: its SHA-256, hex.
+
+    From a copy of one fresh SHA-256 state: a new one looks the algorithm up in OpenSSL each
+    time (every request of every app is authenticated this way).
+    """
+    state = _SHA256.copy()
+    state.update(key.encode())
+    return state.hexdigest()
+
+
+_SHA256 = hashlib.sha256()  # never updated: only copied
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _KeyEntry:
-    app: str
-    team: str | None
-    key_id: str
+    caller: Caller  # the same for every request with this key: made once
     expires: dt.datetime | None
 
 
@@ -110,7 +117,7 @@ class KeyRing:
                 return None
         if entry.expires is not None and entry.expires <= dt.datetime.now(dt.UTC):
             return None
-        return Caller(app=entry.app, team=entry.team, via="key", key_id=entry.key_id)
+        return entry.caller
 
     def _reload(self, *, force: bool = False) -> None:
         with self._lock:
@@ -167,7 +174,8 @@ def _read_keys(path: Path) -> dict[str, _KeyEntry]:
             raise _keys_problem(path, "expires must be a TOML date-time", f"{where}.expires")
         if isinstance(expires, dt.datetime) and expires.tzinfo is None:
             expires = expires.replace(tzinfo=dt.UTC)
-        entries[digest.lower()] = _KeyEntry(app, team, digest[:12].lower(), expires)
+        caller = Caller(app=app, team=team, via="key", key_id=digest[:12].lower())
+        entries[digest.lower()] = _KeyEntry(caller, expires)
     return entries
 
 
