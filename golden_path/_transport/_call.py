@@ -335,18 +335,14 @@ class Call:
         # The SDK puts our client id after its own label; a per-request user-agent from app code
         # replaces it, so it is added back here, at send time, where app code cannot reach.
         found = self._sent
-        sent = (found.get(b"x-goog-api-client", ""), found.get(b"user-agent", ""))
+        sent = (found.get(_API_CLIENT_KEY, ""), found.get(_USER_AGENT_KEY, ""))
         api_client, user_agent = self.pipeline.identified(sent)
         if api_client != sent[0]:
-            headers["x-goog-api-client"] = api_client
+            _put(headers, found, _API_CLIENT_KEY, api_client)
         if user_agent != sent[1]:
-            headers["user-agent"] = user_agent
-        request_id = self.request.request_id
-        if _REQUEST_ID_KEY in found:
-            headers[REQUEST_ID_HEADER] = request_id  # replaces the caller's, every copy
-        else:
-            # What Headers.__setitem__ does for a name not there, without its search.
-            headers._list.append((_REQUEST_ID_KEY, _REQUEST_ID_KEY, request_id.encode()))
+            _put(headers, found, _USER_AGENT_KEY, user_agent)
+        # Replaces the caller's, every copy.
+        _put(headers, found, _REQUEST_ID_KEY, self.request.request_id)
 
     # ------------------------------------------------------------------ after sending
 
@@ -798,7 +794,9 @@ _second: tuple[int, str] = (-1, "")
 
 # Request headers the Call reads (lower case, as httpx2 keeps them beside the name as sent).
 _REQUEST_ID_KEY = REQUEST_ID_HEADER.encode()
-_READ = frozenset((b"content-encoding", b"x-goog-api-client", b"user-agent", _REQUEST_ID_KEY))
+_API_CLIENT_KEY = b"x-goog-api-client"
+_USER_AGENT_KEY = b"user-agent"
+_READ = frozenset((b"content-encoding", _API_CLIENT_KEY, _USER_AGENT_KEY, _REQUEST_ID_KEY))
 # Response headers a stream's parser needs.
 _STREAM_READ = frozenset((b"content-encoding", b"content-type"))
 
@@ -816,6 +814,19 @@ def _headers_named(headers: httpx2.Headers, names: frozenset[bytes]) -> dict[byt
             text = value.decode("ascii") if value.isascii() else value.decode(headers.encoding)
             found[key] = f"{found[key]}, {text}" if key in found else text
     return found
+
+
+def _put(headers: httpx2.Headers, found: dict[bytes, str], key: bytes, value: str) -> None:
+    """``headers[key] = value``, ``found`` saying which of the names read are there.
+
+    A name not there is appended as ``Headers.__setitem__`` would append it, without its
+    search of the whole list (the SDK sends no request id; an app on plain REST no
+    x-goog-api-client either).
+    """
+    if key in found:
+        headers[key.decode()] = value
+    else:
+        headers._list.append((key, key, value.encode(headers._encoding or "utf-8")))
 
 
 def _set_length(headers: httpx2.Headers, length: int) -> None:
