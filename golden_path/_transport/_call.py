@@ -94,6 +94,8 @@ class Pipeline:
         self.sdk_version = sdk_version
         self.version = version
         self.client_id = identity.client_id
+        # The audit event's server address and port, of the last URL seen (see server).
+        self._server: tuple[httpx2.URL | None, tuple[str | None, int | None]] = (None, (None, None))
         self.user_agent_tokens = user_agent_tokens
         self.content = content
         self._identified: dict[tuple[str, str], tuple[str, str]] = {}
@@ -137,6 +139,18 @@ class Pipeline:
             and route is not None
             and route.name != "files.upload"
         )
+
+    def server(self, url: httpx2.URL) -> tuple[str | None, int | None]:
+        """``(server.address, server.port)`` of ``url``, for the audit event.
+
+        The gateway sends every call of a model method with one URL object (parsed once per
+        path), so the last one's answer is kept: three httpx2 properties less per event.
+        """
+        last, found = self._server
+        if last is not url:
+            found = (url.host or None, url.port or _DEFAULT_PORTS.get(url.scheme))
+            self._server = (url, found)
+        return found
 
     def start(self, request: httpx2.Request) -> Call:
         """Begin following one request."""
@@ -706,6 +720,7 @@ class Call:
         inside = self._inside + (time.perf_counter_ns() - self._mark if self._mark else 0)
         now = time.perf_counter()
         url = request.url
+        server = pipeline.server(url)
         # AuditEvent's fields in field order: a sink that takes the object gets
         # AuditEvent(*fields); the file and stderr sinks get the line rendered from them.
         fields = (
@@ -739,8 +754,7 @@ class Call:
             pipeline.sdk_version,
             pipeline.version,
             content,
-            url.host or None,
-            url.port or _DEFAULT_PORTS.get(url.scheme),
+            *server,
             cost[0] if cost is not None else None,
             cost[1] if cost is not None else billed,
             # Writing this event itself is the one stage the figure cannot include.

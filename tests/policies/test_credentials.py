@@ -245,6 +245,13 @@ def test_platform_listed_origin_is_allowed(
     config = types.GenerateContentConfig(http_options=types.HttpOptions(base_url=elsewhere.url))
     client.models.generate_content(model=ALLOWED, contents="hi", config=config)
     assert _keys(elsewhere) == [KEY]
+    # Each audit event names the server its call went to, whichever went before it.
+    client.models.generate_content(model=ALLOWED, contents="hi")
+    client.models.generate_content(model=ALLOWED, contents="hi", config=config)
+    ports = [int(url.rsplit(":", 1)[1]) for url in (elsewhere.url, emulator.url, elsewhere.url)]
+    assert [(e.server_address, e.server_port) for e in audit.events] == [
+        ("127.0.0.1", port) for port in ports
+    ]
 
 
 def test_openai_per_request_authorization_is_replaced(emulator: Emulator, audit: Any) -> None:
