@@ -256,15 +256,26 @@ _WITHOUT_UVLOOP = (
 
 
 def start_gateway(
-    upstream: str, workdir: Path, *, policy: bool, loop: str = "auto"
+    upstream: str,
+    workdir: Path,
+    *,
+    policy: bool,
+    loop: str = "auto",
+    audit: bool | None = None,
+    limit: bool | None = None,
+    source: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], Target]:
     """``python -m golden_path.gateway`` in front of ``upstream``; its Target.
 
-    ``loop="asyncio"`` hides uvloop from the gateway (asyncio's own loop).
+    ``policy``: the stdout audit sink and a rate limit (``audit``/``limit`` pick one alone).
+    ``loop="asyncio"`` hides uvloop from the gateway (asyncio's own loop). ``source``: run the
+    golden-path of that checkout instead of this one (benchmarks.gateway_ab).
     """
     from golden_path.gateway import issue_key
 
-    keys = workdir / f"keys-{policy}.toml"
+    audit = policy if audit is None else audit
+    limit = policy if limit is None else limit
+    keys = workdir / f"keys-{audit}-{limit}.toml"
     key, _ = issue_key(keys, app="bench", team="perf")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GOLDEN_PATH_", "GOOGLE_"))}
@@ -272,23 +283,28 @@ def start_gateway(
         "GOLDEN_PATH_BACKEND": "ai_studio",
         "GOLDEN_PATH_API_KEY": "bench-key",
         "GOLDEN_PATH_BASE_URL": upstream,
-        "GOLDEN_PATH_AUDIT_SINK": "none",
+        "GOLDEN_PATH_AUDIT_SINK": "stdout" if audit else "none",
         "GOLDEN_PATH_GATEWAY_KEYS_FILE": str(keys),
         "GOLDEN_PATH_GATEWAY_PORT": str(port),
     }
-    if policy:
+    if limit:
         limits = workdir / "limits.toml"
         limits.write_text('[rate_limits]\nrequests_per_minute = 100000000\nscope = "app"\n')
-        env |= {"GOLDEN_PATH_POLICY_FILE": str(limits), "GOLDEN_PATH_AUDIT_SINK": "stdout"}
+        env["GOLDEN_PATH_POLICY_FILE"] = str(limits)
+    if source is not None:
+        # The checkout's own package first: `-m` puts the working directory on the path.
+        env["PYTHONPATH"] = str(source)
     command = ["-c", _WITHOUT_UVLOOP] if loop == "asyncio" else ["-m", "golden_path.gateway"]
     process = subprocess.Popen(
         [sys.executable, *command],
         env=env,
+        cwd=source,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     _wait_port(port, process, "the gateway", 60)
-    name = "gateway+audit+limit" if policy else "gateway"
+    name = "gateway+audit+limit" if audit and limit else "gateway+audit" if audit else "gateway"
+    name += "+limit" if limit and not audit else ""
     path = f"/v1beta/models/{MODEL}:generateContent"
     return process, Target(name, port, path, {"x-goog-api-key": key}, pid=process.pid)
 

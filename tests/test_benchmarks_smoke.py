@@ -77,3 +77,25 @@ def _run(module: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return done
+
+
+def test_gateway_benchmark_and_its_ab_run_end_to_end() -> None:
+    """`python -m benchmarks.gateway` prints a row per target; `benchmarks.gateway_ab` compares
+    two variants and refuses an unknown option with a one-line usage error (exit 2)."""
+    done = _run("benchmarks.gateway", "--seconds", "1", "--warmup", "0.2", "--rounds", "1")
+    for row in ("direct ", "gateway ", "gateway+audit+limit "):
+        assert f"\n{row}" in done.stdout, row
+    done = _run("benchmarks.gateway_ab", "--seconds", "1", "--warmup", "0.2", ".", ".,audit,limit")
+    assert "B - A at the median:" in done.stdout
+    assert ".,audit,limit" in done.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gateway_ab", ".", ".,fast"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert "unknown option 'fast' (audit, limit)" in bad.stderr
+    assert "Traceback" not in bad.stderr
