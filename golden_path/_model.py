@@ -319,15 +319,30 @@ def usage_from(body: Any) -> Usage | None:
         return None
     meta = body.get("usageMetadata")
     if isinstance(meta, dict):
-        return Usage(
-            prompt_tokens=_int(meta.get("promptTokenCount")),
+        get = meta.get
+        counts: tuple[Any, ...] = (
+            get("promptTokenCount"),
             # The Live API says responseTokenCount where generateContent says candidates.
-            output_tokens=_int(meta.get("candidatesTokenCount", meta.get("responseTokenCount"))),
-            cached_tokens=_int(meta.get("cachedContentTokenCount")),
-            thoughts_tokens=_int(meta.get("thoughtsTokenCount")),
-            total_tokens=_int(meta.get("totalTokenCount")),
-            audio_tokens=_modality(meta.get("promptTokensDetails"), "AUDIO"),
-            tool_prompt_tokens=_int(meta.get("toolUsePromptTokenCount")),
+            get("candidatesTokenCount", get("responseTokenCount")),
+            get("cachedContentTokenCount"),
+            get("thoughtsTokenCount"),
+            get("totalTokenCount"),
+            get("toolUsePromptTokenCount"),
+        )
+        if not _PLAIN.issuperset(map(type, counts)):
+            # One type check in C for the usual case (every count an int or absent), instead
+            # of a call per count: this runs for every answer the audit or a limit reads.
+            counts = tuple(map(_int, counts))
+        prompt, output, cached, thoughts, total, tool = counts
+        details = get("promptTokensDetails")
+        return Usage(
+            prompt_tokens=prompt,
+            output_tokens=output,
+            cached_tokens=cached,
+            thoughts_tokens=thoughts,
+            total_tokens=total,
+            audio_tokens=None if details is None else _modality(details, "AUDIO"),
+            tool_prompt_tokens=tool,
         )
     usage = body.get("usage")
     if (
@@ -367,6 +382,9 @@ def interaction_usage(usage: dict[str, Any]) -> Usage:
         total_tokens=_int(usage.get("total_tokens")),
         tool_prompt_tokens=_int(usage.get("total_tool_use_tokens")),
     )
+
+
+_PLAIN = frozenset((int, type(None)))  # the types a count passes through _int unchanged
 
 
 def _int(value: Any) -> int | None:

@@ -282,3 +282,40 @@ def test_a_policy_whose_hooks_would_never_run_is_refused(
         )
     assert field in caught.value.fields
     assert words in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("meta", "expected"),
+    [
+        (
+            {"promptTokenCount": 4, "candidatesTokenCount": 6, "totalTokenCount": 10},
+            {"prompt_tokens": 4, "output_tokens": 6, "total_tokens": 10},
+        ),
+        # int64 may arrive as a string; anything else that is no count reads as unknown.
+        (
+            {"promptTokenCount": "4", "totalTokenCount": "10", "thoughtsTokenCount": 2},
+            {"prompt_tokens": 4, "total_tokens": 10, "thoughts_tokens": 2},
+        ),
+        ({"promptTokenCount": True, "totalTokenCount": 1.5, "cachedContentTokenCount": "x"}, {}),
+        ({"responseTokenCount": 7}, {"output_tokens": 7}),  # the Live API's name
+        (
+            {
+                "promptTokenCount": 50,
+                "promptTokensDetails": [
+                    {"modality": "TEXT"},
+                    {"modality": "AUDIO", "tokenCount": 40},
+                ],
+                "toolUsePromptTokenCount": 3,
+                "cachedContentTokenCount": 8,
+            },
+            {"prompt_tokens": 50, "audio_tokens": 40, "tool_prompt_tokens": 3, "cached_tokens": 8},
+        ),
+    ],
+)
+def test_usage_from_reads_each_count_gemini_reports(
+    meta: dict[str, Any], expected: dict[str, int]
+) -> None:
+    """What a policy's after-hook reads of usageMetadata, whatever shape each count comes in."""
+    from golden_path.policies import Usage, usage_from
+
+    assert usage_from({"usageMetadata": meta}) == Usage(**expected)
