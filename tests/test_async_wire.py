@@ -296,11 +296,10 @@ def test_a_body_read_whole_reads_as_httpx2_reads_it(
 ) -> None:
     """A body the transport read whole is handed on as httpx2's own read leaves it: decoded,
     consumed, closed, timed, and its text in the charset the server named."""
-    from golden_path._transport._http import _handed_on, _read
+    from golden_path._transport._http import _read
 
     ours = httpx2.Response(200, headers=headers, stream=httpx2.ByteStream(b""))
-    _read(ours, body)
-    _handed_on(ours, time.perf_counter())
+    _read(ours, body, time.perf_counter())
     theirs = httpx2.Response(200, headers=headers, stream=httpx2.ByteStream(body))
     theirs.read()
     assert (ours.content, ours.text) == (theirs.content, theirs.text)
@@ -318,7 +317,7 @@ def test_a_broken_gzip_answer_fails_as_httpx2_fails() -> None:
         200, headers=[("content-encoding", "gzip")], stream=httpx2.ByteStream(b"")
     )
     with pytest.raises(httpx2.DecodingError):
-        _read(response, b"\x1f\x8b not gzip")
+        _read(response, b"\x1f\x8b not gzip", time.perf_counter())
 
 
 def test_the_sdk_clients_parse_each_url_once() -> None:

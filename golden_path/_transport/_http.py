@@ -272,8 +272,7 @@ class GovernedAsyncTransport(httpx2.AsyncBaseTransport):
         try:
             # The same response goes back with its content read, as the sync transport does:
             # the SDK client's own aread() returns it, not a copy through a second response.
-            _read(response, raw)
-            _handed_on(response, call.started)
+            _read(response, raw, call.started)
         except httpx2.DecodingError as exc:
             call.failed(exc)
             raise
@@ -286,15 +285,17 @@ class GovernedAsyncTransport(httpx2.AsyncBaseTransport):
             await entry.pool.aclose()
 
 
-def _handed_on(response: httpx2.Response, started: float) -> None:
+def _handed_on(response: httpx2.Response, started: float, types: list[bytes] | None = None) -> None:
     """What httpx2's client sets on a response it reads itself, for one the transport read.
 
-    ``started``: when the transport got the request (``time.perf_counter()``).
+    ``started``: when the transport got the request (``time.perf_counter()``); ``types``: its
+    content-type headers, when the caller has them.
     """
     # The client sets elapsed when it closes a stream it reads; a response handed on read is
     # never closed by it, and openai's raw responses expose .elapsed.
     response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
-    types = [value for _, key, value in response.headers._list if key == b"content-type"]
+    if types is None:
+        types = [value for _, key, value in response.headers._list if key == b"content-type"]
     if len(types) == 1 and types[0] in _UTF8_JSON:
         # The encoding httpx2 works out for these, without its email-module parse of the
         # header (about 9 µs per call, in the SDK's response.text). The header is read from
@@ -302,14 +303,23 @@ def _handed_on(response: httpx2.Response, started: float) -> None:
         response.encoding = "utf-8"
 
 
-def _read(response: httpx2.Response, raw: bytes) -> None:
-    """``response`` as ``aread()`` would leave it, ``raw`` being its body as it came.
+def _read(response: httpx2.Response, raw: bytes, started: float) -> None:
+    """``response`` as ``aread()`` would leave it and the client hand it on, from ``raw``.
 
-    Its stream stays those bytes as they came: the gateway passes them on, compressed or not,
-    beside the server's headers.
+    ``raw`` is its body as it came (:func:`_handed_on` does the rest). Its stream stays those
+    bytes as they came: the gateway passes them on, compressed or not, beside the server's
+    headers. One pass over httpx2's header list finds what both steps read (``in`` would work
+    out every header's encoding first).
     """
+    encoded = False
+    types = []
+    for _, key, value in response.headers._list:
+        if key == b"content-type":
+            types.append(value)
+        elif key == b"content-encoding":
+            encoded = True
     response.stream = httpx2.ByteStream(raw)
-    if "content-encoding" in response.headers:
+    if encoded:
         # Compressed: httpx2 decodes it (and raises what it raises for a broken body); a
         # ByteStream reads without awaiting.
         response.read()
@@ -319,6 +329,7 @@ def _read(response: httpx2.Response, raw: bytes) -> None:
         response._content = raw  # httpx2 has no public way to set it
         response.is_stream_consumed = True
         response.is_closed = True
+    _handed_on(response, started, types)
 
 
 # Content types whose charset is plainly UTF-8: Gemini's and the emulator's answers.
