@@ -418,13 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args(argv)
 
-    server = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks._server"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    assert server.stdout is not None
-    port = int(server.stdout.readline())
+    server, port = start_upstream()
     upstream = f"http://127.0.0.1:{port}"
     processes: list[subprocess.Popen[bytes]] = [server]
     results: dict[str, Any] = {
@@ -486,20 +480,36 @@ def main(argv: list[str] | None = None) -> int:
             results["load_before"] = load
             results["load_after"] = _load()
     finally:
-        for process in reversed(processes):
-            if process is server and server.stdin is not None:
-                server.stdin.close()
-            else:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(processes[1:], server)
     _print(results)
     if args.json:
         print(json.dumps(results, indent=2))
     return 0
+
+
+def start_upstream(cwd: Path | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """The fixed-response server (``benchmarks._server``) and the port it listens on."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks._server"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=cwd,
+    )
+    assert server.stdout is not None
+    return server, int(server.stdout.readline())
+
+
+def stop(proxies: list[subprocess.Popen[bytes]], server: subprocess.Popen[bytes]) -> None:
+    """Stop the proxies (SIGTERM, as a supervisor would: gateways drain), then the server."""
+    for process in reversed(proxies):
+        process.send_signal(signal.SIGTERM)
+    if server.stdin is not None:
+        server.stdin.close()  # the server exits when its stdin closes
+    for process in [*proxies, server]:
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _median_row(rounds: list[dict[str, float]]) -> dict[str, Any]:

@@ -27,15 +27,13 @@ from __future__ import annotations
 
 import argparse
 import random
-import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.gateway import MODEL, Target, _cpu_seconds, start_gateway
+from benchmarks.gateway import MODEL, Target, _cpu_seconds, start_gateway, start_upstream, stop
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -65,14 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         variants = {"A": variant(args.a), "B": variant(args.b)}
     except ValueError as exc:
         parser.error(str(exc))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks._server"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        cwd=REPO,
-    )
-    assert server.stdout is not None
-    port = int(server.stdout.readline())
+    server, port = start_upstream(REPO)
     processes: list[subprocess.Popen[bytes]] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -92,16 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                 targets[tag] = target
             latencies, cpu = _interleaved(targets, args.rate, args.seconds, args.warmup)
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        if server.stdin is not None:
-            server.stdin.close()
-        server.wait(30)
+        stop(processes, server)
     _print(args, latencies, cpu)
     return 0
 

@@ -16,8 +16,8 @@ import golden_path
 from golden_path.cli import main
 
 
-def _calls(emulator: Any, path: Path, n: int, **settings: Any) -> None:
-    client = golden_path.create_client(
+def _client(emulator: Any, path: Path, **settings: Any) -> Any:
+    return golden_path.create_client(
         backend="ai_studio",
         api_key="test-key",
         base_url=emulator.url,
@@ -25,6 +25,10 @@ def _calls(emulator: Any, path: Path, n: int, **settings: Any) -> None:
         audit_sink=f"file:{path}",
         **settings,
     )
+
+
+def _calls(emulator: Any, path: Path, n: int, **settings: Any) -> None:
+    client = _client(emulator, path, **settings)
     for i in range(n):
         client.models.generate_content(model="gemini-2.5-flash", contents=f"hello {i}")
 
@@ -166,14 +170,7 @@ def test_async_calls_leave_a_chain_that_verifies(
     key_file.write_text(key + "\n")
     path = tmp_path / "file.jsonl"
     stream_path = tmp_path / "stream.jsonl"
-    client = golden_path.create_client(
-        backend="ai_studio",
-        api_key="test-key",
-        base_url=emulator.url,
-        retry_attempts=1,
-        audit_sink=f"file:{path}",
-        audit_chain_key=key,
-    )
+    client = _client(emulator, path, audit_chain_key=key)
 
     async def calls(n: int) -> None:
         await asyncio.gather(
