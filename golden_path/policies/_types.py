@@ -3,7 +3,8 @@
 A policy is any object with a ``name`` and any subset of these hooks (:data:`HOOKS`)::
 
     on_request(request: GenAIRequest) -> None           inspect, rewrite, or raise Deny(...)
-    aon_request(request: GenAIRequest) -> Awaitable     the same, awaited by async clients
+    aon_request(request: GenAIRequest) -> Awaitable | None   the same for async clients, which
+                                                        await what it returns (None: nothing)
     on_chunk(request: GenAIRequest, chunk: Any) -> None  each parsed stream event, as it arrives
     on_response(request: GenAIRequest, response: GenAIResponse) -> None
     on_error(request: GenAIRequest, error: BaseException) -> None
@@ -83,9 +84,13 @@ class RequestHook(Protocol):
 
 
 class AsyncRequestHook(Protocol):
-    """``aon_request``: the same, for policies that wait (async clients await it)."""
+    """``aon_request``: the same, for policies that wait (async clients await what it returns).
 
-    def __call__(self, request: GenAIRequest, /) -> Awaitable[None]: ...
+    A coroutine function fits; so does a plain one that returns an awaitable only when it must
+    wait, and None otherwise (the limiter: most requests reserve at the first try).
+    """
+
+    def __call__(self, request: GenAIRequest, /) -> Awaitable[None] | None: ...
 
 
 # The one list of hooks: name -> the arguments a hook takes. The chain, the loader and the
