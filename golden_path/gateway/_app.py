@@ -79,8 +79,10 @@ _DROPPED = frozenset(
         REQUEST_ID_HEADER.encode(),
     }
 )
+# Hop-by-hop headers, and those the gateway's server writes itself (uvicorn's Date: one
+# answer with two Date headers is malformed).
 _DROPPED_BACK = frozenset(
-    {b"connection", b"keep-alive", b"transfer-encoding", b"trailer", b"upgrade", b"server"}
+    {b"connection", b"keep-alive", b"transfer-encoding", b"trailer", b"upgrade", b"server", b"date"}
 )
 _INTERNAL = ("/healthz", "/readyz", "/metrics")
 # Methods httpx2 gives "Content-Length: 0" when they have no body (see _request).

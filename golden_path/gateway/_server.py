@@ -23,6 +23,14 @@ __all__ = ["serve"]
 
 def serve(gateway: Gateway, *, drain_delay_s: float = 0.0, log_level: str = "warning") -> None:
     """Serve ``gateway`` until SIGTERM/SIGINT, then drain and stop."""
+    _DrainingServer(server_config(gateway, log_level=log_level), gateway, drain_delay_s).run()
+
+
+def server_config(gateway: Gateway, *, log_level: str = "warning") -> Any:
+    """Uvicorn's configuration for ``gateway``: its host, port and TLS come from its config.
+
+    The one place the gateway's server is configured: ``serve`` and the tests run this.
+    """
     import uvicorn
 
     config = gateway.config
@@ -39,7 +47,7 @@ def serve(gateway: Gateway, *, drain_delay_s: float = 0.0, log_level: str = "war
             tls["ssl_cert_reqs"] = (
                 ssl.CERT_OPTIONAL if (gateway.keys or gateway.oidc) else ssl.CERT_REQUIRED
             )
-    server_config = uvicorn.Config(
+    return uvicorn.Config(
         gateway,
         host=config.host,
         port=config.port,
@@ -56,7 +64,6 @@ def serve(gateway: Gateway, *, drain_delay_s: float = 0.0, log_level: str = "war
         ws_max_size=config.max_body_bytes,
         **tls,
     )
-    _DrainingServer(server_config, gateway, drain_delay_s).run()
 
 
 class _DrainingServer:

@@ -54,7 +54,7 @@ def _start_gateway(emulator: Any, audit: Any, tmp_path: Path) -> Iterator[Callab
 
     from golden_path import Settings
     from golden_path.gateway import Gateway, issue_key, load_gateway_config
-    from golden_path.gateway._server import _http_protocol, _ws_protocol
+    from golden_path.gateway._server import server_config
 
     started: list[tuple[Any, threading.Thread]] = []
 
@@ -71,18 +71,8 @@ def _start_gateway(emulator: Any, audit: Any, tmp_path: Path) -> Iterator[Callab
         gateway = Gateway(
             gateway_config, Settings(**upstream), policies=policies, audit_sinks=[audit]
         )
-        server = uvicorn.Server(
-            uvicorn.Config(
-                gateway,
-                host="127.0.0.1",
-                port=port,
-                http=_http_protocol(),
-                ws=_ws_protocol(),
-                lifespan="on",
-                log_level="error",
-                **_tls(gateway_config),
-            )
-        )
+        # The server serve() runs (uvicorn as configured for production), in a thread.
+        server = uvicorn.Server(server_config(gateway, log_level="error"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10
@@ -98,21 +88,6 @@ def _start_gateway(emulator: Any, audit: Any, tmp_path: Path) -> Iterator[Callab
     for server, thread in started:
         server.should_exit = True
         thread.join(10)
-
-
-def _tls(config: Any) -> dict[str, Any]:
-    import ssl
-
-    if config.tls_certfile is None:
-        return {}
-    out: dict[str, Any] = {
-        "ssl_certfile": str(config.tls_certfile),
-        "ssl_keyfile": str(config.tls_keyfile),
-    }
-    if config.tls_client_ca is not None:
-        out["ssl_ca_certs"] = str(config.tls_client_ca)
-        out["ssl_cert_reqs"] = ssl.CERT_OPTIONAL
-    return out
 
 
 @pytest.fixture(name="gw")

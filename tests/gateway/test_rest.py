@@ -127,6 +127,26 @@ def test_openai_sdk(gw: Any, audit: Any) -> None:
     assert {e.app for e in events} == {"checkout"}
 
 
+def test_answers_carry_one_date_and_no_server_header(gw: Any) -> None:
+    """The upstream's Date and Server headers do not come back beside the gateway's own: a
+    proxied answer, a streamed one and the gateway's own error each carry exactly one Date."""
+    generate = f"{gw.url}/v1beta/models/gemini-2.5-flash:generateContent"
+    answers = [
+        httpx2.post(generate, json=GENERATE, headers={"x-goog-api-key": gw.key}),
+        httpx2.post(
+            f"{gw.url}/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            json=GENERATE,
+            headers={"x-goog-api-key": gw.key},
+        ),
+        httpx2.post(generate, json=GENERATE),  # no key: the gateway's own 401
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 401]
+    for answer in answers:
+        names = [name.lower() for name, _ in answer.headers.raw]
+        assert names.count(b"date") == 1, answer.headers.raw
+        assert b"server" not in names, answer.headers.raw
+
+
 def test_health_readiness_and_metrics(gw: Any) -> None:
     """/healthz and /readyz answer without a key; /metrics counts requests per app."""
     assert httpx2.get(f"{gw.url}/healthz").status_code == 200
