@@ -38,9 +38,13 @@ import httpx2
 
 __all__ = [
     "DEFAULT_PORTS",
+    "LAST_CHUNK",
     "Answer",
     "UpstreamPool",
+    "answered",
+    "chunk",
     "head_of",
+    "is_chunked",
     "outgoing",
     "readable",
     "take_oldest_idle",
@@ -182,33 +186,23 @@ class UpstreamPool(httpx2.AsyncBaseTransport):
             else:
                 await connection.write(head, timeouts.get("write"), request)
                 await self._send_stream(connection, request, timeouts.get("write"))
-            status, headers, reason = await connection.response_head(timeouts.get("read"), request)
+            answer_head = await connection.response_head(timeouts.get("read"), request)
         except BaseException:
             self._drop(connection)
             raise
-        if request.method == "HEAD":
-            # httptools would wait for the body a HEAD answer's content-length announces.
-            connection.reusable = False
-            connection.complete = True
-        return httpx2.Response(
-            status,
-            headers=headers,
-            stream=_Body(self, connection, timeouts.get("read"), request),
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
-        )
+        body_stream = _Body(self, connection, timeouts.get("read"), request)
+        return answered(request, connection, answer_head, body_stream)
 
     async def _send_stream(
         self, connection: _Connection, request: httpx2.Request, timeout: float | None
     ) -> None:
-        chunked = request.headers.get("transfer-encoding", "").lower() == "chunked"
+        chunked = is_chunked(request)
         assert isinstance(request.stream, httpx2.AsyncByteStream)
         async for part in request.stream:
-            if not part:
-                continue
-            data = b"%x\r\n%s\r\n" % (len(part), part) if chunked else part
-            await connection.write(data, timeout, request)
+            if part:
+                await connection.write(chunk(part, chunked), timeout, request)
         if chunked:
-            await connection.write(b"0\r\n\r\n", timeout, request)
+            await connection.write(LAST_CHUNK, timeout, request)
 
     async def _acquire(
         self,
@@ -613,6 +607,42 @@ def outgoing(
     except httpx2.RequestNotRead:
         body = None  # a stream: sent chunk by chunk after the head
     return timeouts, origin, head_of(request), body
+
+
+def is_chunked(request: httpx2.Request) -> bool:
+    """Whether a streamed request body goes out in chunked transfer coding."""
+    return request.headers.get("transfer-encoding", "").lower() == "chunked"
+
+
+def chunk(part: bytes, chunked: bool) -> bytes:
+    """One part of a streamed request body as it goes on the wire (see :data:`LAST_CHUNK`)."""
+    return b"%x\r\n%s\r\n" % (len(part), part) if chunked else part
+
+
+LAST_CHUNK = b"0\r\n\r\n"  # what ends a chunked body
+
+
+def answered(
+    request: httpx2.Request,
+    answer: Answer,
+    head: tuple[int, httpx2.Headers, bytes],
+    stream: httpx2.SyncByteStream | httpx2.AsyncByteStream,
+) -> httpx2.Response:
+    """The response to ``request`` whose ``head`` (status, headers, reason) has arrived.
+
+    Its body is read from ``stream`` (each wire's own). Both wires end here.
+    """
+    if request.method == "HEAD":
+        # httptools would wait for the body a HEAD answer's content-length announces.
+        answer.reusable = False
+        answer.complete = True
+    status, headers, reason = head
+    return httpx2.Response(
+        status,
+        headers=headers,
+        stream=stream,
+        extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
+    )
 
 
 def head_of(request: httpx2.Request) -> bytes:

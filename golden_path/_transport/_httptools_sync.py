@@ -35,7 +35,11 @@ import httptools
 import httpx2
 
 from golden_path._transport._httptools import (
+    LAST_CHUNK,
     Answer,
+    answered,
+    chunk,
+    is_chunked,
     outgoing,
     readable,
     take_oldest_idle,
@@ -103,34 +107,24 @@ class SyncUpstreamPool(httpx2.BaseTransport):
             else:
                 connection.send(head, write, request)
                 connection.send(body, write, request)
-            status, headers, reason = connection.response_head(timeouts.get("read"), request)
+            answer_head = connection.response_head(timeouts.get("read"), request)
         except BaseException:
             self._drop(connection)
             raise
-        if request.method == "HEAD":
-            # httptools would wait for the body a HEAD answer's content-length announces.
-            connection.reusable = False
-            connection.complete = True
-        return httpx2.Response(
-            status,
-            headers=headers,
-            stream=_Body(self, connection, timeouts.get("read"), request),
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
-        )
+        body_stream = _Body(self, connection, timeouts.get("read"), request)
+        return answered(request, connection, answer_head, body_stream)
 
     @staticmethod
     def _send_stream(
         connection: _Connection, request: httpx2.Request, timeout: float | None
     ) -> None:
-        chunked = request.headers.get("transfer-encoding", "").lower() == "chunked"
+        chunked = is_chunked(request)
         assert isinstance(request.stream, httpx2.SyncByteStream)
         for part in request.stream:
-            if not part:
-                continue
-            data = b"%x\r\n%s\r\n" % (len(part), part) if chunked else part
-            connection.send(data, timeout, request)
+            if part:
+                connection.send(chunk(part, chunked), timeout, request)
         if chunked:
-            connection.send(b"0\r\n\r\n", timeout, request)
+            connection.send(LAST_CHUNK, timeout, request)
 
     def _acquire(
         self,
