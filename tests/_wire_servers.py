@@ -173,3 +173,46 @@ def held_fixture() -> Iterator[Held]:
         yield server
     finally:
         server.stop()
+
+
+def assert_three_calls_went_out(audit: Any, emulator: Emulator) -> None:
+    """A call, a stream and a 503 were each audited once, went out identified under their own
+    request id, and carried the configured key (the wire tests' common end check)."""
+    assert [(e.outcome, e.stream, e.http_status) for e in audit.events] == [
+        ("ok", False, 200),
+        ("ok", True, 200),
+        ("error", False, 503),
+    ]
+    seen = emulator.api_requests()
+    assert [r.headers["x-golden-path-request-id"] for r in seen] == [
+        e.request_id for e in audit.events
+    ]
+    assert {r.headers["x-goog-api-key"] for r in seen} == {"test-key"}
+    assert all("wired" in r.headers["user-agent"] for r in seen)
+
+
+def point_proxy_variables_nowhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every proxy variable names a closed port on loopback, and nothing is exempt from them."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, dead)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
+
+def assert_wire_setting_refused(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, wires: str
+) -> None:
+    """``variable=value`` names no wire: building a client is a ConfigError naming the
+    variable and every valid wire (``wires``, as the message lists them)."""
+    import golden_path
+    from golden_path.exceptions import ConfigError
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        golden_path.create_client(backend="ai_studio", api_key="k", audit_sink="none")
+    message = str(caught.value)
+    assert variable in message
+    assert wires in message

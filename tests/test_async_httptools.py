@@ -21,7 +21,15 @@ import pytest
 from google.genai import types
 
 from golden_path.emulator import Emulator
-from tests._wire_servers import WAIT_S, Held, Relay, held_fixture, relay_fixture  # noqa: F401 - the fixtures
+from tests._wire_servers import (  # noqa: F401 - the fixtures
+    WAIT_S,
+    Held,
+    Relay,
+    assert_wire_setting_refused,
+    held_fixture,
+    point_proxy_variables_nowhere,
+    relay_fixture,
+)
 from tests.conftest import AuditCapture
 
 MODEL = "gemini-2.5-flash"
@@ -255,13 +263,7 @@ def test_proxy_variables_cannot_divert_async_calls(
 ) -> None:
     """HTTP(S)_PROXY and ALL_PROXY in the environment do not redirect a governed async call on
     either wire: it reaches the configured endpoint, as the sync client's does."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.setenv(name, dead)
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
+    point_proxy_variables_nowhere(monkeypatch)
     client = make_client(async_transport=wire)
     reply = asyncio.run(client.aio.models.generate_content(model=MODEL, contents="direct"))
     assert "direct" in (reply.text or "")
@@ -270,15 +272,12 @@ def test_proxy_variables_cannot_divert_async_calls(
 
 def test_a_bad_async_transport_names_every_wire(monkeypatch: pytest.MonkeyPatch) -> None:
     """An unknown async_transport is a ConfigError naming the variable and every valid wire."""
-    import golden_path
-    from golden_path.exceptions import ConfigError
-
-    monkeypatch.setenv("GOLDEN_PATH_ASYNC_TRANSPORT", "uvloop")
-    with pytest.raises(ConfigError) as caught:
-        golden_path.create_client(backend="ai_studio", api_key="k", audit_sink="none")
-    message = str(caught.value)
-    assert "GOLDEN_PATH_ASYNC_TRANSPORT" in message
-    assert "'auto', 'aiohttp', 'httptools' or 'httpx2'" in message
+    assert_wire_setting_refused(
+        monkeypatch,
+        "GOLDEN_PATH_ASYNC_TRANSPORT",
+        "uvloop",
+        "'auto', 'aiohttp', 'httptools' or 'httpx2'",
+    )
 
 
 @pytest.mark.parametrize("poll", [True, False], ids=["poll", "select"])

@@ -26,6 +26,7 @@ import pytest
 from google.genai import errors, types
 
 from golden_path.emulator import Emulator
+from tests._wire_servers import assert_three_calls_went_out
 from tests.conftest import AuditCapture
 
 MODEL = "gemini-2.5-flash"
@@ -73,15 +74,7 @@ def test_calls_streams_and_errors_are_governed_and_audited_once(
 
     assert asyncio.run(go()) == (1 if wire == "aiohttp" else 0)
     assert open_sessions() == before
-    assert [(e.outcome, e.stream, e.http_status) for e in audit.events] == [
-        ("ok", False, 200),
-        ("ok", True, 200),
-        ("error", False, 503),
-    ]
-    seen = emulator.api_requests()
-    assert [r.headers[RID] for r in seen] == [e.request_id for e in audit.events]
-    assert {r.headers["x-goog-api-key"] for r in seen} == {"test-key"}
-    assert all("wired" in r.headers["user-agent"] for r in seen)
+    assert_three_calls_went_out(audit, emulator)
 
 
 def test_both_wires_send_the_same_request(

@@ -24,7 +24,16 @@ from google.genai import errors, types
 
 from golden_path._transport._httptools_sync import SyncUpstreamPool
 from golden_path.emulator import Emulator
-from tests._wire_servers import WAIT_S, Held, Relay, held_fixture, relay_fixture  # noqa: F401 - the fixtures
+from tests._wire_servers import (  # noqa: F401 - the fixtures
+    WAIT_S,
+    Held,
+    Relay,
+    assert_three_calls_went_out,
+    assert_wire_setting_refused,
+    held_fixture,
+    point_proxy_variables_nowhere,
+    relay_fixture,
+)
 from tests.conftest import AuditCapture
 
 MODEL = "gemini-2.5-flash"
@@ -59,15 +68,7 @@ def test_calls_streams_and_errors_are_governed_and_audited_once(
         client.models.generate_content(model=MODEL, contents="hi")
     expected = SyncUpstreamPool if wire == "httptools" else httpx2.HTTPTransport
     assert isinstance(inner_wire(client), expected)
-    assert [(e.outcome, e.stream, e.http_status) for e in audit.events] == [
-        ("ok", False, 200),
-        ("ok", True, 200),
-        ("error", False, 503),
-    ]
-    seen = emulator.api_requests()
-    assert [r.headers[RID] for r in seen] == [e.request_id for e in audit.events]
-    assert {r.headers["x-goog-api-key"] for r in seen} == {"test-key"}
-    assert all("wired" in r.headers["user-agent"] for r in seen)
+    assert_three_calls_went_out(audit, emulator)
 
 
 def test_both_wires_send_the_same_request(
@@ -210,13 +211,7 @@ def test_proxy_variables_cannot_divert_sync_calls(
 ) -> None:
     """HTTP(S)_PROXY and ALL_PROXY in the environment do not redirect a governed sync call on
     either wire: it reaches the configured endpoint."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.setenv(name, dead)
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
+    point_proxy_variables_nowhere(monkeypatch)
     client = make_client(sync_transport=wire)
     assert "direct" in (client.models.generate_content(model=MODEL, contents="direct").text or "")
     assert len(emulator.api_requests()) == 1
@@ -224,15 +219,9 @@ def test_proxy_variables_cannot_divert_sync_calls(
 
 def test_a_bad_sync_transport_names_every_wire(monkeypatch: pytest.MonkeyPatch) -> None:
     """An unknown sync_transport is a ConfigError naming the variable and every valid wire."""
-    import golden_path
-    from golden_path.exceptions import ConfigError
-
-    monkeypatch.setenv("GOLDEN_PATH_SYNC_TRANSPORT", "requests")
-    with pytest.raises(ConfigError) as caught:
-        golden_path.create_client(backend="ai_studio", api_key="k", audit_sink="none")
-    message = str(caught.value)
-    assert "GOLDEN_PATH_SYNC_TRANSPORT" in message
-    assert "'auto', 'httptools' or 'httpx2'" in message
+    assert_wire_setting_refused(
+        monkeypatch, "GOLDEN_PATH_SYNC_TRANSPORT", "requests", "'auto', 'httptools' or 'httpx2'"
+    )
 
 
 def test_auto_falls_back_to_httpx2_and_a_missing_wire_is_refused(
