@@ -4,11 +4,13 @@ Run: ``python -m benchmarks.gateway_ab [--seconds 20] [--rate 200] A B``
 
 ``A`` and ``B`` are variants, ``SOURCE[,audit][,limit]``: ``SOURCE`` a golden-path checkout
 (``.`` for this one), ``audit`` the stdout audit sink (to /dev/null), ``limit`` a rate limit,
-as in ``benchmarks.gateway``. For example::
+as in ``benchmarks.gateway``; or ``floor``, the least proxy on the gateway's server
+(``benchmarks._floor``). For example::
 
     python -m benchmarks.gateway_ab . .,audit,limit                    # what audit and a limit add
     python -m benchmarks.gateway_ab ../before,audit,limit .,audit,limit   # what a change saved
-    python -m benchmarks.gateway_ab . .                                # the method's own floor
+    python -m benchmarks.gateway_ab . .                                # the method's own noise
+    python -m benchmarks.gateway_ab floor .                            # what golden-path adds
 
 Both gateways and a direct call to the fixed-response server run at once, from one thread,
 one request at a time, in an order shuffled every round of three, each at ``--rate`` requests
@@ -17,7 +19,7 @@ per second. So the host's noise (these are shared machines: between two runs of
 both variants alike, request by request, and a difference of a few microseconds shows.
 Printed: each variant's p50, p25 and p75 from the send, its added p50 over the direct call,
 its CPU per request, and B - A at the median. A run of a variant against itself shows the
-method's floor: within about 2 us on the 2-core development machine.
+method's own noise: within about 2 us on the 2-core development machine.
 
 ``benchmarks.gateway`` gives the targets' figures (open loop, each proxy in phases of its own
 beside a direct call); this gives what one step costs, which those figures cannot resolve.
@@ -33,14 +35,30 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.gateway import MODEL, Target, _cpu_seconds, start_gateway, start_upstream, stop
+from benchmarks.gateway import (
+    MODEL,
+    Target,
+    _cpu_seconds,
+    start_floor,
+    start_gateway,
+    start_upstream,
+    stop,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def variant(text: str) -> tuple[Path, bool, bool]:
-    """``SOURCE[,audit][,limit]`` as (checkout, audit, limit); ValueError names what is wrong."""
+def variant(text: str) -> tuple[Path | None, bool, bool]:
+    """``SOURCE[,audit][,limit]`` as (checkout, audit, limit); ValueError names what is wrong.
+
+    ``floor`` is no checkout: the least proxy on the gateway's server (``benchmarks._floor``),
+    with no options.
+    """
     source, *options = text.split(",")
+    if source == "floor":
+        if options:
+            raise ValueError(f"{text!r}: the floor takes no options")
+        return None, False, False
     unknown = set(options) - {"audit", "limit"}
     if unknown:
         raise ValueError(f"{text!r}: unknown option {sorted(unknown)[0]!r} (audit, limit)")
@@ -71,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
             for tag, (source, audit, limit) in variants.items():
                 workdir = Path(tmp) / tag
                 workdir.mkdir()
+                if source is None:
+                    process, target = start_floor(f"http://127.0.0.1:{port}")
+                    processes.append(process)
+                    targets[tag] = target
+                    continue
                 process, target = start_gateway(
                     f"http://127.0.0.1:{port}",
                     workdir,

@@ -83,19 +83,55 @@ def test_gateway_benchmark_and_its_ab_run_end_to_end() -> None:
     """`python -m benchmarks.gateway` prints a row per target; `benchmarks.gateway_ab` compares
     two variants and refuses an unknown option with a one-line usage error (exit 2)."""
     done = _run("benchmarks.gateway", "--seconds", "1", "--warmup", "0.2", "--rounds", "1")
-    for row in ("direct ", "gateway ", "gateway+audit+limit "):
+    for row in ("direct ", "uvicorn floor ", "gateway ", "gateway+audit+limit "):
         assert f"\n{row}" in done.stdout, row
-    done = _run("benchmarks.gateway_ab", "--seconds", "1", "--warmup", "0.2", ".", ".,audit,limit")
-    assert "B - A at the median:" in done.stdout
-    assert ".,audit,limit" in done.stdout
-    bad = subprocess.run(
-        [sys.executable, "-m", "benchmarks.gateway_ab", ".", ".,fast"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    assert "golden-path's own code, over the uvicorn floor" in done.stdout
+    done = _run(
+        "benchmarks.gateway_ab", "--seconds", "1", "--warmup", "0.2", "floor", ".,audit,limit"
     )
-    assert bad.returncode == 2
-    assert "unknown option 'fast' (audit, limit)" in bad.stderr
-    assert "Traceback" not in bad.stderr
+    assert "B - A at the median:" in done.stdout
+    assert "\nA  floor " in done.stdout
+    assert ".,audit,limit" in done.stdout
+    for variant, error in (
+        (".,fast", "unknown option 'fast' (audit, limit)"),
+        ("floor,audit", "'floor,audit': the floor takes no options"),
+    ):
+        bad = subprocess.run(
+            [sys.executable, "-m", "benchmarks.gateway_ab", ".", variant],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert bad.returncode == 2
+        assert error in bad.stderr
+        assert "Traceback" not in bad.stderr
+
+
+def test_the_floor_row_proxies_the_upstream_answers() -> None:
+    """The floor row is a real proxy: the upstream's status and bytes come back through it, so
+    its figure is a request's round trip through the server, not a canned answer."""
+    import http.client
+    import json
+
+    from benchmarks.gateway import start_floor, start_upstream, stop
+
+    server, port = start_upstream(REPO)
+    floor, target = start_floor(f"http://127.0.0.1:{port}")
+    try:
+        answers = []
+        for where in (port, target.port, target.port):  # twice: the kept-alive connection
+            for path in (target.path, "/v1beta/models/m:nothingHere"):
+                conn = http.client.HTTPConnection("127.0.0.1", where, timeout=10)
+                conn.request("POST", path, b'{"contents": []}', target.headers)
+                response = conn.getresponse()
+                answers.append((where == port, response.status, response.read()))
+                conn.close()
+    finally:
+        stop([floor], server)
+    direct = [(status, body) for is_direct, status, body in answers if is_direct]
+    proxied = [(status, body) for is_direct, status, body in answers if not is_direct]
+    assert [status for status, _ in direct] == [200, 404]
+    assert proxied == direct * 2
+    assert json.loads(direct[0][1])["candidates"][0]["content"]["parts"][0]["text"]
