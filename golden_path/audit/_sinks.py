@@ -129,8 +129,8 @@ def _after_answer(work: Callable[[], None]) -> None:
 def _chained(body: bytes, chain: str, seq: int, prev: str) -> bytes:
     """``body`` with the next link's fields last, as ``render_json(event, extra)`` writes them.
 
-    With the newline: the line is the bytes before it (what the next link digests). The file
-    sink builds the same bytes inline.
+    With the newline: the line is the bytes before it (what the next link digests). Both
+    JSON-lines sinks write their lines with it.
     """
     suffix = f'"chain":"{chain}","seq":{seq + 1},"prev":"{prev}"}}\n'.encode()
     return body[:-1] + (suffix if body == b"{}" else b"," + suffix)
@@ -292,8 +292,7 @@ class FileSink:
                     else:
                         _, chain, seq, pending = tail
                         prev = _linked(pending, self._key)
-                    suffix = f'"chain":"{chain}","seq":{seq + 1},"prev":"{prev}"}}\n'.encode()
-                    data = lead + body[:-1] + (suffix if body == b"{}" else b"," + suffix)
+                    data = lead + _chained(body, chain, seq, prev)
                     written = os.write(fd, data)
                     if written < len(data):  # a signal or a full disk cut the write short
                         view = memoryview(data)[written:]
